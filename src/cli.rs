@@ -1,0 +1,363 @@
+//! Command-line surface: global flags every command shares, and the subcommands.
+
+use std::path::PathBuf;
+
+use clap::{ArgMatches, Args, Parser, Subcommand, ValueEnum};
+
+use crate::values::{SetFlag, SetKind};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "stackctl",
+    version,
+    about = "Install whole multi-service stacks onto Kubernetes, phase by phase, and keep them healthy",
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct GlobalArgs {
+    /// Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster)
+    #[arg(
+        long,
+        global = true,
+        value_name = "PATH",
+        env = "KUBECONFIG",
+        hide_env = true
+    )]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context to use
+    #[arg(long, global = true, value_name = "NAME")]
+    pub context: Option<String>,
+    /// Namespace of the release (default: the stack's own, e.g. `clickvisual`)
+    #[arg(short = 'n', long, global = true, value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
+    /// Output format
+    #[arg(short = 'o', long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// More detail on stderr (repeat for more)
+    #[arg(short = 'v', long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors on stderr
+    #[arg(short = 'q', long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// No colours (also when NO_COLOR is set or stdout is not a terminal)
+    #[arg(long, global = true)]
+    pub no_color: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+    Yaml,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print every object a release would apply, as multi-document YAML in apply order
+    Template(TemplateArgs),
+    /// Validate values and print every problem found
+    Lint(ValuesArgs),
+    /// Print the effective values (secrets redacted unless --show-secrets)
+    Values(ShowValuesArgs),
+    /// List the built-in profiles
+    Profiles,
+    /// Install a release: preflight, then storage, data and apps phases, each applied and waited for
+    Install(InstallArgs),
+    /// Upgrade a release: previous values plus -f/--set, phase by phase, pruning what is gone
+    Upgrade(UpgradeArgs),
+    /// Re-apply an earlier revision as a new revision (default: the previous deployed one)
+    Rollback(RollbackArgs),
+    /// Show a release: revision, state, components, endpoints and where credentials are
+    Status(ReleaseArg),
+    /// List a release's revisions
+    History(ReleaseArg),
+    /// Remove a release in reverse phase order; PersistentVolumeClaims are kept unless --purge-volumes
+    Uninstall(UninstallArgs),
+    /// Show what an upgrade would change (server-side dry run, secrets redacted)
+    Diff(DiffArgs),
+    /// Remove a release's operation lock left by a process that is gone
+    Unlock(UnlockArgs),
+    /// Print a shell completion script
+    Completion {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+/// How the values of a release are chosen; shared by every command that renders.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ValuesArgs {
+    /// Release name (default: the stack's name)
+    #[arg(value_name = "RELEASE")]
+    pub release: Option<String>,
+    /// Built-in profile name (see `stackctl profiles`) or path to a profile file
+    /// [default: `default`; for upgrade, the release's own]
+    #[arg(short = 'p', long, value_name = "NAME|PATH")]
+    pub profile: Option<String>,
+    /// Values file layered over the profile (repeatable, later wins)
+    #[arg(short = 'f', long = "values", value_name = "FILE")]
+    pub values: Vec<PathBuf>,
+    /// Set a value, Helm syntax: a.b=c,x[0].y=z (typed by the schema)
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Set a value that is always a string
+    #[arg(long = "set-string", value_name = "KEY=VALUE")]
+    pub set_string: Vec<String>,
+    /// Set a value given as JSON
+    #[arg(long = "set-json", value_name = "KEY=JSON")]
+    pub set_json: Vec<String>,
+    /// Set a value to the contents of a file
+    #[arg(long = "set-file", value_name = "KEY=PATH")]
+    pub set_file: Vec<String>,
+    /// The set-flags in the order they were typed (filled from the raw matches)
+    #[arg(skip)]
+    pub ordered_sets: Vec<SetFlag>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct TemplateArgs {
+    #[command(flatten)]
+    pub values: ValuesArgs,
+    /// Kubernetes version to render for (API versions that moved, e.g. PodDisruptionBudget)
+    #[arg(long, value_name = "1.MINOR", default_value = "latest")]
+    pub kube_version: String,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ShowValuesArgs {
+    #[command(flatten)]
+    pub values: ValuesArgs,
+    /// Print passwords and keys instead of <redacted>
+    #[arg(long)]
+    pub show_secrets: bool,
+}
+
+impl Cli {
+    /// Parses the command line, keeping the typed order of interleaved set-flags,
+    /// which clap's derive loses.
+    pub fn parse_ordered() -> Self {
+        use clap::{CommandFactory, FromArgMatches};
+        let matches = Cli::command().get_matches();
+        let mut cli = match Cli::from_arg_matches(&matches) {
+            Ok(cli) => cli,
+            Err(e) => e.exit(),
+        };
+        if let Some((_, sub)) = matches.subcommand() {
+            if let Some(v) = cli.command.values_args_mut() {
+                v.ordered_sets = ordered_sets(sub);
+            }
+        }
+        cli
+    }
+}
+
+impl Command {
+    fn values_args_mut(&mut self) -> Option<&mut ValuesArgs> {
+        match self {
+            Command::Template(t) => Some(&mut t.values),
+            Command::Lint(v) => Some(v),
+            Command::Values(s) => Some(&mut s.values),
+            Command::Install(i) => Some(&mut i.values),
+            Command::Upgrade(u) => Some(&mut u.values),
+            Command::Diff(d) => Some(&mut d.upgrade.values),
+            Command::Profiles
+            | Command::Completion { .. }
+            | Command::Rollback(_)
+            | Command::Status(_)
+            | Command::History(_)
+            | Command::Uninstall(_)
+            | Command::Unlock(_) => None,
+        }
+    }
+}
+
+/// Set-flags sorted by their position on the command line.
+pub fn ordered_sets(m: &ArgMatches) -> Vec<SetFlag> {
+    let mut flags: Vec<(usize, SetFlag)> = Vec::new();
+    for (id, kind) in [
+        ("set", SetKind::Set),
+        ("set_string", SetKind::String),
+        ("set_json", SetKind::Json),
+        ("set_file", SetKind::File),
+    ] {
+        let (Some(values), Some(indices)) = (m.get_many::<String>(id), m.indices_of(id)) else {
+            continue;
+        };
+        for (raw, index) in values.zip(indices) {
+            flags.push((
+                index,
+                SetFlag {
+                    kind,
+                    raw: raw.clone(),
+                },
+            ));
+        }
+    }
+    flags.sort_by_key(|(i, _)| *i);
+    flags.into_iter().map(|(_, f)| f).collect()
+}
+
+/// Flags shared by operations that change the cluster.
+#[derive(Debug, Args, Clone)]
+pub struct OperationArgs {
+    /// Bound on the whole operation, e.g. 10m, 300s [default: fits the plan, 5m to 20m]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<std::time::Duration>,
+    /// On failure, roll back to the previous revision (or uninstall a first install)
+    #[arg(long)]
+    pub atomic: bool,
+    /// Validate and show what would be applied: `client` renders only, `server` asks the
+    /// API server (server-side apply with dryRun=All); nothing is changed
+    #[arg(long, value_enum, value_name = "MODE", num_args = 0..=1, default_missing_value = "client")]
+    pub dry_run: Option<DryRun>,
+    /// Answer yes to confirmations (for automation)
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+    /// Plain timestamped lines instead of progress bars
+    #[arg(long)]
+    pub no_progress: bool,
+    /// Release revisions to keep (the last deployed one is always kept)
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub history_max: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DryRun {
+    Client,
+    Server,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct InstallArgs {
+    #[command(flatten)]
+    pub values: ValuesArgs,
+    #[command(flatten)]
+    pub op: OperationArgs,
+    /// Create the namespace when it does not exist
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub create_namespace: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct UpgradeArgs {
+    #[command(flatten)]
+    pub values: ValuesArgs,
+    #[command(flatten)]
+    pub op: OperationArgs,
+    /// Start from the profile instead of the release's values (generated secrets are kept)
+    #[arg(long)]
+    pub reset_values: bool,
+    /// Show the full diff of every changed object (secrets redacted)
+    #[arg(long)]
+    pub diff: bool,
+    /// Apply changes to immutable fields by deleting the object with orphan propagation
+    /// (pods and PVCs survive) and re-creating it
+    #[arg(long)]
+    pub recreate: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct RollbackArgs {
+    /// [RELEASE] [REVISION]: release name and/or revision number (default: the previous
+    /// deployed revision of the only release visible)
+    #[arg(value_name = "RELEASE|REVISION", num_args = 0..=2)]
+    pub args: Vec<String>,
+    #[command(flatten)]
+    pub op: OperationArgs,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ReleaseArg {
+    /// Release name (default: the only release visible)
+    #[arg(value_name = "RELEASE")]
+    pub release: Option<String>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct UninstallArgs {
+    #[command(flatten)]
+    pub release: ReleaseArg,
+    /// Also delete the release's PersistentVolumeClaims (their data is lost; asks first)
+    #[arg(long)]
+    pub purge_volumes: bool,
+    /// Keep the release records (history) after removing the objects
+    #[arg(long)]
+    pub keep_history: bool,
+    /// Answer yes to confirmations
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+    /// Plain timestamped lines instead of progress bars
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct DiffArgs {
+    #[command(flatten)]
+    pub upgrade: UpgradeArgs,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct UnlockArgs {
+    #[command(flatten)]
+    pub release: ReleaseArg,
+    /// Answer yes to the confirmation
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+}
+
+/// `90s`, `10m`, `1h30m`, `300` (seconds).
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let err = || format!("{s:?} is not a duration; use e.g. 300s, 10m or 1h30m");
+    if let Ok(secs) = s.parse::<u64>() {
+        return Ok(std::time::Duration::from_secs(secs));
+    }
+    let (mut total, mut number) = (0u64, String::new());
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let n: u64 = number.parse().map_err(|_| err())?;
+        number.clear();
+        total += n * match c {
+            'h' => 3600,
+            'm' => 60,
+            's' => 1,
+            _ => return Err(err()),
+        };
+    }
+    if !number.is_empty() || total == 0 {
+        return Err(err());
+    }
+    Ok(std::time::Duration::from_secs(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s").unwrap().as_secs(), 90);
+        assert_eq!(parse_duration("1h30m").unwrap().as_secs(), 5400);
+        assert_eq!(parse_duration("300").unwrap().as_secs(), 300);
+        assert!(parse_duration("10x").is_err());
+        assert!(parse_duration("m").is_err());
+        assert!(parse_duration("5m3").is_err());
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

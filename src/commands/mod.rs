@@ -1,0 +1,98 @@
+//! One module per command; each turns parsed arguments into output and an exit status.
+
+mod diff;
+pub mod operate;
+mod prepare;
+mod profiles;
+mod show_values;
+mod status;
+mod template;
+mod uninstall;
+
+use std::process::ExitCode;
+
+use crate::cli::{Cli, Command};
+
+pub use prepare::{Base, Prepared, prepare, prepare_on, prepare_with_rng};
+
+/// Documented exit codes (README, "Exit codes").
+pub mod exit {
+    pub const OK: u8 = 0;
+    /// An operation failed.
+    pub const FAILED: u8 = 1;
+    /// Bad command line or values; nothing was written to the cluster.
+    pub const USAGE: u8 = 2;
+    /// Preflight refused (cluster unreachable, permissions, storage); nothing written.
+    pub const PREFLIGHT: u8 = 3;
+    /// Another operation holds the release's lock.
+    pub const LOCKED: u8 = 4;
+    /// Interrupted by Ctrl-C (the revision is marked failed, the lock released).
+    pub const INTERRUPTED: u8 = 130;
+}
+
+/// An error that knows its exit code and has already been worded for the user.
+#[derive(Debug)]
+pub struct Exit {
+    pub code: u8,
+    pub message: String,
+}
+
+impl Exit {
+    pub fn usage(message: impl Into<String>) -> Self {
+        Exit {
+            code: exit::USAGE,
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Exit {}
+
+pub async fn run(cli: Cli) -> ExitCode {
+    let result = match &cli.command {
+        Command::Template(args) => template::run(&cli.global, args).await,
+        Command::Lint(args) => template::lint(&cli.global, args).await,
+        Command::Values(args) => show_values::run(&cli.global, args),
+        Command::Profiles => profiles::run(&cli.global),
+        Command::Install(args) => operate::install(&cli.global, args).await,
+        Command::Upgrade(args) => operate::upgrade(&cli.global, args).await,
+        Command::Rollback(args) => operate::rollback(&cli.global, args).await,
+        Command::Status(args) => status::status(&cli.global, args).await,
+        Command::History(args) => status::history(&cli.global, args).await,
+        Command::Uninstall(args) => uninstall::uninstall(&cli.global, args).await,
+        Command::Diff(args) => diff::run(&cli.global, args).await,
+        Command::Unlock(args) => uninstall::unlock(&cli.global, args).await,
+        Command::Completion { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                *shell,
+                &mut Cli::command(),
+                "stackctl",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::from(exit::OK),
+        Err(e) => report(e),
+    }
+}
+
+/// Prints an error for a person: the message and its causes, no stack trace.
+fn report(e: anyhow::Error) -> ExitCode {
+    if let Some(exit) = e.downcast_ref::<Exit>() {
+        if !exit.message.is_empty() {
+            eprintln!("{}", exit.message);
+        }
+        return ExitCode::from(exit.code);
+    }
+    eprintln!("error: {e:#}");
+    ExitCode::from(exit::FAILED)
+}

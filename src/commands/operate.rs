@@ -1,0 +1,730 @@
+//! `install`, `upgrade` and `rollback`: resolve what to apply, check it, lock the
+//! release, run it, and tell the user how it went and what to do next.
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use serde_json::Value;
+use tokio::time::Instant;
+
+use super::{Base, Exit, Prepared, exit, prepare, prepare_on};
+use crate::apply::apply_all;
+use crate::cli::{DryRun, GlobalArgs, InstallArgs, OperationArgs, RollbackArgs, UpgradeArgs};
+use crate::lifecycle::operation::Options;
+use crate::lifecycle::progress::Reporter;
+use crate::lifecycle::{Outcome, Session, Spec, execute, immutable, preflight, target};
+use crate::plan::Plan;
+use crate::release::{Lock, LockError, LockGuard, Operation, Record, Status, Store};
+use crate::stacks::component::Manifest;
+use crate::values::{Layer, Path};
+
+/// How long a holder's lock lives without renewal: a killed stackctl blocks the next
+/// operation for at most this long.
+pub const LOCK_TTL: Duration = Duration::from_secs(30);
+
+pub async fn install(global: &GlobalArgs, args: &InstallArgs) -> Result<()> {
+    // Values first: bad input fails before any contact with a cluster.
+    let mut prepared = prepare(global, &args.values)?;
+    if args.op.dry_run == Some(DryRun::Client) {
+        return print_client_dry_run(&prepared, global);
+    }
+    let session = Session::connect(global).await?;
+    let reporter = Reporter::new(global.quiet, args.op.no_progress);
+    let (name, ns) = (
+        prepared.release.name.clone(),
+        prepared.release.namespace.clone(),
+    );
+    let store = Store::new(session.client.clone(), &ns);
+
+    let latest = if namespace_exists(&session, &ns).await? {
+        store.latest(&name).await?
+    } else {
+        None
+    };
+    if let Some(r) = &latest {
+        if matches!(r.status, Status::Deployed | Status::Superseded) {
+            return Err(Exit::usage(format!(
+                "error: release {name} is already installed in namespace {ns} (revision {}, {}); change it with `stackctl upgrade {name}`",
+                r.revision, r.status
+            ))
+            .into());
+        }
+        // A failed or interrupted install is retried as a new revision; secrets it
+        // generated may already be in use (a database initialised with them), so keep them.
+        prepared = prepare_on(
+            global,
+            &args.values,
+            Base {
+                profile: None,
+                layer: Some(generated_layer(r)),
+            },
+            &mut rand::rng(),
+        )?;
+        reporter.info(format!(
+            "revision {} of {name} is {}; retrying the install as a new revision",
+            r.revision, r.status
+        ));
+    }
+
+    reporter.info(format!("cluster {}", session.server_version));
+    let plan = prepared.plan(session.caps)?;
+    run_preflight(&session, &reporter, &plan, &ns, args.create_namespace).await?;
+    if args.op.dry_run == Some(DryRun::Server) {
+        return server_dry_run(&session, &plan).await;
+    }
+    if args.create_namespace && preflight::ensure_namespace(&session.client, &ns).await? {
+        reporter.info(format!("created namespace {ns}"));
+    }
+    let lock = acquire(&session, &store, &ns, &name, Operation::Install).await?;
+    let previous = match &latest {
+        Some(r) => manifests_of(r),
+        None => Vec::new(),
+    };
+    let spec = Spec {
+        operation: Operation::Install,
+        release: name.clone(),
+        namespace: ns.clone(),
+        stack: prepared.stack.name().to_string(),
+        profile: prepared.profile.name.clone(),
+        values: prepared.values.tree.clone(),
+        generated: prepared.values.generated.clone(),
+        plan,
+        previous,
+        recreate: Vec::new(),
+        description: String::new(),
+    };
+    finish(
+        &session,
+        &store,
+        &reporter,
+        lock,
+        spec,
+        &args.op,
+        Some(&prepared),
+        global.quiet,
+    )
+    .await
+}
+
+pub async fn upgrade(global: &GlobalArgs, args: &UpgradeArgs) -> Result<()> {
+    let session = Session::connect(global).await?;
+    let reporter = Reporter::new(global.quiet, args.op.no_progress);
+    let (prepared, current, plan) = plan_upgrade(global, args, &session).await?;
+    let (name, ns) = (
+        prepared.release.name.clone(),
+        prepared.release.namespace.clone(),
+    );
+    let store = Store::new(session.client.clone(), &ns);
+
+    let previous = manifests_of(&current);
+    let changes = change_summary(&previous, &plan);
+    let immutable = immutable::changes(&previous, &plan.manifests().cloned().collect::<Vec<_>>());
+    if !immutable.is_empty() && !args.recreate {
+        let list = immutable
+            .iter()
+            .map(|c| format!("  - {c}"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        return Err(Exit::usage(format!(
+            "error: the upgrade changes fields Kubernetes does not allow to change in place:\n{list}\nre-run with --recreate to delete and re-create these objects (orphaning their pods and volumes, so data is kept), or revert those values"
+        ))
+        .into());
+    }
+    if !global.quiet {
+        eprintln!("{}", changes.text);
+        if args.diff {
+            eprintln!(
+                "{}",
+                super::diff::render_diff(&session, &plan, prepared.stack).await?
+            );
+        }
+    }
+    if changes.changed == 0 && changes.added == 0 && changes.removed == 0 {
+        reporter.info("no object changes; recording a new revision anyway");
+    }
+    if args.op.dry_run.is_some() {
+        return match args.op.dry_run {
+            Some(DryRun::Server) => server_dry_run(&session, &plan).await,
+            _ => print_client_dry_run(&prepared, global),
+        };
+    }
+    if !confirm(&format!("Upgrade {name} in namespace {ns}?"), args.op.yes)? {
+        return Err(Exit::usage("aborted: nothing was changed").into());
+    }
+    run_preflight(&session, &reporter, &plan, &ns, false).await?;
+    let lock = acquire(&session, &store, &ns, &name, Operation::Upgrade).await?;
+    let recreate = if args.recreate {
+        let ids: Vec<String> = immutable.iter().map(|c| c.object.clone()).collect();
+        plan.manifests()
+            .filter(|m| ids.contains(&m.id()))
+            .cloned()
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let mut previous = previous;
+    if let Some(latest) = store.latest(&name).await? {
+        if latest.revision != current.revision {
+            previous.extend(manifests_of(&latest));
+        }
+    }
+    let mut generated = current.generated.clone();
+    for g in &prepared.values.generated {
+        if !generated.contains(g) {
+            generated.push(g.clone());
+        }
+    }
+    let spec = Spec {
+        operation: Operation::Upgrade,
+        release: name,
+        namespace: ns,
+        stack: prepared.stack.name().to_string(),
+        profile: prepared.profile.name.clone(),
+        values: prepared.values.tree.clone(),
+        generated,
+        plan,
+        previous,
+        recreate,
+        description: String::new(),
+    };
+    finish(
+        &session,
+        &store,
+        &reporter,
+        lock,
+        spec,
+        &args.op,
+        Some(&prepared),
+        global.quiet,
+    )
+    .await
+}
+
+/// Resolves an upgrade's values over the release's current ones and plans it; shared
+/// with `diff`.
+pub async fn plan_upgrade(
+    global: &GlobalArgs,
+    args: &UpgradeArgs,
+    session: &Session,
+) -> Result<(Prepared, Record, Plan)> {
+    let t = target::find(
+        &session.client,
+        args.values.release.as_deref(),
+        global.namespace.as_deref(),
+    )
+    .await?;
+    let store = Store::new(session.client.clone(), &t.namespace);
+    let current = match store.last_deployed(&t.name).await? {
+        Some(r) => r,
+        None => store
+            .latest(&t.name)
+            .await?
+            .with_context(|| format!("release {} has no revisions", t.name))?,
+    };
+    let layer = if args.reset_values {
+        generated_layer(&current)
+    } else {
+        Layer::tree(
+            format!("values of revision {}", current.revision),
+            current.values.clone(),
+        )
+    };
+    let mut values_args = args.values.clone();
+    values_args.release = Some(t.name.clone());
+    let mut g = global.clone();
+    g.namespace = Some(t.namespace.clone());
+    let profile = profile_of(&current);
+    let prepared = prepare_on(
+        &g,
+        &values_args,
+        Base {
+            profile: Some(profile),
+            layer: Some(layer),
+        },
+        &mut rand::rng(),
+    )?;
+    let plan = prepared.plan(session.caps)?;
+    Ok((prepared, current, plan))
+}
+
+pub async fn rollback(global: &GlobalArgs, args: &RollbackArgs) -> Result<()> {
+    let (release, revision) = parse_rollback_args(&args.args)?;
+    let session = Session::connect(global).await?;
+    let reporter = Reporter::new(global.quiet, args.op.no_progress);
+    let t = target::find(
+        &session.client,
+        release.as_deref(),
+        global.namespace.as_deref(),
+    )
+    .await?;
+    let store = Store::new(session.client.clone(), &t.namespace);
+    let history = store.history(&t.name).await?;
+    let current = history
+        .iter()
+        .rev()
+        .find(|r| r.status == Status::Deployed)
+        .map(|r| r.revision);
+    let wanted = match revision {
+        Some(n) => n,
+        None => history
+            .iter()
+            .rev()
+            .find(|r| {
+                Some(r.revision) != current
+                    && matches!(r.status, Status::Superseded | Status::Deployed)
+            })
+            .map(|r| r.revision)
+            .with_context(|| {
+                format!(
+                    "release {} has no earlier deployed revision to roll back to",
+                    t.name
+                )
+            })?,
+    };
+    let target_record = store
+        .get(&t.name, wanted)
+        .await
+        .map_err(|e| Exit::usage(format!("error: {e}; see `stackctl history {}`", t.name)))?;
+    if target_record.manifests.is_empty() {
+        return Err(Exit::usage(format!(
+            "error: revision {wanted} of {} applied nothing; pick another (`stackctl history {}`)",
+            t.name, t.name
+        ))
+        .into());
+    }
+    let manifests = manifests_of(&target_record);
+    let plan = Plan::from_stored(manifests, &target_record.dependencies)?;
+    if args.op.dry_run.is_some() {
+        return match args.op.dry_run {
+            Some(DryRun::Server) => server_dry_run(&session, &plan).await,
+            _ => {
+                print!("{}", plan.to_yaml()?);
+                Ok(())
+            }
+        };
+    }
+    run_preflight(&session, &reporter, &plan, &t.namespace, false).await?;
+    let lock = acquire(&session, &store, &t.namespace, &t.name, Operation::Rollback).await?;
+    let mut previous = Vec::new();
+    for r in store.list(&t.name).await?.iter().rev().take(2) {
+        previous.extend(manifests_of(r));
+    }
+    let spec = Spec {
+        operation: Operation::Rollback,
+        release: t.name.clone(),
+        namespace: t.namespace.clone(),
+        stack: target_record.stack.clone(),
+        profile: target_record.profile.clone(),
+        values: target_record.values.clone(),
+        generated: target_record.generated.clone(),
+        plan,
+        previous,
+        recreate: Vec::new(),
+        description: format!("Rollback to {wanted}"),
+    };
+    finish(
+        &session,
+        &store,
+        &reporter,
+        lock,
+        spec,
+        &args.op,
+        None,
+        global.quiet,
+    )
+    .await
+}
+
+/// `rollback 1`, `rollback cv`, `rollback cv 1`: release names start with a letter, so
+/// a number is always a revision.
+fn parse_rollback_args(args: &[String]) -> Result<(Option<String>, Option<u32>)> {
+    let revision = |s: &str| -> Result<u32> {
+        s.parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| {
+            Exit::usage(format!(
+                "error: {s:?} is not a revision number (see `stackctl history`)"
+            ))
+            .into()
+        })
+    };
+    match args {
+        [] => Ok((None, None)),
+        [one] if one.chars().all(|c| c.is_ascii_digit()) => Ok((None, Some(revision(one)?))),
+        [one] => Ok((Some(one.clone()), None)),
+        [name, rev] => Ok((Some(name.clone()), Some(revision(rev)?))),
+        _ => Err(Exit::usage("error: rollback takes [RELEASE] [REVISION]").into()),
+    }
+}
+
+/// Runs the operation, releases the lock, and reports the outcome with next steps.
+async fn finish(
+    session: &Session,
+    store: &Store,
+    reporter: &Reporter,
+    lock: LockGuard,
+    spec: Spec,
+    op: &OperationArgs,
+    prepared: Option<&Prepared>,
+    quiet: bool,
+) -> Result<()> {
+    let timeout = op.timeout.unwrap_or_else(|| default_timeout(&spec.plan));
+    let options = Options {
+        deadline: Instant::now() + timeout,
+        atomic: op.atomic,
+        history_max: op.history_max,
+    };
+    let (name, ns, operation) = (spec.release.clone(), spec.namespace.clone(), spec.operation);
+    let outcome = execute(session, store, reporter, &lock, spec, &options).await;
+    if let Err(e) = lock.release().await {
+        reporter.warn(format!("could not release the lock: {e}"));
+    }
+    match outcome? {
+        Outcome::Deployed(record) => {
+            reporter.info(format!(
+                "{} of {name} complete: revision {} deployed in {:.1}s",
+                operation.title(),
+                record.revision,
+                reporter.elapsed().as_secs_f64()
+            ));
+            if let Some(p) = prepared.filter(|_| !quiet) {
+                print_notes(p);
+            }
+            Ok(())
+        }
+        Outcome::Failed { record, failure, rolled_back } => {
+            let mut msg = format!("error: {} of {name} failed (revision {} marked failed)\n{failure}", operation.title(), record.revision);
+            if let Some(r) = rolled_back {
+                msg.push_str(&format!("\n{r}"));
+            } else {
+                msg.push_str(&format!(
+                    "\nfix the cause, then re-run the same command (`stackctl {}` retries as a new revision), or `stackctl rollback` to go back; `stackctl status -n {ns} {name}` shows the current state",
+                    operation.as_str()
+                ));
+            }
+            Err(Exit { code: exit::FAILED, message: msg }.into())
+        }
+        Outcome::Interrupted { record, why } => Err(Exit {
+            code: exit::INTERRUPTED,
+            message: format!(
+                "{} of {name} {why}: revision {} marked failed and the lock released; re-run the command to retry, or `stackctl rollback` to go back",
+                operation.title(),
+                record.revision
+            ),
+        }
+        .into()),
+    }
+}
+
+fn print_notes(p: &Prepared) {
+    let notes = p.stack.notes(&p.values, &p.release);
+    if !notes.is_empty() {
+        println!("{}", notes.join("\n"));
+    }
+}
+
+async fn acquire(
+    session: &Session,
+    store: &Store,
+    ns: &str,
+    name: &str,
+    op: Operation,
+) -> Result<LockGuard> {
+    let guard = Lock::acquire(session.client.clone(), ns, name, op.as_str(), LOCK_TTL)
+        .await
+        .map_err(|e| match e {
+            held @ LockError::Held { .. } => anyhow::Error::new(Exit {
+                code: exit::LOCKED,
+                message: format!("error: {held}"),
+            }),
+            other => anyhow::Error::new(other),
+        })?;
+    if let Some(previous) = guard.took_over() {
+        let why = format!(
+            "its stackctl process ({}) stopped without finishing",
+            previous.holder
+        );
+        if let Some(r) = store.fail_interrupted(name, &why).await? {
+            tracing::warn!(
+                "revision {} of {name} was interrupted; marked failed",
+                r.revision
+            );
+            eprintln!(
+                "note: revision {} of {name} was left {} by {}; marked failed, continuing",
+                r.revision, r.operation, previous.holder
+            );
+        }
+    }
+    Ok(guard)
+}
+
+async fn run_preflight(
+    session: &Session,
+    reporter: &Reporter,
+    plan: &Plan,
+    ns: &str,
+    create_namespace: bool,
+) -> Result<()> {
+    let manifests: Vec<Manifest> = plan.manifests().cloned().collect();
+    let mut wanted = preflight::required_permissions(&session.resolver, &manifests, ns)
+        .await
+        .map_err(|e| Exit {
+            code: exit::PREFLIGHT,
+            message: format!("error: preflight: {e:#}"),
+        })?;
+    if create_namespace && !namespace_exists(session, ns).await? {
+        wanted.push(preflight::Permission {
+            verb: "create",
+            group: String::new(),
+            resource: "namespaces".into(),
+            namespace: None,
+        });
+    }
+    let denied = preflight::denied_permissions(&session.client, &wanted).await?;
+    let mut problems: Vec<String> = Vec::new();
+    if !denied.is_empty() {
+        let list = denied
+            .iter()
+            .map(|p| format!("    {p}"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        problems.push(format!(
+            "you lack {} permissions the release needs:\n{list}",
+            denied.len()
+        ));
+    }
+    problems.extend(preflight::storage_problems(&session.client, &manifests).await?);
+    if !problems.is_empty() {
+        let list = problems
+            .iter()
+            .map(|p| format!("  - {p}"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        return Err(Exit {
+            code: exit::PREFLIGHT,
+            message: format!("error: preflight failed; nothing was changed:\n{list}"),
+        }
+        .into());
+    }
+    if let Some(w) = preflight::capacity_warning(&session.client, &manifests).await? {
+        reporter.warn(w);
+    }
+    reporter.info(format!(
+        "preflight passed ({} permissions checked)",
+        wanted.len()
+    ));
+    Ok(())
+}
+
+async fn namespace_exists(session: &Session, ns: &str) -> Result<bool> {
+    let api: kube::Api<k8s_openapi::api::core::v1::Namespace> =
+        kube::Api::all(session.client.clone());
+    match api.get_opt(ns).await {
+        Ok(found) => Ok(found.is_some()),
+        // Without the right to read namespaces, assume it exists; later calls will tell.
+        Err(kube::Error::Api(s)) if s.code == 403 => Ok(true),
+        Err(e) => Err(e).with_context(|| format!("reading namespace {ns}")),
+    }
+}
+
+/// Generous enough for image pulls and database start-up, scaled by what must start.
+pub fn default_timeout(plan: &Plan) -> Duration {
+    let workloads = plan
+        .manifests()
+        .filter(|m| {
+            matches!(
+                m.kind.as_str(),
+                "Deployment" | "StatefulSet" | "DaemonSet" | "Job"
+            )
+        })
+        .count() as u64;
+    Duration::from_secs((300 + 60 * workloads).min(1200))
+}
+
+/// The previous revision's generated secrets only, as a layer.
+fn generated_layer(r: &Record) -> Layer {
+    let mut tree = Value::Object(Default::default());
+    for path in &r.generated {
+        let p = Path::parse(path);
+        if let Some(v) = p.get(&r.values) {
+            set_path(&mut tree, path, v.clone());
+        }
+    }
+    Layer::tree(
+        format!("secrets generated for revision {}", r.revision),
+        tree,
+    )
+}
+
+fn set_path(tree: &mut Value, dotted: &str, value: Value) {
+    let mut node = tree;
+    let keys: Vec<&str> = dotted.split('.').collect();
+    for (i, k) in keys.iter().enumerate() {
+        if i + 1 == keys.len() {
+            node[*k] = value;
+            return;
+        }
+        if !node[*k].is_object() {
+            node[*k] = Value::Object(Default::default());
+        }
+        node = &mut node[*k];
+    }
+}
+
+fn profile_of(r: &Record) -> String {
+    if crate::profiles::load(&r.profile).is_ok() {
+        r.profile.clone()
+    } else {
+        "default".to_string()
+    }
+}
+
+pub fn manifests_of(r: &Record) -> Vec<Manifest> {
+    r.manifests
+        .iter()
+        .cloned()
+        .filter_map(Manifest::from_value)
+        .collect()
+}
+
+pub struct Changes {
+    pub added: usize,
+    pub changed: usize,
+    pub removed: usize,
+    pub text: String,
+}
+
+/// Which objects an upgrade adds, changes and removes, from the rendered forms.
+pub fn change_summary(previous: &[Manifest], plan: &Plan) -> Changes {
+    let next: Vec<&Manifest> = plan.manifests().collect();
+    let mut lines = Vec::new();
+    let (mut added, mut changed) = (0, 0);
+    for m in &next {
+        match previous.iter().find(|p| immutable::same_object(p, m)) {
+            None => {
+                added += 1;
+                lines.push(format!("  + {}", m.id()));
+            }
+            Some(p) if p.body != m.body => {
+                changed += 1;
+                lines.push(format!("  ~ {}", m.id()));
+            }
+            _ => {}
+        }
+    }
+    let removed_list: Vec<&Manifest> = previous
+        .iter()
+        .filter(|p| !next.iter().any(|m| immutable::same_object(p, m)))
+        .collect();
+    for m in &removed_list {
+        lines.push(format!(
+            "  - {}{}",
+            m.id(),
+            if m.kind == "PersistentVolumeClaim" {
+                " (kept: volumes are never pruned)"
+            } else {
+                ""
+            }
+        ));
+    }
+    let text = format!(
+        "changes: {added} to add, {changed} to change, {} to remove{}{}",
+        removed_list.len(),
+        if lines.is_empty() { "" } else { "\n" },
+        lines.join("\n")
+    );
+    Changes {
+        added,
+        changed,
+        removed: removed_list.len(),
+        text,
+    }
+}
+
+fn confirm(prompt: &str, yes: bool) -> Result<bool> {
+    // Never wait for input without a terminal: automation gets the default (yes) for
+    // upgrades, which the user asked for by running the command.
+    if yes || !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
+        return Ok(true);
+    }
+    dialoguer::Confirm::new()
+        .with_prompt(prompt)
+        .default(true)
+        .interact()
+        .context("reading the confirmation")
+}
+
+fn print_client_dry_run(prepared: &Prepared, global: &GlobalArgs) -> Result<()> {
+    let plan = prepared.plan(crate::stacks::component::Capabilities::latest())?;
+    if !global.quiet {
+        eprintln!(
+            "dry run (client): {} objects would be applied; nothing was sent to a cluster",
+            plan.manifests().count()
+        );
+    }
+    print!("{}", plan.to_yaml()?);
+    Ok(())
+}
+
+async fn server_dry_run(session: &Session, plan: &Plan) -> Result<()> {
+    let manifests: Vec<Manifest> = plan.manifests().cloned().collect();
+    match apply_all(&session.resolver, &manifests, true).await {
+        Ok(objects) => {
+            println!(
+                "dry run (server): the API server accepted all {} objects; nothing was changed",
+                objects.len()
+            );
+            Ok(())
+        }
+        Err(errors) => {
+            let list = errors
+                .iter()
+                .map(|e| format!("  - {e:#}"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            Err(Exit {
+                code: exit::FAILED,
+                message: format!(
+                    "error: the API server rejected {} objects:\n{list}",
+                    errors.len()
+                ),
+            }
+            .into())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rollback_arguments() {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(parse_rollback_args(&s(&["1"])).unwrap(), (None, Some(1)));
+        assert_eq!(
+            parse_rollback_args(&s(&["cv"])).unwrap(),
+            (Some("cv".into()), None)
+        );
+        assert_eq!(
+            parse_rollback_args(&s(&["cv", "3"])).unwrap(),
+            (Some("cv".into()), Some(3))
+        );
+        assert!(parse_rollback_args(&s(&["cv", "x"])).is_err());
+        assert!(parse_rollback_args(&s(&["0"])).is_err());
+    }
+
+    #[test]
+    fn generated_secrets_become_a_layer() {
+        let mut tree = Value::Object(Default::default());
+        set_path(&mut tree, "mysql.auth.password", Value::String("p".into()));
+        set_path(
+            &mut tree,
+            "mysql.auth.rootPassword",
+            Value::String("r".into()),
+        );
+        assert_eq!(
+            tree,
+            serde_json::json!({"mysql": {"auth": {"password": "p", "rootPassword": "r"}}})
+        );
+    }
+}

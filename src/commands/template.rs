@@ -1,0 +1,44 @@
+//! `stackctl template` and `stackctl lint`.
+
+use anyhow::Result;
+
+use super::{Exit, prepare};
+use crate::cli::{GlobalArgs, OutputFormat, TemplateArgs, ValuesArgs};
+use crate::cluster;
+use crate::stacks::component::Capabilities;
+
+pub async fn run(global: &GlobalArgs, args: &TemplateArgs) -> Result<()> {
+    let prepared = prepare(global, &args.values)?;
+    let caps = cluster::capabilities_for_version(&args.kube_version)
+        .map_err(|e| Exit::usage(format!("error: {e}")))?;
+    let plan = prepared.plan(caps)?;
+    match global.output {
+        OutputFormat::Text | OutputFormat::Yaml => print!("{}", plan.to_yaml()?),
+        OutputFormat::Json => {
+            let items: Vec<&serde_json::Value> = plan.manifests().map(|m| &m.body).collect();
+            let list = serde_json::json!({ "apiVersion": "v1", "kind": "List", "items": items });
+            println!("{}", serde_json::to_string_pretty(&list)?);
+        }
+    }
+    Ok(())
+}
+
+/// Validates values and renders every component (so rendering problems surface too)
+/// for both API generations; prints a one-line verdict.
+pub async fn lint(global: &GlobalArgs, args: &ValuesArgs) -> Result<()> {
+    let prepared = prepare(global, args)?;
+    let mut objects = 0;
+    for caps in [Capabilities::for_minor(20), Capabilities::latest()] {
+        objects = prepared.plan(caps)?.manifests().count();
+    }
+    if !global.quiet {
+        println!(
+            "{}: values valid, {objects} objects for release {} in namespace {} (stack {})",
+            prepared.profile.source,
+            prepared.release.name,
+            prepared.release.namespace,
+            prepared.stack.name()
+        );
+    }
+    Ok(())
+}

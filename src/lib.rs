@@ -1,0 +1,18 @@
+//! stackctl: installs whole multi-service stacks onto Kubernetes in phases.
+//!
+//! The pipeline is visible in the module layout:
+//! cli → values → stacks/components → plan → apply → wait → probe → release.
+
+pub mod apply;
+pub mod cli;
+pub mod cluster;
+pub mod commands;
+pub mod lifecycle;
+pub mod logging;
+pub mod output;
+pub mod plan;
+pub mod profiles;
+pub mod release;
+pub mod stacks;
+pub mod values;
+pub mod wait;

@@ -1,0 +1,141 @@
+//! Runs a plan: phase by phase, wave by wave; each wave is applied concurrently by
+//! server-side apply and must be ready before the next starts. The release record is
+//! updated after every phase, so `status` and a post-mortem see how far it got.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use tokio::time::Instant as TokioInstant;
+
+use super::progress::Reporter;
+use crate::apply::{Resolver, apply_all};
+use crate::plan::{Plan, Wave};
+use crate::release::record::now;
+use crate::release::{PhaseResult, PhaseStatus, Record, Store};
+use crate::stacks::component::{Manifest, Phase};
+
+/// Why a run stopped: the phase, and a message that names objects and remedies.
+#[derive(Debug)]
+pub struct PhaseFailure {
+    pub phase: Phase,
+    pub message: String,
+}
+
+impl std::fmt::Display for PhaseFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "phase {} failed:\n{}", self.phase, self.message)
+    }
+}
+
+pub struct Runner<'a> {
+    pub resolver: &'a Resolver,
+    pub reporter: &'a Reporter,
+    pub store: &'a Store,
+    /// The whole operation's deadline (`--timeout`).
+    pub deadline: TokioInstant,
+}
+
+impl Runner<'_> {
+    /// Applies and waits for every phase; records each phase's result in `record`.
+    pub async fn run(&self, plan: &Plan, record: &mut Record) -> Result<(), PhaseFailure> {
+        for phase in &plan.phases {
+            let started_at = now();
+            let started = Instant::now();
+            let mut outcome = Ok(());
+            for wave in &phase.waves {
+                outcome = self.run_wave(phase.phase, wave).await;
+                if outcome.is_err() {
+                    break;
+                }
+            }
+            let took = started.elapsed();
+            record.phases.push(PhaseResult {
+                name: phase.phase.to_string(),
+                status: if outcome.is_ok() {
+                    PhaseStatus::Succeeded
+                } else {
+                    PhaseStatus::Failed
+                },
+                started_at,
+                duration_ms: took.as_millis() as u64,
+                message: outcome
+                    .as_ref()
+                    .err()
+                    .map(|f| f.message.clone())
+                    .unwrap_or_default(),
+            });
+            // The record is best-effort here: losing a progress update must not turn a
+            // good install into a failed one; the final status write is checked.
+            if let Err(e) = self.store.update(record).await {
+                self.reporter
+                    .warn(format!("could not record phase {}: {e}", phase.phase));
+            }
+            outcome?;
+            self.reporter.phase_done(phase.phase, took);
+        }
+        Ok(())
+    }
+
+    async fn run_wave(&self, phase: Phase, wave: &Wave) -> Result<(), PhaseFailure> {
+        let mut per_component: BTreeMap<&str, usize> = BTreeMap::new();
+        for m in &wave.manifests {
+            *per_component.entry(m.component.as_str()).or_default() += 1;
+        }
+        for (component, total) in &per_component {
+            self.reporter.component_started(phase, component, *total);
+        }
+        if let Err(errors) = apply_all(self.resolver, &wave.manifests, false).await {
+            for component in per_component.keys() {
+                self.reporter.component_done(phase, component, false);
+            }
+            let message = errors
+                .iter()
+                .map(|e| format!("  - {e:#}"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            return Err(PhaseFailure { phase, message });
+        }
+        let result = wait_wave(self, phase, &wave.manifests).await;
+        for component in per_component.keys() {
+            self.reporter
+                .component_done(phase, component, result.is_ok());
+        }
+        result.map_err(|message| PhaseFailure { phase, message })
+    }
+}
+
+/// Waits until every object of a wave is ready, feeding per-component counts of
+/// ready objects and what each is waiting for to the reporter.
+async fn wait_wave(
+    runner: &Runner<'_>,
+    phase: Phase,
+    manifests: &[Manifest],
+) -> Result<(), String> {
+    use std::collections::{BTreeSet, HashMap};
+    let mut ready: HashMap<String, BTreeSet<String>> = HashMap::new();
+    let options = crate::wait::WaitOptions::new(runner.deadline);
+    crate::wait::wait_ready(
+        runner.resolver,
+        manifests,
+        options,
+        |p: &crate::wait::Progress| {
+            let set = ready.entry(p.component.to_string()).or_default();
+            let detail = if p.state == crate::wait::State::Current {
+                set.insert(p.object.clone());
+                String::new()
+            } else {
+                set.remove(&p.object);
+                match (p.ready, &p.problem) {
+                    (_, Some(problem)) => format!("{}: {problem}", p.object),
+                    (Some((r, d)), None) => format!("{} {r}/{d}", p.object),
+                    (None, None) => format!("{}: {}", p.object, p.message),
+                }
+            };
+            runner
+                .reporter
+                .component_progress(phase, &p.component, set.len(), &detail);
+        },
+    )
+    .await
+    .map_err(|e| e.to_string())
+}

@@ -1,0 +1,369 @@
+//! One operation that changes a release (install, upgrade, rollback), end to end:
+//! record the new revision as pending, run the phases, prune what the revision no
+//! longer has, and finish the record; on failure diagnose, and with `--atomic` go
+//! back to the last good revision. Ctrl-C and a lost lock stop cleanly.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use kube::api::{DeleteParams, PropagationPolicy};
+use serde_json::Value;
+use tokio::time::Instant;
+
+use super::engine::{PhaseFailure, Runner};
+use super::progress::Reporter;
+use super::prune::{delete_owned, to_prune};
+use super::session::Session;
+use crate::plan::Plan;
+use crate::release::{LockGuard, ObjectRef, Operation, Record, Status, Store};
+use crate::stacks::component::Manifest;
+
+/// What to do: the plan and the values it came from.
+pub struct Spec {
+    pub operation: Operation,
+    pub release: String,
+    pub namespace: String,
+    pub stack: String,
+    pub profile: String,
+    pub values: Value,
+    pub generated: Vec<String>,
+    pub plan: Plan,
+    /// Objects the release had before (union of the last deployed and the latest
+    /// revision), for prune.
+    pub previous: Vec<Manifest>,
+    /// Objects to delete with orphan propagation before applying (`--recreate`).
+    pub recreate: Vec<Manifest>,
+    /// "Rollback to 1" and the like; empty for the default wording.
+    pub description: String,
+}
+
+/// How an operation ended.
+#[derive(Debug)]
+pub enum Outcome {
+    Deployed(Record),
+    /// Failed; the record is marked failed. `rolled_back` tells what `--atomic` did.
+    Failed {
+        record: Record,
+        failure: String,
+        rolled_back: Option<String>,
+    },
+    /// Ctrl-C or a lost lock; the record is marked failed.
+    Interrupted {
+        record: Record,
+        why: String,
+    },
+}
+
+pub struct Options {
+    pub deadline: Instant,
+    pub atomic: bool,
+    pub history_max: usize,
+}
+
+/// Runs one operation while holding `lock`; the caller releases the lock.
+pub async fn execute(
+    session: &Session,
+    store: &Store,
+    reporter: &Reporter,
+    lock: &LockGuard,
+    spec: Spec,
+    options: &Options,
+) -> Result<Outcome> {
+    let revision = store
+        .latest(&spec.release)
+        .await?
+        .map(|r| r.revision)
+        .unwrap_or(0)
+        + 1;
+    let mut record = Record::new(
+        &spec.release,
+        &spec.namespace,
+        &spec.stack,
+        &spec.profile,
+        revision,
+        spec.operation,
+        spec.values.clone(),
+    );
+    record.generated = spec.generated.clone();
+    record.inventory = inventory(&spec.plan);
+    record.manifests = spec.plan.manifests().map(|m| m.body.clone()).collect();
+    record.dependencies = spec.plan.dependencies.clone();
+    store.create(&mut record).await?;
+    reporter.info(format!(
+        "{} {} revision {revision} in namespace {} ({} objects)",
+        spec.operation.title(),
+        spec.release,
+        spec.namespace,
+        record.manifests.len()
+    ));
+
+    for m in &spec.recreate {
+        recreate_orphaning(session, m, reporter).await?;
+    }
+
+    let runner = Runner {
+        resolver: &session.resolver,
+        reporter,
+        store,
+        deadline: options.deadline,
+    };
+    let mut lost = lock.watch_lost();
+    let run = async {
+        let r = runner.run(&spec.plan, &mut record).await;
+        (r, record)
+    };
+    let (result, mut record) = tokio::select! {
+        out = run => out,
+        _ = tokio::signal::ctrl_c() => {
+            reporter.clear();
+            let mut record = store.get(&spec.release, revision).await?;
+            record.finish(Status::Failed, format!("{} interrupted by the user (Ctrl-C)", spec.operation.title()));
+            store.update(&mut record).await?;
+            return Ok(Outcome::Interrupted { record, why: "interrupted (Ctrl-C)".into() });
+        }
+        _ = lost.changed() => {
+            reporter.clear();
+            let holder = lost.borrow().clone().unwrap_or_else(|| "another process".into());
+            let mut record = store.get(&spec.release, revision).await?;
+            record.finish(Status::Failed, format!("{} stopped: the lock was taken by {holder}", spec.operation.title()));
+            store.update(&mut record).await?;
+            return Ok(Outcome::Interrupted { record, why: format!("the release lock was taken over by {holder}") });
+        }
+    };
+
+    match result {
+        Ok(()) => {
+            let pruned = prune(session, reporter, &spec.previous, &spec.plan, &spec.release).await;
+            let description = if spec.description.is_empty() {
+                format!("{} complete", spec.operation.title())
+            } else {
+                format!("{} complete", spec.description)
+            };
+            record.finish(Status::Deployed, description);
+            store.update(&mut record).await?;
+            supersede_others(store, &spec.release, revision).await?;
+            let trimmed = store.trim(&spec.release, options.history_max).await?;
+            if !trimmed.is_empty() {
+                reporter.info(format!(
+                    "history: removed revisions {trimmed:?} (--history-max {})",
+                    options.history_max
+                ));
+            }
+            if let Err(e) = pruned {
+                reporter.warn(format!("pruning objects the revision no longer has: {e:#}"));
+            }
+            Ok(Outcome::Deployed(record))
+        }
+        Err(failure) => {
+            reporter.clear();
+            let failure_text = failure.to_string();
+            record.finish(
+                Status::Failed,
+                format!(
+                    "{} failed in phase {}",
+                    spec.operation.title(),
+                    failure.phase
+                ),
+            );
+            store.update(&mut record).await?;
+            let rolled_back = if options.atomic {
+                Some(
+                    atomic_recovery(session, store, reporter, lock, &spec, &failure, options).await,
+                )
+            } else {
+                None
+            };
+            Ok(Outcome::Failed {
+                record,
+                failure: failure_text,
+                rolled_back,
+            })
+        }
+    }
+}
+
+/// `--atomic`: back to the last deployed revision, or remove a first install.
+async fn atomic_recovery(
+    session: &Session,
+    store: &Store,
+    reporter: &Reporter,
+    lock: &LockGuard,
+    spec: &Spec,
+    failure: &PhaseFailure,
+    options: &Options,
+) -> String {
+    let last = match store.last_deployed(&spec.release).await {
+        Ok(last) => last,
+        Err(e) => return format!("--atomic: could not read the release history: {e}"),
+    };
+    let Some(good) = last else {
+        reporter
+            .info("--atomic: removing the failed first install (PersistentVolumeClaims are kept)");
+        let objects: Vec<Manifest> = spec.plan.manifests().cloned().collect();
+        return match remove_objects(session, reporter, &objects, &spec.release).await {
+            Ok(n) => format!(
+                "--atomic: uninstalled the failed install ({n} objects removed, volumes kept)"
+            ),
+            Err(e) => format!("--atomic: removing the failed install failed: {e:#}"),
+        };
+    };
+    reporter.info(format!(
+        "--atomic: rolling back to revision {} after the failure in phase {}",
+        good.revision, failure.phase
+    ));
+    let manifests: Vec<Manifest> = good
+        .manifests
+        .iter()
+        .cloned()
+        .filter_map(Manifest::from_value)
+        .collect();
+    let plan = match Plan::from_stored(manifests, &good.dependencies) {
+        Ok(p) => p,
+        Err(e) => {
+            return format!(
+                "--atomic: revision {} cannot be replayed: {e:#}",
+                good.revision
+            );
+        }
+    };
+    let rollback = Spec {
+        operation: Operation::Rollback,
+        release: spec.release.clone(),
+        namespace: spec.namespace.clone(),
+        stack: good.stack.clone(),
+        profile: good.profile.clone(),
+        values: good.values.clone(),
+        generated: good.generated.clone(),
+        plan,
+        previous: spec
+            .plan
+            .manifests()
+            .cloned()
+            .chain(spec.previous.iter().cloned())
+            .collect(),
+        recreate: Vec::new(),
+        description: format!("Rollback to {}", good.revision),
+    };
+    let inner = Options {
+        deadline: options
+            .deadline
+            .max(Instant::now() + Duration::from_secs(300)),
+        atomic: false,
+        history_max: options.history_max,
+    };
+    match Box::pin(execute(session, store, reporter, lock, rollback, &inner)).await {
+        Ok(Outcome::Deployed(r)) => format!(
+            "--atomic: rolled back to revision {} (now revision {})",
+            good.revision, r.revision
+        ),
+        Ok(Outcome::Failed { failure, .. }) => format!(
+            "--atomic: the rollback to revision {} failed too:\n{failure}",
+            good.revision
+        ),
+        Ok(Outcome::Interrupted { why, .. }) => format!("--atomic: the rollback was {why}"),
+        Err(e) => format!("--atomic: the rollback failed: {e:#}"),
+    }
+}
+
+/// Every other revision that was deployed is now superseded.
+async fn supersede_others(store: &Store, release: &str, current: u32) -> Result<()> {
+    for r in store.history(release).await? {
+        if r.revision != current && r.status == Status::Deployed {
+            store
+                .set_status(release, r.revision, Status::Superseded, &r.description)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+async fn prune(
+    session: &Session,
+    reporter: &Reporter,
+    previous: &[Manifest],
+    plan: &Plan,
+    release: &str,
+) -> Result<()> {
+    let next: Vec<Manifest> = plan.manifests().cloned().collect();
+    let gone = to_prune(previous, &next);
+    if gone.is_empty() {
+        return Ok(());
+    }
+    let n = remove_objects(session, reporter, &gone, release).await?;
+    reporter.info(format!(
+        "pruned {n} objects the new revision no longer has (volumes kept)"
+    ));
+    Ok(())
+}
+
+/// Deletes objects in reverse phase order, only those carrying the release label;
+/// PersistentVolumeClaims are never touched here.
+pub async fn remove_objects(
+    session: &Session,
+    reporter: &Reporter,
+    objects: &[Manifest],
+    release: &str,
+) -> Result<usize> {
+    let mut ordered: Vec<&Manifest> = objects
+        .iter()
+        .filter(|m| m.kind != "PersistentVolumeClaim")
+        .collect();
+    ordered.sort_by(|a, b| b.phase.cmp(&a.phase));
+    let mut removed = 0;
+    for m in ordered {
+        match delete_owned(&session.resolver, m, release).await {
+            Ok(true) => {
+                removed += 1;
+                tracing::info!("deleted {}", m.id());
+            }
+            Ok(false) => {}
+            Err(e) => reporter.warn(format!("{e:#}")),
+        }
+    }
+    Ok(removed)
+}
+
+/// `--recreate`: delete with orphan propagation (pods and PVCs survive) and wait until
+/// the object is gone, so the apply re-creates it with the new immutable fields.
+async fn recreate_orphaning(session: &Session, m: &Manifest, reporter: &Reporter) -> Result<()> {
+    use kube::runtime::wait::{await_condition, conditions::is_deleted};
+    let api = session.resolver.api_for(m).await?;
+    let Some(live) = api.get_opt(&m.name).await? else {
+        return Ok(());
+    };
+    reporter.info(format!(
+        "--recreate: deleting {} (orphaning its pods and volumes) to re-create it",
+        m.id()
+    ));
+    let params = DeleteParams {
+        propagation_policy: Some(PropagationPolicy::Orphan),
+        ..Default::default()
+    };
+    api.delete(&m.name, &params).await?;
+    let uid = live.metadata.uid.unwrap_or_default();
+    tokio::time::timeout(
+        Duration::from_secs(120),
+        await_condition(api, &m.name, is_deleted(&uid)),
+    )
+    .await
+    .map_err(|_| {
+        anyhow::anyhow!(
+            "{} was not gone 2 minutes after deleting it for --recreate",
+            m.id()
+        )
+    })??;
+    Ok(())
+}
+
+pub fn inventory(plan: &Plan) -> Vec<ObjectRef> {
+    plan.manifests()
+        .map(|m| ObjectRef {
+            api_version: m.api_version.clone(),
+            kind: m.kind.clone(),
+            namespace: m.namespace.clone(),
+            name: m.name.clone(),
+            component: m.component.clone(),
+            phase: m.phase.to_string(),
+        })
+        .collect()
+}

@@ -1,0 +1,308 @@
+//! Preflight: everything that can be known before the first write. API reachable and
+//! its version; every permission the plan needs (SelfSubjectAccessReview, reported
+//! together); StorageClasses exist; requested CPU and memory against allocatable.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use anyhow::{Context, Result};
+use futures::{StreamExt, stream};
+use k8s_openapi::api::authorization::v1::{
+    ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
+};
+use k8s_openapi::api::core::v1::{Namespace, Node};
+use k8s_openapi::api::storage::v1::StorageClass;
+use kube::api::{ListParams, PostParams};
+use kube::{Api, Client};
+use serde_json::Value;
+
+use crate::apply::Resolver;
+use crate::stacks::component::Manifest;
+
+/// One permission the operation needs.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Permission {
+    pub verb: &'static str,
+    pub group: String,
+    pub resource: String,
+    /// None for cluster-scoped resources.
+    pub namespace: Option<String>,
+}
+
+impl std::fmt::Display for Permission {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let resource = if self.group.is_empty() {
+            self.resource.clone()
+        } else {
+            format!("{}.{}", self.resource, self.group)
+        };
+        match &self.namespace {
+            Some(ns) => write!(f, "{} {resource} in namespace {ns}", self.verb),
+            None => write!(f, "{} {resource} (cluster-wide)", self.verb),
+        }
+    }
+}
+
+/// What stackctl itself touches besides the plan: release records, the lock Lease,
+/// pods and events for diagnosis.
+fn own_permissions(namespace: &str) -> Vec<Permission> {
+    let ns = Some(namespace.to_string());
+    let mut out = Vec::new();
+    for verb in ["get", "list", "create", "update", "delete"] {
+        out.push(Permission {
+            verb,
+            group: String::new(),
+            resource: "secrets".into(),
+            namespace: ns.clone(),
+        });
+        out.push(Permission {
+            verb,
+            group: "coordination.k8s.io".into(),
+            resource: "leases".into(),
+            namespace: ns.clone(),
+        });
+    }
+    for (group, resource) in [("", "pods"), ("", "events")] {
+        for verb in ["list", "watch"] {
+            out.push(Permission {
+                verb,
+                group: group.into(),
+                resource: resource.into(),
+                namespace: ns.clone(),
+            });
+        }
+    }
+    out
+}
+
+/// Every (verb, resource) the plan needs: apply is `patch` (and `create` for new
+/// objects), waiting is `list`/`watch`, pruning is `delete`.
+pub async fn required_permissions(
+    resolver: &Resolver,
+    manifests: &[Manifest],
+    namespace: &str,
+) -> Result<Vec<Permission>> {
+    let mut set = BTreeSet::new();
+    for m in manifests {
+        let (ar, caps) = resolver.resolve(&m.api_version, &m.kind).await?;
+        let ns = match caps.scope {
+            kube::discovery::Scope::Namespaced => {
+                Some(m.namespace.clone().unwrap_or_else(|| namespace.to_string()))
+            }
+            kube::discovery::Scope::Cluster => None,
+        };
+        for verb in ["get", "create", "patch", "list", "watch", "delete"] {
+            set.insert(Permission {
+                verb,
+                group: ar.group.clone(),
+                resource: ar.plural.clone(),
+                namespace: ns.clone(),
+            });
+        }
+    }
+    set.extend(own_permissions(namespace));
+    Ok(set.into_iter().collect())
+}
+
+/// Asks the API server about every permission, concurrently; returns the denied ones.
+pub async fn denied_permissions(client: &Client, wanted: &[Permission]) -> Result<Vec<Permission>> {
+    let api: Api<SelfSubjectAccessReview> = Api::all(client.clone());
+    let results: Vec<Result<(Permission, bool)>> = stream::iter(wanted.iter().cloned())
+        .map(|p| {
+            let api = api.clone();
+            async move {
+                let review = SelfSubjectAccessReview {
+                    spec: SelfSubjectAccessReviewSpec {
+                        resource_attributes: Some(ResourceAttributes {
+                            verb: Some(p.verb.to_string()),
+                            group: Some(p.group.clone()),
+                            resource: Some(p.resource.clone()),
+                            namespace: p.namespace.clone(),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                };
+                let answer = api
+                    .create(&PostParams::default(), &review)
+                    .await
+                    .with_context(|| format!("asking whether you may {p}"))?;
+                let allowed = answer.status.map(|s| s.allowed).unwrap_or(false);
+                Ok((p, allowed))
+            }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    let mut denied = Vec::new();
+    for r in results {
+        let (p, allowed) = r?;
+        if !allowed {
+            denied.push(p);
+        }
+    }
+    denied.sort();
+    Ok(denied)
+}
+
+/// Storage classes the plan's PVCs name (or need as a default), checked against the
+/// cluster. Returns human-readable problems.
+pub async fn storage_problems(client: &Client, manifests: &[Manifest]) -> Result<Vec<String>> {
+    let mut wanted: BTreeMap<Option<String>, Vec<String>> = BTreeMap::new();
+    for m in manifests {
+        for (class, claim) in claimed_classes(m) {
+            wanted.entry(class).or_default().push(claim);
+        }
+    }
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let classes = Api::<StorageClass>::all(client.clone())
+        .list(&ListParams::default())
+        .await
+        .context("listing StorageClasses")?;
+    let names: Vec<String> = classes
+        .items
+        .iter()
+        .filter_map(|c| c.metadata.name.clone())
+        .collect();
+    let has_default = classes.items.iter().any(|c| {
+        c.metadata.annotations.as_ref().is_some_and(|a| {
+            a.get("storageclass.kubernetes.io/is-default-class")
+                .map(String::as_str)
+                == Some("true")
+                || a.get("storageclass.beta.kubernetes.io/is-default-class")
+                    .map(String::as_str)
+                    == Some("true")
+        })
+    });
+    let available = if names.is_empty() {
+        "none".to_string()
+    } else {
+        names.join(", ")
+    };
+    let mut problems = Vec::new();
+    for (class, claims) in wanted {
+        match class {
+            Some(name) if !names.contains(&name) => problems.push(format!(
+                "no StorageClass '{name}' (wanted by {}); available: {available} — set global.storageClass or <component>.persistence.storageClass",
+                claims.join(", ")
+            )),
+            None if !has_default => problems.push(format!(
+                "the cluster has no default StorageClass, and {} name none; available: {available} — set global.storageClass",
+                claims.join(", ")
+            )),
+            _ => {}
+        }
+    }
+    Ok(problems)
+}
+
+/// (storage class, claim description) of every PVC a manifest creates.
+fn claimed_classes(m: &Manifest) -> Vec<(Option<String>, String)> {
+    let class_of = |spec: &Value| spec["storageClassName"].as_str().map(str::to_string);
+    match m.kind.as_str() {
+        "PersistentVolumeClaim" => vec![(class_of(&m.body["spec"]), m.id())],
+        "StatefulSet" => m.body["spec"]["volumeClaimTemplates"]
+            .as_array()
+            .map(|ts| {
+                ts.iter()
+                    .map(|t| {
+                        (
+                            class_of(&t["spec"]),
+                            format!(
+                                "{} volume {}",
+                                m.id(),
+                                t["metadata"]["name"].as_str().unwrap_or("?")
+                            ),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    }
+}
+
+/// Total CPU (cores) and memory (bytes) requested by the plan's pods at full scale,
+/// and the cluster's allocatable; a warning when requests exceed it.
+pub async fn capacity_warning(client: &Client, manifests: &[Manifest]) -> Result<Option<String>> {
+    let nodes = Api::<Node>::all(client.clone())
+        .list(&ListParams::default())
+        .await;
+    // Listing nodes needs a cluster-wide permission many namespace users lack; the
+    // check is advisory, so skip it then.
+    let Ok(nodes) = nodes else { return Ok(None) };
+    let node_count = nodes.items.len().max(1) as f64;
+    let (mut cpu_alloc, mut mem_alloc) = (0.0, 0.0);
+    for n in &nodes.items {
+        if let Some(a) = n.status.as_ref().and_then(|s| s.allocatable.as_ref()) {
+            cpu_alloc += a
+                .get("cpu")
+                .and_then(|q| crate::values::checks::parse_quantity(&q.0).ok())
+                .unwrap_or(0.0);
+            mem_alloc += a
+                .get("memory")
+                .and_then(|q| crate::values::checks::parse_quantity(&q.0).ok())
+                .unwrap_or(0.0);
+        }
+    }
+    let (mut cpu, mut mem) = (0.0, 0.0);
+    for m in manifests {
+        let replicas = match m.kind.as_str() {
+            "Deployment" | "StatefulSet" => m.body["spec"]["replicas"].as_f64().unwrap_or(1.0),
+            "DaemonSet" => node_count,
+            "Job" => 1.0,
+            _ => continue,
+        };
+        for c in m.body["spec"]["template"]["spec"]["containers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let req = &c["resources"]["requests"];
+            cpu += replicas
+                * req["cpu"]
+                    .as_str()
+                    .and_then(|q| crate::values::checks::parse_quantity(q).ok())
+                    .unwrap_or(0.0);
+            mem += replicas
+                * req["memory"]
+                    .as_str()
+                    .and_then(|q| crate::values::checks::parse_quantity(q).ok())
+                    .unwrap_or(0.0);
+        }
+    }
+    let gib = |b: f64| b / (1024.0 * 1024.0 * 1024.0);
+    if cpu > cpu_alloc || mem > mem_alloc {
+        return Ok(Some(format!(
+            "the release requests {cpu:.1} CPU and {:.1} GiB memory; the cluster's {} nodes have {cpu_alloc:.1} CPU and {:.1} GiB allocatable in all — pods may stay Pending",
+            gib(mem),
+            nodes.items.len(),
+            gib(mem_alloc)
+        )));
+    }
+    Ok(None)
+}
+
+/// Creates the namespace when missing (server-side apply keeps it idempotent).
+pub async fn ensure_namespace(client: &Client, name: &str) -> Result<bool> {
+    let api: Api<Namespace> = Api::all(client.clone());
+    if api
+        .get_opt(name)
+        .await
+        .with_context(|| format!("reading namespace {name}"))?
+        .is_some()
+    {
+        return Ok(false);
+    }
+    let ns: Namespace = serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": { "name": name, "labels": { "app.kubernetes.io/managed-by": "stackctl" } }
+    }))?;
+    api.create(&PostParams::default(), &ns)
+        .await
+        .with_context(|| format!("creating namespace {name}"))?;
+    Ok(true)
+}

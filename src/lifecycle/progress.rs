@@ -1,0 +1,156 @@
+//! What a person sees while an operation runs: progress bars per phase and component
+//! on a terminal, plain timestamped lines in CI or with `--no-progress`.
+
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::stacks::component::Phase;
+
+enum Mode {
+    Bars(MultiProgress),
+    Lines,
+    Quiet,
+}
+
+pub struct Reporter {
+    mode: Mode,
+    started: Instant,
+    bars: Mutex<HashMap<String, ProgressBar>>,
+}
+
+impl Reporter {
+    /// Bars only when stderr is a terminal and nothing asked for plain output.
+    pub fn new(quiet: bool, no_progress: bool) -> Self {
+        let mode = if quiet {
+            Mode::Quiet
+        } else if no_progress
+            || !std::io::stderr().is_terminal()
+            || std::env::var_os("CI").is_some()
+        {
+            Mode::Lines
+        } else {
+            Mode::Bars(MultiProgress::with_draw_target(ProgressDrawTarget::stderr()))
+        };
+        Reporter {
+            mode,
+            started: Instant::now(),
+            bars: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// A line of information, above the bars or timestamped.
+    pub fn info(&self, msg: impl AsRef<str>) {
+        match &self.mode {
+            Mode::Bars(m) => {
+                let _ = m.println(msg.as_ref());
+            }
+            Mode::Lines => eprintln!("[{:>6.1}s] {}", self.elapsed().as_secs_f64(), msg.as_ref()),
+            Mode::Quiet => {}
+        }
+    }
+
+    /// A warning is shown even in quiet mode.
+    pub fn warn(&self, msg: impl AsRef<str>) {
+        match &self.mode {
+            Mode::Bars(m) => {
+                let _ = m.println(format!("warning: {}", msg.as_ref()));
+            }
+            _ => eprintln!("warning: {}", msg.as_ref()),
+        }
+    }
+
+    /// Starts tracking one component of a phase with `total` objects to become ready.
+    pub fn component_started(&self, phase: Phase, component: &str, total: usize) {
+        let key = format!("{phase}/{component}");
+        match &self.mode {
+            Mode::Bars(m) => {
+                let bar = m.add(ProgressBar::new(total as u64));
+                bar.set_style(
+                    ProgressStyle::with_template(
+                        "{prefix:>8.bold} {spinner} {msg:<44} {pos}/{len} ready  {elapsed:>4}",
+                    )
+                    .expect("static template")
+                    .tick_chars("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏✔"),
+                );
+                bar.set_prefix(phase.to_string());
+                bar.set_message(component.to_string());
+                bar.enable_steady_tick(Duration::from_millis(120));
+                self.bars
+                    .lock()
+                    .expect("no panics while locked")
+                    .insert(key, bar);
+            }
+            Mode::Lines => self.info(format!("{phase}: applying {component} ({total} objects)")),
+            Mode::Quiet => {}
+        }
+    }
+
+    /// Updates a component's count of ready objects and what it is waiting for.
+    pub fn component_progress(&self, phase: Phase, component: &str, ready: usize, detail: &str) {
+        let key = format!("{phase}/{component}");
+        match &self.mode {
+            Mode::Bars(_) => {
+                if let Some(bar) = self.bars.lock().expect("no panics while locked").get(&key) {
+                    bar.set_position(ready as u64);
+                    if detail.is_empty() {
+                        bar.set_message(component.to_string());
+                    } else {
+                        bar.set_message(format!("{component}: {detail}"));
+                    }
+                }
+            }
+            Mode::Lines if !detail.is_empty() => {
+                self.info(format!("{phase}: {component}: {detail}"))
+            }
+            _ => {}
+        }
+    }
+
+    pub fn component_done(&self, phase: Phase, component: &str, ok: bool) {
+        let key = format!("{phase}/{component}");
+        match &self.mode {
+            Mode::Bars(_) => {
+                if let Some(bar) = self
+                    .bars
+                    .lock()
+                    .expect("no panics while locked")
+                    .remove(&key)
+                {
+                    if ok {
+                        bar.set_position(bar.length().unwrap_or(0));
+                        bar.finish_with_message(format!("{component} ✔"));
+                    } else {
+                        bar.abandon_with_message(format!("{component} ✘"));
+                    }
+                }
+            }
+            Mode::Lines => self.info(format!(
+                "{phase}: {component} {}",
+                if ok { "ready" } else { "FAILED" }
+            )),
+            Mode::Quiet => {}
+        }
+    }
+
+    pub fn phase_done(&self, phase: Phase, took: Duration) {
+        self.info(format!("phase {phase} ready in {:.1}s", took.as_secs_f64()));
+    }
+
+    /// Removes any bars still drawn (on errors), so messages print cleanly.
+    pub fn clear(&self) {
+        if let Mode::Bars(m) = &self.mode {
+            for (_, bar) in self.bars.lock().expect("no panics while locked").drain() {
+                bar.abandon();
+            }
+            let _ = m.clear();
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! Diagnostics on stderr, so they never mix with YAML or JSON on stdout.
+
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::GlobalArgs;
+
+pub fn init(global: &GlobalArgs) {
+    let level = match (global.quiet, global.verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info,kube=warn",
+        (false, 2) => "debug,kube=info,hyper=warn",
+        (false, _) => "trace",
+    };
+    // STACKCTL_LOG overrides, e.g. STACKCTL_LOG=kube=debug.
+    let filter = EnvFilter::try_from_env("STACKCTL_LOG").unwrap_or_else(|_| EnvFilter::new(level));
+    let color = !global.no_color && std::env::var_os("NO_COLOR").is_none();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(color && std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .try_init();
+}

@@ -1,0 +1,715 @@
+//! ClickVisual itself: its TOML configuration (a Secret: it holds the MySQL DSN), a
+//! Deployment that creates the schema before serving, its Service and Ingress.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+use k8s_openapi::api::core::v1::{
+    Container, EnvVar, PodSpec, SecretVolumeSource, ServicePort, Volume, VolumeMount,
+};
+use k8s_openapi::api::networking::v1::{
+    HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule,
+    IngressServiceBackend, IngressSpec, IngressTLS, ServiceBackendPort,
+};
+use serde::Serialize;
+use serde_json::json;
+
+use super::Ctx;
+use super::values::{LogLevel, ServiceType};
+use super::{clickhouse, kafka, mysql, redis};
+use crate::stacks::component::{Builder, Phase, Rendered};
+use crate::stacks::workload::{self as w, Timing};
+
+pub const COMPONENT: &str = "clickvisual";
+const HTTP_PORT: u16 = 19001;
+const GOVERNOR_PORT: u16 = 19011;
+/// Where the config Secret is mounted. Not `/clickvisual/config`: that directory of
+/// the image holds `resource.yaml` and `rbac.conf`, which the config refers to.
+const CONFIG_DIR: &str = "/clickvisual/configs";
+const CONFIG_KEY: &str = "default.toml";
+
+pub fn render(ctx: &Ctx<'_>) -> Option<Rendered> {
+    let v = &ctx.values.clickvisual;
+    let mut b = Builder::new(ctx.release, COMPONENT, Phase::Apps, &v.image.tag);
+    let globals = ctx.pod_globals();
+
+    let config = config_toml(ctx);
+    let config_secret = ctx.release.object_name("clickvisual-config");
+    let secret = w::secret(
+        &b,
+        config_secret.clone(),
+        BTreeMap::from([(CONFIG_KEY.to_string(), config.clone())]),
+    );
+    b.push_in(Phase::Storage, secret);
+
+    let pod = PodSpec {
+        init_containers: Some(init_containers(ctx)),
+        containers: vec![container(ctx)],
+        volumes: Some(vec![Volume {
+            name: "config".into(),
+            secret: Some(SecretVolumeSource {
+                secret_name: Some(config_secret),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }]),
+        ..w::pod_spec(&b, &globals, v.replicas, w::pod_security(None, None))
+    };
+    let deployment = Deployment {
+        metadata: b.meta(w::workload_name(&b)),
+        spec: Some(DeploymentSpec {
+            replicas: Some(v.replicas as i32),
+            selector: w::label_selector(&b.selector_labels()),
+            template: w::pod_template(&b, w::checksum_annotation(&config), pod),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    b.push(deployment);
+    b.push(w::client_service(
+        &b,
+        service_type(v.service.type_),
+        vec![
+            ServicePort {
+                port: i32::from(v.service.port),
+                ..w::service_port("http", i32::from(HTTP_PORT))
+            },
+            w::service_port("governor", i32::from(GOVERNOR_PORT)),
+        ],
+    ));
+    push_ingress(ctx, &mut b);
+    w::push_pdb(&mut b, ctx.caps, &globals, v.replicas);
+    Some(b.finish(depends_on(ctx)))
+}
+
+fn depends_on(ctx: &Ctx<'_>) -> Vec<&'static str> {
+    let mut deps = vec![mysql::COMPONENT];
+    if redis_used(ctx).is_some() {
+        deps.push(redis::COMPONENT);
+    }
+    if ctx.conn.clickhouse.as_ref().is_some_and(|c| c.internal) {
+        deps.push(clickhouse::COMPONENT);
+    }
+    if ctx.conn.kafka.as_ref().is_some_and(|k| k.internal) {
+        deps.push(kafka::COMPONENT);
+    }
+    deps
+}
+
+/// Redis, when ClickVisual uses it: only in multi-copy mode (more than one replica)
+/// does it read `[redis]` and keep sessions there.
+fn redis_used<'a>(ctx: &'a Ctx<'_>) -> Option<&'a super::connections::Redis> {
+    ctx.conn
+        .redis
+        .as_ref()
+        .filter(|_| ctx.values.clickvisual.replicas > 1)
+}
+
+fn service_type(t: ServiceType) -> &'static str {
+    match t {
+        ServiceType::ClusterIP => "ClusterIP",
+        ServiceType::NodePort => "NodePort",
+        ServiceType::LoadBalancer => "LoadBalancer",
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Configuration (`config/default.toml` of the image, keys as ClickVisual spells them)
+
+#[derive(Serialize)]
+struct Config {
+    app: AppSection,
+    casbin: Casbin,
+    server: Server,
+    logger: Logger,
+    mysql: MysqlSection,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    redis: Option<RedisSection>,
+    auth: Auth,
+    prom2click: Prom2Click,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AppSection {
+    secret_key: String,
+    #[serde(rename = "rootURL")]
+    root_url: String,
+    #[serde(rename = "baseURL")]
+    base_url: &'static str,
+    /// More than one replica: sessions and locks go through Redis.
+    is_multi_copy: bool,
+    /// Relative to the working directory `/clickvisual`: the image's own file.
+    permission_file: &'static str,
+    serve_from_sub_path: bool,
+    encryption_key: String,
+}
+
+#[derive(Serialize)]
+struct Casbin {
+    rule: CasbinRule,
+}
+
+#[derive(Serialize)]
+struct CasbinRule {
+    path: &'static str,
+}
+
+#[derive(Serialize)]
+struct Server {
+    http: Http,
+    governor: Listener,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Http {
+    host: &'static str,
+    port: u16,
+    embed_path: &'static str,
+    max_age: u32,
+}
+
+#[derive(Serialize)]
+struct Listener {
+    host: &'static str,
+    port: u16,
+}
+
+#[derive(Serialize)]
+struct Logger {
+    level: &'static str,
+    writer: &'static str,
+    name: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MysqlSection {
+    debug: bool,
+    dsn: String,
+    level: &'static str,
+    max_idle_conns: u32,
+    max_open_conns: u32,
+    conn_max_lifetime: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RedisSection {
+    debug: bool,
+    addr: String,
+    write_timeout: &'static str,
+    password: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Auth {
+    mode: &'static str,
+    name: &'static str,
+    debug: bool,
+    #[serde(rename = "Keypairs")]
+    keypairs: String,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    redis: Option<AuthRedis>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AuthRedis {
+    redis_size: u32,
+    redis_network: &'static str,
+    redis_addr: String,
+    redis_password: String,
+}
+
+#[derive(Serialize)]
+struct Prom2Click {
+    /// Off: it opens one more listener, for alerting through Prometheus remote
+    /// read/write, which this stack does not wire.
+    enable: bool,
+}
+
+/// ClickVisual's `default.toml` for this release.
+fn config_toml(ctx: &Ctx<'_>) -> String {
+    let v = &ctx.values.clickvisual;
+    let multi = v.replicas > 1;
+    let redis = redis_used(ctx);
+    let config = Config {
+        app: AppSection {
+            secret_key: v.config.secret_key.clone(),
+            root_url: root_url(ctx),
+            base_url: "/api/admin/login/",
+            is_multi_copy: multi,
+            permission_file: "./config/resource.yaml",
+            serve_from_sub_path: sub_path(ctx).is_some(),
+            encryption_key: v.config.encryption_key.clone(),
+        },
+        casbin: Casbin {
+            rule: CasbinRule {
+                path: "./config/rbac.conf",
+            },
+        },
+        server: Server {
+            http: Http {
+                host: "0.0.0.0",
+                port: HTTP_PORT,
+                embed_path: "dist",
+                max_age: 86400,
+            },
+            governor: Listener {
+                host: "0.0.0.0",
+                port: GOVERNOR_PORT,
+            },
+        },
+        logger: Logger {
+            level: log_level(v.config.log_level),
+            writer: "stderr",
+            name: "clickvisual.log",
+        },
+        mysql: MysqlSection {
+            debug: false,
+            dsn: ctx.conn.mysql.dsn(),
+            level: "panic",
+            max_idle_conns: 50,
+            max_open_conns: 100,
+            conn_max_lifetime: "300s",
+        },
+        redis: redis.map(|r| RedisSection {
+            debug: false,
+            addr: r.addr(),
+            write_timeout: "3s",
+            password: r.password.clone(),
+        }),
+        auth: Auth {
+            // Sessions in memory would be lost whenever a request lands on another
+            // replica.
+            mode: if redis.is_some() { "redis" } else { "memstore" },
+            name: "clickvisual_session",
+            debug: false,
+            keypairs: v.config.session_key.clone(),
+            redis: redis.map(|r| AuthRedis {
+                redis_size: 10,
+                redis_network: "tcp",
+                redis_addr: r.addr(),
+                redis_password: r.password.clone(),
+            }),
+        },
+        prom2click: Prom2Click { enable: false },
+    };
+    toml::to_string(&config).expect("ClickVisual config serializes to TOML")
+}
+
+fn log_level(l: LogLevel) -> &'static str {
+    match l {
+        LogLevel::Debug => "debug",
+        LogLevel::Info => "info",
+        LogLevel::Warn => "warn",
+        LogLevel::Error => "error",
+    }
+}
+
+/// The Ingress path prefix when ClickVisual is served below `/`.
+fn sub_path<'a>(ctx: &Ctx<'a>) -> Option<&'a str> {
+    let ing = &ctx.values.ingress;
+    let path = ing.path.trim_end_matches('/');
+    (ing.enabled && !path.is_empty()).then_some(path)
+}
+
+/// The URL users open: as configured, else the Ingress URL, else the Service.
+fn root_url(ctx: &Ctx<'_>) -> String {
+    let v = ctx.values;
+    if !v.clickvisual.config.root_url.is_empty() {
+        return v.clickvisual.config.root_url.clone();
+    }
+    if v.ingress.enabled && !v.ingress.host.is_empty() {
+        let scheme = if v.ingress.tls.enabled {
+            "https"
+        } else {
+            "http"
+        };
+        return format!(
+            "{scheme}://{}{}",
+            v.ingress.host,
+            sub_path(ctx).unwrap_or("")
+        );
+    }
+    format!(
+        "http://{}:{}",
+        ctx.release.service_host(COMPONENT),
+        v.clickvisual.service.port
+    )
+}
+
+// ---------------------------------------------------------------------------------
+// Pod
+
+fn config_env() -> Vec<EnvVar> {
+    vec![
+        // Overrides `--config`: the image's CMD would otherwise read its own copy.
+        w::env("EGO_CONFIG_PATH", format!("{CONFIG_DIR}/{CONFIG_KEY}")),
+        w::env("EGO_LOG_WRITER", "stderr"),
+    ]
+}
+
+fn config_mount() -> VolumeMount {
+    VolumeMount {
+        name: "config".into(),
+        mount_path: CONFIG_DIR.into(),
+        read_only: Some(true),
+        ..Default::default()
+    }
+}
+
+/// Wait for MySQL (and Redis, which the process connects to at start in multi-copy
+/// mode), then create the schema: v1.0.7 panics at start when MySQL is unreachable,
+/// and serves errors until the tables exist. `clickvisual init` runs the image's
+/// `config/database.sql` in one transaction — `CREATE TABLE IF NOT EXISTS`, seeds
+/// skipped when present — so it is safe on every start.
+fn init_containers(ctx: &Ctx<'_>) -> Vec<Container> {
+    let v = &ctx.values.clickvisual;
+    let image = ctx.image(&v.image);
+    let policy = super::common::pull_policy(v.image.pull_policy);
+    let mysql = &ctx.conn.mysql;
+    let mut inits = vec![w::wait_for_tcp(
+        "wait-for-mysql",
+        image.clone(),
+        policy,
+        &mysql.host,
+        mysql.port,
+    )];
+    if let Some(r) = redis_used(ctx) {
+        inits.push(w::wait_for_tcp(
+            "wait-for-redis",
+            image,
+            policy,
+            &r.host,
+            r.port,
+        ));
+    }
+    inits.push(Container {
+        command: Some(
+            [
+                "./bin/clickvisual",
+                "init",
+                "-c",
+                &format!("{CONFIG_DIR}/{CONFIG_KEY}"),
+                "--sql",
+                "./config/database.sql",
+                "--database",
+                &mysql.database,
+            ]
+            .map(String::from)
+            .to_vec(),
+        ),
+        env: Some(config_env()),
+        volume_mounts: Some(vec![config_mount()]),
+        ..ctx.container("init-schema", &v.image, &v.resources)
+    });
+    inits
+}
+
+fn container(ctx: &Ctx<'_>) -> Container {
+    let v = &ctx.values.clickvisual;
+    Container {
+        env: Some(config_env()),
+        ports: Some(vec![
+            w::container_port("http", i32::from(HTTP_PORT)),
+            w::container_port("governor", i32::from(GOVERNOR_PORT)),
+        ]),
+        volume_mounts: Some(vec![config_mount()]),
+        // Unauthenticated JSON from the API router (not just the static UI).
+        readiness_probe: Some(w::http_probe("/api/v1/install", "http", Timing::READINESS)),
+        // The governor answers whatever MySQL does: a database outage makes pods
+        // unready, not restart.
+        liveness_probe: Some(w::http_probe("/build/info", "governor", Timing::LIVENESS)),
+        ..ctx.container(COMPONENT, &v.image, &v.resources)
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Ingress
+
+fn push_ingress(ctx: &Ctx<'_>, b: &mut Builder<'_>) {
+    let ing = &ctx.values.ingress;
+    if !ing.enabled {
+        return;
+    }
+    let mut meta = b.meta(w::workload_name(b));
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.extend(ing.annotations.clone());
+    }
+    let service = w::workload_name(b);
+    let host = (!ing.host.is_empty()).then(|| ing.host.clone());
+    let class = (!ing.class_name.is_empty()).then(|| ing.class_name.clone());
+    let tls = ing.tls.enabled.then(|| IngressTLS {
+        hosts: host.clone().map(|h| vec![h]),
+        secret_name: (!ing.tls.secret_name.is_empty()).then(|| ing.tls.secret_name.clone()),
+    });
+    if ctx.caps.ingress_v1 {
+        b.push(Ingress {
+            metadata: meta,
+            spec: Some(IngressSpec {
+                ingress_class_name: class,
+                rules: Some(vec![IngressRule {
+                    host,
+                    http: Some(HTTPIngressRuleValue {
+                        paths: vec![HTTPIngressPath {
+                            path: Some(ing.path.clone()),
+                            path_type: "Prefix".into(),
+                            backend: IngressBackend {
+                                service: Some(IngressServiceBackend {
+                                    name: service,
+                                    port: Some(ServiceBackendPort {
+                                        name: Some("http".into()),
+                                        ..Default::default()
+                                    }),
+                                }),
+                                ..Default::default()
+                            },
+                        }],
+                    }),
+                }]),
+                tls: tls.map(|t| vec![t]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+    } else {
+        // networking.k8s.io/v1beta1 (Kubernetes < 1.19): same shape, older backend.
+        let mut spec = json!({
+            "rules": [{
+                "http": {"paths": [{
+                    "path": ing.path,
+                    "pathType": "Prefix",
+                    "backend": {"serviceName": service, "servicePort": "http"},
+                }]},
+            }],
+        });
+        if let Some(h) = host {
+            spec["rules"][0]["host"] = json!(h);
+        }
+        if let Some(c) = class {
+            spec["ingressClassName"] = json!(c);
+        }
+        if let Some(t) = tls {
+            spec["tls"] = json!([t]);
+        }
+        let body = json!({"metadata": meta, "spec": spec});
+        b.push_value("networking.k8s.io/v1beta1", "Ingress", body);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::common::testing::*;
+    use crate::stacks::component::Capabilities;
+
+    fn config(v: &super::super::values::Values) -> toml::Table {
+        let all = render_all(v);
+        let secret = find(
+            component(&all, "clickvisual"),
+            "Secret",
+            "cv-clickvisual-config",
+        );
+        assert_eq!(secret.phase.as_str(), "storage");
+        secret_value(secret, "default.toml")
+            .parse::<toml::Table>()
+            .expect("valid TOML")
+    }
+
+    #[test]
+    fn config_has_the_internal_dsn_and_single_copy_defaults() {
+        let v = values();
+        let c = config(&v);
+        let dsn = c["mysql"]["dsn"].as_str().unwrap();
+        assert!(
+            dsn.starts_with(&format!(
+                "clickvisual:{MYSQL_PW}@tcp(cv-mysql.logs.svc:3306)/clickvisual?"
+            )),
+            "{dsn}"
+        );
+        assert_eq!(c["app"]["isMultiCopy"].as_bool(), Some(false));
+        assert_eq!(
+            c["app"]["permissionFile"].as_str(),
+            Some("./config/resource.yaml")
+        );
+        assert_eq!(c["app"]["secretKey"].as_str(), Some(SECRET_KEY));
+        assert_eq!(c["app"]["encryptionKey"].as_str(), Some(ENCRYPTION_KEY));
+        assert_eq!(
+            c["app"]["rootURL"].as_str(),
+            Some("http://cv-clickvisual.logs.svc:19001")
+        );
+        assert_eq!(
+            c["casbin"]["rule"]["path"].as_str(),
+            Some("./config/rbac.conf")
+        );
+        assert_eq!(c["server"]["http"]["port"].as_integer(), Some(19001));
+        assert_eq!(c["server"]["governor"]["port"].as_integer(), Some(19011));
+        assert_eq!(c["logger"]["writer"].as_str(), Some("stderr"));
+        assert_eq!(c["auth"]["mode"].as_str(), Some("memstore"));
+        assert!(c.get("redis").is_none());
+        assert!(c["auth"].get("redisAddr").is_none());
+        assert_eq!(c["auth"]["Keypairs"].as_str(), Some(SESSION_KEY));
+        assert_eq!(c["prom2click"]["enable"].as_bool(), Some(false));
+    }
+
+    #[test]
+    fn config_uses_the_external_mysql() {
+        let mut v = values();
+        v.mysql.enabled = false;
+        v.mysql.external.host = "db.example.com".into();
+        v.mysql.external.port = 3307;
+        v.mysql.external.username = "cvuser".into();
+        v.mysql.external.password = "ExtPw".into();
+        v.mysql.external.database = "cvdb".into();
+        let dsn = config(&v)["mysql"]["dsn"].as_str().unwrap().to_string();
+        assert!(
+            dsn.starts_with("cvuser:ExtPw@tcp(db.example.com:3307)/cvdb?"),
+            "{dsn}"
+        );
+    }
+
+    #[test]
+    fn multi_copy_uses_redis_for_sessions() {
+        let mut v = values();
+        v.clickvisual.replicas = 3;
+        let c = config(&v);
+        assert_eq!(c["app"]["isMultiCopy"].as_bool(), Some(true));
+        assert_eq!(c["auth"]["mode"].as_str(), Some("redis"));
+        assert_eq!(
+            c["auth"]["redisAddr"].as_str(),
+            Some("cv-redis.logs.svc:6379")
+        );
+        assert_eq!(c["auth"]["redisPassword"].as_str(), Some(REDIS_PW));
+        assert_eq!(c["redis"]["addr"].as_str(), Some("cv-redis.logs.svc:6379"));
+        let all = render_all(&v);
+        let r = component(&all, "clickvisual");
+        assert_eq!(r.depends_on, vec!["mysql", "redis", "clickhouse", "kafka"]);
+        let d = find(r, "Deployment", "cv-clickvisual");
+        container_of(d, "wait-for-redis");
+    }
+
+    #[test]
+    fn root_url_follows_the_ingress() {
+        let mut v = values();
+        v.ingress.enabled = true;
+        v.ingress.host = "logs.example.com".into();
+        v.ingress.tls.enabled = true;
+        assert_eq!(
+            config(&v)["app"]["rootURL"].as_str(),
+            Some("https://logs.example.com")
+        );
+        v.ingress.path = "/cv/".into();
+        let c = config(&v);
+        assert_eq!(
+            c["app"]["rootURL"].as_str(),
+            Some("https://logs.example.com/cv")
+        );
+        assert_eq!(c["app"]["serveFromSubPath"].as_bool(), Some(true));
+        v.clickvisual.config.root_url = "https://given.example.com".into();
+        assert_eq!(
+            config(&v)["app"]["rootURL"].as_str(),
+            Some("https://given.example.com")
+        );
+    }
+
+    #[test]
+    fn deployment_mounts_config_and_initialises_schema() {
+        let v = values();
+        let all = render_all(&v);
+        let r = component(&all, "clickvisual");
+        assert_eq!(r.depends_on, vec!["mysql", "clickhouse", "kafka"]);
+        let d = find(r, "Deployment", "cv-clickvisual");
+        assert_eq!(d.phase.as_str(), "apps");
+        let tmpl = &d.body["spec"]["template"];
+        assert!(tmpl["metadata"]["annotations"]["stackctl.dev/config-checksum"].is_string());
+        let c = container_of(d, "clickvisual");
+        assert_eq!(
+            env(c, "EGO_CONFIG_PATH"),
+            Some("/clickvisual/configs/default.toml")
+        );
+        assert_eq!(c["volumeMounts"][0]["mountPath"], "/clickvisual/configs");
+        let inits: Vec<_> = tmpl["spec"]["initContainers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(inits, ["wait-for-mysql", "init-schema"]);
+        let init = container_of(d, "init-schema");
+        assert_eq!(init["command"][1], "init");
+        let svc = find(r, "Service", "cv-clickvisual");
+        assert_eq!(svc.body["spec"]["ports"][0]["name"], "http");
+        assert_eq!(svc.body["spec"]["ports"][1]["name"], "governor");
+    }
+
+    #[test]
+    fn config_change_changes_the_checksum() {
+        let checksum = |v: &super::super::values::Values| {
+            let all = render_all(v);
+            let d = find(
+                component(&all, "clickvisual"),
+                "Deployment",
+                "cv-clickvisual",
+            );
+            d.body["spec"]["template"]["metadata"]["annotations"]["stackctl.dev/config-checksum"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        };
+        let mut v = values();
+        let before = checksum(&v);
+        v.clickvisual.config.log_level = super::super::values::LogLevel::Debug;
+        assert_ne!(before, checksum(&v));
+    }
+
+    #[test]
+    fn ingress_api_follows_capabilities() {
+        let mut v = values();
+        v.ingress.enabled = true;
+        v.ingress.class_name = "traefik".into();
+        v.ingress
+            .annotations
+            .insert("a.example/b".into(), "c".into());
+        let all = render_all(&v);
+        let ing = find(component(&all, "clickvisual"), "Ingress", "cv-clickvisual");
+        assert_eq!(ing.api_version, "networking.k8s.io/v1");
+        assert_eq!(ing.body["spec"]["ingressClassName"], "traefik");
+        assert_eq!(ing.body["metadata"]["annotations"]["a.example/b"], "c");
+        assert_eq!(
+            ing.body["metadata"]["annotations"]["stackctl.dev/phase"],
+            "apps"
+        );
+        let path = &ing.body["spec"]["rules"][0]["http"]["paths"][0];
+        assert_eq!(path["pathType"], "Prefix");
+        assert_eq!(path["backend"]["service"]["port"]["name"], "http");
+
+        let old = super::super::render(&v, &release(), Capabilities::for_minor(18));
+        let ing = find(component(&old, "clickvisual"), "Ingress", "cv-clickvisual");
+        assert_eq!(ing.api_version, "networking.k8s.io/v1beta1");
+        let backend = &ing.body["spec"]["rules"][0]["http"]["paths"][0]["backend"];
+        assert_eq!(backend["serviceName"], "cv-clickvisual");
+
+        v.ingress.class_name = String::new();
+        let all = render_all(&v);
+        let ing = find(component(&all, "clickvisual"), "Ingress", "cv-clickvisual");
+        assert!(ing.body["spec"].get("ingressClassName").is_none());
+    }
+
+    #[test]
+    fn replicated_app_gets_pdb_and_anti_affinity() {
+        let mut v = values();
+        v.clickvisual.replicas = 3;
+        v.global.pod_disruption_budgets = true;
+        v.global.anti_affinity = super::super::values::AntiAffinity::Soft;
+        let all = render_all(&v);
+        let r = component(&all, "clickvisual");
+        let pdb = find(r, "PodDisruptionBudget", "cv-clickvisual");
+        assert_eq!(pdb.phase.as_str(), "apps");
+        let d = find(r, "Deployment", "cv-clickvisual");
+        let affinity = &d.body["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"];
+        assert!(affinity["preferredDuringSchedulingIgnoredDuringExecution"].is_array());
+    }
+}

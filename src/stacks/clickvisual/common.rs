@@ -1,0 +1,303 @@
+//! ClickVisual values mapped onto the shared workload builders.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{Container, PersistentVolumeClaim, ResourceRequirements};
+
+use super::Ctx;
+use super::connections::credentials_secret;
+use super::values::{AntiAffinity, Image, Persistence, PullPolicy, Resources};
+use crate::stacks::component::{Builder, Phase};
+use crate::stacks::workload::{self, PodGlobals};
+
+impl Ctx<'_> {
+    pub(super) fn pod_globals(&self) -> PodGlobals {
+        let g = &self.values.global;
+        PodGlobals {
+            image_registry: g.image_registry.clone(),
+            image_pull_secrets: g.image_pull_secrets.clone(),
+            node_selector: g.node_selector.clone(),
+            anti_affinity: match g.anti_affinity {
+                AntiAffinity::None => workload::AntiAffinity::None,
+                AntiAffinity::Soft => workload::AntiAffinity::Soft,
+                AntiAffinity::Hard => workload::AntiAffinity::Hard,
+            },
+            storage_class: g.storage_class.clone(),
+            pod_disruption_budgets: g.pod_disruption_budgets,
+        }
+    }
+
+    /// Image reference with the `global.imageRegistry` mirror prefix.
+    pub(super) fn image(&self, image: &Image) -> String {
+        workload::image(
+            &self.values.global.image_registry,
+            &image.repository,
+            &image.tag,
+        )
+    }
+
+    /// A container of `image` with resources from values.
+    pub(super) fn container(&self, name: &str, image: &Image, res: &Resources) -> Container {
+        workload::container(
+            name,
+            self.image(image),
+            pull_policy(image.pull_policy),
+            resources(res),
+        )
+    }
+
+    /// The `data` claim template of a component, its StorageClass resolved.
+    pub(super) fn data_claim(&self, b: &Builder<'_>, p: &Persistence) -> PersistentVolumeClaim {
+        workload::volume_claim(
+            b,
+            DATA_VOLUME,
+            p.size.as_str(),
+            workload::storage_class(&p.storage_class, &self.values.global.storage_class),
+        )
+    }
+
+    /// Adds `<release>-<dependency>-credentials` in the storage phase, so that it
+    /// exists before any pod that reads it (in both internal and external mode).
+    pub(super) fn push_credentials(
+        &self,
+        b: &mut Builder<'_>,
+        dependency: &str,
+        data: BTreeMap<String, String>,
+    ) {
+        let secret = workload::secret(b, credentials_secret(self.release, dependency), data);
+        b.push_in(Phase::Storage, secret);
+    }
+}
+
+/// Name of every data service's volume claim template.
+pub(super) const DATA_VOLUME: &str = "data";
+
+pub(super) fn pull_policy(p: PullPolicy) -> &'static str {
+    match p {
+        PullPolicy::Always => "Always",
+        PullPolicy::IfNotPresent => "IfNotPresent",
+        PullPolicy::Never => "Never",
+    }
+}
+
+pub(super) fn resources(r: &Resources) -> ResourceRequirements {
+    workload::resources(
+        (r.requests.cpu.as_str(), r.requests.memory.as_str()),
+        (r.limits.cpu.as_str(), r.limits.memory.as_str()),
+    )
+}
+
+/// JVM heap for a memory limit: half of it, leaving the rest to off-heap memory and
+/// the page cache, which Kafka and ZooKeeper lean on. `None` for tiny limits, where
+/// the image's own default is as good a guess.
+pub(super) fn jvm_heap_mib(r: &Resources) -> Option<u64> {
+    let mib = r.limits.memory.value() / (1024.0 * 1024.0) / 2.0;
+    (mib >= 64.0).then_some(mib as u64)
+}
+
+/// `xs` joined with `sep` after mapping each through `f`.
+pub(super) fn join<T>(
+    xs: impl IntoIterator<Item = T>,
+    sep: &str,
+    f: impl Fn(T) -> String,
+) -> String {
+    xs.into_iter().map(f).collect::<Vec<_>>().join(sep)
+}
+
+#[cfg(test)]
+pub(super) mod testing {
+    //! Values and context for the components' tests.
+
+    use super::super::values::Values;
+    use super::super::{DEFAULTS_YAML, render};
+    use crate::stacks::component::{Capabilities, Manifest, Release, Rendered};
+
+    /// Fixed secrets, distinct enough to search rendered output for.
+    pub const MYSQL_ROOT: &str = "RootPw1x7Qk2";
+    pub const MYSQL_PW: &str = "MysqlPw9Zt4Lm";
+    pub const REDIS_PW: &str = "RedisPw3Hc8Vn";
+    pub const CH_PW: &str = "ChPw5Rb2Wd6";
+    pub const SECRET_KEY: &str = "SecretKey4Jf8Tp1Ge";
+    pub const ENCRYPTION_KEY: &str = "EncKey0123456789abcdefghijklmnop";
+    pub const SESSION_KEY: &str = "SessionKey7Ys3Ua9";
+
+    pub fn values() -> Values {
+        let mut v: Values = serde_saphyr::from_str(DEFAULTS_YAML).expect("defaults parse");
+        v.mysql.auth.root_password = MYSQL_ROOT.into();
+        v.mysql.auth.password = MYSQL_PW.into();
+        v.redis.auth.password = REDIS_PW.into();
+        v.clickhouse.auth.password = CH_PW.into();
+        v.clickvisual.config.secret_key = SECRET_KEY.into();
+        v.clickvisual.config.encryption_key = ENCRYPTION_KEY.into();
+        v.clickvisual.config.session_key = SESSION_KEY.into();
+        v
+    }
+
+    pub fn release() -> Release {
+        Release {
+            name: "cv".into(),
+            namespace: "logs".into(),
+            stack: "clickvisual",
+        }
+    }
+
+    pub fn render_all(v: &Values) -> Vec<Rendered> {
+        render(v, &release(), Capabilities::latest())
+    }
+
+    pub fn component<'a>(all: &'a [Rendered], name: &str) -> &'a Rendered {
+        all.iter()
+            .find(|r| r.name == name)
+            .unwrap_or_else(|| panic!("component {name} not rendered"))
+    }
+
+    pub fn find<'a>(r: &'a Rendered, kind: &str, name: &str) -> &'a Manifest {
+        r.manifests
+            .iter()
+            .find(|m| m.kind == kind && m.name == name)
+            .unwrap_or_else(|| panic!("{kind}/{name} not in {}", r.name))
+    }
+
+    /// The container named `name` in a workload's pod template (or init containers).
+    pub fn container_of<'a>(m: &'a Manifest, name: &str) -> &'a serde_json::Value {
+        let spec = &m.body["spec"]["template"]["spec"];
+        ["containers", "initContainers"]
+            .iter()
+            .filter_map(|k| spec[*k].as_array())
+            .flatten()
+            .find(|c| c["name"] == name)
+            .unwrap_or_else(|| panic!("container {name} not in {}", m.id()))
+    }
+
+    /// Value of a literal env var of a container; `None` when absent or from a ref.
+    pub fn env<'a>(container: &'a serde_json::Value, name: &str) -> Option<&'a str> {
+        container["env"]
+            .as_array()?
+            .iter()
+            .find(|e| e["name"] == name)?["value"]
+            .as_str()
+    }
+
+    /// Decoded value of a key of a Secret manifest.
+    pub fn secret_value(m: &Manifest, key: &str) -> String {
+        use base64::Engine;
+        let encoded = m.body["data"][key].as_str().expect("secret key present");
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .expect("base64");
+        String::from_utf8(bytes).expect("utf-8")
+    }
+}
+
+#[cfg(test)]
+mod render_tests {
+    //! Properties of the whole render, across components.
+
+    use super::testing::*;
+    use crate::stacks::component::{PHASE_ANNOTATION, RELEASE_LABEL};
+
+    /// Everything on: clustered ClickHouse, three Kafka and ZooKeeper, replicated
+    /// app, Prometheus and Ingress.
+    fn production() -> super::super::values::Values {
+        let mut v = values();
+        v.clickvisual.replicas = 3;
+        v.clickhouse.shards = 3;
+        v.clickhouse.replicas = 2;
+        v.kafka.replicas = 3;
+        v.zookeeper.replicas = 3;
+        v.prometheus.enabled = true;
+        v.ingress.enabled = true;
+        v.global.pod_disruption_budgets = true;
+        v
+    }
+
+    #[test]
+    fn passwords_appear_only_in_secrets() {
+        for v in [values(), production()] {
+            for m in render_all(&v).iter().flat_map(|r| &r.manifests) {
+                if m.kind == "Secret" {
+                    continue;
+                }
+                let text = serde_json::to_string(&m.body).unwrap();
+                for secret in [
+                    MYSQL_ROOT,
+                    MYSQL_PW,
+                    REDIS_PW,
+                    CH_PW,
+                    SECRET_KEY,
+                    ENCRYPTION_KEY,
+                    SESSION_KEY,
+                ] {
+                    assert!(!text.contains(secret), "{secret} in {}", m.id());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn render_is_deterministic() {
+        let v = production();
+        let a: Vec<_> = render_all(&v)
+            .into_iter()
+            .flat_map(|r| r.manifests)
+            .collect();
+        let b: Vec<_> = render_all(&v)
+            .into_iter()
+            .flat_map(|r| r.manifests)
+            .collect();
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn every_object_is_labelled_annotated_and_named_for_the_release() {
+        for r in render_all(&production()) {
+            for m in &r.manifests {
+                let meta = &m.body["metadata"];
+                assert_eq!(meta["labels"][RELEASE_LABEL], "cv", "{}", m.id());
+                assert_eq!(
+                    meta["annotations"][PHASE_ANNOTATION],
+                    m.phase.as_str(),
+                    "{}",
+                    m.id()
+                );
+                let prefix = if m.namespace.is_some() {
+                    "cv-"
+                } else {
+                    "logs-cv-"
+                };
+                assert!(m.name.starts_with(prefix), "{}", m.id());
+                match m.kind.as_str() {
+                    "Secret" | "ConfigMap" | "ServiceAccount" | "Role" | "RoleBinding"
+                    | "ClusterRole" | "ClusterRoleBinding" => {
+                        assert_eq!(m.phase.as_str(), "storage", "{}", m.id())
+                    }
+                    _ => assert_eq!(m.phase, r.phase, "{}", m.id()),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn pods_never_get_service_links() {
+        for m in render_all(&production()).iter().flat_map(|r| &r.manifests) {
+            if let Some(spec) = m.body["spec"]["template"]["spec"].as_object() {
+                assert_eq!(spec["enableServiceLinks"], false, "{}", m.id());
+                assert!(
+                    spec["securityContext"]["seccompProfile"].is_object(),
+                    "{}",
+                    m.id()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn dependencies_name_rendered_components() {
+        let all = render_all(&production());
+        for r in &all {
+            for d in &r.depends_on {
+                assert!(all.iter().any(|o| o.name == *d), "{} -> {d}", r.name);
+            }
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! Where ClickVisual's dependencies are, from whichever side is active (inside the
+//! release or external), and how apps get their credentials: always from a Secret
+//! key, never from a literal in a pod spec.
+
+use super::values::Values;
+use crate::stacks::component::Release;
+
+/// A key in a Secret of the release.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretKey {
+    pub secret: String,
+    pub key: &'static str,
+}
+
+/// Names of the credentials Secrets and their keys. The Secrets exist in both modes:
+/// internal ones hold generated passwords, external ones the password given by the user.
+pub mod keys {
+    pub const MYSQL_ROOT_PASSWORD: &str = "mysql-root-password";
+    pub const MYSQL_PASSWORD: &str = "mysql-password";
+    pub const REDIS_PASSWORD: &str = "redis-password";
+    pub const CLICKHOUSE_PASSWORD: &str = "clickhouse-password";
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mysql {
+    pub host: String,
+    pub port: u16,
+    pub username: String,
+    pub password: String,
+    pub database: String,
+    pub password_ref: SecretKey,
+    pub internal: bool,
+}
+
+impl Mysql {
+    /// go-sql-driver DSN as ClickVisual's `[mysql] dsn` expects it. Passwords are
+    /// generated from letters and digits; user-given ones are used verbatim, since the
+    /// driver splits user and password at the first ':' and the address at the last '@'.
+    pub fn dsn(&self) -> String {
+        format!(
+            "{}:{}@tcp({}:{})/{}?charset=utf8mb4&collation=utf8mb4_general_ci&parseTime=True&loc=Local&readTimeout=10s&timeout=5s&writeTimeout=10s",
+            self.username, self.password, self.host, self.port, self.database
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redis {
+    pub host: String,
+    pub port: u16,
+    pub password: String,
+    pub password_ref: SecretKey,
+    pub internal: bool,
+}
+
+impl Redis {
+    pub fn addr(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClickHouse {
+    pub host: String,
+    pub port: u16,
+    pub http_port: u16,
+    pub username: String,
+    pub password: String,
+    pub database: String,
+    pub password_ref: SecretKey,
+    pub internal: bool,
+}
+
+impl ClickHouse {
+    /// clickhouse-go v2 DSN, the form ClickVisual's instance settings take.
+    pub fn dsn(&self) -> String {
+        format!(
+            "clickhouse://{}:{}@{}:{}/{}?dial_timeout=2s&max_execution_time=60",
+            self.username, self.password, self.host, self.port, self.database
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Kafka {
+    pub brokers: Vec<String>,
+    pub internal: bool,
+}
+
+impl Kafka {
+    pub fn brokers_csv(&self) -> String {
+        self.brokers.join(",")
+    }
+}
+
+/// Every dependency endpoint; `None` where the dependency is not used at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connections {
+    pub mysql: Mysql,
+    /// Redis is used when enabled internally or given externally.
+    pub redis: Option<Redis>,
+    pub clickhouse: Option<ClickHouse>,
+    pub kafka: Option<Kafka>,
+}
+
+/// Suffix of the credentials Secret of a dependency.
+pub fn credentials_secret(release: &Release, dependency: &str) -> String {
+    release.object_name(&format!("{dependency}-credentials"))
+}
+
+impl Connections {
+    pub fn new(v: &Values, release: &Release) -> Self {
+        let mysql = if v.mysql.enabled {
+            Mysql {
+                host: release.service_host("mysql"),
+                port: 3306,
+                username: v.mysql.auth.username.clone(),
+                password: v.mysql.auth.password.clone(),
+                database: v.mysql.auth.database.clone(),
+                password_ref: SecretKey {
+                    secret: credentials_secret(release, "mysql"),
+                    key: keys::MYSQL_PASSWORD,
+                },
+                internal: true,
+            }
+        } else {
+            let e = &v.mysql.external;
+            Mysql {
+                host: e.host.clone(),
+                port: e.port,
+                username: e.username.clone(),
+                password: e.password.clone(),
+                database: e.database.clone(),
+                password_ref: SecretKey {
+                    secret: credentials_secret(release, "mysql"),
+                    key: keys::MYSQL_PASSWORD,
+                },
+                internal: false,
+            }
+        };
+
+        let redis_ref = SecretKey {
+            secret: credentials_secret(release, "redis"),
+            key: keys::REDIS_PASSWORD,
+        };
+        let redis = if v.redis.enabled {
+            Some(Redis {
+                host: release.service_host("redis"),
+                port: 6379,
+                password: v.redis.auth.password.clone(),
+                password_ref: redis_ref,
+                internal: true,
+            })
+        } else if !v.redis.external.host.is_empty() {
+            Some(Redis {
+                host: v.redis.external.host.clone(),
+                port: v.redis.external.port,
+                password: v.redis.external.password.clone(),
+                password_ref: redis_ref,
+                internal: false,
+            })
+        } else {
+            None
+        };
+
+        let ch_ref = SecretKey {
+            secret: credentials_secret(release, "clickhouse"),
+            key: keys::CLICKHOUSE_PASSWORD,
+        };
+        let clickhouse = if v.clickhouse.enabled {
+            Some(ClickHouse {
+                host: release.service_host("clickhouse"),
+                port: 9000,
+                http_port: 8123,
+                username: v.clickhouse.auth.username.clone(),
+                password: v.clickhouse.auth.password.clone(),
+                database: v.clickhouse.database.clone(),
+                password_ref: ch_ref,
+                internal: true,
+            })
+        } else if !v.clickhouse.external.host.is_empty() {
+            let e = &v.clickhouse.external;
+            Some(ClickHouse {
+                host: e.host.clone(),
+                port: e.port,
+                http_port: e.http_port,
+                username: e.username.clone(),
+                password: e.password.clone(),
+                database: e.database.clone(),
+                password_ref: ch_ref,
+                internal: false,
+            })
+        } else {
+            None
+        };
+
+        let kafka = if v.kafka.enabled {
+            // Clients bootstrap from the first broker and learn the rest from metadata.
+            let brokers = (0..v.kafka.replicas)
+                .map(|i| {
+                    format!(
+                        "{}-{i}.{}.{}.svc:9092",
+                        release.object_name("kafka"),
+                        release.object_name("kafka-headless"),
+                        release.namespace
+                    )
+                })
+                .collect();
+            Some(Kafka {
+                brokers,
+                internal: true,
+            })
+        } else if !v.kafka.external.brokers.is_empty() {
+            Some(Kafka {
+                brokers: v.kafka.external.brokers.clone(),
+                internal: false,
+            })
+        } else {
+            None
+        };
+
+        Connections {
+            mysql,
+            redis,
+            clickhouse,
+            kafka,
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! The ClickVisual log platform: ClickVisual, MySQL, Redis, ClickHouse, Kafka
+//! (+ ZooKeeper), Fluent Bit, optional Prometheus and Ingress.
+
+pub mod connections;
+mod stack;
+mod validate;
+pub mod values;
+
+pub use stack::ClickVisualStack;
+
+mod app;
+mod clickhouse;
+mod common;
+mod fluentbit;
+mod kafka;
+mod mysql;
+mod prometheus;
+mod redis;
+mod zookeeper;
+
+use crate::stacks::component::{Capabilities, Release, Rendered};
+use connections::Connections;
+use values::Values;
+
+pub const NAME: &str = "clickvisual";
+pub const DEFAULT_NAMESPACE: &str = "clickvisual";
+pub const DEFAULTS_YAML: &str = include_str!("defaults.yaml");
+
+/// Everything a component needs to render itself.
+pub struct Ctx<'a> {
+    pub release: &'a Release,
+    pub values: &'a Values,
+    pub caps: Capabilities,
+    pub conn: Connections,
+}
+
+/// All enabled components' objects, in declaration order (the plan sorts by phase and
+/// dependency).
+pub fn render(values: &Values, release: &Release, caps: Capabilities) -> Vec<Rendered> {
+    let ctx = Ctx {
+        release,
+        values,
+        caps,
+        conn: Connections::new(values, release),
+    };
+    [
+        mysql::render(&ctx),
+        redis::render(&ctx),
+        zookeeper::render(&ctx),
+        kafka::render(&ctx),
+        clickhouse::render(&ctx),
+        app::render(&ctx),
+        fluentbit::render(&ctx),
+        prometheus::render(&ctx),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// The summary after install or upgrade: URLs, login, where credentials live.
+pub fn notes(v: &Values, release: &Release) -> Vec<String> {
+    let ns = &release.namespace;
+    let app = release.object_name("clickvisual");
+    let mut out = vec![String::new(), "ClickVisual".to_string()];
+    if v.ingress.enabled {
+        let scheme = if v.ingress.tls.enabled {
+            "https"
+        } else {
+            "http"
+        };
+        out.push(format!(
+            "  URL:    {scheme}://{}{}",
+            v.ingress.host, v.ingress.path
+        ));
+    }
+    out.push(format!(
+        "  local:  kubectl -n {ns} port-forward svc/{app} {port}:{port}   then open http://localhost:{port}",
+        port = v.clickvisual.service.port
+    ));
+    out.push(
+        "  login:  clickvisual / clickvisual (change the password at first login)".to_string(),
+    );
+    out.push(String::new());
+    out.push("Credentials (Secrets in the release namespace)".to_string());
+    let conn = connections::Connections::new(v, release);
+    let mut secret_line = |what: &str, r: &connections::SecretKey| {
+        out.push(format!(
+            "  {what:<11} kubectl -n {ns} get secret {} -o jsonpath='{{.data.{}}}' | base64 -d",
+            r.secret, r.key
+        ));
+    };
+    secret_line("MySQL", &conn.mysql.password_ref);
+    if let Some(r) = &conn.redis {
+        secret_line("Redis", &r.password_ref);
+    }
+    if let Some(c) = &conn.clickhouse {
+        secret_line("ClickHouse", &c.password_ref);
+    }
+    if let Some(k) = &conn.kafka {
+        out.push(format!("  Kafka       brokers {}", k.brokers_csv()));
+    }
+    out
+}

@@ -1,0 +1,165 @@
+//! MySQL: ClickVisual's metadata store. Internal: a one-pod StatefulSet; external:
+//! only the credentials Secret, for the apps to read the password from.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{Container, PodSpec, VolumeMount};
+
+use super::Ctx;
+use super::common::DATA_VOLUME;
+use super::connections::{credentials_secret, keys};
+use crate::stacks::component::{Builder, Phase, Rendered};
+use crate::stacks::workload::{self as w, Timing};
+
+pub const COMPONENT: &str = "mysql";
+const PORT: i32 = 3306;
+/// The `mysql` user and group of the official image.
+const UID: i64 = 999;
+/// The claim is mounted one level up: a fresh ext4 volume holds `lost+found`, and
+/// `mysqld --initialize` refuses a data directory that is not empty.
+const MOUNT: &str = "/var/lib/mysql";
+const DATADIR: &str = "/var/lib/mysql/data";
+
+pub fn render(ctx: &Ctx<'_>) -> Option<Rendered> {
+    let v = &ctx.values.mysql;
+    let mut b = Builder::new(ctx.release, COMPONENT, Phase::Data, &v.image.tag);
+
+    let mut credentials = BTreeMap::from([(
+        keys::MYSQL_PASSWORD.to_string(),
+        ctx.conn.mysql.password.clone(),
+    )]);
+    if !v.enabled {
+        ctx.push_credentials(&mut b, COMPONENT, credentials);
+        return Some(b.finish(vec![]));
+    }
+    credentials.insert(
+        keys::MYSQL_ROOT_PASSWORD.to_string(),
+        v.auth.root_password.clone(),
+    );
+    ctx.push_credentials(&mut b, COMPONENT, credentials);
+
+    let ports = vec![w::service_port("mysql", PORT)];
+    b.push(w::headless_service(&b, ports.clone()));
+    b.push(w::client_service(&b, "ClusterIP", ports));
+    let globals = ctx.pod_globals();
+    let pod = PodSpec {
+        containers: vec![container(ctx)],
+        ..w::pod_spec(&b, &globals, 1, w::pod_security(Some(UID), Some(UID)))
+    };
+    let sts = w::stateful_set(
+        &b,
+        w::StatefulSetParts {
+            replicas: 1,
+            parallel: false,
+            pod_annotations: BTreeMap::new(),
+            pod,
+            claims: vec![ctx.data_claim(&b, &v.persistence)],
+        },
+    );
+    b.push(sts);
+    Some(b.finish(vec![]))
+}
+
+fn container(ctx: &Ctx<'_>) -> Container {
+    let v = &ctx.values.mysql;
+    let secret = credentials_secret(ctx.release, COMPONENT);
+    // Readiness proves the root credentials work over TCP: `mysqladmin ping` exits 0
+    // even on "Access denied", and the entrypoint's first-run server listens on the
+    // socket only, so this stays false until initialisation is done.
+    let ready = r#"mysql -h 127.0.0.1 -u root -p"$MYSQL_ROOT_PASSWORD" -e 'SELECT 1' >/dev/null"#;
+    // Liveness only asks whether mysqld answers at all, credentials aside, so that a
+    // password problem is reported by readiness rather than by a restart loop.
+    let alive = "mysqladmin ping --silent";
+    Container {
+        args: Some(vec![
+            "mysqld".into(),
+            "--character-set-server=utf8mb4".into(),
+            "--collation-server=utf8mb4_general_ci".into(),
+            format!("--datadir={DATADIR}"),
+        ]),
+        env: Some(vec![
+            w::env_secret("MYSQL_ROOT_PASSWORD", &secret, keys::MYSQL_ROOT_PASSWORD),
+            w::env("MYSQL_DATABASE", &v.auth.database),
+            w::env("MYSQL_USER", &v.auth.username),
+            w::env_secret("MYSQL_PASSWORD", &secret, keys::MYSQL_PASSWORD),
+        ]),
+        ports: Some(vec![w::container_port("mysql", PORT)]),
+        volume_mounts: Some(vec![VolumeMount {
+            name: DATA_VOLUME.into(),
+            mount_path: MOUNT.into(),
+            ..Default::default()
+        }]),
+        readiness_probe: Some(w::exec_probe(ready, Timing::READINESS)),
+        liveness_probe: Some(w::exec_probe(alive, Timing::LIVENESS)),
+        startup_probe: Some(w::exec_probe(alive, Timing::STARTUP)),
+        ..ctx.container(COMPONENT, &v.image, &v.resources)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::common::testing::*;
+
+    #[test]
+    fn internal_mysql_reads_passwords_from_its_secret() {
+        let v = values();
+        let all = render_all(&v);
+        let r = component(&all, "mysql");
+        let secret = find(r, "Secret", "cv-mysql-credentials");
+        assert_eq!(secret.phase.as_str(), "storage");
+        assert_eq!(secret_value(secret, "mysql-root-password"), MYSQL_ROOT);
+        assert_eq!(secret_value(secret, "mysql-password"), MYSQL_PW);
+
+        let sts = find(r, "StatefulSet", "cv-mysql");
+        assert_eq!(sts.phase.as_str(), "data");
+        assert_eq!(sts.body["spec"]["serviceName"], "cv-mysql-headless");
+        let c = container_of(sts, "mysql");
+        assert_eq!(env(c, "MYSQL_DATABASE"), Some("clickvisual"));
+        let root = c["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == "MYSQL_ROOT_PASSWORD")
+            .unwrap();
+        assert_eq!(
+            root["valueFrom"]["secretKeyRef"]["name"],
+            "cv-mysql-credentials"
+        );
+        let ready = c["readinessProbe"]["exec"]["command"][2].as_str().unwrap();
+        assert!(ready.contains("SELECT 1"), "{ready}");
+        let headless = find(r, "Service", "cv-mysql-headless");
+        assert_eq!(headless.body["spec"]["publishNotReadyAddresses"], true);
+    }
+
+    #[test]
+    fn external_mysql_renders_only_its_secret() {
+        let mut v = values();
+        v.mysql.enabled = false;
+        v.mysql.external.host = "db.example.com".into();
+        v.mysql.external.password = "ExternalPw".into();
+        let all = render_all(&v);
+        let r = component(&all, "mysql");
+        assert_eq!(r.manifests.len(), 1);
+        let secret = find(r, "Secret", "cv-mysql-credentials");
+        assert_eq!(secret_value(secret, "mysql-password"), "ExternalPw");
+        assert!(secret.body["data"].get("mysql-root-password").is_none());
+    }
+
+    #[test]
+    fn storage_class_precedence_reaches_the_claim() {
+        let mut v = values();
+        let class = |v: &super::super::values::Values| {
+            let all = render_all(v);
+            let sts = find(component(&all, "mysql"), "StatefulSet", "cv-mysql");
+            sts.body["spec"]["volumeClaimTemplates"][0]["spec"]
+                .get("storageClassName")
+                .and_then(|c| c.as_str())
+                .map(str::to_string)
+        };
+        assert_eq!(class(&v), None);
+        v.global.storage_class = "standard".into();
+        assert_eq!(class(&v).as_deref(), Some("standard"));
+        v.mysql.persistence.storage_class = "fast".into();
+        assert_eq!(class(&v).as_deref(), Some("fast"));
+    }
+}

@@ -1,0 +1,318 @@
+//! Checks that types cannot express: counts, cross-field requirements, names.
+
+use super::values::{Image, Persistence, Values};
+use crate::values::{Problems, Validate, checks};
+
+impl Validate for Values {
+    fn validate(&self, p: &mut Problems) {
+        self.check_counts(p);
+        self.check_images(p);
+        self.check_dependencies(p);
+        self.check_names(p);
+        self.check_app(p);
+    }
+}
+
+impl Values {
+    fn check_counts(&self, p: &mut Problems) {
+        p.check(
+            "clickvisual.replicas",
+            checks::replicas(self.clickvisual.replicas),
+        );
+        p.check("kafka.replicas", checks::replicas(self.kafka.replicas));
+        p.check(
+            "zookeeper.replicas",
+            checks::replicas(self.zookeeper.replicas),
+        );
+        p.check(
+            "clickhouse.shards",
+            checks::replicas(self.clickhouse.shards),
+        );
+        p.check(
+            "clickhouse.replicas",
+            checks::replicas(self.clickhouse.replicas),
+        );
+        if self.zookeeper.enabled && self.zookeeper.replicas % 2 == 0 {
+            p.add(
+                "zookeeper.replicas",
+                format!(
+                    "{} ZooKeeper servers cannot form a better quorum than {}; use an odd number",
+                    self.zookeeper.replicas,
+                    self.zookeeper.replicas - 1
+                ),
+            );
+        }
+        p.check(
+            "clickvisual.service.port",
+            checks::port(self.clickvisual.service.port),
+        );
+        if !self.mysql.enabled {
+            p.check(
+                "mysql.external.port",
+                checks::port(self.mysql.external.port),
+            );
+        }
+        if !self.redis.enabled && !self.redis.external.host.is_empty() {
+            p.check(
+                "redis.external.port",
+                checks::port(self.redis.external.port),
+            );
+        }
+        if !self.clickhouse.enabled {
+            p.check(
+                "clickhouse.external.port",
+                checks::port(self.clickhouse.external.port),
+            );
+            p.check(
+                "clickhouse.external.httpPort",
+                checks::port(self.clickhouse.external.http_port),
+            );
+        }
+    }
+
+    fn check_images(&self, p: &mut Problems) {
+        let images: [(&str, &Image); 8] = [
+            ("clickvisual", &self.clickvisual.image),
+            ("mysql", &self.mysql.image),
+            ("redis", &self.redis.image),
+            ("clickhouse", &self.clickhouse.image),
+            ("kafka", &self.kafka.image),
+            ("zookeeper", &self.zookeeper.image),
+            ("fluentbit", &self.fluentbit.image),
+            ("prometheus", &self.prometheus.image),
+        ];
+        for (component, image) in images {
+            p.check(
+                format!("{component}.image.repository"),
+                checks::image_repository(&image.repository),
+            );
+            p.check(
+                format!("{component}.image.tag"),
+                checks::image_tag(&image.tag),
+            );
+        }
+    }
+
+    /// A disabled dependency needs an address outside; Redis is needed once sessions
+    /// are shared between replicas; Fluent Bit needs Kafka.
+    fn check_dependencies(&self, p: &mut Problems) {
+        if !self.mysql.enabled {
+            external_host(p, "mysql", &self.mysql.external.host);
+            for (key, value) in [
+                ("username", &self.mysql.external.username),
+                ("password", &self.mysql.external.password),
+                ("database", &self.mysql.external.database),
+            ] {
+                if value.is_empty() {
+                    p.add(
+                        format!("mysql.external.{key}"),
+                        "required when mysql.enabled is false",
+                    )
+                    .blame("mysql.enabled");
+                }
+            }
+        }
+        if !self.clickhouse.enabled {
+            external_host(p, "clickhouse", &self.clickhouse.external.host);
+        }
+        if !self.redis.enabled && !self.redis.external.host.is_empty() {
+            p.check(
+                "redis.external.host",
+                checks::host(&self.redis.external.host),
+            );
+        }
+        if self.clickvisual.replicas > 1
+            && !self.redis.enabled
+            && self.redis.external.host.is_empty()
+        {
+            p.add(
+                "redis.enabled",
+                format!(
+                    "ClickVisual with {} replicas shares sessions through Redis (app.isMultiCopy)",
+                    self.clickvisual.replicas
+                ),
+            )
+            .blame("clickvisual.replicas")
+            .hint("set redis.enabled=true, or redis.external.host, or clickvisual.replicas=1");
+        }
+        if !self.kafka.enabled {
+            for (i, broker) in self.kafka.external.brokers.iter().enumerate() {
+                p.check(format!("kafka.external.brokers[{i}]"), host_port(broker));
+            }
+            if self.fluentbit.enabled && self.kafka.external.brokers.is_empty() {
+                p.add("kafka.external.brokers", "Fluent Bit ships logs to Kafka: required when kafka.enabled is false and fluentbit.enabled is true")
+                    .blame("kafka.enabled")
+                    .hint("list brokers as [\"host:9092\"], or set fluentbit.enabled=false");
+            }
+        }
+    }
+
+    fn check_names(&self, p: &mut Problems) {
+        let classes: [(&str, &Persistence); 6] = [
+            ("mysql", &self.mysql.persistence),
+            ("redis", &self.redis.persistence),
+            ("clickhouse", &self.clickhouse.persistence),
+            ("kafka", &self.kafka.persistence),
+            ("zookeeper", &self.zookeeper.persistence),
+            ("prometheus", &self.prometheus.persistence),
+        ];
+        if !self.global.storage_class.is_empty() {
+            p.check(
+                "global.storageClass",
+                checks::dns1123_subdomain(&self.global.storage_class),
+            );
+        }
+        for (component, persistence) in classes {
+            if !persistence.storage_class.is_empty() {
+                p.check(
+                    format!("{component}.persistence.storageClass"),
+                    checks::dns1123_subdomain(&persistence.storage_class),
+                );
+            }
+        }
+        for (i, secret) in self.global.image_pull_secrets.iter().enumerate() {
+            p.check(
+                format!("global.imagePullSecrets[{i}]"),
+                checks::dns1123_subdomain(secret),
+            );
+        }
+        for (key, value) in [
+            ("mysql.auth.database", &self.mysql.auth.database),
+            ("mysql.auth.username", &self.mysql.auth.username),
+            ("clickhouse.database", &self.clickhouse.database),
+            ("clickhouse.auth.username", &self.clickhouse.auth.username),
+        ] {
+            p.check(key, sql_identifier(value));
+        }
+        p.check("fluentbit.topic", kafka_topic(&self.fluentbit.topic));
+        if self.ingress.enabled {
+            p.check("ingress.host", checks::ingress_host(&self.ingress.host));
+            if !self.ingress.path.starts_with('/') {
+                p.add(
+                    "ingress.path",
+                    format!("must start with '/', got {:?}", self.ingress.path),
+                );
+            }
+            if !self.ingress.class_name.is_empty() {
+                p.check(
+                    "ingress.className",
+                    checks::dns1123_subdomain(&self.ingress.class_name),
+                );
+            }
+            if self.ingress.tls.enabled {
+                if let Some(problem) = p.check(
+                    "ingress.tls.secretName",
+                    checks::dns1123_subdomain(&self.ingress.tls.secret_name),
+                ) {
+                    problem.hint("name the kubernetes.io/tls Secret holding the certificate");
+                }
+            }
+        }
+    }
+
+    fn check_app(&self, p: &mut Problems) {
+        let key = &self.clickvisual.config.encryption_key;
+        if !key.is_empty() && key.len() != 32 {
+            p.add(
+                "clickvisual.config.encryptionKey",
+                format!("must be exactly 32 characters, got {}", key.chars().count()),
+            )
+            .hint("leave it empty to have one generated");
+        }
+        let url = &self.clickvisual.config.root_url;
+        if !url.is_empty() && !(url.starts_with("http://") || url.starts_with("https://")) {
+            p.add(
+                "clickvisual.config.rootURL",
+                format!("must start with http:// or https://, got {url:?}"),
+            );
+        }
+        if self.fluentbit.cluster_name.is_empty() {
+            p.add(
+                "fluentbit.clusterName",
+                "must not be empty: it is written into every log record as _cluster_",
+            );
+        }
+    }
+}
+
+fn external_host(p: &mut Problems, dependency: &str, host: &str) {
+    let key = format!("{dependency}.external.host");
+    if host.trim().is_empty() {
+        p.add(key, format!("required when {dependency}.enabled is false"))
+            .blame(format!("{dependency}.enabled"))
+            .hint(format!(
+                "set {dependency}.external.host, or {dependency}.enabled=true to deploy it"
+            ));
+    } else {
+        p.check(key, checks::host(host));
+    }
+}
+
+/// `host:port` of a Kafka broker.
+fn host_port(s: &str) -> Result<(), String> {
+    let Some((host, port)) = s.rsplit_once(':') else {
+        return Err(format!("expected host:port, got {s:?}"));
+    };
+    checks::host(host)?;
+    let port: i64 = port
+        .parse()
+        .map_err(|_| format!("port of {s:?} is not a number"))?;
+    checks::port(port)
+}
+
+/// Names that end up inside DSNs and SQL statements unquoted.
+fn sql_identifier(s: &str) -> Result<(), String> {
+    let ok = !s.is_empty()
+        && s.len() <= 64
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !s.starts_with(|c: char| c.is_ascii_digit());
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{s:?} is not a plain identifier: use letters, digits and '_' (at most 64), not starting with a digit"
+        ))
+    }
+}
+
+/// Kafka's topic name rule.
+fn kafka_topic(s: &str) -> Result<(), String> {
+    let ok = !s.is_empty()
+        && s.len() <= 249
+        && s != "."
+        && s != ".."
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{s:?} is not a valid Kafka topic: letters, digits, '.', '_', '-' (at most 249)"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broker_addresses_need_a_port() {
+        assert!(host_port("kafka.example.com:9092").is_ok());
+        assert!(
+            host_port("kafka.example.com")
+                .unwrap_err()
+                .contains("host:port")
+        );
+        assert!(host_port("kafka:99999").is_err());
+    }
+
+    #[test]
+    fn identifiers_and_topics() {
+        assert!(sql_identifier("clickvisual").is_ok());
+        assert!(sql_identifier("click-visual").is_err());
+        assert!(sql_identifier("1db").is_err());
+        assert!(kafka_topic("app-stdout-logs").is_ok());
+        assert!(kafka_topic("logs/app").is_err());
+    }
+}

@@ -1,0 +1,308 @@
+//! ClickVisual stack values: the typed form of `defaults.yaml`, key names as in the
+//! chart document. Every field is required here; `defaults.yaml` supplies them all,
+//! so an unknown or missing key is caught by the schema walk, never silently defaulted.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::values::types::Quantity;
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Values {
+    pub global: Global,
+    pub clickvisual: ClickVisual,
+    pub mysql: Mysql,
+    pub redis: Redis,
+    pub clickhouse: ClickHouse,
+    pub kafka: Kafka,
+    pub zookeeper: Zookeeper,
+    pub fluentbit: FluentBit,
+    pub prometheus: Prometheus,
+    pub ingress: Ingress,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Global {
+    /// StorageClass for every PVC that does not name its own; empty: the cluster default.
+    pub storage_class: String,
+    /// Names of existing `kubernetes.io/dockerconfigjson` Secrets for every pod.
+    pub image_pull_secrets: Vec<String>,
+    /// Prefix put before every image repository (a mirror), e.g. `registry.example.com/`.
+    pub image_registry: String,
+    /// PodDisruptionBudgets for replicated components.
+    pub pod_disruption_budgets: bool,
+    /// Spread replicas over nodes: `none`, `soft` (preferred) or `hard` (required).
+    pub anti_affinity: AntiAffinity,
+    pub node_selector: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AntiAffinity {
+    None,
+    Soft,
+    Hard,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Image {
+    pub repository: String,
+    pub tag: String,
+    pub pull_policy: PullPolicy,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub enum PullPolicy {
+    Always,
+    IfNotPresent,
+    Never,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Resources {
+    pub requests: ResourceList,
+    pub limits: ResourceList,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ResourceList {
+    pub cpu: Quantity,
+    pub memory: Quantity,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Persistence {
+    pub size: Quantity,
+    /// Overrides `global.storageClass` for this component; empty: inherit.
+    pub storage_class: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ClickVisual {
+    pub image: Image,
+    pub replicas: u32,
+    pub resources: Resources,
+    pub config: ClickVisualConfig,
+    pub service: Service,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ClickVisualConfig {
+    /// OAuth state hash secret (`[app] secretKey`).
+    #[schemars(extend("x-stackctl-secret" = "generate"))]
+    pub secret_key: String,
+    /// `[app] encryptionKey`; 32 characters.
+    #[schemars(extend("x-stackctl-secret" = "generate", "x-stackctl-secret-length" = 32))]
+    pub encryption_key: String,
+    /// Session cookie keys (`[auth] Keypairs`).
+    #[schemars(extend("x-stackctl-secret" = "generate"))]
+    pub session_key: String,
+    /// External URL users open; empty: derived from the Ingress host, else the Service.
+    #[serde(rename = "rootURL")]
+    pub root_url: String,
+    pub log_level: LogLevel,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Service {
+    #[serde(rename = "type")]
+    pub type_: ServiceType,
+    pub port: u16,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub enum ServiceType {
+    ClusterIP,
+    NodePort,
+    LoadBalancer,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Mysql {
+    pub enabled: bool,
+    pub image: Image,
+    pub auth: MysqlAuth,
+    pub persistence: Persistence,
+    pub resources: Resources,
+    pub external: MysqlExternal,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct MysqlAuth {
+    #[schemars(extend("x-stackctl-secret" = "generate"))]
+    pub root_password: String,
+    pub database: String,
+    /// The account ClickVisual connects as.
+    pub username: String,
+    #[schemars(extend("x-stackctl-secret" = "generate"))]
+    pub password: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct MysqlExternal {
+    pub host: String,
+    pub port: u16,
+    pub username: String,
+    #[schemars(extend("x-stackctl-secret" = true))]
+    pub password: String,
+    pub database: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Redis {
+    pub enabled: bool,
+    pub image: Image,
+    pub auth: RedisAuth,
+    pub persistence: Persistence,
+    pub resources: Resources,
+    pub external: RedisExternal,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RedisAuth {
+    #[schemars(extend("x-stackctl-secret" = "generate"))]
+    pub password: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RedisExternal {
+    pub host: String,
+    pub port: u16,
+    #[schemars(extend("x-stackctl-secret" = true))]
+    pub password: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ClickHouse {
+    pub enabled: bool,
+    pub image: Image,
+    pub auth: ClickHouseAuth,
+    /// Database the log tables live in.
+    pub database: String,
+    /// Shards × replicas; more than one of either runs a cluster with Keeper.
+    pub shards: u32,
+    pub replicas: u32,
+    pub persistence: Persistence,
+    pub resources: Resources,
+    pub external: ClickHouseExternal,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ClickHouseAuth {
+    pub username: String,
+    #[schemars(extend("x-stackctl-secret" = "generate"))]
+    pub password: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ClickHouseExternal {
+    pub host: String,
+    /// Native protocol port.
+    pub port: u16,
+    pub http_port: u16,
+    pub username: String,
+    #[schemars(extend("x-stackctl-secret" = true))]
+    pub password: String,
+    pub database: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Kafka {
+    pub enabled: bool,
+    pub image: Image,
+    pub replicas: u32,
+    pub persistence: Persistence,
+    pub resources: Resources,
+    pub external: KafkaExternal,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct KafkaExternal {
+    /// `host:port` of each bootstrap broker.
+    pub brokers: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Zookeeper {
+    /// Runs Kafka in ZooKeeper mode; off means KRaft.
+    pub enabled: bool,
+    pub image: Image,
+    pub replicas: u32,
+    pub persistence: Persistence,
+    pub resources: Resources,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct FluentBit {
+    pub enabled: bool,
+    pub image: Image,
+    /// Written into every record as `_cluster_`.
+    pub cluster_name: String,
+    /// Kafka topic the container logs go to.
+    pub topic: String,
+    pub resources: Resources,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Prometheus {
+    pub enabled: bool,
+    pub image: Image,
+    /// `--storage.tsdb.retention.time`, e.g. `15d`.
+    pub retention: String,
+    pub persistence: Persistence,
+    pub resources: Resources,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Ingress {
+    pub enabled: bool,
+    /// IngressClass name; empty: the cluster's default class.
+    pub class_name: String,
+    pub host: String,
+    pub path: String,
+    pub annotations: BTreeMap<String, String>,
+    pub tls: IngressTls,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct IngressTls {
+    pub enabled: bool,
+    /// Existing `kubernetes.io/tls` Secret holding the certificate.
+    pub secret_name: String,
+}

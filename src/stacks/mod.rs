@@ -1,0 +1,79 @@
+//! Stacks: each is its typed values, defaults, semantic checks and components — and
+//! nothing else; the engine (values, plan, apply) knows no stack by name.
+
+pub mod clickvisual;
+pub mod component;
+pub mod workload;
+
+use anyhow::Result;
+use rand::Rng;
+use serde_json::Value;
+
+use crate::values::{self, Layer, Problems, SetFlag};
+use component::{Capabilities, Release, Rendered};
+
+/// Values after layering, generation and validation, still untyped so the engine can
+/// store, diff and redact them without knowing the stack.
+#[derive(Debug, Clone)]
+pub struct ResolvedValues {
+    pub tree: Value,
+    /// Dotted paths of secrets stackctl generated in this resolution.
+    pub generated: Vec<String>,
+}
+
+pub trait Stack: Sync {
+    fn name(&self) -> &'static str;
+    /// Namespace used when `-n` is not given.
+    fn default_namespace(&self) -> &'static str;
+    /// Every key with its default, as YAML.
+    fn defaults_yaml(&self) -> &'static str;
+    /// Layers, `--set` flags, generated secrets, validation; every problem at once.
+    fn resolve(
+        &self,
+        layers: &[Layer],
+        sets: &[SetFlag],
+        rng: &mut dyn Rng,
+    ) -> Result<ResolvedValues, Problems>;
+    /// The objects of every enabled component.
+    fn render(
+        &self,
+        values: &ResolvedValues,
+        release: &Release,
+        caps: Capabilities,
+    ) -> Result<Vec<Rendered>>;
+    /// The values with every secret replaced by `<redacted>`.
+    fn redact(&self, tree: &Value) -> Value;
+    /// What to tell the user after a successful install or upgrade: how to reach the
+    /// apps, how to log in, where credentials live.
+    fn notes(&self, values: &ResolvedValues, release: &Release) -> Vec<String>;
+}
+
+pub static STACKS: &[&dyn Stack] = &[&clickvisual::ClickVisualStack];
+
+/// A stack by name, or an error listing the known ones.
+pub fn find(name: &str) -> Result<&'static dyn Stack> {
+    STACKS
+        .iter()
+        .copied()
+        .find(|s| s.name() == name)
+        .ok_or_else(|| {
+            let names: Vec<&str> = STACKS.iter().map(|s| s.name()).collect();
+            anyhow::anyhow!("unknown stack {name:?}; known stacks: {}", names.join(", "))
+        })
+}
+
+/// Shared implementation of [`Stack::resolve`] for a typed values struct.
+pub fn resolve_typed<T>(
+    layers: &[Layer],
+    sets: &[SetFlag],
+    rng: &mut dyn Rng,
+) -> Result<ResolvedValues, Problems>
+where
+    T: serde::de::DeserializeOwned + schemars::JsonSchema + values::Validate,
+{
+    let resolved = values::resolve::<T, _>(layers, sets, rng)?;
+    Ok(ResolvedValues {
+        tree: resolved.tree,
+        generated: resolved.generated.iter().map(ToString::to_string).collect(),
+    })
+}

@@ -1,0 +1,357 @@
+//! Values: layering, `--set` parsing, schema typing, validation, secrets.
+//!
+//! A stack describes its values as a Rust type `T` (serde + schemars, with
+//! `#[serde(deny_unknown_fields, rename_all = "camelCase")]`) and ships complete
+//! defaults as YAML. [`resolve`] turns layers and set-flags into a checked `T`:
+//!
+//! 1. **Layers**, lowest first ([`Layer`]): stack defaults, a profile (its
+//!    `stack:` and `description:` keys are metadata and are dropped), `-f`
+//!    files in order, or a previous release's values ([`Layer::tree`]). Merged
+//!    like Helm (RFC 7396 merge patch): maps merge recursively, lists and scalars
+//!    replace, `null` deletes a key.
+//! 2. **Set-flags** ([`SetFlag`]), in the order typed, all kinds interleaved,
+//!    accumulated into one tree that is merged last. `--set` values are typed
+//!    by `T`'s JSON schema, not guessed: see [`set`].
+//! 3. **Generated secrets**: empty fields marked
+//!    `#[schemars(extend("x-stackctl-secret" = "generate"))]` get 32 random
+//!    letters and digits from the caller's RNG ([`secrets`]).
+//! 4. **Validation**, all problems at once ([`Problems`]): unknown keys (with a
+//!    "did you mean"), wrong types, bounds, enums and formats from the schema
+//!    walk; then deserialization into `T`; then the stack's own
+//!    [`Validate::validate`] (run only once the structure is sound, since it
+//!    needs a `T`). Every problem names the path and where the value came
+//!    from ([`Origin`]: `file:line` for YAML, the flag for set-values).
+//!
+//! ```ignore
+//! let resolved: Resolved<ClickVisualValues> = values::resolve(
+//!     &[
+//!         Layer::defaults(DEFAULTS_YAML),
+//!         Layer::profile("minimal", "profiles/minimal.yaml", MINIMAL_YAML),
+//!         Layer::file("my.yaml", std::fs::read_to_string("my.yaml")?),
+//!     ],
+//!     &[SetFlag::set("clickvisual.image.tag=v1.2.0")],
+//!     &mut rand::rng(), // tests: &mut StdRng::seed_from_u64(…)
+//! )?;
+//! println!("{}", serde_json::to_string_pretty(&resolved.redacted())?);
+//! ```
+//!
+//! The API in brief:
+//!
+//! - [`resolve`]`::<T, R>(&[Layer], &[SetFlag], &mut R) -> Result<Resolved<T>, Problems>`
+//!   (`T: DeserializeOwned + JsonSchema + Validate`, `R: rand::Rng + ?Sized`);
+//!   [`resolve_with`] takes a `--set-file` reader as well.
+//! - [`Layer::defaults`], [`Layer::profile`], [`Layer::file`], [`Layer::tree`];
+//!   [`profile_meta`] reads a profile's `stack:`/`description:`.
+//! - [`SetFlag::set`], [`SetFlag::string`], [`SetFlag::json`], [`SetFlag::file`].
+//! - [`Resolved`]: `typed`, `tree`, `generated` (paths), `origins`,
+//!   [`Resolved::redacted`], [`Resolved::origin`].
+//! - [`Validate`] for stacks, [`Problems::add`]/[`Problems::check`] with
+//!   [`Problem::blame`], reusable [`checks`], and [`Quantity`].
+//! - [`redact`]`::<T>(&Value)` for stored values; [`SECRET_MARKER`].
+//!
+//! For upgrades, feed the previous release's values back as a layer
+//! ([`Layer::tree`]) above the defaults and profile: generated secrets are then
+//! present and are not generated again.
+
+pub mod checks;
+mod merge;
+pub mod origin;
+pub mod path;
+pub mod problems;
+pub mod schema;
+pub mod secrets;
+pub mod set;
+pub mod types;
+
+#[cfg(test)]
+pub(crate) mod testing;
+
+use std::sync::Arc;
+
+use rand::Rng;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+pub use origin::{Origin, Origins};
+pub use path::{Path, Seg};
+pub use problems::{Problem, Problems};
+pub use schema::SchemaTree;
+pub use secrets::{REDACTED, SECRET_MARKER, SecretKind, generate_secret, redact};
+pub use set::{FileReader, SetFlag, SetKind};
+pub use types::Quantity;
+
+/// A stack's semantic checks, run on the typed values after the schema walk.
+///
+/// Add problems by path (`--set` syntax); the engine attaches origins. Use
+/// [`Problem::blame`] when the cause is another key. Reusable checks are in
+/// [`checks`].
+pub trait Validate {
+    fn validate(&self, problems: &mut Problems) {
+        let _ = problems;
+    }
+}
+
+/// What kind of source a layer is; decides how it is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LayerKind {
+    Defaults,
+    /// Top-level `stack` and `description` are metadata, not values.
+    Profile,
+    File,
+    /// Values handed over as a tree, such as a previous release's.
+    Tree,
+}
+
+#[derive(Clone, Debug)]
+pub enum LayerSource {
+    Yaml(String),
+    Tree(Value),
+}
+
+/// One layer of values. `name` is how origins refer to it: `stack defaults`,
+/// `profile minimal: profiles/minimal.yaml`, `-f my.yaml`.
+#[derive(Clone, Debug)]
+pub struct Layer {
+    pub name: String,
+    pub kind: LayerKind,
+    pub source: LayerSource,
+}
+
+impl Layer {
+    pub fn defaults(yaml: impl Into<String>) -> Self {
+        Self {
+            name: "stack defaults".to_owned(),
+            kind: LayerKind::Defaults,
+            source: LayerSource::Yaml(yaml.into()),
+        }
+    }
+
+    /// `name` is the profile's name, `path` where it lives (in the repository
+    /// for embedded profiles, on disk otherwise).
+    pub fn profile(name: &str, path: &str, yaml: impl Into<String>) -> Self {
+        Self {
+            name: format!("profile {name}: {path}"),
+            kind: LayerKind::Profile,
+            source: LayerSource::Yaml(yaml.into()),
+        }
+    }
+
+    /// A `-f` file; `path` as the user gave it.
+    pub fn file(path: &str, yaml: impl Into<String>) -> Self {
+        Self {
+            name: format!("-f {path}"),
+            kind: LayerKind::File,
+            source: LayerSource::Yaml(yaml.into()),
+        }
+    }
+
+    /// Values already in tree form, e.g. `Layer::tree("values of revision 3", v)`.
+    pub fn tree(name: impl Into<String>, values: Value) -> Self {
+        Self {
+            name: name.into(),
+            kind: LayerKind::Tree,
+            source: LayerSource::Tree(values),
+        }
+    }
+}
+
+/// The metadata at the top of a profile file.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProfileMeta {
+    pub stack: Option<String>,
+    pub description: Option<String>,
+}
+
+/// Top-level keys of a profile that are metadata, not values.
+pub const PROFILE_META_KEYS: [&str; 2] = ["stack", "description"];
+
+/// Reads a profile's `stack:` and `description:`.
+pub fn profile_meta(yaml: &str) -> Result<ProfileMeta, String> {
+    let parsed = origin::parse_yaml(yaml).map_err(|e| match e.line {
+        Some(l) => format!("line {l}: {}", e.message),
+        None => e.message,
+    })?;
+    let text = |k: &str| {
+        parsed
+            .value
+            .get(k)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    Ok(ProfileMeta {
+        stack: text("stack"),
+        description: text("description"),
+    })
+}
+
+/// Checked values, ready to render.
+#[derive(Clone, Debug)]
+pub struct Resolved<T> {
+    pub typed: T,
+    /// The merged tree `typed` was built from; what a release records.
+    pub tree: Value,
+    /// Secrets generated in this resolution, in tree order.
+    pub generated: Vec<Path>,
+    pub origins: Origins,
+    schema: SchemaTree,
+}
+
+impl<T> Resolved<T> {
+    /// The tree with every secret replaced by `"<redacted>"`.
+    pub fn redacted(&self) -> Value {
+        secrets::redact_with(&self.schema, &self.tree)
+    }
+
+    /// Where the value at `path` came from.
+    pub fn origin(&self, path: &str) -> Option<&Origin> {
+        self.origins.get(&Path::parse(path))
+    }
+
+    pub fn schema(&self) -> &SchemaTree {
+        &self.schema
+    }
+}
+
+/// Resolves values; `--set-file` paths are read from the file system.
+pub fn resolve<T, R>(
+    layers: &[Layer],
+    sets: &[SetFlag],
+    rng: &mut R,
+) -> Result<Resolved<T>, Problems>
+where
+    T: DeserializeOwned + schemars::JsonSchema + Validate,
+    R: Rng + ?Sized,
+{
+    resolve_with(layers, sets, rng, &|p: &str| std::fs::read_to_string(p))
+}
+
+/// [`resolve`] with a custom `--set-file` reader.
+pub fn resolve_with<T, R>(
+    layers: &[Layer],
+    sets: &[SetFlag],
+    rng: &mut R,
+    read_file: FileReader<'_>,
+) -> Result<Resolved<T>, Problems>
+where
+    T: DeserializeOwned + schemars::JsonSchema + Validate,
+    R: Rng + ?Sized,
+{
+    let schema = SchemaTree::of::<T>();
+    let mut problems = Problems::new();
+    let mut tree = Value::Object(serde_json::Map::new());
+    let mut origins = Origins::default();
+
+    for layer in layers {
+        merge_layer(layer, &mut tree, &mut origins, &mut problems);
+    }
+
+    let mut set_tree = Value::Object(serde_json::Map::new());
+    let mut set_origins = Origins::default();
+    let cx = set::SetContext {
+        schema: &schema,
+        read_file,
+    };
+    for flag in sets {
+        set::apply_flag(flag, &mut set_tree, &mut set_origins, &cx, &mut problems);
+    }
+    merge::merge(&mut tree, set_tree, &mut origins, &|p| {
+        set_origins.get(p).cloned()
+    });
+
+    let generated = secrets::generate_missing(&schema, &mut tree, rng);
+    for p in &generated {
+        origins.set(p.clone(), Origin::Generated);
+    }
+
+    schema.validate(&tree, &origins, &mut problems);
+    problems.attach_origins(&origins);
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+
+    let typed: T = match serde_json::from_value(tree.clone()) {
+        Ok(t) => t,
+        Err(e) => {
+            // The walk should have caught this; if serde still objects, say what it said.
+            problems.add(
+                Path::root(),
+                format!("values do not fit the stack's types: {e}"),
+            );
+            return Err(problems);
+        }
+    };
+    typed.validate(&mut problems);
+    problems.attach_origins(&origins);
+    problems.into_result()?;
+
+    Ok(Resolved {
+        typed,
+        tree,
+        generated,
+        origins,
+        schema,
+    })
+}
+
+fn merge_layer(layer: &Layer, tree: &mut Value, origins: &mut Origins, problems: &mut Problems) {
+    let name: Arc<str> = Arc::from(layer.name.as_str());
+    let (mut value, lines) = match &layer.source {
+        LayerSource::Tree(v) => (v.clone(), Default::default()),
+        LayerSource::Yaml(text) => match origin::parse_yaml(text) {
+            Ok(parsed) => (parsed.value, parsed.lines),
+            Err(e) => {
+                let origin = match e.line {
+                    Some(line) => Origin::Yaml {
+                        layer: name.clone(),
+                        line,
+                    },
+                    None => Origin::Layer(name.clone()),
+                };
+                problems
+                    .add(Path::root(), format!("invalid YAML: {}", e.message))
+                    .origin(origin);
+                return;
+            }
+        },
+    };
+    match &mut value {
+        Value::Null => return,
+        Value::Object(map) => {
+            if layer.kind == LayerKind::Profile {
+                for k in PROFILE_META_KEYS {
+                    map.shift_remove(k);
+                }
+            }
+        }
+        other => {
+            problems
+                .add(
+                    Path::root(),
+                    format!(
+                        "expected a map of values at the top level, got {}",
+                        schema::describe_value(other, false)
+                    ),
+                )
+                .origin(Origin::Layer(name));
+            return;
+        }
+    }
+    let origin_of = |p: &Path| -> Option<Origin> {
+        let mut at = p.clone();
+        loop {
+            if let Some(&line) = lines.get(&at) {
+                return Some(Origin::Yaml {
+                    layer: name.clone(),
+                    line,
+                });
+            }
+            if at.pop().is_none() {
+                return Some(Origin::Layer(name.clone()));
+            }
+        }
+    };
+    merge::merge(tree, value, origins, &origin_of);
+}
+
+#[cfg(test)]
+mod tests;

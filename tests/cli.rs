@@ -1,0 +1,342 @@
+//! The command line as a user meets it: exit codes, error messages, output shapes.
+//! No cluster needed: these commands never contact one.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use serde_json::Value;
+
+fn stackctl() -> Command {
+    let mut cmd = Command::cargo_bin("stackctl").unwrap();
+    // Nothing here may depend on the developer's kubeconfig or colours.
+    cmd.env_remove("KUBECONFIG").env("NO_COLOR", "1");
+    cmd
+}
+
+fn yaml_docs(text: &str) -> Vec<Value> {
+    text.split("\n---\n")
+        .map(|d| d.trim_start_matches("---\n"))
+        .filter(|d| !d.trim().is_empty())
+        .map(|d| serde_saphyr::from_str::<Value>(d).unwrap())
+        .collect()
+}
+
+#[test]
+fn profiles_lists_every_builtin_profile_with_its_stack() {
+    let out = stackctl()
+        .args(["profiles", "-o", "json"])
+        .assert()
+        .success();
+    let list: Vec<Value> = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let names: Vec<&str> = list.iter().map(|p| p["name"].as_str().unwrap()).collect();
+    for want in ["minimal", "default", "production", "external-services"] {
+        assert!(names.contains(&want), "{names:?}");
+    }
+    assert!(
+        list.iter()
+            .all(|p| p["stack"] == "clickvisual" && p["description"].as_str().unwrap().len() > 10)
+    );
+    stackctl().arg("profiles").assert().success().stdout(
+        predicate::str::contains("NAME").and(predicate::str::contains("external-services")),
+    );
+}
+
+#[test]
+fn lint_accepts_every_builtin_profile_that_needs_no_input() {
+    for profile in ["minimal", "default", "production"] {
+        stackctl()
+            .args(["lint", "--profile", profile])
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("values valid"));
+    }
+}
+
+#[test]
+fn lint_reports_every_problem_at_once_with_origins() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("my.yaml");
+    std::fs::write(&file, "mysql:\n  auth:\n    rootPasword: secret\nclickhouse:\n  resources:\n    limits:\n      memory: 8GB\n").unwrap();
+    let out = stackctl()
+        .args(["lint", "--profile", "minimal", "-f"])
+        .arg(&file)
+        .args([
+            "--set",
+            "clickvisual.replicas=abc",
+            "--set",
+            "kafka.replicas=0",
+        ])
+        .assert()
+        .code(2);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(err.contains("mysql.auth.rootPasword"), "{err}");
+    assert!(
+        err.contains("mysql.auth.rootPassword"),
+        "suggestion missing: {err}"
+    );
+    assert!(err.contains("my.yaml:3"), "file and line missing: {err}");
+    assert!(err.contains("clickvisual.replicas"), "{err}");
+    assert!(
+        err.contains("--set clickvisual.replicas=abc"),
+        "flag origin missing: {err}"
+    );
+    assert!(err.contains("clickhouse.resources.limits.memory"), "{err}");
+    assert!(err.contains("my.yaml:7"), "{err}");
+    // Semantic checks only run once types are right; kafka.replicas=0 is well typed.
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn semantic_problems_name_the_key_and_the_cause() {
+    let out = stackctl()
+        .args(["lint", "--profile", "minimal"])
+        .args([
+            "--set",
+            "kafka.replicas=0",
+            "--set",
+            "clickvisual.replicas=3",
+        ])
+        .args([
+            "--set",
+            "mysql.enabled=false",
+            "--set",
+            "ingress.enabled=true,ingress.host=Not_A_Host",
+        ])
+        .assert()
+        .code(2);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    for want in [
+        "kafka.replicas",
+        "mysql.external.host",
+        "redis",
+        "ingress.host",
+        "--set mysql.enabled=false",
+    ] {
+        assert!(err.contains(want), "missing {want:?} in:\n{err}");
+    }
+}
+
+#[test]
+fn external_services_profile_requires_passwords_and_says_which() {
+    // The profile ships placeholder hosts; a user who only sets the MySQL password
+    // gets a valid configuration.
+    stackctl()
+        .args([
+            "lint",
+            "--profile",
+            "external-services",
+            "--set",
+            "mysql.external.password=pw",
+        ])
+        .assert()
+        .success();
+}
+
+#[test]
+fn unknown_profile_is_a_usage_error_listing_the_builtin_ones() {
+    stackctl()
+        .args(["template", "--profile", "minimla"])
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains("no profile named \"minimla\"")
+                .and(predicate::str::contains("minimal")),
+        );
+}
+
+#[test]
+fn template_prints_objects_in_phase_order_with_labels() {
+    let out = stackctl()
+        .args(["template", "--profile", "default", "-n", "logs", "cv"])
+        .assert()
+        .success();
+    let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    let docs = yaml_docs(&text);
+    assert!(docs.len() > 20, "only {} objects", docs.len());
+    let phases: Vec<&str> = docs
+        .iter()
+        .map(|d| {
+            d["metadata"]["annotations"]["stackctl.dev/phase"]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    let rank = |p: &str| {
+        ["storage", "data", "apps"]
+            .iter()
+            .position(|x| *x == p)
+            .unwrap()
+    };
+    assert!(
+        phases.windows(2).all(|w| rank(w[0]) <= rank(w[1])),
+        "phases out of order: {phases:?}"
+    );
+    let kinds_names: Vec<(String, String)> = docs
+        .iter()
+        .map(|d| {
+            (
+                d["kind"].as_str().unwrap().to_string(),
+                d["metadata"]["name"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let pos = |kind: &str, name: &str| kinds_names.iter().position(|(k, n)| k == kind && n == name);
+    let (zk, kafka) = (
+        pos("StatefulSet", "cv-zookeeper"),
+        pos("StatefulSet", "cv-kafka"),
+    );
+    assert!(
+        zk.is_some() && kafka.is_some() && zk < kafka,
+        "zookeeper must come before kafka"
+    );
+    for d in &docs {
+        let labels = &d["metadata"]["labels"];
+        assert_eq!(
+            labels["app.kubernetes.io/managed-by"], "stackctl",
+            "{}",
+            d["metadata"]["name"]
+        );
+        assert_eq!(labels["app.kubernetes.io/instance"], "cv");
+        assert_eq!(labels["stackctl.dev/release"], "cv");
+        assert!(labels["app.kubernetes.io/component"].is_string());
+        if d["kind"] != "ClusterRole" && d["kind"] != "ClusterRoleBinding" {
+            assert_eq!(
+                d["metadata"]["namespace"], "logs",
+                "{}",
+                d["metadata"]["name"]
+            );
+        }
+    }
+}
+
+#[test]
+fn template_json_is_a_list_and_kube_version_picks_api_versions() {
+    let pdb_version = |kube: &str| -> String {
+        let out = stackctl()
+            .args([
+                "template",
+                "--profile",
+                "production",
+                "-o",
+                "json",
+                "--kube-version",
+                kube,
+            ])
+            .assert()
+            .success();
+        let list: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+        assert_eq!(list["kind"], "List");
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["kind"] == "PodDisruptionBudget")
+            .expect("production has PodDisruptionBudgets")["apiVersion"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(pdb_version("1.20"), "policy/v1beta1");
+    assert_eq!(pdb_version("1.29"), "policy/v1");
+    stackctl()
+        .args(["template", "--kube-version", "banana"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--kube-version"));
+}
+
+#[test]
+fn values_redacts_secrets_unless_asked() {
+    let out = stackctl()
+        .args(["values", "--profile", "minimal", "-o", "json"])
+        .assert()
+        .success();
+    let v: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(v["mysql"]["auth"]["rootPassword"], "<redacted>");
+    assert_eq!(v["clickvisual"]["config"]["secretKey"], "<redacted>");
+    assert_eq!(v["mysql"]["auth"]["database"], "clickvisual");
+
+    let out = stackctl()
+        .args([
+            "values",
+            "--profile",
+            "minimal",
+            "-o",
+            "json",
+            "--show-secrets",
+        ])
+        .args(["--set", "mysql.auth.password=0123"])
+        .assert()
+        .success();
+    let v: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let generated = v["mysql"]["auth"]["rootPassword"].as_str().unwrap();
+    assert!(
+        generated.len() >= 24 && generated.chars().all(|c| c.is_ascii_alphanumeric()),
+        "{generated}"
+    );
+    // A string field keeps what the user typed: Helm would have made this the number 123.
+    assert_eq!(v["mysql"]["auth"]["password"], "0123");
+    assert_eq!(
+        v["clickvisual"]["config"]["encryptionKey"]
+            .as_str()
+            .unwrap()
+            .len(),
+        32
+    );
+}
+
+#[test]
+fn set_flags_apply_in_the_order_typed() {
+    let out = stackctl()
+        .args(["values", "--profile", "minimal", "-o", "json"])
+        .args([
+            "--set-string",
+            "clickvisual.image.tag=first",
+            "--set",
+            "clickvisual.image.tag=second",
+        ])
+        .args(["--set-json", "global.nodeSelector={\"disk\":\"ssd\"}"])
+        .assert()
+        .success();
+    let v: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(v["clickvisual"]["image"]["tag"], "second");
+    assert_eq!(v["global"]["nodeSelector"]["disk"], "ssd");
+}
+
+#[test]
+fn set_file_reads_the_file_and_names_it_when_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("key.txt");
+    std::fs::write(&key, "0123456789abcdef0123456789abcdef").unwrap();
+    let out = stackctl()
+        .args(["values", "--show-secrets", "-o", "json", "--set-file"])
+        .arg(format!(
+            "clickvisual.config.encryptionKey={}",
+            key.display()
+        ))
+        .assert()
+        .success();
+    let v: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(
+        v["clickvisual"]["config"]["encryptionKey"],
+        "0123456789abcdef0123456789abcdef"
+    );
+
+    stackctl()
+        .args([
+            "values",
+            "--set-file",
+            "clickvisual.config.secretKey=/nonexistent/k",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("/nonexistent/k"));
+}
+
+#[test]
+fn completion_scripts_are_generated() {
+    stackctl()
+        .args(["completion", "bash"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("stackctl"));
+}

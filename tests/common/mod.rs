@@ -1,0 +1,95 @@
+//! Shared fixture for integration tests: a real control plane and a namespace per test.
+//!
+//! The cluster comes from `STACKCTL_TEST_KUBECONFIG` (so the tests also run against
+//! kind, k3d or a real cluster); when unset, `tests/cluster/up` starts (or reuses) the
+//! local one. Each test works in its own namespace so tests run in parallel.
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{DeleteParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Api, Client, Config};
+use tokio::sync::OnceCell;
+
+static KUBECONFIG: OnceCell<PathBuf> = OnceCell::const_new();
+
+/// Path of an admin kubeconfig for the test cluster, starting the local one if needed.
+pub async fn kubeconfig() -> PathBuf {
+    KUBECONFIG
+        .get_or_init(|| async {
+            if let Some(path) = std::env::var_os("STACKCTL_TEST_KUBECONFIG") {
+                return PathBuf::from(path);
+            }
+            let up = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/cluster/up");
+            let out = tokio::process::Command::new(&up)
+                .stderr(std::process::Stdio::inherit())
+                .output()
+                .await
+                .unwrap_or_else(|e| panic!("cannot run {}: {e}", up.display()));
+            assert!(out.status.success(), "{} failed", up.display());
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            let last = stdout.lines().last().unwrap_or_default();
+            let path = last
+                .strip_prefix("KUBECONFIG=")
+                .unwrap_or_else(|| panic!("unexpected last line from tests/cluster/up: {last:?}"));
+            PathBuf::from(path)
+        })
+        .await
+        .clone()
+}
+
+/// Path of the kubeconfig whose user is bound to a namespace-scoped Role only
+/// (namespace `stackctl-restricted`), written next to the admin one by `up`.
+pub async fn restricted_kubeconfig() -> Option<PathBuf> {
+    let admin = kubeconfig().await;
+    let path = admin.with_file_name("restricted.kubeconfig");
+    path.exists().then_some(path)
+}
+
+/// A client for the test cluster as its admin.
+pub async fn cluster() -> Client {
+    client_for(&kubeconfig().await).await
+}
+
+pub async fn client_for(path: &std::path::Path) -> Client {
+    let kc = Kubeconfig::read_from(path).expect("readable kubeconfig");
+    let config = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        .await
+        .expect("valid kubeconfig");
+    Client::try_from(config).expect("kube client")
+}
+
+/// Creates a fresh namespace named `<prefix>-<pid>-<n>` and returns its name.
+/// Namespaces are left behind on failure for a post-mortem; `tests/cluster/up`
+/// starts from an empty etcd each time.
+pub async fn namespace(client: &Client, prefix: &str) -> String {
+    static SEQ: AtomicU32 = AtomicU32::new(0);
+    let name = format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    );
+    let ns: Namespace = serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": name }
+    }))
+    .unwrap();
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &ns)
+        .await
+        .unwrap_or_else(|e| panic!("create namespace {name}: {e}"));
+    name
+}
+
+/// Deletes a namespace a test is done with (best effort).
+pub async fn drop_namespace(client: &Client, name: &str) {
+    let _ = Api::<Namespace>::all(client.clone())
+        .delete(name, &DeleteParams::default())
+        .await;
+}
+
+/// Upper bound for anything a test waits for; generous, since CI machines vary.
+pub const WAIT: Duration = Duration::from_secs(120);

@@ -1,0 +1,348 @@
+//! install / upgrade / rollback / status / history / uninstall on the real control
+//! plane, through the binary as users run it. Each test has its own namespace and
+//! passes `-n` and a release name, so tests run in parallel without seeing each other.
+
+mod common;
+
+use std::process::Output;
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Secret};
+use kube::api::{ListParams, PostParams};
+use kube::{Api, Client};
+use serde_json::Value;
+
+struct Env {
+    client: Client,
+    ns: String,
+    kubeconfig: std::path::PathBuf,
+}
+
+impl Env {
+    async fn new(prefix: &str) -> Env {
+        let client = common::cluster().await;
+        let ns = common::namespace(&client, prefix).await;
+        Env {
+            client,
+            ns,
+            kubeconfig: common::kubeconfig().await,
+        }
+    }
+
+    fn command(&self, args: &[&str]) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_stackctl"));
+        cmd.args(args)
+            .args(["-n", &self.ns])
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("NO_COLOR", "1")
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true);
+        cmd
+    }
+
+    async fn run(&self, args: &[&str]) -> Output {
+        let out = tokio::time::timeout(Duration::from_secs(300), self.command(args).output())
+            .await
+            .expect("stackctl finished within 5 minutes")
+            .expect("stackctl runs");
+        eprintln!(
+            "$ stackctl {} -n {}\n--- stdout\n{}--- stderr\n{}--- exit {:?}",
+            args.join(" "),
+            self.ns,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            out.status.code()
+        );
+        out
+    }
+
+    async fn ok(&self, args: &[&str]) -> Output {
+        let out = self.run(args).await;
+        assert!(out.status.success(), "stackctl {args:?} failed");
+        out
+    }
+
+    async fn history(&self, release: &str) -> Vec<Value> {
+        let out = self.ok(&["history", release, "-o", "json"]).await;
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    async fn secret_value(&self, name: &str, key: &str) -> String {
+        let s = Api::<Secret>::namespaced(self.client.clone(), &self.ns).get(name).await.unwrap();
+        let bytes = &s.data.unwrap()[key].0;
+        String::from_utf8(bytes.clone()).unwrap()
+    }
+
+    async fn image(&self, deployment: &str) -> String {
+        let d = Api::<Deployment>::namespaced(self.client.clone(), &self.ns).get(deployment).await.unwrap();
+        d.spec.unwrap().template.spec.unwrap().containers[0].image.clone().unwrap()
+    }
+
+    async fn faults(&self, rules: &[(&str, &str)]) {
+        let cm: ConfigMap = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "simnode-faults"},
+            "data": rules.iter().map(|(k, v)| (k.to_string(), Value::String(v.to_string()))).collect::<serde_json::Map<_,_>>()
+        }))
+        .unwrap();
+        Api::<ConfigMap>::namespaced(self.client.clone(), &self.ns).create(&PostParams::default(), &cm).await.unwrap();
+    }
+
+    async fn lock_exists(&self, release: &str) -> bool {
+        let leases: Api<k8s_openapi::api::coordination::v1::Lease> = Api::namespaced(self.client.clone(), &self.ns);
+        leases.get_opt(&format!("stackctl-lock-{release}")).await.unwrap().is_some()
+    }
+
+    async fn done(self) {
+        common::drop_namespace(&self.client, &self.ns).await;
+    }
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).to_string()
+}
+
+#[tokio::test]
+async fn install_upgrade_rollback_keep_secrets_and_restore_image() {
+    let env = Env::new("life").await;
+    env.ok(&["install", "cv", "--profile", "minimal"]).await;
+    let root = env.secret_value("cv-mysql-credentials", "mysql-root-password").await;
+    let session = env.secret_value("cv-clickvisual-config", "default.toml").await;
+    assert_eq!(env.image("cv-clickvisual").await, "clickvisual/clickvisual:1.0.7");
+
+    env.ok(&["upgrade", "cv", "--set", "clickvisual.image.tag=v1.2.0"]).await;
+    assert_eq!(env.image("cv-clickvisual").await, "clickvisual/clickvisual:v1.2.0");
+    assert_eq!(env.secret_value("cv-mysql-credentials", "mysql-root-password").await, root, "upgrade regenerated a password");
+    assert_eq!(env.secret_value("cv-clickvisual-config", "default.toml").await, session, "upgrade changed the app config");
+
+    env.ok(&["rollback", "cv", "1"]).await;
+    assert_eq!(env.image("cv-clickvisual").await, "clickvisual/clickvisual:1.0.7");
+    assert_eq!(env.secret_value("cv-mysql-credentials", "mysql-root-password").await, root);
+
+    let statuses: Vec<(u64, String)> = env
+        .history("cv")
+        .await
+        .iter()
+        .map(|r| (r["revision"].as_u64().unwrap(), r["status"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(
+        statuses,
+        vec![(1, "superseded".into()), (2, "superseded".into()), (3, "deployed".into())]
+    );
+    let status = env.ok(&["status", "cv", "-o", "json"]).await;
+    let report: Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(report["revision"], 3);
+    assert_eq!(report["healthy"], true);
+    assert_eq!(report["lastOperation"], "rollback");
+    assert!(!env.lock_exists("cv").await, "lock left behind");
+    env.done().await;
+}
+
+#[tokio::test]
+async fn install_refuses_a_deployed_release_and_points_to_upgrade() {
+    let env = Env::new("twice").await;
+    env.ok(&["install", "cv", "--profile", "minimal"]).await;
+    let out = env.run(&["install", "cv", "--profile", "minimal"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("stackctl upgrade cv"), "{}", stderr(&out));
+    env.done().await;
+}
+
+#[tokio::test]
+async fn a_crashlooping_pod_is_diagnosed_and_the_release_marked_failed() {
+    let env = Env::new("crash").await;
+    env.faults(&[("mysql", "{pods: 'cv-mysql-*', fault: crashloop, exitCode: 3}")]).await;
+    let out = env.run(&["install", "cv", "--profile", "minimal", "--timeout", "3m"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("cv-mysql-0"), "pod not named: {err}");
+    assert!(err.contains("CrashLoopBackOff"), "reason not named: {err}");
+    let history = env.history("cv").await;
+    assert_eq!(history.last().unwrap()["status"], "failed");
+    assert!(!env.lock_exists("cv").await, "lock not released after failure");
+
+    // Fixing the cause and re-running install retries as a new revision.
+    Api::<ConfigMap>::namespaced(env.client.clone(), &env.ns)
+        .delete("simnode-faults", &Default::default())
+        .await
+        .unwrap();
+    // The crash-looping pod must be replaced to pick up the fix, as on a real cluster.
+    kube::Api::<k8s_openapi::api::core::v1::Pod>::namespaced(env.client.clone(), &env.ns)
+        .delete("cv-mysql-0", &Default::default())
+        .await
+        .unwrap();
+    env.ok(&["install", "cv", "--profile", "minimal"]).await;
+    let history = env.history("cv").await;
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[1]["status"], "deployed");
+    env.done().await;
+}
+
+#[tokio::test]
+async fn image_pull_failures_name_the_image() {
+    let env = Env::new("pull").await;
+    env.faults(&[("app", "{pods: 'cv-clickvisual-*', fault: image-pull}")]).await;
+    let out = env.run(&["install", "cv", "--profile", "minimal", "--timeout", "3m"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("ImagePullBackOff") || err.contains("ErrImagePull"), "{err}");
+    assert!(err.contains("clickvisual/clickvisual:1.0.7"), "image not named: {err}");
+    assert!(err.contains("phase apps"), "{err}");
+    env.done().await;
+}
+
+#[tokio::test]
+async fn atomic_upgrade_restores_the_previous_revision() {
+    let env = Env::new("atomic").await;
+    env.ok(&["install", "cv", "--profile", "minimal"]).await;
+    env.faults(&[("app", "{pods: 'cv-clickvisual-*', fault: crashloop}")]).await;
+    let out = env
+        .run(&["upgrade", "cv", "--set", "clickvisual.image.tag=broken", "--atomic", "--timeout", "3m"])
+        .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("rolled back to revision 1"), "{}", stderr(&out));
+    assert_eq!(env.image("cv-clickvisual").await, "clickvisual/clickvisual:1.0.7");
+    let statuses: Vec<String> = env.history("cv").await.iter().map(|r| r["status"].as_str().unwrap().to_string()).collect();
+    assert_eq!(statuses, ["superseded", "failed", "deployed"]);
+    env.done().await;
+}
+
+#[tokio::test]
+async fn concurrent_upgrades_exactly_one_proceeds() {
+    let env = Env::new("race").await;
+    env.ok(&["install", "cv", "--profile", "minimal"]).await;
+    let a = env.command(&["upgrade", "cv", "--set", "clickvisual.image.tag=a"]).output();
+    let b = env.command(&["upgrade", "cv", "--set", "clickvisual.image.tag=b"]).output();
+    let (a, b) = tokio::join!(a, b);
+    let codes = [a.unwrap().status.code(), b.unwrap().status.code()];
+    assert!(codes.contains(&Some(0)), "{codes:?}");
+    assert!(codes.contains(&Some(4)), "the loser must be refused as locked: {codes:?}");
+    env.done().await;
+}
+
+#[tokio::test]
+async fn disabling_mysql_prunes_its_statefulset_and_keeps_its_volume() {
+    let env = Env::new("prune").await;
+    env.ok(&["install", "cv", "--profile", "minimal"]).await;
+    let claims = Api::<PersistentVolumeClaim>::namespaced(env.client.clone(), &env.ns);
+    assert!(claims.get_opt("data-cv-mysql-0").await.unwrap().is_some());
+    env.ok(&[
+        "upgrade", "cv", "--set", "mysql.enabled=false,mysql.external.host=db.example.com,mysql.external.password=pw",
+    ])
+    .await;
+    let sts = Api::<StatefulSet>::namespaced(env.client.clone(), &env.ns);
+    assert!(sts.get_opt("cv-mysql").await.unwrap().is_none(), "StatefulSet not pruned");
+    assert!(claims.get_opt("data-cv-mysql-0").await.unwrap().is_some(), "PVC was deleted");
+    let config = env.secret_value("cv-clickvisual-config", "default.toml").await;
+    assert!(config.contains("@tcp(db.example.com:3306)"), "{config}");
+    env.done().await;
+}
+
+#[tokio::test]
+async fn uninstall_keeps_volumes_and_removes_records() {
+    let env = Env::new("uninst").await;
+    env.ok(&["install", "cv", "--profile", "minimal"]).await;
+    let out = env.ok(&["uninstall", "cv"]).await;
+    assert!(String::from_utf8_lossy(&out.stdout).contains("data-cv-mysql-0"), "kept PVCs not listed");
+    let claims = Api::<PersistentVolumeClaim>::namespaced(env.client.clone(), &env.ns);
+    assert!(claims.get_opt("data-cv-mysql-0").await.unwrap().is_some());
+    let sts = Api::<StatefulSet>::namespaced(env.client.clone(), &env.ns);
+    assert!(sts.list(&ListParams::default()).await.unwrap().items.is_empty());
+    let records = Api::<Secret>::namespaced(env.client.clone(), &env.ns)
+        .list(&ListParams::default().labels("owner=stackctl"))
+        .await
+        .unwrap();
+    assert!(records.items.is_empty(), "release records left");
+    // Purging volumes is destructive: without a terminal it needs --yes.
+    env.ok(&["install", "cv", "--profile", "minimal"]).await;
+    let out = env.run(&["uninstall", "cv", "--purge-volumes"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--yes"));
+    env.ok(&["uninstall", "cv", "--purge-volumes", "--yes"]).await;
+    let left = claims.list(&ListParams::default()).await.unwrap().items;
+    assert!(left.iter().all(|c| c.metadata.deletion_timestamp.is_some()), "PVCs not purged");
+    env.done().await;
+}
+
+#[tokio::test]
+async fn history_is_trimmed_but_keeps_the_deployed_revision() {
+    let env = Env::new("trim").await;
+    env.ok(&["install", "cv", "--profile", "minimal"]).await;
+    for tag in ["a", "b", "c"] {
+        env.ok(&["upgrade", "cv", "--history-max", "2", "--set", &format!("clickvisual.image.tag={tag}")]).await;
+    }
+    let revisions: Vec<u64> = env.history("cv").await.iter().map(|r| r["revision"].as_u64().unwrap()).collect();
+    assert_eq!(revisions, [3, 4]);
+    env.done().await;
+}
+
+#[tokio::test]
+async fn immutable_changes_are_refused_before_writing_or_recreated() {
+    let env = Env::new("immut").await;
+    env.ok(&["install", "cv", "--profile", "minimal"]).await;
+    let out = env.run(&["upgrade", "cv", "--set", "mysql.persistence.size=4Gi"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("StatefulSet/cv-mysql: spec.volumeClaimTemplates"), "{}", stderr(&out));
+    assert_eq!(env.history("cv").await.len(), 1, "a refused upgrade must not record a revision");
+    env.ok(&["upgrade", "cv", "--set", "mysql.persistence.size=4Gi", "--recreate"]).await;
+    let sts = Api::<StatefulSet>::namespaced(env.client.clone(), &env.ns).get("cv-mysql").await.unwrap();
+    let size = &sts.spec.unwrap().volume_claim_templates.unwrap()[0].spec.clone().unwrap().resources.unwrap().requests.unwrap()["storage"];
+    assert_eq!(size.0, "4Gi");
+    env.done().await;
+}
+
+#[tokio::test]
+async fn restricted_user_gets_a_permission_report_before_any_write() {
+    let client = common::cluster().await;
+    let Some(restricted) = common::restricted_kubeconfig().await else {
+        eprintln!("no restricted kubeconfig for this cluster; skipping");
+        return;
+    };
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_stackctl"))
+        .args(["install", "cv", "--profile", "minimal", "-n", "stackctl-restricted"])
+        .env("KUBECONFIG", &restricted)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("clusterroles.rbac.authorization.k8s.io (cluster-wide)"), "{err}");
+    assert!(err.contains("nothing was changed"), "{err}");
+    let written = Api::<Secret>::namespaced(client, "stackctl-restricted")
+        .list(&ListParams::default().labels("app.kubernetes.io/managed-by=stackctl"))
+        .await
+        .unwrap();
+    assert!(written.items.is_empty(), "objects were written despite the failed preflight");
+}
+
+#[tokio::test]
+async fn a_killed_install_is_recovered_after_its_lock_expires() {
+    let env = Env::new("killed").await;
+    // Keep the install busy in its data phase so the kill lands mid-operation.
+    env.faults(&[("slow", "{pods: 'cv-mysql-*', fault: slow, delaySeconds: 60}")]).await;
+    let mut child = env.command(&["install", "cv", "--profile", "minimal"]).spawn().unwrap();
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> = Api::namespaced(env.client.clone(), &env.ns);
+    tokio::time::timeout(common::WAIT, async {
+        while leases.get_opt("stackctl-lock-cv").await.unwrap().is_none() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await
+    .expect("the install took its lock");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    child.start_kill().unwrap(); // SIGKILL: no chance to clean up
+    child.wait().await.unwrap();
+
+    let refused = env.run(&["install", "cv", "--profile", "minimal"]).await;
+    assert_eq!(refused.status.code(), Some(4), "a fresh lock must refuse at once");
+    assert!(stderr(&refused).contains("/install since"), "{}", stderr(&refused));
+
+    Api::<ConfigMap>::namespaced(env.client.clone(), &env.ns).delete("simnode-faults", &Default::default()).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(31)).await; // the lease's lifetime
+    let out = env.ok(&["install", "cv", "--profile", "minimal"]).await;
+    assert!(stderr(&out).contains("marked failed"), "{}", stderr(&out));
+    let statuses: Vec<String> = env.history("cv").await.iter().map(|r| r["status"].as_str().unwrap().to_string()).collect();
+    assert_eq!(statuses, ["failed", "deployed"]);
+    env.done().await;
+}
