@@ -35,3 +35,21 @@ pub fn print_structured<T: Serialize>(format: OutputFormat, value: &T) -> Result
     }
     Ok(())
 }
+
+/// The error chain in one line, with API errors reduced to the server's message
+/// (kube's own formatting repeats it inside a debug dump of the Status).
+pub fn describe(e: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        if let Some(kube::Error::Api(status)) = cause.downcast_ref::<kube::Error>() {
+            parts.push(format!("{} ({})", status.message, status.reason));
+            break;
+        }
+        let text = cause.to_string();
+        // anyhow's context chains repeat a cause's text when a layer formats it in.
+        if !parts.last().is_some_and(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+    }
+    parts.join(": ")
+}

@@ -195,12 +195,18 @@ async fn image_pull_failures_name_the_image() {
 async fn atomic_upgrade_restores_the_previous_revision() {
     let env = Env::new("atomic").await;
     env.ok(&["install", "cv", "--profile", "minimal"]).await;
-    env.faults(&[("app", "{pods: 'cv-clickvisual-*', fault: crashloop}")]).await;
+    // No node has 64 CPUs: the new revision's pod stays Unschedulable, which only the
+    // new revision has, so the rollback's pods are unaffected.
     let out = env
-        .run(&["upgrade", "cv", "--set", "clickvisual.image.tag=broken", "--atomic", "--timeout", "3m"])
+        .run(&[
+            "upgrade", "cv", "--atomic", "--timeout", "3m",
+            "--set", "clickvisual.image.tag=broken,clickvisual.resources.requests.cpu=64,clickvisual.resources.limits.cpu=64",
+        ])
         .await;
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("rolled back to revision 1"), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("Insufficient cpu"), "scheduler message missing: {err}");
+    assert!(err.contains("rolled back to revision 1"), "{err}");
     assert_eq!(env.image("cv-clickvisual").await, "clickvisual/clickvisual:1.0.7");
     let statuses: Vec<String> = env.history("cv").await.iter().map(|r| r["status"].as_str().unwrap().to_string()).collect();
     assert_eq!(statuses, ["superseded", "failed", "deployed"]);

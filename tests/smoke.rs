@@ -37,7 +37,10 @@ use common::WAIT;
 async fn namespace(client: &Client, prefix: &str) -> String {
     let ns = common::namespace(client, prefix).await;
     let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), &ns);
-    wait_for(&accounts, "default", "a token secret", |sa| sa.secrets.as_ref().is_some_and(|s| !s.is_empty())).await;
+    wait_for(&accounts, "default", "a token secret", |sa| {
+        sa.secrets.as_ref().is_some_and(|s| !s.is_empty())
+    })
+    .await;
     ns
 }
 
@@ -72,7 +75,13 @@ where
 }
 
 /// Waits for an event about the object with `uid` that satisfies `cond`.
-async fn wait_event(client: &Client, ns: &str, uid: &str, what: &str, cond: impl Fn(&Event) -> bool) -> Event {
+async fn wait_event(
+    client: &Client,
+    ns: &str,
+    uid: &str,
+    what: &str,
+    cond: impl Fn(&Event) -> bool,
+) -> Event {
     let api: Api<Event> = Api::namespaced(client.clone(), ns);
     let config = watcher::Config::default().fields(&format!("involvedObject.uid={uid}"));
     let found = async {
@@ -87,7 +96,9 @@ async fn wait_event(client: &Client, ns: &str, uid: &str, what: &str, cond: impl
     match timeout(WAIT, found).await {
         Ok(event) => event,
         Err(_) => {
-            let seen = api.list(&ListParams::default().fields(&format!("involvedObject.uid={uid}"))).await;
+            let seen = api
+                .list(&ListParams::default().fields(&format!("involvedObject.uid={uid}")))
+                .await;
             let seen: Vec<_> = seen
                 .map(|l| l.items.into_iter().map(|e| (e.reason, e.message)).collect())
                 .unwrap_or_default();
@@ -114,11 +125,21 @@ fn pod_manifest(name: &str, image: &str) -> Value {
 }
 
 fn container<'a>(pod: &'a Pod, name: &str) -> Option<&'a ContainerStatus> {
-    pod.status.as_ref()?.container_statuses.as_ref()?.iter().find(|c| c.name == name)
+    pod.status
+        .as_ref()?
+        .container_statuses
+        .as_ref()?
+        .iter()
+        .find(|c| c.name == name)
 }
 
 fn init_container<'a>(pod: &'a Pod, name: &str) -> Option<&'a ContainerStatus> {
-    pod.status.as_ref()?.init_container_statuses.as_ref()?.iter().find(|c| c.name == name)
+    pod.status
+        .as_ref()?
+        .init_container_statuses
+        .as_ref()?
+        .iter()
+        .find(|c| c.name == name)
 }
 
 fn waiting_reason(c: &ContainerStatus) -> Option<&str> {
@@ -130,11 +151,20 @@ fn waiting_message(c: &ContainerStatus) -> Option<&str> {
 }
 
 fn phase(pod: &Pod) -> &str {
-    pod.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or_default()
+    pod.status
+        .as_ref()
+        .and_then(|s| s.phase.as_deref())
+        .unwrap_or_default()
 }
 
 fn pod_condition<'a>(pod: &'a Pod, type_: &str) -> Option<(&'a str, Option<&'a str>)> {
-    let c = pod.status.as_ref()?.conditions.as_ref()?.iter().find(|c| c.type_ == type_)?;
+    let c = pod
+        .status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == type_)?;
     Some((c.status.as_str(), c.reason.as_deref()))
 }
 
@@ -143,7 +173,10 @@ fn is_ready(pod: &Pod) -> bool {
 }
 
 fn pvc_phase(pvc: &PersistentVolumeClaim) -> &str {
-    pvc.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or_default()
+    pvc.status
+        .as_ref()
+        .and_then(|s| s.phase.as_deref())
+        .unwrap_or_default()
 }
 
 fn job_condition(job: &Job, type_: &str) -> bool {
@@ -168,33 +201,43 @@ async fn pods_with_label(client: &Client, ns: &str, selector: &str) -> Vec<Pod> 
 async fn deployment_becomes_available() {
     let client = common::cluster().await;
     let ns = namespace(&client, "smoke-deploy").await;
-    let _: Deployment = create(&client, &ns, json!({
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": "web"},
-        "spec": {
-            "replicas": 2,
-            "selector": {"matchLabels": {"app": "web"}},
-            "template": {
-                "metadata": {"labels": {"app": "web"}},
-                "spec": {"containers": [{
-                    "name": "nginx", "image": "nginx:1.25",
-                    "readinessProbe": {"httpGet": {"path": "/", "port": 80}}
-                }]}
+    let _: Deployment = create(
+        &client,
+        &ns,
+        json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web"},
+            "spec": {
+                "replicas": 2,
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": {
+                    "metadata": {"labels": {"app": "web"}},
+                    "spec": {"containers": [{
+                        "name": "nginx", "image": "nginx:1.25",
+                        "readinessProbe": {"httpGet": {"path": "/", "port": 80}}
+                    }]}
+                }
             }
-        }
-    }))
+        }),
+    )
     .await;
     let api: Api<Deployment> = Api::namespaced(client.clone(), &ns);
     wait_for(&api, "web", "Available with 2 replicas", |d| {
         let s = d.status.clone().unwrap_or_default();
         s.available_replicas == Some(2)
-            && s.conditions.iter().flatten().any(|c| c.type_ == "Available" && c.status == "True")
+            && s.conditions
+                .iter()
+                .flatten()
+                .any(|c| c.type_ == "Available" && c.status == "True")
     })
     .await;
 
     let pods = pods_with_label(&client, &ns, "app=web").await;
     assert_eq!(pods.len(), 2);
-    let ips: Vec<&str> = pods.iter().filter_map(|p| p.status.as_ref()?.pod_ip.as_deref()).collect();
+    let ips: Vec<&str> = pods
+        .iter()
+        .filter_map(|p| p.status.as_ref()?.pod_ip.as_deref())
+        .collect();
     assert_eq!(ips.len(), 2);
     assert_ne!(ips[0], ips[1], "pod IPs are unique");
     for pod in &pods {
@@ -213,16 +256,25 @@ async fn deployment_becomes_available() {
     // kubelet's events: attributed to the node, pointing at the container.
     let pod = &pods[0];
     let node = pod.spec.as_ref().unwrap().node_name.clone().unwrap();
-    let started = wait_event(&client, &ns, &pod.uid().unwrap(), "Started", |e| e.reason.as_deref() == Some("Started")).await;
+    let started = wait_event(&client, &ns, &pod.uid().unwrap(), "Started", |e| {
+        e.reason.as_deref() == Some("Started")
+    })
+    .await;
     let source = started.source.unwrap();
     assert_eq!(source.component.as_deref(), Some("kubelet"));
     assert_eq!(source.host.as_deref(), Some(node.as_str()));
     let involved = started.involved_object;
     assert_eq!(involved.kind.as_deref(), Some("Pod"));
     assert_eq!(involved.api_version.as_deref(), Some("v1"));
-    assert_eq!(involved.field_path.as_deref(), Some("spec.containers{nginx}"));
+    assert_eq!(
+        involved.field_path.as_deref(),
+        Some("spec.containers{nginx}")
+    );
     for reason in ["Scheduled", "Pulling", "Pulled", "Created"] {
-        wait_event(&client, &ns, &pod.uid().unwrap(), reason, |e| e.reason.as_deref() == Some(reason)).await;
+        wait_event(&client, &ns, &pod.uid().unwrap(), reason, |e| {
+            e.reason.as_deref() == Some(reason)
+        })
+        .await;
     }
     common::drop_namespace(&client, &ns).await;
 }
@@ -231,11 +283,15 @@ async fn deployment_becomes_available() {
 async fn statefulset_with_claims_becomes_ready() {
     let client = common::cluster().await;
     let ns = namespace(&client, "smoke-sts").await;
-    let _: k8s_openapi::api::core::v1::Service = create(&client, &ns, json!({
-        "apiVersion": "v1", "kind": "Service",
-        "metadata": {"name": "db"},
-        "spec": {"clusterIP": "None", "selector": {"app": "db"}, "ports": [{"port": 3306}]}
-    }))
+    let _: k8s_openapi::api::core::v1::Service = create(
+        &client,
+        &ns,
+        json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "db"},
+            "spec": {"clusterIP": "None", "selector": {"app": "db"}, "ports": [{"port": 3306}]}
+        }),
+    )
     .await;
     let _: StatefulSet = create(&client, &ns, json!({
         "apiVersion": "apps/v1", "kind": "StatefulSet",
@@ -274,17 +330,33 @@ async fn statefulset_with_claims_becomes_ready() {
         let pvc = pvcs.get(&format!("data-db-{i}")).await.unwrap();
         assert_eq!(pvc_phase(&pvc), "Bound");
         let spec = pvc.spec.as_ref().unwrap();
-        assert_eq!(spec.storage_class_name.as_deref(), Some("standard"), "default class applied");
+        assert_eq!(
+            spec.storage_class_name.as_deref(),
+            Some("standard"),
+            "default class applied"
+        );
         let pod = pods.get(&format!("db-{i}")).await.unwrap();
         let node = pod.spec.as_ref().unwrap().node_name.clone().unwrap();
         let selected = pvc.annotations().get("volume.kubernetes.io/selected-node");
-        assert_eq!(selected, Some(&node), "WaitForFirstConsumer picked the pod's node");
+        assert_eq!(
+            selected,
+            Some(&node),
+            "WaitForFirstConsumer picked the pod's node"
+        );
         let init = init_container(&pod, "init-perms").unwrap();
         let done = init.state.as_ref().unwrap().terminated.as_ref().unwrap();
-        assert_eq!((done.exit_code, done.reason.as_deref()), (0, Some("Completed")));
+        assert_eq!(
+            (done.exit_code, done.reason.as_deref()),
+            (0, Some("Completed"))
+        );
 
         let pv = pvs.get(spec.volume_name.as_deref().unwrap()).await.unwrap();
-        assert_eq!(pv.annotations().get("pv.kubernetes.io/provisioned-by").map(String::as_str), Some("stackctl.dev/simnode"));
+        assert_eq!(
+            pv.annotations()
+                .get("pv.kubernetes.io/provisioned-by")
+                .map(String::as_str),
+            Some("stackctl.dev/simnode")
+        );
         let pv_spec = pv.spec.unwrap();
         assert_eq!(pv_spec.claim_ref.unwrap().uid, pvc.uid());
         assert_eq!(pv_spec.capacity.unwrap()["storage"].0, "1Gi");
@@ -299,29 +371,48 @@ async fn statefulset_with_claims_becomes_ready() {
 async fn immediate_claim_binds_without_a_pod_and_is_reclaimed() {
     let client = common::cluster().await;
     let ns = namespace(&client, "smoke-pvc").await;
-    let _: PersistentVolumeClaim = create(&client, &ns, json!({
-        "apiVersion": "v1", "kind": "PersistentVolumeClaim",
-        "metadata": {"name": "quick"},
-        "spec": {
-            "storageClassName": "standard-immediate",
-            "accessModes": ["ReadWriteOnce"],
-            "resources": {"requests": {"storage": "2Gi"}}
-        }
-    }))
+    let _: PersistentVolumeClaim = create(
+        &client,
+        &ns,
+        json!({
+            "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "quick"},
+            "spec": {
+                "storageClassName": "standard-immediate",
+                "accessModes": ["ReadWriteOnce"],
+                "resources": {"requests": {"storage": "2Gi"}}
+            }
+        }),
+    )
     .await;
     let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), &ns);
     let pvc = wait_for(&pvcs, "quick", "Bound", |p| pvc_phase(p) == "Bound").await;
-    assert_eq!(pvc.status.as_ref().unwrap().capacity.as_ref().unwrap()["storage"].0, "2Gi");
+    assert_eq!(
+        pvc.status.as_ref().unwrap().capacity.as_ref().unwrap()["storage"].0,
+        "2Gi"
+    );
     let pv_name = pvc.spec.unwrap().volume_name.unwrap();
     let pvs: Api<PersistentVolume> = Api::all(client.clone());
     let pv = pvs.get(&pv_name).await.unwrap();
-    assert_eq!(pv.spec.as_ref().unwrap().persistent_volume_reclaim_policy.as_deref(), Some("Delete"));
+    assert_eq!(
+        pv.spec
+            .as_ref()
+            .unwrap()
+            .persistent_volume_reclaim_policy
+            .as_deref(),
+        Some("Delete")
+    );
 
     // Reclaim policy Delete: once the claim is gone, so is the volume.
-    pvcs.delete("quick", &DeleteParams::default()).await.unwrap();
+    pvcs.delete("quick", &DeleteParams::default())
+        .await
+        .unwrap();
     let uid = pv.uid().unwrap();
     let gone = await_condition(pvs.clone(), &pv_name, conditions::is_deleted(&uid));
-    timeout(WAIT, gone).await.expect("released PV deleted in time").unwrap();
+    timeout(WAIT, gone)
+        .await
+        .expect("released PV deleted in time")
+        .unwrap();
     common::drop_namespace(&client, &ns).await;
 }
 
@@ -329,22 +420,31 @@ async fn immediate_claim_binds_without_a_pod_and_is_reclaimed() {
 async fn daemonset_runs_one_pod_per_node() {
     let client = common::cluster().await;
     let ns = namespace(&client, "smoke-ds").await;
-    let _: DaemonSet = create(&client, &ns, json!({
-        "apiVersion": "apps/v1", "kind": "DaemonSet",
-        "metadata": {"name": "agent"},
-        "spec": {
-            "selector": {"matchLabels": {"app": "agent"}},
-            "template": {
-                "metadata": {"labels": {"app": "agent"}},
-                "spec": {
-                    "tolerations": [{"operator": "Exists"}],
-                    "containers": [{"name": "fluent-bit", "image": "fluent/fluent-bit:2.2"}]
+    let _: DaemonSet = create(
+        &client,
+        &ns,
+        json!({
+            "apiVersion": "apps/v1", "kind": "DaemonSet",
+            "metadata": {"name": "agent"},
+            "spec": {
+                "selector": {"matchLabels": {"app": "agent"}},
+                "template": {
+                    "metadata": {"labels": {"app": "agent"}},
+                    "spec": {
+                        "tolerations": [{"operator": "Exists"}],
+                        "containers": [{"name": "fluent-bit", "image": "fluent/fluent-bit:2.2"}]
+                    }
                 }
             }
-        }
-    }))
+        }),
+    )
     .await;
-    let nodes = Api::<Node>::all(client.clone()).list(&ListParams::default()).await.unwrap().items.len();
+    let nodes = Api::<Node>::all(client.clone())
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .len();
     let nodes = i32::try_from(nodes).unwrap();
     let api: Api<DaemonSet> = Api::namespaced(client.clone(), &ns);
     wait_for(&api, "agent", "a ready pod on every node", |d| {
@@ -353,7 +453,10 @@ async fn daemonset_runs_one_pod_per_node() {
     })
     .await;
     let pods = pods_with_label(&client, &ns, "app=agent").await;
-    let mut on: Vec<String> = pods.iter().filter_map(|p| p.spec.as_ref()?.node_name.clone()).collect();
+    let mut on: Vec<String> = pods
+        .iter()
+        .filter_map(|p| p.spec.as_ref()?.node_name.clone())
+        .collect();
     on.sort();
     on.dedup();
     assert_eq!(on.len(), pods.len(), "one pod per node: {on:?}");
@@ -386,9 +489,21 @@ async fn job_completes() {
     let pods = pods_with_label(&client, &ns, "job-name=once").await;
     assert_eq!(pods.len(), 1);
     assert_eq!(phase(&pods[0]), "Succeeded");
-    let done = container(&pods[0], "probe").unwrap().state.clone().unwrap().terminated.unwrap();
-    assert_eq!((done.exit_code, done.reason.as_deref()), (0, Some("Completed")));
-    assert_eq!(pod_condition(&pods[0], "Ready"), Some(("False", Some("PodCompleted"))));
+    let done = container(&pods[0], "probe")
+        .unwrap()
+        .state
+        .clone()
+        .unwrap()
+        .terminated
+        .unwrap();
+    assert_eq!(
+        (done.exit_code, done.reason.as_deref()),
+        (0, Some("Completed"))
+    );
+    assert_eq!(
+        pod_condition(&pods[0], "Ready"),
+        Some(("False", Some("PodCompleted")))
+    );
     common::drop_namespace(&client, &ns).await;
 }
 
@@ -400,10 +515,15 @@ async fn deleted_pod_is_removed() {
     let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
     let pod = wait_for(&pods, "doomed", "Ready", is_ready).await;
     // The default 30s grace period: without a kubelet the pod would stay Terminating.
-    pods.delete("doomed", &DeleteParams::default()).await.unwrap();
+    pods.delete("doomed", &DeleteParams::default())
+        .await
+        .unwrap();
     let uid = pod.uid().unwrap();
     let gone = await_condition(pods.clone(), "doomed", conditions::is_deleted(&uid));
-    timeout(WAIT, gone).await.expect("pod removed in time").unwrap();
+    timeout(WAIT, gone)
+        .await
+        .expect("pod removed in time")
+        .unwrap();
     common::drop_namespace(&client, &ns).await;
 }
 
@@ -412,12 +532,20 @@ async fn server_side_apply_conflict_without_force() {
     let client = common::cluster().await;
     let ns = namespace(&client, "smoke-ssa").await;
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
-    let cm = |owner: &str| {
-        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "shared"}, "data": {"owner": owner}})
-    };
-    api.patch("shared", &PatchParams::apply("alice"), &Patch::Apply(cm("alice"))).await.unwrap();
+    let cm = |owner: &str| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "shared"}, "data": {"owner": owner}});
+    api.patch(
+        "shared",
+        &PatchParams::apply("alice"),
+        &Patch::Apply(cm("alice")),
+    )
+    .await
+    .unwrap();
     let err = api
-        .patch("shared", &PatchParams::apply("bob"), &Patch::Apply(cm("bob")))
+        .patch(
+            "shared",
+            &PatchParams::apply("bob"),
+            &Patch::Apply(cm("bob")),
+        )
         .await
         .expect_err("bob does not own data.owner");
     match err {
@@ -429,7 +557,14 @@ async fn server_side_apply_conflict_without_force() {
         other => panic!("expected a 409 Conflict, got {other}"),
     }
     // Forcing takes the field over.
-    let cm = api.patch("shared", &PatchParams::apply("bob").force(), &Patch::Apply(cm("bob"))).await.unwrap();
+    let cm = api
+        .patch(
+            "shared",
+            &PatchParams::apply("bob").force(),
+            &Patch::Apply(cm("bob")),
+        )
+        .await
+        .unwrap();
     assert_eq!(cm.data.unwrap()["owner"], "bob");
     common::drop_namespace(&client, &ns).await;
 }
@@ -441,32 +576,58 @@ async fn server_side_apply_conflict_without_force() {
 async fn fault_crashloop() {
     let client = common::cluster().await;
     let ns = namespace(&client, "fault-crash").await;
-    faults(&client, &ns, json!({"crash": "{pods: 'crash-*', fault: crashloop, exitCode: 3}"})).await;
+    faults(
+        &client,
+        &ns,
+        json!({"crash": "{pods: 'crash-*', fault: crashloop, exitCode: 3}"}),
+    )
+    .await;
     let pod: Pod = create(&client, &ns, pod_manifest("crash-0", "app:1")).await;
     let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
     let crashing = wait_for(&pods, "crash-0", "CrashLoopBackOff after a restart", |p| {
-        container(p, "app").is_some_and(|c| waiting_reason(c) == Some("CrashLoopBackOff") && c.restart_count >= 1)
+        container(p, "app")
+            .is_some_and(|c| waiting_reason(c) == Some("CrashLoopBackOff") && c.restart_count >= 1)
     })
     .await;
     let c = container(&crashing, "app").unwrap();
     assert!(!c.ready);
-    assert!(waiting_message(c).unwrap().starts_with("back-off "), "{:?}", waiting_message(c));
-    assert!(waiting_message(c).unwrap().contains("restarting failed container=app pod=crash-0_"));
+    assert!(
+        waiting_message(c).unwrap().starts_with("back-off "),
+        "{:?}",
+        waiting_message(c)
+    );
+    assert!(
+        waiting_message(c)
+            .unwrap()
+            .contains("restarting failed container=app pod=crash-0_")
+    );
     let last = c.last_state.as_ref().unwrap().terminated.as_ref().unwrap();
     assert_eq!((last.exit_code, last.reason.as_deref()), (3, Some("Error")));
     assert!(last.started_at.is_some() && last.finished_at.is_some());
     assert_eq!(phase(&crashing), "Running");
-    assert_eq!(pod_condition(&crashing, "Ready"), Some(("False", Some("ContainersNotReady"))));
+    assert_eq!(
+        pod_condition(&crashing, "Ready"),
+        Some(("False", Some("ContainersNotReady")))
+    );
 
     let restarts = c.restart_count;
     wait_for(&pods, "crash-0", "restartCount increasing", |p| {
         container(p, "app").is_some_and(|c| c.restart_count > restarts)
     })
     .await;
-    let backoff = wait_event(&client, &ns, &pod.uid().unwrap(), "BackOff", |e| e.reason.as_deref() == Some("BackOff")).await;
+    let backoff = wait_event(&client, &ns, &pod.uid().unwrap(), "BackOff", |e| {
+        e.reason.as_deref() == Some("BackOff")
+    })
+    .await;
     assert_eq!(backoff.type_.as_deref(), Some("Warning"));
-    assert_eq!(backoff.message.as_deref(), Some("Back-off restarting failed container"));
-    assert_eq!(backoff.involved_object.field_path.as_deref(), Some("spec.containers{app}"));
+    assert_eq!(
+        backoff.message.as_deref(),
+        Some("Back-off restarting failed container")
+    );
+    assert_eq!(
+        backoff.involved_object.field_path.as_deref(),
+        Some("spec.containers{app}")
+    );
     common::drop_namespace(&client, &ns).await;
 }
 
@@ -474,14 +635,23 @@ async fn fault_crashloop() {
 async fn fault_crashloop_in_init_container() {
     let client = common::cluster().await;
     let ns = namespace(&client, "fault-initcrash").await;
-    faults(&client, &ns, json!({"init": "{pods: 'boot-0', fault: crashloop, containers: 'wait-*'}"})).await;
-    let _: Pod = create(&client, &ns, json!({
-        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "boot-0"},
-        "spec": {
-            "initContainers": [{"name": "wait-db", "image": "busybox:1.36"}],
-            "containers": [{"name": "app", "image": "app:1"}]
-        }
-    }))
+    faults(
+        &client,
+        &ns,
+        json!({"init": "{pods: 'boot-0', fault: crashloop, containers: 'wait-*'}"}),
+    )
+    .await;
+    let _: Pod = create(
+        &client,
+        &ns,
+        json!({
+            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "boot-0"},
+            "spec": {
+                "initContainers": [{"name": "wait-db", "image": "busybox:1.36"}],
+                "containers": [{"name": "app", "image": "app:1"}]
+            }
+        }),
+    )
     .await;
     let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
     let pod = wait_for(&pods, "boot-0", "init container in CrashLoopBackOff", |p| {
@@ -489,9 +659,21 @@ async fn fault_crashloop_in_init_container() {
     })
     .await;
     assert_eq!(phase(&pod), "Pending");
-    assert_eq!(pod_condition(&pod, "Initialized"), Some(("False", Some("ContainersNotInitialized"))));
-    assert_eq!(waiting_reason(container(&pod, "app").unwrap()), Some("PodInitializing"));
-    let last = init_container(&pod, "wait-db").unwrap().last_state.clone().unwrap().terminated.unwrap();
+    assert_eq!(
+        pod_condition(&pod, "Initialized"),
+        Some(("False", Some("ContainersNotInitialized")))
+    );
+    assert_eq!(
+        waiting_reason(container(&pod, "app").unwrap()),
+        Some("PodInitializing")
+    );
+    let last = init_container(&pod, "wait-db")
+        .unwrap()
+        .last_state
+        .clone()
+        .unwrap()
+        .terminated
+        .unwrap();
     assert_eq!(last.exit_code, 1);
     common::drop_namespace(&client, &ns).await;
 }
@@ -500,18 +682,37 @@ async fn fault_crashloop_in_init_container() {
 async fn fault_never_ready() {
     let client = common::cluster().await;
     let ns = namespace(&client, "fault-never").await;
-    faults(&client, &ns, json!({"lazy": "{pods: 'lazy-*', fault: never-ready}"})).await;
+    faults(
+        &client,
+        &ns,
+        json!({"lazy": "{pods: 'lazy-*', fault: never-ready}"}),
+    )
+    .await;
     let pod: Pod = create(&client, &ns, pod_manifest("lazy-0", "app:1")).await;
     let uid = pod.uid().unwrap();
-    let unhealthy = wait_event(&client, &ns, &uid, "Unhealthy", |e| e.reason.as_deref() == Some("Unhealthy")).await;
+    let unhealthy = wait_event(&client, &ns, &uid, "Unhealthy", |e| {
+        e.reason.as_deref() == Some("Unhealthy")
+    })
+    .await;
     assert_eq!(unhealthy.type_.as_deref(), Some("Warning"));
-    assert!(unhealthy.message.unwrap().starts_with("Readiness probe failed:"));
-    let pod = Api::<Pod>::namespaced(client.clone(), &ns).get("lazy-0").await.unwrap();
+    assert!(
+        unhealthy
+            .message
+            .unwrap()
+            .starts_with("Readiness probe failed:")
+    );
+    let pod = Api::<Pod>::namespaced(client.clone(), &ns)
+        .get("lazy-0")
+        .await
+        .unwrap();
     assert_eq!(phase(&pod), "Running");
     let c = container(&pod, "app").unwrap();
     assert!(c.state.as_ref().unwrap().running.is_some());
     assert!(!c.ready);
-    assert_eq!(pod_condition(&pod, "Ready"), Some(("False", Some("ContainersNotReady"))));
+    assert_eq!(
+        pod_condition(&pod, "Ready"),
+        Some(("False", Some("ContainersNotReady")))
+    );
     common::drop_namespace(&client, &ns).await;
 }
 
@@ -519,7 +720,12 @@ async fn fault_never_ready() {
 async fn fault_image_pull() {
     let client = common::cluster().await;
     let ns = namespace(&client, "fault-pull").await;
-    faults(&client, &ns, json!({"pull": "{pods: 'pull-*', fault: image-pull}"})).await;
+    faults(
+        &client,
+        &ns,
+        json!({"pull": "{pods: 'pull-*', fault: image-pull}"}),
+    )
+    .await;
     let image = "registry.example.com/team/missing:9.9";
     let pod: Pod = create(&client, &ns, pod_manifest("pull-0", image)).await;
     let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
@@ -534,10 +740,16 @@ async fn fault_image_pull() {
     .await;
     assert_eq!(phase(&backing_off), "Pending");
     let c = container(&backing_off, "app").unwrap();
-    assert_eq!(waiting_message(c), Some(format!("Back-off pulling image \"{image}\"").as_str()));
+    assert_eq!(
+        waiting_message(c),
+        Some(format!("Back-off pulling image \"{image}\"").as_str())
+    );
     assert!(!c.ready);
     let failed = wait_event(&client, &ns, &pod.uid().unwrap(), "Failed to pull", |e| {
-        e.reason.as_deref() == Some("Failed") && e.message.as_deref().is_some_and(|m| m.starts_with("Failed to pull image"))
+        e.reason.as_deref() == Some("Failed")
+            && e.message
+                .as_deref()
+                .is_some_and(|m| m.starts_with("Failed to pull image"))
     })
     .await;
     assert_eq!(failed.type_.as_deref(), Some("Warning"));
@@ -549,15 +761,29 @@ async fn fault_image_pull() {
 async fn fault_exit_code_fails_the_job() {
     let client = common::cluster().await;
     let ns = namespace(&client, "fault-exit").await;
-    faults(&client, &ns, json!({"exit": "{pods: 'doomed-*', fault: exit-code, exitCode: 42}"})).await;
+    faults(
+        &client,
+        &ns,
+        json!({"exit": "{pods: 'doomed-*', fault: exit-code, exitCode: 42}"}),
+    )
+    .await;
     let _: Job = create(&client, &ns, job_manifest("doomed", "Never")).await;
     let jobs: Api<Job> = Api::namespaced(client.clone(), &ns);
     wait_for(&jobs, "doomed", "Failed", |j| job_condition(j, "Failed")).await;
     let pods = pods_with_label(&client, &ns, "job-name=doomed").await;
     assert_eq!(pods.len(), 1, "backoffLimit 0: no retry");
     assert_eq!(phase(&pods[0]), "Failed");
-    let done = container(&pods[0], "probe").unwrap().state.clone().unwrap().terminated.unwrap();
-    assert_eq!((done.exit_code, done.reason.as_deref()), (42, Some("Error")));
+    let done = container(&pods[0], "probe")
+        .unwrap()
+        .state
+        .clone()
+        .unwrap()
+        .terminated
+        .unwrap();
+    assert_eq!(
+        (done.exit_code, done.reason.as_deref()),
+        (42, Some("Error"))
+    );
     common::drop_namespace(&client, &ns).await;
 }
 
@@ -566,7 +792,12 @@ async fn fault_slow() {
     const DELAY: i64 = 8;
     let client = common::cluster().await;
     let ns = namespace(&client, "fault-slow").await;
-    faults(&client, &ns, json!({"slow": format!("{{pods: 'slow-0', fault: slow, delaySeconds: {DELAY}}}")})).await;
+    faults(
+        &client,
+        &ns,
+        json!({"slow": format!("{{pods: 'slow-0', fault: slow, delaySeconds: {DELAY}}}")}),
+    )
+    .await;
     let _: Pod = create(&client, &ns, pod_manifest("slow-0", "app:1")).await;
     let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
     let running = wait_for(&pods, "slow-0", "container running", |p| {
@@ -576,7 +807,15 @@ async fn fault_slow() {
     assert!(!is_ready(&running), "not Ready as soon as it runs");
     assert!(!container(&running, "app").unwrap().ready);
     let ready = wait_for(&pods, "slow-0", "Ready", is_ready).await;
-    let started = container(&ready, "app").unwrap().state.clone().unwrap().running.unwrap().started_at.unwrap();
+    let started = container(&ready, "app")
+        .unwrap()
+        .state
+        .clone()
+        .unwrap()
+        .running
+        .unwrap()
+        .started_at
+        .unwrap();
     let ready_at = ready
         .status
         .as_ref()
@@ -589,7 +828,10 @@ async fn fault_slow() {
         .unwrap();
     // Times are whole seconds on the wire, hence the one second of slack.
     let waited = ready_at.0.as_second() - started.0.as_second();
-    assert!(waited >= DELAY - 1, "Ready {waited}s after start, before the {DELAY}s delay");
+    assert!(
+        waited >= DELAY - 1,
+        "Ready {waited}s after start, before the {DELAY}s delay"
+    );
     common::drop_namespace(&client, &ns).await;
 }
 
@@ -597,7 +839,12 @@ async fn fault_slow() {
 async fn fault_pvc_never_bound() {
     let client = common::cluster().await;
     let ns = namespace(&client, "fault-pvc").await;
-    faults(&client, &ns, json!({"held": "{pods: 'data-*-held', fault: pvc-never-bound}"})).await;
+    faults(
+        &client,
+        &ns,
+        json!({"held": "{pods: 'data-*-held', fault: pvc-never-bound}"}),
+    )
+    .await;
     let claim = |name: &str| {
         json!({
             "apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": name},
@@ -617,6 +864,12 @@ async fn fault_pvc_never_bound() {
     assert_eq!(pvc_phase(&held), "Pending");
     assert!(held.spec.as_ref().unwrap().volume_name.is_none());
     let pv_name = format!("pvc-{}", held.uid().unwrap());
-    assert!(Api::<PersistentVolume>::all(client.clone()).get_opt(&pv_name).await.unwrap().is_none());
+    assert!(
+        Api::<PersistentVolume>::all(client.clone())
+            .get_opt(&pv_name)
+            .await
+            .unwrap()
+            .is_none()
+    );
     common::drop_namespace(&client, &ns).await;
 }

@@ -139,7 +139,10 @@ async fn deployment_becomes_ready_with_progress() {
     ];
     let (result, seen, _) = f.apply_and_wait(&manifests, common::WAIT).await;
     result.expect("ready");
-    let web: Vec<&Progress> = seen.iter().filter(|p| p.object == "Deployment/web").collect();
+    let web: Vec<&Progress> = seen
+        .iter()
+        .filter(|p| p.object == "Deployment/web")
+        .collect();
     assert!(web.len() >= 2, "progress while waiting: {web:#?}");
     assert_eq!(web[0].state, State::InProgress);
     let last = web.last().unwrap();
@@ -197,14 +200,19 @@ async fn statefulset_with_claim_on_default_wait_for_first_consumer_class() {
         .find(|p| p.object == "PersistentVolumeClaim/spare")
         .unwrap();
     assert_eq!(spare.state, State::Current);
-    assert!(spare.message.contains("first consumer"), "{}", spare.message);
+    assert!(
+        spare.message.contains("first consumer"),
+        "{}",
+        spare.message
+    );
     f.done().await;
 }
 
 #[tokio::test]
 async fn crash_loop_fails_fast_with_exit_code() {
     let f = Fixture::new("wait-crash").await;
-    f.faults(&["{pods: 'crash-*', fault: crashloop, exitCode: 3}"]).await;
+    f.faults(&["{pods: 'crash-*', fault: crashloop, exitCode: 3}"])
+        .await;
     let manifests = [f.manifest("crash", deployment("crash", 1, container("busybox:1.36")))];
     let deadline = Duration::from_secs(240);
     let (result, _, took) = f.apply_and_wait(&manifests, deadline).await;
@@ -229,7 +237,10 @@ async fn crash_loop_fails_fast_with_exit_code() {
 async fn image_pull_failure_names_the_image() {
     let f = Fixture::new("wait-pull").await;
     f.faults(&["{pods: 'pull-*', fault: image-pull}"]).await;
-    let manifests = [f.manifest("pull", deployment("pull", 1, container("example.com/nope:0.0.1")))];
+    let manifests = [f.manifest(
+        "pull",
+        deployment("pull", 1, container("example.com/nope:0.0.1")),
+    )];
     let deadline = Duration::from_secs(240);
     let (result, _, took) = f.apply_and_wait(&manifests, deadline).await;
     let e = failure(result);
@@ -292,7 +303,11 @@ async fn claim_with_missing_storage_class_lists_the_available_ones() {
         "{}",
         d.remedy
     );
-    assert!(d.remedy.contains("mysql.persistence.storageClass"), "{}", d.remedy);
+    assert!(
+        d.remedy.contains("mysql.persistence.storageClass"),
+        "{}",
+        d.remedy
+    );
     f.done().await;
 }
 
@@ -317,7 +332,11 @@ async fn job_is_waited_for_until_complete() {
     let (result, seen, _) = f.apply_and_wait(&manifests, common::WAIT).await;
     result.expect("completed");
     let states: Vec<State> = seen.iter().map(|p| p.state).collect();
-    assert_eq!(states.first(), Some(&State::InProgress), "a started Job is not done");
+    assert_eq!(
+        states.first(),
+        Some(&State::InProgress),
+        "a started Job is not done"
+    );
     assert_eq!(states.last(), Some(&State::Current));
     f.done().await;
 }
@@ -325,7 +344,8 @@ async fn job_is_waited_for_until_complete() {
 #[tokio::test]
 async fn failed_job_reports_the_exit_code() {
     let f = Fixture::new("wait-jobfail").await;
-    f.faults(&["{pods: 'migrate-*', fault: exit-code, exitCode: 7}"]).await;
+    f.faults(&["{pods: 'migrate-*', fault: exit-code, exitCode: 7}"])
+        .await;
     let manifests = [f.manifest("migrate", job("migrate"))];
     let deadline = Duration::from_secs(240);
     let (result, _, took) = f.apply_and_wait(&manifests, deadline).await;
@@ -350,7 +370,10 @@ async fn never_ready_pod_times_out_with_a_diagnosis() {
     let e = failure(result);
     assert_eq!(e.kind, WaitFailure::TimedOut, "{e}");
     assert!(took >= timeout, "{took:?}");
-    assert!(took < timeout + Duration::from_secs(30), "report is quick: {took:?}");
+    assert!(
+        took < timeout + Duration::from_secs(30),
+        "report is quick: {took:?}"
+    );
     let d = &e.diagnoses[0];
     assert_eq!(d.object, "Deployment/stuck");
     assert_eq!(d.reason, "NotReady", "{d:?}");
@@ -365,7 +388,8 @@ async fn never_ready_pod_times_out_with_a_diagnosis() {
 #[tokio::test]
 async fn dropping_the_wait_is_harmless() {
     let f = Fixture::new("wait-cancel").await;
-    f.faults(&["{pods: 'slow-*', fault: slow, delaySeconds: 60}"]).await;
+    f.faults(&["{pods: 'slow-*', fault: slow, delaySeconds: 60}"])
+        .await;
     let manifests = [f.manifest("slow", deployment("slow", 1, container("nginx:1.27")))];
     f.apply(&manifests).await;
     let wait = wait_ready(

@@ -93,6 +93,6 @@ fn report(e: anyhow::Error) -> ExitCode {
         }
         return ExitCode::from(exit.code);
     }
-    eprintln!("error: {e:#}");
+    eprintln!("error: {}", crate::output::describe(&e));
     ExitCode::from(exit::FAILED)
 }

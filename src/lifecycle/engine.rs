@@ -90,7 +90,7 @@ impl Runner<'_> {
             }
             let message = errors
                 .iter()
-                .map(|e| format!("  - {e:#}"))
+                .map(|e| format!("  - {}", crate::output::describe(e)))
                 .collect::<Vec<_>>()
                 .join("\n");
             return Err(PhaseFailure { phase, message });

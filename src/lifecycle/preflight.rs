@@ -157,10 +157,19 @@ pub async fn storage_problems(client: &Client, manifests: &[Manifest]) -> Result
     if wanted.is_empty() {
         return Ok(Vec::new());
     }
-    let classes = Api::<StorageClass>::all(client.clone())
+    let classes = match Api::<StorageClass>::all(client.clone())
         .list(&ListParams::default())
         .await
-        .context("listing StorageClasses")?;
+    {
+        Ok(classes) => classes,
+        // Namespace-scoped users often may not list cluster-wide StorageClasses; the
+        // check is then skipped rather than blocking an install it cannot judge.
+        Err(kube::Error::Api(s)) if s.code == 403 => {
+            tracing::warn!("cannot list StorageClasses (forbidden); skipping the storage check");
+            return Ok(Vec::new());
+        }
+        Err(e) => return Err(e).context("listing StorageClasses"),
+    };
     let names: Vec<String> = classes
         .items
         .iter()

@@ -20,6 +20,9 @@ pub struct Reporter {
     mode: Mode,
     started: Instant,
     bars: Mutex<HashMap<String, ProgressBar>>,
+    /// Last detail printed per component in line mode: watch events repeat states,
+    /// and a log should show changes only.
+    last_detail: Mutex<HashMap<String, String>>,
 }
 
 impl Reporter {
@@ -39,6 +42,7 @@ impl Reporter {
             mode,
             started: Instant::now(),
             bars: Mutex::new(HashMap::new()),
+            last_detail: Mutex::new(HashMap::new()),
         }
     }
 
@@ -108,7 +112,15 @@ impl Reporter {
                 }
             }
             Mode::Lines if !detail.is_empty() => {
-                self.info(format!("{phase}: {component}: {detail}"))
+                let changed = self
+                    .last_detail
+                    .lock()
+                    .expect("no panics while locked")
+                    .insert(key, detail.to_string())
+                    .is_none_or(|previous| previous != detail);
+                if changed {
+                    self.info(format!("{phase}: {component}: {detail}"));
+                }
             }
             _ => {}
         }

@@ -405,39 +405,44 @@ impl LockGuard {
 
     /// Stops renewing and deletes the Lease if it is still ours. If someone else has
     /// taken it meanwhile, it is left alone and the error says so.
-    pub async fn release(self) -> Result<(), LockError> {
+    pub async fn release(mut self) -> Result<(), LockError> {
         self.renewer.abort();
-        // An aborted renewal may still have landed: decide from a fresh read.
-        let current = self
-            .api
-            .get_opt(&self.ctx.lease)
-            .await
-            .map_err(|e| self.ctx.api_error(e, "read the lock Lease"))?;
-        let Some(lease) = current else {
-            return Ok(());
-        };
-        if !self.owns(&lease) {
-            let by = lease
-                .spec
-                .and_then(|s| s.holder_identity)
-                .unwrap_or_default();
-            return Err(self.ctx.lost(format!("{by} holds it now")));
+        let _ = (&mut self.renewer).await;
+        // A renewal already sent can still land after the abort, changing the
+        // resourceVersion under our delete: then read again and retry.
+        for _ in 0..ATTEMPTS {
+            let current = self
+                .api
+                .get_opt(&self.ctx.lease)
+                .await
+                .map_err(|e| self.ctx.api_error(e, "read the lock Lease"))?;
+            let Some(lease) = current else {
+                return Ok(());
+            };
+            if !self.owns(&lease) {
+                let by = lease
+                    .spec
+                    .and_then(|s| s.holder_identity)
+                    .unwrap_or_default();
+                return Err(self.ctx.lost(format!("{by} holds it now")));
+            }
+            let params = DeleteParams {
+                preconditions: Some(Preconditions {
+                    uid: lease.metadata.uid.clone(),
+                    resource_version: lease.metadata.resource_version.clone(),
+                }),
+                ..Default::default()
+            };
+            match self.api.delete(&self.ctx.lease, &params).await {
+                Ok(_) => return Ok(()),
+                Err(kube::Error::Api(s)) if s.is_not_found() => return Ok(()),
+                Err(kube::Error::Api(s)) if s.is_conflict() => continue,
+                Err(e) => return Err(self.ctx.api_error(e, "delete the lock Lease")),
+            }
         }
-        let params = DeleteParams {
-            preconditions: Some(Preconditions {
-                uid: lease.metadata.uid.clone(),
-                resource_version: lease.metadata.resource_version.clone(),
-            }),
-            ..Default::default()
-        };
-        match self.api.delete(&self.ctx.lease, &params).await {
-            Ok(_) => Ok(()),
-            Err(kube::Error::Api(s)) if s.is_not_found() => Ok(()),
-            Err(kube::Error::Api(s)) if s.is_conflict() => Err(self
-                .ctx
-                .lost("it changed hands while being released".to_string())),
-            Err(e) => Err(self.ctx.api_error(e, "delete the lock Lease")),
-        }
+        Err(self
+            .ctx
+            .lost("it kept changing while being released".to_string()))
     }
 
     fn owns(&self, lease: &Lease) -> bool {

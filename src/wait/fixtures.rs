@@ -9,12 +9,17 @@ pub fn fixture(name: &str) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-/// Sets the field at a JSON pointer, creating objects on the way.
+/// Sets the field at a JSON pointer (`~1` escapes a `/` in a key), creating objects
+/// on the way; an array index one past the end appends.
 pub fn set(mut v: Value, pointer: &str, value: Value) -> Value {
     let mut cur = &mut v;
-    for key in pointer.trim_start_matches('/').split('/') {
+    for raw in pointer.trim_start_matches('/').split('/') {
+        let key = unescape(raw);
         if let Value::Array(items) = cur {
             let i: usize = key.parse().expect("array index");
+            if i == items.len() {
+                items.push(Value::Null);
+            }
             cur = &mut items[i];
             continue;
         }
@@ -24,7 +29,7 @@ pub fn set(mut v: Value, pointer: &str, value: Value) -> Value {
         cur = cur
             .as_object_mut()
             .unwrap()
-            .entry(key.to_string())
+            .entry(key)
             .or_insert(Value::Null);
     }
     *cur = value;
@@ -35,7 +40,11 @@ pub fn set(mut v: Value, pointer: &str, value: Value) -> Value {
 pub fn remove(mut v: Value, pointer: &str) -> Value {
     let (parent, key) = pointer.rsplit_once('/').expect("pointer");
     if let Some(Value::Object(map)) = v.pointer_mut(parent) {
-        map.remove(key);
+        map.remove(&unescape(key));
     }
     v
+}
+
+fn unescape(key: &str) -> String {
+    key.replace("~1", "/").replace("~0", "~")
 }

@@ -399,7 +399,7 @@ fn deployment_pods_of_the_newest_template_only() {
         ),
         set(
             pod("other-app", "ccc", "2026-01-01T10:00:03Z"),
-            "/metadata/labels/app.kubernetes.io/name",
+            "/metadata/labels/app.kubernetes.io~1name",
             json!("mysql"),
         ),
         set(

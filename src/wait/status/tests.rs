@@ -208,11 +208,14 @@ fn statefulset_ready() {
 
 #[test]
 fn statefulset_each_check() {
+    // No partition: the revision path (an apps/v1 server defaults partition to 0,
+    // which takes the partition path instead).
     let sts = set(
         fixture("statefulset-ready.json"),
-        "/spec/replicas",
-        json!(3),
+        "/spec/updateStrategy",
+        json!({"type": "RollingUpdate"}),
     );
+    let sts = set(sts, "/spec/replicas", json!(3));
     let all = |v: Value, n: i64| {
         [
             "replicas",
@@ -252,6 +255,16 @@ fn statefulset_each_check() {
     );
     // Fresh: no status at all.
     assert_status(&remove(sts, "/status"), State::InProgress, "Replicas: 0/3");
+}
+
+#[test]
+fn statefulset_default_partition_zero_needs_all_updated() {
+    // What a 1.20 server returns: partition defaulted to 0.
+    let sts = fixture("statefulset-ready.json");
+    assert_eq!(state(&sts), State::Current);
+    let rolling = set(sts, "/status/updatedReplicas", json!(0));
+    let rolling = set(rolling, "/status/updateRevision", json!("rev-2"));
+    assert_status(&rolling, State::InProgress, "Updated: 0/1 (partition 0)");
 }
 
 #[test]

@@ -253,7 +253,7 @@ fn problems_of_other_workloads_pods_do_not_count() {
     t.apply(objects_source(&t, "Deployment"), Change::Apply(d));
     let stranger = set(
         fixture("pod-crashloop.json"),
-        "/metadata/labels/app.kubernetes.io/name",
+        "/metadata/labels/app.kubernetes.io~1name",
         json!("redis"),
     );
     t.apply(pods_source(&t), Change::Apply(stranger));

@@ -37,9 +37,12 @@ struct Args {
     /// Kubeconfig to use (default: $KUBECONFIG, ~/.kube/config or in-cluster).
     #[arg(long)]
     kubeconfig: Option<PathBuf>,
-    /// Number of nodes, named simnode-0..N-1.
+    /// Number of nodes, named <prefix>-0..N-1.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=1000))]
     nodes: u16,
+    /// Node name prefix; a second simnode with another prefix can share a cluster.
+    #[arg(long, default_value = "simnode")]
+    node_prefix: String,
     /// CPU capacity of each node (a Kubernetes quantity).
     #[arg(long, default_value = "4")]
     cpu: String,
@@ -151,6 +154,9 @@ async fn main() {
         error!("{e:#}");
         std::process::exit(1);
     }
+    // Nothing needs flushing; exiting here skips waiting for in-flight requests while
+    // the runtime winds down, so `tests/cluster/down` sees us go at once.
+    std::process::exit(0);
 }
 
 async fn run(args: Args) -> Result<()> {
@@ -169,7 +175,9 @@ async fn run(args: Args) -> Result<()> {
         memory: args.memory.clone(),
         max_pods: args.max_pods,
     };
-    let mut sim_nodes: Vec<SimNode> = (0..usize::from(args.nodes)).map(SimNode::new).collect();
+    let mut sim_nodes: Vec<SimNode> = (0..usize::from(args.nodes))
+        .map(|i| SimNode::new(&args.node_prefix, i))
+        .collect();
     for node in &mut sim_nodes {
         nodes::register(&client, node, &capacity).await?;
     }
@@ -186,12 +194,13 @@ async fn run(args: Args) -> Result<()> {
         recorder: recorder.clone(),
         ipam: Mutex::new(ipam::Ipam::default()),
     });
+    let node_names = sim_nodes.iter().map(|n| n.name.clone()).collect();
     info!(nodes = sim_nodes.len(), step = ?args.ready_delay, "simnode running");
 
     tokio::select! {
         () = nodes::keep_alive(client.clone(), sim_nodes, capacity) => {}
         () = pods::run(kubelet) => {}
-        () = volumes::run(client.clone(), recorder) => {}
+        () = volumes::run(client.clone(), recorder, node_names) => {}
         () = shutdown_signal() => {}
     }
     Ok(())

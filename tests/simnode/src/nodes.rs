@@ -47,9 +47,9 @@ pub struct SimNode {
 }
 
 impl SimNode {
-    pub fn new(index: usize) -> Self {
+    pub fn new(prefix: &str, index: usize) -> Self {
         Self {
-            name: format!("simnode-{index}"),
+            name: format!("{prefix}-{index}"),
             ip: format!("10.0.{}.{}", index / 200, 10 + index % 200),
             ready_since: Timestamp::now(),
         }
@@ -328,7 +328,7 @@ mod tests {
 
     #[test]
     fn status_is_ready_with_capacity() {
-        let node = SimNode::new(1);
+        let node = SimNode::new("simnode", 1);
         let cap = Capacity {
             cpu: "4".into(),
             memory: "8Gi".into(),

@@ -184,14 +184,16 @@ pub fn volume_for(
     })
 }
 
-pub async fn run(client: Client, recorder: Recorder) {
+/// `nodes` are ours: a claim waiting for its first consumer is provisioned only by the
+/// simnode that plays the node the scheduler picked, so two simnodes can share a cluster.
+pub async fn run(client: Client, recorder: Recorder, nodes: HashSet<String>) {
     tokio::join!(
-        watch_claims(client.clone(), recorder),
+        watch_claims(client.clone(), recorder, &nodes),
         watch_volumes(client)
     );
 }
 
-async fn watch_claims(client: Client, recorder: Recorder) {
+async fn watch_claims(client: Client, recorder: Recorder, nodes: &HashSet<String>) {
     let api: Api<PersistentVolumeClaim> = Api::all(client.clone());
     let mut stream = pin!(watcher(api, watcher::Config::default()).default_backoff());
     // Remembers which held-back claims were already logged, to log each once.
@@ -199,7 +201,7 @@ async fn watch_claims(client: Client, recorder: Recorder) {
     while let Some(event) = stream.next().await {
         match event {
             Ok(Event::Apply(pvc) | Event::InitApply(pvc)) => {
-                provision(&client, &recorder, &pvc, &mut held).await
+                provision(&client, &recorder, &pvc, nodes, &mut held).await
             }
             Ok(Event::Delete(pvc)) => {
                 held.remove(pvc.metadata.uid.as_deref().unwrap_or_default());
@@ -214,6 +216,7 @@ async fn provision(
     client: &Client,
     recorder: &Recorder,
     pvc: &PersistentVolumeClaim,
+    nodes: &HashSet<String>,
     held: &mut HashSet<String>,
 ) {
     let bound = pvc
@@ -255,7 +258,7 @@ async fn provision(
     let annotations = pvc.metadata.annotations.clone().unwrap_or_default();
     let node = annotations.get(SELECTED_NODE).map(String::as_str);
     let wait_for_consumer = class.volume_binding_mode.as_deref() == Some("WaitForFirstConsumer");
-    if wait_for_consumer && node.is_none() {
+    if wait_for_consumer && !node.is_some_and(|n| nodes.contains(n)) {
         return; // the scheduler annotates the claim once a consuming pod is placed
     }
     let uid = pvc.metadata.uid.clone().unwrap_or_default();
