@@ -352,3 +352,47 @@ async fn a_killed_install_is_recovered_after_its_lock_expires() {
     assert_eq!(statuses, ["failed", "deployed"]);
     env.done().await;
 }
+
+#[tokio::test]
+async fn ctrl_c_marks_the_revision_failed_and_frees_the_lock() {
+    let env = Env::new("sigint").await;
+    env.faults(&[("slow", "{pods: 'cv-mysql-*', fault: slow, delaySeconds: 120}")]).await;
+    let child = env.command(&["install", "cv", "--profile", "minimal"]).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let pid = child.id().unwrap();
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> = Api::namespaced(env.client.clone(), &env.ns);
+    tokio::time::timeout(common::WAIT, async {
+        while leases.get_opt("stackctl-lock-cv").await.unwrap().is_none() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await
+    .expect("the install took its lock");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let kill = std::process::Command::new("kill").args(["-INT", &pid.to_string()]).status().unwrap();
+    assert!(kill.success());
+    let out = tokio::time::timeout(common::WAIT, child.wait_with_output()).await.unwrap().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains("marked failed") && err.contains("re-run"), "next step not printed: {err}");
+    assert!(!env.lock_exists("cv").await, "lock not released on Ctrl-C");
+    assert_eq!(env.history("cv").await.last().unwrap()["status"], "failed");
+    env.done().await;
+}
+
+#[tokio::test]
+async fn external_services_deploy_only_the_apps_wired_to_them() {
+    let env = Env::new("ext").await;
+    env.ok(&["install", "cv", "--profile", "external-services", "--set", "mysql.external.password=s3cret"]).await;
+    let sts = Api::<StatefulSet>::namespaced(env.client.clone(), &env.ns);
+    assert!(sts.list(&ListParams::default()).await.unwrap().items.is_empty(), "no data service may be deployed");
+    let config = env.secret_value("cv-clickvisual-config", "default.toml").await;
+    assert!(config.contains("clickvisual:s3cret@tcp(mysql.example.com:3306)/clickvisual"), "{config}");
+    assert_eq!(env.secret_value("cv-mysql-credentials", "mysql-password").await, "s3cret");
+    let ds = Api::<k8s_openapi::api::apps::v1::DaemonSet>::namespaced(env.client.clone(), &env.ns)
+        .get("cv-fluentbit")
+        .await
+        .unwrap();
+    let env_vars = serde_json::to_string(&ds.spec.unwrap().template.spec.unwrap().containers[0].env).unwrap();
+    assert!(env_vars.contains("kafka.example.com:9092"), "{env_vars}");
+    env.done().await;
+}

@@ -438,21 +438,15 @@ async fn acquire(
             }),
             other => anyhow::Error::new(other),
         })?;
-    if let Some(previous) = guard.took_over() {
-        let why = format!(
-            "its stackctl process ({}) stopped without finishing",
-            previous.holder
-        );
-        if let Some(r) = store.fail_interrupted(name, &why).await? {
-            tracing::warn!(
-                "revision {} of {name} was interrupted; marked failed",
-                r.revision
-            );
-            eprintln!(
-                "note: revision {} of {name} was left {} by {}; marked failed, continuing",
-                r.revision, r.operation, previous.holder
-            );
-        }
+    // Holding the lock, any revision still pending belongs to no live operation: it
+    // was interrupted (killed, crashed, connection lost), whether or not its lock had
+    // to be taken over.
+    let why = match guard.took_over() {
+        Some(previous) => format!("its stackctl process ({}) stopped without finishing", previous.holder),
+        None => "its stackctl process stopped without finishing".to_string(),
+    };
+    if let Some(r) = store.fail_interrupted(name, &why).await? {
+        eprintln!("note: revision {} of {name} was left {} ({why}); marked failed, continuing", r.revision, r.operation);
     }
     Ok(guard)
 }

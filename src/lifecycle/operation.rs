@@ -123,11 +123,11 @@ pub async fn execute(
         }
         _ = lost.changed() => {
             reporter.clear();
-            let holder = lost.borrow().clone().unwrap_or_else(|| "another process".into());
+            let reason = lost.borrow().clone().unwrap_or_else(|| "it could not be renewed".into());
             let mut record = store.get(&spec.release, revision).await?;
-            record.finish(Status::Failed, format!("{} stopped: the lock was taken by {holder}", spec.operation.title()));
+            record.finish(Status::Failed, format!("{} stopped: lost the release lock ({reason})", spec.operation.title()));
             store.update(&mut record).await?;
-            return Ok(Outcome::Interrupted { record, why: format!("the release lock was taken over by {holder}") });
+            return Ok(Outcome::Interrupted { record, why: format!("stopped: lost the release lock ({reason})") });
         }
     };
 

@@ -5,7 +5,8 @@
 //! than failing the pod: a typo in a test fixture should be visible in the log, not
 //! turn into a second, unrelated fault.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use globset::{Glob, GlobMatcher};
@@ -111,10 +112,12 @@ impl Faults {
             .filter_map(|(key, value)| match parse_rule(key, value) {
                 Ok(rule) => Some(rule),
                 Err(e) => {
-                    warn!(
-                        namespace,
-                        key, "ignoring fault rule in {CONFIGMAP_NAME}: {e}"
-                    );
+                    if first_complaint(namespace, key, value) {
+                        warn!(
+                            namespace,
+                            key, "ignoring fault rule in {CONFIGMAP_NAME}: {e}"
+                        );
+                    }
                     None
                 }
             })
@@ -133,6 +136,15 @@ impl Faults {
             .iter()
             .find(|r| r.kind == FaultKind::PvcNeverBound && r.pods.is_match(pvc_name))
     }
+}
+
+/// Rules are re-read for every pod; each bad rule is worth one warning, not one per pod.
+fn first_complaint(namespace: &str, key: &str, value: &str) -> bool {
+    static SEEN: Mutex<BTreeSet<(String, String, String)>> = Mutex::new(BTreeSet::new());
+    let entry = (namespace.to_owned(), key.to_owned(), value.to_owned());
+    SEEN.lock()
+        .map(|mut seen| seen.insert(entry))
+        .unwrap_or(true)
 }
 
 /// Reads the namespace's rules fresh on every call, so a ConfigMap written just before a
@@ -234,6 +246,10 @@ mod tests {
             ]),
         );
         assert_eq!(f.rules.len(), 1);
+        assert!(
+            !first_complaint("ns", "1-bad", "{pods: '*', fault: explode}"),
+            "each bad rule is warned about once"
+        );
         assert_eq!(f.for_pod("api-7d9f").unwrap().kind, FaultKind::NeverReady);
         assert!(f.for_pod("web-0").is_none());
     }

@@ -177,12 +177,7 @@ impl Sim<'_> {
         let empty = PodSpec::default();
         let spec = self.pod.spec.as_ref().unwrap_or(&empty);
         let init_containers = spec.init_containers.as_deref().unwrap_or_default();
-        // kubelet shows every not-yet-created container with this reason.
-        let pending_reason = if init_containers.is_empty() {
-            "ContainerCreating"
-        } else {
-            "PodInitializing"
-        };
+        let pending_reason = self.pending_reason();
 
         // Init containers run one after another; app containers begin once all succeed.
         let mut begin = Some(Duration::ZERO);
@@ -293,11 +288,7 @@ impl Sim<'_> {
             &fp,
         );
         let mut started = track.begin + create;
-        let pending_reason = if self.has_init() {
-            "PodInitializing"
-        } else {
-            "ContainerCreating"
-        };
+        let pending_reason = self.pending_reason();
         if !clock.reached(started) {
             return View {
                 status: waiting_status(c, pending_reason, None),
@@ -427,11 +418,7 @@ impl Sim<'_> {
     /// ErrImagePull, then ImagePullBackOff, retrying with growing back-off, forever.
     fn failing_pull(&self, clock: &mut Clock, track: &Track, image: &str, fp: &str) -> View {
         let c = track.container;
-        let pending_reason = if self.has_init() {
-            "PodInitializing"
-        } else {
-            "ContainerCreating"
-        };
+        let pending_reason = self.pending_reason();
         let rpc_error = format!(
             "rpc error: code = NotFound desc = failed to pull and unpack image {image:?}: \
              failed to resolve reference {image:?}: {image}: not found"
@@ -554,8 +541,13 @@ impl Sim<'_> {
             .unwrap_or("Always")
     }
 
-    fn has_init(&self) -> bool {
-        !self.plan.init.is_empty()
+    /// kubelet shows every not-yet-created container with this reason.
+    fn pending_reason(&self) -> &'static str {
+        if self.plan.init.is_empty() {
+            "ContainerCreating"
+        } else {
+            "PodInitializing"
+        }
     }
 
     fn conditions(
