@@ -85,6 +85,8 @@ pub enum Command {
     Diff(DiffArgs),
     /// Remove a release's operation lock left by a process that is gone
     Unlock(UnlockArgs),
+    /// Run the connectivity probes: in-cluster Jobs proving each service answers with the apps' credentials
+    Test(TestArgs),
     /// Print a shell completion script
     Completion {
         #[arg(value_enum)]
@@ -150,10 +152,8 @@ impl Cli {
             Ok(cli) => cli,
             Err(e) => e.exit(),
         };
-        if let Some((_, sub)) = matches.subcommand() {
-            if let Some(v) = cli.command.values_args_mut() {
-                v.ordered_sets = ordered_sets(sub);
-            }
+        if let (Some((_, sub)), Some(v)) = (matches.subcommand(), cli.command.values_args_mut()) {
+            v.ordered_sets = ordered_sets(sub);
         }
         cli
     }
@@ -174,7 +174,8 @@ impl Command {
             | Command::Status(_)
             | Command::History(_)
             | Command::Uninstall(_)
-            | Command::Unlock(_) => None,
+            | Command::Unlock(_)
+            | Command::Test(_) => None,
         }
     }
 }
@@ -312,6 +313,21 @@ pub struct UnlockArgs {
     /// Answer yes to the confirmation
     #[arg(short = 'y', long)]
     pub yes: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct TestArgs {
+    #[command(flatten)]
+    pub release: ReleaseArg,
+    /// Run only the probes of matching components: a name (`mysql`) or a glob (`click*`)
+    #[arg(long, value_name = "GLOB")]
+    pub filter: Option<String>,
+    /// Deadline of each probe Job, replacing the probes' own (120s; Kafka 180s)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<std::time::Duration>,
+    /// Show every probe's log, not only the failing ones'
+    #[arg(long)]
+    pub logs: bool,
 }
 
 /// `90s`, `10m`, `1h30m`, `300` (seconds).

@@ -11,6 +11,7 @@ pub mod lifecycle;
 pub mod logging;
 pub mod output;
 pub mod plan;
+pub mod probe;
 pub mod profiles;
 pub mod release;
 pub mod stacks;

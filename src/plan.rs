@@ -178,14 +178,14 @@ fn check_dependencies(components: &[Unit], by_name: &BTreeMap<&str, &Unit>) -> R
             };
             let earliest_dep = d.manifests.iter().map(|m| m.phase).min();
             let latest_own = c.manifests.iter().map(|m| m.phase).max();
-            if let (Some(dp), Some(op)) = (earliest_dep, latest_own) {
-                if dp > op {
-                    bail!(
-                        "component {} (phase {op}) depends on {} which starts in the later phase {dp}",
-                        c.name,
-                        d.name
-                    );
-                }
+            if let (Some(dp), Some(op)) = (earliest_dep, latest_own)
+                && dp > op
+            {
+                bail!(
+                    "component {} (phase {op}) depends on {} which starts in the later phase {dp}",
+                    c.name,
+                    d.name
+                );
             }
         }
     }

@@ -396,3 +396,83 @@ async fn external_services_deploy_only_the_apps_wired_to_them() {
     assert!(env_vars.contains("kafka.example.com:9092"), "{env_vars}");
     env.done().await;
 }
+
+#[tokio::test]
+async fn dry_runs_write_nothing() {
+    let env = Env::new("dryrun").await;
+    let out = env.ok(&["install", "cv", "--profile", "minimal", "--dry-run=server"]).await;
+    assert!(String::from_utf8_lossy(&out.stdout).contains("accepted all"), "{out:?}");
+    let out = env.ok(&["install", "cv", "--profile", "minimal", "--dry-run"]).await;
+    assert!(String::from_utf8_lossy(&out.stdout).contains("kind: StatefulSet"));
+    let secrets = Api::<Secret>::namespaced(env.client.clone(), &env.ns)
+        .list(&ListParams::default().labels("app.kubernetes.io/managed-by=stackctl"))
+        .await
+        .unwrap();
+    assert!(secrets.items.is_empty(), "a dry run wrote objects");
+    let records = Api::<Secret>::namespaced(env.client.clone(), &env.ns)
+        .list(&ListParams::default().labels("owner=stackctl"))
+        .await
+        .unwrap();
+    assert!(records.items.is_empty(), "a dry run wrote a release record");
+    env.done().await;
+}
+
+#[tokio::test]
+async fn diff_shows_changes_with_secrets_redacted() {
+    let env = Env::new("diff").await;
+    env.ok(&["install", "cv", "--profile", "minimal"]).await;
+    let out = env.ok(&["diff", "cv"]).await;
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "no changes");
+    let root = env.secret_value("cv-mysql-credentials", "mysql-root-password").await;
+    let out = env
+        .ok(&["diff", "cv", "--set", "clickvisual.image.tag=v9,mysql.auth.rootPassword=n3wpassword"])
+        .await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("+        image: clickvisual/clickvisual:v9"), "{text}");
+    assert!(text.contains("Secret/cv-mysql-credentials") && text.contains("<redacted"), "{text}");
+    assert!(!text.contains("n3wpassword") && !text.contains(&root), "a secret leaked into the diff");
+    assert_eq!(env.image("cv-clickvisual").await, "clickvisual/clickvisual:1.0.7", "diff changed the cluster");
+    env.done().await;
+}
+
+#[tokio::test]
+async fn status_exits_non_zero_when_a_component_is_unhealthy() {
+    let env = Env::new("unhealthy").await;
+    env.ok(&["install", "cv", "--profile", "minimal"]).await;
+    env.ok(&["status", "cv"]).await;
+    env.faults(&[("app", "{pods: 'cv-clickvisual-*', fault: never-ready}")]).await;
+    kube::Api::<k8s_openapi::api::core::v1::Pod>::namespaced(env.client.clone(), &env.ns)
+        .delete_collection(&Default::default(), &ListParams::default().labels("app.kubernetes.io/component=clickvisual"))
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + common::WAIT;
+    let report = loop {
+        let out = env.run(&["status", "cv", "-o", "json"]).await;
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        if report["healthy"] == false {
+            assert_eq!(out.status.code(), Some(1));
+            break report;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "status never saw the unready pod");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    let app = report["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["kind"] == "Deployment")
+        .unwrap();
+    assert_ne!(app["state"], "Current", "{app}");
+    env.done().await;
+}
+
+#[tokio::test]
+async fn a_missing_storage_class_is_named_in_preflight() {
+    let env = Env::new("noclass").await;
+    let out = env.run(&["install", "cv", "--profile", "minimal", "--set", "global.storageClass=fast-ssd"]).await;
+    assert_eq!(out.status.code(), Some(3));
+    let err = stderr(&out);
+    assert!(err.contains("no StorageClass 'fast-ssd'"), "{err}");
+    assert!(err.contains("available: standard, standard-immediate"), "{err}");
+    env.done().await;
+}

@@ -21,6 +21,7 @@ struct Fixture {
     client: kube::Client,
     resolver: Resolver,
     ns: String,
+    release: String,
 }
 
 impl Fixture {
@@ -31,16 +32,38 @@ impl Fixture {
             resolver: Resolver::new(client.clone()),
             client,
             ns,
+            release: RELEASE.to_string(),
         }
+    }
+
+    /// As the namespace-scoped user of `tests/cluster/up`, in its one namespace: no
+    /// cluster-scoped reads (StorageClasses), and a release name of its own since the
+    /// namespace is shared.
+    async fn restricted() -> Option<Self> {
+        let path = common::restricted_kubeconfig().await?;
+        let client = common::client_for(&path).await;
+        Some(Fixture {
+            resolver: Resolver::new(client.clone()),
+            client,
+            ns: "stackctl-restricted".to_string(),
+            release: format!("wait-{}", std::process::id()),
+        })
     }
 
     /// A manifest in the test namespace, with the release label on the object and on
     /// its pod template, as the stacks' Builder does.
     fn manifest(&self, component: &str, mut body: Value) -> Manifest {
         body["metadata"]["namespace"] = json!(self.ns);
-        body["metadata"]["labels"][RELEASE_LABEL] = json!(RELEASE);
+        body["metadata"]["labels"][RELEASE_LABEL] = json!(self.release);
         if body["spec"]["template"].is_object() {
-            body["spec"]["template"]["metadata"]["labels"][RELEASE_LABEL] = json!(RELEASE);
+            body["spec"]["template"]["metadata"]["labels"][RELEASE_LABEL] = json!(self.release);
+        }
+        // Claims a StatefulSet creates carry its template labels; a pointer, since
+        // indexing a missing key mutably would insert it.
+        if let Some(Value::Array(claims)) = body.pointer_mut("/spec/volumeClaimTemplates") {
+            for claim in claims {
+                claim["metadata"]["labels"][RELEASE_LABEL] = json!(self.release);
+            }
         }
         Manifest {
             api_version: body["apiVersion"].as_str().unwrap().to_string(),
@@ -153,18 +176,19 @@ async fn deployment_becomes_ready_with_progress() {
     f.done().await;
 }
 
-#[tokio::test]
-async fn statefulset_with_claim_on_default_wait_for_first_consumer_class() {
-    let f = Fixture::new("wait-sts").await;
+/// A StatefulSet with a claim template on the default (WaitForFirstConsumer) class,
+/// its headless Service, and a stand-alone claim of that class used by nothing yet:
+/// waiting for that one to bind would deadlock a storage phase.
+fn database(f: &Fixture, name: &str) -> Vec<Manifest> {
     let sts = json!({
         "apiVersion": "apps/v1", "kind": "StatefulSet",
-        "metadata": {"name": "db"},
+        "metadata": {"name": name},
         "spec": {
             "replicas": 1,
-            "serviceName": "db",
-            "selector": {"matchLabels": {"app": "db"}},
+            "serviceName": name,
+            "selector": {"matchLabels": {"app": name}},
             "template": {
-                "metadata": {"labels": {"app": "db"}},
+                "metadata": {"labels": {"app": name}},
                 "spec": {"containers": [{
                     "name": "db", "image": "mysql:8.4",
                     "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}},
@@ -172,32 +196,32 @@ async fn statefulset_with_claim_on_default_wait_for_first_consumer_class() {
                 }]}
             },
             "volumeClaimTemplates": [{
-                "metadata": {"name": "data", "labels": {RELEASE_LABEL: RELEASE}},
+                "metadata": {"name": "data"},
                 "spec": {"accessModes": ["ReadWriteOnce"],
                          "resources": {"requests": {"storage": "1Gi"}}}
             }]
         }
     });
-    let svc = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "db"},
-                     "spec": {"clusterIP": "None", "selector": {"app": "db"},
-                              "ports": [{"port": 3306}]}});
-    // A stand-alone claim of the WaitForFirstConsumer class, used by nothing yet:
-    // waiting for it to bind would deadlock a storage phase.
+    // Server-side apply on 1.20 needs the protocol: it is a key of the ports list.
+    let svc = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
+                     "spec": {"clusterIP": "None", "selector": {"app": name},
+                              "ports": [{"port": 3306, "protocol": "TCP"}]}});
     let claim = json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
-                       "metadata": {"name": "spare"},
+                       "metadata": {"name": format!("{name}-spare")},
                        "spec": {"accessModes": ["ReadWriteOnce"],
                                 "resources": {"requests": {"storage": "1Gi"}}}});
-    let manifests = [
+    vec![
         f.manifest("db", svc),
         f.manifest("db", claim),
         f.manifest("db", sts),
-    ];
-    let (result, seen, _) = f.apply_and_wait(&manifests, common::WAIT).await;
-    result.expect("ready");
+    ]
+}
+
+fn assert_spare_claim_done(seen: &[Progress], name: &str) {
     let spare = seen
         .iter()
         .rev()
-        .find(|p| p.object == "PersistentVolumeClaim/spare")
+        .find(|p| p.object == format!("PersistentVolumeClaim/{name}-spare"))
         .unwrap();
     assert_eq!(spare.state, State::Current);
     assert!(
@@ -205,7 +229,62 @@ async fn statefulset_with_claim_on_default_wait_for_first_consumer_class() {
         "{}",
         spare.message
     );
+}
+
+#[tokio::test]
+async fn statefulset_with_claim_on_default_wait_for_first_consumer_class() {
+    let f = Fixture::new("wait-sts").await;
+    let (result, seen, _) = f.apply_and_wait(&database(&f, "db"), common::WAIT).await;
+    result.expect("ready");
+    assert_spare_claim_done(&seen, "db");
     f.done().await;
+}
+
+#[tokio::test]
+async fn statefulset_claim_with_missing_class_is_blamed_on_its_pod() {
+    let f = Fixture::new("wait-stsclass").await;
+    let mut manifests = database(&f, "db");
+    let sts = manifests.last_mut().unwrap();
+    sts.body["spec"]["volumeClaimTemplates"][0]["spec"]["storageClassName"] = json!("fast-ssd");
+    let deadline = Duration::from_secs(240);
+    let (result, _, took) = f.apply_and_wait(&manifests, deadline).await;
+    let e = failure(result);
+    assert_eq!(e.kind, WaitFailure::Failed, "{e}");
+    assert!(took < deadline / 2, "failed fast: {took:?}");
+    let d = &e.diagnoses[0];
+    assert_eq!(d.object, "StatefulSet/db");
+    assert_eq!(d.reason, "StorageClassNotFound");
+    assert_eq!(d.pod.as_deref(), Some("db-0"));
+    assert!(d.detail.contains("claim data-db-0"), "{}", d.detail);
+    assert!(
+        d.remedy.contains("available: standard, standard-immediate"),
+        "{}",
+        d.remedy
+    );
+    f.done().await;
+}
+
+#[tokio::test]
+async fn namespace_scoped_user_can_wait_without_reading_storage_classes() {
+    let Some(f) = Fixture::restricted().await else {
+        eprintln!("no restricted kubeconfig; skipping");
+        return;
+    };
+    let name = format!("rdb-{}", std::process::id());
+    let manifests = database(&f, &name);
+    let (result, seen, _) = f.apply_and_wait(&manifests, common::WAIT).await;
+    result.expect("ready");
+    assert_spare_claim_done(&seen, &name);
+    // Shared namespace: clean up what this test made, the StatefulSet's claim too.
+    for m in &manifests {
+        let api = f.resolver.api_for(m).await.unwrap();
+        let _ = api.delete(&m.name, &Default::default()).await;
+    }
+    let claims: kube::Api<k8s_openapi::api::core::v1::PersistentVolumeClaim> =
+        kube::Api::namespaced(f.client.clone(), &f.ns);
+    let _ = claims
+        .delete(&format!("data-{name}-0"), &Default::default())
+        .await;
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@ mod profiles;
 mod show_values;
 mod status;
 mod template;
+mod test;
 mod uninstall;
 
 use std::process::ExitCode;
@@ -26,6 +27,9 @@ pub mod exit {
     pub const PREFLIGHT: u8 = 3;
     /// Another operation holds the release's lock.
     pub const LOCKED: u8 = 4;
+    /// A connectivity probe failed (`test`; install/upgrade's last phase; preflight
+    /// of external dependencies, where nothing else was written).
+    pub const PROBES: u8 = 5;
     /// Interrupted by Ctrl-C (the revision is marked failed, the lock released).
     pub const INTERRUPTED: u8 = 130;
 }
@@ -68,6 +72,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Uninstall(args) => uninstall::uninstall(&cli.global, args).await,
         Command::Diff(args) => diff::run(&cli.global, args).await,
         Command::Unlock(args) => uninstall::unlock(&cli.global, args).await,
+        Command::Test(args) => test::run(&cli.global, args).await,
         Command::Completion { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(

@@ -94,10 +94,7 @@ pub async fn install(global: &GlobalArgs, args: &InstallArgs) -> Result<()> {
         recreate: Vec::new(),
         description: String::new(),
     };
-    finish(
-        &session,
-        &store,
-        &reporter,
+    finish(Running { session: &session, store: &store, reporter: &reporter },
         lock,
         spec,
         &args.op,
@@ -164,10 +161,8 @@ pub async fn upgrade(global: &GlobalArgs, args: &UpgradeArgs) -> Result<()> {
         Vec::new()
     };
     let mut previous = previous;
-    if let Some(latest) = store.latest(&name).await? {
-        if latest.revision != current.revision {
-            previous.extend(manifests_of(&latest));
-        }
+    if let Some(latest) = store.latest(&name).await?.filter(|l| l.revision != current.revision) {
+        previous.extend(manifests_of(&latest));
     }
     let mut generated = current.generated.clone();
     for g in &prepared.values.generated {
@@ -188,10 +183,7 @@ pub async fn upgrade(global: &GlobalArgs, args: &UpgradeArgs) -> Result<()> {
         recreate,
         description: String::new(),
     };
-    finish(
-        &session,
-        &store,
-        &reporter,
+    finish(Running { session: &session, store: &store, reporter: &reporter },
         lock,
         spec,
         &args.op,
@@ -323,10 +315,7 @@ pub async fn rollback(global: &GlobalArgs, args: &RollbackArgs) -> Result<()> {
         recreate: Vec::new(),
         description: format!("Rollback to {wanted}"),
     };
-    finish(
-        &session,
-        &store,
-        &reporter,
+    finish(Running { session: &session, store: &store, reporter: &reporter },
         lock,
         spec,
         &args.op,
@@ -356,11 +345,20 @@ fn parse_rollback_args(args: &[String]) -> Result<(Option<String>, Option<u32>)>
     }
 }
 
+/// What a running operation talks to.
+struct Running<'a> {
+    session: &'a Session,
+    store: &'a Store,
+    reporter: &'a Reporter,
+}
+
 /// Runs the operation, releases the lock, and reports the outcome with next steps.
 async fn finish(
-    session: &Session,
-    store: &Store,
-    reporter: &Reporter,
+    Running {
+        session,
+        store,
+        reporter,
+    }: Running<'_>,
     lock: LockGuard,
     spec: Spec,
     op: &OperationArgs,

@@ -308,7 +308,7 @@ pub async fn remove_objects(
         .iter()
         .filter(|m| m.kind != "PersistentVolumeClaim")
         .collect();
-    ordered.sort_by(|a, b| b.phase.cmp(&a.phase));
+    ordered.sort_by_key(|m| std::cmp::Reverse(m.phase));
     let mut removed = 0;
     for m in ordered {
         match delete_owned(&session.resolver, m, release).await {

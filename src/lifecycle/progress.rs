@@ -129,19 +129,26 @@ impl Reporter {
     pub fn component_done(&self, phase: Phase, component: &str, ok: bool) {
         let key = format!("{phase}/{component}");
         match &self.mode {
-            Mode::Bars(_) => {
+            Mode::Bars(m) => {
                 if let Some(bar) = self
                     .bars
                     .lock()
                     .expect("no panics while locked")
                     .remove(&key)
                 {
-                    if ok {
-                        bar.set_position(bar.length().unwrap_or(0));
-                        bar.finish_with_message(format!("{component} ✔"));
-                    } else {
-                        bar.abandon_with_message(format!("{component} ✘"));
-                    }
+                    // A finished bar is replaced by a permanent line, so the screen keeps
+                    // a record of every component once the operation ends.
+                    let total = bar.length().unwrap_or(0);
+                    let line = format!(
+                        "{:>8} {} {component:<44} {}/{total} ready  {:.1}s",
+                        phase.as_str(),
+                        if ok { "✔" } else { "✘" },
+                        if ok { total } else { bar.position() },
+                        bar.elapsed().as_secs_f64()
+                    );
+                    bar.finish_and_clear();
+                    m.remove(&bar);
+                    let _ = m.println(line);
                 }
             }
             Mode::Lines => self.info(format!(

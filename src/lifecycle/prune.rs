@@ -17,7 +17,7 @@ pub fn to_prune(previous: &[Manifest], next: &[Manifest]) -> Vec<Manifest> {
         .filter(|old| old.kind != "PersistentVolumeClaim" && old.kind != "Namespace")
         .cloned()
         .collect();
-    out.sort_by(|a, b| b.phase.cmp(&a.phase));
+    out.sort_by_key(|m| std::cmp::Reverse(m.phase));
     out
 }
 

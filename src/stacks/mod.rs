@@ -3,12 +3,14 @@
 
 pub mod clickvisual;
 pub mod component;
+pub mod types;
 pub mod workload;
 
 use anyhow::Result;
 use rand::Rng;
 use serde_json::Value;
 
+use crate::probe::ProbeSpec;
 use crate::values::{self, Layer, Problems, SetFlag};
 use component::{Capabilities, Release, Rendered};
 
@@ -41,6 +43,13 @@ pub trait Stack: Sync {
         release: &Release,
         caps: Capabilities,
     ) -> Result<Vec<Rendered>>;
+    /// Connectivity probes: one per component in use, internal or external, checking
+    /// with the credentials the apps use (`stackctl test`, the last phase of install
+    /// and upgrade, and — those marked `external` — preflight). A stack without
+    /// probes has nothing to prove beyond readiness.
+    fn probes(&self, _values: &ResolvedValues, _release: &Release) -> Result<Vec<ProbeSpec>> {
+        Ok(Vec::new())
+    }
     /// The values with every secret replaced by `<redacted>`.
     fn redact(&self, tree: &Value) -> Value;
     /// What to tell the user after a successful install or upgrade: how to reach the

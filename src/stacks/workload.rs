@@ -7,9 +7,14 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::ByteString;
-use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec, StatefulSetUpdateStrategy};
+use k8s_openapi::api::apps::v1::{
+    Deployment, DeploymentSpec, StatefulSet, StatefulSetSpec, StatefulSetUpdateStrategy,
+};
+use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{
-    Affinity, Capabilities as LinuxCapabilities, ConfigMap, Container, ContainerPort, EnvVar,
+    Affinity, Capabilities as LinuxCapabilities, ConfigMap, ConfigMapVolumeSource, Container,
+    EmptyDirVolumeSource, HostPathVolumeSource, SecretVolumeSource, ServiceAccount, Volume,
+    VolumeMount, ContainerPort, EnvVar,
     EnvVarSource, ExecAction, HTTPGetAction, LocalObjectReference, ObjectFieldSelector,
     PersistentVolumeClaim, PersistentVolumeClaimSpec, PodAffinityTerm, PodAntiAffinity,
     PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile,
@@ -17,11 +22,14 @@ use k8s_openapi::api::core::v1::{
     VolumeResourceRequirements, WeightedPodAffinityTerm,
 };
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
+use k8s_openapi::api::rbac::v1::{
+    ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef, Subject,
+};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::component::{Builder, Capabilities, Release};
+use super::component::{Builder, Capabilities, Phase, Release};
 
 /// Annotation on pod templates carrying a hash of the configuration the pods read, so
 /// that a configuration change rolls them.
@@ -587,6 +595,202 @@ pub fn push_pdb(b: &mut Builder<'_>, caps: Capabilities, globals: &PodGlobals, r
         let body = serde_json::to_value(&pdb).expect("k8s-openapi objects serialize");
         b.push_value("policy/v1beta1", "PodDisruptionBudget", body);
     }
+}
+
+// ---------------------------------------------------------------------------------
+// More objects: Deployments, Jobs, volumes, RBAC
+
+/// Deployment `<release>-<component>` with the component's selector.
+pub fn deployment(
+    b: &Builder<'_>,
+    replicas: u32,
+    pod_annotations: BTreeMap<String, String>,
+    pod: PodSpec,
+) -> Deployment {
+    Deployment {
+        metadata: b.meta(workload_name(b)),
+        spec: Some(DeploymentSpec {
+            replicas: Some(replicas as i32),
+            selector: label_selector(&b.selector_labels()),
+            template: pod_template(b, pod_annotations, pod),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// A Job that runs its pod to completion once. Its name carries a hash of the pod
+/// template: a Job's template is immutable, so a changed Job is a new object (the
+/// old one is pruned), while an unchanged one is re-applied as a no-op.
+pub fn job(b: &Builder<'_>, backoff_limit: i32, active_deadline: i64, pod: PodSpec) -> Job {
+    let template = pod_template(
+        b,
+        BTreeMap::new(),
+        PodSpec {
+            restart_policy: Some("OnFailure".into()),
+            ..pod
+        },
+    );
+    let text = serde_json::to_string(&template).expect("pod templates serialize");
+    Job {
+        metadata: b.meta(hashed_name(&workload_name(b), &text)),
+        spec: Some(JobSpec {
+            backoff_limit: Some(backoff_limit),
+            active_deadline_seconds: Some(active_deadline),
+            template,
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// `<base>-<8 hex digits of content>`.
+pub fn hashed_name(base: &str, content: &str) -> String {
+    format!("{base}-{}", &checksum(content)[..8])
+}
+
+pub fn mount(volume: &str, path: &str, read_only: bool) -> VolumeMount {
+    VolumeMount {
+        name: volume.to_string(),
+        mount_path: path.to_string(),
+        read_only: read_only.then_some(true),
+        ..Default::default()
+    }
+}
+
+/// One file of a volume mounted at `path` (`subPath`), leaving the rest of the
+/// image's directory in place. Such a mount never sees updates: pair it with a
+/// checksum annotation so that a change rolls the pods.
+pub fn mount_file(volume: &str, path: &str, key: &str) -> VolumeMount {
+    VolumeMount {
+        sub_path: Some(key.to_string()),
+        ..mount(volume, path, true)
+    }
+}
+
+pub fn config_map_volume(name: &str, config_map: &str) -> Volume {
+    Volume {
+        name: name.to_string(),
+        config_map: Some(ConfigMapVolumeSource {
+            name: config_map.to_string(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+pub fn secret_volume(name: &str, secret: &str) -> Volume {
+    Volume {
+        name: name.to_string(),
+        secret: Some(SecretVolumeSource {
+            secret_name: Some(secret.to_string()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+pub fn empty_dir(name: &str) -> Volume {
+    Volume {
+        name: name.to_string(),
+        empty_dir: Some(EmptyDirVolumeSource::default()),
+        ..Default::default()
+    }
+}
+
+pub fn host_path(name: &str, path: &str) -> Volume {
+    Volume {
+        name: name.to_string(),
+        host_path: Some(HostPathVolumeSource {
+            path: path.to_string(),
+            type_: None,
+        }),
+        ..Default::default()
+    }
+}
+
+/// One RBAC rule.
+pub fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> PolicyRule {
+    PolicyRule {
+        api_groups: Some(groups.iter().map(|g| g.to_string()).collect()),
+        resources: Some(resources.iter().map(|r| r.to_string()).collect()),
+        verbs: verbs.iter().map(|v| v.to_string()).collect(),
+        ..Default::default()
+    }
+}
+
+fn service_account_subject(b: &Builder<'_>, name: &str) -> Subject {
+    Subject {
+        kind: "ServiceAccount".into(),
+        name: name.to_string(),
+        namespace: Some(b.release().namespace.clone()),
+        ..Default::default()
+    }
+}
+
+/// ServiceAccount `name`, and a Role and RoleBinding of the same name granting
+/// `rules` in the release namespace, all in the storage phase.
+pub fn push_namespaced_rbac(b: &mut Builder<'_>, name: &str, rules: Vec<PolicyRule>) {
+    push_service_account(b, name);
+    b.push_in(
+        Phase::Storage,
+        Role {
+            metadata: b.meta(name),
+            rules: Some(rules),
+        },
+    );
+    let subject = service_account_subject(b, name);
+    b.push_in(
+        Phase::Storage,
+        RoleBinding {
+            metadata: b.meta(name),
+            role_ref: RoleRef {
+                api_group: "rbac.authorization.k8s.io".into(),
+                kind: "Role".into(),
+                name: name.to_string(),
+            },
+            subjects: Some(vec![subject]),
+        },
+    );
+}
+
+/// ServiceAccount `name` in the release namespace, plus a ClusterRole and binding
+/// named `<namespace>-<release>-<component>` granting `rules` cluster-wide.
+pub fn push_cluster_rbac(b: &mut Builder<'_>, name: &str, rules: Vec<PolicyRule>) {
+    push_service_account(b, name);
+    let cluster_name = b.release().cluster_object_name(b.component());
+    b.push_in(
+        Phase::Storage,
+        ClusterRole {
+            metadata: b.cluster_meta(cluster_name.clone()),
+            rules: Some(rules),
+            ..Default::default()
+        },
+    );
+    let subject = service_account_subject(b, name);
+    b.push_in(
+        Phase::Storage,
+        ClusterRoleBinding {
+            metadata: b.cluster_meta(cluster_name.clone()),
+            role_ref: RoleRef {
+                api_group: "rbac.authorization.k8s.io".into(),
+                kind: "ClusterRole".into(),
+                name: cluster_name,
+            },
+            subjects: Some(vec![subject]),
+        },
+    );
+}
+
+fn push_service_account(b: &mut Builder<'_>, name: &str) {
+    b.push_in(
+        Phase::Storage,
+        ServiceAccount {
+            metadata: b.meta(name),
+            automount_service_account_token: Some(false),
+            ..Default::default()
+        },
+    );
 }
 
 // ---------------------------------------------------------------------------------

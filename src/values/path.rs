@@ -162,6 +162,12 @@ impl Path {
     }
 }
 
+impl From<String> for Path {
+    fn from(text: String) -> Self {
+        Self::parse(&text)
+    }
+}
+
 impl From<&str> for Path {
     fn from(text: &str) -> Self {
         Self::parse(text)
@@ -233,11 +239,5 @@ mod tests {
         );
         assert_eq!(Path::parse("a.l[5]").get(&v), None);
         assert_eq!(Path::parse("a.x").get(&v), None);
-    }
-}
-
-impl From<String> for Path {
-    fn from(text: String) -> Self {
-        Self::parse(&text)
     }
 }

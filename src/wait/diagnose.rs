@@ -19,6 +19,8 @@ use super::storage::StorageClasses;
 
 /// At most this many event lines per diagnosis: the newest say the most.
 pub const MAX_EVENTS: usize = 5;
+/// Without any Warning, a few Normal events still show where things stand.
+pub const MAX_NORMAL_EVENTS: usize = 3;
 /// Event lookups happen while reporting a failure; a slow API must not hold that up.
 const EVENT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -127,15 +129,10 @@ pub fn from_problem(target: &Target, p: &Problem, classes: &StorageClasses) -> D
     let (detail, remedy) = match p.kind {
         ProblemKind::CrashLoop => (
             format!(
-                "{} keeps exiting{}; restarted {} times{}",
+                "{} keeps exiting{}; restarted {} times",
                 p.subject(),
                 exit_text(p.exit_code, &p.message),
                 p.restarts,
-                if p.message.is_empty() {
-                    String::new()
-                } else {
-                    format!(" (last: {})", p.message)
-                }
             ),
             format!("see why it exits: {logs} --previous{}", exit_hint(p, key)),
         ),
@@ -420,7 +417,7 @@ pub fn from_status(target: &Target, status: &ObjectStatus, pods: &[&Value]) -> D
                 container,
                 ..target.diagnosis(
                     nr.reason,
-                    format!("{} ({})", nr.detail, status.message),
+                    format!("{}; {}", nr.detail, status.message),
                     remedy,
                 )
             }
@@ -525,9 +522,9 @@ fn container_state(s: &Value) -> String {
 
 // ---- events --------------------------------------------------------------------------
 
-/// Recent events about one object, as lines: `Reason: message (×n)`. Warnings only,
-/// unless there are none, then the newest few of any type (a Pending claim's
-/// `ExternalProvisioning` is Normal but says what it waits for).
+/// Recent events, as lines: `Reason: message (×n)`. Warnings only, unless there are
+/// none, then the newest few of any type (a Pending claim's `ExternalProvisioning` is
+/// Normal but says what it waits for).
 pub fn summarize_events(events: &[Event]) -> Vec<String> {
     let mut sorted: Vec<&Event> = events.iter().collect();
     sorted.sort_by_key(|e| event_time(e));
@@ -536,10 +533,10 @@ pub fn summarize_events(events: &[Event]) -> Vec<String> {
         .copied()
         .filter(|e| e.type_.as_deref() == Some("Warning"))
         .collect();
-    let chosen = if warnings.is_empty() {
-        sorted
+    let (chosen, limit) = if warnings.is_empty() {
+        (sorted, MAX_NORMAL_EVENTS)
     } else {
-        warnings
+        (warnings, MAX_EVENTS)
     };
     // Deduplicate by (reason, message), keeping the latest position, adding counts.
     let mut lines: Vec<(String, String, i64)> = Vec::new();
@@ -556,7 +553,7 @@ pub fn summarize_events(events: &[Event]) -> Vec<String> {
         };
         lines.push((reason, message, total));
     }
-    let skip = lines.len().saturating_sub(MAX_EVENTS);
+    let skip = lines.len().saturating_sub(limit);
     lines
         .into_iter()
         .skip(skip)

@@ -368,15 +368,12 @@ async fn report(
     for (i, problem) in &targets {
         let mut d = tracker.diagnose(*i, problem.as_ref());
         if let Some(ns) = tracker.namespace_of(*i) {
-            let (specific, object) = tracker.event_subjects(*i, &d);
+            // The pod's and claim's events, and the object's own (FailedCreate, a Job's
+            // BackoffLimitExceeded): warnings from any of them beat a pod's Normal noise.
+            let subjects = tracker.event_subjects(*i, &d);
             let mut events = Vec::new();
-            for (name, uid) in &specific {
+            for (name, uid) in &subjects {
                 events.extend(diagnose::fetch_events(client, ns, name, uid.as_deref()).await);
-            }
-            // The object's own events when its pods say nothing (FailedCreate…).
-            if diagnose::summarize_events(&events).is_empty() {
-                let (name, uid) = object;
-                events.extend(diagnose::fetch_events(client, ns, &name, uid.as_deref()).await);
             }
             d.events = diagnose::summarize_events(&events);
         }

@@ -17,6 +17,8 @@ const DEFAULT_CLASS_ANNOTATIONS: [&str; 2] = [
     "storageclass.beta.kubernetes.io/is-default-class",
 ];
 
+const LIST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BindingMode {
     Immediate,
@@ -78,11 +80,13 @@ impl StorageClasses {
         Self::from_classes(classes)
     }
 
-    /// Lists the classes; on any error (RBAC, network) the result is `unknown()`, since
-    /// waiting must not fail merely because a hint is unavailable.
+    /// Lists the classes; on any error (RBAC, network, no answer within 5 s) the result
+    /// is `unknown()`, since waiting must not fail merely because a hint is
+    /// unavailable. Bounded in time: it runs before watching starts and while reporting.
     pub async fn list(client: &Client) -> Self {
         let api: Api<StorageClass> = Api::all(client.clone());
-        match api.list(&ListParams::default()).await {
+        let listed = tokio::time::timeout(LIST_TIMEOUT, api.list(&ListParams::default())).await;
+        match listed.unwrap_or_else(|_| Err(kube::Error::Service("timed out".into()))) {
             Ok(list) => {
                 let values: Vec<Value> = list
                     .items

@@ -460,33 +460,29 @@ impl Tracker {
         }
     }
 
-    /// What to look up events for, as `(name, uid)`: the pod and claim the diagnosis
-    /// names, then the object itself as a fallback.
-    #[allow(clippy::type_complexity)]
-    pub fn event_subjects(
-        &self,
-        i: usize,
-        d: &Diagnosis,
-    ) -> (Vec<(String, Option<String>)>, (String, Option<String>)) {
+    /// Whose events explain the diagnosis, as `(name, uid)`: the pod and claim it
+    /// names, then the object itself.
+    pub fn event_subjects(&self, i: usize, d: &Diagnosis) -> Vec<(String, Option<String>)> {
         let o = &self.objects[i];
         let ns = o.target.namespace.as_deref().unwrap_or_default();
         let uid_of = |v: Option<&Value>| {
             v.and_then(|v| json::str_at(v, "metadata.uid"))
                 .map(str::to_string)
         };
-        let mut specific = Vec::new();
+        let mut subjects = Vec::new();
         if let Some(pod) = d.pod.as_ref().filter(|p| **p != o.target.name) {
             let live = self.namespace_store(ns, true).and_then(|s| s.get(pod));
-            specific.push((pod.clone(), uid_of(live)));
+            subjects.push((pod.clone(), uid_of(live)));
         }
         let claim = self.problems[i]
             .iter()
             .find_map(|(p, _)| p.claim.clone().filter(|_| d.pod == p.pod));
         if let Some(claim) = claim.filter(|c| *c != o.target.name) {
             let live = self.namespace_store(ns, false).and_then(|s| s.get(&claim));
-            specific.push((claim, uid_of(live)));
+            subjects.push((claim, uid_of(live)));
         }
-        (specific, (o.target.name.clone(), uid_of(self.live(i))))
+        subjects.push((o.target.name.clone(), uid_of(self.live(i))));
+        subjects
     }
 
     pub fn namespace_of(&self, i: usize) -> Option<&str> {

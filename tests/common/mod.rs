@@ -81,7 +81,34 @@ pub async fn namespace(client: &Client, prefix: &str) -> String {
         .create(&PostParams::default(), &ns)
         .await
         .unwrap_or_else(|e| panic!("create namespace {name}: {e}"));
+    wait_for_default_service_account(client, &name).await;
     name
+}
+
+/// Before 1.24, a pod created before the namespace's default ServiceAccount has its
+/// token Secret is refused ("no API token found"); controllers retry, bare pods do not.
+async fn wait_for_default_service_account(client: &Client, ns: &str) {
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    let needs_token = client
+        .apiserver_version()
+        .await
+        .ok()
+        .and_then(|v| v.minor.trim_end_matches('+').parse::<u32>().ok())
+        .is_some_and(|minor| minor < 24);
+    let api = Api::<ServiceAccount>::namespaced(client.clone(), ns);
+    let ready = async {
+        loop {
+            if let Ok(Some(sa)) = api.get_opt("default").await {
+                if !needs_token || sa.secrets.is_some_and(|s| !s.is_empty()) {
+                    return;
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    };
+    tokio::time::timeout(WAIT, ready).await.unwrap_or_else(|_| {
+        panic!("namespace {ns}: the default ServiceAccount never became usable")
+    });
 }
 
 /// Deletes a namespace a test is done with (best effort).

@@ -16,7 +16,7 @@ use crate::stacks::component::{Builder, Phase, Release, Rendered};
 use crate::stacks::workload::{self as w, Timing};
 
 pub const COMPONENT: &str = "fluentbit";
-const HTTP_PORT: i32 = 2020;
+pub(super) const HTTP_PORT: i32 = 2020;
 const CONFIG_DIR: &str = "/fluent-bit/etc/conf";
 /// Tail offsets survive pod restarts in a host directory of this release only, so
 /// that two releases on one node never share a database.

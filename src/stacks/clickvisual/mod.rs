@@ -14,6 +14,7 @@ mod common;
 mod fluentbit;
 mod kafka;
 mod mysql;
+mod probes;
 mod prometheus;
 mod redis;
 mod zookeeper;
@@ -56,6 +57,18 @@ pub fn render(values: &Values, release: &Release, caps: Capabilities) -> Vec<Ren
     .into_iter()
     .flatten()
     .collect()
+}
+
+/// The connectivity probes of every component in use (see `probes.rs`).
+pub fn probes(values: &Values, release: &Release) -> Vec<crate::probe::ProbeSpec> {
+    let ctx = Ctx {
+        release,
+        values,
+        // Probes render no API-version-dependent objects.
+        caps: Capabilities::latest(),
+        conn: Connections::new(values, release),
+    };
+    probes::probes(&ctx)
 }
 
 /// The summary after install or upgrade: URLs, login, where credentials live.

@@ -14,7 +14,7 @@ use crate::stacks::component::{Builder, Phase, Rendered};
 use crate::stacks::workload::{self as w, Timing};
 
 pub const COMPONENT: &str = "prometheus";
-const PORT: i32 = 9090;
+pub(super) const PORT: i32 = 9090;
 /// `nobody`, the user of the prom/prometheus image.
 const UID: i64 = 65534;
 const CONFIG_DIR: &str = "/etc/prometheus";

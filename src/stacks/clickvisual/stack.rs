@@ -5,6 +5,7 @@ use rand::Rng;
 use serde_json::Value;
 
 use super::values::Values;
+use crate::probe::ProbeSpec;
 use crate::stacks::component::{Capabilities, Release, Rendered};
 use crate::stacks::{ResolvedValues, Stack, resolve_typed};
 use crate::values::{self, Layer, Problems, SetFlag};
@@ -47,6 +48,13 @@ impl Stack for ClickVisualStack {
 
     fn redact(&self, tree: &Value) -> Value {
         values::redact::<Values>(tree)
+    }
+
+    fn probes(&self, v: &ResolvedValues, release: &Release) -> Result<Vec<ProbeSpec>> {
+        let typed: Values = serde_json::from_value(v.tree.clone()).context(
+            "values do not match the ClickVisual schema (they were validated; this is a bug)",
+        )?;
+        Ok(super::probes(&typed, release))
     }
 
     fn notes(&self, v: &ResolvedValues, release: &Release) -> Vec<String> {

@@ -32,7 +32,7 @@ impl Values {
             "clickhouse.replicas",
             checks::replicas(self.clickhouse.replicas),
         );
-        if self.zookeeper.enabled && self.zookeeper.replicas % 2 == 0 {
+        if self.zookeeper.enabled && self.zookeeper.replicas.is_multiple_of(2) {
             p.add(
                 "zookeeper.replicas",
                 format!(
@@ -199,13 +199,13 @@ impl Values {
                     checks::dns1123_subdomain(&self.ingress.class_name),
                 );
             }
-            if self.ingress.tls.enabled {
-                if let Some(problem) = p.check(
+            if self.ingress.tls.enabled
+                && let Some(problem) = p.check(
                     "ingress.tls.secretName",
                     checks::dns1123_subdomain(&self.ingress.tls.secret_name),
-                ) {
-                    problem.hint("name the kubernetes.io/tls Secret holding the certificate");
-                }
+                )
+            {
+                problem.hint("name the kubernetes.io/tls Secret holding the certificate");
             }
         }
     }
@@ -220,7 +220,7 @@ impl Values {
             .hint("leave it empty to have one generated");
         }
         let url = &self.clickvisual.config.root_url;
-        if !url.is_empty() && !(url.starts_with("http://") || url.starts_with("https://")) {
+        if !url.is_empty() && !url.starts_with("http://") && !url.starts_with("https://") {
             p.add(
                 "clickvisual.config.rootURL",
                 format!("must start with http:// or https://, got {url:?}"),

@@ -7,6 +7,9 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use crate::stacks::types::{
+    AntiAffinity, Image, PullPolicy, ResourceList, Resources, ServiceType,
+};
 use crate::values::types::Quantity;
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -38,43 +41,6 @@ pub struct Global {
     /// Spread replicas over nodes: `none`, `soft` (preferred) or `hard` (required).
     pub anti_affinity: AntiAffinity,
     pub node_selector: BTreeMap<String, String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum AntiAffinity {
-    None,
-    Soft,
-    Hard,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct Image {
-    pub repository: String,
-    pub tag: String,
-    pub pull_policy: PullPolicy,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-pub enum PullPolicy {
-    Always,
-    IfNotPresent,
-    Never,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct Resources {
-    pub requests: ResourceList,
-    pub limits: ResourceList,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct ResourceList {
-    pub cpu: Quantity,
-    pub memory: Quantity,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -128,13 +94,6 @@ pub struct Service {
     #[serde(rename = "type")]
     pub type_: ServiceType,
     pub port: u16,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-pub enum ServiceType {
-    ClusterIP,
-    NodePort,
-    LoadBalancer,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]

@@ -454,4 +454,16 @@ fn normal_events_when_there_are_no_warnings() {
         ]
     );
     assert!(summarize_events(&[]).is_empty());
+    let normal: Vec<Event> = (1..=4)
+        .map(|i| {
+            event(
+                "Normal",
+                "Step",
+                &i.to_string(),
+                &format!("2026-01-01T10:00:0{i}Z"),
+                1,
+            )
+        })
+        .collect();
+    assert_eq!(summarize_events(&normal), ["Step: 2", "Step: 3", "Step: 4"]);
 }

@@ -279,13 +279,14 @@ fn failed_job_uses_its_pods_exit_code() {
     assert_eq!(d.object, "Job/cv-mysql-init");
     assert_eq!(d.reason, "JobPodFailed (exit code 42)");
     assert!(d.detail.starts_with("BackoffLimitExceeded"), "{}", d.detail);
-    let (specific, object) = t.event_subjects(f[0].object, &d);
-    assert_eq!(specific[0].0, "cv-mysql-init-8xq2z");
+    let subjects = t.event_subjects(f[0].object, &d);
+    assert_eq!(subjects.len(), 2);
+    assert_eq!(subjects[0].0, "cv-mysql-init-8xq2z");
     assert_eq!(
-        specific[0].1.as_deref(),
+        subjects[0].1.as_deref(),
         Some("55555555-2222-4333-8444-555555555555")
     );
-    assert_eq!(object.0, "cv-mysql-init");
+    assert_eq!(subjects[1].0, "cv-mysql-init");
 }
 
 #[test]

@@ -1,0 +1,451 @@
+//! AIOps values mapped onto the shared workload builders: globals, development mode,
+//! images, claims, credentials Secrets, log levels.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{
+    Container, PersistentVolumeClaim, PodSecurityContext, PodSpec, ResourceRequirements,
+};
+
+use super::Ctx;
+use super::connections::credentials_secret;
+use super::values::{Image, LogLevel, Resources, Storage};
+use crate::stacks::component::{Builder, Phase};
+use crate::stacks::workload::{self as w, PodGlobals};
+
+/// Name of every data service's volume claim template.
+pub(super) const DATA_VOLUME: &str = "data";
+
+impl Ctx<'_> {
+    pub(super) fn pod_globals(&self) -> PodGlobals {
+        let g = &self.values.global;
+        PodGlobals {
+            image_registry: g.image_registry.clone(),
+            image_pull_secrets: g.image_pull_secrets.clone(),
+            node_selector: g.node_selector.clone(),
+            anti_affinity: g.anti_affinity.into(),
+            storage_class: g.storage_class.clone(),
+            pod_disruption_budgets: g.pod_disruption_budgets,
+        }
+    }
+
+    /// The shared pod spec with the stack's globals.
+    pub(super) fn pod_spec(
+        &self,
+        b: &Builder<'_>,
+        replicas: u32,
+        security: PodSecurityContext,
+    ) -> PodSpec {
+        w::pod_spec(b, &self.pod_globals(), replicas, security)
+    }
+
+    /// Image reference with the `global.imageRegistry` mirror prefix.
+    pub(super) fn image(&self, image: &Image) -> String {
+        w::image(
+            &self.values.global.image_registry,
+            &image.repository,
+            &image.tag,
+        )
+    }
+
+    /// Requests and limits from values; in development mode requests are a quarter
+    /// of the configured ones, so the platform fits a laptop, while limits (and the
+    /// JVM heaps derived from them) stay.
+    pub(super) fn resources(&self, r: &Resources) -> ResourceRequirements {
+        let (cpu, memory) = if self.values.global.development {
+            (
+                quarter_cpu(r.requests.cpu.value()),
+                quarter_memory(r.requests.memory.value()),
+            )
+        } else {
+            (
+                r.requests.cpu.as_str().to_string(),
+                r.requests.memory.as_str().to_string(),
+            )
+        };
+        w::resources(
+            (&cpu, &memory),
+            (r.limits.cpu.as_str(), r.limits.memory.as_str()),
+        )
+    }
+
+    /// A container of `image` with resources from values.
+    pub(super) fn container(&self, name: &str, image: &Image, res: &Resources) -> Container {
+        w::container(
+            name,
+            self.image(image),
+            image.pull_policy.as_str(),
+            self.resources(res),
+        )
+    }
+
+    /// A container of the tools image (sh, nc, curl) with small fixed resources.
+    pub(super) fn tools_container(&self, name: &str) -> Container {
+        let image = &self.values.global.tools_image;
+        w::container(
+            name,
+            self.image(image),
+            image.pull_policy.as_str(),
+            w::helper_resources(),
+        )
+    }
+
+    /// The `data` claim template of a component, its StorageClass resolved.
+    pub(super) fn data_claim(&self, b: &Builder<'_>, s: &Storage) -> PersistentVolumeClaim {
+        w::volume_claim(
+            b,
+            DATA_VOLUME,
+            s.size.as_str(),
+            w::storage_class(&s.storage_class, &self.values.global.storage_class),
+        )
+    }
+
+    /// Adds `<release>-<dependency>-credentials` in the storage phase, so that it
+    /// exists before any pod that reads it (in both internal and external mode).
+    pub(super) fn push_credentials(
+        &self,
+        b: &mut Builder<'_>,
+        dependency: &str,
+        data: BTreeMap<String, String>,
+    ) {
+        let secret = w::secret(b, credentials_secret(self.release, dependency), data);
+        b.push_in(Phase::Storage, secret);
+    }
+
+    /// `global.logLevel`, or debug in development mode.
+    pub(super) fn log_level(&self) -> LogLevel {
+        if self.values.global.development {
+            LogLevel::Debug
+        } else {
+            self.values.global.log_level
+        }
+    }
+}
+
+pub(super) fn log_level_str(l: LogLevel) -> &'static str {
+    match l {
+        LogLevel::Debug => "debug",
+        LogLevel::Info => "info",
+        LogLevel::Warn => "warn",
+        LogLevel::Error => "error",
+    }
+}
+
+fn quarter_cpu(cores: f64) -> String {
+    format!("{}m", ((cores * 1000.0 / 4.0).ceil() as u64).max(10))
+}
+
+fn quarter_memory(bytes: f64) -> String {
+    format!("{}Mi", ((bytes / 4.0 / 1048576.0).ceil() as u64).max(16))
+}
+
+/// JVM heap for a memory limit: half of it, the rest for off-heap memory and the
+/// page cache (Elasticsearch's own advice).
+pub(super) fn jvm_heap_mib(r: &Resources) -> u64 {
+    ((r.limits.memory.value() / 1048576.0 / 2.0) as u64).max(256)
+}
+
+/// A YAML document of a JSON value (the plan's serializer: stable key order).
+pub(super) fn yaml(v: &serde_json::Value) -> String {
+    crate::plan::to_yaml(v).expect("JSON values serialize to YAML")
+}
+
+#[cfg(test)]
+pub(super) mod testing {
+    //! Values and context for the components' tests.
+
+    use super::super::values::Values;
+    use super::super::{DEFAULTS_YAML, render};
+    use crate::stacks::component::{Capabilities, Manifest, Release, Rendered};
+
+    /// Fixed secrets, distinct enough to search rendered output for.
+    pub const ELASTIC_PW: &str = "ElasticPw7Hq2Zx9";
+    pub const KIBANA_PW: &str = "KibanaSysPw4Rt8Mn";
+    pub const KIBANA_KEY: &str = "KibanaEncKey0123456789abcdefghijk";
+    pub const REDIS_PW: &str = "RedisPw3Hc8Vn1";
+    pub const PG_SUPER_PW: &str = "PgSuperPw6Ld2Qs";
+    pub const PG_PW: &str = "PgAppPw5Kw9Bt";
+    pub const GRAFANA_PW: &str = "GrafanaPw2Xy7Fe";
+    pub const SMTP_PW: &str = "SmtpPw8Jn3Vc";
+    pub const SLACK_URL: &str = "https://hooks.slack.example/T0/B0/SlackSecret9";
+    pub const ALL_SECRETS: [&str; 9] = [
+        ELASTIC_PW,
+        KIBANA_PW,
+        KIBANA_KEY,
+        REDIS_PW,
+        PG_SUPER_PW,
+        PG_PW,
+        GRAFANA_PW,
+        SMTP_PW,
+        SLACK_URL,
+    ];
+
+    /// The defaults with fixed secrets and images for the in-house services.
+    pub fn values() -> Values {
+        let mut v: Values = serde_saphyr::from_str(DEFAULTS_YAML).expect("defaults parse");
+        v.elasticsearch.auth.password = ELASTIC_PW.into();
+        v.kibana.system_password = KIBANA_PW.into();
+        v.kibana.encryption_key = KIBANA_KEY.into();
+        v.redis.auth.password = REDIS_PW.into();
+        v.postgresql.auth.postgres_password = PG_SUPER_PW.into();
+        v.postgresql.auth.password = PG_PW.into();
+        v.grafana.admin_password = GRAFANA_PW.into();
+        v.ai_engine.image.repository = "example.com/aiops/ai-engine".into();
+        v.api_gateway.image.repository = "example.com/aiops/api-gateway".into();
+        v.self_healing.image.repository = "example.com/aiops/self-healing".into();
+        v
+    }
+
+    /// Everything on: 3-node Elasticsearch, Redis cluster, replicas, receivers with
+    /// credentials, NetworkPolicies, Pod Security labels, TLS.
+    pub fn production() -> Values {
+        let mut v = values();
+        v.global.development = false;
+        v.global.pod_disruption_budgets = true;
+        v.global.anti_affinity = super::super::values::AntiAffinity::Soft;
+        v.elasticsearch.replicas = 3;
+        v.redis.cluster.enabled = true;
+        v.traefik.replicas = 2;
+        v.alertmanager.replicas = 3;
+        v.kibana.replicas = 2;
+        v.logstash.replicas = 2;
+        v.ai_engine.replicas = 2;
+        v.api_gateway.replicas = 3;
+        v.ingress.tls.enabled = true;
+        v.ingress.tls.secret_name = "aiops-tls".into();
+        v.ingress.host = "aiops.example.com".into();
+        v.network_policy.enabled = true;
+        v.network_policy.default_deny = true;
+        v.pod_security_policy.enabled = true;
+        let r = &mut v.alertmanager.receivers;
+        r.email.enabled = true;
+        r.email.to = "ops@example.com".into();
+        r.email.from = "aiops@example.com".into();
+        r.email.smarthost = "smtp.example.com:587".into();
+        r.email.username = "aiops".into();
+        r.email.password = SMTP_PW.into();
+        r.slack.enabled = true;
+        r.slack.api_url = SLACK_URL.into();
+        v
+    }
+
+    pub fn release() -> Release {
+        Release {
+            name: "ops".into(),
+            namespace: "mon".into(),
+            stack: "aiops",
+        }
+    }
+
+    pub fn render_all(v: &Values) -> Vec<Rendered> {
+        render(v, &release(), Capabilities::latest())
+    }
+
+    pub fn component<'a>(all: &'a [Rendered], name: &str) -> &'a Rendered {
+        all.iter()
+            .find(|r| r.name == name)
+            .unwrap_or_else(|| panic!("component {name} not rendered"))
+    }
+
+    pub fn has(all: &[Rendered], name: &str) -> bool {
+        all.iter().any(|r| r.name == name)
+    }
+
+    pub fn find<'a>(r: &'a Rendered, kind: &str, name: &str) -> &'a Manifest {
+        r.manifests
+            .iter()
+            .find(|m| m.kind == kind && m.name == name)
+            .unwrap_or_else(|| panic!("{kind}/{name} not in {}", r.name))
+    }
+
+    /// The only object of a kind in a component.
+    pub fn only<'a>(r: &'a Rendered, kind: &str) -> &'a Manifest {
+        let found: Vec<_> = r.manifests.iter().filter(|m| m.kind == kind).collect();
+        assert_eq!(found.len(), 1, "{kind} in {}", r.name);
+        found[0]
+    }
+
+    /// The container named `name` in a workload's pod template (or init containers).
+    pub fn container_of<'a>(m: &'a Manifest, name: &str) -> &'a serde_json::Value {
+        let spec = &m.body["spec"]["template"]["spec"];
+        ["containers", "initContainers"]
+            .iter()
+            .filter_map(|k| spec[*k].as_array())
+            .flatten()
+            .find(|c| c["name"] == name)
+            .unwrap_or_else(|| panic!("container {name} not in {}", m.id()))
+    }
+
+    /// Value of a literal env var of a container; `None` when absent or from a ref.
+    pub fn env<'a>(container: &'a serde_json::Value, name: &str) -> Option<&'a str> {
+        container["env"]
+            .as_array()?
+            .iter()
+            .find(|e| e["name"] == name)?["value"]
+            .as_str()
+    }
+
+    /// `(secret, key)` an env var of a container is read from.
+    pub fn env_ref(container: &serde_json::Value, name: &str) -> Option<(String, String)> {
+        let e = container["env"]
+            .as_array()?
+            .iter()
+            .find(|e| e["name"] == name)?;
+        let r = &e["valueFrom"]["secretKeyRef"];
+        Some((r["name"].as_str()?.into(), r["key"].as_str()?.into()))
+    }
+
+    /// Decoded value of a key of a Secret manifest.
+    pub fn secret_value(m: &Manifest, key: &str) -> String {
+        use base64::Engine;
+        let encoded = m.body["data"][key].as_str().expect("secret key present");
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .expect("base64");
+        String::from_utf8(bytes).expect("utf-8")
+    }
+
+    /// A data key of a ConfigMap manifest.
+    pub fn config_value(m: &Manifest, key: &str) -> String {
+        m.body["data"][key]
+            .as_str()
+            .unwrap_or_else(|| panic!("{key} not in {}", m.id()))
+            .to_string()
+    }
+}
+
+#[cfg(test)]
+mod render_tests {
+    //! Properties of the whole render, across components.
+
+    use super::testing::*;
+    use crate::stacks::component::{PHASE_ANNOTATION, RELEASE_LABEL};
+
+    #[test]
+    fn passwords_appear_only_in_secrets() {
+        for v in [values(), production()] {
+            for m in render_all(&v).iter().flat_map(|r| &r.manifests) {
+                if m.kind == "Secret" {
+                    continue;
+                }
+                let text = serde_json::to_string(&m.body).unwrap();
+                for secret in ALL_SECRETS {
+                    assert!(!text.contains(secret), "{secret} in {}", m.id());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn credentials_reach_pods_only_through_secret_refs() {
+        for m in render_all(&production()).iter().flat_map(|r| &r.manifests) {
+            let spec = &m.body["spec"]["template"]["spec"];
+            for c in ["containers", "initContainers"]
+                .iter()
+                .filter_map(|k| spec[*k].as_array())
+                .flatten()
+            {
+                for e in c["env"].as_array().into_iter().flatten() {
+                    let name = e["name"].as_str().unwrap();
+                    if name.contains("PASSWORD") || name.contains("PASS") || name.ends_with("_AUTH") {
+                        assert!(
+                            e["valueFrom"]["secretKeyRef"].is_object(),
+                            "{name} of {} is not from a Secret",
+                            m.id()
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn render_is_deterministic() {
+        let v = production();
+        let a: Vec<_> = render_all(&v).into_iter().flat_map(|r| r.manifests).collect();
+        let b: Vec<_> = render_all(&v).into_iter().flat_map(|r| r.manifests).collect();
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn every_object_is_labelled_annotated_and_named_for_the_release() {
+        for r in render_all(&production()) {
+            for m in &r.manifests {
+                let meta = &m.body["metadata"];
+                assert_eq!(meta["labels"][RELEASE_LABEL], "ops", "{}", m.id());
+                assert_eq!(
+                    meta["annotations"][PHASE_ANNOTATION],
+                    m.phase.as_str(),
+                    "{}",
+                    m.id()
+                );
+                if m.kind == "Namespace" {
+                    assert_eq!(m.name, "mon");
+                    continue;
+                }
+                let prefix = if m.namespace.is_some() { "ops-" } else { "mon-ops-" };
+                assert!(m.name.starts_with(prefix), "{}", m.id());
+                assert!(m.name.len() <= 63, "{}", m.id());
+                match m.kind.as_str() {
+                    "Secret" | "ConfigMap" | "ServiceAccount" | "Role" | "RoleBinding"
+                    | "ClusterRole" | "ClusterRoleBinding" | "NetworkPolicy" => {
+                        assert_eq!(m.phase.as_str(), "storage", "{}", m.id())
+                    }
+                    _ => assert_eq!(m.phase, r.phase, "{}", m.id()),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn pods_have_no_service_links_and_a_seccomp_profile() {
+        for m in render_all(&production()).iter().flat_map(|r| &r.manifests) {
+            if let Some(spec) = m.body["spec"]["template"]["spec"].as_object() {
+                assert_eq!(spec["enableServiceLinks"], false, "{}", m.id());
+                assert!(
+                    spec["securityContext"]["seccompProfile"].is_object(),
+                    "{}",
+                    m.id()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn dependencies_name_rendered_components() {
+        for v in [values(), production()] {
+            let all = render_all(&v);
+            for r in &all {
+                for d in &r.depends_on {
+                    assert!(all.iter().any(|o| o.name == *d), "{} -> {d}", r.name);
+                }
+            }
+            crate::plan::Plan::new(&all).expect("a valid plan");
+        }
+    }
+
+    #[test]
+    fn development_mode_quarters_requests_and_keeps_limits() {
+        let all = render_all(&values());
+        let es = find(component(&all, "elasticsearch"), "StatefulSet", "ops-elasticsearch");
+        let c = container_of(es, "elasticsearch");
+        assert_eq!(c["resources"]["requests"]["cpu"], "250m");
+        assert_eq!(c["resources"]["requests"]["memory"], "512Mi");
+        assert_eq!(c["resources"]["limits"]["memory"], "4Gi");
+        let all = render_all(&production());
+        let es = find(component(&all, "elasticsearch"), "StatefulSet", "ops-elasticsearch");
+        let c = container_of(es, "elasticsearch");
+        assert_eq!(c["resources"]["requests"]["cpu"], "1");
+        assert_eq!(c["resources"]["requests"]["memory"], "2Gi");
+    }
+
+    #[test]
+    fn no_field_newer_than_kubernetes_1_20() {
+        for m in render_all(&production()).iter().flat_map(|r| &r.manifests) {
+            let text = serde_json::to_string(&m.body).unwrap();
+            for field in ["ipFamilyPolicy", "\"grpc\"", "minReadySeconds\":0", "podFailurePolicy", "unhealthyPodEvictionPolicy", "persistentVolumeClaimRetentionPolicy"] {
+                assert!(!text.contains(field), "{field} in {}", m.id());
+            }
+        }
+    }
+}

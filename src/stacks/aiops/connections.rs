@@ -1,0 +1,234 @@
+//! Where the platform's services are, from whichever side is active (inside the
+//! release or external), and where their credentials live: always a Secret key,
+//! never a literal in a pod spec.
+
+use super::values::Values;
+use crate::stacks::component::Release;
+use crate::stacks::workload;
+
+/// A key in a Secret of the release.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretKey {
+    pub secret: String,
+    pub key: &'static str,
+}
+
+/// Keys of the credentials Secrets. They exist in both modes: internal ones hold
+/// generated passwords, external ones the passwords the user gave.
+pub mod keys {
+    pub const ELASTIC_PASSWORD: &str = "elastic-password";
+    pub const KIBANA_SYSTEM_PASSWORD: &str = "kibana-system-password";
+    pub const KIBANA_ENCRYPTION_KEY: &str = "encryption-key";
+    pub const REDIS_PASSWORD: &str = "redis-password";
+    pub const POSTGRES_PASSWORD: &str = "postgres-password";
+    pub const PASSWORD: &str = "password";
+    pub const GRAFANA_ADMIN_USER: &str = "admin-user";
+    pub const GRAFANA_ADMIN_PASSWORD: &str = "admin-password";
+}
+
+/// `<release>-<dependency>-credentials`.
+pub fn credentials_secret(release: &Release, dependency: &str) -> String {
+    release.object_name(&format!("{dependency}-credentials"))
+}
+
+pub const ES_PORT: u16 = 9200;
+pub const REDIS_PORT: u16 = 6379;
+pub const POSTGRES_PORT: u16 = 5432;
+pub const PROMETHEUS_PORT: u16 = 9090;
+pub const ALERTMANAGER_PORT: u16 = 9093;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Elasticsearch {
+    /// `http://host:9200`, no trailing slash.
+    pub url: String,
+    /// Host part of the URL, for `.netrc` files.
+    pub host: String,
+    pub username: String,
+    pub password: String,
+    pub password_ref: SecretKey,
+    pub internal: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redis {
+    pub host: String,
+    pub port: u16,
+    pub password: String,
+    pub password_ref: SecretKey,
+    /// `host:port` of every cluster node; empty for a standalone server.
+    pub cluster_nodes: Vec<String>,
+    pub internal: bool,
+}
+
+impl Redis {
+    pub fn addr(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Postgresql {
+    pub host: String,
+    pub port: u16,
+    pub username: String,
+    pub password: String,
+    pub database: String,
+    pub password_ref: SecretKey,
+    pub internal: bool,
+}
+
+/// Every dependency endpoint; `None` where the dependency is not there at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connections {
+    pub elasticsearch: Option<Elasticsearch>,
+    pub redis: Option<Redis>,
+    pub postgresql: Option<Postgresql>,
+    /// In-cluster URL of Prometheus, route prefix included.
+    pub prometheus_url: Option<String>,
+    pub alertmanager_url: Option<String>,
+}
+
+/// Host of an `http(s)://host:port/...` URL.
+fn url_host(url: &str) -> String {
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    let authority = rest.split('/').next().unwrap_or_default();
+    let authority = authority.rsplit('@').next().unwrap_or_default();
+    match authority.rsplit_once(':') {
+        Some((host, port)) if port.chars().all(|c| c.is_ascii_digit()) => host.to_string(),
+        _ => authority.to_string(),
+    }
+}
+
+impl Connections {
+    pub fn new(v: &Values, release: &Release) -> Self {
+        let es_ref = SecretKey {
+            secret: credentials_secret(release, "elasticsearch"),
+            key: keys::ELASTIC_PASSWORD,
+        };
+        let elasticsearch = if v.elasticsearch.enabled {
+            let host = release.service_host("elasticsearch");
+            Some(Elasticsearch {
+                url: format!("http://{host}:{ES_PORT}"),
+                host,
+                username: "elastic".into(),
+                password: v.elasticsearch.auth.password.clone(),
+                password_ref: es_ref,
+                internal: true,
+            })
+        } else if !v.elasticsearch.external.url.is_empty() {
+            let e = &v.elasticsearch.external;
+            let url = e.url.trim_end_matches('/').to_string();
+            Some(Elasticsearch {
+                host: url_host(&url),
+                url,
+                username: e.username.clone(),
+                password: e.password.clone(),
+                password_ref: es_ref,
+                internal: false,
+            })
+        } else {
+            None
+        };
+
+        let redis_ref = SecretKey {
+            secret: credentials_secret(release, "redis"),
+            key: keys::REDIS_PASSWORD,
+        };
+        let redis = if v.redis.enabled {
+            let cluster_nodes = if v.redis.cluster.enabled {
+                (0..v.redis.cluster.nodes)
+                    .map(|i| {
+                        format!(
+                            "{}:{REDIS_PORT}",
+                            workload::pod_host(release, "redis", i)
+                        )
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            Some(Redis {
+                host: release.service_host("redis"),
+                port: REDIS_PORT,
+                password: v.redis.auth.password.clone(),
+                password_ref: redis_ref,
+                cluster_nodes,
+                internal: true,
+            })
+        } else if !v.redis.external.host.is_empty() {
+            Some(Redis {
+                host: v.redis.external.host.clone(),
+                port: v.redis.external.port,
+                password: v.redis.external.password.clone(),
+                password_ref: redis_ref,
+                cluster_nodes: Vec::new(),
+                internal: false,
+            })
+        } else {
+            None
+        };
+
+        let pg_ref = SecretKey {
+            secret: credentials_secret(release, "postgresql"),
+            key: keys::PASSWORD,
+        };
+        let postgresql = if v.postgresql.enabled {
+            let a = &v.postgresql.auth;
+            Some(Postgresql {
+                host: release.service_host("postgresql"),
+                port: POSTGRES_PORT,
+                username: a.username.clone(),
+                password: a.password.clone(),
+                database: a.database.clone(),
+                password_ref: pg_ref,
+                internal: true,
+            })
+        } else if !v.postgresql.external.host.is_empty() {
+            let e = &v.postgresql.external;
+            Some(Postgresql {
+                host: e.host.clone(),
+                port: e.port,
+                username: e.username.clone(),
+                password: e.password.clone(),
+                database: e.database.clone(),
+                password_ref: pg_ref,
+                internal: false,
+            })
+        } else {
+            None
+        };
+
+        let prometheus_url = v.prometheus.enabled.then(|| {
+            format!(
+                "http://{}:{PROMETHEUS_PORT}{}",
+                release.service_host("prometheus"),
+                super::routes::prometheus_prefix(v)
+            )
+        });
+        let alertmanager_url = v.alertmanager.enabled.then(|| {
+            format!(
+                "http://{}:{ALERTMANAGER_PORT}",
+                release.service_host("alertmanager")
+            )
+        });
+        Connections {
+            elasticsearch,
+            redis,
+            postgresql,
+            prometheus_url,
+            alertmanager_url,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_of_urls() {
+        assert_eq!(url_host("https://es.example.com:9243"), "es.example.com");
+        assert_eq!(url_host("http://es.example.com/"), "es.example.com");
+        assert_eq!(url_host("http://10.0.0.1:9200/prefix"), "10.0.0.1");
+    }
+}

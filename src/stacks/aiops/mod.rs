@@ -1,0 +1,142 @@
+//! The AIOps platform: Traefik (edge router), Prometheus (+ node-exporter,
+//! kube-state-metrics, alert rules), Alertmanager, Grafana, Elasticsearch, Logstash,
+//! Kibana, Redis, PostgreSQL and three in-house services (AI engine, API gateway,
+//! self-healing executor), behind one Ingress; optional NetworkPolicies and Pod
+//! Security admission labels.
+
+pub mod connections;
+mod stack;
+mod validate;
+pub mod values;
+
+pub use stack::AiopsStack;
+
+mod alertmanager;
+mod common;
+mod elasticsearch;
+mod exporters;
+mod grafana;
+mod inhouse;
+mod ingress;
+mod kibana;
+mod logstash;
+mod namespace;
+mod netpol;
+mod postgresql;
+mod prometheus;
+mod redis;
+mod routes;
+mod traefik;
+
+use crate::stacks::component::{Capabilities, Release, Rendered};
+use connections::Connections;
+use values::Values;
+
+pub const NAME: &str = "aiops";
+pub const DEFAULT_NAMESPACE: &str = "aiops";
+pub const DEFAULTS_YAML: &str = include_str!("defaults.yaml");
+
+/// Everything a component needs to render itself.
+pub struct Ctx<'a> {
+    pub release: &'a Release,
+    pub values: &'a Values,
+    pub caps: Capabilities,
+    pub conn: Connections,
+}
+
+/// All enabled components' objects, in declaration order (the plan sorts by phase and
+/// dependency).
+pub fn render(values: &Values, release: &Release, caps: Capabilities) -> Vec<Rendered> {
+    let ctx = Ctx {
+        release,
+        values,
+        caps,
+        conn: Connections::new(values, release),
+    };
+    let mut out: Vec<Rendered> = [
+        namespace::render(&ctx),
+        elasticsearch::render(&ctx),
+        kibana::render_setup(&ctx),
+        redis::render(&ctx),
+        redis::render_cluster_init(&ctx),
+        postgresql::render(&ctx),
+        traefik::render(&ctx),
+        prometheus::render(&ctx),
+        exporters::render_node_exporter(&ctx),
+        exporters::render_kube_state_metrics(&ctx),
+        alertmanager::render(&ctx),
+        grafana::render(&ctx),
+        logstash::render(&ctx),
+        kibana::render(&ctx),
+        inhouse::render(&ctx, inhouse::Kind::AiEngine),
+        inhouse::render(&ctx, inhouse::Kind::ApiGateway),
+        inhouse::render(&ctx, inhouse::Kind::SelfHealing),
+        ingress::render(&ctx),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    // Last: the policies follow from which components have pods.
+    if let Some(policies) = netpol::render(&ctx, &out) {
+        out.push(policies);
+    }
+    out
+}
+
+/// The summary after install or upgrade: URLs, logins, where credentials live.
+pub fn notes(v: &Values, release: &Release) -> Vec<String> {
+    let ns = &release.namespace;
+    let conn = Connections::new(v, release);
+    let mut out = vec![String::new(), "AIOps platform".to_string()];
+    let apps: [(&str, bool, &str, &str, u16); 5] = [
+        ("API", v.api_gateway.enabled, routes::ROOT, "api-gateway", v.api_gateway.port),
+        ("Grafana", v.grafana.enabled, routes::GRAFANA, "grafana", 3000),
+        ("Prometheus", v.prometheus.enabled, routes::PROMETHEUS, "prometheus", 9090),
+        ("Kibana", v.kibana.enabled, routes::KIBANA, "kibana", 5601),
+        ("AI engine", v.ai_engine.enabled, routes::AI, "ai-engine", v.ai_engine.port),
+    ];
+    for (what, enabled, path, component, port) in apps {
+        if !enabled {
+            continue;
+        }
+        match routes::external_url(v, path) {
+            Some(url) => out.push(format!("  {what:<11} {url}")),
+            None => out.push(format!(
+                "  {what:<11} kubectl -n {ns} port-forward svc/{} {port}:{port}",
+                release.object_name(component)
+            )),
+        }
+    }
+    out.push(String::new());
+    out.push("Logins and credentials (Secrets in the release namespace)".to_string());
+    let mut secret_line = |what: &str, secret: &str, key: &str| {
+        out.push(format!(
+            "  {what:<15} kubectl -n {ns} get secret {secret} -o jsonpath='{{.data.{key}}}' | base64 -d"
+        ));
+    };
+    if v.grafana.enabled {
+        secret_line(
+            &format!("Grafana {}", v.grafana.admin_user),
+            &connections::credentials_secret(release, "grafana"),
+            connections::keys::GRAFANA_ADMIN_PASSWORD,
+        );
+    }
+    if let Some(es) = &conn.elasticsearch {
+        secret_line(
+            &format!("Kibana {}", es.username),
+            &es.password_ref.secret,
+            es.password_ref.key,
+        );
+    }
+    if let Some(pg) = &conn.postgresql {
+        secret_line(
+            &format!("Postgres {}", pg.username),
+            &pg.password_ref.secret,
+            pg.password_ref.key,
+        );
+    }
+    if let Some(r) = &conn.redis {
+        secret_line("Redis", &r.password_ref.secret, r.password_ref.key);
+    }
+    out
+}

@@ -1,0 +1,520 @@
+//! NetworkPolicies (`networkPolicy.enabled`): every pod of the release accepts only
+//! the platform's own flows, listed once in [`flows`]. With
+//! `networkPolicy.defaultDeny` the release's pods are also denied everything else,
+//! egress included, and get egress rules from the same flows plus DNS.
+//!
+//! Peers are pods of this release (selected by component labels), "anywhere" (the
+//! edge, shippers, notification targets, external data services), the API server
+//! and the nodes (node-exporter runs in the host network). Policies select pods of
+//! this release only, so other workloads sharing the namespace keep their own rules.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use k8s_openapi::api::networking::v1::{
+    NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer,
+    NetworkPolicyPort, NetworkPolicySpec,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+use super::Ctx;
+use super::connections::{ALERTMANAGER_PORT, ES_PORT, POSTGRES_PORT, PROMETHEUS_PORT, REDIS_PORT};
+use super::values::Values;
+use super::{
+    alertmanager, elasticsearch, exporters, grafana, inhouse, kibana, logstash, postgresql,
+    prometheus, redis, traefik,
+};
+use crate::stacks::component::{Builder, Phase, Rendered, selector_labels};
+use crate::stacks::workload as w;
+
+pub const COMPONENT: &str = "network-policy";
+
+/// Ports the API server may listen on (the `kubernetes` Service's endpoints are
+/// outside the pod network and differ between distributions).
+const API_SERVER_PORTS: [u16; 2] = [443, 6443];
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Peer {
+    /// Pods of one component of this release.
+    Pods(&'static str),
+    /// Any address: the edge, log shippers, notification targets, external services.
+    Anywhere,
+    /// The Kubernetes API server.
+    ApiServer,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Proto {
+    Tcp,
+    Udp,
+}
+
+/// One allowed connection: who opens it, to whom, on which ports (empty: all).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flow {
+    pub from: Peer,
+    pub to: Peer,
+    pub ports: Vec<(Proto, u16)>,
+}
+
+fn tcp(ports: &[u16]) -> Vec<(Proto, u16)> {
+    ports.iter().map(|p| (Proto::Tcp, *p)).collect()
+}
+
+/// Port of an external service's URL (`http(s)://host[:port]`).
+fn url_port(url: &str) -> u16 {
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    let authority = rest.split('/').next().unwrap_or_default();
+    authority
+        .rsplit_once(':')
+        .and_then(|(_, p)| p.parse().ok())
+        .unwrap_or(if url.starts_with("https") { 443 } else { ES_PORT })
+}
+
+/// Every flow the platform needs between the components that are rendered.
+pub fn flows(ctx: &Ctx<'_>, present: &BTreeSet<&'static str>) -> Vec<Flow> {
+    use Peer::{Anywhere, ApiServer, Pods};
+    let v: &Values = ctx.values;
+    let has = |c: &str| present.contains(c);
+    let mut out = Vec::new();
+    let mut add = |from: Peer, to: Peer, ports: Vec<(Proto, u16)>| {
+        let known = |p: &Peer| match p {
+            Pods(c) => has(c),
+            _ => true,
+        };
+        if known(&from) && known(&to) {
+            out.push(Flow { from, to, ports });
+        }
+    };
+    let inhouse: Vec<(&'static str, u16)> = inhouse::Kind::ALL
+        .iter()
+        .map(|k| (k.component(), k.values(v).port))
+        .filter(|(c, _)| has(c))
+        .collect();
+
+    // The edge.
+    add(Anywhere, Pods(traefik::COMPONENT), tcp(&[traefik::WEB_PORT, traefik::WEBSECURE_PORT]));
+    add(Pods(traefik::COMPONENT), ApiServer, tcp(&API_SERVER_PORTS));
+    if v.ingress.enabled {
+        for (backend, port) in [
+            (grafana::COMPONENT, grafana::PORT),
+            (prometheus::COMPONENT, PROMETHEUS_PORT),
+            (kibana::COMPONENT, kibana::PORT),
+        ] {
+            add(Pods(traefik::COMPONENT), Pods(backend), tcp(&[port]));
+        }
+        for (c, port) in &inhouse {
+            if *c != inhouse::Kind::SelfHealing.component() {
+                add(Pods(traefik::COMPONENT), Pods(c), tcp(&[*port]));
+            }
+        }
+    }
+
+    // Monitoring: Prometheus reads the API (service discovery), scrapes, alerts.
+    add(Pods(prometheus::COMPONENT), ApiServer, tcp(&API_SERVER_PORTS));
+    for (target, port) in [
+        (traefik::COMPONENT, traefik::ADMIN_PORT),
+        (grafana::COMPONENT, grafana::PORT),
+        (alertmanager::COMPONENT, ALERTMANAGER_PORT),
+        (exporters::KSM, exporters::KSM_PORT),
+        (postgresql::COMPONENT, postgresql::METRICS_PORT),
+    ] {
+        add(Pods(prometheus::COMPONENT), Pods(target), tcp(&[port]));
+    }
+    if has(exporters::NODE_EXPORTER) {
+        // Host network: the pods' addresses are the nodes'.
+        add(Pods(prometheus::COMPONENT), Anywhere, tcp(&[v.node_exporter.port]));
+    }
+    add(Pods(exporters::KSM), ApiServer, tcp(&API_SERVER_PORTS));
+    add(Pods(grafana::COMPONENT), Pods(prometheus::COMPONENT), tcp(&[PROMETHEUS_PORT]));
+    add(Pods(grafana::COMPONENT), Pods(alertmanager::COMPONENT), tcp(&[ALERTMANAGER_PORT]));
+    if v.alertmanager.replicas > 1 {
+        add(
+            Pods(alertmanager::COMPONENT),
+            Pods(alertmanager::COMPONENT),
+            vec![
+                (Proto::Tcp, alertmanager::CLUSTER_PORT),
+                (Proto::Udp, alertmanager::CLUSTER_PORT),
+            ],
+        );
+    }
+    // Notifications go wherever the receivers are (SMTP, Slack, webhooks).
+    add(Pods(alertmanager::COMPONENT), Anywhere, vec![]);
+
+    // Logs: shippers anywhere send to Logstash; Elasticsearch's clients.
+    add(
+        Anywhere,
+        Pods(logstash::COMPONENT),
+        tcp(&[logstash::BEATS_PORT, logstash::HTTP_INPUT_PORT]),
+    );
+    let es_target = match &ctx.conn.elasticsearch {
+        Some(es) if es.internal => Some((Pods(elasticsearch::COMPONENT), ES_PORT)),
+        Some(es) => Some((Anywhere, url_port(&es.url))),
+        None => None,
+    };
+    if let Some((target, port)) = es_target {
+        let mut clients = vec![
+            logstash::COMPONENT,
+            kibana::COMPONENT,
+            kibana::SETUP,
+            grafana::COMPONENT,
+        ];
+        clients.extend(inhouse.iter().map(|(c, _)| *c));
+        for c in clients {
+            add(Pods(c), target.clone(), tcp(&[port]));
+        }
+    }
+    if v.elasticsearch.replicas > 1 {
+        add(
+            Pods(elasticsearch::COMPONENT),
+            Pods(elasticsearch::COMPONENT),
+            tcp(&[ES_PORT, elasticsearch::TRANSPORT_PORT]),
+        );
+    }
+
+    // Data services of the in-house services.
+    let redis_target = match &ctx.conn.redis {
+        Some(r) if r.internal => Some(Pods(redis::COMPONENT)),
+        Some(_) => Some(Anywhere),
+        None => None,
+    };
+    let redis_port = ctx.conn.redis.as_ref().map_or(REDIS_PORT, |r| r.port);
+    let pg_target = match &ctx.conn.postgresql {
+        Some(p) if p.internal => Some(Pods(postgresql::COMPONENT)),
+        Some(_) => Some(Anywhere),
+        None => None,
+    };
+    let pg_port = ctx.conn.postgresql.as_ref().map_or(POSTGRES_PORT, |p| p.port);
+    for (c, port) in &inhouse {
+        if let Some(t) = &redis_target {
+            add(Pods(c), t.clone(), tcp(&[redis_port]));
+        }
+        if let Some(t) = &pg_target {
+            add(Pods(c), t.clone(), tcp(&[pg_port]));
+        }
+        add(Pods(c), Pods(prometheus::COMPONENT), tcp(&[PROMETHEUS_PORT]));
+        add(Pods(c), Pods(alertmanager::COMPONENT), tcp(&[ALERTMANAGER_PORT]));
+        add(Pods(prometheus::COMPONENT), Pods(c), tcp(&[*port]));
+        for (other, other_port) in &inhouse {
+            if other != c {
+                add(Pods(c), Pods(other), tcp(&[*other_port]));
+            }
+        }
+    }
+    if has(inhouse::Kind::SelfHealing.component()) {
+        add(
+            Pods(inhouse::Kind::SelfHealing.component()),
+            ApiServer,
+            tcp(&API_SERVER_PORTS),
+        );
+    }
+    if v.redis.cluster.enabled {
+        add(
+            Pods(redis::COMPONENT),
+            Pods(redis::COMPONENT),
+            tcp(&[REDIS_PORT, redis::BUS_PORT]),
+        );
+        add(Pods(redis::CLUSTER_INIT), Pods(redis::COMPONENT), tcp(&[REDIS_PORT]));
+    }
+    out
+}
+
+/// Renders after every other component: `rendered` tells which pods exist.
+pub fn render(ctx: &Ctx<'_>, rendered: &[Rendered]) -> Option<Rendered> {
+    let np = &ctx.values.network_policy;
+    if !np.enabled {
+        return None;
+    }
+    // Components with pods that NetworkPolicies govern (node-exporter runs in the
+    // host network, where they do not apply).
+    let present: BTreeSet<&'static str> = rendered
+        .iter()
+        .filter(|r| {
+            r.manifests.iter().any(|m| {
+                matches!(m.kind.as_str(), "Deployment" | "StatefulSet" | "DaemonSet" | "Job")
+            }) && r.name != exporters::NODE_EXPORTER
+        })
+        .map(|r| r.name)
+        .collect();
+    let mut all_present = present.clone();
+    if rendered.iter().any(|r| r.name == exporters::NODE_EXPORTER) {
+        all_present.insert(exporters::NODE_EXPORTER);
+    }
+    let flows = flows(ctx, &all_present);
+    let mut b = Builder::new(ctx.release, COMPONENT, Phase::Storage, "v1");
+    let release_pods = BTreeMap::from([(
+        "app.kubernetes.io/instance".to_string(),
+        ctx.release.name.clone(),
+    )]);
+
+    if np.default_deny {
+        b.push(policy(
+            &b,
+            ctx.release.object_name("default-deny"),
+            release_pods.clone(),
+            Some(vec![]),
+            Some(vec![]),
+        ));
+        b.push(policy(
+            &b,
+            ctx.release.object_name("allow-dns"),
+            release_pods,
+            None,
+            Some(vec![dns_rule()]),
+        ));
+    }
+    for component in &present {
+        let ingress: Vec<NetworkPolicyIngressRule> = flows
+            .iter()
+            .filter(|f| f.to == Peer::Pods(component))
+            .map(|f| NetworkPolicyIngressRule {
+                from: peer(ctx, &f.from),
+                ports: ports(&f.ports),
+            })
+            .collect();
+        let egress = np.default_deny.then(|| {
+            flows
+                .iter()
+                .filter(|f| f.from == Peer::Pods(component))
+                .map(|f| NetworkPolicyEgressRule {
+                    to: peer(ctx, &f.to),
+                    ports: ports(&f.ports),
+                })
+                .collect()
+        });
+        b.push(policy(
+            &b,
+            ctx.release.object_name(component),
+            selector_labels(ctx.release, component),
+            Some(ingress),
+            egress,
+        ));
+    }
+    Some(b.finish(vec![]))
+}
+
+fn policy(
+    b: &Builder<'_>,
+    name: String,
+    pods: BTreeMap<String, String>,
+    ingress: Option<Vec<NetworkPolicyIngressRule>>,
+    egress: Option<Vec<NetworkPolicyEgressRule>>,
+) -> NetworkPolicy {
+    let mut types = Vec::new();
+    if ingress.is_some() {
+        types.push("Ingress".to_string());
+    }
+    if egress.is_some() {
+        types.push("Egress".to_string());
+    }
+    NetworkPolicy {
+        metadata: b.meta(name),
+        spec: Some(NetworkPolicySpec {
+            pod_selector: Some(w::label_selector(&pods)),
+            policy_types: Some(types),
+            ingress,
+            egress,
+        }),
+    }
+}
+
+/// `None` (no `from`/`to`): any address.
+fn peer(ctx: &Ctx<'_>, p: &Peer) -> Option<Vec<NetworkPolicyPeer>> {
+    match p {
+        Peer::Pods(c) => Some(vec![NetworkPolicyPeer {
+            pod_selector: Some(w::label_selector(&selector_labels(ctx.release, c))),
+            ..Default::default()
+        }]),
+        Peer::Anywhere | Peer::ApiServer => None,
+    }
+}
+
+fn ports(ports: &[(Proto, u16)]) -> Option<Vec<NetworkPolicyPort>> {
+    (!ports.is_empty()).then(|| {
+        ports
+            .iter()
+            .map(|(proto, port)| NetworkPolicyPort {
+                port: Some(IntOrString::Int(i32::from(*port))),
+                protocol: Some(
+                    match proto {
+                        Proto::Tcp => "TCP",
+                        Proto::Udp => "UDP",
+                    }
+                    .into(),
+                ),
+                ..Default::default()
+            })
+            .collect()
+    })
+}
+
+/// DNS to the cluster's resolver in kube-system: selected by the namespace name
+/// label (set automatically from Kubernetes 1.21) or, on older clusters, by the
+/// `k8s-app: kube-dns` label CoreDNS and kube-dns pods carry in any namespace.
+fn dns_rule() -> NetworkPolicyEgressRule {
+    let labels = |k: &str, v: &str| LabelSelector {
+        match_labels: Some(BTreeMap::from([(k.to_string(), v.to_string())])),
+        ..Default::default()
+    };
+    NetworkPolicyEgressRule {
+        to: Some(vec![
+            NetworkPolicyPeer {
+                namespace_selector: Some(labels("kubernetes.io/metadata.name", "kube-system")),
+                ..Default::default()
+            },
+            NetworkPolicyPeer {
+                namespace_selector: Some(LabelSelector::default()),
+                pod_selector: Some(labels("k8s-app", "kube-dns")),
+                ..Default::default()
+            },
+        ]),
+        ports: ports(&[(Proto::Udp, 53), (Proto::Tcp, 53)]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::common::testing::*;
+    use super::*;
+
+    fn policies(v: &Values) -> Vec<crate::stacks::component::Manifest> {
+        let all = render_all(v);
+        if !has(&all, COMPONENT) {
+            return Vec::new();
+        }
+        component(&all, COMPONENT).manifests.clone()
+    }
+
+    fn named<'a>(
+        ps: &'a [crate::stacks::component::Manifest],
+        name: &str,
+    ) -> &'a serde_json::Value {
+        &ps.iter()
+            .find(|m| m.name == name)
+            .unwrap_or_else(|| panic!("no NetworkPolicy {name}"))
+            .body
+    }
+
+    /// `(from component or "*", ports)` of each ingress rule of a policy.
+    fn sources(p: &serde_json::Value) -> Vec<(String, Vec<i64>)> {
+        p["spec"]["ingress"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let from = r["from"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/component"]
+                    .as_str()
+                    .unwrap_or("*")
+                    .to_string();
+                let ports = r["ports"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|p| p["port"].as_i64().unwrap())
+                    .collect();
+                (from, ports)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn absent_unless_enabled() {
+        assert!(policies(&values()).is_empty());
+        let mut v = values();
+        v.network_policy.default_deny = true;
+        assert!(policies(&v).is_empty(), "defaultDeny alone does nothing");
+    }
+
+    #[test]
+    fn ingress_only_policies_without_default_deny() {
+        let mut v = values();
+        v.network_policy.enabled = true;
+        let ps = policies(&v);
+        assert!(ps.iter().all(|m| m.kind == "NetworkPolicy" && m.phase.as_str() == "storage"));
+        assert!(ps.iter().all(|m| m.name != "ops-default-deny"));
+        for m in &ps {
+            assert_eq!(m.body["spec"]["policyTypes"], serde_json::json!(["Ingress"]), "{}", m.name);
+        }
+        // Traefik reaches the apps it routes to, and nothing else reaches Grafana
+        // but Prometheus (scraping).
+        let grafana = sources(named(&ps, "ops-grafana"));
+        assert!(grafana.contains(&("traefik".into(), vec![3000])), "{grafana:?}");
+        assert!(grafana.contains(&("prometheus".into(), vec![3000])), "{grafana:?}");
+        assert_eq!(grafana.len(), 2, "{grafana:?}");
+        let kibana = sources(named(&ps, "ops-kibana"));
+        assert_eq!(kibana, vec![("traefik".to_string(), vec![5601])]);
+        // The edge is open to anyone on its entry points.
+        let edge = sources(named(&ps, "ops-traefik"));
+        assert!(edge.contains(&("*".into(), vec![8000, 8443])), "{edge:?}");
+        // Data services: only their clients.
+        let es = sources(named(&ps, "ops-elasticsearch"));
+        for client in ["logstash", "kibana", "kibana-setup", "grafana", "ai-engine", "api-gateway", "self-healing"] {
+            assert!(es.contains(&(client.into(), vec![9200])), "{client}: {es:?}");
+        }
+        assert!(es.iter().all(|(from, _)| from != "traefik" && from != "*"), "{es:?}");
+        let pg = sources(named(&ps, "ops-postgresql"));
+        assert!(pg.contains(&("ai-engine".into(), vec![5432])), "{pg:?}");
+        assert!(pg.contains(&("prometheus".into(), vec![9187])), "{pg:?}");
+        let redis = sources(named(&ps, "ops-redis"));
+        assert!(redis.contains(&("self-healing".into(), vec![6379])), "{redis:?}");
+        // Policies select pods of this release's components.
+        let sel = &named(&ps, "ops-redis")["spec"]["podSelector"]["matchLabels"];
+        assert_eq!(sel["app.kubernetes.io/instance"], "ops");
+        assert_eq!(sel["app.kubernetes.io/component"], "redis");
+    }
+
+    #[test]
+    fn default_deny_adds_egress_dns_and_api_server() {
+        let ps = policies(&production());
+        let deny = named(&ps, "ops-default-deny");
+        assert_eq!(deny["spec"]["policyTypes"], serde_json::json!(["Ingress", "Egress"]));
+        assert_eq!(deny["spec"]["ingress"], serde_json::json!([]));
+        assert_eq!(deny["spec"]["egress"], serde_json::json!([]));
+        assert_eq!(deny["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/instance"], "ops");
+        let dns = named(&ps, "ops-allow-dns");
+        let rule = &dns["spec"]["egress"][0];
+        assert_eq!(rule["to"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"], "kube-system");
+        assert_eq!(rule["to"][1]["podSelector"]["matchLabels"]["k8s-app"], "kube-dns");
+        assert_eq!(rule["ports"][0], serde_json::json!({"port": 53, "protocol": "UDP"}));
+
+        let prom = named(&ps, "ops-prometheus");
+        let egress = prom["spec"]["egress"].as_array().unwrap();
+        // API server (no `to`), scrape targets and node-exporter's host port.
+        assert!(egress.iter().any(|r| r.get("to").is_none() && r["ports"][0]["port"] == 443));
+        assert!(egress.iter().any(|r| r.get("to").is_none() && r["ports"][0]["port"] == 9100));
+        assert!(egress.iter().any(|r| r["to"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "kube-state-metrics"));
+        // Kibana may talk to Elasticsearch only.
+        let kibana = named(&ps, "ops-kibana");
+        let to: Vec<_> = kibana["spec"]["egress"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["to"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/component"].clone())
+            .collect();
+        assert_eq!(to, vec![serde_json::json!("elasticsearch")]);
+        // Cluster peers talk to each other.
+        let es = sources(named(&ps, "ops-elasticsearch"));
+        assert!(es.contains(&("elasticsearch".into(), vec![9200, 9300])), "{es:?}");
+        let redis = sources(named(&ps, "ops-redis"));
+        assert!(redis.contains(&("redis".into(), vec![6379, 16379])), "{redis:?}");
+        assert!(redis.contains(&("redis-cluster-init".into(), vec![6379])), "{redis:?}");
+        // The self-healing executor reaches the API server.
+        let sh = named(&ps, "ops-self-healing");
+        assert!(sh["spec"]["egress"].as_array().unwrap().iter().any(|r| r["ports"][0]["port"] == 6443 || r["ports"][1]["port"] == 6443));
+        // No policy for host-network pods.
+        assert!(ps.iter().all(|m| m.name != "ops-node-exporter"));
+    }
+
+    #[test]
+    fn external_services_are_reached_anywhere_on_their_port() {
+        let mut v = production();
+        v.elasticsearch.enabled = false;
+        v.elasticsearch.external.url = "https://es.example.com:9243".into();
+        v.elasticsearch.external.password = "x".into();
+        let ps = policies(&v);
+        let logstash = named(&ps, "ops-logstash");
+        let rule = &logstash["spec"]["egress"][0];
+        assert!(rule.get("to").is_none());
+        assert_eq!(rule["ports"][0]["port"], 9243);
+    }
+}

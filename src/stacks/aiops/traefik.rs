@@ -1,0 +1,179 @@
+//! Traefik, the edge router: a Deployment serving the release's own IngressClass
+//! (controller `traefik.io/ingress-controller`), cluster-wide read access to what
+//! its Kubernetes Ingress provider watches, `/ping` health on the `traefik` entry
+//! point (8080, also Prometheus metrics), and a Service for `web` and `websecure`.
+
+use k8s_openapi::api::core::v1::{Container, PodSpec, ServicePort};
+use k8s_openapi::api::networking::v1::{IngressClass, IngressClassSpec};
+
+use super::Ctx;
+use crate::stacks::component::{Builder, Phase, Release, Rendered};
+use crate::stacks::workload::{self as w, Timing};
+
+pub const COMPONENT: &str = "traefik";
+pub const WEB_PORT: u16 = 8000;
+pub const WEBSECURE_PORT: u16 = 8443;
+/// The `traefik` entry point: ping, metrics.
+pub const ADMIN_PORT: u16 = 8080;
+/// The image's conventional non-root user (the upstream chart's).
+const UID: i64 = 65532;
+pub const CONTROLLER: &str = "traefik.io/ingress-controller";
+
+/// Name of the release's IngressClass: cluster-scoped, so it carries namespace and
+/// release, and never takes over a `traefik` class another installation owns.
+pub fn ingress_class_name(release: &Release) -> String {
+    release.cluster_object_name(COMPONENT)
+}
+
+pub fn render(ctx: &Ctx<'_>) -> Option<Rendered> {
+    let v = &ctx.values.traefik;
+    if !v.enabled {
+        return None;
+    }
+    let mut b = Builder::new(ctx.release, COMPONENT, Phase::Apps, &v.image.tag);
+    let name = w::workload_name(&b);
+    w::push_cluster_rbac(
+        &mut b,
+        &name,
+        vec![
+            w::rule(&[""], &["services", "secrets", "nodes", "configmaps"], &["get", "list", "watch"]),
+            w::rule(&["discovery.k8s.io"], &["endpointslices"], &["list", "watch"]),
+            w::rule(
+                &["networking.k8s.io"],
+                &["ingresses", "ingressclasses"],
+                &["get", "list", "watch"],
+            ),
+            w::rule(&["networking.k8s.io"], &["ingresses/status"], &["update"]),
+        ],
+    );
+    b.push(IngressClass {
+        metadata: b.cluster_meta(ingress_class_name(ctx.release)),
+        spec: Some(IngressClassSpec {
+            controller: Some(CONTROLLER.into()),
+            ..Default::default()
+        }),
+    });
+
+    let pod = PodSpec {
+        service_account_name: Some(name.clone()),
+        // The Ingress provider watches the API with this token.
+        automount_service_account_token: Some(true),
+        containers: vec![container(ctx)],
+        termination_grace_period_seconds: Some(30),
+        ..ctx.pod_spec(&b, v.replicas, w::pod_security(Some(UID), Some(UID)))
+    };
+    b.push(w::deployment(&b, v.replicas, Default::default(), pod));
+    b.push(w::client_service(
+        &b,
+        v.service.type_.as_str(),
+        vec![
+            ServicePort {
+                port: 80,
+                ..w::service_port("web", i32::from(WEB_PORT))
+            },
+            ServicePort {
+                port: 443,
+                ..w::service_port("websecure", i32::from(WEBSECURE_PORT))
+            },
+        ],
+    ));
+    w::push_pdb(&mut b, ctx.caps, &ctx.pod_globals(), v.replicas);
+    Some(b.finish(vec![]))
+}
+
+fn container(ctx: &Ctx<'_>) -> Container {
+    let v = &ctx.values.traefik;
+    let level = match ctx.log_level() {
+        super::values::LogLevel::Debug => "DEBUG",
+        super::values::LogLevel::Info => "INFO",
+        super::values::LogLevel::Warn => "WARN",
+        super::values::LogLevel::Error => "ERROR",
+    };
+    let service = format!(
+        "{}/{}",
+        ctx.release.namespace,
+        ctx.release.object_name(COMPONENT)
+    );
+    let mut args = vec![
+        format!("--entrypoints.web.address=:{WEB_PORT}/tcp"),
+        format!("--entrypoints.websecure.address=:{WEBSECURE_PORT}/tcp"),
+        "--entrypoints.websecure.http.tls=true".into(),
+        format!("--entrypoints.traefik.address=:{ADMIN_PORT}/tcp"),
+        "--ping=true".into(),
+        "--ping.entrypoint=traefik".into(),
+        "--metrics.prometheus=true".into(),
+        "--metrics.prometheus.entrypoint=traefik".into(),
+        "--providers.kubernetesingress=true".into(),
+        format!(
+            "--providers.kubernetesingress.ingressclass={}",
+            ingress_class_name(ctx.release)
+        ),
+        format!("--providers.kubernetesingress.ingressendpoint.publishedservice={service}"),
+        format!("--log.level={level}"),
+        "--global.checknewversion=false".into(),
+        "--global.sendanonymoususage=false".into(),
+    ];
+    if ctx.values.global.development {
+        args.push("--accesslog=true".into());
+    }
+    Container {
+        args: Some(args),
+        ports: Some(vec![
+            w::container_port("web", i32::from(WEB_PORT)),
+            w::container_port("websecure", i32::from(WEBSECURE_PORT)),
+            w::container_port("traefik", i32::from(ADMIN_PORT)),
+        ]),
+        readiness_probe: Some(w::http_probe("/ping", "traefik", Timing::READINESS)),
+        liveness_probe: Some(w::http_probe("/ping", "traefik", Timing::LIVENESS)),
+        ..ctx.container(COMPONENT, &v.image, &v.resources)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::common::testing::*;
+
+    #[test]
+    fn ingress_class_rbac_and_health() {
+        let all = render_all(&values());
+        let r = component(&all, "traefik");
+        let class = find(r, "IngressClass", "mon-ops-traefik");
+        assert_eq!(class.api_version, "networking.k8s.io/v1");
+        assert_eq!(class.namespace, None);
+        assert_eq!(class.body["spec"]["controller"], "traefik.io/ingress-controller");
+        let role = find(r, "ClusterRole", "mon-ops-traefik");
+        let rules = role.body["rules"].as_array().unwrap();
+        let grants = |group: &str, resource: &str, verb: &str| {
+            rules.iter().any(|r| {
+                r["apiGroups"][0] == group
+                    && r["resources"].as_array().unwrap().iter().any(|x| x == resource)
+                    && r["verbs"].as_array().unwrap().iter().any(|x| x == verb)
+            })
+        };
+        for res in ["services", "secrets", "nodes", "configmaps"] {
+            assert!(grants("", res, "watch"), "{res}");
+        }
+        assert!(grants("discovery.k8s.io", "endpointslices", "list"));
+        assert!(grants("networking.k8s.io", "ingresses", "watch"));
+        assert!(grants("networking.k8s.io", "ingressclasses", "get"));
+        assert!(grants("networking.k8s.io", "ingresses/status", "update"));
+        let binding = find(r, "ClusterRoleBinding", "mon-ops-traefik");
+        assert_eq!(binding.body["subjects"][0]["namespace"], "mon");
+        assert_eq!(binding.body["subjects"][0]["name"], "ops-traefik");
+
+        let d = find(r, "Deployment", "ops-traefik");
+        let c = container_of(d, "traefik");
+        let args: Vec<&str> = c["args"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+        assert!(args.contains(&"--ping=true"));
+        assert!(args.contains(&"--providers.kubernetesingress.ingressclass=mon-ops-traefik"));
+        assert!(args.contains(&"--entrypoints.traefik.address=:8080/tcp"));
+        assert!(args.contains(&"--log.level=DEBUG"), "development mode logs debug");
+        assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/ping");
+        assert_eq!(c["readinessProbe"]["httpGet"]["port"], "traefik");
+        assert_eq!(d.body["spec"]["template"]["spec"]["automountServiceAccountToken"], true);
+        let svc = find(r, "Service", "ops-traefik");
+        assert_eq!(svc.body["spec"]["type"], "LoadBalancer");
+        assert_eq!(svc.body["spec"]["ports"][0]["port"], 80);
+        assert_eq!(svc.body["spec"]["ports"][0]["targetPort"], "web");
+    }
+}

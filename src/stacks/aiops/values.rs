@@ -1,0 +1,431 @@
+//! AIOps stack values: the typed form of `defaults.yaml`, key names as in the chart
+//! document (`global.development`, `prometheus.retention`, `elasticsearch.replicas`,
+//! `redis.cluster.enabled`, `networkPolicy.defaultDeny`, …). Every field is required
+//! here; `defaults.yaml` supplies them all.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+pub use crate::stacks::types::{
+    AntiAffinity, Image, PullPolicy, ResourceList, Resources, ServiceType,
+};
+use crate::values::types::Quantity;
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Values {
+    pub global: Global,
+    pub ingress: Ingress,
+    pub network_policy: NetworkPolicy,
+    pub pod_security_policy: PodSecurity,
+    pub traefik: Traefik,
+    pub prometheus: Prometheus,
+    pub node_exporter: NodeExporter,
+    pub kube_state_metrics: KubeStateMetrics,
+    pub alertmanager: Alertmanager,
+    pub grafana: Grafana,
+    pub elasticsearch: Elasticsearch,
+    pub logstash: Logstash,
+    pub kibana: Kibana,
+    pub redis: Redis,
+    pub postgresql: Postgresql,
+    pub ai_engine: InHouse,
+    pub api_gateway: InHouse,
+    pub self_healing: InHouse,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Global {
+    /// StorageClass for every PVC that does not name its own; empty: the cluster default.
+    pub storage_class: String,
+    /// Development mode: resource requests cut to a quarter (limits kept) and debug
+    /// logging everywhere.
+    pub development: bool,
+    /// Log level of every component when not in development mode.
+    pub log_level: LogLevel,
+    /// Names of existing `kubernetes.io/dockerconfigjson` Secrets for every pod.
+    pub image_pull_secrets: Vec<String>,
+    /// Prefix put before every image repository (a mirror), e.g. `registry.example.com/`.
+    pub image_registry: String,
+    /// Image with `sh`, `nc` and `curl` for setup Jobs (Kibana's password).
+    pub tools_image: Image,
+    /// PodDisruptionBudgets for replicated components.
+    pub pod_disruption_budgets: bool,
+    /// Spread replicas over nodes: `none`, `soft` (preferred) or `hard` (required).
+    pub anti_affinity: AntiAffinity,
+    pub node_selector: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Storage {
+    pub size: Quantity,
+    /// Overrides `global.storageClass` for this component; empty: inherit.
+    pub storage_class: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Ingress {
+    pub enabled: bool,
+    /// IngressClass; empty: the release's own Traefik class when `traefik.enabled`,
+    /// else the cluster's default class.
+    pub class_name: String,
+    pub host: String,
+    pub annotations: BTreeMap<String, String>,
+    pub tls: IngressTls,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct IngressTls {
+    pub enabled: bool,
+    /// Existing `kubernetes.io/tls` Secret holding the certificate.
+    pub secret_name: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NetworkPolicy {
+    /// Only the platform's own flows may reach its pods (ingress policies).
+    pub enabled: bool,
+    /// Also deny everything else, egress included, for the release's pods; DNS, the
+    /// API server (for the components that watch it) and the flows the platform
+    /// needs stay allowed.
+    pub default_deny: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PodSecurity {
+    /// Pod Security admission labels on the namespace (PodSecurityPolicy is gone
+    /// from Kubernetes since 1.25; the labels are ignored before 1.23).
+    pub enabled: bool,
+    /// Level enforced: `auto` picks the least one the enabled components pass.
+    pub enforce: PodSecurityLevel,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PodSecurityLevel {
+    Auto,
+    Restricted,
+    Baseline,
+    Privileged,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Service {
+    #[serde(rename = "type")]
+    pub type_: ServiceType,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Traefik {
+    pub enabled: bool,
+    pub image: Image,
+    pub replicas: u32,
+    pub resources: Resources,
+    pub service: Service,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Prometheus {
+    pub enabled: bool,
+    pub image: Image,
+    /// `--storage.tsdb.retention.time`, e.g. `15d`.
+    pub retention: String,
+    pub scrape_interval: String,
+    pub storage: Storage,
+    pub resources: Resources,
+    pub alert_rules: AlertRules,
+}
+
+/// Thresholds of the chart's alert rules.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AlertRules {
+    pub enabled: bool,
+    /// How long a condition must hold before the alert fires, e.g. `5m`.
+    #[serde(rename = "for")]
+    pub for_: String,
+    pub cpu_percent: u32,
+    pub memory_percent: u32,
+    pub disk_percent: u32,
+    /// 95th percentile of request duration at the edge (Traefik).
+    pub response_time_seconds: f64,
+    /// Share of 5xx answers at the edge.
+    pub error_rate_percent: f64,
+    /// Open PostgreSQL connections.
+    pub database_connections: u32,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NodeExporter {
+    /// Node CPU, memory and disk metrics (the resource alert rules need them).
+    pub enabled: bool,
+    pub image: Image,
+    /// Port on every node (host network).
+    pub port: u16,
+    pub resources: Resources,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct KubeStateMetrics {
+    /// Pod and workload state metrics (the pod alert rules need them).
+    pub enabled: bool,
+    pub image: Image,
+    pub resources: Resources,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Alertmanager {
+    pub enabled: bool,
+    pub image: Image,
+    pub replicas: u32,
+    pub storage: Storage,
+    pub resources: Resources,
+    pub receivers: Receivers,
+}
+
+/// Where alerts go; every enabled receiver gets every alert.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Receivers {
+    pub webhook: WebhookReceiver,
+    pub email: EmailReceiver,
+    pub slack: SlackReceiver,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct WebhookReceiver {
+    pub enabled: bool,
+    /// May carry a token, so it is kept in a Secret and redacted.
+    #[schemars(extend("x-stackctl-secret" = true))]
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct EmailReceiver {
+    pub enabled: bool,
+    pub to: String,
+    pub from: String,
+    /// `host:port` of the SMTP server.
+    pub smarthost: String,
+    pub username: String,
+    #[schemars(extend("x-stackctl-secret" = true))]
+    pub password: String,
+    pub require_tls: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SlackReceiver {
+    pub enabled: bool,
+    /// Incoming webhook URL (a credential).
+    #[schemars(extend("x-stackctl-secret" = true))]
+    pub api_url: String,
+    pub channel: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Grafana {
+    pub enabled: bool,
+    pub image: Image,
+    pub admin_user: String,
+    /// Generated when empty; applies at Grafana's first start only.
+    #[schemars(extend("x-stackctl-secret" = "generate"))]
+    pub admin_password: String,
+    pub storage: Storage,
+    pub resources: Resources,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Elasticsearch {
+    pub enabled: bool,
+    pub image: Image,
+    /// 1: a single node (`discovery.type: single-node`); more: a cluster of
+    /// master-eligible data nodes.
+    pub replicas: u32,
+    pub auth: ElasticsearchAuth,
+    /// A privileged init container sets the node's `vm.max_map_count`; off: mmap is
+    /// disabled instead (`node.store.allow_mmap: false`).
+    pub sysctl_init_container: bool,
+    /// Transport TLS of a multi-node cluster (Elasticsearch requires it with
+    /// security on): an existing Secret with `ca.crt`, `tls.crt`, `tls.key` whose
+    /// certificate every node presents; empty: each node makes a self-signed one
+    /// and peers are not verified (traffic encrypted, not authenticated).
+    pub transport_tls_secret: String,
+    pub storage: Storage,
+    pub resources: Resources,
+    pub external: ElasticsearchExternal,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ElasticsearchAuth {
+    /// Password of the `elastic` superuser; generated when empty.
+    #[schemars(extend("x-stackctl-secret" = "generate"))]
+    pub password: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ElasticsearchExternal {
+    /// `http(s)://host:port`.
+    pub url: String,
+    /// A user allowed to manage users (it sets Kibana's `kibana_system` password).
+    pub username: String,
+    #[schemars(extend("x-stackctl-secret" = true))]
+    pub password: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Logstash {
+    pub enabled: bool,
+    pub image: Image,
+    pub replicas: u32,
+    /// Daily indices `<indexPrefix>-YYYY.MM.dd` (not `logs-*`: that pattern belongs
+    /// to Elasticsearch's built-in data streams).
+    pub index_prefix: String,
+    pub resources: Resources,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Kibana {
+    pub enabled: bool,
+    pub image: Image,
+    pub replicas: u32,
+    /// Password of the built-in `kibana_system` user, set by a Job; generated.
+    #[schemars(extend("x-stackctl-secret" = "generate"))]
+    pub system_password: String,
+    /// `xpack.encryptedSavedObjects.encryptionKey` (32+ characters); generated.
+    #[schemars(extend("x-stackctl-secret" = "generate"))]
+    pub encryption_key: String,
+    pub resources: Resources,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Redis {
+    pub enabled: bool,
+    pub image: Image,
+    pub auth: RedisAuth,
+    pub cluster: RedisCluster,
+    pub storage: Storage,
+    pub resources: Resources,
+    pub external: RedisExternal,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RedisAuth {
+    #[schemars(extend("x-stackctl-secret" = "generate"))]
+    pub password: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RedisCluster {
+    /// Redis Cluster (`--cluster-enabled yes`) of `nodes` pods, one replica per master.
+    pub enabled: bool,
+    /// At least 6: three masters, each with one replica.
+    pub nodes: u32,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RedisExternal {
+    pub host: String,
+    pub port: u16,
+    #[schemars(extend("x-stackctl-secret" = true))]
+    pub password: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Postgresql {
+    pub enabled: bool,
+    pub image: Image,
+    pub auth: PostgresqlAuth,
+    pub storage: Storage,
+    pub resources: Resources,
+    pub metrics: PostgresqlMetrics,
+    pub external: PostgresqlExternal,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PostgresqlAuth {
+    /// Password of the `postgres` superuser; generated when empty.
+    #[schemars(extend("x-stackctl-secret" = "generate"))]
+    pub postgres_password: String,
+    /// The account the platform's services connect as; owns `database`.
+    pub username: String,
+    #[schemars(extend("x-stackctl-secret" = "generate"))]
+    pub password: String,
+    pub database: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PostgresqlMetrics {
+    /// postgres-exporter sidecar (the database connections alert needs it).
+    pub enabled: bool,
+    pub image: Image,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PostgresqlExternal {
+    pub host: String,
+    pub port: u16,
+    pub username: String,
+    #[schemars(extend("x-stackctl-secret" = true))]
+    pub password: String,
+    pub database: String,
+}
+
+/// One of the in-house services (AI engine, API gateway, self-healing executor):
+/// an image the user builds, wired to the platform by environment variables.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct InHouse {
+    pub enabled: bool,
+    /// No default repository: required when enabled.
+    pub image: Image,
+    pub replicas: u32,
+    /// Port the service listens on (`PORT`).
+    pub port: u16,
+    /// HTTP path answering 200 when healthy; empty: a TCP check of `port`.
+    pub health_path: String,
+    /// Path of Prometheus metrics on `port`; empty: not scraped.
+    pub metrics_path: String,
+    /// Extra plain environment variables (no secrets: those belong in Secrets).
+    pub env: BTreeMap<String, String>,
+    pub resources: Resources,
+}
