@@ -6,9 +6,12 @@ use crate::cli::GlobalArgs;
 
 pub fn init(global: &GlobalArgs) {
     let level = match (global.quiet, global.verbose) {
-        (true, _) => "error",
-        (false, 0) => "warn",
-        (false, 1) => "info,kube=warn",
+        // kube-client logs every 5xx answer as an error of its own; callers report
+        // failures in their words (a probe pod's log the node cannot serve is an
+        // expected "no log available", not an error).
+        (true, _) => "error,kube_client::client::builder=off",
+        (false, 0) => "warn,kube_client::client::builder=off",
+        (false, 1) => "info,kube=warn,kube_client::client::builder=off",
         (false, 2) => "debug,kube=info,hyper=warn",
         (false, _) => "trace",
     };

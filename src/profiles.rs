@@ -26,6 +26,15 @@ const BUILTIN: &[(&str, &str)] = &[
         "external-services",
         include_str!("../profiles/external-services.yaml"),
     ),
+    (
+        "aiops-minimal",
+        include_str!("../profiles/aiops-minimal.yaml"),
+    ),
+    ("aiops", include_str!("../profiles/aiops.yaml")),
+    (
+        "aiops-production",
+        include_str!("../profiles/aiops-production.yaml"),
+    ),
 ];
 
 /// Every built-in profile, in a stable order.

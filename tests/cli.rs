@@ -28,13 +28,27 @@ fn profiles_lists_every_builtin_profile_with_its_stack() {
         .success();
     let list: Vec<Value> = serde_json::from_slice(&out.get_output().stdout).unwrap();
     let names: Vec<&str> = list.iter().map(|p| p["name"].as_str().unwrap()).collect();
-    for want in ["minimal", "default", "production", "external-services"] {
+    for want in [
+        "minimal",
+        "default",
+        "production",
+        "external-services",
+        "aiops-minimal",
+        "aiops",
+        "aiops-production",
+    ] {
         assert!(names.contains(&want), "{names:?}");
     }
-    assert!(
-        list.iter()
-            .all(|p| p["stack"] == "clickvisual" && p["description"].as_str().unwrap().len() > 10)
-    );
+    assert!(list.iter().all(|p| {
+        let stack = p["stack"].as_str().unwrap();
+        let name = p["name"].as_str().unwrap();
+        let expected = if name.starts_with("aiops") {
+            "aiops"
+        } else {
+            "clickvisual"
+        };
+        stack == expected && p["description"].as_str().unwrap().len() > 10
+    }));
     stackctl().arg("profiles").assert().success().stdout(
         predicate::str::contains("NAME").and(predicate::str::contains("external-services")),
     );
@@ -42,7 +56,7 @@ fn profiles_lists_every_builtin_profile_with_its_stack() {
 
 #[test]
 fn lint_accepts_every_builtin_profile_that_needs_no_input() {
-    for profile in ["minimal", "default", "production"] {
+    for profile in ["minimal", "default", "production", "aiops-minimal"] {
         stackctl()
             .args(["lint", "--profile", profile])
             .assert()

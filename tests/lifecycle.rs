@@ -4,102 +4,26 @@
 
 mod common;
 
-use std::process::Output;
+use common::cli::{Env, stderr};
+
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
-use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Secret};
-use kube::api::{ListParams, PostParams};
-use kube::{Api, Client};
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Secret};
+use kube::api::ListParams;
+use kube::Api;
 use serde_json::Value;
 
-struct Env {
-    client: Client,
-    ns: String,
-    kubeconfig: std::path::PathBuf,
-}
-
-impl Env {
-    async fn new(prefix: &str) -> Env {
-        let client = common::cluster().await;
-        let ns = common::namespace(&client, prefix).await;
-        Env {
-            client,
-            ns,
-            kubeconfig: common::kubeconfig().await,
-        }
-    }
-
-    fn command(&self, args: &[&str]) -> tokio::process::Command {
-        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_stackctl"));
-        cmd.args(args)
-            .args(["-n", &self.ns])
-            .env("KUBECONFIG", &self.kubeconfig)
-            .env("NO_COLOR", "1")
-            .stdin(std::process::Stdio::null())
-            .kill_on_drop(true);
-        cmd
-    }
-
-    async fn run(&self, args: &[&str]) -> Output {
-        let out = tokio::time::timeout(Duration::from_secs(300), self.command(args).output())
-            .await
-            .expect("stackctl finished within 5 minutes")
-            .expect("stackctl runs");
-        eprintln!(
-            "$ stackctl {} -n {}\n--- stdout\n{}--- stderr\n{}--- exit {:?}",
-            args.join(" "),
-            self.ns,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr),
-            out.status.code()
-        );
-        out
-    }
-
-    async fn ok(&self, args: &[&str]) -> Output {
-        let out = self.run(args).await;
-        assert!(out.status.success(), "stackctl {args:?} failed");
-        out
-    }
-
-    async fn history(&self, release: &str) -> Vec<Value> {
-        let out = self.ok(&["history", release, "-o", "json"]).await;
-        serde_json::from_slice(&out.stdout).unwrap()
-    }
-
-    async fn secret_value(&self, name: &str, key: &str) -> String {
-        let s = Api::<Secret>::namespaced(self.client.clone(), &self.ns).get(name).await.unwrap();
-        let bytes = &s.data.unwrap()[key].0;
-        String::from_utf8(bytes.clone()).unwrap()
-    }
-
-    async fn image(&self, deployment: &str) -> String {
-        let d = Api::<Deployment>::namespaced(self.client.clone(), &self.ns).get(deployment).await.unwrap();
-        d.spec.unwrap().template.spec.unwrap().containers[0].image.clone().unwrap()
-    }
-
-    async fn faults(&self, rules: &[(&str, &str)]) {
-        let cm: ConfigMap = serde_json::from_value(serde_json::json!({
-            "metadata": {"name": "simnode-faults"},
-            "data": rules.iter().map(|(k, v)| (k.to_string(), Value::String(v.to_string()))).collect::<serde_json::Map<_,_>>()
-        }))
+/// What these tests read back from the cluster beyond the shared helpers.
+async fn image(env: &Env, deployment: &str) -> String {
+    let d = Api::<Deployment>::namespaced(env.client.clone(), &env.ns)
+        .get(deployment)
+        .await
         .unwrap();
-        Api::<ConfigMap>::namespaced(self.client.clone(), &self.ns).create(&PostParams::default(), &cm).await.unwrap();
-    }
-
-    async fn lock_exists(&self, release: &str) -> bool {
-        let leases: Api<k8s_openapi::api::coordination::v1::Lease> = Api::namespaced(self.client.clone(), &self.ns);
-        leases.get_opt(&format!("stackctl-lock-{release}")).await.unwrap().is_some()
-    }
-
-    async fn done(self) {
-        common::drop_namespace(&self.client, &self.ns).await;
-    }
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).to_string()
+    d.spec.unwrap().template.spec.unwrap().containers[0]
+        .image
+        .clone()
+        .unwrap()
 }
 
 #[tokio::test]
@@ -108,15 +32,15 @@ async fn install_upgrade_rollback_keep_secrets_and_restore_image() {
     env.ok(&["install", "cv", "--profile", "minimal"]).await;
     let root = env.secret_value("cv-mysql-credentials", "mysql-root-password").await;
     let session = env.secret_value("cv-clickvisual-config", "default.toml").await;
-    assert_eq!(env.image("cv-clickvisual").await, "clickvisual/clickvisual:1.0.7");
+    assert_eq!(image(&env, "cv-clickvisual").await, "clickvisual/clickvisual:1.0.7");
 
     env.ok(&["upgrade", "cv", "--set", "clickvisual.image.tag=v1.2.0"]).await;
-    assert_eq!(env.image("cv-clickvisual").await, "clickvisual/clickvisual:v1.2.0");
+    assert_eq!(image(&env, "cv-clickvisual").await, "clickvisual/clickvisual:v1.2.0");
     assert_eq!(env.secret_value("cv-mysql-credentials", "mysql-root-password").await, root, "upgrade regenerated a password");
     assert_eq!(env.secret_value("cv-clickvisual-config", "default.toml").await, session, "upgrade changed the app config");
 
     env.ok(&["rollback", "cv", "1"]).await;
-    assert_eq!(env.image("cv-clickvisual").await, "clickvisual/clickvisual:1.0.7");
+    assert_eq!(image(&env, "cv-clickvisual").await, "clickvisual/clickvisual:1.0.7");
     assert_eq!(env.secret_value("cv-mysql-credentials", "mysql-root-password").await, root);
 
     let statuses: Vec<(u64, String)> = env
@@ -162,10 +86,7 @@ async fn a_crashlooping_pod_is_diagnosed_and_the_release_marked_failed() {
     assert!(!env.lock_exists("cv").await, "lock not released after failure");
 
     // Fixing the cause and re-running install retries as a new revision.
-    Api::<ConfigMap>::namespaced(env.client.clone(), &env.ns)
-        .delete("simnode-faults", &Default::default())
-        .await
-        .unwrap();
+    env.clear_faults().await;
     // The crash-looping pod must be replaced to pick up the fix, as on a real cluster.
     kube::Api::<k8s_openapi::api::core::v1::Pod>::namespaced(env.client.clone(), &env.ns)
         .delete("cv-mysql-0", &Default::default())
@@ -207,7 +128,7 @@ async fn atomic_upgrade_restores_the_previous_revision() {
     let err = stderr(&out);
     assert!(err.contains("Insufficient cpu"), "scheduler message missing: {err}");
     assert!(err.contains("rolled back to revision 1"), "{err}");
-    assert_eq!(env.image("cv-clickvisual").await, "clickvisual/clickvisual:1.0.7");
+    assert_eq!(image(&env, "cv-clickvisual").await, "clickvisual/clickvisual:1.0.7");
     let statuses: Vec<String> = env.history("cv").await.iter().map(|r| r["status"].as_str().unwrap().to_string()).collect();
     assert_eq!(statuses, ["superseded", "failed", "deployed"]);
     env.done().await;
@@ -344,7 +265,7 @@ async fn a_killed_install_is_recovered_after_its_lock_expires() {
     assert_eq!(refused.status.code(), Some(4), "a fresh lock must refuse at once");
     assert!(stderr(&refused).contains("/install since"), "{}", stderr(&refused));
 
-    Api::<ConfigMap>::namespaced(env.client.clone(), &env.ns).delete("simnode-faults", &Default::default()).await.unwrap();
+    env.clear_faults().await;
     tokio::time::sleep(Duration::from_secs(31)).await; // the lease's lifetime
     let out = env.ok(&["install", "cv", "--profile", "minimal"]).await;
     assert!(stderr(&out).contains("marked failed"), "{}", stderr(&out));
@@ -431,7 +352,7 @@ async fn diff_shows_changes_with_secrets_redacted() {
     assert!(text.contains("+        image: clickvisual/clickvisual:v9"), "{text}");
     assert!(text.contains("Secret/cv-mysql-credentials") && text.contains("<redacted"), "{text}");
     assert!(!text.contains("n3wpassword") && !text.contains(&root), "a secret leaked into the diff");
-    assert_eq!(env.image("cv-clickvisual").await, "clickvisual/clickvisual:1.0.7", "diff changed the cluster");
+    assert_eq!(image(&env, "cv-clickvisual").await, "clickvisual/clickvisual:1.0.7", "diff changed the cluster");
     env.done().await;
 }
 

@@ -174,7 +174,10 @@ fn start_mariadb() -> Mariadb {
         .arg(format!("--datadir={}", data.display()))
         .arg(format!("--socket={}", socket.display()))
         .arg(format!("--port={port}"))
-        .arg(format!("--pid-file={}", dir.path().join("mysqld.pid").display()))
+        .arg(format!(
+            "--pid-file={}",
+            dir.path().join("mysqld.pid").display()
+        ))
         .arg(format!("--log-error={}", log.display()))
         .args([
             "--skip-networking=0",
@@ -252,7 +255,11 @@ fn mysql_select_1_proves_user_password_and_database() {
 
     let wrong = mysql_probe(db.port, "clickvisual", "WrongPw", "clickvisual");
     assert_eq!(wrong.status.code(), Some(1));
-    assert!(stderr(&wrong).contains("Access denied"), "{}", stderr(&wrong));
+    assert!(
+        stderr(&wrong).contains("Access denied"),
+        "{}",
+        stderr(&wrong)
+    );
 
     let no_password = mysql_probe(db.port, "clickvisual", "", "clickvisual");
     assert_eq!(no_password.status.code(), Some(1));
@@ -296,7 +303,11 @@ fn redis_probe(port: u16, auth: &str) -> Output {
     let port = port.to_string();
     run(
         scripts::REDIS,
-        &[("HOST", "127.0.0.1"), ("PORT", &port), ("REDISCLI_AUTH", auth)],
+        &[
+            ("HOST", "127.0.0.1"),
+            ("PORT", &port),
+            ("REDISCLI_AUTH", auth),
+        ],
     )
 }
 
@@ -323,7 +334,11 @@ fn redis_ping_must_answer_pong_with_the_password() {
     );
     let wrong = redis_probe(port, "WrongPw");
     assert_eq!(wrong.status.code(), Some(1));
-    assert!(stderr(&wrong).contains("did not answer PONG"), "{}", stderr(&wrong));
+    assert!(
+        stderr(&wrong).contains("did not answer PONG"),
+        "{}",
+        stderr(&wrong)
+    );
 
     let none = redis_probe(port, "");
     assert_eq!(none.status.code(), Some(1));
@@ -472,11 +487,17 @@ fn clickhouse_fake(user: &'static str, key: &'static str) -> (u16, Arc<Mutex<Vec
             {
                 return (
                     516,
-                    format!("Code: 516. DB::Exception: {user}: Authentication failed. (AUTHENTICATION_FAILED)\n"),
+                    format!(
+                        "Code: 516. DB::Exception: {user}: Authentication failed. (AUTHENTICATION_FAILED)\n"
+                    ),
                 );
             }
             if !path.contains("database=logger") {
-                return (404, "Code: 81. DB::Exception: Database x does not exist. (UNKNOWN_DATABASE)\n".into());
+                return (
+                    404,
+                    "Code: 81. DB::Exception: Database x does not exist. (UNKNOWN_DATABASE)\n"
+                        .into(),
+                );
             }
             if req.body.trim() == "SELECT 1" {
                 (200, "1\n".into())
@@ -523,7 +544,11 @@ fn clickhouse_ping_query_with_credentials_and_native_port() {
 
     let wrong = clickhouse_probe(http, native, "clickvisual", "WrongPw");
     assert_eq!(wrong.status.code(), Some(1));
-    assert!(stderr(&wrong).contains("Authentication failed"), "{}", stderr(&wrong));
+    assert!(
+        stderr(&wrong).contains("Authentication failed"),
+        "{}",
+        stderr(&wrong)
+    );
 
     // A native port that is really something else (here: the HTTP port).
     let not_native = clickhouse_probe(http, http, "clickvisual", KEY);
@@ -550,10 +575,18 @@ fn http_check_needs_2xx_and_the_expected_text() {
     assert!(probe(&url("/api/v1/install"), "\"code\"").status.success());
     let unhealthy = probe(&url("/api/v1/health"), "ok");
     assert_eq!(unhealthy.status.code(), Some(1));
-    assert!(stderr(&unhealthy).contains("HTTP 500"), "{}", stderr(&unhealthy));
+    assert!(
+        stderr(&unhealthy).contains("HTTP 500"),
+        "{}",
+        stderr(&unhealthy)
+    );
     let wrong_body = probe(&url("/"), "\"code\"");
     assert_eq!(wrong_body.status.code(), Some(1));
-    assert!(stderr(&wrong_body).contains("lacks"), "{}", stderr(&wrong_body));
+    assert!(
+        stderr(&wrong_body).contains("lacks"),
+        "{}",
+        stderr(&wrong_body)
+    );
     let nobody_there = probe(&format!("http://127.0.0.1:{}/", free_port()), "ok");
     assert_eq!(nobody_there.status.code(), Some(1));
 }
@@ -569,14 +602,21 @@ fn zookeeper_srvr_must_report_a_mode() {
     let no_quorum = line_fake("This ZooKeeper instance is not currently serving requests\n");
     let probe = |port: u16| {
         let port = port.to_string();
-        run(scripts::ZOOKEEPER, &[("HOST", "127.0.0.1"), ("PORT", &port)])
+        run(
+            scripts::ZOOKEEPER,
+            &[("HOST", "127.0.0.1"), ("PORT", &port)],
+        )
     };
     let ok = probe(serving);
     assert!(ok.status.success());
     assert!(stdout(&ok).contains("Mode: standalone"));
     let down = probe(no_quorum);
     assert_eq!(down.status.code(), Some(1));
-    assert!(stderr(&down).contains("reported no Mode"), "{}", stderr(&down));
+    assert!(
+        stderr(&down).contains("reported no Mode"),
+        "{}",
+        stderr(&down)
+    );
     assert_eq!(probe(free_port()).status.code(), Some(1));
 }
 
@@ -594,7 +634,10 @@ fn scripts_are_posix_and_read_credentials_from_the_environment_only() {
         ("HTTP", scripts::HTTP),
     ] {
         // Syntax under a strictly POSIX shell (busybox ash and dash are what images have).
-        let check = Command::new("dash").args(["-n", "-c", script]).output().unwrap();
+        let check = Command::new("dash")
+            .args(["-n", "-c", script])
+            .output()
+            .unwrap();
         assert!(
             check.status.success(),
             "{name}: {}",

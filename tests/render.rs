@@ -14,7 +14,47 @@ use stackctl::plan::Plan;
 use stackctl::stacks::component::Capabilities;
 use stackctl::values::{SetFlag, SetKind};
 
-const PROFILES: [&str; 4] = ["minimal", "default", "production", "external-services"];
+const PROFILES: [&str; 7] = [
+    "minimal",
+    "default",
+    "production",
+    "external-services",
+    "aiops-minimal",
+    "aiops",
+    "aiops-production",
+];
+
+/// The namespace a profile's golden snapshot is rendered for: its stack's default.
+fn snapshot_namespace(profile: &str) -> &'static str {
+    if profile.starts_with("aiops") {
+        "aiops"
+    } else {
+        "clickvisual"
+    }
+}
+
+/// Values a profile cannot default: the external profile's password, the images of
+/// the AIOps in-house services (built by their users).
+fn required_sets(profile: &str) -> Vec<SetFlag> {
+    let raw: &[&str] = match profile {
+        "external-services" => &["mysql.external.password=example"],
+        "aiops" | "aiops-production" => &[
+            "aiEngine.image.repository=registry.example.com/aiops/ai-engine",
+            "aiEngine.image.tag=1.0.0",
+            "apiGateway.image.repository=registry.example.com/aiops/api-gateway",
+            "apiGateway.image.tag=1.0.0",
+            "selfHealing.image.repository=registry.example.com/aiops/self-healing",
+            "selfHealing.image.tag=1.0.0",
+        ],
+        _ => &[],
+    };
+    raw.iter()
+        .map(|r| SetFlag {
+            kind: SetKind::Set,
+            raw: r.to_string(),
+        })
+        .collect()
+}
 
 fn global(namespace: &str) -> GlobalArgs {
     GlobalArgs {
@@ -31,15 +71,7 @@ fn global(namespace: &str) -> GlobalArgs {
 fn plan(profile: &str, namespace: &str, caps: Capabilities) -> Plan {
     let args = ValuesArgs {
         profile: Some(profile.to_string()),
-        // The external profile needs the one value it cannot default.
-        ordered_sets: if profile == "external-services" {
-            vec![SetFlag {
-                kind: SetKind::Set,
-                raw: "mysql.external.password=example".into(),
-            }]
-        } else {
-            Vec::new()
-        },
+        ordered_sets: required_sets(profile),
         ..Default::default()
     };
     let prepared = prepare_with_rng(&global(namespace), &args, &mut StdRng::seed_from_u64(42))
@@ -50,7 +82,7 @@ fn plan(profile: &str, namespace: &str, caps: Capabilities) -> Plan {
 #[test]
 fn golden_manifests_for_every_profile() {
     for profile in PROFILES {
-        let yaml = plan(profile, "clickvisual", Capabilities::latest())
+        let yaml = plan(profile, snapshot_namespace(profile), Capabilities::latest())
             .to_yaml()
             .unwrap();
         insta::assert_snapshot!(format!("template-{profile}"), yaml);

@@ -76,6 +76,7 @@ pub async fn install(global: &GlobalArgs, args: &InstallArgs) -> Result<()> {
     if args.create_namespace && preflight::ensure_namespace(&session.client, &ns).await? {
         reporter.info(format!("created namespace {ns}"));
     }
+    external_preflight(&session, &reporter, &prepared, &plan).await?;
     let lock = acquire(&session, &store, &ns, &name, Operation::Install).await?;
     let previous = match &latest {
         Some(r) => manifests_of(r),
@@ -150,6 +151,7 @@ pub async fn upgrade(global: &GlobalArgs, args: &UpgradeArgs) -> Result<()> {
         return Err(Exit::usage("aborted: nothing was changed").into());
     }
     run_preflight(&session, &reporter, &plan, &ns, false).await?;
+    external_preflight(&session, &reporter, &prepared, &plan).await?;
     let lock = acquire(&session, &store, &ns, &name, Operation::Upgrade).await?;
     let recreate = if args.recreate {
         let ids: Vec<String> = immutable.iter().map(|c| c.object.clone()).collect();
@@ -504,6 +506,32 @@ async fn run_preflight(
         "preflight passed ({} permissions checked)",
         wanted.len()
     ));
+    Ok(())
+}
+
+/// Probes of the external dependencies (`<dependency>.enabled=false`) before anything
+/// of the release is written, so that a wrong host or password stops the operation
+/// here (exit code 5). Their Jobs and a temporary credentials Secret are the only
+/// writes, and are deleted again (see `probe::run_preflight_probes`).
+async fn external_preflight(
+    session: &Session,
+    reporter: &Reporter,
+    prepared: &Prepared,
+    plan: &Plan,
+) -> Result<()> {
+    let manifests: Vec<Manifest> = plan.manifests().cloned().collect();
+    let report = crate::probe::preflight_external(
+        session,
+        prepared.stack,
+        &prepared.values,
+        &prepared.release,
+        &manifests,
+        |r| reporter.info(format!("preflight probe {}: {}", r.job, r.result_text())),
+    )
+    .await?;
+    if let Some(r) = report {
+        reporter.info(format!("preflight probes of external services: {}", r.summary()));
+    }
     Ok(())
 }
 

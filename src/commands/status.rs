@@ -10,6 +10,7 @@ use crate::cli::{GlobalArgs, OutputFormat, ReleaseArg};
 use crate::commands::operate::manifests_of;
 use crate::lifecycle::{Session, target};
 use crate::output::{print_structured, table};
+use crate::probe::ProbeReport;
 use crate::release::{Lock, Status, Store};
 use crate::stacks::component::Manifest;
 use crate::wait::status::{State, compute};
@@ -32,6 +33,9 @@ pub struct StatusReport {
     pub components: Vec<ObjectState>,
     pub endpoints: Vec<Endpoint>,
     pub credentials: Vec<Credential>,
+    /// The last connectivity probe run recorded in this revision (`stackctl test`,
+    /// or install/upgrade's last phase); `None` if none ran.
+    pub probes: Option<ProbeReport>,
 }
 
 #[derive(Debug, Serialize)]
@@ -164,6 +168,7 @@ pub async fn status(global: &GlobalArgs, args: &ReleaseArg) -> Result<()> {
         components,
         endpoints,
         credentials,
+        probes: ProbeReport::from_record(record.probes.as_ref()),
     };
     if global.output == OutputFormat::Text {
         print_status(&report);
@@ -304,6 +309,23 @@ fn print_status(r: &StatusReport) {
                 ])
             )
         );
+    }
+    if let Some(p) = &r.probes {
+        let filter = p
+            .filter
+            .as_deref()
+            .map(|f| format!(", --filter {f}"))
+            .unwrap_or_default();
+        println!(
+            "\nPROBES (last run {}{filter}): {}",
+            p.ran_at
+                .round(k8s_openapi::jiff::Unit::Second)
+                .unwrap_or(p.ran_at),
+            p.summary()
+        );
+        if !p.results.is_empty() {
+            println!("{}", p.table());
+        }
     }
     if !r.credentials.is_empty() {
         println!("\nCREDENTIALS (values never printed; read them with the command shown)");

@@ -8,7 +8,7 @@ use super::{Exit, exit};
 use crate::cli::{GlobalArgs, OutputFormat, TestArgs};
 use crate::lifecycle::{Session, target};
 use crate::output::print_structured;
-use crate::probe::{ProbeResult, RunOptions, run_probes, save_to_record};
+use crate::probe::{ProbeResult, RunOptions, run_probes, save_to_record, select};
 use crate::release::{Lock, Store};
 use crate::stacks::{self, ResolvedValues, component::Release};
 
@@ -34,7 +34,12 @@ pub async fn run(global: &GlobalArgs, args: &TestArgs) -> Result<()> {
         tree: record.values.clone(),
         generated: record.generated.clone(),
     };
-    let probes = stack.probes(&values, &release)?;
+    let probes = select(
+        stack.probes(&values, &release)?,
+        args.filter.as_deref(),
+        &t.name,
+    )
+    .map_err(|e| Exit::usage(format!("error: {e}")))?;
     let quiet = global.quiet;
     if probes.is_empty() {
         if !quiet {
@@ -43,12 +48,13 @@ pub async fn run(global: &GlobalArgs, args: &TestArgs) -> Result<()> {
         return Ok(());
     }
     if !quiet {
+        let names: Vec<&str> = probes.iter().map(|p| p.component.as_str()).collect();
         eprintln!(
-            "probing {} (namespace {}, revision {}): {} probe Jobs named {}-test-<component>",
+            "probing {} (namespace {}, revision {}): {}; Jobs {}-test-<component>",
             t.name,
             t.namespace,
             record.revision,
-            probes.len(),
+            names.join(", "),
             t.name
         );
     }
@@ -59,9 +65,13 @@ pub async fn run(global: &GlobalArgs, args: &TestArgs) -> Result<()> {
     };
     let progress = |r: &ProbeResult| {
         if !quiet {
+            let name = if r.job.is_empty() {
+                &r.component
+            } else {
+                &r.job
+            };
             eprintln!(
-                "  {:<12} {} ({:.1}s)",
-                r.component,
+                "  {name:<24} {} ({:.1}s)",
                 r.result_text(),
                 r.duration_ms as f64 / 1000.0
             );

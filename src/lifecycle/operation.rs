@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 use super::engine::{PhaseFailure, Runner};
 use super::progress::Reporter;
-use super::prune::{delete_owned, to_prune};
+use super::prune::{delete_owned, never_deleted, to_prune};
 use super::session::Session;
 use crate::plan::Plan;
 use crate::release::{LockGuard, ObjectRef, Operation, Record, Status, Store};
@@ -297,17 +297,14 @@ async fn prune(
 }
 
 /// Deletes objects in reverse phase order, only those carrying the release label;
-/// PersistentVolumeClaims are never touched here.
+/// PersistentVolumeClaims and Namespaces are never touched here.
 pub async fn remove_objects(
     session: &Session,
     reporter: &Reporter,
     objects: &[Manifest],
     release: &str,
 ) -> Result<usize> {
-    let mut ordered: Vec<&Manifest> = objects
-        .iter()
-        .filter(|m| m.kind != "PersistentVolumeClaim")
-        .collect();
+    let mut ordered: Vec<&Manifest> = objects.iter().filter(|m| !never_deleted(m)).collect();
     ordered.sort_by_key(|m| std::cmp::Reverse(m.phase));
     let mut removed = 0;
     for m in ordered {

@@ -8,13 +8,20 @@ use super::immutable::same_object;
 use crate::apply::Resolver;
 use crate::stacks::component::{Manifest, RELEASE_LABEL};
 
+/// Kinds stackctl never deletes, whatever revision or uninstall asks: volume claims
+/// hold data, and a Namespace a stack renders (for its labels) holds the release
+/// itself, its records and everyone else's objects in it.
+pub fn never_deleted(m: &Manifest) -> bool {
+    m.kind == "PersistentVolumeClaim" || (m.kind == "Namespace" && m.api_version == "v1")
+}
+
 /// Objects of `previous` that `next` lacks, in reverse apply order (apps first), minus
 /// anything that must survive.
 pub fn to_prune(previous: &[Manifest], next: &[Manifest]) -> Vec<Manifest> {
     let mut out: Vec<Manifest> = previous
         .iter()
         .filter(|old| !next.iter().any(|new| same_object(old, new)))
-        .filter(|old| old.kind != "PersistentVolumeClaim" && old.kind != "Namespace")
+        .filter(|old| !never_deleted(old))
         .cloned()
         .collect();
     out.sort_by_key(|m| std::cmp::Reverse(m.phase));
@@ -89,5 +96,21 @@ mod tests {
             .map(Manifest::id)
             .collect();
         assert_eq!(names, ["StatefulSet/db", "Secret/s"]);
+    }
+
+    #[test]
+    fn namespaces_and_claims_are_never_deleted() {
+        let ns = Manifest {
+            namespace: None,
+            ..m("Namespace", "ns", Phase::Storage)
+        };
+        assert!(never_deleted(&ns));
+        assert!(never_deleted(&m(
+            "PersistentVolumeClaim",
+            "data",
+            Phase::Data
+        )));
+        assert!(!never_deleted(&m("Secret", "s", Phase::Storage)));
+        assert!(to_prune(&[ns], &[]).is_empty());
     }
 }

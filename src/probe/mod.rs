@@ -26,7 +26,8 @@ use k8s_openapi::api::core::v1::{EnvVar, ResourceRequirements};
 
 pub use report::{Outcome, ProbeReport, ProbeResult};
 pub use run::{
-    PREFLIGHT_SECRET_SUFFIX, RunOptions, run_preflight_probes, run_probes, save_to_record,
+    PREFLIGHT_SECRET_SUFFIX, RunOptions, preflight_external, run_preflight_probes, run_probes,
+    save_to_record,
 };
 
 use crate::lifecycle::preflight::Permission;
@@ -161,7 +162,10 @@ mod tests {
             ]
         };
         let names = |v: Vec<ProbeSpec>| v.into_iter().map(|p| p.component).collect::<Vec<_>>();
-        assert_eq!(names(select(all(), Some("mysql"), "cv").unwrap()), ["mysql"]);
+        assert_eq!(
+            names(select(all(), Some("mysql"), "cv").unwrap()),
+            ["mysql"]
+        );
         assert_eq!(
             names(select(all(), Some("click*"), "cv").unwrap()),
             ["clickhouse", "clickvisual"]

@@ -184,7 +184,11 @@ impl fmt::Display for ProbeReport {
         }
         f.write_str(&self.table())?;
         for r in &self.results {
-            let name = if r.job.is_empty() { &r.component } else { &r.job };
+            let name = if r.job.is_empty() {
+                &r.component
+            } else {
+                &r.job
+            };
             match (&r.log, &r.log_unavailable) {
                 (Some(log), _) => {
                     let source = r.log_source.as_deref().unwrap_or("pod log");

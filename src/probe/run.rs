@@ -14,7 +14,9 @@ use futures::{StreamExt, stream};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ContainerState, Pod, Secret};
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{DeleteParams, ListParams, LogParams, Patch, PatchParams, PostParams, PropagationPolicy};
+use kube::api::{
+    DeleteParams, ListParams, LogParams, Patch, PatchParams, PostParams, PropagationPolicy,
+};
 use kube::runtime::{WatchStreamExt, conditions, wait::await_condition, watcher};
 use kube::{Api, ResourceExt};
 use tokio::time::{Instant, sleep_until};
@@ -50,6 +52,9 @@ pub struct RunOptions {
     /// Fetch the log of passing probes too (`--logs`).
     pub logs: bool,
 }
+
+/// A result with its place in the report: (probe, pod of a fan-out).
+type Placed = ((usize, usize), ProbeResult);
 
 /// A Job to create.
 struct Planned {
@@ -90,7 +95,7 @@ pub async fn run_probes(
     let jobs: Api<Job> = Api::namespaced(client.clone(), &release.namespace);
     let pods: Api<Pod> = Api::namespaced(client, &release.namespace);
 
-    let mut results: Vec<((usize, usize), ProbeResult)> = Vec::new();
+    let mut results: Vec<Placed> = Vec::new();
     let mut planned = Vec::new();
     for (i, spec) in selected.into_iter().enumerate() {
         match spec.fan_out.clone() {
@@ -129,11 +134,12 @@ pub async fn run_probes(
         .collect()
         .await;
     let mut running: HashMap<String, Running> = HashMap::new();
-    let mut created_names = Vec::new();
+    // Only finished Jobs are deleted afterwards: one that never finished is kept for
+    // `kubectl describe`, and the next run waits for it before re-using its name.
+    let mut finished_names = Vec::new();
     for c in created {
         match c {
             Ok(r) => {
-                created_names.push(r.planned.name.clone());
                 running.insert(r.planned.name.clone(), r);
             }
             Err((p, why)) => {
@@ -165,7 +171,11 @@ pub async fn run_probes(
                 for name in late {
                     let r = running.remove(&name).expect("listed above");
                     let order = r.planned.order;
-                    let result = finish(&pods, r, None, opts.logs).await;
+                    let mut result = finish(&pods, r, None, opts.logs).await;
+                    result.message.push_str(&format!(
+                        "; Job kept: kubectl -n {} describe job {name}",
+                        release.namespace
+                    ));
                     on_result(&result);
                     results.push((order, result));
                 }
@@ -178,6 +188,7 @@ pub async fn run_probes(
                         .is_some_and(|r| live.metadata.uid.as_deref() == Some(r.uid.as_str()));
                     if ours && terminal(&live).is_some() {
                         let r = running.remove(&name).expect("checked above");
+                        finished_names.push(name.clone());
                         let order = r.planned.order;
                         let result = finish(&pods, r, Some(&live), opts.logs).await;
                         on_result(&result);
@@ -197,7 +208,7 @@ pub async fn run_probes(
         }
     }
 
-    cleanup(&jobs, &created_names).await;
+    cleanup(&jobs, &finished_names).await;
     results.sort_by_key(|(order, _)| *order);
     Ok(ProbeReport::new(
         ran_at,
@@ -249,6 +260,50 @@ pub async fn run_preflight_probes(
     outcome
 }
 
+/// The preflight step of install and upgrade: the probes of `stack`'s external
+/// dependencies (see [`run_preflight_probes`]). `Ok(None)` when there are none,
+/// `Ok(Some(report))` when all answered; a failure is an [`Exit`] with the probes'
+/// exit code, its message holding the table and the logs — nothing but the
+/// temporary probe objects (already deleted) was written.
+pub async fn preflight_external(
+    session: &Session,
+    stack: &dyn crate::stacks::Stack,
+    values: &crate::stacks::ResolvedValues,
+    release: &Release,
+    manifests: &[Manifest],
+    on_result: impl FnMut(&ProbeResult),
+) -> Result<Option<ProbeReport>> {
+    let external = external_probes(stack.probes(values, release)?);
+    if external.is_empty() {
+        return Ok(None);
+    }
+    let report = run_preflight_probes(
+        session,
+        release,
+        external,
+        manifests,
+        &RunOptions::default(),
+        on_result,
+    )
+    .await?;
+    if report.passed() {
+        return Ok(Some(report));
+    }
+    let failed: Vec<&str> = report.failed().map(|r| r.component.as_str()).collect();
+    Err(Exit {
+        code: crate::commands::exit::PROBES,
+        message: format!(
+            "error: preflight: external services do not answer as configured; nothing was deployed\n{report}\n\ncheck {} (host, port, credentials) and that the cluster can reach them, then re-run",
+            failed
+                .iter()
+                .map(|c| format!("{c}.external.*"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+    .into())
+}
+
 /// Stores `report` in the newest revision of `release` (`Record.probes`), re-reading
 /// when another writer got there first. Returns the revision updated.
 pub async fn save_to_record(store: &Store, release: &str, report: &ProbeReport) -> Result<u32> {
@@ -284,7 +339,7 @@ fn fan_out(
     spec: &ProbeSpec,
     fan: &FanOut,
     pods: &[Pod],
-) -> (Vec<Planned>, Vec<((usize, usize), ProbeResult)>) {
+) -> (Vec<Planned>, Vec<Placed>) {
     let mut live: Vec<&Pod> = pods
         .iter()
         .filter(|p| p.metadata.deletion_timestamp.is_none())
@@ -357,8 +412,14 @@ fn unrun(spec: &ProbeSpec, target: &str, job: &str, why: String) -> ProbeResult 
 }
 
 /// Deletes the probe Jobs of `components` left by an earlier run (finished, failed,
-/// or abandoned by a killed stackctl), and waits until they are gone, so that their
-/// names are free again.
+/// or abandoned by a killed stackctl), and waits until they and their pods are gone,
+/// so that their names are free again.
+///
+/// A Job still running is first given time to finish. The Job controller matches
+/// pod events to Jobs by name: delete a Job while its pod is being created, re-create
+/// the name, and the controller waits for the old pod under the new Job — for five
+/// minutes, creating nothing. A finished Job has no pod in flight; foreground
+/// propagation then keeps it until its pods are gone.
 async fn delete_previous(jobs: &Api<Job>, release: &Release, components: &[&str]) -> Result<()> {
     if components.is_empty() {
         return Ok(());
@@ -372,26 +433,56 @@ async fn delete_previous(jobs: &Api<Job>, release: &Release, components: &[&str]
         .list(&ListParams::default().labels(&selector))
         .await
         .context("listing earlier probe Jobs")?;
-    for old in previous.items {
-        let name = old.name_any();
-        match jobs.delete(&name, &background()).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(s)) if s.code == 404 => continue,
-            Err(e) => return Err(e).with_context(|| format!("deleting the earlier probe Job {name}")),
-        }
-        if let Some(uid) = old.metadata.uid.as_deref() {
-            let gone = await_condition(jobs.clone(), &name, conditions::is_deleted(uid));
-            match tokio::time::timeout(DELETE_WAIT, gone).await {
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => tracing::debug!("waiting for Job {name} to go: {e}"),
-                Err(_) => anyhow::bail!(
-                    "the earlier probe Job {name} is still being deleted after {}s",
-                    DELETE_WAIT.as_secs()
-                ),
-            }
+    let waits = previous
+        .items
+        .into_iter()
+        .map(|old| remove_finished(jobs.clone(), old));
+    futures::future::try_join_all(waits).await?;
+    Ok(())
+}
+
+/// Waits (boundedly) for `old` to finish, deletes it with its pods, and waits until
+/// it is gone.
+async fn remove_finished(jobs: Api<Job>, old: Job) -> Result<()> {
+    let name = old.name_any();
+    let Some(uid) = old.metadata.uid.clone() else {
+        return Ok(());
+    };
+    if terminal(&old).is_none() && old.metadata.deletion_timestamp.is_none() {
+        let finished = |j: Option<&Job>| {
+            j.is_none_or(|j| {
+                j.metadata.uid.as_deref() != Some(uid.as_str()) || terminal(j).is_some()
+            })
+        };
+        let wait = await_condition(jobs.clone(), &name, finished);
+        if tokio::time::timeout(DELETE_WAIT, wait).await.is_err() {
+            tracing::warn!(
+                "the earlier probe Job {name} is still running after {}s; deleting it anyway",
+                DELETE_WAIT.as_secs()
+            );
         }
     }
-    Ok(())
+    let foreground = DeleteParams {
+        propagation_policy: Some(PropagationPolicy::Foreground),
+        ..Default::default()
+    };
+    match jobs.delete(&name, &foreground).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(s)) if s.code == 404 => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("deleting the earlier probe Job {name}")),
+    }
+    let gone = await_condition(jobs.clone(), &name, conditions::is_deleted(&uid));
+    match tokio::time::timeout(DELETE_WAIT, gone).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => {
+            tracing::debug!("waiting for Job {name} to go: {e}");
+            Ok(())
+        }
+        Err(_) => anyhow::bail!(
+            "the earlier probe Job {name} and its pods are still being deleted after {}s",
+            DELETE_WAIT.as_secs()
+        ),
+    }
 }
 
 fn background() -> DeleteParams {
@@ -477,7 +568,10 @@ struct ContainerOutcome {
 
 fn container_outcome(pods: &[Pod]) -> ContainerOutcome {
     // The newest pod: with backoffLimit 0 there is one, unless it was evicted.
-    let Some(pod) = pods.iter().max_by_key(|p| p.metadata.creation_timestamp.clone()) else {
+    let Some(pod) = pods
+        .iter()
+        .max_by_key(|p| p.metadata.creation_timestamp.clone())
+    else {
         return ContainerOutcome::default();
     };
     let mut out = ContainerOutcome {
@@ -509,9 +603,10 @@ fn container_outcome(pods: &[Pod]) -> ContainerOutcome {
             // Never started: the pod's own reason (Unschedulable shows as a condition).
             out.reason = pod.status.as_ref().and_then(|s| {
                 s.reason.clone().or_else(|| {
-                    s.conditions.as_ref()?.iter().find_map(|c| {
-                        (c.status == "False").then(|| c.reason.clone()).flatten()
-                    })
+                    s.conditions
+                        .as_ref()?
+                        .iter()
+                        .find_map(|c| (c.status == "False").then(|| c.reason.clone()).flatten())
                 })
             });
         }
@@ -678,7 +773,11 @@ mod tests {
         let names: Vec<&str> = planned.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(
             names,
-            ["cv-test-fluentbit-0", "cv-test-fluentbit-1", "cv-test-fluentbit-2"]
+            [
+                "cv-test-fluentbit-0",
+                "cv-test-fluentbit-1",
+                "cv-test-fluentbit-2"
+            ]
         );
         assert_eq!(planned[0].target, "fb-a on node-1 (10.0.1.5)");
         assert_eq!(planned[0].order, (4, 0));
@@ -697,7 +796,11 @@ mod tests {
         let (planned, problems) = fan_out("cv", 0, &spec(), &fan(), &[]);
         assert!(planned.is_empty());
         assert_eq!(problems[0].1.result, Outcome::Error);
-        assert!(problems[0].1.message.contains("app=fb"), "{:?}", problems[0].1);
+        assert!(
+            problems[0].1.message.contains("app=fb"),
+            "{:?}",
+            problems[0].1
+        );
 
         let pods = [pod("fb-a", "node-1", None, "Pending")];
         let (planned, problems) = fan_out("cv", 0, &spec(), &fan(), &pods);
@@ -742,7 +845,12 @@ mod tests {
             m,
             "no answer within 60s; pod: ImagePullBackOff: Back-off pulling image \"x\""
         );
-        let (o, m) = judge(None, &ContainerOutcome::default(), t, Duration::from_secs(90));
+        let (o, m) = judge(
+            None,
+            &ContainerOutcome::default(),
+            t,
+            Duration::from_secs(90),
+        );
         assert_eq!(o, Outcome::TimedOut);
         assert_eq!(m, "the Job did not finish within 90s");
     }

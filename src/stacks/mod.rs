@@ -1,6 +1,7 @@
 //! Stacks: each is its typed values, defaults, semantic checks and components — and
 //! nothing else; the engine (values, plan, apply) knows no stack by name.
 
+pub mod aiops;
 pub mod clickvisual;
 pub mod component;
 pub mod types;
@@ -57,7 +58,7 @@ pub trait Stack: Sync {
     fn notes(&self, values: &ResolvedValues, release: &Release) -> Vec<String>;
 }
 
-pub static STACKS: &[&dyn Stack] = &[&clickvisual::ClickVisualStack];
+pub static STACKS: &[&dyn Stack] = &[&clickvisual::ClickVisualStack, &aiops::AiopsStack];
 
 /// A stack by name, or an error listing the known ones.
 pub fn find(name: &str) -> Result<&'static dyn Stack> {

@@ -5,6 +5,8 @@
 //! local one. Each test works in its own namespace so tests run in parallel.
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+pub mod cli;
+
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;

@@ -180,7 +180,11 @@ mod tests {
 
     fn parsed(v: &super::super::values::Values) -> serde_json::Value {
         let all = render_all(v);
-        let s = find(component(&all, "alertmanager"), "Secret", "ops-alertmanager-config");
+        let s = find(
+            component(&all, "alertmanager"),
+            "Secret",
+            "ops-alertmanager-config",
+        );
         assert_eq!(s.phase.as_str(), "storage");
         serde_saphyr::from_str(&secret_value(s, "alertmanager.yml")).expect("valid YAML")
     }
@@ -191,14 +195,28 @@ mod tests {
         v.alertmanager.receivers.webhook.enabled = true;
         v.alertmanager.receivers.webhook.url = "http://hooks.example.com/alerts".into();
         let c = parsed(&v);
-        let names: Vec<&str> = c["receivers"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+        let names: Vec<&str> = c["receivers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap())
+            .collect();
         assert_eq!(names, ["null", "webhook", "email", "slack"]);
         assert_eq!(c["route"]["routes"].as_array().unwrap().len(), 3);
         assert_eq!(c["route"]["routes"][0]["continue"], true);
-        assert_eq!(c["receivers"][2]["email_configs"][0]["auth_password"], SMTP_PW);
-        assert_eq!(c["receivers"][2]["email_configs"][0]["smarthost"], "smtp.example.com:587");
+        assert_eq!(
+            c["receivers"][2]["email_configs"][0]["auth_password"],
+            SMTP_PW
+        );
+        assert_eq!(
+            c["receivers"][2]["email_configs"][0]["smarthost"],
+            "smtp.example.com:587"
+        );
         assert_eq!(c["receivers"][3]["slack_configs"][0]["api_url"], SLACK_URL);
-        assert_eq!(c["receivers"][1]["webhook_configs"][0]["url"], "http://hooks.example.com/alerts");
+        assert_eq!(
+            c["receivers"][1]["webhook_configs"][0]["url"],
+            "http://hooks.example.com/alerts"
+        );
     }
 
     #[test]
@@ -211,24 +229,48 @@ mod tests {
     #[test]
     fn replicas_gossip_with_each_other() {
         let all = render_all(&production());
-        let sts = find(component(&all, "alertmanager"), "StatefulSet", "ops-alertmanager");
+        let sts = find(
+            component(&all, "alertmanager"),
+            "StatefulSet",
+            "ops-alertmanager",
+        );
         assert_eq!(sts.body["spec"]["replicas"], 3);
         assert_eq!(sts.body["spec"]["podManagementPolicy"], "Parallel");
         let c = container_of(sts, "alertmanager");
-        let peers = c["args"].as_array().unwrap().iter().filter(|a| a.as_str().unwrap().starts_with("--cluster.peer=")).count();
+        let peers = c["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a.as_str().unwrap().starts_with("--cluster.peer="))
+            .count();
         assert_eq!(peers, 3);
         let all = render_all(&values());
-        let sts = find(component(&all, "alertmanager"), "StatefulSet", "ops-alertmanager");
+        let sts = find(
+            component(&all, "alertmanager"),
+            "StatefulSet",
+            "ops-alertmanager",
+        );
         let c = container_of(sts, "alertmanager");
-        assert!(c["args"].as_array().unwrap().iter().any(|a| a == "--cluster.listen-address="));
+        assert!(
+            c["args"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a == "--cluster.listen-address=")
+        );
     }
 
     #[test]
     fn a_credential_is_not_hashed_into_the_pod_template() {
         let checksum = |v: &super::super::values::Values| {
             let all = render_all(v);
-            let sts = find(component(&all, "alertmanager"), "StatefulSet", "ops-alertmanager");
-            sts.body["spec"]["template"]["metadata"]["annotations"]["stackctl.dev/config-checksum"].clone()
+            let sts = find(
+                component(&all, "alertmanager"),
+                "StatefulSet",
+                "ops-alertmanager",
+            );
+            sts.body["spec"]["template"]["metadata"]["annotations"]["stackctl.dev/config-checksum"]
+                .clone()
         };
         let mut v = production();
         let before = checksum(&v);

@@ -347,7 +347,8 @@ mod render_tests {
             {
                 for e in c["env"].as_array().into_iter().flatten() {
                     let name = e["name"].as_str().unwrap();
-                    if name.contains("PASSWORD") || name.contains("PASS") || name.ends_with("_AUTH") {
+                    if name.contains("PASSWORD") || name.contains("PASS") || name.ends_with("_AUTH")
+                    {
                         assert!(
                             e["valueFrom"]["secretKeyRef"].is_object(),
                             "{name} of {} is not from a Secret",
@@ -362,8 +363,14 @@ mod render_tests {
     #[test]
     fn render_is_deterministic() {
         let v = production();
-        let a: Vec<_> = render_all(&v).into_iter().flat_map(|r| r.manifests).collect();
-        let b: Vec<_> = render_all(&v).into_iter().flat_map(|r| r.manifests).collect();
+        let a: Vec<_> = render_all(&v)
+            .into_iter()
+            .flat_map(|r| r.manifests)
+            .collect();
+        let b: Vec<_> = render_all(&v)
+            .into_iter()
+            .flat_map(|r| r.manifests)
+            .collect();
         assert_eq!(a, b);
     }
 
@@ -383,7 +390,11 @@ mod render_tests {
                     assert_eq!(m.name, "mon");
                     continue;
                 }
-                let prefix = if m.namespace.is_some() { "ops-" } else { "mon-ops-" };
+                let prefix = if m.namespace.is_some() {
+                    "ops-"
+                } else {
+                    "mon-ops-"
+                };
                 assert!(m.name.starts_with(prefix), "{}", m.id());
                 assert!(m.name.len() <= 63, "{}", m.id());
                 match m.kind.as_str() {
@@ -427,13 +438,21 @@ mod render_tests {
     #[test]
     fn development_mode_quarters_requests_and_keeps_limits() {
         let all = render_all(&values());
-        let es = find(component(&all, "elasticsearch"), "StatefulSet", "ops-elasticsearch");
+        let es = find(
+            component(&all, "elasticsearch"),
+            "StatefulSet",
+            "ops-elasticsearch",
+        );
         let c = container_of(es, "elasticsearch");
         assert_eq!(c["resources"]["requests"]["cpu"], "250m");
         assert_eq!(c["resources"]["requests"]["memory"], "512Mi");
         assert_eq!(c["resources"]["limits"]["memory"], "4Gi");
         let all = render_all(&production());
-        let es = find(component(&all, "elasticsearch"), "StatefulSet", "ops-elasticsearch");
+        let es = find(
+            component(&all, "elasticsearch"),
+            "StatefulSet",
+            "ops-elasticsearch",
+        );
         let c = container_of(es, "elasticsearch");
         assert_eq!(c["resources"]["requests"]["cpu"], "1");
         assert_eq!(c["resources"]["requests"]["memory"], "2Gi");
@@ -443,7 +462,15 @@ mod render_tests {
     fn no_field_newer_than_kubernetes_1_20() {
         for m in render_all(&production()).iter().flat_map(|r| &r.manifests) {
             let text = serde_json::to_string(&m.body).unwrap();
-            for field in ["ipFamilyPolicy", "\"grpc\"", "minReadySeconds\":0", "podFailurePolicy", "unhealthyPodEvictionPolicy", "persistentVolumeClaimRetentionPolicy"] {
+            for field in [
+                "ipFamilyPolicy",
+                "\"grpc\"",
+                "\"endPort\"",
+                "ttlSecondsAfterFinished",
+                "podFailurePolicy",
+                "unhealthyPodEvictionPolicy",
+                "persistentVolumeClaimRetentionPolicy",
+            ] {
                 assert!(!text.contains(field), "{field} in {}", m.id());
             }
         }

@@ -137,12 +137,7 @@ impl Connections {
         let redis = if v.redis.enabled {
             let cluster_nodes = if v.redis.cluster.enabled {
                 (0..v.redis.cluster.nodes)
-                    .map(|i| {
-                        format!(
-                            "{}:{REDIS_PORT}",
-                            workload::pod_host(release, "redis", i)
-                        )
-                    })
+                    .map(|i| format!("{}:{REDIS_PORT}", workload::pod_host(release, "redis", i)))
                     .collect()
             } else {
                 Vec::new()

@@ -247,7 +247,11 @@ mod tests {
 
     fn config(v: &super::super::values::Values) -> serde_json::Value {
         let all = render_all(v);
-        let cm = find(component(&all, "elasticsearch"), "ConfigMap", "ops-elasticsearch-config");
+        let cm = find(
+            component(&all, "elasticsearch"),
+            "ConfigMap",
+            "ops-elasticsearch-config",
+        );
         serde_saphyr::from_str(&config_value(cm, "elasticsearch.yml")).unwrap()
     }
 
@@ -262,20 +266,32 @@ mod tests {
         assert!(c.get("cluster.initial_master_nodes").is_none());
         let all = render_all(&v);
         let r = component(&all, "elasticsearch");
-        assert_eq!(secret_value(find(r, "Secret", "ops-elasticsearch-credentials"), "elastic-password"), ELASTIC_PW);
+        assert_eq!(
+            secret_value(
+                find(r, "Secret", "ops-elasticsearch-credentials"),
+                "elastic-password"
+            ),
+            ELASTIC_PW
+        );
         let sts = find(r, "StatefulSet", "ops-elasticsearch");
         assert_eq!(sts.phase.as_str(), "data");
         let c = container_of(sts, "elasticsearch");
         assert_eq!(
             env_ref(c, "ELASTIC_PASSWORD"),
-            Some(("ops-elasticsearch-credentials".into(), "elastic-password".into()))
+            Some((
+                "ops-elasticsearch-credentials".into(),
+                "elastic-password".into()
+            ))
         );
         assert_eq!(env(c, "ES_JAVA_OPTS"), Some("-Xms2048m -Xmx2048m"));
         let ready = c["readinessProbe"]["exec"]["command"][2].as_str().unwrap();
         assert!(ready.contains("wait_for_status=yellow"), "{ready}");
         assert!(ready.contains("--netrc-file"), "{ready}");
         assert!(!ready.contains("-u "), "{ready}");
-        assert_eq!(sts.body["spec"]["volumeClaimTemplates"][0]["metadata"]["name"], "data");
+        assert_eq!(
+            sts.body["spec"]["volumeClaimTemplates"][0]["metadata"]["name"],
+            "data"
+        );
     }
 
     #[test]
@@ -284,28 +300,55 @@ mod tests {
         v.elasticsearch.replicas = 3;
         let c = config(&v);
         assert!(c.get("discovery.type").is_none());
-        assert_eq!(c["discovery.seed_hosts"], serde_json::json!(["ops-elasticsearch-headless"]));
+        assert_eq!(
+            c["discovery.seed_hosts"],
+            serde_json::json!(["ops-elasticsearch-headless"])
+        );
         assert_eq!(
             c["cluster.initial_master_nodes"],
-            serde_json::json!(["ops-elasticsearch-0", "ops-elasticsearch-1", "ops-elasticsearch-2"])
+            serde_json::json!([
+                "ops-elasticsearch-0",
+                "ops-elasticsearch-1",
+                "ops-elasticsearch-2"
+            ])
         );
         assert_eq!(c["node.name"], "${NODE_NAME}");
         assert_eq!(c["xpack.security.transport.ssl.enabled"], true);
         assert_eq!(c["xpack.security.transport.ssl.verification_mode"], "none");
         let all = render_all(&v);
-        let sts = find(component(&all, "elasticsearch"), "StatefulSet", "ops-elasticsearch");
+        let sts = find(
+            component(&all, "elasticsearch"),
+            "StatefulSet",
+            "ops-elasticsearch",
+        );
         assert_eq!(sts.body["spec"]["replicas"], 3);
         assert_eq!(sts.body["spec"]["podManagementPolicy"], "Parallel");
         let init = container_of(sts, "transport-certificate");
-        assert!(init["command"][2].as_str().unwrap().contains("--self-signed"));
-        let headless = find(component(&all, "elasticsearch"), "Service", "ops-elasticsearch-headless");
+        assert!(
+            init["command"][2]
+                .as_str()
+                .unwrap()
+                .contains("--self-signed")
+        );
+        let headless = find(
+            component(&all, "elasticsearch"),
+            "Service",
+            "ops-elasticsearch-headless",
+        );
         assert_eq!(headless.body["spec"]["publishNotReadyAddresses"], true);
 
         v.elasticsearch.transport_tls_secret = "es-transport".into();
         let c = config(&v);
-        assert_eq!(c["xpack.security.transport.ssl.verification_mode"], "certificate");
+        assert_eq!(
+            c["xpack.security.transport.ssl.verification_mode"],
+            "certificate"
+        );
         let all = render_all(&v);
-        let sts = find(component(&all, "elasticsearch"), "StatefulSet", "ops-elasticsearch");
+        let sts = find(
+            component(&all, "elasticsearch"),
+            "StatefulSet",
+            "ops-elasticsearch",
+        );
         let vols = sts.body["spec"]["template"]["spec"]["volumes"].to_string();
         assert!(vols.contains("es-transport"), "{vols}");
     }
@@ -314,18 +357,39 @@ mod tests {
     fn privileged_sysctl_init_container_or_no_mmap() {
         let mut v = values();
         let all = render_all(&v);
-        let sts = find(component(&all, "elasticsearch"), "StatefulSet", "ops-elasticsearch");
+        let sts = find(
+            component(&all, "elasticsearch"),
+            "StatefulSet",
+            "ops-elasticsearch",
+        );
         let init = container_of(sts, "sysctl");
         assert_eq!(init["securityContext"]["privileged"], true);
         assert_eq!(init["securityContext"]["runAsUser"], 0);
-        assert!(init["securityContext"].get("allowPrivilegeEscalation").is_none());
-        assert!(init["command"][2].as_str().unwrap().contains("vm.max_map_count=262144"));
+        assert!(
+            init["securityContext"]
+                .get("allowPrivilegeEscalation")
+                .is_none()
+        );
+        assert!(
+            init["command"][2]
+                .as_str()
+                .unwrap()
+                .contains("vm.max_map_count=262144")
+        );
         assert!(config(&v).get("node.store.allow_mmap").is_none());
 
         v.elasticsearch.sysctl_init_container = false;
         let all = render_all(&v);
-        let sts = find(component(&all, "elasticsearch"), "StatefulSet", "ops-elasticsearch");
-        assert!(sts.body["spec"]["template"]["spec"].get("initContainers").is_none());
+        let sts = find(
+            component(&all, "elasticsearch"),
+            "StatefulSet",
+            "ops-elasticsearch",
+        );
+        assert!(
+            sts.body["spec"]["template"]["spec"]
+                .get("initContainers")
+                .is_none()
+        );
         assert_eq!(config(&v)["node.store.allow_mmap"], false);
     }
 
@@ -338,6 +402,9 @@ mod tests {
         let all = render_all(&v);
         let r = component(&all, "elasticsearch");
         assert_eq!(r.manifests.len(), 1);
-        assert_eq!(secret_value(&r.manifests[0], "elastic-password"), "ExternalEsPw");
+        assert_eq!(
+            secret_value(&r.manifests[0], "elastic-password"),
+            "ExternalEsPw"
+        );
     }
 }

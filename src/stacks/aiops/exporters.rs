@@ -1,11 +1,9 @@
 //! The exporters the alert rules need: node-exporter (a DaemonSet reading the
-//! host's /proc, /sys and root filesystem, in the host network) and
+//! host's /proc, /sys and root filesystem, optionally in the host network) and
 //! kube-state-metrics (a Deployment reading workload state cluster-wide).
 
 use k8s_openapi::api::apps::v1::{DaemonSet, DaemonSetSpec};
-use k8s_openapi::api::core::v1::{
-    Container, PodSpec, Toleration, VolumeMount,
-};
+use k8s_openapi::api::core::v1::{Container, PodSpec, Toleration, VolumeMount};
 
 use super::Ctx;
 use super::prometheus::scrape_annotations;
@@ -64,9 +62,9 @@ pub fn render_node_exporter(ctx: &Ctx<'_>) -> Option<Rendered> {
         ..ctx.container(NODE_EXPORTER, &v.image, &v.resources)
     };
     let pod = PodSpec {
-        host_network: Some(true),
-        host_pid: Some(true),
-        dns_policy: Some("ClusterFirstWithHostNet".into()),
+        host_network: v.host_network.then_some(true),
+        host_pid: v.host_network.then_some(true),
+        dns_policy: v.host_network.then(|| "ClusterFirstWithHostNet".into()),
         tolerations: Some(vec![Toleration {
             operator: Some("Exists".into()),
             ..Default::default()
@@ -129,7 +127,12 @@ pub fn render_kube_state_metrics(ctx: &Ctx<'_>) -> Option<Rendered> {
         containers: vec![container],
         ..ctx.pod_spec(&b, 1, w::pod_security(Some(NOBODY), Some(NOBODY)))
     };
-    b.push(w::deployment(&b, 1, scrape_annotations(KSM_PORT, "/metrics"), pod));
+    b.push(w::deployment(
+        &b,
+        1,
+        scrape_annotations(KSM_PORT, "/metrics"),
+        pod,
+    ));
     b.push(w::client_service(
         &b,
         "ClusterIP",
@@ -144,11 +147,27 @@ mod tests {
 
     #[test]
     fn node_exporter_reads_the_host() {
-        let all = render_all(&values());
-        let ds = find(component(&all, "node-exporter"), "DaemonSet", "ops-node-exporter");
+        let mut v = values();
+        let all = render_all(&v);
+        let ds = find(
+            component(&all, "node-exporter"),
+            "DaemonSet",
+            "ops-node-exporter",
+        );
+        let spec = &ds.body["spec"]["template"]["spec"];
+        assert!(spec.get("hostNetwork").is_none());
+        assert_eq!(spec["volumes"][0]["hostPath"]["path"], "/proc");
+        v.node_exporter.host_network = true;
+        let all = render_all(&v);
+        let ds = find(
+            component(&all, "node-exporter"),
+            "DaemonSet",
+            "ops-node-exporter",
+        );
         let spec = &ds.body["spec"]["template"]["spec"];
         assert_eq!(spec["hostNetwork"], true);
         assert_eq!(spec["hostPID"], true);
+        assert_eq!(spec["dnsPolicy"], "ClusterFirstWithHostNet");
         assert_eq!(spec["tolerations"][0]["operator"], "Exists");
         let annotations = &ds.body["spec"]["template"]["metadata"]["annotations"];
         assert_eq!(annotations["prometheus.io/port"], "9100");
@@ -167,7 +186,12 @@ mod tests {
         assert!(text.contains("deployments"), "{text}");
         let d = find(r, "Deployment", "ops-kube-state-metrics");
         let c = container_of(d, "kube-state-metrics");
-        assert!(c["args"][2].as_str().unwrap().starts_with("--resources=namespaces,nodes,"));
+        assert!(
+            c["args"][2]
+                .as_str()
+                .unwrap()
+                .starts_with("--resources=namespaces,nodes,")
+        );
     }
 
     #[test]

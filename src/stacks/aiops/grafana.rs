@@ -121,11 +121,7 @@ fn container(ctx: &Ctx<'_>) -> Container {
         ports: Some(vec![w::container_port("http", i32::from(PORT))]),
         volume_mounts: Some(vec![
             w::mount(DATA_VOLUME, "/var/lib/grafana", false),
-            w::mount(
-                "datasources",
-                "/etc/grafana/provisioning/datasources",
-                true,
-            ),
+            w::mount("datasources", "/etc/grafana/provisioning/datasources", true),
         ]),
         readiness_probe: Some(w::http_probe(&health, "http", Timing::READINESS)),
         liveness_probe: Some(w::http_probe(&health, "http", Timing::LIVENESS)),
@@ -196,10 +192,19 @@ mod tests {
             env_ref(c, "GF_SECURITY_ADMIN_PASSWORD"),
             Some(("ops-grafana-credentials".into(), "admin-password".into()))
         );
-        assert_eq!(env(c, "GF_SERVER_ROOT_URL"), Some("http://aiops.local/grafana/"));
+        assert_eq!(
+            env(c, "GF_SERVER_ROOT_URL"),
+            Some("http://aiops.local/grafana/")
+        );
         assert_eq!(env(c, "GF_SERVER_SERVE_FROM_SUB_PATH"), Some("true"));
-        assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/grafana/api/health");
-        assert_eq!(sts.body["spec"]["template"]["spec"]["securityContext"]["fsGroup"], 472);
+        assert_eq!(
+            c["readinessProbe"]["httpGet"]["path"],
+            "/grafana/api/health"
+        );
+        assert_eq!(
+            sts.body["spec"]["template"]["spec"]["securityContext"]["fsGroup"],
+            472
+        );
 
         let mut v = values();
         v.ingress.enabled = false;
@@ -207,7 +212,10 @@ mod tests {
         let sts = find(component(&all, "grafana"), "StatefulSet", "ops-grafana");
         let c = container_of(sts, "grafana");
         assert_eq!(env(c, "GF_SERVER_SERVE_FROM_SUB_PATH"), Some("false"));
-        assert_eq!(env(c, "GF_SERVER_ROOT_URL"), Some("http://ops-grafana.mon.svc:3000/"));
+        assert_eq!(
+            env(c, "GF_SERVER_ROOT_URL"),
+            Some("http://ops-grafana.mon.svc:3000/")
+        );
         assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/api/health");
     }
 
@@ -219,18 +227,27 @@ mod tests {
         let ds: serde_json::Value =
             serde_saphyr::from_str(&config_value(cm, "datasources.yaml")).unwrap();
         let ds = ds["datasources"].as_array().unwrap();
-        assert_eq!(ds[0]["url"], "http://ops-prometheus.mon.svc:9090/prometheus");
+        assert_eq!(
+            ds[0]["url"],
+            "http://ops-prometheus.mon.svc:9090/prometheus"
+        );
         assert_eq!(ds[0]["isDefault"], true);
         let es = ds.iter().find(|d| d["type"] == "elasticsearch").unwrap();
         assert_eq!(es["url"], "http://ops-elasticsearch.mon.svc:9200");
         assert_eq!(es["basicAuthUser"], "elastic");
-        assert_eq!(es["secureJsonData"]["basicAuthPassword"], "${ELASTICSEARCH_PASSWORD}");
+        assert_eq!(
+            es["secureJsonData"]["basicAuthPassword"],
+            "${ELASTICSEARCH_PASSWORD}"
+        );
         assert_eq!(es["jsonData"]["index"], "aiops-logs-*");
         let sts = find(r, "StatefulSet", "ops-grafana");
         let c = container_of(sts, "grafana");
         assert_eq!(
             env_ref(c, "ELASTICSEARCH_PASSWORD"),
-            Some(("ops-elasticsearch-credentials".into(), "elastic-password".into()))
+            Some((
+                "ops-elasticsearch-credentials".into(),
+                "elastic-password".into()
+            ))
         );
     }
 }

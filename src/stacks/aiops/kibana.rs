@@ -28,6 +28,22 @@ const UID: i64 = 1000;
 const TOOLS_UID: i64 = 100;
 const TOOLS_GID: i64 = 101;
 
+/// Waits for Elasticsearch, then sets `kibana_system`'s password (idempotent).
+/// Env: `ES_URL`, `ES_HOST` (of the URL, for the `.netrc`), `ES_USER`,
+/// `ES_PASSWORD`, `KIBANA_PASSWORD`.
+const SET_PASSWORD: &str = r#"set -eu
+umask 077
+printf 'machine %s login %s password %s\n' "$ES_HOST" "$ES_USER" "$ES_PASSWORD" > /tmp/netrc
+printf '{"password":"%s"}' "$KIBANA_PASSWORD" > /tmp/body.json
+until curl -sS -f -o /dev/null --max-time 15 --netrc-file /tmp/netrc "$ES_URL/_cluster/health?wait_for_status=yellow&timeout=10s"; do
+  echo "waiting for Elasticsearch at $ES_URL"; sleep 5
+done
+curl -sS --fail-with-body --max-time 30 --netrc-file /tmp/netrc -X POST -H 'Content-Type: application/json' --data-binary @/tmp/body.json "$ES_URL/_security/user/kibana_system/_password"
+rm -f /tmp/netrc /tmp/body.json
+echo
+echo "the password of kibana_system is set"
+"#;
+
 /// The Job setting `kibana_system`'s password through the Elasticsearch API.
 pub fn render_setup(ctx: &Ctx<'_>) -> Option<Rendered> {
     if !ctx.values.kibana.enabled {
@@ -37,29 +53,13 @@ pub fn render_setup(ctx: &Ctx<'_>) -> Option<Rendered> {
     let tools = &ctx.values.global.tools_image;
     let mut b = Builder::new(ctx.release, SETUP, Phase::Data, &tools.tag);
     let kibana_secret = credentials_secret(ctx.release, COMPONENT);
-    let script = format!(
-        r#"set -eu
-printf 'machine %s login %s password %s\n' "$ES_HOST" "$ES_USER" "$ES_PASSWORD" > /tmp/netrc
-printf '{{"password":"%s"}}' "$KIBANA_PASSWORD" > /tmp/body.json
-until curl -sS -f -o /dev/null --max-time 15 --netrc-file /tmp/netrc "$ES_URL/_cluster/health?wait_for_status=yellow&timeout=10s"; do
-  echo "waiting for Elasticsearch at $ES_URL"; sleep 5
-done
-curl -sS --fail-with-body --max-time 30 --netrc-file /tmp/netrc -X POST -H 'Content-Type: application/json' --data-binary @/tmp/body.json "$ES_URL/_security/user/kibana_system/_password"
-rm -f /tmp/netrc /tmp/body.json
-echo
-echo "the password of kibana_system is set""#
-    );
     let container = Container {
-        command: Some(w::shell(script)),
+        command: Some(w::shell(SET_PASSWORD)),
         env: Some(vec![
             w::env("ES_URL", &es.url),
             w::env("ES_HOST", &es.host),
             w::env("ES_USER", &es.username),
-            w::env_secret(
-                "ES_PASSWORD",
-                &es.password_ref.secret,
-                es.password_ref.key,
-            ),
+            w::env_secret("ES_PASSWORD", &es.password_ref.secret, es.password_ref.key),
             w::env_secret(
                 "KIBANA_PASSWORD",
                 &kibana_secret,
@@ -206,28 +206,45 @@ mod tests {
         assert!(job.name.starts_with("ops-kibana-setup-"), "{}", job.name);
         let c = container_of(job, "set-password");
         let script = c["command"][2].as_str().unwrap();
-        assert!(script.contains("/_security/user/kibana_system/_password"), "{script}");
+        assert!(
+            script.contains("/_security/user/kibana_system/_password"),
+            "{script}"
+        );
         assert!(script.contains("--netrc-file /tmp/netrc"), "{script}");
         assert!(script.contains("--data-binary @/tmp/body.json"), "{script}");
         assert!(!script.contains(" -u "), "{script}");
         assert!(!script.contains(" -d "), "{script}");
         assert_eq!(
             env_ref(c, "ES_PASSWORD"),
-            Some(("ops-elasticsearch-credentials".into(), "elastic-password".into()))
+            Some((
+                "ops-elasticsearch-credentials".into(),
+                "elastic-password".into()
+            ))
         );
         assert_eq!(
             env_ref(c, "KIBANA_PASSWORD"),
-            Some(("ops-kibana-credentials".into(), "kibana-system-password".into()))
+            Some((
+                "ops-kibana-credentials".into(),
+                "kibana-system-password".into()
+            ))
         );
-        assert_eq!(env(c, "ES_URL"), Some("http://ops-elasticsearch.mon.svc:9200"));
-        assert_eq!(job.body["spec"]["template"]["spec"]["restartPolicy"], "OnFailure");
+        assert_eq!(
+            env(c, "ES_URL"),
+            Some("http://ops-elasticsearch.mon.svc:9200")
+        );
+        assert_eq!(
+            job.body["spec"]["template"]["spec"]["restartPolicy"],
+            "OnFailure"
+        );
     }
 
     #[test]
     fn a_changed_job_gets_a_new_name() {
         let mut v = values();
         let name = |v: &super::super::values::Values| {
-            only(component(&render_all(v), "kibana-setup"), "Job").name.clone()
+            only(component(&render_all(v), "kibana-setup"), "Job")
+                .name
+                .clone()
         };
         let before = name(&v);
         assert_eq!(before, name(&v));
@@ -246,14 +263,20 @@ mod tests {
         assert_eq!(c["server.publicBaseUrl"], "http://aiops.local/kibana");
         assert_eq!(c["elasticsearch.username"], "kibana_system");
         assert_eq!(c["elasticsearch.password"], "${KIBANA_SYSTEM_PASSWORD}");
-        assert_eq!(c["elasticsearch.hosts"][0], "http://ops-elasticsearch.mon.svc:9200");
+        assert_eq!(
+            c["elasticsearch.hosts"][0],
+            "http://ops-elasticsearch.mon.svc:9200"
+        );
         let d = find(r, "Deployment", "ops-kibana");
         let k = container_of(d, "kibana");
         assert_eq!(env(k, "ELASTICSEARCH_USERNAME"), Some("kibana_system"));
         assert!(env_ref(k, "ELASTICSEARCH_PASSWORD").is_none());
         assert_eq!(
             env_ref(k, "KIBANA_SYSTEM_PASSWORD"),
-            Some(("ops-kibana-credentials".into(), "kibana-system-password".into()))
+            Some((
+                "ops-kibana-credentials".into(),
+                "kibana-system-password".into()
+            ))
         );
         assert_eq!(k["readinessProbe"]["httpGet"]["path"], "/kibana/api/status");
         let s = find(r, "Secret", "ops-kibana-credentials");

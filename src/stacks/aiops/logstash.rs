@@ -60,11 +60,7 @@ pub fn render(ctx: &Ctx<'_>) -> Option<Rendered> {
         env: Some(vec![
             w::env("ES_HOSTS", &es.url),
             w::env("ES_USER", &es.username),
-            w::env_secret(
-                "ES_PASSWORD",
-                &es.password_ref.secret,
-                es.password_ref.key,
-            ),
+            w::env_secret("ES_PASSWORD", &es.password_ref.secret, es.password_ref.key),
             w::env("LS_JAVA_OPTS", format!("-Xms{heap}m -Xmx{heap}m")),
         ]),
         ports: Some(vec![
@@ -146,11 +142,20 @@ mod tests {
         let all = render_all(&values());
         let r = component(&all, "logstash");
         assert_eq!(r.depends_on, vec!["elasticsearch"]);
-        let pipeline = config_value(find(r, "ConfigMap", "ops-logstash-pipeline"), "logstash.conf");
+        let pipeline = config_value(
+            find(r, "ConfigMap", "ops-logstash-pipeline"),
+            "logstash.conf",
+        );
         assert!(pipeline.contains("beats {\n    port => 5044"), "{pipeline}");
         assert!(pipeline.contains("http {\n    port => 8080"), "{pipeline}");
-        assert!(pipeline.contains("password => \"${ES_PASSWORD}\""), "{pipeline}");
-        assert!(pipeline.contains("index => \"aiops-logs-%{+YYYY.MM.dd}\""), "{pipeline}");
+        assert!(
+            pipeline.contains("password => \"${ES_PASSWORD}\""),
+            "{pipeline}"
+        );
+        assert!(
+            pipeline.contains("index => \"aiops-logs-%{+YYYY.MM.dd}\""),
+            "{pipeline}"
+        );
         let settings = config_value(find(r, "ConfigMap", "ops-logstash-config"), "logstash.yml");
         let s: serde_json::Value = serde_saphyr::from_str(&settings).unwrap();
         assert_eq!(s["api.http.host"], "0.0.0.0");
@@ -159,7 +164,10 @@ mod tests {
         let c = container_of(d, "logstash");
         assert_eq!(
             env_ref(c, "ES_PASSWORD"),
-            Some(("ops-elasticsearch-credentials".into(), "elastic-password".into()))
+            Some((
+                "ops-elasticsearch-credentials".into(),
+                "elastic-password".into()
+            ))
         );
         assert_eq!(c["readinessProbe"]["httpGet"]["port"], "api");
         assert_eq!(env(c, "LS_JAVA_OPTS"), Some("-Xms1024m -Xmx1024m"));

@@ -16,13 +16,14 @@ mod common;
 mod elasticsearch;
 mod exporters;
 mod grafana;
-mod inhouse;
 mod ingress;
+mod inhouse;
 mod kibana;
 mod logstash;
 mod namespace;
 mod netpol;
 mod postgresql;
+mod probes;
 mod prometheus;
 mod redis;
 mod routes;
@@ -83,17 +84,53 @@ pub fn render(values: &Values, release: &Release, caps: Capabilities) -> Vec<Ren
     out
 }
 
+/// The connectivity probes of every component in use (see `probes.rs`).
+pub fn probes(values: &Values, release: &Release) -> Vec<crate::probe::ProbeSpec> {
+    let ctx = Ctx {
+        release,
+        values,
+        // Probes render no API-version-dependent objects.
+        caps: Capabilities::latest(),
+        conn: Connections::new(values, release),
+    };
+    probes::probes(&ctx)
+}
+
 /// The summary after install or upgrade: URLs, logins, where credentials live.
 pub fn notes(v: &Values, release: &Release) -> Vec<String> {
     let ns = &release.namespace;
     let conn = Connections::new(v, release);
     let mut out = vec![String::new(), "AIOps platform".to_string()];
     let apps: [(&str, bool, &str, &str, u16); 5] = [
-        ("API", v.api_gateway.enabled, routes::ROOT, "api-gateway", v.api_gateway.port),
-        ("Grafana", v.grafana.enabled, routes::GRAFANA, "grafana", 3000),
-        ("Prometheus", v.prometheus.enabled, routes::PROMETHEUS, "prometheus", 9090),
+        (
+            "API",
+            v.api_gateway.enabled,
+            routes::ROOT,
+            "api-gateway",
+            v.api_gateway.port,
+        ),
+        (
+            "Grafana",
+            v.grafana.enabled,
+            routes::GRAFANA,
+            "grafana",
+            3000,
+        ),
+        (
+            "Prometheus",
+            v.prometheus.enabled,
+            routes::PROMETHEUS,
+            "prometheus",
+            9090,
+        ),
         ("Kibana", v.kibana.enabled, routes::KIBANA, "kibana", 5601),
-        ("AI engine", v.ai_engine.enabled, routes::AI, "ai-engine", v.ai_engine.port),
+        (
+            "AI engine",
+            v.ai_engine.enabled,
+            routes::AI,
+            "ai-engine",
+            v.ai_engine.port,
+        ),
     ];
     for (what, enabled, path, component, port) in apps {
         if !enabled {

@@ -60,7 +60,8 @@ pub fn level_str(l: PodSecurityLevel) -> &'static str {
 /// The least permissive level every enabled component passes, with the reasons.
 ///
 /// - `privileged`: Elasticsearch's init container that sets `vm.max_map_count` is
-///   privileged; node-exporter reads the host (hostPath, host network and PID).
+///   privileged; node-exporter reads the host (hostPath; host network and PID with
+///   `nodeExporter.hostNetwork`).
 /// - `baseline`: the in-house services run images whose user we do not know, so
 ///   `runAsNonRoot` (required by `restricted`) cannot be promised for them.
 /// - `restricted`: everything else runs as a fixed non-root user, drops every
@@ -68,10 +69,12 @@ pub fn level_str(l: PodSecurityLevel) -> &'static str {
 pub fn required_level(v: &Values) -> (PodSecurityLevel, Vec<&'static str>) {
     let mut privileged = Vec::new();
     if v.elasticsearch.enabled && v.elasticsearch.sysctl_init_container {
-        privileged.push("elasticsearch.sysctlInitContainer (a privileged init container sets vm.max_map_count)");
+        privileged.push(
+            "elasticsearch.sysctlInitContainer (a privileged init container sets vm.max_map_count)",
+        );
     }
     if v.prometheus.enabled && v.node_exporter.enabled {
-        privileged.push("nodeExporter.enabled (host network, host PID and hostPath mounts)");
+        privileged.push("nodeExporter.enabled (hostPath mounts of /proc, /sys and /)");
     }
     if !privileged.is_empty() {
         return (PodSecurityLevel::Privileged, privileged);
@@ -79,8 +82,14 @@ pub fn required_level(v: &Values) -> (PodSecurityLevel, Vec<&'static str>) {
     let mut baseline = Vec::new();
     for (enabled, key) in [
         (v.ai_engine.enabled, "aiEngine.enabled (image user unknown)"),
-        (v.api_gateway.enabled, "apiGateway.enabled (image user unknown)"),
-        (v.self_healing.enabled, "selfHealing.enabled (image user unknown)"),
+        (
+            v.api_gateway.enabled,
+            "apiGateway.enabled (image user unknown)",
+        ),
+        (
+            v.self_healing.enabled,
+            "selfHealing.enabled (image user unknown)",
+        ),
     ] {
         if enabled {
             baseline.push(key);
@@ -141,7 +150,10 @@ mod tests {
         v.ai_engine.enabled = false;
         v.api_gateway.enabled = false;
         v.self_healing.enabled = false;
-        assert_eq!(labels(&v)["pod-security.kubernetes.io/enforce"], "restricted");
+        assert_eq!(
+            labels(&v)["pod-security.kubernetes.io/enforce"],
+            "restricted"
+        );
         v.pod_security_policy.enforce = PodSecurityLevel::Baseline;
         assert_eq!(labels(&v)["pod-security.kubernetes.io/enforce"], "baseline");
     }

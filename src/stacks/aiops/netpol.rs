@@ -41,6 +41,8 @@ pub enum Peer {
     Anywhere,
     /// The Kubernetes API server.
     ApiServer,
+    /// stackctl's connectivity probe pods of this release.
+    Probes,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -68,7 +70,11 @@ fn url_port(url: &str) -> u16 {
     authority
         .rsplit_once(':')
         .and_then(|(_, p)| p.parse().ok())
-        .unwrap_or(if url.starts_with("https") { 443 } else { ES_PORT })
+        .unwrap_or(if url.starts_with("https") {
+            443
+        } else {
+            ES_PORT
+        })
 }
 
 /// Every flow the platform needs between the components that are rendered.
@@ -93,7 +99,11 @@ pub fn flows(ctx: &Ctx<'_>, present: &BTreeSet<&'static str>) -> Vec<Flow> {
         .collect();
 
     // The edge.
-    add(Anywhere, Pods(traefik::COMPONENT), tcp(&[traefik::WEB_PORT, traefik::WEBSECURE_PORT]));
+    add(
+        Anywhere,
+        Pods(traefik::COMPONENT),
+        tcp(&[traefik::WEB_PORT, traefik::WEBSECURE_PORT]),
+    );
     add(Pods(traefik::COMPONENT), ApiServer, tcp(&API_SERVER_PORTS));
     if v.ingress.enabled {
         for (backend, port) in [
@@ -111,7 +121,11 @@ pub fn flows(ctx: &Ctx<'_>, present: &BTreeSet<&'static str>) -> Vec<Flow> {
     }
 
     // Monitoring: Prometheus reads the API (service discovery), scrapes, alerts.
-    add(Pods(prometheus::COMPONENT), ApiServer, tcp(&API_SERVER_PORTS));
+    add(
+        Pods(prometheus::COMPONENT),
+        ApiServer,
+        tcp(&API_SERVER_PORTS),
+    );
     for (target, port) in [
         (traefik::COMPONENT, traefik::ADMIN_PORT),
         (grafana::COMPONENT, grafana::PORT),
@@ -122,12 +136,32 @@ pub fn flows(ctx: &Ctx<'_>, present: &BTreeSet<&'static str>) -> Vec<Flow> {
         add(Pods(prometheus::COMPONENT), Pods(target), tcp(&[port]));
     }
     if has(exporters::NODE_EXPORTER) {
-        // Host network: the pods' addresses are the nodes'.
-        add(Pods(prometheus::COMPONENT), Anywhere, tcp(&[v.node_exporter.port]));
+        if v.node_exporter.host_network {
+            // Host network: the pods' addresses are the nodes'.
+            add(
+                Pods(prometheus::COMPONENT),
+                Anywhere,
+                tcp(&[v.node_exporter.port]),
+            );
+        } else {
+            add(
+                Pods(prometheus::COMPONENT),
+                Pods(exporters::NODE_EXPORTER),
+                tcp(&[v.node_exporter.port]),
+            );
+        }
     }
     add(Pods(exporters::KSM), ApiServer, tcp(&API_SERVER_PORTS));
-    add(Pods(grafana::COMPONENT), Pods(prometheus::COMPONENT), tcp(&[PROMETHEUS_PORT]));
-    add(Pods(grafana::COMPONENT), Pods(alertmanager::COMPONENT), tcp(&[ALERTMANAGER_PORT]));
+    add(
+        Pods(grafana::COMPONENT),
+        Pods(prometheus::COMPONENT),
+        tcp(&[PROMETHEUS_PORT]),
+    );
+    add(
+        Pods(grafana::COMPONENT),
+        Pods(alertmanager::COMPONENT),
+        tcp(&[ALERTMANAGER_PORT]),
+    );
     if v.alertmanager.replicas > 1 {
         add(
             Pods(alertmanager::COMPONENT),
@@ -184,7 +218,11 @@ pub fn flows(ctx: &Ctx<'_>, present: &BTreeSet<&'static str>) -> Vec<Flow> {
         Some(_) => Some(Anywhere),
         None => None,
     };
-    let pg_port = ctx.conn.postgresql.as_ref().map_or(POSTGRES_PORT, |p| p.port);
+    let pg_port = ctx
+        .conn
+        .postgresql
+        .as_ref()
+        .map_or(POSTGRES_PORT, |p| p.port);
     for (c, port) in &inhouse {
         if let Some(t) = &redis_target {
             add(Pods(c), t.clone(), tcp(&[redis_port]));
@@ -192,8 +230,16 @@ pub fn flows(ctx: &Ctx<'_>, present: &BTreeSet<&'static str>) -> Vec<Flow> {
         if let Some(t) = &pg_target {
             add(Pods(c), t.clone(), tcp(&[pg_port]));
         }
-        add(Pods(c), Pods(prometheus::COMPONENT), tcp(&[PROMETHEUS_PORT]));
-        add(Pods(c), Pods(alertmanager::COMPONENT), tcp(&[ALERTMANAGER_PORT]));
+        add(
+            Pods(c),
+            Pods(prometheus::COMPONENT),
+            tcp(&[PROMETHEUS_PORT]),
+        );
+        add(
+            Pods(c),
+            Pods(alertmanager::COMPONENT),
+            tcp(&[ALERTMANAGER_PORT]),
+        );
         add(Pods(prometheus::COMPONENT), Pods(c), tcp(&[*port]));
         for (other, other_port) in &inhouse {
             if other != c {
@@ -208,13 +254,32 @@ pub fn flows(ctx: &Ctx<'_>, present: &BTreeSet<&'static str>) -> Vec<Flow> {
             tcp(&API_SERVER_PORTS),
         );
     }
+    // Connectivity probes (`stackctl test`) reach each service where the apps do.
+    let probe_targets: [(&'static str, u16); 9] = [
+        (elasticsearch::COMPONENT, ES_PORT),
+        (redis::COMPONENT, REDIS_PORT),
+        (postgresql::COMPONENT, POSTGRES_PORT),
+        (traefik::COMPONENT, traefik::ADMIN_PORT),
+        (prometheus::COMPONENT, PROMETHEUS_PORT),
+        (alertmanager::COMPONENT, ALERTMANAGER_PORT),
+        (grafana::COMPONENT, grafana::PORT),
+        (logstash::COMPONENT, logstash::API_PORT),
+        (kibana::COMPONENT, kibana::PORT),
+    ];
+    for (target, port) in probe_targets {
+        add(Peer::Probes, Pods(target), tcp(&[port]));
+    }
     if v.redis.cluster.enabled {
         add(
             Pods(redis::COMPONENT),
             Pods(redis::COMPONENT),
             tcp(&[REDIS_PORT, redis::BUS_PORT]),
         );
-        add(Pods(redis::CLUSTER_INIT), Pods(redis::COMPONENT), tcp(&[REDIS_PORT]));
+        add(
+            Pods(redis::CLUSTER_INIT),
+            Pods(redis::COMPONENT),
+            tcp(&[REDIS_PORT]),
+        );
     }
     out
 }
@@ -225,20 +290,22 @@ pub fn render(ctx: &Ctx<'_>, rendered: &[Rendered]) -> Option<Rendered> {
     if !np.enabled {
         return None;
     }
-    // Components with pods that NetworkPolicies govern (node-exporter runs in the
-    // host network, where they do not apply).
-    let present: BTreeSet<&'static str> = rendered
+    // Components with pods; NetworkPolicies govern those outside the host network.
+    let all_present: BTreeSet<&'static str> = rendered
         .iter()
         .filter(|r| {
             r.manifests.iter().any(|m| {
-                matches!(m.kind.as_str(), "Deployment" | "StatefulSet" | "DaemonSet" | "Job")
-            }) && r.name != exporters::NODE_EXPORTER
+                matches!(
+                    m.kind.as_str(),
+                    "Deployment" | "StatefulSet" | "DaemonSet" | "Job"
+                )
+            })
         })
         .map(|r| r.name)
         .collect();
-    let mut all_present = present.clone();
-    if rendered.iter().any(|r| r.name == exporters::NODE_EXPORTER) {
-        all_present.insert(exporters::NODE_EXPORTER);
+    let mut present = all_present.clone();
+    if ctx.values.node_exporter.host_network {
+        present.remove(exporters::NODE_EXPORTER);
     }
     let flows = flows(ctx, &all_present);
     let mut b = Builder::new(ctx.release, COMPONENT, Phase::Storage, "v1");
@@ -261,6 +328,14 @@ pub fn render(ctx: &Ctx<'_>, rendered: &[Rendered]) -> Option<Rendered> {
             release_pods,
             None,
             Some(vec![dns_rule()]),
+        ));
+        // Probes check external services too: their egress is open.
+        b.push(policy(
+            &b,
+            ctx.release.object_name("probes"),
+            probe_pods(ctx),
+            None,
+            Some(vec![NetworkPolicyEgressRule::default()]),
         ));
     }
     for component in &present {
@@ -325,8 +400,19 @@ fn peer(ctx: &Ctx<'_>, p: &Peer) -> Option<Vec<NetworkPolicyPeer>> {
             pod_selector: Some(w::label_selector(&selector_labels(ctx.release, c))),
             ..Default::default()
         }]),
+        Peer::Probes => Some(vec![NetworkPolicyPeer {
+            pod_selector: Some(w::label_selector(&probe_pods(ctx))),
+            ..Default::default()
+        }]),
         Peer::Anywhere | Peer::ApiServer => None,
     }
+}
+
+/// Labels of this release's probe pods (not a component's selector labels).
+fn probe_pods(ctx: &Ctx<'_>) -> BTreeMap<String, String> {
+    let mut labels = crate::probe::job::labels(ctx.release, "");
+    labels.retain(|k, _| k == "app.kubernetes.io/name" || k == "app.kubernetes.io/instance");
+    labels
 }
 
 fn ports(ports: &[(Proto, u16)]) -> Option<Vec<NetworkPolicyPort>> {
@@ -402,10 +488,15 @@ mod tests {
             .unwrap()
             .iter()
             .map(|r| {
-                let from = r["from"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/component"]
-                    .as_str()
-                    .unwrap_or("*")
-                    .to_string();
+                let labels = &r["from"][0]["podSelector"]["matchLabels"];
+                let from = match (
+                    labels["app.kubernetes.io/component"].as_str(),
+                    labels["app.kubernetes.io/name"].as_str(),
+                ) {
+                    (Some(c), _) => c.to_string(),
+                    (None, Some("stackctl-probe")) => "probe".to_string(),
+                    _ => "*".to_string(),
+                };
                 let ports = r["ports"]
                     .as_array()
                     .into_iter()
@@ -430,33 +521,74 @@ mod tests {
         let mut v = values();
         v.network_policy.enabled = true;
         let ps = policies(&v);
-        assert!(ps.iter().all(|m| m.kind == "NetworkPolicy" && m.phase.as_str() == "storage"));
+        assert!(
+            ps.iter()
+                .all(|m| m.kind == "NetworkPolicy" && m.phase.as_str() == "storage")
+        );
         assert!(ps.iter().all(|m| m.name != "ops-default-deny"));
         for m in &ps {
-            assert_eq!(m.body["spec"]["policyTypes"], serde_json::json!(["Ingress"]), "{}", m.name);
+            assert_eq!(
+                m.body["spec"]["policyTypes"],
+                serde_json::json!(["Ingress"]),
+                "{}",
+                m.name
+            );
         }
         // Traefik reaches the apps it routes to, and nothing else reaches Grafana
         // but Prometheus (scraping).
         let grafana = sources(named(&ps, "ops-grafana"));
-        assert!(grafana.contains(&("traefik".into(), vec![3000])), "{grafana:?}");
-        assert!(grafana.contains(&("prometheus".into(), vec![3000])), "{grafana:?}");
-        assert_eq!(grafana.len(), 2, "{grafana:?}");
+        assert!(
+            grafana.contains(&("traefik".into(), vec![3000])),
+            "{grafana:?}"
+        );
+        assert!(
+            grafana.contains(&("prometheus".into(), vec![3000])),
+            "{grafana:?}"
+        );
+        assert!(
+            grafana.contains(&("probe".into(), vec![3000])),
+            "{grafana:?}"
+        );
+        assert_eq!(grafana.len(), 3, "{grafana:?}");
         let kibana = sources(named(&ps, "ops-kibana"));
-        assert_eq!(kibana, vec![("traefik".to_string(), vec![5601])]);
+        assert_eq!(
+            kibana,
+            vec![
+                ("traefik".to_string(), vec![5601]),
+                ("probe".to_string(), vec![5601])
+            ]
+        );
         // The edge is open to anyone on its entry points.
         let edge = sources(named(&ps, "ops-traefik"));
         assert!(edge.contains(&("*".into(), vec![8000, 8443])), "{edge:?}");
         // Data services: only their clients.
         let es = sources(named(&ps, "ops-elasticsearch"));
-        for client in ["logstash", "kibana", "kibana-setup", "grafana", "ai-engine", "api-gateway", "self-healing"] {
-            assert!(es.contains(&(client.into(), vec![9200])), "{client}: {es:?}");
+        for client in [
+            "logstash",
+            "kibana",
+            "kibana-setup",
+            "grafana",
+            "ai-engine",
+            "api-gateway",
+            "self-healing",
+        ] {
+            assert!(
+                es.contains(&(client.into(), vec![9200])),
+                "{client}: {es:?}"
+            );
         }
-        assert!(es.iter().all(|(from, _)| from != "traefik" && from != "*"), "{es:?}");
+        assert!(
+            es.iter().all(|(from, _)| from != "traefik" && from != "*"),
+            "{es:?}"
+        );
         let pg = sources(named(&ps, "ops-postgresql"));
         assert!(pg.contains(&("ai-engine".into(), vec![5432])), "{pg:?}");
         assert!(pg.contains(&("prometheus".into(), vec![9187])), "{pg:?}");
         let redis = sources(named(&ps, "ops-redis"));
-        assert!(redis.contains(&("self-healing".into(), vec![6379])), "{redis:?}");
+        assert!(
+            redis.contains(&("self-healing".into(), vec![6379])),
+            "{redis:?}"
+        );
         // Policies select pods of this release's components.
         let sel = &named(&ps, "ops-redis")["spec"]["podSelector"]["matchLabels"];
         assert_eq!(sel["app.kubernetes.io/instance"], "ops");
@@ -467,42 +599,114 @@ mod tests {
     fn default_deny_adds_egress_dns_and_api_server() {
         let ps = policies(&production());
         let deny = named(&ps, "ops-default-deny");
-        assert_eq!(deny["spec"]["policyTypes"], serde_json::json!(["Ingress", "Egress"]));
+        assert_eq!(
+            deny["spec"]["policyTypes"],
+            serde_json::json!(["Ingress", "Egress"])
+        );
         assert_eq!(deny["spec"]["ingress"], serde_json::json!([]));
         assert_eq!(deny["spec"]["egress"], serde_json::json!([]));
-        assert_eq!(deny["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/instance"], "ops");
+        assert_eq!(
+            deny["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/instance"],
+            "ops"
+        );
         let dns = named(&ps, "ops-allow-dns");
         let rule = &dns["spec"]["egress"][0];
-        assert_eq!(rule["to"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"], "kube-system");
-        assert_eq!(rule["to"][1]["podSelector"]["matchLabels"]["k8s-app"], "kube-dns");
-        assert_eq!(rule["ports"][0], serde_json::json!({"port": 53, "protocol": "UDP"}));
+        assert_eq!(
+            rule["to"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"],
+            "kube-system"
+        );
+        assert_eq!(
+            rule["to"][1]["podSelector"]["matchLabels"]["k8s-app"],
+            "kube-dns"
+        );
+        assert_eq!(
+            rule["ports"][0],
+            serde_json::json!({"port": 53, "protocol": "UDP"})
+        );
 
         let prom = named(&ps, "ops-prometheus");
         let egress = prom["spec"]["egress"].as_array().unwrap();
-        // API server (no `to`), scrape targets and node-exporter's host port.
-        assert!(egress.iter().any(|r| r.get("to").is_none() && r["ports"][0]["port"] == 443));
-        assert!(egress.iter().any(|r| r.get("to").is_none() && r["ports"][0]["port"] == 9100));
-        assert!(egress.iter().any(|r| r["to"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "kube-state-metrics"));
+        // API server (no `to`) and scrape targets, node-exporter's pods included.
+        assert!(
+            egress
+                .iter()
+                .any(|r| r.get("to").is_none() && r["ports"][0]["port"] == 443)
+        );
+        let component_of = |r: &serde_json::Value| {
+            r["to"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/component"].clone()
+        };
+        assert!(
+            egress
+                .iter()
+                .any(|r| component_of(r) == "node-exporter" && r["ports"][0]["port"] == 9100)
+        );
+        assert!(egress.iter().any(
+            |r| r["to"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/component"]
+                == "kube-state-metrics"
+        ));
         // Kibana may talk to Elasticsearch only.
         let kibana = named(&ps, "ops-kibana");
         let to: Vec<_> = kibana["spec"]["egress"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|r| r["to"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/component"].clone())
+            .map(|r| {
+                r["to"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/component"].clone()
+            })
             .collect();
         assert_eq!(to, vec![serde_json::json!("elasticsearch")]);
         // Cluster peers talk to each other.
         let es = sources(named(&ps, "ops-elasticsearch"));
-        assert!(es.contains(&("elasticsearch".into(), vec![9200, 9300])), "{es:?}");
+        assert!(
+            es.contains(&("elasticsearch".into(), vec![9200, 9300])),
+            "{es:?}"
+        );
         let redis = sources(named(&ps, "ops-redis"));
-        assert!(redis.contains(&("redis".into(), vec![6379, 16379])), "{redis:?}");
-        assert!(redis.contains(&("redis-cluster-init".into(), vec![6379])), "{redis:?}");
+        assert!(
+            redis.contains(&("redis".into(), vec![6379, 16379])),
+            "{redis:?}"
+        );
+        assert!(
+            redis.contains(&("redis-cluster-init".into(), vec![6379])),
+            "{redis:?}"
+        );
         // The self-healing executor reaches the API server.
         let sh = named(&ps, "ops-self-healing");
-        assert!(sh["spec"]["egress"].as_array().unwrap().iter().any(|r| r["ports"][0]["port"] == 6443 || r["ports"][1]["port"] == 6443));
-        // No policy for host-network pods.
+        assert!(
+            sh["spec"]["egress"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["ports"][0]["port"] == 6443 || r["ports"][1]["port"] == 6443)
+        );
+        // Probes reach the services and go anywhere.
+        let probes = named(&ps, "ops-probes");
+        assert_eq!(
+            probes["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/name"],
+            "stackctl-probe"
+        );
+        assert_eq!(probes["spec"]["egress"], serde_json::json!([{}]));
+        let pg = &named(&ps, "ops-postgresql")["spec"]["ingress"];
+        assert!(
+            pg.as_array().unwrap().iter().any(
+                |r| r["from"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/name"]
+                    == "stackctl-probe"
+            )
+        );
+        let ne = sources(named(&ps, "ops-node-exporter"));
+        assert_eq!(ne, vec![("prometheus".to_string(), vec![9100])]);
+        // No policy for host-network pods; Prometheus reaches them at the nodes.
+        let mut v = production();
+        v.node_exporter.host_network = true;
+        let ps = policies(&v);
         assert!(ps.iter().all(|m| m.name != "ops-node-exporter"));
+        let prom = named(&ps, "ops-prometheus");
+        let egress = prom["spec"]["egress"].as_array().unwrap();
+        assert!(
+            egress
+                .iter()
+                .any(|r| r.get("to").is_none() && r["ports"][0]["port"] == 9100)
+        );
     }
 
     #[test]

@@ -54,7 +54,10 @@ pub fn render(ctx: &Ctx<'_>) -> Option<Rendered> {
         files["prometheus.yml"], files["alerts.yml"]
     ));
     let config_name = ctx.release.object_name("prometheus-config");
-    b.push_in(Phase::Storage, w::config_map(&b, config_name.clone(), files));
+    b.push_in(
+        Phase::Storage,
+        w::config_map(&b, config_name.clone(), files),
+    );
 
     let ports = vec![w::service_port("http", i32::from(PROMETHEUS_PORT))];
     b.push(w::headless_service(&b, ports.clone()));
@@ -267,7 +270,11 @@ mod tests {
 
     fn config(v: &super::super::values::Values, key: &str) -> serde_json::Value {
         let all = render_all(v);
-        let cm = find(component(&all, "prometheus"), "ConfigMap", "ops-prometheus-config");
+        let cm = find(
+            component(&all, "prometheus"),
+            "ConfigMap",
+            "ops-prometheus-config",
+        );
         serde_saphyr::from_str(&config_value(cm, key)).expect("valid YAML")
     }
 
@@ -277,24 +284,49 @@ mod tests {
         v.prometheus.retention = "30d".into();
         v.prometheus.storage.size = "50Gi".parse().unwrap();
         let all = render_all(&v);
-        let sts = find(component(&all, "prometheus"), "StatefulSet", "ops-prometheus");
+        let sts = find(
+            component(&all, "prometheus"),
+            "StatefulSet",
+            "ops-prometheus",
+        );
         let c = container_of(sts, "prometheus");
-        let args: Vec<&str> = c["args"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+        let args: Vec<&str> = c["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
         assert!(args.contains(&"--storage.tsdb.retention.time=30d"));
         assert!(args.contains(&"--web.external-url=http://aiops.local/prometheus"));
         assert!(args.contains(&"--web.route-prefix=/prometheus"));
-        assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/prometheus/-/ready");
+        assert_eq!(
+            c["readinessProbe"]["httpGet"]["path"],
+            "/prometheus/-/ready"
+        );
         assert_eq!(
             sts.body["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"],
             "50Gi"
         );
-        assert_eq!(sts.body["spec"]["template"]["spec"]["securityContext"]["fsGroup"], 65534);
+        assert_eq!(
+            sts.body["spec"]["template"]["spec"]["securityContext"]["fsGroup"],
+            65534
+        );
 
         v.ingress.enabled = false;
         let all = render_all(&v);
-        let sts = find(component(&all, "prometheus"), "StatefulSet", "ops-prometheus");
+        let sts = find(
+            component(&all, "prometheus"),
+            "StatefulSet",
+            "ops-prometheus",
+        );
         let c = container_of(sts, "prometheus");
-        assert!(c["args"].as_array().unwrap().iter().any(|a| a == "--web.route-prefix=/"));
+        assert!(
+            c["args"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a == "--web.route-prefix=/")
+        );
         assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/-/ready");
     }
 
@@ -306,7 +338,10 @@ mod tests {
         let jobs = c["scrape_configs"].as_array().unwrap();
         assert_eq!(jobs[0]["metrics_path"], "/prometheus/metrics");
         let pods = &jobs[1];
-        assert_eq!(pods["kubernetes_sd_configs"][0]["namespaces"]["names"][0], "mon");
+        assert_eq!(
+            pods["kubernetes_sd_configs"][0]["namespaces"]["names"][0],
+            "mon"
+        );
         assert_eq!(pods["relabel_configs"][0]["regex"], "ops");
         let targets = &c["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"];
         assert_eq!(
@@ -330,10 +365,24 @@ mod tests {
             .unwrap()
             .iter()
             .flat_map(|g| g["rules"].as_array().unwrap().clone())
-            .map(|r| (r["alert"].as_str().unwrap().to_string(), r["expr"].as_str().unwrap().to_string()))
+            .map(|r| {
+                (
+                    r["alert"].as_str().unwrap().to_string(),
+                    r["expr"].as_str().unwrap().to_string(),
+                )
+            })
             .collect();
-        let expr = |name: &str| all.iter().find(|(n, _)| n == name).map(|(_, e)| e.clone()).unwrap_or_else(|| panic!("{name}"));
-        assert!(expr("HighCpuUsage").ends_with("> 75"), "{}", expr("HighCpuUsage"));
+        let expr = |name: &str| {
+            all.iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, e)| e.clone())
+                .unwrap_or_else(|| panic!("{name}"))
+        };
+        assert!(
+            expr("HighCpuUsage").ends_with("> 75"),
+            "{}",
+            expr("HighCpuUsage")
+        );
         assert!(expr("HighCpuUsage").contains("node_cpu_seconds_total{mode=\"idle\"}"));
         assert!(expr("HighMemoryUsage").ends_with("> 85"));
         assert!(expr("HighDiskUsage").ends_with("> 90"));
@@ -344,7 +393,10 @@ mod tests {
         expr("PodCrashLooping");
         let first = &rules["groups"][0]["rules"][0];
         assert_eq!(first["for"], "5m");
-        assert_eq!(first["annotations"]["summary"], "CPU usage above 75% on {{ $labels.instance }}");
+        assert_eq!(
+            first["annotations"]["summary"],
+            "CPU usage above 75% on {{ $labels.instance }}"
+        );
 
         v.prometheus.alert_rules.enabled = false;
         assert_eq!(config(&v, "alerts.yml")["groups"], serde_json::json!([]));

@@ -5,6 +5,7 @@ use rand::Rng;
 use serde_json::Value;
 
 use super::values::Values;
+use crate::probe::ProbeSpec;
 use crate::stacks::component::{Capabilities, Release, Rendered};
 use crate::stacks::{ResolvedValues, Stack, resolve_typed};
 use crate::values::{self, Layer, Problems, SetFlag};
@@ -42,6 +43,12 @@ impl Stack for AiopsStack {
         let typed: Values = serde_json::from_value(v.tree.clone())
             .context("values do not match the AIOps schema (they were validated; this is a bug)")?;
         Ok(super::render(&typed, release, caps))
+    }
+
+    fn probes(&self, v: &ResolvedValues, release: &Release) -> Result<Vec<ProbeSpec>> {
+        let typed: Values = serde_json::from_value(v.tree.clone())
+            .context("values do not match the AIOps schema (they were validated; this is a bug)")?;
+        Ok(super::probes(&typed, release))
     }
 
     fn redact(&self, tree: &Value) -> Value {

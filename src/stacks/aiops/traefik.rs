@@ -36,8 +36,16 @@ pub fn render(ctx: &Ctx<'_>) -> Option<Rendered> {
         &mut b,
         &name,
         vec![
-            w::rule(&[""], &["services", "secrets", "nodes", "configmaps"], &["get", "list", "watch"]),
-            w::rule(&["discovery.k8s.io"], &["endpointslices"], &["list", "watch"]),
+            w::rule(
+                &[""],
+                &["services", "secrets", "nodes", "configmaps"],
+                &["get", "list", "watch"],
+            ),
+            w::rule(
+                &["discovery.k8s.io"],
+                &["endpointslices"],
+                &["list", "watch"],
+            ),
             w::rule(
                 &["networking.k8s.io"],
                 &["ingresses", "ingressclasses"],
@@ -140,13 +148,20 @@ mod tests {
         let class = find(r, "IngressClass", "mon-ops-traefik");
         assert_eq!(class.api_version, "networking.k8s.io/v1");
         assert_eq!(class.namespace, None);
-        assert_eq!(class.body["spec"]["controller"], "traefik.io/ingress-controller");
+        assert_eq!(
+            class.body["spec"]["controller"],
+            "traefik.io/ingress-controller"
+        );
         let role = find(r, "ClusterRole", "mon-ops-traefik");
         let rules = role.body["rules"].as_array().unwrap();
         let grants = |group: &str, resource: &str, verb: &str| {
             rules.iter().any(|r| {
                 r["apiGroups"][0] == group
-                    && r["resources"].as_array().unwrap().iter().any(|x| x == resource)
+                    && r["resources"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|x| x == resource)
                     && r["verbs"].as_array().unwrap().iter().any(|x| x == verb)
             })
         };
@@ -163,14 +178,25 @@ mod tests {
 
         let d = find(r, "Deployment", "ops-traefik");
         let c = container_of(d, "traefik");
-        let args: Vec<&str> = c["args"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+        let args: Vec<&str> = c["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
         assert!(args.contains(&"--ping=true"));
         assert!(args.contains(&"--providers.kubernetesingress.ingressclass=mon-ops-traefik"));
         assert!(args.contains(&"--entrypoints.traefik.address=:8080/tcp"));
-        assert!(args.contains(&"--log.level=DEBUG"), "development mode logs debug");
+        assert!(
+            args.contains(&"--log.level=DEBUG"),
+            "development mode logs debug"
+        );
         assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/ping");
         assert_eq!(c["readinessProbe"]["httpGet"]["port"], "traefik");
-        assert_eq!(d.body["spec"]["template"]["spec"]["automountServiceAccountToken"], true);
+        assert_eq!(
+            d.body["spec"]["template"]["spec"]["automountServiceAccountToken"],
+            true
+        );
         let svc = find(r, "Service", "ops-traefik");
         assert_eq!(svc.body["spec"]["type"], "LoadBalancer");
         assert_eq!(svc.body["spec"]["ports"][0]["port"], 80);

@@ -117,7 +117,9 @@ pub struct PodSecurity {
     pub enforce: PodSecurityLevel,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum PodSecurityLevel {
     Auto,
@@ -181,8 +183,12 @@ pub struct NodeExporter {
     /// Node CPU, memory and disk metrics (the resource alert rules need them).
     pub enabled: bool,
     pub image: Image,
-    /// Port on every node (host network).
     pub port: u16,
+    /// Run in the node's network (and PID) namespace: network metrics are then the
+    /// node's, but `port` is taken on every node, so another node-exporter there
+    /// (or a second release) cannot schedule. Off: CPU, memory and disk metrics,
+    /// which the alert rules use, are the node's all the same (read from /host).
+    pub host_network: bool,
     pub resources: Resources,
 }
 

@@ -96,7 +96,11 @@ pub fn probes(ctx: &Ctx<'_>) -> Vec<ProbeSpec> {
                 w::env("HOST", &host),
                 w::env("PORT", zookeeper::CLIENT_PORT.to_string()),
             ],
-            ..base(ctx, zookeeper::COMPONENT, own_image(ctx, &v.zookeeper.image))
+            ..base(
+                ctx,
+                zookeeper::COMPONENT,
+                own_image(ctx, &v.zookeeper.image),
+            )
         });
     }
 
@@ -206,11 +210,7 @@ fn own_image(ctx: &Ctx<'_>, image: &Image) -> (String, String) {
 
 fn curl_image(ctx: &Ctx<'_>) -> (String, String) {
     (
-        w::image(
-            &ctx.values.global.image_registry,
-            CURL_REPOSITORY,
-            CURL_TAG,
-        ),
+        w::image(&ctx.values.global.image_registry, CURL_REPOSITORY, CURL_TAG),
         "IfNotPresent".to_string(),
     )
 }
@@ -304,13 +304,27 @@ mod tests {
         v.prometheus.enabled = true;
         assert_eq!(
             components(&probes_of(&v)),
-            ["mysql", "clickhouse", "kafka", "clickvisual", "fluentbit", "prometheus"]
+            [
+                "mysql",
+                "clickhouse",
+                "kafka",
+                "clickvisual",
+                "fluentbit",
+                "prometheus"
+            ]
         );
         // External dependencies are probed too, and marked for preflight.
         let ps = probes_of(&all_external());
         assert_eq!(
             components(&ps),
-            ["mysql", "redis", "clickhouse", "kafka", "clickvisual", "fluentbit"]
+            [
+                "mysql",
+                "redis",
+                "clickhouse",
+                "kafka",
+                "clickvisual",
+                "fluentbit"
+            ]
         );
         assert_eq!(
             components(&external_probes(ps)),
@@ -369,7 +383,10 @@ mod tests {
             assert_eq!(
                 refs,
                 [
-                    ("cv-clickhouse-credentials".into(), "clickhouse-password".into()),
+                    (
+                        "cv-clickhouse-credentials".into(),
+                        "clickhouse-password".into()
+                    ),
                     ("cv-mysql-credentials".into(), "mysql-password".into()),
                     ("cv-redis-credentials".into(), "redis-password".into()),
                 ]
@@ -381,7 +398,13 @@ mod tests {
             let env_ref = |component: &str, var: &str| {
                 let p = ps.iter().find(|p| p.component == component).unwrap();
                 let e = p.env.iter().find(|e| e.name == var).unwrap();
-                let r = e.value_from.as_ref().unwrap().secret_key_ref.as_ref().unwrap();
+                let r = e
+                    .value_from
+                    .as_ref()
+                    .unwrap()
+                    .secret_key_ref
+                    .as_ref()
+                    .unwrap();
                 (r.name.clone(), r.key.clone())
             };
             assert_eq!(env_ref("mysql", "MYSQL_PASSWORD").1, "mysql-password");
@@ -420,7 +443,10 @@ mod tests {
         assert_eq!(env(ch, "CLICKHOUSE_USER"), "default");
         assert_eq!(ch.image, "curlimages/curl:8.11.1");
         let kafka = ps.iter().find(|p| p.component == "kafka").unwrap();
-        assert_eq!(env(kafka, "BOOTSTRAP"), "k1.example.com:9092,k2.example.com:9092");
+        assert_eq!(
+            env(kafka, "BOOTSTRAP"),
+            "k1.example.com:9092,k2.example.com:9092"
+        );
     }
 
     #[test]

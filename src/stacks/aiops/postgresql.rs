@@ -1,0 +1,232 @@
+//! PostgreSQL (postgres:17): a one-pod StatefulSet with its data in a subdirectory
+//! of the volume (a fresh volume holds `lost+found`), the `postgres` superuser's
+//! password and the platform's account from a Secret, created at first start by an
+//! init script that reads the password from the env (a here-document on psql's
+//! stdin, never an argument), and a postgres-exporter sidecar for the connections
+//! alert. External: only the credentials Secret.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{Container, PodSpec};
+
+use super::Ctx;
+use super::common::DATA_VOLUME;
+use super::connections::{POSTGRES_PORT, credentials_secret, keys};
+use super::prometheus::scrape_annotations;
+use super::values::{LogLevel, Values};
+use crate::stacks::component::{Builder, Phase, Rendered};
+use crate::stacks::workload::{self as w, Timing};
+
+pub const COMPONENT: &str = "postgresql";
+pub const METRICS_PORT: u16 = 9187;
+/// The `postgres` user of the official image.
+const UID: i64 = 999;
+const MOUNT: &str = "/var/lib/postgresql/data";
+const PGDATA: &str = "/var/lib/postgresql/data/pgdata";
+
+/// Whether Prometheus scrapes the exporter sidecar.
+pub fn scraped(v: &Values) -> bool {
+    v.postgresql.enabled && v.postgresql.metrics.enabled && v.prometheus.enabled
+}
+
+pub fn render(ctx: &Ctx<'_>) -> Option<Rendered> {
+    let v = &ctx.values.postgresql;
+    let conn = ctx.conn.postgresql.as_ref()?;
+    let mut b = Builder::new(ctx.release, COMPONENT, Phase::Data, &v.image.tag);
+    let mut credentials = BTreeMap::from([(keys::PASSWORD.to_string(), conn.password.clone())]);
+    if !v.enabled {
+        ctx.push_credentials(&mut b, COMPONENT, credentials);
+        return Some(b.finish(vec![]));
+    }
+    credentials.insert(
+        keys::POSTGRES_PASSWORD.to_string(),
+        v.auth.postgres_password.clone(),
+    );
+    ctx.push_credentials(&mut b, COMPONENT, credentials);
+
+    let init = init_script(&v.auth.username, &v.auth.database);
+    let init_name = ctx.release.object_name("postgresql-init");
+    b.push_in(
+        Phase::Storage,
+        w::config_map(
+            &b,
+            init_name.clone(),
+            BTreeMap::from([("10-create-account.sh".to_string(), init)]),
+        ),
+    );
+    let ports = vec![w::service_port("postgresql", i32::from(POSTGRES_PORT))];
+    b.push(w::headless_service(&b, ports.clone()));
+    b.push(w::client_service(&b, "ClusterIP", ports));
+    let mut containers = vec![container(ctx)];
+    let mut annotations = BTreeMap::new();
+    if v.metrics.enabled {
+        containers.push(exporter(ctx));
+        if scraped(ctx.values) {
+            annotations = scrape_annotations(METRICS_PORT, "/metrics");
+        }
+    }
+    let pod = PodSpec {
+        containers,
+        volumes: Some(vec![w::config_map_volume("init", &init_name)]),
+        ..ctx.pod_spec(&b, 1, w::pod_security(Some(UID), Some(UID)))
+    };
+    let sts = w::stateful_set(
+        &b,
+        w::StatefulSetParts {
+            replicas: 1,
+            parallel: false,
+            pod_annotations: annotations,
+            pod,
+            claims: vec![ctx.data_claim(&b, &v.storage)],
+        },
+    );
+    b.push(sts);
+    Some(b.finish(vec![]))
+}
+
+/// Creates the platform's account and database at first initialisation (the image
+/// runs `/docker-entrypoint-initdb.d` only on an empty data directory).
+fn init_script(username: &str, database: &str) -> String {
+    format!(
+        r#"#!/bin/sh
+set -e
+psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname postgres <<EOSQL
+CREATE ROLE "{username}" LOGIN PASSWORD '$APP_PASSWORD';
+CREATE DATABASE "{database}" OWNER "{username}";
+EOSQL
+"#
+    )
+}
+
+fn log_min_messages(l: LogLevel) -> &'static str {
+    match l {
+        LogLevel::Debug => "debug1",
+        LogLevel::Info => "info",
+        LogLevel::Warn => "warning",
+        LogLevel::Error => "error",
+    }
+}
+
+fn container(ctx: &Ctx<'_>) -> Container {
+    let v = &ctx.values.postgresql;
+    let secret = credentials_secret(ctx.release, COMPONENT);
+    // Readiness proves the superuser's password works over TCP; the entrypoint's
+    // first-run server listens on the socket only, so it stays false until
+    // initialisation is done. psql reads PGPASSWORD from the env.
+    let ready = format!(
+        "psql -h 127.0.0.1 -p {POSTGRES_PORT} -U postgres -d postgres -tAc 'SELECT 1' | grep -q 1"
+    );
+    let alive = format!("pg_isready -h 127.0.0.1 -p {POSTGRES_PORT} -U postgres");
+    Container {
+        args: Some(vec![
+            "postgres".into(),
+            "-c".into(),
+            format!("log_min_messages={}", log_min_messages(ctx.log_level())),
+        ]),
+        env: Some(vec![
+            w::env("POSTGRES_USER", "postgres"),
+            w::env_secret("POSTGRES_PASSWORD", &secret, keys::POSTGRES_PASSWORD),
+            w::env_secret("PGPASSWORD", &secret, keys::POSTGRES_PASSWORD),
+            w::env_secret("APP_PASSWORD", &secret, keys::PASSWORD),
+            w::env("PGDATA", PGDATA),
+        ]),
+        ports: Some(vec![w::container_port(
+            "postgresql",
+            i32::from(POSTGRES_PORT),
+        )]),
+        volume_mounts: Some(vec![
+            w::mount(DATA_VOLUME, MOUNT, false),
+            w::mount("init", "/docker-entrypoint-initdb.d", true),
+        ]),
+        readiness_probe: Some(w::exec_probe(&ready, Timing::READINESS)),
+        liveness_probe: Some(w::exec_probe(&alive, Timing::LIVENESS)),
+        startup_probe: Some(w::exec_probe(&alive, Timing::STARTUP)),
+        ..ctx.container(COMPONENT, &v.image, &v.resources)
+    }
+}
+
+fn exporter(ctx: &Ctx<'_>) -> Container {
+    let m = &ctx.values.postgresql.metrics;
+    let secret = credentials_secret(ctx.release, COMPONENT);
+    Container {
+        env: Some(vec![
+            w::env(
+                "DATA_SOURCE_URI",
+                format!("127.0.0.1:{POSTGRES_PORT}/postgres?sslmode=disable"),
+            ),
+            w::env("DATA_SOURCE_USER", "postgres"),
+            w::env_secret("DATA_SOURCE_PASS", &secret, keys::POSTGRES_PASSWORD),
+        ]),
+        ports: Some(vec![w::container_port("metrics", i32::from(METRICS_PORT))]),
+        readiness_probe: Some(w::tcp_probe("metrics", Timing::READINESS)),
+        liveness_probe: Some(w::tcp_probe("metrics", Timing::LIVENESS)),
+        ..w::container(
+            "metrics",
+            ctx.image(&m.image),
+            m.image.pull_policy.as_str(),
+            w::resources(("25m", "32Mi"), ("200m", "128Mi")),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::common::testing::*;
+
+    #[test]
+    fn pgdata_in_a_subdirectory_and_passwords_from_the_secret() {
+        let all = render_all(&values());
+        let r = component(&all, "postgresql");
+        let s = find(r, "Secret", "ops-postgresql-credentials");
+        assert_eq!(secret_value(s, "postgres-password"), PG_SUPER_PW);
+        assert_eq!(secret_value(s, "password"), PG_PW);
+        let sts = find(r, "StatefulSet", "ops-postgresql");
+        assert_eq!(
+            sts.body["spec"]["template"]["spec"]["containers"][0]["image"],
+            "postgres:17"
+        );
+        let c = container_of(sts, "postgresql");
+        assert_eq!(env(c, "PGDATA"), Some("/var/lib/postgresql/data/pgdata"));
+        assert_eq!(
+            c["volumeMounts"][0]["mountPath"],
+            "/var/lib/postgresql/data"
+        );
+        assert_eq!(
+            env_ref(c, "POSTGRES_PASSWORD"),
+            Some((
+                "ops-postgresql-credentials".into(),
+                "postgres-password".into()
+            ))
+        );
+        assert_eq!(
+            env_ref(c, "APP_PASSWORD"),
+            Some(("ops-postgresql-credentials".into(), "password".into()))
+        );
+        assert!(
+            c["readinessProbe"]["exec"]["command"][2]
+                .as_str()
+                .unwrap()
+                .contains("SELECT 1")
+        );
+        let init = config_value(
+            find(r, "ConfigMap", "ops-postgresql-init"),
+            "10-create-account.sh",
+        );
+        assert!(
+            init.contains("CREATE ROLE \"aiops\" LOGIN PASSWORD '$APP_PASSWORD'"),
+            "{init}"
+        );
+        assert!(
+            init.contains("CREATE DATABASE \"aiops\" OWNER \"aiops\""),
+            "{init}"
+        );
+        let exporter = container_of(sts, "metrics");
+        assert_eq!(
+            env_ref(exporter, "DATA_SOURCE_PASS"),
+            Some((
+                "ops-postgresql-credentials".into(),
+                "postgres-password".into()
+            ))
+        );
+    }
+}

@@ -1,0 +1,755 @@
+//! Checks that types cannot express: counts, required images of the in-house
+//! services, dependencies, names, passwords the setup scripts embed, durations and
+//! the Pod Security level.
+
+use super::Ctx;
+use super::connections::Connections;
+use super::inhouse::{self, Kind};
+use super::namespace::{level_str, required_level};
+use super::values::{Image, PodSecurityLevel, Storage, Values};
+use crate::stacks::component::{Capabilities, Release};
+use crate::values::{Problems, Validate, checks};
+
+impl Validate for Values {
+    fn validate(&self, p: &mut Problems) {
+        self.check_counts(p);
+        self.check_images(p);
+        self.check_dependencies(p);
+        self.check_names(p);
+        self.check_secrets(p);
+        self.check_monitoring(p);
+        self.check_security(p);
+        self.check_inhouse_env(p);
+    }
+}
+
+impl Values {
+    fn check_counts(&self, p: &mut Problems) {
+        for (key, n) in [
+            ("traefik.replicas", self.traefik.replicas),
+            ("alertmanager.replicas", self.alertmanager.replicas),
+            ("elasticsearch.replicas", self.elasticsearch.replicas),
+            ("logstash.replicas", self.logstash.replicas),
+            ("kibana.replicas", self.kibana.replicas),
+        ] {
+            p.check(key, checks::replicas(n));
+        }
+        for kind in Kind::ALL {
+            let v = kind.values(self);
+            p.check(
+                format!("{}.replicas", kind.key()),
+                checks::replicas(v.replicas),
+            );
+            p.check(format!("{}.port", kind.key()), checks::port(v.port));
+        }
+        p.check("nodeExporter.port", checks::port(self.node_exporter.port));
+        if self.redis.enabled && self.redis.cluster.enabled && self.redis.cluster.nodes < 6 {
+            p.add(
+                "redis.cluster.nodes",
+                format!(
+                    "a Redis Cluster with one replica per master needs at least 6 nodes (3 masters), got {}",
+                    self.redis.cluster.nodes
+                ),
+            )
+            .hint("set redis.cluster.nodes=6, or redis.cluster.enabled=false");
+        }
+        if !self.redis.enabled && !self.redis.external.host.is_empty() {
+            p.check(
+                "redis.external.port",
+                checks::port(self.redis.external.port),
+            );
+        }
+        if !self.postgresql.enabled && !self.postgresql.external.host.is_empty() {
+            p.check(
+                "postgresql.external.port",
+                checks::port(self.postgresql.external.port),
+            );
+        }
+    }
+
+    fn check_images(&self, p: &mut Problems) {
+        let mut images: Vec<(String, bool, &Image)> = [
+            ("global.toolsImage", true, &self.global.tools_image),
+            ("traefik.image", self.traefik.enabled, &self.traefik.image),
+            (
+                "prometheus.image",
+                self.prometheus.enabled,
+                &self.prometheus.image,
+            ),
+            (
+                "nodeExporter.image",
+                self.node_exporter.enabled,
+                &self.node_exporter.image,
+            ),
+            (
+                "kubeStateMetrics.image",
+                self.kube_state_metrics.enabled,
+                &self.kube_state_metrics.image,
+            ),
+            (
+                "alertmanager.image",
+                self.alertmanager.enabled,
+                &self.alertmanager.image,
+            ),
+            ("grafana.image", self.grafana.enabled, &self.grafana.image),
+            (
+                "elasticsearch.image",
+                self.elasticsearch.enabled,
+                &self.elasticsearch.image,
+            ),
+            (
+                "logstash.image",
+                self.logstash.enabled,
+                &self.logstash.image,
+            ),
+            ("kibana.image", self.kibana.enabled, &self.kibana.image),
+            ("redis.image", self.redis.enabled, &self.redis.image),
+            (
+                "postgresql.image",
+                self.postgresql.enabled,
+                &self.postgresql.image,
+            ),
+            (
+                "postgresql.metrics.image",
+                self.postgresql.enabled && self.postgresql.metrics.enabled,
+                &self.postgresql.metrics.image,
+            ),
+        ]
+        .into_iter()
+        .map(|(k, on, image)| (k.to_string(), on, image))
+        .collect();
+        for kind in Kind::ALL {
+            let v = kind.values(self);
+            if v.enabled && v.image.repository.trim().is_empty() {
+                p.add(
+                    format!("{}.image.repository", kind.key()),
+                    format!(
+                        "required when {}.enabled is true: {} is built in-house, so its image has no default",
+                        kind.key(),
+                        kind.title()
+                    ),
+                )
+                .blame(format!("{}.enabled", kind.key()))
+                .hint(format!(
+                    "set {key}.image.repository (and {key}.image.tag) to your image, or {key}.enabled=false",
+                    key = kind.key()
+                ));
+                continue;
+            }
+            images.push((format!("{}.image", kind.key()), v.enabled, &v.image));
+        }
+        for (key, enabled, image) in images {
+            if !enabled {
+                continue;
+            }
+            p.check(
+                format!("{key}.repository"),
+                checks::image_repository(&image.repository),
+            );
+            p.check(format!("{key}.tag"), checks::image_tag(&image.tag));
+        }
+    }
+
+    fn check_dependencies(&self, p: &mut Problems) {
+        let es = &self.elasticsearch;
+        if !es.enabled {
+            let users: Vec<&str> = [
+                (self.kibana.enabled, "kibana"),
+                (self.logstash.enabled, "logstash"),
+            ]
+            .into_iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, name)| name)
+            .collect();
+            if es.external.url.is_empty() {
+                if !users.is_empty() {
+                    p.add(
+                        "elasticsearch.external.url",
+                        format!(
+                            "required when elasticsearch.enabled is false: {} need Elasticsearch",
+                            users.join(" and ")
+                        ),
+                    )
+                    .blame("elasticsearch.enabled")
+                    .hint("set elasticsearch.external.url (http(s)://host:9200), or elasticsearch.enabled=true");
+                }
+            } else {
+                if !(es.external.url.starts_with("http://")
+                    || es.external.url.starts_with("https://"))
+                {
+                    p.add(
+                        "elasticsearch.external.url",
+                        format!(
+                            "must start with http:// or https://, got {:?}",
+                            es.external.url
+                        ),
+                    );
+                }
+                for (key, value) in [
+                    ("username", &es.external.username),
+                    ("password", &es.external.password),
+                ] {
+                    if value.is_empty() {
+                        p.add(
+                            format!("elasticsearch.external.{key}"),
+                            "required with elasticsearch.external.url (security is on)",
+                        );
+                    }
+                }
+            }
+        }
+        if !self.redis.enabled && !self.redis.external.host.is_empty() {
+            p.check(
+                "redis.external.host",
+                checks::host(&self.redis.external.host),
+            );
+        }
+        let pg = &self.postgresql;
+        if !pg.enabled && !pg.external.host.is_empty() {
+            p.check("postgresql.external.host", checks::host(&pg.external.host));
+            for (key, value) in [
+                ("username", &pg.external.username),
+                ("password", &pg.external.password),
+                ("database", &pg.external.database),
+            ] {
+                if value.is_empty() {
+                    p.add(
+                        format!("postgresql.external.{key}"),
+                        "required with postgresql.external.host",
+                    );
+                }
+            }
+        }
+    }
+
+    fn check_names(&self, p: &mut Problems) {
+        let classes: [(&str, &Storage); 6] = [
+            ("prometheus", &self.prometheus.storage),
+            ("alertmanager", &self.alertmanager.storage),
+            ("grafana", &self.grafana.storage),
+            ("elasticsearch", &self.elasticsearch.storage),
+            ("redis", &self.redis.storage),
+            ("postgresql", &self.postgresql.storage),
+        ];
+        if !self.global.storage_class.is_empty() {
+            p.check(
+                "global.storageClass",
+                checks::dns1123_subdomain(&self.global.storage_class),
+            );
+        }
+        for (component, storage) in classes {
+            if !storage.storage_class.is_empty() {
+                p.check(
+                    format!("{component}.storage.storageClass"),
+                    checks::dns1123_subdomain(&storage.storage_class),
+                );
+            }
+        }
+        for (i, secret) in self.global.image_pull_secrets.iter().enumerate() {
+            p.check(
+                format!("global.imagePullSecrets[{i}]"),
+                checks::dns1123_subdomain(secret),
+            );
+        }
+        if !self.elasticsearch.transport_tls_secret.is_empty() {
+            p.check(
+                "elasticsearch.transportTlsSecret",
+                checks::dns1123_subdomain(&self.elasticsearch.transport_tls_secret),
+            );
+        }
+        if self.postgresql.enabled {
+            for (key, value) in [
+                ("postgresql.auth.username", &self.postgresql.auth.username),
+                ("postgresql.auth.database", &self.postgresql.auth.database),
+            ] {
+                p.check(key, sql_identifier(value));
+            }
+            if self.postgresql.auth.username == "postgres" {
+                p.add(
+                    "postgresql.auth.username",
+                    "must not be `postgres`: that is the superuser; the platform gets its own account",
+                );
+            }
+        }
+        p.check(
+            "logstash.indexPrefix",
+            index_prefix(&self.logstash.index_prefix),
+        );
+        let ing = &self.ingress;
+        if ing.enabled {
+            p.check("ingress.host", checks::ingress_host(&ing.host));
+            if ing.host.is_empty() || ing.host.starts_with('*') {
+                p.add(
+                    "ingress.host",
+                    "must name one host: the apps are routed by path below it",
+                );
+            }
+            if !ing.class_name.is_empty() {
+                p.check(
+                    "ingress.className",
+                    checks::dns1123_subdomain(&ing.class_name),
+                );
+            }
+            if ing.tls.enabled
+                && let Some(problem) = p.check(
+                    "ingress.tls.secretName",
+                    checks::dns1123_subdomain(&ing.tls.secret_name),
+                )
+            {
+                problem.hint("name the kubernetes.io/tls Secret holding the certificate");
+            }
+        }
+    }
+
+    /// Passwords that setup scripts put into a `.netrc`, a JSON body, a Redis
+    /// config line or an SQL literal (generated ones always pass).
+    fn check_secrets(&self, p: &mut Problems) {
+        for (key, value) in [
+            (
+                "elasticsearch.auth.password",
+                &self.elasticsearch.auth.password,
+            ),
+            (
+                "elasticsearch.external.password",
+                &self.elasticsearch.external.password,
+            ),
+            ("kibana.systemPassword", &self.kibana.system_password),
+            ("redis.auth.password", &self.redis.auth.password),
+            ("postgresql.auth.password", &self.postgresql.auth.password),
+            (
+                "postgresql.auth.postgresPassword",
+                &self.postgresql.auth.postgres_password,
+            ),
+        ] {
+            if let Err(e) = script_safe(value) {
+                p.add(key, e).hint("leave it empty to have one generated");
+            }
+        }
+        let key = &self.kibana.encryption_key;
+        if !key.is_empty() && key.chars().count() < 32 {
+            p.add(
+                "kibana.encryptionKey",
+                format!(
+                    "must be at least 32 characters, got {}",
+                    key.chars().count()
+                ),
+            )
+            .hint("leave it empty to have one generated");
+        }
+        if self.grafana.enabled && self.grafana.admin_user.trim().is_empty() {
+            p.add("grafana.adminUser", "must not be empty");
+        }
+        let r = &self.alertmanager.receivers;
+        if self.alertmanager.enabled {
+            if r.webhook.enabled {
+                p.check(
+                    "alertmanager.receivers.webhook.url",
+                    http_url(&r.webhook.url),
+                );
+            }
+            if r.slack.enabled {
+                p.check(
+                    "alertmanager.receivers.slack.apiUrl",
+                    http_url(&r.slack.api_url),
+                );
+            }
+            if r.email.enabled {
+                for (k, value) in [
+                    ("to", &r.email.to),
+                    ("from", &r.email.from),
+                    ("smarthost", &r.email.smarthost),
+                ] {
+                    if value.trim().is_empty() {
+                        p.add(
+                            format!("alertmanager.receivers.email.{k}"),
+                            "required when alertmanager.receivers.email.enabled is true",
+                        );
+                    }
+                }
+                if !r.email.smarthost.is_empty() && !r.email.smarthost.contains(':') {
+                    p.add(
+                        "alertmanager.receivers.email.smarthost",
+                        format!("expected host:port, got {:?}", r.email.smarthost),
+                    );
+                }
+            }
+        }
+    }
+
+    fn check_monitoring(&self, p: &mut Problems) {
+        p.check("prometheus.retention", duration(&self.prometheus.retention));
+        p.check(
+            "prometheus.scrapeInterval",
+            duration(&self.prometheus.scrape_interval),
+        );
+        let a = &self.prometheus.alert_rules;
+        p.check("prometheus.alertRules.for", duration(&a.for_));
+        for (key, value) in [
+            ("cpuPercent", a.cpu_percent),
+            ("memoryPercent", a.memory_percent),
+            ("diskPercent", a.disk_percent),
+        ] {
+            if !(1..=100).contains(&value) {
+                p.add(
+                    format!("prometheus.alertRules.{key}"),
+                    format!("must be a percentage from 1 to 100, got {value}"),
+                );
+            }
+        }
+        if !(a.error_rate_percent > 0.0 && a.error_rate_percent <= 100.0) {
+            p.add(
+                "prometheus.alertRules.errorRatePercent",
+                format!(
+                    "must be a percentage above 0 and at most 100, got {}",
+                    a.error_rate_percent
+                ),
+            );
+        }
+        if a.response_time_seconds <= 0.0 {
+            p.add(
+                "prometheus.alertRules.responseTimeSeconds",
+                format!("must be above 0, got {}", a.response_time_seconds),
+            );
+        }
+        if a.database_connections == 0 {
+            p.add(
+                "prometheus.alertRules.databaseConnections",
+                "must be at least 1",
+            );
+        }
+    }
+
+    fn check_security(&self, p: &mut Problems) {
+        let ps = &self.pod_security_policy;
+        if ps.enabled && ps.enforce != PodSecurityLevel::Auto {
+            let (needed, reasons) = required_level(self);
+            if ps.enforce < needed {
+                p.add(
+                    "podSecurityPolicy.enforce",
+                    format!(
+                        "the enabled components need the {} level, not {}: {}",
+                        level_str(needed),
+                        level_str(ps.enforce),
+                        reasons.join("; ")
+                    ),
+                )
+                .hint("set podSecurityPolicy.enforce=auto, or turn off the settings named");
+            }
+        }
+        if self.network_policy.default_deny && !self.network_policy.enabled {
+            p.add(
+                "networkPolicy.defaultDeny",
+                "has no effect unless networkPolicy.enabled is true",
+            )
+            .hint("set networkPolicy.enabled=true as well");
+        }
+    }
+
+    fn check_inhouse_env(&self, p: &mut Problems) {
+        let release = Release {
+            name: "r".into(),
+            namespace: "n".into(),
+            stack: super::NAME,
+        };
+        let ctx = Ctx {
+            release: &release,
+            values: self,
+            caps: Capabilities::latest(),
+            conn: Connections::new(self, &release),
+        };
+        for kind in Kind::ALL {
+            let v = kind.values(self);
+            if !v.enabled {
+                continue;
+            }
+            let reserved = inhouse::reserved_env(&ctx, kind);
+            for name in v.env.keys() {
+                let path = format!("{}.env.{name}", kind.key());
+                if let Err(e) = env_name(name) {
+                    p.add(path, e);
+                } else if reserved.contains(name) {
+                    p.add(
+                        path,
+                        format!(
+                            "{name} is set by the stack (it wires the service to the platform)"
+                        ),
+                    );
+                } else if looks_secret(name) {
+                    p.add(
+                        path,
+                        "looks like a credential: plain env values are visible in the pod spec",
+                    )
+                    .hint("keep credentials in a Secret; the platform's own reach the service from Secrets already");
+                }
+            }
+        }
+    }
+}
+
+/// Names used unquoted-ish in SQL: letters, digits, '_'.
+fn sql_identifier(s: &str) -> Result<(), String> {
+    let ok = !s.is_empty()
+        && s.len() <= 63
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !s.starts_with(|c: char| c.is_ascii_digit());
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{s:?} is not a plain identifier: use letters, digits and '_' (at most 63), not starting with a digit"
+        ))
+    }
+}
+
+/// No whitespace, quotes or backslashes; empty (to be generated) passes.
+fn script_safe(s: &str) -> Result<(), String> {
+    match s
+        .chars()
+        .find(|c| c.is_whitespace() || c.is_control() || matches!(c, '"' | '\'' | '\\' | '`'))
+    {
+        Some(c) => Err(format!(
+            "must not contain whitespace, quotes or backslashes (found {c:?}): setup scripts embed it"
+        )),
+        None => Ok(()),
+    }
+}
+
+fn http_url(s: &str) -> Result<(), String> {
+    if s.starts_with("http://") || s.starts_with("https://") {
+        Ok(())
+    } else {
+        Err("must be an http:// or https:// URL".into())
+    }
+}
+
+/// A Prometheus duration: one or more `<number><unit>` (ms, s, m, h, d, w, y).
+fn duration(s: &str) -> Result<(), String> {
+    let mut rest = s;
+    if rest.is_empty() {
+        return Err("must be a duration such as 30s, 5m or 15d".into());
+    }
+    while !rest.is_empty() {
+        let digits = rest.chars().take_while(|c| c.is_ascii_digit()).count();
+        if digits == 0 {
+            return Err(format!("{s:?} is not a duration such as 30s, 5m or 15d"));
+        }
+        rest = &rest[digits..];
+        let unit = ["ms", "s", "m", "h", "d", "w", "y"]
+            .into_iter()
+            .find(|u| rest.starts_with(u));
+        match unit {
+            Some(u) => rest = &rest[u.len()..],
+            None => return Err(format!("{s:?} is not a duration such as 30s, 5m or 15d")),
+        }
+    }
+    Ok(())
+}
+
+/// Elasticsearch index names are lowercase without `\/*?"<>| ,#`; and `logs-…`,
+/// `metrics-…`, `traces-…` belong to the built-in data streams.
+fn index_prefix(s: &str) -> Result<(), String> {
+    let ok = !s.is_empty()
+        && s.len() <= 200
+        && !s.starts_with(['-', '_', '+', '.'])
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'));
+    if !ok {
+        return Err(format!(
+            "{s:?} is not a valid index prefix: lowercase letters, digits, '-', '_', '.', not starting with '-', '_', '+' or '.'"
+        ));
+    }
+    for reserved in ["logs-", "metrics-", "traces-", "synthetics-"] {
+        if s.starts_with(reserved) {
+            return Err(format!(
+                "{s:?} starts with {reserved:?}: Elasticsearch routes such indices to its built-in data streams"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A C identifier, as env var names should be.
+fn env_name(s: &str) -> Result<(), String> {
+    let ok = !s.is_empty()
+        && !s.starts_with(|c: char| c.is_ascii_digit())
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{s:?} is not an environment variable name (letters, digits, '_')"
+        ))
+    }
+}
+
+fn looks_secret(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    ["PASSWORD", "SECRET", "TOKEN", "APIKEY", "API_KEY"]
+        .iter()
+        .any(|w| upper.contains(w))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::common::testing::values;
+    use super::*;
+    use crate::stacks::ResolvedValues;
+    use crate::stacks::Stack;
+    use crate::values::{Layer, SetFlag};
+    use rand::SeedableRng;
+
+    fn problems(v: &Values) -> Vec<String> {
+        let mut p = Problems::new();
+        v.validate(&mut p);
+        p.iter().map(|x| x.to_string()).collect()
+    }
+
+    fn resolve(sets: &[&str]) -> Result<ResolvedValues, Problems> {
+        let flags: Vec<SetFlag> = sets.iter().map(|s| SetFlag::set(*s)).collect();
+        super::super::AiopsStack.resolve(
+            &[Layer::defaults(super::super::DEFAULTS_YAML)],
+            &flags,
+            &mut rand::rngs::StdRng::seed_from_u64(1),
+        )
+    }
+
+    #[test]
+    fn the_test_values_are_valid() {
+        assert!(problems(&values()).is_empty(), "{:?}", problems(&values()));
+    }
+
+    #[test]
+    fn enabled_inhouse_services_need_an_image() {
+        let err = resolve(&[]).unwrap_err().to_string();
+        for key in ["aiEngine", "apiGateway", "selfHealing"] {
+            assert!(
+                err.contains(&format!(
+                    "{key}.image.repository: required when {key}.enabled is true"
+                )),
+                "{err}"
+            );
+        }
+        assert!(err.contains("built in-house"), "{err}");
+        // Disabled, or given an image: fine.
+        resolve(&[
+            "aiEngine.enabled=false",
+            "apiGateway.image.repository=example.com/gw",
+            "selfHealing.enabled=false",
+        ])
+        .unwrap();
+    }
+
+    #[test]
+    fn generated_secrets_fill_every_password() {
+        let r = resolve(&[
+            "aiEngine.enabled=false",
+            "apiGateway.enabled=false",
+            "selfHealing.enabled=false",
+        ])
+        .unwrap();
+        for path in [
+            "grafana.adminPassword",
+            "elasticsearch.auth.password",
+            "kibana.systemPassword",
+            "kibana.encryptionKey",
+            "redis.auth.password",
+            "postgresql.auth.postgresPassword",
+            "postgresql.auth.password",
+        ] {
+            assert!(
+                r.generated.iter().any(|g| g == path),
+                "{path} not generated: {:?}",
+                r.generated
+            );
+        }
+        let redacted = super::super::AiopsStack.redact(&r.tree);
+        assert_eq!(redacted["grafana"]["adminPassword"], "<redacted>");
+        assert_eq!(
+            redacted["alertmanager"]["receivers"]["slack"]["apiUrl"],
+            "<redacted>"
+        );
+    }
+
+    #[test]
+    fn redis_cluster_needs_six_nodes() {
+        let mut v = values();
+        v.redis.cluster.enabled = true;
+        v.redis.cluster.nodes = 3;
+        let p = problems(&v);
+        assert!(
+            p.iter()
+                .any(|x| x.contains("redis.cluster.nodes: a Redis Cluster")),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn kibana_and_logstash_need_elasticsearch() {
+        let mut v = values();
+        v.elasticsearch.enabled = false;
+        let p = problems(&v);
+        assert!(p.iter().any(|x| x.contains("elasticsearch.external.url: required when elasticsearch.enabled is false: kibana and logstash need")), "{p:?}");
+        v.elasticsearch.external.url = "es.example.com:9200".into();
+        let p = problems(&v);
+        assert!(
+            p.iter().any(|x| x.contains("must start with http://")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter()
+                .any(|x| x.contains("elasticsearch.external.password")),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn pod_security_level_below_what_the_components_need_is_refused() {
+        let mut v = values();
+        v.pod_security_policy.enabled = true;
+        v.pod_security_policy.enforce = PodSecurityLevel::Baseline;
+        let p = problems(&v);
+        assert!(p.iter().any(|x| x.contains("podSecurityPolicy.enforce: the enabled components need the privileged level, not baseline")), "{p:?}");
+        assert!(
+            p.iter()
+                .any(|x| x.contains("elasticsearch.sysctlInitContainer")),
+            "{p:?}"
+        );
+        v.elasticsearch.sysctl_init_container = false;
+        v.node_exporter.enabled = false;
+        assert!(problems(&v).is_empty(), "{:?}", problems(&v));
+    }
+
+    #[test]
+    fn scripts_embedded_passwords_and_names() {
+        let mut v = values();
+        v.postgresql.auth.password = "it's".into();
+        v.postgresql.auth.username = "postgres".into();
+        v.logstash.index_prefix = "logs-app".into();
+        v.prometheus.retention = "15 days".into();
+        v.network_policy.default_deny = true;
+        v.ai_engine.env.insert("REDIS_HOST".into(), "x".into());
+        v.ai_engine.env.insert("MY_TOKEN".into(), "x".into());
+        let p = problems(&v).join("\n");
+        for expected in [
+            "postgresql.auth.password: must not contain whitespace, quotes",
+            "postgresql.auth.username: must not be `postgres`",
+            "logstash.indexPrefix: \"logs-app\" starts with",
+            "prometheus.retention: \"15 days\" is not a duration",
+            "networkPolicy.defaultDeny: has no effect",
+            "aiEngine.env.REDIS_HOST: REDIS_HOST is set by the stack",
+            "aiEngine.env.MY_TOKEN: looks like a credential",
+        ] {
+            assert!(p.contains(expected), "{expected}\n{p}");
+        }
+    }
+
+    #[test]
+    fn durations() {
+        assert!(duration("15d").is_ok());
+        assert!(duration("1h30m").is_ok());
+        assert!(duration("500ms").is_ok());
+        assert!(duration("").is_err());
+        assert!(duration("5").is_err());
+        assert!(duration("m5").is_err());
+    }
+}

@@ -1,0 +1,121 @@
+//! Running the stackctl binary against the test cluster, in a namespace of its own.
+
+use std::process::Output;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::api::PostParams;
+use kube::{Api, Client};
+use serde_json::Value;
+
+/// A test's namespace on the cluster, and how to run stackctl in it.
+pub struct Env {
+    pub client: Client,
+    pub ns: String,
+    pub kubeconfig: std::path::PathBuf,
+}
+
+impl Env {
+    pub async fn new(prefix: &str) -> Env {
+        let client = super::cluster().await;
+        let ns = super::namespace(&client, prefix).await;
+        Env {
+            client,
+            ns,
+            kubeconfig: super::kubeconfig().await,
+        }
+    }
+
+    /// `stackctl ARGS -n NS`, never attached to a terminal.
+    pub fn command(&self, args: &[&str]) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_stackctl"));
+        cmd.args(args)
+            .args(["-n", &self.ns])
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("NO_COLOR", "1")
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true);
+        cmd
+    }
+
+    /// Runs stackctl and prints what it said, so a failing test shows the whole story.
+    pub async fn run(&self, args: &[&str]) -> Output {
+        let out = tokio::time::timeout(Duration::from_secs(600), self.command(args).output())
+            .await
+            .expect("stackctl finished within 10 minutes")
+            .expect("stackctl runs");
+        eprintln!(
+            "$ stackctl {} -n {}\n--- stdout\n{}--- stderr\n{}--- exit {:?}",
+            args.join(" "),
+            self.ns,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            out.status.code()
+        );
+        out
+    }
+
+    pub async fn ok(&self, args: &[&str]) -> Output {
+        let out = self.run(args).await;
+        assert!(out.status.success(), "stackctl {args:?} failed");
+        out
+    }
+
+    /// `stackctl history RELEASE -o json`.
+    pub async fn history(&self, release: &str) -> Vec<Value> {
+        let out = self.ok(&["history", release, "-o", "json"]).await;
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    pub async fn secret_value(&self, name: &str, key: &str) -> String {
+        let s = Api::<Secret>::namespaced(self.client.clone(), &self.ns)
+            .get(name)
+            .await
+            .unwrap();
+        String::from_utf8(s.data.unwrap()[key].0.clone()).unwrap()
+    }
+
+    /// Writes the simulated node's fault rules for this namespace.
+    pub async fn faults(&self, rules: &[(&str, &str)]) {
+        let data: serde_json::Map<String, Value> = rules
+            .iter()
+            .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+            .collect();
+        let cm: ConfigMap = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "simnode-faults"},
+            "data": data
+        }))
+        .unwrap();
+        Api::<ConfigMap>::namespaced(self.client.clone(), &self.ns)
+            .create(&PostParams::default(), &cm)
+            .await
+            .unwrap();
+    }
+
+    pub async fn clear_faults(&self) {
+        Api::<ConfigMap>::namespaced(self.client.clone(), &self.ns)
+            .delete("simnode-faults", &Default::default())
+            .await
+            .unwrap();
+    }
+
+    pub async fn lock_exists(&self, release: &str) -> bool {
+        let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
+            Api::namespaced(self.client.clone(), &self.ns);
+        leases
+            .get_opt(&format!("stackctl-lock-{release}"))
+            .await
+            .unwrap()
+            .is_some()
+    }
+
+    /// Removes the namespace; reached only when the test passed, so a failure leaves
+    /// its objects for a post-mortem.
+    pub async fn done(self) {
+        super::drop_namespace(&self.client, &self.ns).await;
+    }
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).to_string()
+}
