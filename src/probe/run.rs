@@ -77,8 +77,8 @@ struct Running {
 
 /// Runs `probes` (those `opts.filter` selects) as Jobs in the release namespace and
 /// reports every result; `on_result` sees each as it arrives (for progress output).
-/// The Jobs are deleted afterwards; a previous run's Jobs of the same probes are
-/// deleted before (so runs repeat). Probe failures are results, not errors: the
+/// Finished Jobs are deleted afterwards (background propagation); a previous run's
+/// Jobs of the same probes are deleted before (so runs repeat). Probe failures are results, not errors: the
 /// error case is not being able to run at all (API refusals, a filter matching
 /// nothing — the latter an [`Exit`] with the usage code).
 pub async fn run_probes(

@@ -58,7 +58,80 @@ pub trait Stack: Sync {
     fn notes(&self, values: &ResolvedValues, release: &Release) -> Vec<String>;
 }
 
-pub static STACKS: &[&dyn Stack] = &[&clickvisual::ClickVisualStack, &aiops::AiopsStack];
+pub static STACKS: &[&dyn Stack] = &[&clickvisual::STACK, &aiops::STACK];
+
+/// A stack as its typed values and a few functions over them; the engine's view of it
+/// ([`Stack`]) is derived, so adding a stack needs no engine code.
+pub struct Definition<T> {
+    pub name: &'static str,
+    pub default_namespace: &'static str,
+    pub defaults_yaml: &'static str,
+    pub render: fn(&T, &Release, Capabilities) -> Vec<Rendered>,
+    pub probes: fn(&T, &Release) -> Vec<ProbeSpec>,
+    pub notes: fn(&T, &Release) -> Vec<String>,
+}
+
+impl<T: serde::de::DeserializeOwned> Definition<T> {
+    /// Values were validated against `T` when resolved; failing here is a bug (or a
+    /// release record written by an incompatible stackctl), reported, not panicked.
+    fn typed(&self, v: &ResolvedValues) -> Result<T> {
+        serde_json::from_value(v.tree.clone()).map_err(|e| {
+            anyhow::anyhow!(
+                "the values do not match the {} stack's schema ({e}); were they written by another stackctl version?",
+                self.name
+            )
+        })
+    }
+}
+
+impl<T> Stack for Definition<T>
+where
+    T: serde::de::DeserializeOwned + schemars::JsonSchema + values::Validate,
+{
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn default_namespace(&self) -> &'static str {
+        self.default_namespace
+    }
+
+    fn defaults_yaml(&self) -> &'static str {
+        self.defaults_yaml
+    }
+
+    fn resolve(
+        &self,
+        layers: &[Layer],
+        sets: &[SetFlag],
+        rng: &mut dyn Rng,
+    ) -> Result<ResolvedValues, Problems> {
+        resolve_typed::<T>(layers, sets, rng)
+    }
+
+    fn render(
+        &self,
+        v: &ResolvedValues,
+        release: &Release,
+        caps: Capabilities,
+    ) -> Result<Vec<Rendered>> {
+        Ok((self.render)(&self.typed(v)?, release, caps))
+    }
+
+    fn probes(&self, v: &ResolvedValues, release: &Release) -> Result<Vec<ProbeSpec>> {
+        Ok((self.probes)(&self.typed(v)?, release))
+    }
+
+    fn redact(&self, tree: &Value) -> Value {
+        values::redact::<T>(tree)
+    }
+
+    fn notes(&self, v: &ResolvedValues, release: &Release) -> Vec<String> {
+        self.typed(v)
+            .map(|t| (self.notes)(&t, release))
+            .unwrap_or_default()
+    }
+}
 
 /// A stack by name, or an error listing the known ones.
 pub fn find(name: &str) -> Result<&'static dyn Stack> {

@@ -5,11 +5,19 @@
 //! Security admission labels.
 
 pub mod connections;
-mod stack;
 mod validate;
 pub mod values;
 
-pub use stack::AiopsStack;
+
+/// The stack as the engine sees it.
+pub static STACK: crate::stacks::Definition<Values> = crate::stacks::Definition {
+    name: NAME,
+    default_namespace: DEFAULT_NAMESPACE,
+    defaults_yaml: DEFAULTS_YAML,
+    render,
+    probes,
+    notes,
+};
 
 mod alertmanager;
 mod common;

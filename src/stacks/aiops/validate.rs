@@ -606,7 +606,7 @@ mod tests {
 
     fn resolve(sets: &[&str]) -> Result<ResolvedValues, Problems> {
         let flags: Vec<SetFlag> = sets.iter().map(|s| SetFlag::set(*s)).collect();
-        super::super::AiopsStack.resolve(
+        super::super::STACK.resolve(
             &[Layer::defaults(super::super::DEFAULTS_YAML)],
             &flags,
             &mut rand::rngs::StdRng::seed_from_u64(1),
@@ -662,7 +662,7 @@ mod tests {
                 r.generated
             );
         }
-        let redacted = super::super::AiopsStack.redact(&r.tree);
+        let redacted = super::super::STACK.redact(&r.tree);
         assert_eq!(redacted["grafana"]["adminPassword"], "<redacted>");
         assert_eq!(
             redacted["alertmanager"]["receivers"]["slack"]["apiUrl"],

@@ -2,11 +2,19 @@
 //! (+ ZooKeeper), Fluent Bit, optional Prometheus and Ingress.
 
 pub mod connections;
-mod stack;
 mod validate;
 pub mod values;
 
-pub use stack::ClickVisualStack;
+
+/// The stack as the engine sees it.
+pub static STACK: crate::stacks::Definition<Values> = crate::stacks::Definition {
+    name: NAME,
+    default_namespace: DEFAULT_NAMESPACE,
+    defaults_yaml: DEFAULTS_YAML,
+    render,
+    probes,
+    notes,
+};
 
 mod app;
 mod clickhouse;
