@@ -225,6 +225,10 @@ pub struct OperationArgs {
     /// Plain timestamped lines instead of progress bars
     #[arg(long)]
     pub no_progress: bool,
+    /// Skip the connectivity probes (the last phase of install and upgrade, and the
+    /// preflight probes of external services)
+    #[arg(long)]
+    pub skip_tests: bool,
     /// Release revisions to keep (the last deployed one is always kept)
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub history_max: usize,

@@ -6,14 +6,13 @@ mod common;
 
 use common::cli::Env;
 
-
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::networking::v1::IngressClass;
 use k8s_openapi::api::rbac::v1::ClusterRole;
-use kube::api::ListParams;
 use kube::Api;
+use kube::api::ListParams;
 use serde_json::Value;
 
 async fn sts_image(env: &Env, name: &str) -> String {

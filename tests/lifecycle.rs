@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Secret};
-use kube::api::ListParams;
 use kube::Api;
+use kube::api::ListParams;
 use serde_json::Value;
 
 /// What these tests read back from the cluster beyond the shared helpers.
@@ -30,28 +30,65 @@ async fn image(env: &Env, deployment: &str) -> String {
 async fn install_upgrade_rollback_keep_secrets_and_restore_image() {
     let env = Env::new("life").await;
     env.ok(&["install", "cv", "--profile", "minimal"]).await;
-    let root = env.secret_value("cv-mysql-credentials", "mysql-root-password").await;
-    let session = env.secret_value("cv-clickvisual-config", "default.toml").await;
-    assert_eq!(image(&env, "cv-clickvisual").await, "clickvisual/clickvisual:1.0.7");
+    let root = env
+        .secret_value("cv-mysql-credentials", "mysql-root-password")
+        .await;
+    let session = env
+        .secret_value("cv-clickvisual-config", "default.toml")
+        .await;
+    assert_eq!(
+        image(&env, "cv-clickvisual").await,
+        "clickvisual/clickvisual:1.0.7"
+    );
 
-    env.ok(&["upgrade", "cv", "--set", "clickvisual.image.tag=v1.2.0"]).await;
-    assert_eq!(image(&env, "cv-clickvisual").await, "clickvisual/clickvisual:v1.2.0");
-    assert_eq!(env.secret_value("cv-mysql-credentials", "mysql-root-password").await, root, "upgrade regenerated a password");
-    assert_eq!(env.secret_value("cv-clickvisual-config", "default.toml").await, session, "upgrade changed the app config");
+    env.ok(&["upgrade", "cv", "--set", "clickvisual.image.tag=v1.2.0"])
+        .await;
+    assert_eq!(
+        image(&env, "cv-clickvisual").await,
+        "clickvisual/clickvisual:v1.2.0"
+    );
+    assert_eq!(
+        env.secret_value("cv-mysql-credentials", "mysql-root-password")
+            .await,
+        root,
+        "upgrade regenerated a password"
+    );
+    assert_eq!(
+        env.secret_value("cv-clickvisual-config", "default.toml")
+            .await,
+        session,
+        "upgrade changed the app config"
+    );
 
     env.ok(&["rollback", "cv", "1"]).await;
-    assert_eq!(image(&env, "cv-clickvisual").await, "clickvisual/clickvisual:1.0.7");
-    assert_eq!(env.secret_value("cv-mysql-credentials", "mysql-root-password").await, root);
+    assert_eq!(
+        image(&env, "cv-clickvisual").await,
+        "clickvisual/clickvisual:1.0.7"
+    );
+    assert_eq!(
+        env.secret_value("cv-mysql-credentials", "mysql-root-password")
+            .await,
+        root
+    );
 
     let statuses: Vec<(u64, String)> = env
         .history("cv")
         .await
         .iter()
-        .map(|r| (r["revision"].as_u64().unwrap(), r["status"].as_str().unwrap().to_string()))
+        .map(|r| {
+            (
+                r["revision"].as_u64().unwrap(),
+                r["status"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
     assert_eq!(
         statuses,
-        vec![(1, "superseded".into()), (2, "superseded".into()), (3, "deployed".into())]
+        vec![
+            (1, "superseded".into()),
+            (2, "superseded".into()),
+            (3, "deployed".into())
+        ]
     );
     let status = env.ok(&["status", "cv", "-o", "json"]).await;
     let report: Value = serde_json::from_slice(&status.stdout).unwrap();
@@ -68,22 +105,35 @@ async fn install_refuses_a_deployed_release_and_points_to_upgrade() {
     env.ok(&["install", "cv", "--profile", "minimal"]).await;
     let out = env.run(&["install", "cv", "--profile", "minimal"]).await;
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("stackctl upgrade cv"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("stackctl upgrade cv"),
+        "{}",
+        stderr(&out)
+    );
     env.done().await;
 }
 
 #[tokio::test]
 async fn a_crashlooping_pod_is_diagnosed_and_the_release_marked_failed() {
     let env = Env::new("crash").await;
-    env.faults(&[("mysql", "{pods: 'cv-mysql-*', fault: crashloop, exitCode: 3}")]).await;
-    let out = env.run(&["install", "cv", "--profile", "minimal", "--timeout", "3m"]).await;
+    env.faults(&[(
+        "mysql",
+        "{pods: 'cv-mysql-*', fault: crashloop, exitCode: 3}",
+    )])
+    .await;
+    let out = env
+        .run(&["install", "cv", "--profile", "minimal", "--timeout", "3m"])
+        .await;
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(err.contains("cv-mysql-0"), "pod not named: {err}");
     assert!(err.contains("CrashLoopBackOff"), "reason not named: {err}");
     let history = env.history("cv").await;
     assert_eq!(history.last().unwrap()["status"], "failed");
-    assert!(!env.lock_exists("cv").await, "lock not released after failure");
+    assert!(
+        !env.lock_exists("cv").await,
+        "lock not released after failure"
+    );
 
     // Fixing the cause and re-running install retries as a new revision.
     env.clear_faults().await;
@@ -102,12 +152,21 @@ async fn a_crashlooping_pod_is_diagnosed_and_the_release_marked_failed() {
 #[tokio::test]
 async fn image_pull_failures_name_the_image() {
     let env = Env::new("pull").await;
-    env.faults(&[("app", "{pods: 'cv-clickvisual-*', fault: image-pull}")]).await;
-    let out = env.run(&["install", "cv", "--profile", "minimal", "--timeout", "3m"]).await;
+    env.faults(&[("app", "{pods: 'cv-clickvisual-*', fault: image-pull}")])
+        .await;
+    let out = env
+        .run(&["install", "cv", "--profile", "minimal", "--timeout", "3m"])
+        .await;
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(err.contains("ImagePullBackOff") || err.contains("ErrImagePull"), "{err}");
-    assert!(err.contains("clickvisual/clickvisual:1.0.7"), "image not named: {err}");
+    assert!(
+        err.contains("ImagePullBackOff") || err.contains("ErrImagePull"),
+        "{err}"
+    );
+    assert!(
+        err.contains("clickvisual/clickvisual:1.0.7"),
+        "image not named: {err}"
+    );
     assert!(err.contains("phase apps"), "{err}");
     env.done().await;
 }
@@ -126,10 +185,21 @@ async fn atomic_upgrade_restores_the_previous_revision() {
         .await;
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(err.contains("Insufficient cpu"), "scheduler message missing: {err}");
+    assert!(
+        err.contains("Insufficient cpu"),
+        "scheduler message missing: {err}"
+    );
     assert!(err.contains("rolled back to revision 1"), "{err}");
-    assert_eq!(image(&env, "cv-clickvisual").await, "clickvisual/clickvisual:1.0.7");
-    let statuses: Vec<String> = env.history("cv").await.iter().map(|r| r["status"].as_str().unwrap().to_string()).collect();
+    assert_eq!(
+        image(&env, "cv-clickvisual").await,
+        "clickvisual/clickvisual:1.0.7"
+    );
+    let statuses: Vec<String> = env
+        .history("cv")
+        .await
+        .iter()
+        .map(|r| r["status"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(statuses, ["superseded", "failed", "deployed"]);
     env.done().await;
 }
@@ -138,12 +208,19 @@ async fn atomic_upgrade_restores_the_previous_revision() {
 async fn concurrent_upgrades_exactly_one_proceeds() {
     let env = Env::new("race").await;
     env.ok(&["install", "cv", "--profile", "minimal"]).await;
-    let a = env.command(&["upgrade", "cv", "--set", "clickvisual.image.tag=a"]).output();
-    let b = env.command(&["upgrade", "cv", "--set", "clickvisual.image.tag=b"]).output();
+    let a = env
+        .command(&["upgrade", "cv", "--set", "clickvisual.image.tag=a"])
+        .output();
+    let b = env
+        .command(&["upgrade", "cv", "--set", "clickvisual.image.tag=b"])
+        .output();
     let (a, b) = tokio::join!(a, b);
     let codes = [a.unwrap().status.code(), b.unwrap().status.code()];
     assert!(codes.contains(&Some(0)), "{codes:?}");
-    assert!(codes.contains(&Some(4)), "the loser must be refused as locked: {codes:?}");
+    assert!(
+        codes.contains(&Some(4)),
+        "the loser must be refused as locked: {codes:?}"
+    );
     env.done().await;
 }
 
@@ -154,13 +231,24 @@ async fn disabling_mysql_prunes_its_statefulset_and_keeps_its_volume() {
     let claims = Api::<PersistentVolumeClaim>::namespaced(env.client.clone(), &env.ns);
     assert!(claims.get_opt("data-cv-mysql-0").await.unwrap().is_some());
     env.ok(&[
-        "upgrade", "cv", "--set", "mysql.enabled=false,mysql.external.host=db.example.com,mysql.external.password=pw",
+        "upgrade",
+        "cv",
+        "--set",
+        "mysql.enabled=false,mysql.external.host=db.example.com,mysql.external.password=pw",
     ])
     .await;
     let sts = Api::<StatefulSet>::namespaced(env.client.clone(), &env.ns);
-    assert!(sts.get_opt("cv-mysql").await.unwrap().is_none(), "StatefulSet not pruned");
-    assert!(claims.get_opt("data-cv-mysql-0").await.unwrap().is_some(), "PVC was deleted");
-    let config = env.secret_value("cv-clickvisual-config", "default.toml").await;
+    assert!(
+        sts.get_opt("cv-mysql").await.unwrap().is_none(),
+        "StatefulSet not pruned"
+    );
+    assert!(
+        claims.get_opt("data-cv-mysql-0").await.unwrap().is_some(),
+        "PVC was deleted"
+    );
+    let config = env
+        .secret_value("cv-clickvisual-config", "default.toml")
+        .await;
     assert!(config.contains("@tcp(db.example.com:3306)"), "{config}");
     env.done().await;
 }
@@ -170,11 +258,20 @@ async fn uninstall_keeps_volumes_and_removes_records() {
     let env = Env::new("uninst").await;
     env.ok(&["install", "cv", "--profile", "minimal"]).await;
     let out = env.ok(&["uninstall", "cv"]).await;
-    assert!(String::from_utf8_lossy(&out.stdout).contains("data-cv-mysql-0"), "kept PVCs not listed");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("data-cv-mysql-0"),
+        "kept PVCs not listed"
+    );
     let claims = Api::<PersistentVolumeClaim>::namespaced(env.client.clone(), &env.ns);
     assert!(claims.get_opt("data-cv-mysql-0").await.unwrap().is_some());
     let sts = Api::<StatefulSet>::namespaced(env.client.clone(), &env.ns);
-    assert!(sts.list(&ListParams::default()).await.unwrap().items.is_empty());
+    assert!(
+        sts.list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
     let records = Api::<Secret>::namespaced(env.client.clone(), &env.ns)
         .list(&ListParams::default().labels("owner=stackctl"))
         .await
@@ -185,9 +282,13 @@ async fn uninstall_keeps_volumes_and_removes_records() {
     let out = env.run(&["uninstall", "cv", "--purge-volumes"]).await;
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("--yes"));
-    env.ok(&["uninstall", "cv", "--purge-volumes", "--yes"]).await;
+    env.ok(&["uninstall", "cv", "--purge-volumes", "--yes"])
+        .await;
     let left = claims.list(&ListParams::default()).await.unwrap().items;
-    assert!(left.iter().all(|c| c.metadata.deletion_timestamp.is_some()), "PVCs not purged");
+    assert!(
+        left.iter().all(|c| c.metadata.deletion_timestamp.is_some()),
+        "PVCs not purged"
+    );
     env.done().await;
 }
 
@@ -196,9 +297,22 @@ async fn history_is_trimmed_but_keeps_the_deployed_revision() {
     let env = Env::new("trim").await;
     env.ok(&["install", "cv", "--profile", "minimal"]).await;
     for tag in ["a", "b", "c"] {
-        env.ok(&["upgrade", "cv", "--history-max", "2", "--set", &format!("clickvisual.image.tag={tag}")]).await;
+        env.ok(&[
+            "upgrade",
+            "cv",
+            "--history-max",
+            "2",
+            "--set",
+            &format!("clickvisual.image.tag={tag}"),
+        ])
+        .await;
     }
-    let revisions: Vec<u64> = env.history("cv").await.iter().map(|r| r["revision"].as_u64().unwrap()).collect();
+    let revisions: Vec<u64> = env
+        .history("cv")
+        .await
+        .iter()
+        .map(|r| r["revision"].as_u64().unwrap())
+        .collect();
     assert_eq!(revisions, [3, 4]);
     env.done().await;
 }
@@ -207,13 +321,40 @@ async fn history_is_trimmed_but_keeps_the_deployed_revision() {
 async fn immutable_changes_are_refused_before_writing_or_recreated() {
     let env = Env::new("immut").await;
     env.ok(&["install", "cv", "--profile", "minimal"]).await;
-    let out = env.run(&["upgrade", "cv", "--set", "mysql.persistence.size=4Gi"]).await;
+    let out = env
+        .run(&["upgrade", "cv", "--set", "mysql.persistence.size=4Gi"])
+        .await;
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("StatefulSet/cv-mysql: spec.volumeClaimTemplates"), "{}", stderr(&out));
-    assert_eq!(env.history("cv").await.len(), 1, "a refused upgrade must not record a revision");
-    env.ok(&["upgrade", "cv", "--set", "mysql.persistence.size=4Gi", "--recreate"]).await;
-    let sts = Api::<StatefulSet>::namespaced(env.client.clone(), &env.ns).get("cv-mysql").await.unwrap();
-    let size = &sts.spec.unwrap().volume_claim_templates.unwrap()[0].spec.clone().unwrap().resources.unwrap().requests.unwrap()["storage"];
+    assert!(
+        stderr(&out).contains("StatefulSet/cv-mysql: spec.volumeClaimTemplates"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        env.history("cv").await.len(),
+        1,
+        "a refused upgrade must not record a revision"
+    );
+    env.ok(&[
+        "upgrade",
+        "cv",
+        "--set",
+        "mysql.persistence.size=4Gi",
+        "--recreate",
+    ])
+    .await;
+    let sts = Api::<StatefulSet>::namespaced(env.client.clone(), &env.ns)
+        .get("cv-mysql")
+        .await
+        .unwrap();
+    let size = &sts.spec.unwrap().volume_claim_templates.unwrap()[0]
+        .spec
+        .clone()
+        .unwrap()
+        .resources
+        .unwrap()
+        .requests
+        .unwrap()["storage"];
     assert_eq!(size.0, "4Gi");
     env.done().await;
 }
@@ -226,7 +367,14 @@ async fn restricted_user_gets_a_permission_report_before_any_write() {
         return;
     };
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_stackctl"))
-        .args(["install", "cv", "--profile", "minimal", "-n", "stackctl-restricted"])
+        .args([
+            "install",
+            "cv",
+            "--profile",
+            "minimal",
+            "-n",
+            "stackctl-restricted",
+        ])
         .env("KUBECONFIG", &restricted)
         .stdin(std::process::Stdio::null())
         .output()
@@ -234,22 +382,36 @@ async fn restricted_user_gets_a_permission_report_before_any_write() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{err}");
-    assert!(err.contains("clusterroles.rbac.authorization.k8s.io (cluster-wide)"), "{err}");
+    assert!(
+        err.contains("clusterroles.rbac.authorization.k8s.io (cluster-wide)"),
+        "{err}"
+    );
     assert!(err.contains("nothing was changed"), "{err}");
     let written = Api::<Secret>::namespaced(client, "stackctl-restricted")
         .list(&ListParams::default().labels("app.kubernetes.io/managed-by=stackctl"))
         .await
         .unwrap();
-    assert!(written.items.is_empty(), "objects were written despite the failed preflight");
+    assert!(
+        written.items.is_empty(),
+        "objects were written despite the failed preflight"
+    );
 }
 
 #[tokio::test]
 async fn a_killed_install_is_recovered_after_its_lock_expires() {
     let env = Env::new("killed").await;
     // Keep the install busy in its data phase so the kill lands mid-operation.
-    env.faults(&[("slow", "{pods: 'cv-mysql-*', fault: slow, delaySeconds: 60}")]).await;
-    let mut child = env.command(&["install", "cv", "--profile", "minimal"]).spawn().unwrap();
-    let leases: Api<k8s_openapi::api::coordination::v1::Lease> = Api::namespaced(env.client.clone(), &env.ns);
+    env.faults(&[(
+        "slow",
+        "{pods: 'cv-mysql-*', fault: slow, delaySeconds: 60}",
+    )])
+    .await;
+    let mut child = env
+        .command(&["install", "cv", "--profile", "minimal"])
+        .spawn()
+        .unwrap();
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
+        Api::namespaced(env.client.clone(), &env.ns);
     tokio::time::timeout(common::WAIT, async {
         while leases.get_opt("stackctl-lock-cv").await.unwrap().is_none() {
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -262,14 +424,27 @@ async fn a_killed_install_is_recovered_after_its_lock_expires() {
     child.wait().await.unwrap();
 
     let refused = env.run(&["install", "cv", "--profile", "minimal"]).await;
-    assert_eq!(refused.status.code(), Some(4), "a fresh lock must refuse at once");
-    assert!(stderr(&refused).contains("/install since"), "{}", stderr(&refused));
+    assert_eq!(
+        refused.status.code(),
+        Some(4),
+        "a fresh lock must refuse at once"
+    );
+    assert!(
+        stderr(&refused).contains("/install since"),
+        "{}",
+        stderr(&refused)
+    );
 
     env.clear_faults().await;
     tokio::time::sleep(Duration::from_secs(31)).await; // the lease's lifetime
     let out = env.ok(&["install", "cv", "--profile", "minimal"]).await;
     assert!(stderr(&out).contains("marked failed"), "{}", stderr(&out));
-    let statuses: Vec<String> = env.history("cv").await.iter().map(|r| r["status"].as_str().unwrap().to_string()).collect();
+    let statuses: Vec<String> = env
+        .history("cv")
+        .await
+        .iter()
+        .map(|r| r["status"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(statuses, ["failed", "deployed"]);
     env.done().await;
 }
@@ -277,10 +452,19 @@ async fn a_killed_install_is_recovered_after_its_lock_expires() {
 #[tokio::test]
 async fn ctrl_c_marks_the_revision_failed_and_frees_the_lock() {
     let env = Env::new("sigint").await;
-    env.faults(&[("slow", "{pods: 'cv-mysql-*', fault: slow, delaySeconds: 120}")]).await;
-    let child = env.command(&["install", "cv", "--profile", "minimal"]).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    env.faults(&[(
+        "slow",
+        "{pods: 'cv-mysql-*', fault: slow, delaySeconds: 120}",
+    )])
+    .await;
+    let child = env
+        .command(&["install", "cv", "--profile", "minimal"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     let pid = child.id().unwrap();
-    let leases: Api<k8s_openapi::api::coordination::v1::Lease> = Api::namespaced(env.client.clone(), &env.ns);
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
+        Api::namespaced(env.client.clone(), &env.ns);
     tokio::time::timeout(common::WAIT, async {
         while leases.get_opt("stackctl-lock-cv").await.unwrap().is_none() {
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -289,12 +473,21 @@ async fn ctrl_c_marks_the_revision_failed_and_frees_the_lock() {
     .await
     .expect("the install took its lock");
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let kill = std::process::Command::new("kill").args(["-INT", &pid.to_string()]).status().unwrap();
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap();
     assert!(kill.success());
-    let out = tokio::time::timeout(common::WAIT, child.wait_with_output()).await.unwrap().unwrap();
+    let out = tokio::time::timeout(common::WAIT, child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(130), "{err}");
-    assert!(err.contains("marked failed") && err.contains("re-run"), "next step not printed: {err}");
+    assert!(
+        err.contains("marked failed") && err.contains("re-run"),
+        "next step not printed: {err}"
+    );
     assert!(!env.lock_exists("cv").await, "lock not released on Ctrl-C");
     assert_eq!(env.history("cv").await.last().unwrap()["status"], "failed");
     env.done().await;
@@ -303,17 +496,42 @@ async fn ctrl_c_marks_the_revision_failed_and_frees_the_lock() {
 #[tokio::test]
 async fn external_services_deploy_only_the_apps_wired_to_them() {
     let env = Env::new("ext").await;
-    env.ok(&["install", "cv", "--profile", "external-services", "--set", "mysql.external.password=s3cret"]).await;
+    env.ok(&[
+        "install",
+        "cv",
+        "--profile",
+        "external-services",
+        "--set",
+        "mysql.external.password=s3cret",
+    ])
+    .await;
     let sts = Api::<StatefulSet>::namespaced(env.client.clone(), &env.ns);
-    assert!(sts.list(&ListParams::default()).await.unwrap().items.is_empty(), "no data service may be deployed");
-    let config = env.secret_value("cv-clickvisual-config", "default.toml").await;
-    assert!(config.contains("clickvisual:s3cret@tcp(mysql.example.com:3306)/clickvisual"), "{config}");
-    assert_eq!(env.secret_value("cv-mysql-credentials", "mysql-password").await, "s3cret");
+    assert!(
+        sts.list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty(),
+        "no data service may be deployed"
+    );
+    let config = env
+        .secret_value("cv-clickvisual-config", "default.toml")
+        .await;
+    assert!(
+        config.contains("clickvisual:s3cret@tcp(mysql.example.com:3306)/clickvisual"),
+        "{config}"
+    );
+    assert_eq!(
+        env.secret_value("cv-mysql-credentials", "mysql-password")
+            .await,
+        "s3cret"
+    );
     let ds = Api::<k8s_openapi::api::apps::v1::DaemonSet>::namespaced(env.client.clone(), &env.ns)
         .get("cv-fluentbit")
         .await
         .unwrap();
-    let env_vars = serde_json::to_string(&ds.spec.unwrap().template.spec.unwrap().containers[0].env).unwrap();
+    let env_vars =
+        serde_json::to_string(&ds.spec.unwrap().template.spec.unwrap().containers[0].env).unwrap();
     assert!(env_vars.contains("kafka.example.com:9092"), "{env_vars}");
     env.done().await;
 }
@@ -321,9 +539,16 @@ async fn external_services_deploy_only_the_apps_wired_to_them() {
 #[tokio::test]
 async fn dry_runs_write_nothing() {
     let env = Env::new("dryrun").await;
-    let out = env.ok(&["install", "cv", "--profile", "minimal", "--dry-run=server"]).await;
-    assert!(String::from_utf8_lossy(&out.stdout).contains("accepted all"), "{out:?}");
-    let out = env.ok(&["install", "cv", "--profile", "minimal", "--dry-run"]).await;
+    let out = env
+        .ok(&["install", "cv", "--profile", "minimal", "--dry-run=server"])
+        .await;
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("accepted all"),
+        "{out:?}"
+    );
+    let out = env
+        .ok(&["install", "cv", "--profile", "minimal", "--dry-run"])
+        .await;
     assert!(String::from_utf8_lossy(&out.stdout).contains("kind: StatefulSet"));
     let secrets = Api::<Secret>::namespaced(env.client.clone(), &env.ns)
         .list(&ListParams::default().labels("app.kubernetes.io/managed-by=stackctl"))
@@ -344,15 +569,35 @@ async fn diff_shows_changes_with_secrets_redacted() {
     env.ok(&["install", "cv", "--profile", "minimal"]).await;
     let out = env.ok(&["diff", "cv"]).await;
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "no changes");
-    let root = env.secret_value("cv-mysql-credentials", "mysql-root-password").await;
+    let root = env
+        .secret_value("cv-mysql-credentials", "mysql-root-password")
+        .await;
     let out = env
-        .ok(&["diff", "cv", "--set", "clickvisual.image.tag=v9,mysql.auth.rootPassword=n3wpassword"])
+        .ok(&[
+            "diff",
+            "cv",
+            "--set",
+            "clickvisual.image.tag=v9,mysql.auth.rootPassword=n3wpassword",
+        ])
         .await;
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("+        image: clickvisual/clickvisual:v9"), "{text}");
-    assert!(text.contains("Secret/cv-mysql-credentials") && text.contains("<redacted"), "{text}");
-    assert!(!text.contains("n3wpassword") && !text.contains(&root), "a secret leaked into the diff");
-    assert_eq!(image(&env, "cv-clickvisual").await, "clickvisual/clickvisual:1.0.7", "diff changed the cluster");
+    assert!(
+        text.contains("+        image: clickvisual/clickvisual:v9"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Secret/cv-mysql-credentials") && text.contains("<redacted"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("n3wpassword") && !text.contains(&root),
+        "a secret leaked into the diff"
+    );
+    assert_eq!(
+        image(&env, "cv-clickvisual").await,
+        "clickvisual/clickvisual:1.0.7",
+        "diff changed the cluster"
+    );
     env.done().await;
 }
 
@@ -361,9 +606,13 @@ async fn status_exits_non_zero_when_a_component_is_unhealthy() {
     let env = Env::new("unhealthy").await;
     env.ok(&["install", "cv", "--profile", "minimal"]).await;
     env.ok(&["status", "cv"]).await;
-    env.faults(&[("app", "{pods: 'cv-clickvisual-*', fault: never-ready}")]).await;
+    env.faults(&[("app", "{pods: 'cv-clickvisual-*', fault: never-ready}")])
+        .await;
     kube::Api::<k8s_openapi::api::core::v1::Pod>::namespaced(env.client.clone(), &env.ns)
-        .delete_collection(&Default::default(), &ListParams::default().labels("app.kubernetes.io/component=clickvisual"))
+        .delete_collection(
+            &Default::default(),
+            &ListParams::default().labels("app.kubernetes.io/component=clickvisual"),
+        )
         .await
         .unwrap();
     let deadline = tokio::time::Instant::now() + common::WAIT;
@@ -374,7 +623,10 @@ async fn status_exits_non_zero_when_a_component_is_unhealthy() {
             assert_eq!(out.status.code(), Some(1));
             break report;
         }
-        assert!(tokio::time::Instant::now() < deadline, "status never saw the unready pod");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "status never saw the unready pod"
+        );
         tokio::time::sleep(Duration::from_secs(1)).await;
     };
     let app = report["components"]
@@ -390,10 +642,106 @@ async fn status_exits_non_zero_when_a_component_is_unhealthy() {
 #[tokio::test]
 async fn a_missing_storage_class_is_named_in_preflight() {
     let env = Env::new("noclass").await;
-    let out = env.run(&["install", "cv", "--profile", "minimal", "--set", "global.storageClass=fast-ssd"]).await;
+    let out = env
+        .run(&[
+            "install",
+            "cv",
+            "--profile",
+            "minimal",
+            "--set",
+            "global.storageClass=fast-ssd",
+        ])
+        .await;
     assert_eq!(out.status.code(), Some(3));
     let err = stderr(&out);
     assert!(err.contains("no StorageClass 'fast-ssd'"), "{err}");
-    assert!(err.contains("available: standard, standard-immediate"), "{err}");
+    assert!(
+        err.contains("available: standard, standard-immediate"),
+        "{err}"
+    );
+    env.done().await;
+}
+
+#[tokio::test]
+async fn install_ends_with_the_probe_table() {
+    let env = Env::new("probed").await;
+    let out = env.ok(&["install", "cv", "--profile", "minimal"]).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let table = stdout
+        .split("Connectivity probes")
+        .nth(1)
+        .expect("no probe table at the end");
+    for component in ["mysql", "clickhouse", "kafka", "clickvisual", "fluentbit"] {
+        assert!(
+            table.contains(component),
+            "{component} missing from:\n{table}"
+        );
+    }
+    assert!(!table.contains("failed"), "{table}");
+    let status = env.ok(&["status", "cv", "-o", "json"]).await;
+    let report: Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert!(
+        report["probes"]["results"]
+            .as_array()
+            .is_some_and(|r| r.len() >= 5),
+        "{report}"
+    );
+
+    let skipped = env
+        .ok(&[
+            "upgrade",
+            "cv",
+            "--skip-tests",
+            "--set",
+            "clickvisual.image.tag=v2",
+        ])
+        .await;
+    assert!(!String::from_utf8_lossy(&skipped.stdout).contains("Connectivity probes"));
+    env.done().await;
+}
+
+#[tokio::test]
+async fn a_failing_probe_fails_the_upgrade_with_exit_5_and_atomic_rolls_back() {
+    let env = Env::new("probefail").await;
+    env.ok(&["install", "cv", "--profile", "minimal"]).await;
+    env.faults(&[(
+        "probe",
+        "{pods: 'cv-test-mysql-*', fault: exit-code, exitCode: 1}",
+    )])
+    .await;
+    let out = env
+        .run(&["upgrade", "cv", "--set", "clickvisual.image.tag=v2"])
+        .await;
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert!(stderr(&out).contains("mysql"), "{}", stderr(&out));
+    assert_eq!(env.history("cv").await.last().unwrap()["status"], "failed");
+
+    let out = env
+        .run(&[
+            "upgrade",
+            "cv",
+            "--atomic",
+            "--set",
+            "clickvisual.image.tag=v3",
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("rolled back to revision 1"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        image(&env, "cv-clickvisual").await,
+        "clickvisual/clickvisual:1.0.7"
+    );
+    let statuses: Vec<String> = env
+        .history("cv")
+        .await
+        .iter()
+        .map(|r| r["status"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(statuses, ["superseded", "failed", "failed", "deployed"]);
+    assert!(!env.lock_exists("cv").await);
     env.done().await;
 }

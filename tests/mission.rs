@@ -41,7 +41,9 @@ async fn the_four_lines_of_the_mission() {
     // this release is the only one visible.
     let deadline = tokio::time::Instant::now() + common::WAIT;
     loop {
-        let visible = Store::releases(client.clone(), None).await.unwrap_or_default();
+        let visible = Store::releases(client.clone(), None)
+            .await
+            .unwrap_or_default();
         if visible.is_empty() {
             break;
         }
@@ -54,7 +56,16 @@ async fn the_four_lines_of_the_mission() {
 
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), "clickvisual");
     let image = || async {
-        deployments.get("clickvisual-clickvisual").await.unwrap().spec.unwrap().template.spec.unwrap().containers[0]
+        deployments
+            .get("clickvisual-clickvisual")
+            .await
+            .unwrap()
+            .spec
+            .unwrap()
+            .template
+            .spec
+            .unwrap()
+            .containers[0]
             .image
             .clone()
             .unwrap()
@@ -72,10 +83,21 @@ async fn the_four_lines_of_the_mission() {
         .into_iter()
         .filter_map(|s| s.metadata.name)
         .collect();
-    assert_eq!(sts, ["clickvisual-clickhouse", "clickvisual-kafka", "clickvisual-mysql"]);
+    assert_eq!(
+        sts,
+        [
+            "clickvisual-clickhouse",
+            "clickvisual-kafka",
+            "clickvisual-mysql"
+        ]
+    );
 
     // 2. stackctl upgrade --set clickvisual.image.tag=v1.2.0
-    let out = stackctl(&kubeconfig, &["upgrade", "--set", "clickvisual.image.tag=v1.2.0"]).await;
+    let out = stackctl(
+        &kubeconfig,
+        &["upgrade", "--set", "clickvisual.image.tag=v1.2.0"],
+    )
+    .await;
     assert!(out.status.success());
     assert_eq!(image().await, "clickvisual/clickvisual:v1.2.0");
 
@@ -86,20 +108,38 @@ async fn the_four_lines_of_the_mission() {
 
     // 4. stackctl status
     let out = stackctl(&kubeconfig, &["status"]).await;
-    assert!(out.status.success(), "status must exit 0 for a healthy release");
+    assert!(
+        out.status.success(),
+        "status must exit 0 for a healthy release"
+    );
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("REVISION: 3") && text.contains("STATUS: deployed"), "{text}");
-    assert!(text.contains("clickvisual-mysql-credentials"), "credentials not shown: {text}");
+    assert!(
+        text.contains("REVISION: 3") && text.contains("STATUS: deployed"),
+        "{text}"
+    );
+    assert!(
+        text.contains("clickvisual-mysql-credentials"),
+        "credentials not shown: {text}"
+    );
 
     let history = stackctl(&kubeconfig, &["history", "-o", "json"]).await;
     let history: Vec<Value> = serde_json::from_slice(&history.stdout).unwrap();
     let statuses: Vec<(&str, &str)> = history
         .iter()
-        .map(|r| (r["operation"].as_str().unwrap(), r["status"].as_str().unwrap()))
+        .map(|r| {
+            (
+                r["operation"].as_str().unwrap(),
+                r["status"].as_str().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(
         statuses,
-        [("install", "superseded"), ("upgrade", "superseded"), ("rollback", "deployed")]
+        [
+            ("install", "superseded"),
+            ("upgrade", "superseded"),
+            ("rollback", "deployed")
+        ]
     );
 
     let out = stackctl(&kubeconfig, &["uninstall", "--purge-volumes", "--yes"]).await;

@@ -11,10 +11,11 @@ use tokio::time::Instant;
 use super::{Base, Exit, Prepared, exit, prepare, prepare_on};
 use crate::apply::apply_all;
 use crate::cli::{DryRun, GlobalArgs, InstallArgs, OperationArgs, RollbackArgs, UpgradeArgs};
-use crate::lifecycle::operation::Options;
+use crate::lifecycle::operation::{Options, ProbePlan};
 use crate::lifecycle::progress::Reporter;
 use crate::lifecycle::{Outcome, Session, Spec, execute, immutable, preflight, target};
 use crate::plan::Plan;
+use crate::probe::ProbeReport;
 use crate::release::{Lock, LockError, LockGuard, Operation, Record, Status, Store};
 use crate::stacks::component::Manifest;
 use crate::values::{Layer, Path};
@@ -76,7 +77,9 @@ pub async fn install(global: &GlobalArgs, args: &InstallArgs) -> Result<()> {
     if args.create_namespace && preflight::ensure_namespace(&session.client, &ns).await? {
         reporter.info(format!("created namespace {ns}"));
     }
-    external_preflight(&session, &reporter, &prepared, &plan).await?;
+    if !args.op.skip_tests {
+        external_preflight(&session, &reporter, &prepared, &plan).await?;
+    }
     let lock = acquire(&session, &store, &ns, &name, Operation::Install).await?;
     let previous = match &latest {
         Some(r) => manifests_of(r),
@@ -94,8 +97,14 @@ pub async fn install(global: &GlobalArgs, args: &InstallArgs) -> Result<()> {
         previous,
         recreate: Vec::new(),
         description: String::new(),
+        probes: probe_plan(&prepared, &args.op)?,
     };
-    finish(Running { session: &session, store: &store, reporter: &reporter },
+    finish(
+        Running {
+            session: &session,
+            store: &store,
+            reporter: &reporter,
+        },
         lock,
         spec,
         &args.op,
@@ -151,7 +160,9 @@ pub async fn upgrade(global: &GlobalArgs, args: &UpgradeArgs) -> Result<()> {
         return Err(Exit::usage("aborted: nothing was changed").into());
     }
     run_preflight(&session, &reporter, &plan, &ns, false).await?;
-    external_preflight(&session, &reporter, &prepared, &plan).await?;
+    if !args.op.skip_tests {
+        external_preflight(&session, &reporter, &prepared, &plan).await?;
+    }
     let lock = acquire(&session, &store, &ns, &name, Operation::Upgrade).await?;
     let recreate = if args.recreate {
         let ids: Vec<String> = immutable.iter().map(|c| c.object.clone()).collect();
@@ -163,7 +174,11 @@ pub async fn upgrade(global: &GlobalArgs, args: &UpgradeArgs) -> Result<()> {
         Vec::new()
     };
     let mut previous = previous;
-    if let Some(latest) = store.latest(&name).await?.filter(|l| l.revision != current.revision) {
+    if let Some(latest) = store
+        .latest(&name)
+        .await?
+        .filter(|l| l.revision != current.revision)
+    {
         previous.extend(manifests_of(&latest));
     }
     let mut generated = current.generated.clone();
@@ -184,8 +199,14 @@ pub async fn upgrade(global: &GlobalArgs, args: &UpgradeArgs) -> Result<()> {
         previous,
         recreate,
         description: String::new(),
+        probes: probe_plan(&prepared, &args.op)?,
     };
-    finish(Running { session: &session, store: &store, reporter: &reporter },
+    finish(
+        Running {
+            session: &session,
+            store: &store,
+            reporter: &reporter,
+        },
         lock,
         spec,
         &args.op,
@@ -316,8 +337,14 @@ pub async fn rollback(global: &GlobalArgs, args: &RollbackArgs) -> Result<()> {
         previous,
         recreate: Vec::new(),
         description: format!("Rollback to {wanted}"),
+        probes: None,
     };
-    finish(Running { session: &session, store: &store, reporter: &reporter },
+    finish(
+        Running {
+            session: &session,
+            store: &store,
+            reporter: &reporter,
+        },
         lock,
         spec,
         &args.op,
@@ -389,9 +416,17 @@ async fn finish(
             if let Some(p) = prepared.filter(|_| !quiet) {
                 print_notes(p);
             }
+            if let Some(report) = ProbeReport::from_record(record.probes.as_ref()).filter(|_| !quiet) {
+                println!("\nConnectivity probes ({})\n{}", report.summary(), report.table());
+            }
             Ok(())
         }
-        Outcome::Failed { record, failure, rolled_back } => {
+        Outcome::Failed {
+            record,
+            failure,
+            rolled_back,
+            probes,
+        } => {
             let mut msg = format!("error: {} of {name} failed (revision {} marked failed)\n{failure}", operation.title(), record.revision);
             if let Some(r) = rolled_back {
                 msg.push_str(&format!("\n{r}"));
@@ -401,7 +436,8 @@ async fn finish(
                     operation.as_str()
                 ));
             }
-            Err(Exit { code: exit::FAILED, message: msg }.into())
+            let code = if probes { exit::PROBES } else { exit::FAILED };
+            Err(Exit { code, message: msg }.into())
         }
         Outcome::Interrupted { record, why } => Err(Exit {
             code: exit::INTERRUPTED,
@@ -413,6 +449,17 @@ async fn finish(
         }
         .into()),
     }
+}
+
+/// The probes to run as the last phase, unless `--skip-tests`.
+fn probe_plan(prepared: &Prepared, op: &OperationArgs) -> Result<Option<ProbePlan>> {
+    if op.skip_tests {
+        return Ok(None);
+    }
+    Ok(Some(ProbePlan {
+        release: prepared.release.clone(),
+        specs: prepared.stack.probes(&prepared.values, &prepared.release)?,
+    }))
 }
 
 fn print_notes(p: &Prepared) {
@@ -442,11 +489,17 @@ async fn acquire(
     // was interrupted (killed, crashed, connection lost), whether or not its lock had
     // to be taken over.
     let why = match guard.took_over() {
-        Some(previous) => format!("its stackctl process ({}) stopped without finishing", previous.holder),
+        Some(previous) => format!(
+            "its stackctl process ({}) stopped without finishing",
+            previous.holder
+        ),
         None => "its stackctl process stopped without finishing".to_string(),
     };
     if let Some(r) = store.fail_interrupted(name, &why).await? {
-        eprintln!("note: revision {} of {name} was left {} ({why}); marked failed, continuing", r.revision, r.operation);
+        eprintln!(
+            "note: revision {} of {name} was left {} ({why}); marked failed, continuing",
+            r.revision, r.operation
+        );
     }
     Ok(guard)
 }
@@ -530,7 +583,10 @@ async fn external_preflight(
     )
     .await?;
     if let Some(r) = report {
-        reporter.info(format!("preflight probes of external services: {}", r.summary()));
+        reporter.info(format!(
+            "preflight probes of external services: {}",
+            r.summary()
+        ));
     }
     Ok(())
 }

@@ -10,13 +10,16 @@ use kube::api::{DeleteParams, PropagationPolicy};
 use serde_json::Value;
 use tokio::time::Instant;
 
-use super::engine::{PhaseFailure, Runner};
+use super::engine::Runner;
 use super::progress::Reporter;
 use super::prune::{delete_owned, never_deleted, to_prune};
 use super::session::Session;
 use crate::plan::Plan;
-use crate::release::{LockGuard, ObjectRef, Operation, Record, Status, Store};
-use crate::stacks::component::Manifest;
+use crate::probe::ProbeSpec;
+use crate::release::{
+    LockGuard, ObjectRef, Operation, PhaseResult, PhaseStatus, Record, Status, Store,
+};
+use crate::stacks::component::{Manifest, Release};
 
 /// What to do: the plan and the values it came from.
 pub struct Spec {
@@ -35,6 +38,22 @@ pub struct Spec {
     pub recreate: Vec<Manifest>,
     /// "Rollback to 1" and the like; empty for the default wording.
     pub description: String,
+    /// Connectivity probes run as the last phase; `None` with `--skip-tests`.
+    pub probes: Option<ProbePlan>,
+}
+
+/// The probes of a release, run after its last phase is ready.
+pub struct ProbePlan {
+    pub release: Release,
+    pub specs: Vec<ProbeSpec>,
+}
+
+/// Why an operation did not reach `deployed`.
+struct Stopped {
+    /// "phase data", "connectivity probes"
+    what: String,
+    text: String,
+    probes: bool,
 }
 
 /// How an operation ended.
@@ -46,6 +65,8 @@ pub enum Outcome {
         record: Record,
         failure: String,
         rolled_back: Option<String>,
+        /// The phases were ready but a connectivity probe failed.
+        probes: bool,
     },
     /// Ctrl-C or a lost lock; the record is marked failed.
     Interrupted {
@@ -131,6 +152,14 @@ pub async fn execute(
         }
     };
 
+    let result = match result {
+        Ok(()) => probe_phase(session, reporter, &spec, &mut record).await,
+        Err(failure) => Err(Stopped {
+            what: format!("phase {}", failure.phase),
+            text: failure.to_string(),
+            probes: false,
+        }),
+    };
     match result {
         Ok(()) => {
             let pruned = prune(session, reporter, &spec.previous, &spec.plan, &spec.release).await;
@@ -154,29 +183,34 @@ pub async fn execute(
             }
             Ok(Outcome::Deployed(record))
         }
-        Err(failure) => {
+        Err(stopped) => {
             reporter.clear();
-            let failure_text = failure.to_string();
             record.finish(
                 Status::Failed,
-                format!(
-                    "{} failed in phase {}",
-                    spec.operation.title(),
-                    failure.phase
-                ),
+                format!("{} failed: {}", spec.operation.title(), stopped.what),
             );
             store.update(&mut record).await?;
             let rolled_back = if options.atomic {
                 Some(
-                    atomic_recovery(session, store, reporter, lock, &spec, &failure, options).await,
+                    atomic_recovery(
+                        session,
+                        store,
+                        reporter,
+                        lock,
+                        &spec,
+                        &stopped.what,
+                        options,
+                    )
+                    .await,
                 )
             } else {
                 None
             };
             Ok(Outcome::Failed {
                 record,
-                failure: failure_text,
+                failure: stopped.text,
                 rolled_back,
+                probes: stopped.probes,
             })
         }
     }
@@ -189,7 +223,7 @@ async fn atomic_recovery(
     reporter: &Reporter,
     lock: &LockGuard,
     spec: &Spec,
-    failure: &PhaseFailure,
+    what: &str,
     options: &Options,
 ) -> String {
     let last = match store.last_deployed(&spec.release).await {
@@ -208,8 +242,8 @@ async fn atomic_recovery(
         };
     };
     reporter.info(format!(
-        "--atomic: rolling back to revision {} after the failure in phase {}",
-        good.revision, failure.phase
+        "--atomic: rolling back to revision {} after the failure in {what}",
+        good.revision
     ));
     let manifests: Vec<Manifest> = good
         .manifests
@@ -243,6 +277,7 @@ async fn atomic_recovery(
             .collect(),
         recreate: Vec::new(),
         description: format!("Rollback to {}", good.revision),
+        probes: None,
     };
     let inner = Options {
         deadline: options
@@ -363,4 +398,61 @@ pub fn inventory(plan: &Plan) -> Vec<ObjectRef> {
             phase: m.phase.to_string(),
         })
         .collect()
+}
+
+/// The last phase: every probe must pass. Results go into the record either way.
+async fn probe_phase(
+    session: &Session,
+    reporter: &Reporter,
+    spec: &Spec,
+    record: &mut Record,
+) -> Result<(), Stopped> {
+    let Some(plan) = &spec.probes else {
+        return Ok(());
+    };
+    let started_at = crate::release::record::now();
+    let started = std::time::Instant::now();
+    reporter.info(format!(
+        "probes: checking that {} services answer with the configured credentials",
+        plan.specs.len()
+    ));
+    let outcome = crate::probe::run_probes(
+        session,
+        &plan.release,
+        plan.specs.clone(),
+        &crate::probe::RunOptions::default(),
+        |r| reporter.info(format!("probe {}: {}", r.job, r.result_text())),
+    )
+    .await;
+    let (passed, text) = match outcome {
+        Ok(report) => {
+            record.probes = Some(report.for_record());
+            (report.passed(), report.to_string())
+        }
+        Err(e) => (
+            false,
+            format!("the probes could not run: {}", crate::output::describe(&e)),
+        ),
+    };
+    record.phases.push(PhaseResult {
+        name: "probes".into(),
+        status: if passed {
+            PhaseStatus::Succeeded
+        } else {
+            PhaseStatus::Failed
+        },
+        started_at,
+        duration_ms: started.elapsed().as_millis() as u64,
+        message: if passed { String::new() } else { text.clone() },
+    });
+    if passed {
+        reporter.phase_done_named("probes", started.elapsed());
+        Ok(())
+    } else {
+        Err(Stopped {
+            what: "connectivity probes".into(),
+            text: format!("connectivity probes failed:\n{text}"),
+            probes: true,
+        })
+    }
 }

@@ -160,6 +160,10 @@ impl Reporter {
     }
 
     pub fn phase_done(&self, phase: Phase, took: Duration) {
+        self.phase_done_named(phase.as_str(), took);
+    }
+
+    pub fn phase_done_named(&self, phase: &str, took: Duration) {
         self.info(format!("phase {phase} ready in {:.1}s", took.as_secs_f64()));
     }
 

@@ -28,6 +28,16 @@ pub async fn kubeconfig() -> PathBuf {
             }
             let up = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/cluster/up");
             let out = tokio::process::Command::new(&up)
+                // Tests run installs in parallel: give the simulated nodes room for
+                // several releases at once (a caller's settings win).
+                .env(
+                    "SIMNODE_CPU",
+                    std::env::var("SIMNODE_CPU").unwrap_or_else(|_| "16".into()),
+                )
+                .env(
+                    "SIMNODE_MEMORY",
+                    std::env::var("SIMNODE_MEMORY").unwrap_or_else(|_| "64Gi".into()),
+                )
                 .stderr(std::process::Stdio::inherit())
                 .output()
                 .await
@@ -100,10 +110,10 @@ async fn wait_for_default_service_account(client: &Client, ns: &str) {
     let api = Api::<ServiceAccount>::namespaced(client.clone(), ns);
     let ready = async {
         loop {
-            if let Ok(Some(sa)) = api.get_opt("default").await {
-                if !needs_token || sa.secrets.is_some_and(|s| !s.is_empty()) {
-                    return;
-                }
+            if let Ok(Some(sa)) = api.get_opt("default").await
+                && (!needs_token || sa.secrets.is_some_and(|s| !s.is_empty()))
+            {
+                return;
             }
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }

@@ -5,7 +5,6 @@ pub mod connections;
 mod validate;
 pub mod values;
 
-
 /// The stack as the engine sees it.
 pub static STACK: crate::stacks::Definition<Values> = crate::stacks::Definition {
     name: NAME,
