@@ -4,6 +4,8 @@
 pub mod aiops;
 pub mod clickvisual;
 pub mod component;
+#[cfg(test)]
+mod invariants;
 pub mod types;
 pub mod workload;
 

@@ -319,7 +319,6 @@ mod render_tests {
     //! Properties of the whole render, across components.
 
     use super::testing::*;
-    use crate::stacks::component::{PHASE_ANNOTATION, RELEASE_LABEL};
 
     #[test]
     fn passwords_appear_only_in_secrets() {
@@ -357,81 +356,6 @@ mod render_tests {
                     }
                 }
             }
-        }
-    }
-
-    #[test]
-    fn render_is_deterministic() {
-        let v = production();
-        let a: Vec<_> = render_all(&v)
-            .into_iter()
-            .flat_map(|r| r.manifests)
-            .collect();
-        let b: Vec<_> = render_all(&v)
-            .into_iter()
-            .flat_map(|r| r.manifests)
-            .collect();
-        assert_eq!(a, b);
-    }
-
-    #[test]
-    fn every_object_is_labelled_annotated_and_named_for_the_release() {
-        for r in render_all(&production()) {
-            for m in &r.manifests {
-                let meta = &m.body["metadata"];
-                assert_eq!(meta["labels"][RELEASE_LABEL], "ops", "{}", m.id());
-                assert_eq!(
-                    meta["annotations"][PHASE_ANNOTATION],
-                    m.phase.as_str(),
-                    "{}",
-                    m.id()
-                );
-                if m.kind == "Namespace" {
-                    assert_eq!(m.name, "mon");
-                    continue;
-                }
-                let prefix = if m.namespace.is_some() {
-                    "ops-"
-                } else {
-                    "mon-ops-"
-                };
-                assert!(m.name.starts_with(prefix), "{}", m.id());
-                assert!(m.name.len() <= 63, "{}", m.id());
-                match m.kind.as_str() {
-                    "Secret" | "ConfigMap" | "ServiceAccount" | "Role" | "RoleBinding"
-                    | "ClusterRole" | "ClusterRoleBinding" | "NetworkPolicy" => {
-                        assert_eq!(m.phase.as_str(), "storage", "{}", m.id())
-                    }
-                    _ => assert_eq!(m.phase, r.phase, "{}", m.id()),
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn pods_have_no_service_links_and_a_seccomp_profile() {
-        for m in render_all(&production()).iter().flat_map(|r| &r.manifests) {
-            if let Some(spec) = m.body["spec"]["template"]["spec"].as_object() {
-                assert_eq!(spec["enableServiceLinks"], false, "{}", m.id());
-                assert!(
-                    spec["securityContext"]["seccompProfile"].is_object(),
-                    "{}",
-                    m.id()
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn dependencies_name_rendered_components() {
-        for v in [values(), production()] {
-            let all = render_all(&v);
-            for r in &all {
-                for d in &r.depends_on {
-                    assert!(all.iter().any(|o| o.name == *d), "{} -> {d}", r.name);
-                }
-            }
-            crate::plan::Plan::new(&all).expect("a valid plan");
         }
     }
 

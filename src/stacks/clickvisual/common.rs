@@ -194,7 +194,6 @@ mod render_tests {
     //! Properties of the whole render, across components.
 
     use super::testing::*;
-    use crate::stacks::component::{PHASE_ANNOTATION, RELEASE_LABEL};
 
     /// Everything on: clustered ClickHouse, three Kafka and ZooKeeper, replicated
     /// app, Prometheus and Ingress.
@@ -230,73 +229,6 @@ mod render_tests {
                 ] {
                     assert!(!text.contains(secret), "{secret} in {}", m.id());
                 }
-            }
-        }
-    }
-
-    #[test]
-    fn render_is_deterministic() {
-        let v = production();
-        let a: Vec<_> = render_all(&v)
-            .into_iter()
-            .flat_map(|r| r.manifests)
-            .collect();
-        let b: Vec<_> = render_all(&v)
-            .into_iter()
-            .flat_map(|r| r.manifests)
-            .collect();
-        assert_eq!(a, b);
-    }
-
-    #[test]
-    fn every_object_is_labelled_annotated_and_named_for_the_release() {
-        for r in render_all(&production()) {
-            for m in &r.manifests {
-                let meta = &m.body["metadata"];
-                assert_eq!(meta["labels"][RELEASE_LABEL], "cv", "{}", m.id());
-                assert_eq!(
-                    meta["annotations"][PHASE_ANNOTATION],
-                    m.phase.as_str(),
-                    "{}",
-                    m.id()
-                );
-                let prefix = if m.namespace.is_some() {
-                    "cv-"
-                } else {
-                    "logs-cv-"
-                };
-                assert!(m.name.starts_with(prefix), "{}", m.id());
-                match m.kind.as_str() {
-                    "Secret" | "ConfigMap" | "ServiceAccount" | "Role" | "RoleBinding"
-                    | "ClusterRole" | "ClusterRoleBinding" => {
-                        assert_eq!(m.phase.as_str(), "storage", "{}", m.id())
-                    }
-                    _ => assert_eq!(m.phase, r.phase, "{}", m.id()),
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn pods_never_get_service_links() {
-        for m in render_all(&production()).iter().flat_map(|r| &r.manifests) {
-            if let Some(spec) = m.body["spec"]["template"]["spec"].as_object() {
-                assert_eq!(spec["enableServiceLinks"], false, "{}", m.id());
-                assert!(
-                    spec["securityContext"]["seccompProfile"].is_object(),
-                    "{}",
-                    m.id()
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn dependencies_name_rendered_components() {
-        let all = render_all(&production());
-        for r in &all {
-            for d in &r.depends_on {
-                assert!(all.iter().any(|o| o.name == *d), "{} -> {d}", r.name);
             }
         }
     }

@@ -1,0 +1,164 @@
+//! Rules every stack's rendering must keep, checked over every built-in profile
+//! through the engine's view of a stack — so a new stack is held to them unasked.
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+use super::component::{Capabilities, Manifest, PHASE_ANNOTATION, RELEASE_LABEL, Release};
+use super::{Stack, find};
+use crate::profiles;
+use crate::values::{Layer, Path};
+
+/// Every built-in profile rendered for release `rel` in namespace `ns-a`, with the
+/// values it was rendered from. Profiles that need input get a placeholder for it.
+fn rendered() -> Vec<(
+    String,
+    Vec<super::component::Rendered>,
+    super::ResolvedValues,
+)> {
+    profiles::builtin()
+        .into_iter()
+        .map(|p| {
+            let stack: &dyn Stack = find(&p.stack).unwrap();
+            let layers = [
+                Layer::defaults(stack.defaults_yaml()),
+                Layer::profile(&p.name, &p.source, p.yaml.clone()),
+                Layer::tree("test input", required_input(&p.name)),
+            ];
+            let values = stack
+                .resolve(&layers, &[], &mut StdRng::seed_from_u64(7))
+                .unwrap_or_else(|e| panic!("profile {}: {e}", p.name));
+            let release = Release {
+                name: "rel".into(),
+                namespace: "ns-a".into(),
+                stack: stack.name(),
+            };
+            let components = stack
+                .render(&values, &release, Capabilities::latest())
+                .unwrap();
+            (p.name, components, values)
+        })
+        .collect()
+}
+
+/// What a profile leaves to the user.
+fn required_input(profile: &str) -> serde_json::Value {
+    match profile {
+        "external-services" => serde_json::json!({"mysql": {"external": {"password": "pw"}}}),
+        "aiops" | "aiops-production" => serde_json::json!({
+            "aiEngine": {"image": {"repository": "example/ai-engine"}},
+            "apiGateway": {"image": {"repository": "example/api-gateway"}},
+            "selfHealing": {"image": {"repository": "example/self-healing"}},
+        }),
+        _ => serde_json::json!({}),
+    }
+}
+
+fn manifests(components: &[super::component::Rendered]) -> impl Iterator<Item = &Manifest> {
+    components.iter().flat_map(|r| &r.manifests)
+}
+
+#[test]
+fn rendering_is_deterministic() {
+    let (a, b) = (rendered(), rendered());
+    for ((profile, x, _), (_, y, _)) in a.iter().zip(&b) {
+        let (x, y): (Vec<_>, Vec<_>) = (manifests(x).collect(), manifests(y).collect());
+        assert_eq!(x, y, "profile {profile} renders differently twice");
+    }
+}
+
+#[test]
+fn every_object_is_labelled_annotated_and_named_for_the_release() {
+    for (profile, components, _) in rendered() {
+        for m in manifests(&components) {
+            let meta = &m.body["metadata"];
+            let at = format!("{profile}: {}", m.id());
+            assert_eq!(meta["labels"][RELEASE_LABEL], "rel", "{at}");
+            assert_eq!(
+                meta["labels"]["app.kubernetes.io/managed-by"], "stackctl",
+                "{at}"
+            );
+            assert_eq!(
+                meta["annotations"][PHASE_ANNOTATION],
+                m.phase.as_str(),
+                "{at}"
+            );
+            match (m.kind.as_str(), &m.namespace) {
+                ("Namespace", _) => assert_eq!(m.name, "ns-a", "{at}"),
+                (_, Some(ns)) => {
+                    assert_eq!(ns, "ns-a", "{at}");
+                    assert!(m.name.starts_with("rel-"), "{at}");
+                }
+                // Cluster-scoped names carry the namespace: two releases never collide.
+                (_, None) => assert!(m.name.starts_with("ns-a-rel-"), "{at}"),
+            }
+            if matches!(
+                m.kind.as_str(),
+                "Secret" | "ConfigMap" | "ServiceAccount" | "Role" | "ClusterRole"
+            ) {
+                assert_eq!(m.phase.as_str(), "storage", "{at}: pods must find it");
+            }
+        }
+    }
+}
+
+#[test]
+fn pods_get_no_service_links_and_a_seccomp_profile() {
+    for (profile, components, _) in rendered() {
+        for m in manifests(&components) {
+            if let Some(spec) = m.body["spec"]["template"]["spec"].as_object() {
+                let at = format!("{profile}: {}", m.id());
+                assert_eq!(spec["enableServiceLinks"], false, "{at}");
+                assert!(
+                    spec["securityContext"]["seccompProfile"].is_object(),
+                    "{at}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn dependencies_name_rendered_components() {
+    for (profile, components, _) in rendered() {
+        for r in &components {
+            for d in &r.depends_on {
+                assert!(
+                    components.iter().any(|o| o.name == *d),
+                    "{profile}: {} depends on {d}, which is not rendered",
+                    r.name
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn generated_secrets_appear_only_in_secrets() {
+    for (profile, components, values) in rendered() {
+        assert!(
+            !values.generated.is_empty(),
+            "{profile} generates no secret?"
+        );
+        let secrets: Vec<String> = values
+            .generated
+            .iter()
+            .filter_map(|p| {
+                Path::parse(p)
+                    .get(&values.tree)?
+                    .as_str()
+                    .map(str::to_string)
+            })
+            .collect();
+        for m in manifests(&components).filter(|m| m.kind != "Secret") {
+            let text = serde_json::to_string(&m.body).unwrap();
+            for s in &secrets {
+                assert!(
+                    !text.contains(s.as_str()),
+                    "{profile}: a generated secret in {}",
+                    m.id()
+                );
+            }
+        }
+    }
+}
