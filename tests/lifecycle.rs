@@ -745,3 +745,31 @@ async fn a_failing_probe_fails_the_upgrade_with_exit_5_and_atomic_rolls_back() {
     assert!(!env.lock_exists("cv").await);
     env.done().await;
 }
+
+#[tokio::test]
+async fn unlock_removes_a_dead_holders_lock_after_confirmation() {
+    let env = Env::new("unlock").await;
+    env.faults(&[("slow", "{pods: 'cv-mysql-*', fault: slow, delaySeconds: 120}")]).await;
+    let mut child = env.command(&["install", "cv", "--profile", "minimal"]).spawn().unwrap();
+    tokio::time::timeout(common::WAIT, async {
+        while !env.lock_exists("cv").await {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await
+    .expect("the install took its lock");
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+
+    // Destructive and not on a terminal: it must ask for --yes instead of waiting.
+    let out = env.run(&["unlock", "cv"]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--yes"), "{}", stderr(&out));
+    assert!(env.lock_exists("cv").await);
+
+    let out = env.ok(&["unlock", "cv", "--yes"]).await;
+    assert!(String::from_utf8_lossy(&out.stdout).contains("marked failed"), "{out:?}");
+    assert!(!env.lock_exists("cv").await);
+    assert_eq!(env.history("cv").await.last().unwrap()["status"], "failed");
+    env.done().await;
+}
