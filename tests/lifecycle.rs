@@ -749,8 +749,15 @@ async fn a_failing_probe_fails_the_upgrade_with_exit_5_and_atomic_rolls_back() {
 #[tokio::test]
 async fn unlock_removes_a_dead_holders_lock_after_confirmation() {
     let env = Env::new("unlock").await;
-    env.faults(&[("slow", "{pods: 'cv-mysql-*', fault: slow, delaySeconds: 120}")]).await;
-    let mut child = env.command(&["install", "cv", "--profile", "minimal"]).spawn().unwrap();
+    env.faults(&[(
+        "slow",
+        "{pods: 'cv-mysql-*', fault: slow, delaySeconds: 120}",
+    )])
+    .await;
+    let mut child = env
+        .command(&["install", "cv", "--profile", "minimal"])
+        .spawn()
+        .unwrap();
     tokio::time::timeout(common::WAIT, async {
         while !env.lock_exists("cv").await {
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -768,7 +775,10 @@ async fn unlock_removes_a_dead_holders_lock_after_confirmation() {
     assert!(env.lock_exists("cv").await);
 
     let out = env.ok(&["unlock", "cv", "--yes"]).await;
-    assert!(String::from_utf8_lossy(&out.stdout).contains("marked failed"), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("marked failed"),
+        "{out:?}"
+    );
     assert!(!env.lock_exists("cv").await);
     assert_eq!(env.history("cv").await.last().unwrap()["status"], "failed");
     env.done().await;
