@@ -234,6 +234,20 @@ pub fn env(name: &str, value: impl Into<String>) -> EnvVar {
 }
 
 /// An env var read from a Secret key: credentials never appear in a pod spec.
+/// A key in a Secret of the release.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretKey {
+    pub secret: String,
+    pub key: &'static str,
+}
+
+impl SecretKey {
+    /// An env var `name` read from this key: how credentials reach every pod.
+    pub fn env(&self, name: &str) -> EnvVar {
+        env_secret(name, &self.secret, self.key)
+    }
+}
+
 pub fn env_secret(name: &str, secret: &str, key: &str) -> EnvVar {
     EnvVar {
         name: name.to_string(),

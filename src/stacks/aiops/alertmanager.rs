@@ -79,10 +79,7 @@ fn container(ctx: &Ctx<'_>) -> Container {
         format!("--config.file={CONFIG_DIR}/{CONFIG_KEY}"),
         "--storage.path=/alertmanager".into(),
         format!("--web.listen-address=:{ALERTMANAGER_PORT}"),
-        format!(
-            "--log.level={}",
-            super::common::log_level_str(ctx.log_level())
-        ),
+        format!("--log.level={}", ctx.log_level().as_str()),
     ];
     if v.replicas > 1 {
         args.push(format!("--cluster.listen-address=0.0.0.0:{CLUSTER_PORT}"));

@@ -122,15 +122,6 @@ impl Ctx<'_> {
     }
 }
 
-pub(super) fn log_level_str(l: LogLevel) -> &'static str {
-    match l {
-        LogLevel::Debug => "debug",
-        LogLevel::Info => "info",
-        LogLevel::Warn => "warn",
-        LogLevel::Error => "error",
-    }
-}
-
 fn quarter_cpu(cores: f64) -> String {
     format!("{}m", ((cores * 1000.0 / 4.0).ceil() as u64).max(10))
 }

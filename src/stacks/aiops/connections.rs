@@ -6,12 +6,7 @@ use super::values::Values;
 use crate::stacks::component::Release;
 use crate::stacks::workload;
 
-/// A key in a Secret of the release.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SecretKey {
-    pub secret: String,
-    pub key: &'static str,
-}
+pub use crate::stacks::workload::SecretKey;
 
 /// Keys of the credentials Secrets. They exist in both modes: internal ones hold
 /// generated passwords, external ones the passwords the user gave.

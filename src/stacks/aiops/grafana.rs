@@ -10,7 +10,7 @@ use k8s_openapi::api::core::v1::{Container, PodSpec};
 use serde_json::json;
 
 use super::Ctx;
-use super::common::{DATA_VOLUME, log_level_str, yaml};
+use super::common::{DATA_VOLUME, yaml};
 use super::connections::{credentials_secret, keys};
 use super::prometheus::scrape_annotations;
 use super::routes;
@@ -102,18 +102,14 @@ fn container(ctx: &Ctx<'_>) -> Container {
             "GF_SERVER_SERVE_FROM_SUB_PATH",
             (!prefix.is_empty()).to_string(),
         ),
-        w::env("GF_LOG_LEVEL", log_level_str(ctx.log_level())),
+        w::env("GF_LOG_LEVEL", ctx.log_level().as_str()),
         w::env("GF_LOG_MODE", "console"),
         w::env("GF_ANALYTICS_REPORTING_ENABLED", "false"),
         w::env("GF_ANALYTICS_CHECK_FOR_UPDATES", "false"),
     ];
     if let Some(es) = &ctx.conn.elasticsearch {
         // Expanded by Grafana in the provisioning file.
-        env.push(w::env_secret(
-            "ELASTICSEARCH_PASSWORD",
-            &es.password_ref.secret,
-            es.password_ref.key,
-        ));
+        env.push(es.password_ref.env("ELASTICSEARCH_PASSWORD"));
     }
     let health = format!("{prefix}/api/health");
     Container {

@@ -9,7 +9,6 @@ use k8s_openapi::api::core::v1::{Container, EnvVar, PodSpec};
 use k8s_openapi::api::rbac::v1::PolicyRule;
 
 use super::Ctx;
-use super::common::log_level_str;
 use super::prometheus::scrape_annotations;
 use super::values::{InHouse, Values};
 use super::{elasticsearch, postgresql, redis, routes};
@@ -96,7 +95,7 @@ fn stack_env(ctx: &Ctx<'_>, kind: Kind) -> Vec<EnvVar> {
     let v = kind.values(ctx.values);
     let mut env = vec![
         w::env("PORT", v.port.to_string()),
-        w::env("LOG_LEVEL", log_level_str(ctx.log_level())),
+        w::env("LOG_LEVEL", ctx.log_level().as_str()),
         w::env("BASE_PATH", kind.base_path(ctx.values)),
         w::env_field("KUBERNETES_NAMESPACE", "metadata.namespace"),
         w::env_field("POD_NAME", "metadata.name"),
@@ -110,20 +109,12 @@ fn stack_env(ctx: &Ctx<'_>, kind: Kind) -> Vec<EnvVar> {
     if let Some(es) = &ctx.conn.elasticsearch {
         env.push(w::env("ELASTICSEARCH_URL", &es.url));
         env.push(w::env("ELASTICSEARCH_USERNAME", &es.username));
-        env.push(w::env_secret(
-            "ELASTICSEARCH_PASSWORD",
-            &es.password_ref.secret,
-            es.password_ref.key,
-        ));
+        env.push(es.password_ref.env("ELASTICSEARCH_PASSWORD"));
     }
     if let Some(r) = &ctx.conn.redis {
         env.push(w::env("REDIS_HOST", &r.host));
         env.push(w::env("REDIS_PORT", r.port.to_string()));
-        env.push(w::env_secret(
-            "REDIS_PASSWORD",
-            &r.password_ref.secret,
-            r.password_ref.key,
-        ));
+        env.push(r.password_ref.env("REDIS_PASSWORD"));
         env.push(w::env(
             "REDIS_CLUSTER",
             (!r.cluster_nodes.is_empty()).to_string(),
@@ -137,11 +128,7 @@ fn stack_env(ctx: &Ctx<'_>, kind: Kind) -> Vec<EnvVar> {
         env.push(w::env("POSTGRES_PORT", pg.port.to_string()));
         env.push(w::env("POSTGRES_DB", &pg.database));
         env.push(w::env("POSTGRES_USER", &pg.username));
-        env.push(w::env_secret(
-            "POSTGRES_PASSWORD",
-            &pg.password_ref.secret,
-            pg.password_ref.key,
-        ));
+        env.push(pg.password_ref.env("POSTGRES_PASSWORD"));
         // Kubernetes expands $(POSTGRES_PASSWORD) from the variable above: the pod
         // spec names it, never its value.
         env.push(w::env(

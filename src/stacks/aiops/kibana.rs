@@ -13,7 +13,7 @@ use k8s_openapi::api::core::v1::{Container, PodSpec};
 use serde_json::json;
 
 use super::Ctx;
-use super::common::{log_level_str, yaml};
+use super::common::yaml;
 use super::connections::{credentials_secret, keys};
 use super::{elasticsearch, routes};
 use crate::stacks::component::{Builder, Phase, Rendered};
@@ -59,7 +59,7 @@ pub fn render_setup(ctx: &Ctx<'_>) -> Option<Rendered> {
             w::env("ES_URL", &es.url),
             w::env("ES_HOST", &es.host),
             w::env("ES_USER", &es.username),
-            w::env_secret("ES_PASSWORD", &es.password_ref.secret, es.password_ref.key),
+            es.password_ref.env("ES_PASSWORD"),
             w::env_secret(
                 "KIBANA_PASSWORD",
                 &kibana_secret,
@@ -176,7 +176,7 @@ fn kibana_yml(ctx: &Ctx<'_>, es_url: &str) -> String {
         "xpack.reporting.encryptionKey": "${KIBANA_ENCRYPTION_KEY}",
         "status.allowAnonymous": true,
         "telemetry.optIn": false,
-        "logging.root.level": log_level_str(ctx.log_level()),
+        "logging.root.level": ctx.log_level().as_str(),
     });
     if !prefix.is_empty() {
         c["server.basePath"] = json!(prefix);

@@ -8,7 +8,7 @@ use k8s_openapi::api::core::v1::{Container, PodSpec};
 use serde_json::json;
 
 use super::Ctx;
-use super::common::{jvm_heap_mib, log_level_str, yaml};
+use super::common::{jvm_heap_mib, yaml};
 use super::elasticsearch;
 use crate::stacks::component::{Builder, Phase, Rendered};
 use crate::stacks::workload::{self as w, Timing};
@@ -33,7 +33,7 @@ pub fn render(ctx: &Ctx<'_>) -> Option<Rendered> {
         "api.http.port": API_PORT,
         "path.config": "/usr/share/logstash/pipeline",
         "xpack.monitoring.enabled": false,
-        "log.level": log_level_str(ctx.log_level()),
+        "log.level": ctx.log_level().as_str(),
     }));
     let checksum = w::checksum_annotation(&format!("{pipeline}\n{settings}"));
     let pipeline_name = ctx.release.object_name("logstash-pipeline");
@@ -60,7 +60,7 @@ pub fn render(ctx: &Ctx<'_>) -> Option<Rendered> {
         env: Some(vec![
             w::env("ES_HOSTS", &es.url),
             w::env("ES_USER", &es.username),
-            w::env_secret("ES_PASSWORD", &es.password_ref.secret, es.password_ref.key),
+            es.password_ref.env("ES_PASSWORD"),
             w::env("LS_JAVA_OPTS", format!("-Xms{heap}m -Xmx{heap}m")),
         ]),
         ports: Some(vec![

@@ -7,9 +7,7 @@
 //! `traefik` entry point, which its Service does not expose (a LoadBalancer would
 //! publish it), so each Traefik pod is probed at its own address.
 
-use k8s_openapi::api::core::v1::EnvVar;
-
-use super::connections::{ALERTMANAGER_PORT, PROMETHEUS_PORT, SecretKey};
+use super::connections::{ALERTMANAGER_PORT, PROMETHEUS_PORT};
 use super::values::Image;
 use super::{
     Ctx, alertmanager, elasticsearch, grafana, kibana, logstash, postgresql, prometheus, redis,
@@ -78,7 +76,7 @@ pub fn probes(ctx: &Ctx<'_>) -> Vec<ProbeSpec> {
                 w::env("URL", &es.url),
                 w::env("HOST", &es.host),
                 w::env("ES_USER", &es.username),
-                secret_env("ES_PASSWORD", &es.password_ref),
+                es.password_ref.env("ES_PASSWORD"),
             ],
             ..base(ctx, elasticsearch::COMPONENT, tools(ctx))
         });
@@ -92,7 +90,7 @@ pub fn probes(ctx: &Ctx<'_>) -> Vec<ProbeSpec> {
             env: vec![
                 w::env("HOST", &r.host),
                 w::env("PORT", r.port.to_string()),
-                secret_env("REDISCLI_AUTH", &r.password_ref),
+                r.password_ref.env("REDISCLI_AUTH"),
             ],
             ..base(ctx, redis::COMPONENT, own(ctx, &v.redis.image))
         });
@@ -108,7 +106,7 @@ pub fn probes(ctx: &Ctx<'_>) -> Vec<ProbeSpec> {
                 w::env("PORT", pg.port.to_string()),
                 w::env("DATABASE", &pg.database),
                 w::env("PGUSER", &pg.username),
-                secret_env("PGPASSWORD", &pg.password_ref),
+                pg.password_ref.env("PGPASSWORD"),
             ],
             ..base(ctx, postgresql::COMPONENT, own(ctx, &v.postgresql.image))
         });
@@ -222,10 +220,6 @@ fn own(ctx: &Ctx<'_>, image: &Image) -> (String, String) {
 
 fn tools(ctx: &Ctx<'_>) -> (String, String) {
     own(ctx, &ctx.values.global.tools_image)
-}
-
-fn secret_env(name: &str, r: &SecretKey) -> EnvVar {
-    w::env_secret(name, &r.secret, r.key)
 }
 
 #[cfg(test)]

@@ -107,10 +107,7 @@ fn container(ctx: &Ctx<'_>) -> Container {
             format!("--web.external-url={}", external_url(ctx)),
             format!("--web.route-prefix={route}"),
             "--web.enable-lifecycle".into(),
-            format!(
-                "--log.level={}",
-                super::common::log_level_str(ctx.log_level())
-            ),
+            format!("--log.level={}", ctx.log_level().as_str()),
         ]),
         ports: Some(vec![w::container_port("http", i32::from(PROMETHEUS_PORT))]),
         volume_mounts: Some(vec![

@@ -160,11 +160,7 @@ redis-cli --cluster create $addresses --cluster-replicas 1 --cluster-yes"#,
     );
     let container = Container {
         command: Some(w::shell(script)),
-        env: Some(vec![w::env_secret(
-            "REDISCLI_AUTH",
-            &conn.password_ref.secret,
-            conn.password_ref.key,
-        )]),
+        env: Some(vec![conn.password_ref.env("REDISCLI_AUTH")]),
         ..w::container(
             "create",
             ctx.image(&v.image),

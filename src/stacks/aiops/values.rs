@@ -9,7 +9,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use crate::stacks::types::{
-    AntiAffinity, Image, PullPolicy, ResourceList, Resources, ServiceType,
+    AntiAffinity, Image, LogLevel, PullPolicy, ResourceList, Resources, ServiceType,
 };
 use crate::values::types::Quantity;
 
@@ -57,15 +57,6 @@ pub struct Global {
     /// Spread replicas over nodes: `none`, `soft` (preferred) or `hard` (required).
     pub anti_affinity: AntiAffinity,
     pub node_selector: BTreeMap<String, String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum LogLevel {
-    Debug,
-    Info,
-    Warn,
-    Error,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]

@@ -15,7 +15,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::Ctx;
-use super::values::{LogLevel, ServiceType};
+use super::values::ServiceType;
 use super::{clickhouse, kafka, mysql, redis};
 use crate::stacks::component::{Builder, Phase, Rendered};
 use crate::stacks::workload::{self as w, Timing};
@@ -264,7 +264,7 @@ fn config_toml(ctx: &Ctx<'_>) -> String {
             },
         },
         logger: Logger {
-            level: log_level(v.config.log_level),
+            level: v.config.log_level.as_str(),
             writer: "stderr",
             name: "clickvisual.log",
         },
@@ -299,15 +299,6 @@ fn config_toml(ctx: &Ctx<'_>) -> String {
         prom2click: Prom2Click { enable: false },
     };
     toml::to_string(&config).expect("ClickVisual config serializes to TOML")
-}
-
-fn log_level(l: LogLevel) -> &'static str {
-    match l {
-        LogLevel::Debug => "debug",
-        LogLevel::Info => "info",
-        LogLevel::Warn => "warn",
-        LogLevel::Error => "error",
-    }
 }
 
 /// The Ingress path prefix when ClickVisual is served below `/`.
@@ -370,7 +361,7 @@ fn config_mount() -> VolumeMount {
 fn init_containers(ctx: &Ctx<'_>) -> Vec<Container> {
     let v = &ctx.values.clickvisual;
     let image = ctx.image(&v.image);
-    let policy = super::common::pull_policy(v.image.pull_policy);
+    let policy = v.image.pull_policy.as_str();
     let mysql = &ctx.conn.mysql;
     let mut inits = vec![w::wait_for_tcp(
         "wait-for-mysql",

@@ -6,7 +6,7 @@ use k8s_openapi::api::core::v1::{Container, PersistentVolumeClaim, ResourceRequi
 
 use super::Ctx;
 use super::connections::credentials_secret;
-use super::values::{AntiAffinity, Image, Persistence, PullPolicy, Resources};
+use super::values::{AntiAffinity, Image, Persistence, Resources};
 use crate::stacks::component::{Builder, Phase};
 use crate::stacks::workload::{self, PodGlobals};
 
@@ -41,7 +41,7 @@ impl Ctx<'_> {
         workload::container(
             name,
             self.image(image),
-            pull_policy(image.pull_policy),
+            image.pull_policy.as_str(),
             resources(res),
         )
     }
@@ -71,14 +71,6 @@ impl Ctx<'_> {
 
 /// Name of every data service's volume claim template.
 pub(super) const DATA_VOLUME: &str = "data";
-
-pub(super) fn pull_policy(p: PullPolicy) -> &'static str {
-    match p {
-        PullPolicy::Always => "Always",
-        PullPolicy::IfNotPresent => "IfNotPresent",
-        PullPolicy::Never => "Never",
-    }
-}
 
 pub(super) fn resources(r: &Resources) -> ResourceRequirements {
     workload::resources(

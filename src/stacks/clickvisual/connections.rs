@@ -5,12 +5,7 @@
 use super::values::Values;
 use crate::stacks::component::Release;
 
-/// A key in a Secret of the release.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SecretKey {
-    pub secret: String,
-    pub key: &'static str,
-}
+pub use crate::stacks::workload::SecretKey;
 
 /// Names of the credentials Secrets and their keys. The Secrets exist in both modes:
 /// internal ones hold generated passwords, external ones the password given by the user.

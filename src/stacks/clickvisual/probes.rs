@@ -10,9 +10,6 @@
 
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::EnvVar;
-
-use super::connections::SecretKey;
 use super::values::Image;
 use super::{Ctx, app, clickhouse, fluentbit, kafka, mysql, prometheus, redis, zookeeper};
 use crate::probe::{DEFAULT_TIMEOUT, FanOut, ProbeSpec, scripts};
@@ -45,7 +42,7 @@ pub fn probes(ctx: &Ctx<'_>) -> Vec<ProbeSpec> {
             w::env("PORT", m.port.to_string()),
             w::env("DATABASE", &m.database),
             w::env("MYSQL_USER", &m.username),
-            secret_env("MYSQL_PASSWORD", &m.password_ref),
+            m.password_ref.env("MYSQL_PASSWORD"),
         ],
         ..base(ctx, mysql::COMPONENT, own_image(ctx, &v.mysql.image))
     });
@@ -59,7 +56,7 @@ pub fn probes(ctx: &Ctx<'_>) -> Vec<ProbeSpec> {
             env: vec![
                 w::env("HOST", &r.host),
                 w::env("PORT", r.port.to_string()),
-                secret_env("REDISCLI_AUTH", &r.password_ref),
+                r.password_ref.env("REDISCLI_AUTH"),
             ],
             ..base(ctx, redis::COMPONENT, own_image(ctx, &v.redis.image))
         });
@@ -80,7 +77,7 @@ pub fn probes(ctx: &Ctx<'_>) -> Vec<ProbeSpec> {
                 w::env("NATIVE_PORT", c.port.to_string()),
                 w::env("DATABASE", &c.database),
                 w::env("CLICKHOUSE_USER", &c.username),
-                secret_env("CLICKHOUSE_PASSWORD", &c.password_ref),
+                c.password_ref.env("CLICKHOUSE_PASSWORD"),
             ],
             ..base(ctx, clickhouse::COMPONENT, curl_image(ctx))
         });
@@ -202,10 +199,7 @@ fn base(ctx: &Ctx<'_>, component: &str, (image, pull_policy): (String, String)) 
 }
 
 fn own_image(ctx: &Ctx<'_>, image: &Image) -> (String, String) {
-    (
-        ctx.image(image),
-        super::common::pull_policy(image.pull_policy).to_string(),
-    )
+    (ctx.image(image), image.pull_policy.as_str().to_string())
 }
 
 fn curl_image(ctx: &Ctx<'_>) -> (String, String) {
@@ -213,10 +207,6 @@ fn curl_image(ctx: &Ctx<'_>) -> (String, String) {
         w::image(&ctx.values.global.image_registry, CURL_REPOSITORY, CURL_TAG),
         "IfNotPresent".to_string(),
     )
-}
-
-fn secret_env(name: &str, r: &SecretKey) -> EnvVar {
-    w::env_secret(name, &r.secret, r.key)
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use crate::stacks::types::{
-    AntiAffinity, Image, PullPolicy, ResourceList, Resources, ServiceType,
+    AntiAffinity, Image, LogLevel, PullPolicy, ResourceList, Resources, ServiceType,
 };
 use crate::values::types::Quantity;
 
@@ -77,15 +77,6 @@ pub struct ClickVisualConfig {
     #[serde(rename = "rootURL")]
     pub root_url: String,
     pub log_level: LogLevel,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum LogLevel {
-    Debug,
-    Info,
-    Warn,
-    Error,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
