@@ -108,17 +108,7 @@ async fn aiops_minimal_installs_upgrades_rolls_back_and_uninstalls() {
         elastic
     );
 
-    let out = env.ok(&["history", "aiops", "-o", "json"]).await;
-    let history: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
-    let statuses: Vec<(u64, String)> = history
-        .iter()
-        .map(|r| {
-            (
-                r["revision"].as_u64().unwrap(),
-                r["status"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
+    let statuses = env.revision_statuses("aiops").await;
     assert_eq!(
         statuses,
         vec![

@@ -71,17 +71,7 @@ async fn install_upgrade_rollback_keep_secrets_and_restore_image() {
         root
     );
 
-    let statuses: Vec<(u64, String)> = env
-        .history("cv")
-        .await
-        .iter()
-        .map(|r| {
-            (
-                r["revision"].as_u64().unwrap(),
-                r["status"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
+    let statuses = env.revision_statuses("cv").await;
     assert_eq!(
         statuses,
         vec![
@@ -194,12 +184,7 @@ async fn atomic_upgrade_restores_the_previous_revision() {
         image(&env, "cv-clickvisual").await,
         "clickvisual/clickvisual:1.0.7"
     );
-    let statuses: Vec<String> = env
-        .history("cv")
-        .await
-        .iter()
-        .map(|r| r["status"].as_str().unwrap().to_string())
-        .collect();
+    let statuses = env.statuses("cv").await;
     assert_eq!(statuses, ["superseded", "failed", "deployed"]);
     env.done().await;
 }
@@ -401,24 +386,7 @@ async fn restricted_user_gets_a_permission_report_before_any_write() {
 async fn a_killed_install_is_recovered_after_its_lock_expires() {
     let env = Env::new("killed").await;
     // Keep the install busy in its data phase so the kill lands mid-operation.
-    env.faults(&[(
-        "slow",
-        "{pods: 'cv-mysql-*', fault: slow, delaySeconds: 60}",
-    )])
-    .await;
-    let mut child = env
-        .command(&["install", "cv", "--profile", "minimal"])
-        .spawn()
-        .unwrap();
-    let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
-        Api::namespaced(env.client.clone(), &env.ns);
-    tokio::time::timeout(common::WAIT, async {
-        while leases.get_opt("stackctl-lock-cv").await.unwrap().is_none() {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    })
-    .await
-    .expect("the install took its lock");
+    let mut child = env.install_holding_the_lock(60).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     child.start_kill().unwrap(); // SIGKILL: no chance to clean up
     child.wait().await.unwrap();
@@ -439,12 +407,7 @@ async fn a_killed_install_is_recovered_after_its_lock_expires() {
     tokio::time::sleep(Duration::from_secs(31)).await; // the lease's lifetime
     let out = env.ok(&["install", "cv", "--profile", "minimal"]).await;
     assert!(stderr(&out).contains("marked failed"), "{}", stderr(&out));
-    let statuses: Vec<String> = env
-        .history("cv")
-        .await
-        .iter()
-        .map(|r| r["status"].as_str().unwrap().to_string())
-        .collect();
+    let statuses = env.statuses("cv").await;
     assert_eq!(statuses, ["failed", "deployed"]);
     env.done().await;
 }
@@ -452,26 +415,8 @@ async fn a_killed_install_is_recovered_after_its_lock_expires() {
 #[tokio::test]
 async fn ctrl_c_marks_the_revision_failed_and_frees_the_lock() {
     let env = Env::new("sigint").await;
-    env.faults(&[(
-        "slow",
-        "{pods: 'cv-mysql-*', fault: slow, delaySeconds: 120}",
-    )])
-    .await;
-    let child = env
-        .command(&["install", "cv", "--profile", "minimal"])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = env.install_holding_the_lock(120).await;
     let pid = child.id().unwrap();
-    let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
-        Api::namespaced(env.client.clone(), &env.ns);
-    tokio::time::timeout(common::WAIT, async {
-        while leases.get_opt("stackctl-lock-cv").await.unwrap().is_none() {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    })
-    .await
-    .expect("the install took its lock");
     tokio::time::sleep(Duration::from_secs(2)).await;
     let kill = std::process::Command::new("kill")
         .args(["-INT", &pid.to_string()])
@@ -735,12 +680,7 @@ async fn a_failing_probe_fails_the_upgrade_with_exit_5_and_atomic_rolls_back() {
         image(&env, "cv-clickvisual").await,
         "clickvisual/clickvisual:1.0.7"
     );
-    let statuses: Vec<String> = env
-        .history("cv")
-        .await
-        .iter()
-        .map(|r| r["status"].as_str().unwrap().to_string())
-        .collect();
+    let statuses = env.statuses("cv").await;
     assert_eq!(statuses, ["superseded", "failed", "failed", "deployed"]);
     assert!(!env.lock_exists("cv").await);
     env.done().await;
@@ -749,22 +689,7 @@ async fn a_failing_probe_fails_the_upgrade_with_exit_5_and_atomic_rolls_back() {
 #[tokio::test]
 async fn unlock_removes_a_dead_holders_lock_after_confirmation() {
     let env = Env::new("unlock").await;
-    env.faults(&[(
-        "slow",
-        "{pods: 'cv-mysql-*', fault: slow, delaySeconds: 120}",
-    )])
-    .await;
-    let mut child = env
-        .command(&["install", "cv", "--profile", "minimal"])
-        .spawn()
-        .unwrap();
-    tokio::time::timeout(common::WAIT, async {
-        while !env.lock_exists("cv").await {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    })
-    .await
-    .expect("the install took its lock");
+    let mut child = env.install_holding_the_lock(120).await;
     child.start_kill().unwrap();
     child.wait().await.unwrap();
 

@@ -67,6 +67,50 @@ impl Env {
         serde_json::from_slice(&out.stdout).unwrap()
     }
 
+    /// Each revision's status, oldest first.
+    pub async fn statuses(&self, release: &str) -> Vec<String> {
+        self.revision_statuses(release)
+            .await
+            .into_iter()
+            .map(|(_, status)| status)
+            .collect()
+    }
+
+    /// `(revision, status)` of each revision, oldest first.
+    pub async fn revision_statuses(&self, release: &str) -> Vec<(u64, String)> {
+        self.history(release)
+            .await
+            .iter()
+            .map(|r| {
+                (
+                    r["revision"].as_u64().unwrap(),
+                    r["status"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    /// Starts `install cv --profile minimal` held in its data phase (MySQL ready only
+    /// after `delay_seconds`) and returns once it holds the release lock, so a test
+    /// can interrupt it mid-operation.
+    pub async fn install_holding_the_lock(&self, delay_seconds: u32) -> tokio::process::Child {
+        let rule = format!("{{pods: 'cv-mysql-*', fault: slow, delaySeconds: {delay_seconds}}}");
+        self.faults(&[("slow", rule.as_str())]).await;
+        let child = self
+            .command(&["install", "cv", "--profile", "minimal"])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        tokio::time::timeout(super::WAIT, async {
+            while !self.lock_exists("cv").await {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })
+        .await
+        .expect("the install took its lock");
+        child
+    }
+
     pub async fn secret_value(&self, name: &str, key: &str) -> String {
         let s = Api::<Secret>::namespaced(self.client.clone(), &self.ns)
             .get(name)
