@@ -222,6 +222,7 @@ mod tests {
             name: "r".into(),
             namespace: "ns".into(),
             stack: "test",
+            revision: 1,
         }
     }
 

@@ -354,3 +354,122 @@ fn completion_scripts_are_generated() {
         .success()
         .stdout(predicate::str::contains("stackctl"));
 }
+
+#[test]
+fn a_sub_path_needs_an_image_built_for_it_and_then_probes_follow_it() {
+    let out = stackctl()
+        .args(["lint", "--profile", "minimal"])
+        .args(["--set", "ingress.enabled=true,ingress.path=/cv"])
+        .assert()
+        .code(2);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(err.contains("ingress.path"), "{err}");
+    assert!(err.contains("serves its UI from / only"), "{err}");
+    assert!(err.contains("clickvisual.subPathBuild=true"), "{err}");
+
+    // A rootURL whose path is not the Ingress path would route nothing.
+    let out = stackctl()
+        .args(["lint", "--profile", "minimal"])
+        .args(["--set", "ingress.enabled=true,ingress.path=/cv/"])
+        .args(["--set", "clickvisual.subPathBuild=true"])
+        .args([
+            "--set",
+            "clickvisual.config.rootURL=https://logs.example.com/other",
+        ])
+        .assert()
+        .code(2);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(err.contains("clickvisual.config.rootURL"), "{err}");
+    assert!(!err.contains("serves its UI from / only"), "{err}");
+
+    let out = stackctl()
+        .args(["template", "--profile", "minimal"])
+        .args(["--set", "ingress.enabled=true,ingress.path=/cv/"])
+        .args(["--set", "clickvisual.subPathBuild=true"])
+        .assert()
+        .success();
+    let docs = yaml_docs(&String::from_utf8_lossy(&out.get_output().stdout));
+    let deployment = docs
+        .iter()
+        .find(|d| d["kind"] == "Deployment" && d["metadata"]["name"] == "clickvisual-clickvisual")
+        .unwrap();
+    let c = &deployment["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/cv/api/v1/install");
+}
+
+#[test]
+fn schema_warnings_and_a_custom_schema_file() {
+    // The mission's tag: valid, with a warning naming it.
+    let out = stackctl()
+        .args(["lint", "--profile", "minimal"])
+        .args(["--set", "clickvisual.image.tag=v1.2.0"])
+        .assert()
+        .success();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        err.contains("warning: clickvisual.image.tag \"v1.2.0\" is not a ClickVisual version"),
+        "{err}"
+    );
+    // A known tag, with or without `v`: no warning.
+    for tag in ["1.0.6", "v1.0.7"] {
+        stackctl()
+            .args(["lint", "--profile", "minimal"])
+            .args(["--set", &format!("clickvisual.image.tag={tag}")])
+            .assert()
+            .success()
+            .stderr(predicate::str::contains("warning").not());
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("schema.sql");
+    std::fs::write(&file, "CREATE TABLE IF NOT EXISTS `mine` (`id` int);\n").unwrap();
+    let set_file = format!("clickvisual.schema.sql={}", file.display());
+    let out = stackctl()
+        .args(["template", "--profile", "minimal", "--set-file", &set_file])
+        .args(["--set", "clickvisual.image.tag=v9.9.9"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("warning").not());
+    let docs = yaml_docs(&String::from_utf8_lossy(&out.get_output().stdout));
+    let cm = docs
+        .iter()
+        .find(|d| {
+            d["kind"] == "ConfigMap" && d["metadata"]["name"] == "clickvisual-clickvisual-schema"
+        })
+        .unwrap();
+    assert_eq!(
+        cm["data"]["schema.sql"],
+        "CREATE TABLE IF NOT EXISTS `mine` (`id` int);\n"
+    );
+
+    // A script with nothing to run, or one nothing would run, is refused.
+    std::fs::write(&file, "-- nothing here\n").unwrap();
+    stackctl()
+        .args(["lint", "--profile", "minimal", "--set-file", &set_file])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "clickvisual.schema.sql: holds no SQL statement",
+        ));
+    std::fs::write(&file, "SELECT 1;\n").unwrap();
+    stackctl()
+        .args(["lint", "--profile", "minimal", "--set-file", &set_file])
+        .args(["--set", "clickvisual.schema.enabled=false"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "clickvisual.schema.enabled is false",
+        ));
+
+    // Off: no schema objects at all.
+    let out = stackctl()
+        .args(["template", "--profile", "minimal"])
+        .args(["--set", "clickvisual.schema.enabled=false"])
+        .assert()
+        .success();
+    let docs = yaml_docs(&String::from_utf8_lossy(&out.get_output().stdout));
+    assert!(
+        docs.iter()
+            .all(|d| !d["metadata"]["name"].as_str().unwrap().contains("schema"))
+    );
+}

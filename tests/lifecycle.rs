@@ -9,10 +9,30 @@ use common::cli::{Env, stderr};
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
-use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Secret};
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Secret};
 use kube::Api;
 use kube::api::ListParams;
 use serde_json::Value;
+
+/// Names of the release's ClickVisual schema Jobs, and whether each succeeded.
+async fn schema_jobs(env: &Env) -> Vec<(String, bool)> {
+    let mut jobs: Vec<(String, bool)> = Api::<Job>::namespaced(env.client.clone(), &env.ns)
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|j| {
+            let name = j.metadata.name?;
+            let done = j.status.and_then(|s| s.succeeded) == Some(1);
+            name.contains("-clickvisual-schema-")
+                .then_some((name, done))
+        })
+        .collect();
+    jobs.sort();
+    jobs
+}
 
 /// What these tests read back from the cluster beyond the shared helpers.
 async fn image(env: &Env, deployment: &str) -> String {
@@ -40,12 +60,42 @@ async fn install_upgrade_rollback_keep_secrets_and_restore_image() {
         image(&env, "cv-clickvisual").await,
         "clickvisual/clickvisual:1.0.7"
     );
+    // The schema is made once per revision, by a Job the app waited for.
+    assert_eq!(
+        schema_jobs(&env).await,
+        [("cv-clickvisual-schema-1".to_string(), true)]
+    );
 
-    env.ok(&["upgrade", "cv", "--set", "clickvisual.image.tag=v1.2.0"])
+    let up = env
+        .ok(&["upgrade", "cv", "--set", "clickvisual.image.tag=v1.2.0"])
         .await;
+    assert!(
+        stderr(&up)
+            .contains("warning: clickvisual.image.tag \"v1.2.0\" is not a ClickVisual version"),
+        "{}",
+        stderr(&up)
+    );
     assert_eq!(
         image(&env, "cv-clickvisual").await,
         "clickvisual/clickvisual:v1.2.0"
+    );
+    // The new revision's Job ran; the last one's was pruned with its revision. The tag
+    // is unknown, so it got the newest schema, additive statements only.
+    assert_eq!(
+        schema_jobs(&env).await,
+        [("cv-clickvisual-schema-2".to_string(), true)]
+    );
+    let schema = Api::<ConfigMap>::namespaced(env.client.clone(), &env.ns)
+        .get("cv-clickvisual-schema")
+        .await
+        .unwrap();
+    let script = &schema.data.unwrap()["schema.sql"];
+    assert!(
+        script.starts_with(
+            "-- ClickVisual 1.0.7 schema, applied by stackctl (additive statements only)."
+        ),
+        "{}",
+        &script[..200]
     );
     assert_eq!(
         env.secret_value("cv-mysql-credentials", "mysql-root-password")
@@ -60,10 +110,20 @@ async fn install_upgrade_rollback_keep_secrets_and_restore_image() {
         "upgrade changed the app config"
     );
 
-    env.ok(&["rollback", "cv", "1"]).await;
+    let back = env.ok(&["rollback", "cv", "1"]).await;
+    assert!(
+        stderr(&back).contains("it does not roll back database schemas"),
+        "{}",
+        stderr(&back)
+    );
+    assert!(stderr(&back).contains("(Job cv-clickvisual-schema-1 runs again)"));
     assert_eq!(
         image(&env, "cv-clickvisual").await,
         "clickvisual/clickvisual:1.0.7"
+    );
+    assert_eq!(
+        schema_jobs(&env).await,
+        [("cv-clickvisual-schema-1".to_string(), true)]
     );
     assert_eq!(
         env.secret_value("cv-mysql-credentials", "mysql-root-password")
@@ -86,6 +146,38 @@ async fn install_upgrade_rollback_keep_secrets_and_restore_image() {
     assert_eq!(report["healthy"], true);
     assert_eq!(report["lastOperation"], "rollback");
     assert!(!env.lock_exists("cv").await, "lock left behind");
+    env.done().await;
+}
+
+#[tokio::test]
+async fn a_sub_path_without_an_image_built_for_it_is_refused_before_any_write() {
+    let env = Env::new("subpath").await;
+    let out = env
+        .run(&[
+            "install",
+            "cv",
+            "--profile",
+            "minimal",
+            "--set",
+            "ingress.enabled=true,ingress.path=/cv",
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("clickvisual.subPathBuild=true"),
+        "{}",
+        stderr(&out)
+    );
+    let secrets = Api::<Secret>::namespaced(env.client.clone(), &env.ns)
+        .list(&ListParams::default().labels("owner=stackctl"))
+        .await
+        .unwrap();
+    assert!(secrets.items.is_empty(), "a release record was written");
+    let objects = Api::<ConfigMap>::namespaced(env.client.clone(), &env.ns)
+        .list(&ListParams::default().labels("stackctl.dev/release=cv"))
+        .await
+        .unwrap();
+    assert!(objects.items.is_empty(), "objects were written");
     env.done().await;
 }
 
@@ -142,8 +234,11 @@ async fn a_crashlooping_pod_is_diagnosed_and_the_release_marked_failed() {
 #[tokio::test]
 async fn image_pull_failures_name_the_image() {
     let env = Env::new("pull").await;
-    env.faults(&[("app", "{pods: 'cv-clickvisual-*', fault: image-pull}")])
-        .await;
+    env.faults(&[(
+        "app",
+        "{pods: 'cv-clickvisual-*', containers: clickvisual, fault: image-pull}",
+    )])
+    .await;
     let out = env
         .run(&["install", "cv", "--profile", "minimal", "--timeout", "3m"])
         .await;
@@ -551,8 +646,11 @@ async fn status_exits_non_zero_when_a_component_is_unhealthy() {
     let env = Env::new("unhealthy").await;
     env.ok(&["install", "cv", "--profile", "minimal"]).await;
     env.ok(&["status", "cv"]).await;
-    env.faults(&[("app", "{pods: 'cv-clickvisual-*', fault: never-ready}")])
-        .await;
+    env.faults(&[(
+        "app",
+        "{pods: 'cv-clickvisual-*', containers: clickvisual, fault: never-ready}",
+    )])
+    .await;
     kube::Api::<k8s_openapi::api::core::v1::Pod>::namespaced(env.client.clone(), &env.ns)
         .delete_collection(
             &Default::default(),

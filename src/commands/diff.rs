@@ -5,17 +5,17 @@ use anyhow::Result;
 use serde_json::Value;
 use similar::TextDiff;
 
-use super::operate::plan_upgrade;
+use super::operate::{manifests_of, plan_upgrade};
 use crate::apply::apply_one;
 use crate::cli::{DiffArgs, GlobalArgs};
 use crate::lifecycle::Session;
 use crate::plan::{Plan, to_yaml};
-use crate::stacks::Stack;
+use crate::stacks::component::Manifest;
 
 pub async fn run(global: &GlobalArgs, args: &DiffArgs) -> Result<()> {
     let session = Session::connect(global).await?;
-    let (prepared, _, plan) = plan_upgrade(global, &args.upgrade, &session).await?;
-    let text = render_diff(&session, &plan, prepared.stack).await?;
+    let (_, current, plan) = plan_upgrade(global, &args.upgrade, &session).await?;
+    let text = render_diff(&session, &plan, &manifests_of(&current)).await?;
     if text.is_empty() {
         println!("no changes");
     } else {
@@ -24,10 +24,20 @@ pub async fn run(global: &GlobalArgs, args: &DiffArgs) -> Result<()> {
     Ok(())
 }
 
-/// A unified diff per changed object, live → would-be.
-pub async fn render_diff(session: &Session, plan: &Plan, _stack: &dyn Stack) -> Result<String> {
+/// A unified diff per changed object, live → would-be. An object named for its
+/// revision is compared, as rendered, with its counterpart in `previous` (the
+/// release's objects): its own name does not exist yet.
+pub async fn render_diff(session: &Session, plan: &Plan, previous: &[Manifest]) -> Result<String> {
     let mut out = String::new();
     for m in plan.manifests() {
+        if let Some(p) = previous.iter().find(|p| m.is_counterpart_of(p)) {
+            let before_text = to_yaml(&normalize(p.revision_neutral_body()))?;
+            let after_text = to_yaml(&normalize(m.revision_neutral_body()))?;
+            if before_text != after_text {
+                out.push_str(&unified(&before_text, &after_text, &p.id(), &m.id()));
+            }
+            continue;
+        }
         let api = session.resolver.api_for(m).await?;
         let live = api
             .get_opt(&m.name)
@@ -43,15 +53,17 @@ pub async fn render_diff(session: &Session, plan: &Plan, _stack: &dyn Stack) -> 
         if before_text == after_text {
             continue;
         }
-        let header = m.id();
-        let diff = TextDiff::from_lines(&before_text, &after_text)
-            .unified_diff()
-            .context_radius(3)
-            .header(&format!("live {header}"), &format!("new {header}"))
-            .to_string();
-        out.push_str(&diff);
+        out.push_str(&unified(&before_text, &after_text, &m.id(), &m.id()));
     }
     Ok(out)
+}
+
+fn unified(before: &str, after: &str, old_id: &str, new_id: &str) -> String {
+    TextDiff::from_lines(before, after)
+        .unified_diff()
+        .context_radius(3)
+        .header(&format!("live {old_id}"), &format!("new {new_id}"))
+        .to_string()
 }
 
 /// Drops what the server manages and hides Secret values (showing only whether each

@@ -17,7 +17,7 @@ use crate::lifecycle::{Outcome, Session, Spec, execute, immutable, preflight, ta
 use crate::plan::Plan;
 use crate::probe::ProbeReport;
 use crate::release::{Lock, LockError, LockGuard, Operation, Record, Status, Store};
-use crate::stacks::component::Manifest;
+use crate::stacks::component::{Manifest, SCHEMA_ANNOTATION};
 use crate::values::{Layer, Path};
 
 /// How long a holder's lock lives without renewal: a killed stackctl blocks the next
@@ -27,6 +27,7 @@ pub const LOCK_TTL: Duration = Duration::from_secs(30);
 pub async fn install(global: &GlobalArgs, args: &InstallArgs) -> Result<()> {
     // Values first: bad input fails before any contact with a cluster.
     let mut prepared = prepare(global, &args.values)?;
+    prepared.print_warnings(global);
     if args.op.dry_run == Some(DryRun::Client) {
         return print_client_dry_run(&prepared, global);
     }
@@ -68,6 +69,7 @@ pub async fn install(global: &GlobalArgs, args: &InstallArgs) -> Result<()> {
         ));
     }
 
+    prepared.release.revision = latest.as_ref().map_or(1, |r| r.revision + 1);
     reporter.info(format!("cluster {}", session.server_version));
     let plan = prepared.plan(session.caps)?;
     run_preflight(&session, &reporter, &plan, &ns, args.create_namespace).await?;
@@ -87,6 +89,7 @@ pub async fn install(global: &GlobalArgs, args: &InstallArgs) -> Result<()> {
     };
     let spec = Spec {
         operation: Operation::Install,
+        revision: Some(prepared.release.revision),
         release: name.clone(),
         namespace: ns.clone(),
         stack: prepared.stack.name().to_string(),
@@ -143,7 +146,7 @@ pub async fn upgrade(global: &GlobalArgs, args: &UpgradeArgs) -> Result<()> {
         if args.diff {
             eprintln!(
                 "{}",
-                super::diff::render_diff(&session, &plan, prepared.stack).await?
+                super::diff::render_diff(&session, &plan, &previous).await?
             );
         }
     }
@@ -189,6 +192,7 @@ pub async fn upgrade(global: &GlobalArgs, args: &UpgradeArgs) -> Result<()> {
     }
     let spec = Spec {
         operation: Operation::Upgrade,
+        revision: Some(prepared.release.revision),
         release: name,
         namespace: ns,
         stack: prepared.stack.name().to_string(),
@@ -250,7 +254,7 @@ pub async fn plan_upgrade(
     let mut g = global.clone();
     g.namespace = Some(t.namespace.clone());
     let profile = profile_of(&current);
-    let prepared = prepare_on(
+    let mut prepared = prepare_on(
         &g,
         &values_args,
         Base {
@@ -259,6 +263,9 @@ pub async fn plan_upgrade(
         },
         &mut rand::rng(),
     )?;
+    let latest = store.latest(&t.name).await?;
+    prepared.release.revision = latest.map_or(current.revision, |r| r.revision) + 1;
+    prepared.print_warnings(global);
     let plan = prepared.plan(session.caps)?;
     Ok((prepared, current, plan))
 }
@@ -309,6 +316,20 @@ pub async fn rollback(global: &GlobalArgs, args: &RollbackArgs) -> Result<()> {
         .into());
     }
     let manifests = manifests_of(&target_record);
+    let schemas: Vec<String> = manifests
+        .iter()
+        .filter_map(|m| {
+            let what = m.body["metadata"]["annotations"][SCHEMA_ANNOTATION].as_str()?;
+            Some(format!("{what} (Job {} runs again)", m.name))
+        })
+        .collect();
+    if !schemas.is_empty() && !global.quiet {
+        eprintln!(
+            "note: rollback re-applies the objects of revision {wanted}; it does not roll back database schemas. \
+             Tables and rows later revisions added stay, and revision {wanted}'s schema is applied again, which only adds what is missing:\n  {}",
+            schemas.join("\n  ")
+        );
+    }
     let plan = Plan::from_stored(manifests, &target_record.dependencies)?;
     if args.op.dry_run.is_some() {
         return match args.op.dry_run {
@@ -327,6 +348,7 @@ pub async fn rollback(global: &GlobalArgs, args: &RollbackArgs) -> Result<()> {
     }
     let spec = Spec {
         operation: Operation::Rollback,
+        revision: None,
         release: t.name.clone(),
         namespace: t.namespace.clone(),
         stack: target_record.stack.clone(),
@@ -675,7 +697,22 @@ pub fn change_summary(previous: &[Manifest], plan: &Plan) -> Changes {
     let mut lines = Vec::new();
     let (mut added, mut changed) = (0, 0);
     for m in &next {
+        let counterpart = previous.iter().find(|p| m.is_counterpart_of(p));
         match previous.iter().find(|p| immutable::same_object(p, m)) {
+            // A new revision's run of a per-revision Job: new only in its name.
+            None if counterpart
+                .is_some_and(|p| p.revision_neutral_body() == m.revision_neutral_body()) =>
+            {
+                lines.push(format!("  = {} (runs again, once per revision)", m.id()));
+            }
+            None if counterpart.is_some() => {
+                changed += 1;
+                lines.push(format!(
+                    "  ~ {} (was {})",
+                    m.id(),
+                    counterpart.map(Manifest::id).unwrap_or_default()
+                ));
+            }
             None => {
                 added += 1;
                 lines.push(format!("  + {}", m.id()));
@@ -689,7 +726,11 @@ pub fn change_summary(previous: &[Manifest], plan: &Plan) -> Changes {
     }
     let removed_list: Vec<&Manifest> = previous
         .iter()
-        .filter(|p| !next.iter().any(|m| immutable::same_object(p, m)))
+        .filter(|p| {
+            !next
+                .iter()
+                .any(|m| immutable::same_object(p, m) || m.is_counterpart_of(p))
+        })
         .collect();
     for m in &removed_list {
         lines.push(format!(
@@ -787,6 +828,71 @@ mod tests {
         );
         assert!(parse_rollback_args(&s(&["cv", "x"])).is_err());
         assert!(parse_rollback_args(&s(&["0"])).is_err());
+    }
+
+    #[test]
+    fn a_per_revision_job_is_compared_with_the_previous_revisions() {
+        use crate::cli::{GlobalArgs, OutputFormat, ValuesArgs};
+        use crate::values::{SetFlag, SetKind};
+        use rand::SeedableRng;
+        let global = GlobalArgs {
+            kubeconfig: None,
+            context: None,
+            namespace: None,
+            output: OutputFormat::Text,
+            verbose: 0,
+            quiet: true,
+            no_color: true,
+        };
+        let plan = |revision: u32, sets: &[&str]| {
+            let args = ValuesArgs {
+                profile: Some("minimal".into()),
+                ordered_sets: sets
+                    .iter()
+                    .map(|s| SetFlag {
+                        kind: SetKind::Set,
+                        raw: s.to_string(),
+                    })
+                    .collect(),
+                ..Default::default()
+            };
+            let mut p = super::super::prepare_with_rng(
+                &global,
+                &args,
+                &mut rand::rngs::StdRng::seed_from_u64(1),
+            )
+            .unwrap();
+            p.release.revision = revision;
+            p.plan(crate::stacks::component::Capabilities::latest())
+                .unwrap()
+        };
+        let first: Vec<Manifest> = plan(1, &[]).manifests().cloned().collect();
+
+        let same = change_summary(&first, &plan(2, &[]));
+        assert_eq!(
+            (same.added, same.changed, same.removed),
+            (0, 0, 0),
+            "{}",
+            same.text
+        );
+        assert!(
+            same.text.contains(
+                "  = Job/clickvisual-clickvisual-schema-2 (runs again, once per revision)"
+            ),
+            "{}",
+            same.text
+        );
+
+        // A new MySQL image changes the Job: shown as a change of the previous one.
+        let changed = change_summary(&first, &plan(2, &["mysql.image.tag=8.4.3"]));
+        assert!(
+            changed.text.contains(
+                "  ~ Job/clickvisual-clickvisual-schema-2 (was Job/clickvisual-clickvisual-schema-1)"
+            ),
+            "{}",
+            changed.text
+        );
+        assert_eq!(changed.removed, 0, "{}", changed.text);
     }
 
     #[test]

@@ -18,9 +18,21 @@ pub struct Prepared {
     pub profile: Profile,
     pub release: Release,
     pub values: ResolvedValues,
+    /// What the stack wants a person to know about these values (see
+    /// [`Stack::warnings`]); valid values, but maybe not what was meant.
+    pub warnings: Vec<String>,
 }
 
 impl Prepared {
+    /// `warning: …` lines on stderr, unless `--quiet`.
+    pub fn print_warnings(&self, global: &GlobalArgs) {
+        if !global.quiet {
+            for w in &self.warnings {
+                eprintln!("warning: {w}");
+            }
+        }
+    }
+
     pub fn plan(&self, caps: Capabilities) -> Result<Plan> {
         let rendered = self.stack.render(&self.values, &self.release, caps)?;
         Plan::new(&rendered)
@@ -92,13 +104,16 @@ pub fn prepare_on(
             .clone()
             .unwrap_or_else(|| stack.default_namespace().to_string()),
         stack: stack.name(),
+        revision: 1,
     };
     check_release_name(&release.name)?;
+    let warnings = stack.warnings(&values)?;
     Ok(Prepared {
         stack,
         profile,
         release,
         values,
+        warnings,
     })
 }
 

@@ -9,6 +9,7 @@ use crate::stacks::component::Capabilities;
 
 pub async fn run(global: &GlobalArgs, args: &TemplateArgs) -> Result<()> {
     let prepared = prepare(global, &args.values)?;
+    prepared.print_warnings(global);
     let caps = cluster::capabilities_for_version(&args.kube_version)
         .map_err(|e| Exit::usage(format!("error: {e}")))?;
     let plan = prepared.plan(caps)?;
@@ -27,6 +28,7 @@ pub async fn run(global: &GlobalArgs, args: &TemplateArgs) -> Result<()> {
 /// for both API generations; prints a one-line verdict.
 pub async fn lint(global: &GlobalArgs, args: &ValuesArgs) -> Result<()> {
     let prepared = prepare(global, args)?;
+    prepared.print_warnings(global);
     let mut objects = 0;
     for caps in [Capabilities::for_minor(20), Capabilities::latest()] {
         objects = prepared.plan(caps)?.manifests().count();

@@ -29,6 +29,7 @@ pub async fn run(global: &GlobalArgs, args: &TestArgs) -> Result<()> {
         name: t.name.clone(),
         namespace: t.namespace.clone(),
         stack: stack.name(),
+        revision: 1,
     };
     let values = ResolvedValues {
         tree: record.values.clone(),

@@ -24,6 +24,9 @@ use crate::stacks::component::{Manifest, Release};
 /// What to do: the plan and the values it came from.
 pub struct Spec {
     pub operation: Operation,
+    /// The revision the plan was rendered for (objects may carry it in their names);
+    /// `None` for stored objects replayed as they are.
+    pub revision: Option<u32>,
     pub release: String,
     pub namespace: String,
     pub stack: String,
@@ -96,6 +99,15 @@ pub async fn execute(
         .map(|r| r.revision)
         .unwrap_or(0)
         + 1;
+    if let Some(planned) = spec.revision.filter(|&p| p != revision) {
+        anyhow::bail!(
+            "release {} changed while this {} was being prepared: it was planned as revision {planned}, \
+             but revision {} was recorded meanwhile; nothing was applied, re-run the command",
+            spec.release,
+            spec.operation.as_str(),
+            revision - 1
+        );
+    }
     let mut record = Record::new(
         &spec.release,
         &spec.namespace,
@@ -261,6 +273,7 @@ async fn atomic_recovery(
         }
     };
     let rollback = Spec {
+        revision: None,
         operation: Operation::Rollback,
         release: spec.release.clone(),
         namespace: spec.namespace.clone(),

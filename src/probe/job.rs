@@ -259,6 +259,7 @@ mod tests {
             name: "cv".into(),
             namespace: "logs".into(),
             stack: "clickvisual",
+            revision: 1,
         }
     }
 

@@ -14,23 +14,35 @@
 //! `tests/probe_commands.rs` runs these very strings against real servers (MariaDB,
 //! Redis) and protocol fakes (ClickHouse HTTP, ZooKeeper, plain HTTP).
 
-/// MySQL: `SELECT 1` in the app's database as the app's user, over TCP.
-///
-/// Env: `HOST`, `PORT`, `DATABASE`, `MYSQL_USER`, `MYSQL_PASSWORD`.
-///
-/// The password goes into a client option file under a private temporary directory
-/// (`MYSQL_PWD` would do too, but MySQL deprecated it). In option files a backslash
+/// Shell that finds a MySQL client (`$client`: MySQL's `mysql` or MariaDB's, whose
+/// newer images ship only `mariadb`) and writes `$MYSQL_PASSWORD` into a private
+/// option file, `$dir/my.cnf`, removed on exit. In option files a backslash
 /// escapes, and a `"` or `#` outside quotes ends the value, so the value is
-/// double-quoted with `\` and `"` escaped. Works with the `mysql` client of MySQL and
-/// of MariaDB (whose newer images ship only `mariadb`).
-pub const MYSQL: &str = r#"set -u
-client=$(command -v mysql || command -v mariadb) || { echo "no mysql or mariadb client in this image" >&2; exit 2; }
+/// double-quoted with `\` and `"` escaped. A macro so that scripts stay `&'static
+/// str` constants (`concat!`).
+macro_rules! mysql_client_setup {
+    () => {
+        r#"client=$(command -v mysql || command -v mariadb) || { echo "no mysql or mariadb client in this image" >&2; exit 2; }
 umask 077
 dir=$(mktemp -d) || exit 2
 trap 'rm -rf "$dir"' EXIT
 escaped=$(printf '%s' "$MYSQL_PASSWORD" | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g')
 printf '[client]\npassword="%s"\n' "$escaped" > "$dir/my.cnf"
-out=$("$client" --defaults-extra-file="$dir/my.cnf" --protocol=TCP --connect-timeout=10 \
+"#
+    };
+}
+pub(crate) use mysql_client_setup;
+
+/// MySQL: `SELECT 1` in the app's database as the app's user, over TCP.
+///
+/// Env: `HOST`, `PORT`, `DATABASE`, `MYSQL_USER`, `MYSQL_PASSWORD`.
+///
+/// The password goes into a client option file under a private temporary directory
+/// (`MYSQL_PWD` would do too, but MySQL deprecated it): see [`mysql_client_setup`].
+pub const MYSQL: &str = concat!(
+    "set -u\n",
+    mysql_client_setup!(),
+    r#"out=$("$client" --defaults-extra-file="$dir/my.cnf" --protocol=TCP --connect-timeout=10 \
   -h "$HOST" -P "$PORT" -u "$MYSQL_USER" -D "$DATABASE" -N -B -e 'SELECT 1' 2>"$dir/err")
 rc=$?
 cat "$dir/err" >&2
@@ -43,7 +55,8 @@ if [ "$out" != 1 ]; then
   exit 1
 fi
 echo "SELECT 1 as $MYSQL_USER on $HOST:$PORT/$DATABASE: 1"
-"#;
+"#
+);
 
 /// Redis: AUTH (when a password is set) and PING, which must answer `PONG`.
 ///

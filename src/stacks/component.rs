@@ -47,6 +47,13 @@ pub const RELEASE_LABEL: &str = "stackctl.dev/release";
 /// Annotation naming the phase an object is applied in.
 pub const PHASE_ANNOTATION: &str = "stackctl.dev/phase";
 pub const MANAGED_BY: &str = "stackctl";
+/// On an object named for its revision (`<base>-<revision>`: a Job, whose template
+/// cannot change, that runs once per revision): the base name. The upgrade summary
+/// and `diff` compare it with the previous revision's counterpart, not with nothing.
+pub const PER_REVISION_ANNOTATION: &str = "stackctl.dev/per-revision";
+/// On a Job that creates or migrates a database schema: which schema, for people.
+/// Rollback says that it re-runs such Jobs and does not undo what they did.
+pub const SCHEMA_ANNOTATION: &str = "stackctl.dev/schema";
 
 /// Identity of the release being rendered, shared by all components.
 #[derive(Debug, Clone)]
@@ -54,6 +61,9 @@ pub struct Release {
     pub name: String,
     pub namespace: String,
     pub stack: &'static str,
+    /// The revision these objects are rendered for (1 outside an operation, as in
+    /// `template`); objects whose spec may not change in place carry it in their name.
+    pub revision: u32,
 }
 
 impl Release {
@@ -133,6 +143,30 @@ impl Manifest {
     /// `kind/name` as kubectl prints it.
     pub fn id(&self) -> String {
         format!("{}/{}", self.kind, self.name)
+    }
+
+    /// The base name of an object named for its revision.
+    pub fn per_revision_base(&self) -> Option<&str> {
+        self.body["metadata"]["annotations"][PER_REVISION_ANNOTATION].as_str()
+    }
+
+    /// Whether `other` is this object as another revision has it.
+    pub fn is_counterpart_of(&self, other: &Manifest) -> bool {
+        self.kind == other.kind
+            && self.namespace == other.namespace
+            && self
+                .per_revision_base()
+                .is_some_and(|b| other.per_revision_base() == Some(b))
+    }
+
+    /// The body with a per-revision name replaced by its base, so that two revisions'
+    /// counterparts compare equal when only the revision differs.
+    pub fn revision_neutral_body(&self) -> Value {
+        let mut body = self.body.clone();
+        if let Some(base) = self.per_revision_base() {
+            body["metadata"]["name"] = Value::String(base.to_string());
+        }
+        body
     }
 }
 
@@ -334,6 +368,7 @@ mod tests {
             name: "cv".into(),
             namespace: "team-a".into(),
             stack: "clickvisual",
+            revision: 1,
         };
         assert_eq!(r.cluster_object_name("fluentbit"), "team-a-cv-fluentbit");
         assert_eq!(r.service_host("mysql"), "cv-mysql.team-a.svc");

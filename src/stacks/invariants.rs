@@ -32,6 +32,7 @@ fn rendered() -> Vec<(
                 name: "rel".into(),
                 namespace: "ns-a".into(),
                 stack: stack.name(),
+                revision: 1,
             };
             let components = stack
                 .render(&values, &release, Capabilities::latest())

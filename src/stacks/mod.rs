@@ -53,6 +53,11 @@ pub trait Stack: Sync {
     fn probes(&self, _values: &ResolvedValues, _release: &Release) -> Result<Vec<ProbeSpec>> {
         Ok(Vec::new())
     }
+    /// Valid values that may not do what the user meant (a version stackctl knows
+    /// nothing about): printed as `warning:` lines before anything is done.
+    fn warnings(&self, _values: &ResolvedValues) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
     /// The values with every secret replaced by `<redacted>`.
     fn redact(&self, tree: &Value) -> Value;
     /// What to tell the user after a successful install or upgrade: how to reach the
@@ -71,6 +76,7 @@ pub struct Definition<T> {
     pub render: fn(&T, &Release, Capabilities) -> Vec<Rendered>,
     pub probes: fn(&T, &Release) -> Vec<ProbeSpec>,
     pub notes: fn(&T, &Release) -> Vec<String>,
+    pub warnings: fn(&T) -> Vec<String>,
 }
 
 impl<T: serde::de::DeserializeOwned> Definition<T> {
@@ -122,6 +128,10 @@ where
 
     fn probes(&self, v: &ResolvedValues, release: &Release) -> Result<Vec<ProbeSpec>> {
         Ok((self.probes)(&self.typed(v)?, release))
+    }
+
+    fn warnings(&self, v: &ResolvedValues) -> Result<Vec<String>> {
+        Ok((self.warnings)(&self.typed(v)?))
     }
 
     fn redact(&self, tree: &Value) -> Value {

@@ -636,6 +636,24 @@ pub fn deployment(
 /// template: a Job's template is immutable, so a changed Job is a new object (the
 /// old one is pruned), while an unchanged one is re-applied as a no-op.
 pub fn job(b: &Builder<'_>, backoff_limit: i32, active_deadline: i64, pod: PodSpec) -> Job {
+    let job = job_named(b, String::new(), backoff_limit, active_deadline, pod);
+    let spec = job.spec.as_ref().expect("job_named sets a spec");
+    let text = serde_json::to_string(&spec.template).expect("pod templates serialize");
+    Job {
+        metadata: b.meta(hashed_name(&workload_name(b), &text)),
+        ..job
+    }
+}
+
+/// A Job named by the caller, retrying its pod in place (`OnFailure`) up to
+/// `backoff_limit` times within `active_deadline` seconds.
+pub fn job_named(
+    b: &Builder<'_>,
+    name: String,
+    backoff_limit: i32,
+    active_deadline: i64,
+    pod: PodSpec,
+) -> Job {
     let template = pod_template(
         b,
         BTreeMap::new(),
@@ -644,9 +662,8 @@ pub fn job(b: &Builder<'_>, backoff_limit: i32, active_deadline: i64, pod: PodSp
             ..pod
         },
     );
-    let text = serde_json::to_string(&template).expect("pod templates serialize");
     Job {
-        metadata: b.meta(hashed_name(&workload_name(b), &text)),
+        metadata: b.meta(name),
         spec: Some(JobSpec {
             backoff_limit: Some(backoff_limit),
             active_deadline_seconds: Some(active_deadline),
@@ -836,6 +853,7 @@ mod tests {
             name: "cv".into(),
             namespace: "logs".into(),
             stack: "clickvisual",
+            revision: 1,
         }
     }
 

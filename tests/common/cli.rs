@@ -26,6 +26,17 @@ impl Env {
         }
     }
 
+    /// In the namespace `name`, created afresh (see [`super::fixed_namespace`]).
+    pub async fn in_namespace(name: &str) -> Env {
+        let client = super::cluster().await;
+        let ns = super::fixed_namespace(&client, name).await;
+        Env {
+            client,
+            ns,
+            kubeconfig: super::kubeconfig().await,
+        }
+    }
+
     /// `stackctl ARGS -n NS`, never attached to a terminal.
     pub fn command(&self, args: &[&str]) -> tokio::process::Command {
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_stackctl"));

@@ -97,6 +97,30 @@ pub async fn namespace(client: &Client, prefix: &str) -> String {
     name
 }
 
+/// Creates the namespace `name` afresh (after deleting a leftover one), for a test
+/// whose fixture was recorded in a namespace of that name.
+pub async fn fixed_namespace(client: &Client, name: &str) -> String {
+    let api = Api::<Namespace>::all(client.clone());
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while api.get_opt(name).await.unwrap().is_some() {
+        let _ = api.delete(name, &DeleteParams::default()).await;
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "namespace {name} is still being deleted"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let ns: Namespace = serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": name }
+    }))
+    .unwrap();
+    api.create(&PostParams::default(), &ns)
+        .await
+        .unwrap_or_else(|e| panic!("create namespace {name}: {e}"));
+    wait_for_default_service_account(client, name).await;
+    name.to_string()
+}
+
 /// Before 1.24, a pod created before the namespace's default ServiceAccount has its
 /// token Secret is refused ("no API token found"); controllers retry, bare pods do not.
 async fn wait_for_default_service_account(client: &Client, ns: &str) {

@@ -225,6 +225,7 @@ pub(super) mod testing {
             name: "ops".into(),
             namespace: "mon".into(),
             stack: "aiops",
+            revision: 1,
         }
     }
 

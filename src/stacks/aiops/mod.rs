@@ -16,6 +16,7 @@ pub static STACK: crate::stacks::Definition<Values> = crate::stacks::Definition 
     render,
     probes,
     notes,
+    warnings: |_| Vec::new(),
 };
 
 mod alertmanager;

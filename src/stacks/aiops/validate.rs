@@ -450,6 +450,7 @@ impl Values {
             name: "r".into(),
             namespace: "n".into(),
             stack: super::NAME,
+            revision: 1,
         };
         let ctx = Ctx {
             release: &release,

@@ -1,5 +1,6 @@
 //! ClickVisual itself: its TOML configuration (a Secret: it holds the MySQL DSN), a
-//! Deployment that creates the schema before serving, its Service and Ingress.
+//! Deployment (applied once the schema Job of the revision has finished, see
+//! `schema`), its Service and Ingress.
 
 use std::collections::BTreeMap;
 
@@ -16,7 +17,7 @@ use serde_json::json;
 
 use super::Ctx;
 use super::values::ServiceType;
-use super::{clickhouse, kafka, mysql, redis};
+use super::{clickhouse, kafka, mysql, redis, schema};
 use crate::stacks::component::{Builder, Phase, Rendered};
 use crate::stacks::workload::{self as w, Timing};
 
@@ -84,6 +85,9 @@ pub fn render(ctx: &Ctx<'_>) -> Option<Rendered> {
 
 fn depends_on(ctx: &Ctx<'_>) -> Vec<&'static str> {
     let mut deps = vec![mysql::COMPONENT];
+    if ctx.values.clickvisual.schema.enabled {
+        deps.push(schema::COMPONENT);
+    }
     if redis_used(ctx).is_some() {
         deps.push(redis::COMPONENT);
     }
@@ -301,14 +305,17 @@ fn config_toml(ctx: &Ctx<'_>) -> String {
     toml::to_string(&config).expect("ClickVisual config serializes to TOML")
 }
 
-/// The Ingress path prefix when ClickVisual is served below `/`.
-fn sub_path<'a>(ctx: &Ctx<'a>) -> Option<&'a str> {
+/// The Ingress path prefix when ClickVisual is served below `/`: every route,
+/// `/api/…` included, is then below it.
+pub(super) fn sub_path<'a>(ctx: &Ctx<'a>) -> Option<&'a str> {
     let ing = &ctx.values.ingress;
     let path = ing.path.trim_end_matches('/');
     (ing.enabled && !path.is_empty()).then_some(path)
 }
 
-/// The URL users open: as configured, else the Ingress URL, else the Service.
+/// The URL users open: as configured, else the Ingress URL, else the Service. Its
+/// path is where ClickVisual serves its routes (`utils.ParseAppUrlAndSubUrl`), so it
+/// carries the sub-path in every case.
 fn root_url(ctx: &Ctx<'_>) -> String {
     let v = ctx.values;
     if !v.clickvisual.config.root_url.is_empty() {
@@ -327,10 +334,17 @@ fn root_url(ctx: &Ctx<'_>) -> String {
         );
     }
     format!(
-        "http://{}:{}",
+        "http://{}:{}{}",
         ctx.release.service_host(COMPONENT),
-        v.clickvisual.service.port
+        v.clickvisual.service.port,
+        sub_path(ctx).unwrap_or("")
     )
+}
+
+/// The unauthenticated API route readiness and the probe ask: JSON from the API
+/// router, not the static UI.
+pub(super) fn install_route(ctx: &Ctx<'_>) -> String {
+    format!("{}/api/v1/install", sub_path(ctx).unwrap_or(""))
 }
 
 // ---------------------------------------------------------------------------------
@@ -354,10 +368,8 @@ fn config_mount() -> VolumeMount {
 }
 
 /// Wait for MySQL (and Redis, which the process connects to at start in multi-copy
-/// mode), then create the schema: v1.0.7 panics at start when MySQL is unreachable,
-/// and serves errors until the tables exist. `clickvisual init` runs the image's
-/// `config/database.sql` in one transaction — `CREATE TABLE IF NOT EXISTS`, seeds
-/// skipped when present — so it is safe on every start.
+/// mode): v1.0.7 panics at start when MySQL is unreachable. The schema is not made
+/// here, in every replica, but once per revision by the schema Job.
 fn init_containers(ctx: &Ctx<'_>) -> Vec<Container> {
     let v = &ctx.values.clickvisual;
     let image = ctx.image(&v.image);
@@ -379,25 +391,6 @@ fn init_containers(ctx: &Ctx<'_>) -> Vec<Container> {
             r.port,
         ));
     }
-    inits.push(Container {
-        command: Some(
-            [
-                "./bin/clickvisual",
-                "init",
-                "-c",
-                &format!("{CONFIG_DIR}/{CONFIG_KEY}"),
-                "--sql",
-                "./config/database.sql",
-                "--database",
-                &mysql.database,
-            ]
-            .map(String::from)
-            .to_vec(),
-        ),
-        env: Some(config_env()),
-        volume_mounts: Some(vec![config_mount()]),
-        ..ctx.container("init-schema", &v.image, &v.resources)
-    });
     inits
 }
 
@@ -411,7 +404,11 @@ fn container(ctx: &Ctx<'_>) -> Container {
         ]),
         volume_mounts: Some(vec![config_mount()]),
         // Unauthenticated JSON from the API router (not just the static UI).
-        readiness_probe: Some(w::http_probe("/api/v1/install", "http", Timing::READINESS)),
+        readiness_probe: Some(w::http_probe(
+            &install_route(ctx),
+            "http",
+            Timing::READINESS,
+        )),
         // The governor answers whatever MySQL does: a database outage makes pods
         // unready, not restart.
         liveness_probe: Some(w::http_probe("/build/info", "governor", Timing::LIVENESS)),
@@ -549,12 +546,7 @@ mod tests {
     #[test]
     fn config_uses_the_external_mysql() {
         let mut v = values();
-        v.mysql.enabled = false;
-        v.mysql.external.host = "db.example.com".into();
-        v.mysql.external.port = 3307;
-        v.mysql.external.username = "cvuser".into();
-        v.mysql.external.password = "ExtPw".into();
-        v.mysql.external.database = "cvdb".into();
+        use_external_mysql(&mut v, "cvuser");
         let dsn = config(&v)["mysql"]["dsn"].as_str().unwrap().to_string();
         assert!(
             dsn.starts_with("cvuser:ExtPw@tcp(db.example.com:3307)/cvdb?"),
@@ -577,7 +569,16 @@ mod tests {
         assert_eq!(c["redis"]["addr"].as_str(), Some("cv-redis.logs.svc:6379"));
         let all = render_all(&v);
         let r = component(&all, "clickvisual");
-        assert_eq!(r.depends_on, vec!["mysql", "redis", "clickhouse", "kafka"]);
+        assert_eq!(
+            r.depends_on,
+            vec![
+                "mysql",
+                "clickvisual-schema",
+                "redis",
+                "clickhouse",
+                "kafka"
+            ]
+        );
         let d = find(r, "Deployment", "cv-clickvisual");
         container_of(d, "wait-for-redis");
     }
@@ -607,11 +608,14 @@ mod tests {
     }
 
     #[test]
-    fn deployment_mounts_config_and_initialises_schema() {
+    fn deployment_mounts_config_and_waits_for_the_schema_job() {
         let v = values();
         let all = render_all(&v);
         let r = component(&all, "clickvisual");
-        assert_eq!(r.depends_on, vec!["mysql", "clickhouse", "kafka"]);
+        assert_eq!(
+            r.depends_on,
+            vec!["mysql", "clickvisual-schema", "clickhouse", "kafka"]
+        );
         let d = find(r, "Deployment", "cv-clickvisual");
         assert_eq!(d.phase.as_str(), "apps");
         let tmpl = &d.body["spec"]["template"];
@@ -628,12 +632,42 @@ mod tests {
             .iter()
             .map(|c| c["name"].as_str().unwrap())
             .collect();
-        assert_eq!(inits, ["wait-for-mysql", "init-schema"]);
-        let init = container_of(d, "init-schema");
-        assert_eq!(init["command"][1], "init");
+        assert_eq!(inits, ["wait-for-mysql"]);
         let svc = find(r, "Service", "cv-clickvisual");
         assert_eq!(svc.body["spec"]["ports"][0]["name"], "http");
         assert_eq!(svc.body["spec"]["ports"][1]["name"], "governor");
+    }
+
+    #[test]
+    fn a_sub_path_moves_every_route_below_it() {
+        let mut v = values();
+        v.ingress.enabled = true;
+        v.ingress.host = String::new();
+        v.ingress.path = "/cv/".into();
+        v.clickvisual.sub_path_build = true;
+        // Without a host the Service address still carries the path, or ClickVisual
+        // would serve at / what the Ingress sends to /cv/.
+        assert_eq!(
+            config(&v)["app"]["rootURL"].as_str(),
+            Some("http://cv-clickvisual.logs.svc:19001/cv")
+        );
+        let all = render_all(&v);
+        let d = find(
+            component(&all, "clickvisual"),
+            "Deployment",
+            "cv-clickvisual",
+        );
+        let c = container_of(d, "clickvisual");
+        assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/cv/api/v1/install");
+        let probes = super::super::probes(&v, &release());
+        let app = probes
+            .iter()
+            .find(|p| p.component == "clickvisual")
+            .unwrap();
+        assert_eq!(
+            app.target,
+            "http://cv-clickvisual.logs.svc:19001/cv/api/v1/install"
+        );
     }
 
     #[test]

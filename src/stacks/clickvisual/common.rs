@@ -125,11 +125,23 @@ pub(super) mod testing {
         v
     }
 
+    /// MySQL outside the release, on a port and with names that differ from the
+    /// internal defaults.
+    pub fn use_external_mysql(v: &mut Values, username: &str) {
+        v.mysql.enabled = false;
+        v.mysql.external.host = "db.example.com".into();
+        v.mysql.external.port = 3307;
+        v.mysql.external.username = username.into();
+        v.mysql.external.password = "ExtPw".into();
+        v.mysql.external.database = "cvdb".into();
+    }
+
     pub fn release() -> Release {
         Release {
             name: "cv".into(),
             namespace: "logs".into(),
             stack: "clickvisual",
+            revision: 1,
         }
     }
 

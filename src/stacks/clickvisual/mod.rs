@@ -13,6 +13,7 @@ pub static STACK: crate::stacks::Definition<Values> = crate::stacks::Definition 
     render,
     probes,
     notes,
+    warnings: |v| schema::warnings(&v.clickvisual),
 };
 
 mod app;
@@ -24,6 +25,7 @@ mod mysql;
 mod probes;
 mod prometheus;
 mod redis;
+pub mod schema;
 mod zookeeper;
 
 use crate::stacks::component::{Capabilities, Release, Rendered};
@@ -57,6 +59,7 @@ pub fn render(values: &Values, release: &Release, caps: Capabilities) -> Vec<Ren
         zookeeper::render(&ctx),
         kafka::render(&ctx),
         clickhouse::render(&ctx),
+        schema::render(&ctx),
         app::render(&ctx),
         fluentbit::render(&ctx),
         prometheus::render(&ctx),

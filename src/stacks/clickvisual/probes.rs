@@ -134,9 +134,10 @@ pub fn probes(ctx: &Ctx<'_>) -> Vec<ProbeSpec> {
     }
 
     let app_url = format!(
-        "http://{}:{}/api/v1/install",
+        "http://{}:{}{}",
         ctx.release.service_host(app::COMPONENT),
-        v.clickvisual.service.port
+        v.clickvisual.service.port,
+        app::install_route(ctx)
     );
     out.push(ProbeSpec {
         target: app_url.clone(),

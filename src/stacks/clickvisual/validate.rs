@@ -13,6 +13,10 @@ impl Validate for Values {
     }
 }
 
+/// A custom schema script lives in a ConfigMap (at most 1 MiB) and, with the values,
+/// in every release record (a Secret, also 1 MiB, gzip-compressed).
+const MAX_SCHEMA_BYTES: usize = 512 * 1024;
+
 impl Values {
     fn check_counts(&self, p: &mut Problems) {
         p.check(
@@ -192,6 +196,8 @@ impl Values {
                     "ingress.path",
                     format!("must start with '/', got {:?}", self.ingress.path),
                 );
+            } else {
+                self.check_sub_path(p);
             }
             if !self.ingress.class_name.is_empty() {
                 p.check(
@@ -210,7 +216,72 @@ impl Values {
         }
     }
 
+    /// Served below `/`, ClickVisual puts every route under the path of its rootURL
+    /// (`api/internal/router/router.go`, `utils.ParseAppUrlAndSubUrl`), and its UI's
+    /// asset URLs are fixed when the image is built (`Dockerfile.subpath` sets
+    /// `PUBLIC_PATH`): the stock image cannot serve a sub-path.
+    fn check_sub_path(&self, p: &mut Problems) {
+        let path = self.ingress.path.trim_end_matches('/');
+        if path.is_empty() {
+            return;
+        }
+        if !self.clickvisual.sub_path_build {
+            p.add(
+                "ingress.path",
+                format!(
+                    "ClickVisual's stock image serves its UI from / only, not from {:?}",
+                    self.ingress.path
+                ),
+            )
+            .blame("clickvisual.subPathBuild")
+            .hint(format!(
+                "use ingress.path=/, or build the image for {path}/ (upstream's Dockerfile.subpath with PUBLIC_PATH={path}/) and set clickvisual.subPathBuild=true"
+            ));
+        }
+        let root_url = &self.clickvisual.config.root_url;
+        if let Some(rest) = root_url.split_once("://").map(|(_, rest)| rest) {
+            let url_path = rest
+                .find('/')
+                .map_or("", |i| &rest[i..])
+                .trim_end_matches('/');
+            if url_path != path {
+                p.add(
+                    "clickvisual.config.rootURL",
+                    format!(
+                        "its path {url_path:?} must be ingress.path {path:?}: ClickVisual serves every route below the path of its rootURL"
+                    ),
+                )
+                .blame("ingress.path");
+            }
+        }
+    }
+
     fn check_app(&self, p: &mut Problems) {
+        let schema = &self.clickvisual.schema;
+        if !schema.sql.trim().is_empty() {
+            if !schema.enabled {
+                p.add(
+                    "clickvisual.schema.sql",
+                    "is set, but clickvisual.schema.enabled is false, so nothing would apply it",
+                )
+                .blame("clickvisual.schema.enabled");
+            } else if schema.sql.len() > MAX_SCHEMA_BYTES {
+                p.add(
+                    "clickvisual.schema.sql",
+                    format!(
+                        "is {} KiB; at most {} KiB fit in the ConfigMap and the release record that carry it",
+                        schema.sql.len().div_ceil(1024),
+                        MAX_SCHEMA_BYTES / 1024
+                    ),
+                )
+                .hint("apply a larger schema yourself and set clickvisual.schema.enabled=false");
+            } else if super::schema::sql::split(&schema.sql).is_empty() {
+                p.add(
+                    "clickvisual.schema.sql",
+                    "holds no SQL statement (only comments or whitespace)",
+                );
+            }
+        }
         let key = &self.clickvisual.config.encryption_key;
         if !key.is_empty() && key.len() != 32 {
             p.add(
@@ -305,6 +376,22 @@ mod tests {
                 .contains("host:port")
         );
         assert!(host_port("kafka:99999").is_err());
+    }
+
+    #[test]
+    fn a_custom_schema_must_fit_its_config_map() {
+        let mut v = super::super::common::testing::values();
+        let problems = |v: &Values| {
+            let mut p = Problems::new();
+            v.validate(&mut p);
+            p.iter().map(|p| p.to_string()).collect::<Vec<_>>()
+        };
+        v.clickvisual.schema.sql = "CREATE TABLE IF NOT EXISTS `a` (`id` int);\n".repeat(100);
+        assert!(problems(&v).is_empty(), "{:?}", problems(&v));
+        v.clickvisual.schema.sql = "-- x\n".repeat(MAX_SCHEMA_BYTES / 5 + 1);
+        let found = problems(&v);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].contains("at most 512 KiB"), "{}", found[0]);
     }
 
     #[test]

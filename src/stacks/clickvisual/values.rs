@@ -59,6 +59,21 @@ pub struct ClickVisual {
     pub resources: Resources,
     pub config: ClickVisualConfig,
     pub service: Service,
+    pub schema: Schema,
+    /// The image's UI was built for `ingress.path` (upstream's `Dockerfile.subpath`
+    /// sets `PUBLIC_PATH`); the stock image serves its UI from `/` only.
+    pub sub_path_build: bool,
+}
+
+/// ClickVisual's tables in MySQL, created and migrated by a Job once per revision.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Schema {
+    /// Off: the database is managed elsewhere and holds every table the version needs.
+    pub enabled: bool,
+    /// Your own schema script instead of the one shipped for the tag
+    /// (`--set-file clickvisual.schema.sql=schema.sql`); applied as given.
+    pub sql: String,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]

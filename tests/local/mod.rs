@@ -1,0 +1,232 @@
+//! Real programs on loopback for the tests that run what stackctl renders: shell
+//! scripts with only the environment a pod would give them, and MariaDB and Redis
+//! servers in temporary directories, stopped when the test ends.
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+// ---------------------------------------------------------------------------
+// helpers
+
+/// Whether every program is on the PATH; if not: a panic under CI, a skip elsewhere.
+pub fn have(programs: &[&str]) -> bool {
+    let missing: Vec<&str> = programs
+        .iter()
+        .copied()
+        .filter(|p| which(p).is_none())
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    let msg = format!(
+        "missing {}: install the Debian packages redis-server redis-tools mariadb-server mariadb-client curl netcat-openbsd (see .ci/run)",
+        missing.join(", ")
+    );
+    let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
+    assert!(!ci, "{msg}");
+    eprintln!("skipped: {msg}");
+    false
+}
+
+pub fn which(program: &str) -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    let extra = ["/usr/sbin", "/sbin"].map(std::path::PathBuf::from);
+    std::env::split_paths(&path)
+        .chain(extra)
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
+}
+
+/// Runs a probe script as the Job would: `sh -c <script>` with nothing but the given
+/// variables (plus PATH and a HOME), so nothing of the test's environment leaks in.
+pub fn run(script: &str, env: &[(&str, &str)]) -> Output {
+    let home = tempfile::tempdir().unwrap();
+    let path = format!(
+        "{}:/usr/sbin:/sbin",
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .env_clear()
+        .env("PATH", path)
+        .env("HOME", home.path())
+        .env("TMPDIR", home.path())
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .expect("sh runs");
+    eprintln!(
+        "--- env {:?}\n--- stdout\n{}--- stderr\n{}--- exit {:?}",
+        env.iter()
+            .map(|(k, v)| if k.contains("PASS") || k.contains("AUTH") {
+                format!("{k}=<{} chars>", v.len())
+            } else {
+                format!("{k}={v}")
+            })
+            .collect::<Vec<_>>(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        out.status.code()
+    );
+    out
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A port nothing listens on right now (and, for the servers started here, theirs).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn wait_for_port(port: u16, server: &mut Child, log: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(Some(status)) = server.try_wait() {
+            panic!(
+                "server exited with {status} before listening on {port}:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        assert!(
+            Instant::now() < deadline,
+            "nothing listens on {port} after 60s:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A server process, killed when the test ends however it ends.
+pub struct Server(pub Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Passwords that break naive quoting: spaces, both quotes, `#` (option-file
+/// comments), `\` (option-file escapes), `$` and `%` (shell and printf).
+pub const NASTY: &str = "p@ss w\"o'rd#1$x%s\\n\\";
+
+// ---------------------------------------------------------------------------
+// MySQL (MariaDB)
+
+pub struct Mariadb {
+    _server: Server,
+    pub port: u16,
+    socket: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Mariadb {
+    /// Runs SQL as root over the socket; the output in batch form (tab-separated,
+    /// no headers). Panics on failure.
+    pub fn root_sql(&self, sql: &str) -> String {
+        let client = which("mariadb").or_else(|| which("mysql")).unwrap();
+        let out = Command::new(client)
+            .arg("--no-defaults")
+            .arg(format!("--socket={}", self.socket.display()))
+            .args(["-u", "root", "-N", "-B", "-e", sql])
+            .output()
+            .expect("the mariadb client runs");
+        assert!(
+            out.status.success(),
+            "{sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+pub fn sql_string(s: &str) -> String {
+    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
+}
+
+pub fn start_mariadb() -> Mariadb {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let socket = dir.path().join("mysqld.sock");
+    let log = dir.path().join("mysqld.log");
+    let port = free_port();
+    let install = Command::new(which("mariadb-install-db").unwrap())
+        .arg("--no-defaults")
+        .arg(format!("--datadir={}", data.display()))
+        .arg("--auth-root-authentication-method=normal")
+        .arg("--skip-test-db")
+        .arg("--user=root")
+        .output()
+        .expect("mariadb-install-db runs");
+    assert!(
+        install.status.success(),
+        "mariadb-install-db failed:\n{}{}",
+        String::from_utf8_lossy(&install.stdout),
+        String::from_utf8_lossy(&install.stderr)
+    );
+    let child = Command::new(which("mariadbd").unwrap())
+        .arg("--no-defaults")
+        .arg(format!("--datadir={}", data.display()))
+        .arg(format!("--socket={}", socket.display()))
+        .arg(format!("--port={port}"))
+        .arg(format!(
+            "--pid-file={}",
+            dir.path().join("mysqld.pid").display()
+        ))
+        .arg(format!("--log-error={}", log.display()))
+        .args([
+            "--skip-networking=0",
+            "--bind-address=127.0.0.1",
+            // Users are matched by IP, so no anonymous ''@'localhost' shadows them.
+            "--skip-name-resolve",
+            "--user=root",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("mariadbd starts");
+    let mut server = Server(child);
+    wait_for_port(port, &mut server.0, &log);
+
+    let setup = format!(
+        "CREATE DATABASE clickvisual; CREATE DATABASE other;
+         CREATE USER 'clickvisual'@'%' IDENTIFIED BY 'RightPw1';
+         GRANT ALL ON clickvisual.* TO 'clickvisual'@'%';
+         CREATE USER 'nasty'@'%' IDENTIFIED BY {};
+         GRANT ALL ON clickvisual.* TO 'nasty'@'%';",
+        sql_string(NASTY)
+    );
+    let client = which("mariadb").or_else(|| which("mysql")).unwrap();
+    let out = Command::new(client)
+        .arg("--no-defaults")
+        .arg(format!("--socket={}", socket.display()))
+        .args(["-u", "root", "-e", &setup])
+        .output()
+        .expect("the mariadb client runs");
+    assert!(
+        out.status.success(),
+        "setting up MariaDB failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Mariadb {
+        _server: server,
+        port,
+        socket,
+        _dir: dir,
+    }
+}
