@@ -381,6 +381,16 @@ fn a_sub_path_needs_an_image_built_for_it_and_then_probes_follow_it() {
     let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
     assert!(err.contains("clickvisual.config.rootURL"), "{err}");
     assert!(!err.contains("serves its UI from / only"), "{err}");
+    stackctl()
+        .args(["lint", "--profile", "minimal"])
+        .args(["--set", "ingress.enabled=true,ingress.path=/cv/"])
+        .args(["--set", "clickvisual.subPathBuild=true"])
+        .args([
+            "--set",
+            "clickvisual.config.rootURL=https://logs.example.com/cv/?from=mail",
+        ])
+        .assert()
+        .success();
 
     let out = stackctl()
         .args(["template", "--profile", "minimal"])

@@ -116,7 +116,7 @@ async fn install_upgrade_rollback_keep_secrets_and_restore_image() {
         "{}",
         stderr(&back)
     );
-    assert!(stderr(&back).contains("(Job cv-clickvisual-schema-1 runs again)"));
+    assert!(stderr(&back).contains("(Job cv-clickvisual-schema-1)"));
     assert_eq!(
         image(&env, "cv-clickvisual").await,
         "clickvisual/clickvisual:1.0.7"
@@ -178,6 +178,52 @@ async fn a_sub_path_without_an_image_built_for_it_is_refused_before_any_write() 
         .await
         .unwrap();
     assert!(objects.items.is_empty(), "objects were written");
+    env.done().await;
+}
+
+#[tokio::test]
+async fn schema_jobs_of_failed_retries_are_removed_once_one_succeeds() {
+    let env = Env::new("schema").await;
+    // Schema Jobs that do not finish in time: two failed installs in a row.
+    env.faults(&[(
+        "schema",
+        "{pods: 'cv-clickvisual-schema-*', fault: slow, delaySeconds: 600}",
+    )])
+    .await;
+    for _ in 0..2 {
+        let out = env
+            .run(&[
+                "install",
+                "cv",
+                "--profile",
+                "minimal",
+                "--skip-tests",
+                "--timeout",
+                "10s",
+            ])
+            .await;
+        assert_eq!(out.status.code(), Some(1));
+        let err = stderr(&out);
+        assert!(err.contains("cv-clickvisual-schema-"), "{err}");
+    }
+    // Each retry ran a Job of its own; the app never started without its schema.
+    let jobs = schema_jobs(&env).await;
+    assert_eq!(jobs.len(), 2, "{jobs:?}");
+    assert!(
+        Api::<Deployment>::namespaced(env.client.clone(), &env.ns)
+            .get_opt("cv-clickvisual")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    env.clear_faults().await;
+    env.ok(&["install", "cv", "--profile", "minimal", "--skip-tests"])
+        .await;
+    assert_eq!(
+        schema_jobs(&env).await,
+        [("cv-clickvisual-schema-3".to_string(), true)]
+    );
     env.done().await;
 }
 

@@ -239,3 +239,65 @@ fn a_wrong_password_fails_at_once_and_a_bad_statement_names_its_line() {
     assert!(err.contains("at line 2"), "{err}");
     assert!(err.contains("failed"), "{err}");
 }
+
+#[test]
+fn the_job_waits_while_mysql_refuses_connections() {
+    if !have(PROGRAMS) {
+        return;
+    }
+    let mut db = start_mariadb();
+    create_database(&db, "clickvisual_late");
+    db.stop();
+    // MySQL not up yet, as when its pod restarts: the Job keeps trying.
+    let r = render("1.0.7");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("schema.sql");
+    std::fs::write(&file, &r.schema).unwrap();
+    let job = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(&r.script)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", dir.path())
+        .env("TMPDIR", dir.path())
+        .env("HOST", "127.0.0.1")
+        .env("PORT", db.port.to_string())
+        .env("DATABASE", "clickvisual_late")
+        .env("MYSQL_USER", "clickvisual")
+        .env("MYSQL_PASSWORD", "RightPw1")
+        .env("SCHEMA_FILE", &file)
+        .env("WAIT_SECONDS", "60")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    db.start();
+    let out = job.wait_with_output().unwrap();
+    eprintln!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success());
+    assert!(stdout(&out).contains("waiting for MySQL at 127.0.0.1:"));
+    assert!(stdout(&out).contains("clickvisual_late: 43 tables"));
+
+    // Nobody there at all: it gives up when its time is up, saying why.
+    db.stop();
+    let port = db.port.to_string();
+    let out = run(
+        &r.script,
+        &[
+            ("HOST", "127.0.0.1"),
+            ("PORT", &port),
+            ("DATABASE", "clickvisual_late"),
+            ("MYSQL_USER", "clickvisual"),
+            ("MYSQL_PASSWORD", "RightPw1"),
+            ("SCHEMA_FILE", file.to_str().unwrap()),
+            ("WAIT_SECONDS", "5"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("(waited 5s)"), "{}", stderr(&out));
+}

@@ -34,7 +34,8 @@ pub async fn render_diff(session: &Session, plan: &Plan, previous: &[Manifest]) 
             let before_text = to_yaml(&normalize(p.revision_neutral_body()))?;
             let after_text = to_yaml(&normalize(m.revision_neutral_body()))?;
             if before_text != after_text {
-                out.push_str(&unified(&before_text, &after_text, &p.id(), &m.id()));
+                let before = format!("previous {}", p.id());
+                out.push_str(&unified(&before_text, &after_text, &before, &m.id()));
             }
             continue;
         }
@@ -53,16 +54,17 @@ pub async fn render_diff(session: &Session, plan: &Plan, previous: &[Manifest]) 
         if before_text == after_text {
             continue;
         }
-        out.push_str(&unified(&before_text, &after_text, &m.id(), &m.id()));
+        let before = format!("live {}", m.id());
+        out.push_str(&unified(&before_text, &after_text, &before, &m.id()));
     }
     Ok(out)
 }
 
-fn unified(before: &str, after: &str, old_id: &str, new_id: &str) -> String {
+fn unified(before: &str, after: &str, old_label: &str, new_id: &str) -> String {
     TextDiff::from_lines(before, after)
         .unified_diff()
         .context_radius(3)
-        .header(&format!("live {old_id}"), &format!("new {new_id}"))
+        .header(old_label, &format!("new {new_id}"))
         .to_string()
 }
 

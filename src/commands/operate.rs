@@ -320,13 +320,14 @@ pub async fn rollback(global: &GlobalArgs, args: &RollbackArgs) -> Result<()> {
         .iter()
         .filter_map(|m| {
             let what = m.body["metadata"]["annotations"][SCHEMA_ANNOTATION].as_str()?;
-            Some(format!("{what} (Job {} runs again)", m.name))
+            Some(format!("{what} (Job {})", m.name))
         })
         .collect();
     if !schemas.is_empty() && !global.quiet {
         eprintln!(
             "note: rollback re-applies the objects of revision {wanted}; it does not roll back database schemas. \
-             Tables and rows later revisions added stay, and revision {wanted}'s schema is applied again, which only adds what is missing:\n  {}",
+             Tables and rows later revisions added stay; revision {wanted}'s schema Job is applied again, \
+             and if it runs it only adds what is missing:\n  {}",
             schemas.join("\n  ")
         );
     }

@@ -11,6 +11,7 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use super::engine::Runner;
+use super::immutable::same_object;
 use super::progress::Reporter;
 use super::prune::{delete_owned, never_deleted, to_prune};
 use super::session::Session;
@@ -19,7 +20,11 @@ use crate::probe::ProbeSpec;
 use crate::release::{
     LockGuard, ObjectRef, Operation, PhaseResult, PhaseStatus, Record, Status, Store,
 };
-use crate::stacks::component::{Manifest, Release};
+use crate::stacks::component::{Manifest, RELEASE_LABEL, Release};
+use anyhow::Context;
+use k8s_openapi::api::batch::v1::Job;
+use kube::Api;
+use kube::api::ListParams;
 
 /// What to do: the plan and the values it came from.
 pub struct Spec {
@@ -174,7 +179,7 @@ pub async fn execute(
     };
     match result {
         Ok(()) => {
-            let pruned = prune(session, reporter, &spec.previous, &spec.plan, &spec.release).await;
+            let pruned = prune(session, reporter, &spec, &spec.plan).await;
             let description = if spec.description.is_empty() {
                 format!("{} complete", spec.operation.title())
             } else {
@@ -325,23 +330,42 @@ async fn supersede_others(store: &Store, release: &str, current: u32) -> Result<
     Ok(())
 }
 
-async fn prune(
-    session: &Session,
-    reporter: &Reporter,
-    previous: &[Manifest],
-    plan: &Plan,
-    release: &str,
-) -> Result<()> {
+async fn prune(session: &Session, reporter: &Reporter, spec: &Spec, plan: &Plan) -> Result<()> {
     let next: Vec<Manifest> = plan.manifests().cloned().collect();
-    let gone = to_prune(previous, &next);
+    let mut gone = to_prune(&spec.previous, &next);
+    for job in stale_per_revision_jobs(session, &spec.namespace, &spec.release).await? {
+        if !next.iter().chain(&gone).any(|m| same_object(m, &job)) {
+            gone.push(job);
+        }
+    }
     if gone.is_empty() {
         return Ok(());
     }
-    let n = remove_objects(session, reporter, &gone, release).await?;
+    let n = remove_objects(session, reporter, &gone, &spec.release).await?;
     reporter.info(format!(
         "pruned {n} objects the new revision no longer has (volumes kept)"
     ));
     Ok(())
+}
+
+/// The release's per-revision Jobs on the cluster. Each failed retry leaves its own,
+/// and `previous` holds only the last revisions' objects, so they are found by label.
+async fn stale_per_revision_jobs(
+    session: &Session,
+    namespace: &str,
+    release: &str,
+) -> Result<Vec<Manifest>> {
+    let api: Api<Job> = Api::namespaced(session.client.clone(), namespace);
+    let jobs = api
+        .list(&ListParams::default().labels(&format!("{RELEASE_LABEL}={release}")))
+        .await
+        .with_context(|| format!("listing the Jobs of release {release}"))?;
+    Ok(jobs
+        .items
+        .into_iter()
+        .filter_map(|j| Manifest::from_value(serde_json::to_value(j).ok()?))
+        .filter(|m| m.per_revision_base().is_some())
+        .collect())
 }
 
 /// Deletes objects in reverse phase order, only those carrying the release label;

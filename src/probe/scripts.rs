@@ -18,8 +18,10 @@
 /// newer images ship only `mariadb`) and writes `$MYSQL_PASSWORD` into a private
 /// option file, `$dir/my.cnf`, removed on exit. In option files a backslash
 /// escapes, and a `"` or `#` outside quotes ends the value, so the value is
-/// double-quoted with `\` and `"` escaped. A macro so that scripts stay `&'static
-/// str` constants (`concat!`).
+/// double-quoted with `\` and `"` escaped. `get-server-public-key` (MySQL's client
+/// only; MariaDB's warns about it) lets MySQL 8's `caching_sha2_password` log in over
+/// a connection without TLS (an external server with TLS off), as the apps' Go driver
+/// does. A macro so that scripts stay `&'static str` constants (`concat!`).
 macro_rules! mysql_client_setup {
     () => {
         r#"client=$(command -v mysql || command -v mariadb) || { echo "no mysql or mariadb client in this image" >&2; exit 2; }
@@ -28,6 +30,10 @@ dir=$(mktemp -d) || exit 2
 trap 'rm -rf "$dir"' EXIT
 escaped=$(printf '%s' "$MYSQL_PASSWORD" | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g')
 printf '[client]\npassword="%s"\n' "$escaped" > "$dir/my.cnf"
+case $("$client" --version 2>/dev/null) in
+  *MariaDB*) ;;
+  *) echo 'get-server-public-key=1' >> "$dir/my.cnf" ;;
+esac
 "#
     };
 }

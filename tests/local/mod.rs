@@ -129,10 +129,10 @@ pub const NASTY: &str = "p@ss w\"o'rd#1$x%s\\n\\";
 // MySQL (MariaDB)
 
 pub struct Mariadb {
-    _server: Server,
+    server: Option<Server>,
     pub port: u16,
     socket: std::path::PathBuf,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Mariadb {
@@ -153,6 +153,44 @@ impl Mariadb {
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
+
+    /// Kills the server; its data stays for [`Mariadb::start`].
+    pub fn stop(&mut self) {
+        self.server = None;
+    }
+
+    /// Starts the server again on its port with its data: users and databases exist
+    /// from its first connection on. Returns once it listens.
+    pub fn start(&mut self) {
+        let log = self.dir.path().join("mysqld.log");
+        let child = Command::new(which("mariadbd").unwrap())
+            .arg("--no-defaults")
+            .arg(format!(
+                "--datadir={}",
+                self.dir.path().join("data").display()
+            ))
+            .arg(format!("--socket={}", self.socket.display()))
+            .arg(format!("--port={}", self.port))
+            .arg(format!(
+                "--pid-file={}",
+                self.dir.path().join("mysqld.pid").display()
+            ))
+            .arg(format!("--log-error={}", log.display()))
+            .args([
+                "--skip-networking=0",
+                "--bind-address=127.0.0.1",
+                // Users are matched by IP, so no anonymous ''@'localhost' shadows them.
+                "--skip-name-resolve",
+                "--user=root",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mariadbd starts");
+        let mut server = Server(child);
+        wait_for_port(self.port, &mut server.0, &log);
+        self.server = Some(server);
+    }
 }
 
 pub fn sql_string(s: &str) -> String {
@@ -163,7 +201,6 @@ pub fn start_mariadb() -> Mariadb {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let socket = dir.path().join("mysqld.sock");
-    let log = dir.path().join("mysqld.log");
     let port = free_port();
     let install = Command::new(which("mariadb-install-db").unwrap())
         .arg("--no-defaults")
@@ -179,29 +216,13 @@ pub fn start_mariadb() -> Mariadb {
         String::from_utf8_lossy(&install.stdout),
         String::from_utf8_lossy(&install.stderr)
     );
-    let child = Command::new(which("mariadbd").unwrap())
-        .arg("--no-defaults")
-        .arg(format!("--datadir={}", data.display()))
-        .arg(format!("--socket={}", socket.display()))
-        .arg(format!("--port={port}"))
-        .arg(format!(
-            "--pid-file={}",
-            dir.path().join("mysqld.pid").display()
-        ))
-        .arg(format!("--log-error={}", log.display()))
-        .args([
-            "--skip-networking=0",
-            "--bind-address=127.0.0.1",
-            // Users are matched by IP, so no anonymous ''@'localhost' shadows them.
-            "--skip-name-resolve",
-            "--user=root",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("mariadbd starts");
-    let mut server = Server(child);
-    wait_for_port(port, &mut server.0, &log);
+    let mut db = Mariadb {
+        server: None,
+        port,
+        socket,
+        dir,
+    };
+    db.start();
 
     let setup = format!(
         "CREATE DATABASE clickvisual; CREATE DATABASE other;
@@ -214,7 +235,7 @@ pub fn start_mariadb() -> Mariadb {
     let client = which("mariadb").or_else(|| which("mysql")).unwrap();
     let out = Command::new(client)
         .arg("--no-defaults")
-        .arg(format!("--socket={}", socket.display()))
+        .arg(format!("--socket={}", db.socket.display()))
         .args(["-u", "root", "-e", &setup])
         .output()
         .expect("the mariadb client runs");
@@ -223,10 +244,5 @@ pub fn start_mariadb() -> Mariadb {
         "setting up MariaDB failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    Mariadb {
-        _server: server,
-        port,
-        socket,
-        _dir: dir,
-    }
+    db
 }

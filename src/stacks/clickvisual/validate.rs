@@ -240,6 +240,7 @@ impl Values {
         }
         let root_url = &self.clickvisual.config.root_url;
         if let Some(rest) = root_url.split_once("://").map(|(_, rest)| rest) {
+            let rest = rest.split(['?', '#']).next().unwrap_or_default();
             let url_path = rest
                 .find('/')
                 .map_or("", |i| &rest[i..])

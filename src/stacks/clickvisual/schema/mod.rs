@@ -184,7 +184,13 @@ fn steps_script(source: Source, steps: &[Step], version: Version, additive_only:
                 continue;
             }
             script.push_str(&text);
-            script.push_str(";\n");
+            // A statement ending in a line comment gets its `;` on a line of its own.
+            let last_line = text.lines().last().unwrap_or_default();
+            script.push_str(if last_line.contains("--") || last_line.contains('#') {
+                "\n;\n"
+            } else {
+                ";\n"
+            });
         }
     }
     Schema {
@@ -227,7 +233,9 @@ pub fn warnings(v: &ClickVisual) -> Vec<String> {
 /// MySQL image's `8.4/docker-entrypoint.sh` runs ``GRANT ALL ON `$MYSQL_DATABASE`.*
 /// TO '$MYSQL_USER'@'%'``; an external one is the account the user gave), and
 /// ClickVisual itself connects as it. Waits while MySQL refuses connections (client errors
-/// 2002/2003/2005/2013), fails at once on anything else, such as a wrong password.
+/// 2002/2003/2005/2013) for up to `WAIT_SECONDS` (480, inside the Job's 600 s
+/// deadline, so its own message is what a failure shows), fails at once on anything
+/// else, such as a wrong password.
 ///
 /// Env: `HOST`, `PORT`, `DATABASE`, `MYSQL_USER`, `MYSQL_PASSWORD`, `SCHEMA_FILE`.
 /// The password reaches the client through a private option file
@@ -240,26 +248,29 @@ pub const APPLY: &str = concat!(
   "$client" --defaults-extra-file="$dir/my.cnf" --protocol=TCP --connect-timeout=10 \
     --default-character-set=utf8mb4 -h "$HOST" -P "$PORT" -u "$MYSQL_USER" -D "$DATABASE" "$@"
 }
-attempt=1
+waited=0
 until run -N -B -e 'SELECT 1' >/dev/null 2>"$dir/err"; do
   case $(cat "$dir/err") in
     *"ERROR 2002"*|*"ERROR 2003"*|*"ERROR 2005"*|*"ERROR 2013"*) refused=yes ;;
     *) refused=no ;;
   esac
-  if [ "$refused" = no ] || [ "$attempt" -ge 60 ]; then
+  if [ "$refused" = no ] || [ "$waited" -ge "${WAIT_SECONDS:-480}" ]; then
     cat "$dir/err" >&2
-    echo "cannot connect to MySQL at $HOST:$PORT/$DATABASE as $MYSQL_USER" >&2
+    echo "cannot connect to MySQL at $HOST:$PORT/$DATABASE as $MYSQL_USER (waited ${waited}s)" >&2
     exit 1
   fi
-  echo "waiting for MySQL at $HOST:$PORT ($attempt)"
-  attempt=$((attempt + 1))
+  echo "waiting for MySQL at $HOST:$PORT (${waited}s)"
   sleep 5
+  waited=$((waited + 5))
 done
 if ! run < "$SCHEMA_FILE"; then
   echo "applying $SCHEMA_FILE to $HOST:$PORT/$DATABASE as $MYSQL_USER failed" >&2
   exit 1
 fi
-tables=$(run -N -B -e 'SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE()')
+if ! tables=$(run -N -B -e 'SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE()'); then
+  echo "applied $SCHEMA_FILE, but counting the tables of $DATABASE failed" >&2
+  exit 1
+fi
 echo "schema applied to $HOST:$PORT/$DATABASE: $tables tables"
 "#
 );
@@ -327,6 +338,11 @@ pub fn render(ctx: &Ctx<'_>) -> Option<Rendered> {
     let base = w::workload_name(&b);
     let name = format!("{base}-{}", ctx.release.revision);
     let mut job = w::job_named(&b, name, 2, 600, pod);
+    // Each try in a pod of its own, kept: with `OnFailure` the Job controller deletes
+    // the pod when the tries run out, and its log (the failing statement) with it.
+    if let Some(pod) = job.spec.as_mut().and_then(|s| s.template.spec.as_mut()) {
+        pod.restart_policy = Some("Never".into());
+    }
     let annotations = job.metadata.annotations.get_or_insert_default();
     annotations.insert(PER_REVISION_ANNOTATION.to_string(), base);
     annotations.insert(

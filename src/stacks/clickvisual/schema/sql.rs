@@ -159,6 +159,9 @@ fn leading_words(text: &str, n: usize) -> Vec<String> {
         .collect()
 }
 
+/// `INSERT` modifiers that may stand before `IGNORE`.
+const INSERT_PRIORITY: [&str; 3] = ["LOW_PRIORITY", "DELAYED", "HIGH_PRIORITY"];
+
 pub fn classify(text: &str) -> Kind {
     let words = leading_words(text, 6);
     let w: Vec<&str> = words.iter().map(String::as_str).collect();
@@ -166,10 +169,24 @@ pub fn classify(text: &str) -> Kind {
         ["CREATE", "DATABASE" | "SCHEMA", ..] => Kind::CreateDatabase,
         ["USE", ..] => Kind::Use,
         ["CREATE", "TABLE", "IF", "NOT", "EXISTS", ..] => Kind::CreateTableIfNotExists,
+        // Updates the rows it collides with: not additive.
+        ["INSERT", ..] if updates_on_duplicate(text) => Kind::Other,
         ["INSERT", "IGNORE", ..] => Kind::InsertIgnore,
+        ["INSERT", p, "IGNORE", ..] if INSERT_PRIORITY.contains(p) => Kind::InsertIgnore,
         ["INSERT", ..] => Kind::Insert,
         _ => Kind::Other,
     }
+}
+
+/// `… ON DUPLICATE KEY UPDATE …`, outside quotes and comments.
+fn updates_on_duplicate(text: &str) -> bool {
+    let words: Vec<String> = bare_words(text)
+        .into_iter()
+        .map(str::to_ascii_uppercase)
+        .collect();
+    words
+        .windows(4)
+        .any(|w| w == ["ON", "DUPLICATE", "KEY", "UPDATE"])
 }
 
 /// A statement as it is run again and again: `INSERT` becomes `INSERT IGNORE`, so a
@@ -181,9 +198,17 @@ pub fn rerunnable(text: &str) -> Option<(Kind, String)> {
     match classify(text) {
         Kind::CreateDatabase | Kind::Use => None,
         Kind::Insert => {
-            let rest = text["INSERT".len()..].trim_start();
-            let stmt = format!("INSERT IGNORE {rest}");
-            Some((Kind::InsertIgnore, stmt))
+            let mut rest = text["INSERT".len()..].trim_start();
+            let mut head = "INSERT".to_string();
+            if let Some(p) = INSERT_PRIORITY.iter().find(|p| {
+                rest.get(..p.len())
+                    .is_some_and(|w| w.eq_ignore_ascii_case(p))
+                    && rest[p.len()..].starts_with(|c: char| c.is_ascii_whitespace())
+            }) {
+                head = format!("INSERT {}", &rest[..p.len()]);
+                rest = rest[p.len()..].trim_start();
+            }
+            Some((Kind::InsertIgnore, format!("{head} IGNORE {rest}")))
         }
         kind => Some((kind, text.to_string())),
     }
@@ -191,7 +216,6 @@ pub fn rerunnable(text: &str) -> Option<(Kind, String)> {
 
 /// Words outside quotes, backticks and comments: keywords, and identifiers that
 /// were left unquoted.
-#[cfg(test)]
 pub fn bare_words(text: &str) -> Vec<&str> {
     let bytes = text.as_bytes();
     let mut out = Vec::new();
@@ -300,6 +324,25 @@ mod tests {
         assert_eq!(
             rerunnable("ALTER TABLE t DROP c"),
             Some((Kind::Other, "ALTER TABLE t DROP c".to_string()))
+        );
+        assert_eq!(
+            rerunnable("insert low_priority into t values (1)"),
+            Some((
+                Kind::InsertIgnore,
+                "INSERT low_priority IGNORE into t values (1)".to_string()
+            ))
+        );
+        assert_eq!(
+            classify("INSERT DELAYED IGNORE INTO t VALUES (1)"),
+            Kind::InsertIgnore
+        );
+        // Changes the rows it collides with; the words inside a string do not count.
+        let upsert = "INSERT INTO t VALUES (1) ON DUPLICATE KEY UPDATE a = 2";
+        assert_eq!(classify(upsert), Kind::Other);
+        assert_eq!(rerunnable(upsert).unwrap().0, Kind::Other);
+        assert_eq!(
+            classify("INSERT INTO t VALUES ('on duplicate key update')"),
+            Kind::Insert
         );
     }
 }

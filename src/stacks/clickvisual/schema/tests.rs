@@ -233,6 +233,30 @@ fn additive_only_leaves_out_whatever_could_change_existing_tables() {
 }
 
 #[test]
+fn a_statement_ending_in_a_comment_keeps_its_terminator_outside_it() {
+    const STEPS: &[Step] = &[Step {
+        since: Version(1, 0, 0),
+        tag: "v1.0.0",
+        path: "a.sql",
+        sql: "CREATE TABLE IF NOT EXISTS `a` (`id` int) -- trailing; note\n;\n\
+              CREATE TABLE IF NOT EXISTS `b` (`id` int);",
+    }];
+    let s = steps_script(
+        Source::Known(Version(1, 0, 0)),
+        STEPS,
+        Version(1, 0, 0),
+        false,
+    );
+    assert!(
+        s.script
+            .contains("CREATE TABLE IF NOT EXISTS `a` (`id` int) -- trailing; note\n;\n"),
+        "{}",
+        s.script
+    );
+    assert_eq!(sql::split(&s.script).len(), 2);
+}
+
+#[test]
 fn a_custom_script_is_applied_as_given_and_off_means_no_job() {
     let mut v = values();
     v.clickvisual.schema.sql = "ALTER TABLE cv_user ADD COLUMN x int;".into();
@@ -405,6 +429,59 @@ fn no_mysql_8_4_reserved_word_is_an_unquoted_identifier() {
             }
         }
     }
+    // Column and index definitions (one a line, as upstream writes them): a bare
+    // first word must be index syntax, never a reserved word naming a column, which
+    // the list above lets through where it is also syntax (`key`, `index`, `default`).
+    const INDEX_WORDS: &[&str] = &[
+        "PRIMARY",
+        "KEY",
+        "UNIQUE",
+        "INDEX",
+        "CONSTRAINT",
+        "FOREIGN",
+        "FULLTEXT",
+        "SPATIAL",
+        "CHECK",
+    ];
+    let column_names_ok = |stmt: &str| -> Result<(), String> {
+        for line in stmt.lines().skip(1) {
+            let line = line.trim();
+            if line.starts_with('`') || line.starts_with(')') || line.is_empty() {
+                continue;
+            }
+            let words = sql::bare_words(line);
+            let Some(first) = words.first().map(|w| w.to_ascii_uppercase()) else {
+                continue;
+            };
+            let second = words
+                .get(1)
+                .map(|w| w.to_ascii_uppercase())
+                .unwrap_or_default();
+            let is_type = reserved.contains(second.as_str())
+                && !INDEX_WORDS.contains(&second.as_str())
+                || ["TEXT", "JSON", "DATETIME", "TIMESTAMP"].contains(&second.as_str());
+            if reserved.contains(first.as_str())
+                && (!INDEX_WORDS.contains(&first.as_str()) || is_type)
+            {
+                return Err(format!("column {first} unquoted in: {line}"));
+            }
+        }
+        Ok(())
+    };
+    for stmt in sql::split(&schema(&values().clickvisual).unwrap().script) {
+        if sql::classify(stmt.text) == Kind::CreateTableIfNotExists {
+            column_names_ok(stmt.text).unwrap();
+        }
+    }
+    assert!(column_names_ok("CREATE TABLE t (\n  key varchar(8),\n  `id` int\n)").is_err());
+    assert!(column_names_ok("CREATE TABLE t (\n  default int\n)").is_err());
+    assert!(
+        column_names_ok(
+            "CREATE TABLE t (\n  `id` int,\n  KEY `k` (`id`),\n  PRIMARY KEY (`id`)\n)"
+        )
+        .is_ok()
+    );
+
     // The check sees what it must: a reserved column name left unquoted.
     let words = sql::bare_words(
         "CREATE TABLE IF NOT EXISTS `t` (desc varchar(8), `trigger` int, c text COMMENT 'key')",
