@@ -168,16 +168,7 @@ async fn a_sub_path_without_an_image_built_for_it_is_refused_before_any_write() 
         "{}",
         stderr(&out)
     );
-    let secrets = Api::<Secret>::namespaced(env.client.clone(), &env.ns)
-        .list(&ListParams::default().labels("owner=stackctl"))
-        .await
-        .unwrap();
-    assert!(secrets.items.is_empty(), "a release record was written");
-    let objects = Api::<ConfigMap>::namespaced(env.client.clone(), &env.ns)
-        .list(&ListParams::default().labels("stackctl.dev/release=cv"))
-        .await
-        .unwrap();
-    assert!(objects.items.is_empty(), "objects were written");
+    env.assert_nothing_written("cv").await;
     env.done().await;
 }
 
@@ -636,16 +627,7 @@ async fn dry_runs_write_nothing() {
         .ok(&["install", "cv", "--profile", "minimal", "--dry-run"])
         .await;
     assert!(String::from_utf8_lossy(&out.stdout).contains("kind: StatefulSet"));
-    let secrets = Api::<Secret>::namespaced(env.client.clone(), &env.ns)
-        .list(&ListParams::default().labels("app.kubernetes.io/managed-by=stackctl"))
-        .await
-        .unwrap();
-    assert!(secrets.items.is_empty(), "a dry run wrote objects");
-    let records = Api::<Secret>::namespaced(env.client.clone(), &env.ns)
-        .list(&ListParams::default().labels("owner=stackctl"))
-        .await
-        .unwrap();
-    assert!(records.items.is_empty(), "a dry run wrote a release record");
+    env.assert_nothing_written("cv").await;
     env.done().await;
 }
 

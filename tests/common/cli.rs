@@ -4,7 +4,7 @@ use std::process::Output;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
-use kube::api::PostParams;
+use kube::api::{ListParams, PostParams};
 use kube::{Api, Client};
 use serde_json::Value;
 
@@ -162,6 +162,31 @@ impl Env {
             .await
             .unwrap()
             .is_some()
+    }
+
+    /// Asserts that no release record and no object of `release` exists: what a
+    /// refused or dry-run operation must leave.
+    pub async fn assert_nothing_written(&self, release: &str) {
+        let secrets = Api::<Secret>::namespaced(self.client.clone(), &self.ns);
+        let records = secrets
+            .list(&ListParams::default().labels("owner=stackctl"))
+            .await
+            .unwrap();
+        assert!(records.items.is_empty(), "a release record was written");
+        let selector = format!("stackctl.dev/release={release}");
+        let owned = secrets
+            .list(&ListParams::default().labels(&selector))
+            .await
+            .unwrap();
+        assert!(owned.items.is_empty(), "Secrets of {release} were written");
+        let configs = Api::<ConfigMap>::namespaced(self.client.clone(), &self.ns)
+            .list(&ListParams::default().labels(&selector))
+            .await
+            .unwrap();
+        assert!(
+            configs.items.is_empty(),
+            "ConfigMaps of {release} were written"
+        );
     }
 
     /// Removes the namespace; reached only when the test passed, so a failure leaves
