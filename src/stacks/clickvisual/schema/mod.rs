@@ -37,7 +37,7 @@ pub const COMPONENT: &str = "clickvisual-schema";
 pub const SCRIPT_KEY: &str = "schema.sql";
 const MOUNT_DIR: &str = "/schema";
 /// `mysql` user of the official image (docker-library/mysql `8.4/Dockerfile.oracle`:
-/// `groupadd --system --gid 999 mysql && useradd --system --uid 999 --gid 999`).
+/// `groupadd --system --gid 999 mysql; useradd --system --uid 999 --gid 999 …`).
 const MYSQL_UID: i64 = 999;
 
 /// A ClickVisual release version, `major.minor.patch`.
@@ -229,18 +229,18 @@ pub fn warnings(v: &ClickVisual) -> Vec<String> {
     vec![w]
 }
 
-/// Applies the script as the app's MySQL account: it owns the app's database (the
-/// MySQL image's `8.4/docker-entrypoint.sh` runs ``GRANT ALL ON `$MYSQL_DATABASE`.*
-/// TO '$MYSQL_USER'@'%'``; an external one is the account the user gave), and
-/// ClickVisual itself connects as it. Waits while MySQL refuses connections (client errors
+/// Applies the script as the app's MySQL account, which ClickVisual connects as and
+/// which owns the app's database: the MySQL image's `8.4/docker-entrypoint.sh` runs
+/// ``GRANT ALL ON `$MYSQL_DATABASE`.* TO '$MYSQL_USER'@'%'``, and an external one is
+/// the account the user gave. Waits while MySQL refuses connections (client errors
 /// 2002/2003/2005/2013) for up to `WAIT_SECONDS` (480, inside the Job's 600 s
-/// deadline, so its own message is what a failure shows), fails at once on anything
-/// else, such as a wrong password.
+/// deadline, so that its own message is what a failure shows); fails at once on
+/// anything else, such as a wrong password.
 ///
 /// Env: `HOST`, `PORT`, `DATABASE`, `MYSQL_USER`, `MYSQL_PASSWORD`, `SCHEMA_FILE`.
 /// The password reaches the client through a private option file
-/// ([`mysql_client_setup`]), as in the MySQL probe. The client stops at the first failing statement
-/// and names its line.
+/// ([`mysql_client_setup`]), as in the MySQL probe. The client stops at the first
+/// failing statement and names its line.
 pub const APPLY: &str = concat!(
     "set -u\n",
     mysql_client_setup!(),
