@@ -483,3 +483,31 @@ fn schema_warnings_and_a_custom_schema_file() {
             .all(|d| !d["metadata"]["name"].as_str().unwrap().contains("schema"))
     );
 }
+
+#[test]
+fn an_unreachable_cluster_is_a_preflight_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("config");
+    // A server nothing listens on.
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:1\n\
+         contexts:\n- name: c\n  context: {cluster: c, user: u}\ncurrent-context: c\n\
+         users:\n- name: u\n  user: {token: t}\n",
+    )
+    .unwrap();
+    for args in [&["status"][..], &["install", "--profile", "minimal"]] {
+        let out = stackctl()
+            .args(args)
+            .args(["--kubeconfig", kubeconfig.to_str().unwrap()])
+            .assert()
+            .code(3);
+        let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+        assert!(err.starts_with("error: "), "{err}");
+    }
+    // No kubeconfig at all: the same.
+    stackctl()
+        .args(["status", "--kubeconfig", "/nonexistent/kubeconfig"])
+        .assert()
+        .code(3);
+}

@@ -90,13 +90,27 @@ pub async fn run(cli: Cli) -> ExitCode {
     }
 }
 
-/// Prints an error for a person: the message and its causes, no stack trace.
+/// Prints an error for a person: the message and its causes, no stack trace. The
+/// one place where errors of the layers below become exit codes.
 fn report(e: anyhow::Error) -> ExitCode {
     if let Some(exit) = e.downcast_ref::<Exit>() {
         if !exit.message.is_empty() {
             eprintln!("{}", exit.message);
         }
         return ExitCode::from(exit.code);
+    }
+    let code = if e.is::<crate::lifecycle::session::Unreachable>() {
+        Some(exit::PREFLIGHT)
+    } else if e.is::<crate::probe::FilterError>() {
+        Some(exit::USAGE)
+    } else if e.is::<crate::probe::ExternalsDoNotAnswer>() {
+        Some(exit::PROBES)
+    } else {
+        None
+    };
+    if let Some(code) = code {
+        eprintln!("error: {e}");
+        return ExitCode::from(code);
     }
     eprintln!("error: {}", crate::output::describe(&e));
     ExitCode::from(exit::FAILED)

@@ -39,8 +39,7 @@ pub async fn run(global: &GlobalArgs, args: &TestArgs) -> Result<()> {
         stack.probes(&values, &release)?,
         args.filter.as_deref(),
         &t.name,
-    )
-    .map_err(|e| Exit::usage(format!("error: {e}")))?;
+    )?;
     let quiet = global.quiet;
     if probes.is_empty() {
         if !quiet {

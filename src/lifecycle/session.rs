@@ -6,8 +6,12 @@ use kube::Client;
 use crate::apply::Resolver;
 use crate::cli::GlobalArgs;
 use crate::cluster;
-use crate::commands::{Exit, exit};
 use crate::stacks::component::Capabilities;
+
+/// The cluster could not be reached, or did not say its version.
+#[derive(Debug, thiserror::Error)]
+#[error("{0:#}")]
+pub struct Unreachable(anyhow::Error);
 
 pub struct Session {
     pub client: Client,
@@ -18,12 +22,9 @@ pub struct Session {
 
 impl Session {
     /// Connects and asks the server for its version: the first preflight check. An
-    /// unreachable cluster is a preflight failure (nothing was written).
+    /// unreachable cluster is [`Unreachable`] (nothing was written).
     pub async fn connect(global: &GlobalArgs) -> Result<Session> {
-        let preflight = |e: anyhow::Error| Exit {
-            code: exit::PREFLIGHT,
-            message: format!("error: {e:#}"),
-        };
+        let preflight = Unreachable;
         let client = cluster::connect(global.kubeconfig.as_deref(), global.context.as_deref())
             .await
             .map_err(preflight)?;

@@ -26,8 +26,8 @@ use k8s_openapi::api::core::v1::{EnvVar, ResourceRequirements};
 
 pub use report::{Outcome, ProbeReport, ProbeResult};
 pub use run::{
-    PREFLIGHT_SECRET_SUFFIX, RunOptions, preflight_external, run_preflight_probes, run_probes,
-    save_to_record,
+    ExternalsDoNotAnswer, PREFLIGHT_SECRET_SUFFIX, RunOptions, preflight_external,
+    run_preflight_probes, run_probes, save_to_record,
 };
 
 use crate::lifecycle::preflight::Permission;
@@ -107,18 +107,24 @@ pub fn permissions(namespace: &str) -> Vec<Permission> {
     out
 }
 
+/// A `--filter` that is no glob or matches no probe: the user's input, not a probe
+/// failure.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct FilterError(String);
+
 /// The probes `filter` selects: a component name or a glob over component names
 /// (`click*`), also matched against Job names (`cv-test-mysql`). `None` selects all.
 pub fn select(
     probes: Vec<ProbeSpec>,
     filter: Option<&str>,
     release: &str,
-) -> Result<Vec<ProbeSpec>, String> {
+) -> Result<Vec<ProbeSpec>, FilterError> {
     let Some(filter) = filter else {
         return Ok(probes);
     };
     let glob = globset::Glob::new(filter)
-        .map_err(|e| format!("--filter {filter:?} is not a valid glob: {e}"))?
+        .map_err(|e| FilterError(format!("--filter {filter:?} is not a valid glob: {e}")))?
         .compile_matcher();
     let all: Vec<String> = probes.iter().map(|p| p.component.clone()).collect();
     let selected: Vec<ProbeSpec> = probes
@@ -128,14 +134,14 @@ pub fn select(
         })
         .collect();
     if selected.is_empty() {
-        return Err(format!(
+        return Err(FilterError(format!(
             "no probe matches --filter {filter:?}; this release has: {}",
             if all.is_empty() {
                 "none".to_string()
             } else {
                 all.join(", ")
             }
-        ));
+        )));
     }
     Ok(selected)
 }
@@ -175,7 +181,7 @@ mod tests {
             ["mysql"]
         );
         assert_eq!(names(select(all(), None, "cv").unwrap()).len(), 3);
-        let err = select(all(), Some("kafka"), "cv").unwrap_err();
+        let err = select(all(), Some("kafka"), "cv").unwrap_err().to_string();
         assert!(err.contains("mysql, clickhouse, clickvisual"), "{err}");
         assert!(select(all(), Some("[x"), "cv").is_err());
     }

@@ -25,7 +25,6 @@ use super::job::{self, JobParams};
 use super::report::{Outcome, ProbeReport, ProbeResult};
 use super::{CONTAINER, FanOut, PROBE_LABEL, ProbeSpec, RUN_LABEL, external_probes, select};
 use crate::apply::FIELD_MANAGER;
-use crate::commands::Exit;
 use crate::lifecycle::Session;
 use crate::release::{Store, StoreError};
 use crate::stacks::component::{Manifest, RELEASE_LABEL, Release};
@@ -78,9 +77,9 @@ struct Running {
 /// Runs `probes` (those `opts.filter` selects) as Jobs in the release namespace and
 /// reports every result; `on_result` sees each as it arrives (for progress output).
 /// Finished Jobs are deleted afterwards (background propagation); a previous run's
-/// Jobs of the same probes are deleted before (so runs repeat). Probe failures are results, not errors: the
-/// error case is not being able to run at all (API refusals, a filter matching
-/// nothing — the latter an [`Exit`] with the usage code).
+/// Jobs of the same probes are deleted before (so runs repeat). Probe failures are
+/// results, not errors: the error case is not being able to run at all (API
+/// refusals, or a filter matching nothing: a [`FilterError`](super::FilterError)).
 pub async fn run_probes(
     session: &Session,
     release: &Release,
@@ -89,8 +88,7 @@ pub async fn run_probes(
     mut on_result: impl FnMut(&ProbeResult),
 ) -> Result<ProbeReport> {
     let ran_at = Timestamp::now();
-    let selected = select(probes, opts.filter.as_deref(), &release.name)
-        .map_err(|e| Exit::usage(format!("error: {e}")))?;
+    let selected = select(probes, opts.filter.as_deref(), &release.name)?;
     let client = session.client.clone();
     let jobs: Api<Job> = Api::namespaced(client.clone(), &release.namespace);
     let pods: Api<Pod> = Api::namespaced(client, &release.namespace);
@@ -262,9 +260,9 @@ pub async fn run_preflight_probes(
 
 /// The preflight step of install and upgrade: the probes of `stack`'s external
 /// dependencies (see [`run_preflight_probes`]). `Ok(None)` when there are none,
-/// `Ok(Some(report))` when all answered; a failure is an [`Exit`] with the probes'
-/// exit code, its message holding the table and the logs — nothing but the
-/// temporary probe objects (already deleted) was written.
+/// `Ok(Some(report))` when all answered; a failure is [`ExternalsDoNotAnswer`], its
+/// message holding the table and the logs — nothing but the temporary probe objects
+/// (already deleted) was written.
 pub async fn preflight_external(
     session: &Session,
     stack: &dyn crate::stacks::Stack,
@@ -289,20 +287,32 @@ pub async fn preflight_external(
     if report.passed() {
         return Ok(Some(report));
     }
-    let failed: Vec<&str> = report.failed().map(|r| r.component.as_str()).collect();
-    Err(Exit {
-        code: crate::commands::exit::PROBES,
-        message: format!(
-            "error: preflight: external services do not answer as configured; nothing was deployed\n{report}\n\ncheck {} (host, port, credentials) and that the cluster can reach them, then re-run",
-            failed
-                .iter()
-                .map(|c| format!("{c}.external.*"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    }
-    .into())
+    Err(ExternalsDoNotAnswer { report }.into())
 }
+
+/// External dependencies that did not answer the preflight probes as configured.
+#[derive(Debug)]
+pub struct ExternalsDoNotAnswer {
+    pub report: ProbeReport,
+}
+
+impl std::fmt::Display for ExternalsDoNotAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let failed: Vec<String> = self
+            .report
+            .failed()
+            .map(|r| format!("{}.external.*", r.component))
+            .collect();
+        write!(
+            f,
+            "preflight: external services do not answer as configured; nothing was deployed\n{}\n\ncheck {} (host, port, credentials) and that the cluster can reach them, then re-run",
+            self.report,
+            failed.join(", ")
+        )
+    }
+}
+
+impl std::error::Error for ExternalsDoNotAnswer {}
 
 /// Stores `report` in the newest revision of `release` (`Record.probes`), re-reading
 /// when another writer got there first. Returns the revision updated.
