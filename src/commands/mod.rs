@@ -1,5 +1,6 @@
 //! One module per command; each turns parsed arguments into output and an exit status.
 
+mod changes;
 mod diff;
 pub mod operate;
 mod prepare;

@@ -8,21 +8,18 @@ use anyhow::{Context, Result};
 use serde_json::Value;
 use tokio::time::Instant;
 
+use super::changes::{change_summary, render_diff};
 use super::{Base, Exit, Prepared, exit, prepare, prepare_on};
 use crate::apply::apply_all;
 use crate::cli::{DryRun, GlobalArgs, InstallArgs, OperationArgs, RollbackArgs, UpgradeArgs};
 use crate::lifecycle::operation::{Options, ProbePlan};
 use crate::lifecycle::progress::Reporter;
-use crate::lifecycle::{Outcome, Session, Spec, execute, immutable, preflight, target};
+use crate::lifecycle::{LOCK_TTL, Outcome, Session, Spec, execute, immutable, preflight, target};
 use crate::plan::Plan;
 use crate::probe::ProbeReport;
 use crate::release::{Lock, LockError, LockGuard, Operation, Record, Status, Store};
 use crate::stacks::component::{Manifest, SCHEMA_ANNOTATION};
 use crate::values::{Layer, Path};
-
-/// How long a holder's lock lives without renewal: a killed stackctl blocks the next
-/// operation for at most this long.
-pub const LOCK_TTL: Duration = Duration::from_secs(30);
 
 pub async fn install(global: &GlobalArgs, args: &InstallArgs) -> Result<()> {
     // Values first: bad input fails before any contact with a cluster.
@@ -84,7 +81,7 @@ pub async fn install(global: &GlobalArgs, args: &InstallArgs) -> Result<()> {
     }
     let lock = acquire(&session, &store, &ns, &name, Operation::Install).await?;
     let previous = match &latest {
-        Some(r) => manifests_of(r),
+        Some(r) => r.objects(),
         None => Vec::new(),
     };
     let spec = Spec {
@@ -127,7 +124,7 @@ pub async fn upgrade(global: &GlobalArgs, args: &UpgradeArgs) -> Result<()> {
     );
     let store = Store::new(session.client.clone(), &ns);
 
-    let previous = manifests_of(&current);
+    let previous = current.objects();
     let changes = change_summary(&previous, &plan);
     let immutable = immutable::changes(&previous, &plan.manifests().cloned().collect::<Vec<_>>());
     if !immutable.is_empty() && !args.recreate {
@@ -144,10 +141,7 @@ pub async fn upgrade(global: &GlobalArgs, args: &UpgradeArgs) -> Result<()> {
     if !global.quiet {
         eprintln!("{}", changes.text);
         if args.diff {
-            eprintln!(
-                "{}",
-                super::diff::render_diff(&session, &plan, &previous).await?
-            );
+            eprintln!("{}", render_diff(&session, &plan, &previous).await?);
         }
     }
     if changes.changed == 0 && changes.added == 0 && changes.removed == 0 {
@@ -182,7 +176,7 @@ pub async fn upgrade(global: &GlobalArgs, args: &UpgradeArgs) -> Result<()> {
         .await?
         .filter(|l| l.revision != current.revision)
     {
-        previous.extend(manifests_of(&latest));
+        previous.extend(latest.objects());
     }
     let mut generated = current.generated.clone();
     for g in &prepared.values.generated {
@@ -315,7 +309,7 @@ pub async fn rollback(global: &GlobalArgs, args: &RollbackArgs) -> Result<()> {
         ))
         .into());
     }
-    let manifests = manifests_of(&target_record);
+    let manifests = target_record.objects();
     let schemas: Vec<String> = manifests
         .iter()
         .filter_map(|m| {
@@ -345,7 +339,7 @@ pub async fn rollback(global: &GlobalArgs, args: &RollbackArgs) -> Result<()> {
     let lock = acquire(&session, &store, &t.namespace, &t.name, Operation::Rollback).await?;
     let mut previous = Vec::new();
     for r in store.list(&t.name).await?.iter().rev().take(2) {
-        previous.extend(manifests_of(r));
+        previous.extend(r.objects());
     }
     let spec = Spec {
         operation: Operation::Rollback,
@@ -677,87 +671,6 @@ fn profile_of(r: &Record) -> String {
     }
 }
 
-pub fn manifests_of(r: &Record) -> Vec<Manifest> {
-    r.manifests
-        .iter()
-        .cloned()
-        .filter_map(Manifest::from_value)
-        .collect()
-}
-
-pub struct Changes {
-    pub added: usize,
-    pub changed: usize,
-    pub removed: usize,
-    pub text: String,
-}
-
-/// Which objects an upgrade adds, changes and removes, from the rendered forms.
-pub fn change_summary(previous: &[Manifest], plan: &Plan) -> Changes {
-    let next: Vec<&Manifest> = plan.manifests().collect();
-    let mut lines = Vec::new();
-    let (mut added, mut changed) = (0, 0);
-    for m in &next {
-        let counterpart = previous.iter().find(|p| m.is_counterpart_of(p));
-        match previous.iter().find(|p| immutable::same_object(p, m)) {
-            // A new revision's run of a per-revision Job: new only in its name.
-            None if counterpart
-                .is_some_and(|p| p.revision_neutral_body() == m.revision_neutral_body()) =>
-            {
-                lines.push(format!("  = {} (runs again, once per revision)", m.id()));
-            }
-            None if counterpart.is_some() => {
-                changed += 1;
-                lines.push(format!(
-                    "  ~ {} (was {})",
-                    m.id(),
-                    counterpart.map(Manifest::id).unwrap_or_default()
-                ));
-            }
-            None => {
-                added += 1;
-                lines.push(format!("  + {}", m.id()));
-            }
-            Some(p) if p.body != m.body => {
-                changed += 1;
-                lines.push(format!("  ~ {}", m.id()));
-            }
-            _ => {}
-        }
-    }
-    let removed_list: Vec<&Manifest> = previous
-        .iter()
-        .filter(|p| {
-            !next
-                .iter()
-                .any(|m| immutable::same_object(p, m) || m.is_counterpart_of(p))
-        })
-        .collect();
-    for m in &removed_list {
-        lines.push(format!(
-            "  - {}{}",
-            m.id(),
-            if m.kind == "PersistentVolumeClaim" {
-                " (kept: volumes are never pruned)"
-            } else {
-                ""
-            }
-        ));
-    }
-    let text = format!(
-        "changes: {added} to add, {changed} to change, {} to remove{}{}",
-        removed_list.len(),
-        if lines.is_empty() { "" } else { "\n" },
-        lines.join("\n")
-    );
-    Changes {
-        added,
-        changed,
-        removed: removed_list.len(),
-        text,
-    }
-}
-
 fn confirm(prompt: &str, yes: bool) -> Result<bool> {
     // Never wait for input without a terminal: automation gets the default (yes) for
     // upgrades, which the user asked for by running the command.
@@ -829,71 +742,6 @@ mod tests {
         );
         assert!(parse_rollback_args(&s(&["cv", "x"])).is_err());
         assert!(parse_rollback_args(&s(&["0"])).is_err());
-    }
-
-    #[test]
-    fn a_per_revision_job_is_compared_with_the_previous_revisions() {
-        use crate::cli::{GlobalArgs, OutputFormat, ValuesArgs};
-        use crate::values::{SetFlag, SetKind};
-        use rand::SeedableRng;
-        let global = GlobalArgs {
-            kubeconfig: None,
-            context: None,
-            namespace: None,
-            output: OutputFormat::Text,
-            verbose: 0,
-            quiet: true,
-            no_color: true,
-        };
-        let plan = |revision: u32, sets: &[&str]| {
-            let args = ValuesArgs {
-                profile: Some("minimal".into()),
-                ordered_sets: sets
-                    .iter()
-                    .map(|s| SetFlag {
-                        kind: SetKind::Set,
-                        raw: s.to_string(),
-                    })
-                    .collect(),
-                ..Default::default()
-            };
-            let mut p = super::super::prepare_with_rng(
-                &global,
-                &args,
-                &mut rand::rngs::StdRng::seed_from_u64(1),
-            )
-            .unwrap();
-            p.release.revision = revision;
-            p.plan(crate::stacks::component::Capabilities::latest())
-                .unwrap()
-        };
-        let first: Vec<Manifest> = plan(1, &[]).manifests().cloned().collect();
-
-        let same = change_summary(&first, &plan(2, &[]));
-        assert_eq!(
-            (same.added, same.changed, same.removed),
-            (0, 0, 0),
-            "{}",
-            same.text
-        );
-        assert!(
-            same.text.contains(
-                "  = Job/clickvisual-clickvisual-schema-2 (runs again, once per revision)"
-            ),
-            "{}",
-            same.text
-        );
-
-        // A new MySQL image changes the Job: shown as a change of the previous one.
-        let changed = change_summary(&first, &plan(2, &["mysql.image.tag=8.4.3"]));
-        assert!(
-            changed.text.contains(
-                "  ~ Job/clickvisual-clickvisual-schema-2 (was Job/clickvisual-clickvisual-schema-1)"
-            ),
-            "{}",
-            changed.text
-        );
-        assert_eq!(changed.removed, 0, "{}", changed.text);
     }
 
     #[test]

@@ -7,7 +7,6 @@ use serde_json::Value;
 
 use super::{Exit, exit};
 use crate::cli::{GlobalArgs, OutputFormat, ReleaseArg};
-use crate::commands::operate::manifests_of;
 use crate::lifecycle::{Session, target};
 use crate::output::{print_structured, table};
 use crate::probe::ProbeReport;
@@ -83,7 +82,7 @@ pub async fn status(global: &GlobalArgs, args: &ReleaseArg) -> Result<()> {
         .await
         .ok()
         .flatten();
-    let manifests = manifests_of(&record);
+    let manifests = record.objects();
     let live: Vec<(Manifest, Option<Value>)> = stream::iter(manifests)
         .map(|m| {
             let resolver = session.resolver.clone();

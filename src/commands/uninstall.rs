@@ -7,9 +7,9 @@ use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use kube::Api;
 use kube::api::{DeleteParams, ListParams};
 
-use super::operate::{LOCK_TTL, manifests_of};
 use super::{Exit, exit};
 use crate::cli::{GlobalArgs, UninstallArgs, UnlockArgs};
+use crate::lifecycle::LOCK_TTL;
 use crate::lifecycle::operation::remove_objects;
 use crate::lifecycle::progress::Reporter;
 use crate::lifecycle::{Session, target};
@@ -67,7 +67,7 @@ pub async fn uninstall(global: &GlobalArgs, args: &UninstallArgs) -> Result<()> 
     // objects the last deployed revision lacks.
     let mut objects: Vec<Manifest> = Vec::new();
     for r in records.iter().rev() {
-        for m in manifests_of(r) {
+        for m in r.objects() {
             if !objects
                 .iter()
                 .any(|o| crate::lifecycle::immutable::same_object(o, &m))

@@ -11,4 +11,8 @@ pub mod session;
 pub mod target;
 
 pub use operation::{Outcome, Spec, execute};
+
+/// How long a holder's lock lives without renewal: a killed stackctl blocks the next
+/// operation for at most this long.
+pub const LOCK_TTL: std::time::Duration = std::time::Duration::from_secs(30);
 pub use session::Session;

@@ -17,6 +17,11 @@ use k8s_openapi::jiff::{Timestamp, Unit};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::stacks::component::Manifest;
+
+/// `type` of every release Secret; anything else is not ours, whatever its labels.
+pub const SECRET_TYPE: &str = "stackctl.dev/release.v1";
+
 /// Where a release is in its lifecycle; the kebab-case names are also label values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -234,6 +239,16 @@ impl Record {
     }
 
     /// Ends the revision with its final status.
+    /// The stored objects as manifests (rollback replays them, prune and uninstall
+    /// remove them). Objects that lack the phase annotation are skipped.
+    pub fn objects(&self) -> Vec<Manifest> {
+        self.manifests
+            .iter()
+            .cloned()
+            .filter_map(Manifest::from_value)
+            .collect()
+    }
+
     pub fn finish(&mut self, status: Status, description: impl Into<String>) {
         self.status = status;
         self.description = description.into();
@@ -274,7 +289,7 @@ pub enum RecordError {
     Corrupt(#[source] std::io::Error),
     #[error("not a stackctl release record, or one from an incompatible stackctl version: {0}")]
     Json(#[source] serde_json::Error),
-    #[error("not a stackctl release record: its type is {0:?}, not {expected:?}", expected = super::store::SECRET_TYPE)]
+    #[error("not a stackctl release record: its type is {0:?}, not {expected:?}", expected = SECRET_TYPE)]
     ForeignType(String),
     #[error("not a stackctl release record: it has no `release` data")]
     NoData,

@@ -18,8 +18,7 @@ use super::record::{self, Record, RecordError, Status, Summary};
 use super::trim::select_for_trim;
 use super::validate_name;
 
-/// `type` of every release Secret; anything else is not ours, whatever its labels.
-pub const SECRET_TYPE: &str = "stackctl.dev/release.v1";
+pub use super::record::SECRET_TYPE;
 /// Key in `Secret.data` holding the encoded record.
 pub const DATA_KEY: &str = "release";
 pub const OWNER_LABEL: &str = "owner";
