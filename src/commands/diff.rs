@@ -6,12 +6,12 @@ use anyhow::Result;
 use super::changes::render_diff;
 use super::operate::plan_upgrade;
 use crate::cli::{DiffArgs, GlobalArgs};
-use crate::lifecycle::Session;
+use crate::lifecycle::{Session, stored_objects};
 
 pub async fn run(global: &GlobalArgs, args: &DiffArgs) -> Result<()> {
     let session = Session::connect(global).await?;
     let (_, current, plan) = plan_upgrade(global, &args.upgrade, &session).await?;
-    let text = render_diff(&session, &plan, &current.objects()).await?;
+    let text = render_diff(&session, &plan, &stored_objects(&current)).await?;
     if text.is_empty() {
         println!("no changes");
     } else {

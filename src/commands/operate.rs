@@ -14,7 +14,9 @@ use crate::apply::apply_all;
 use crate::cli::{DryRun, GlobalArgs, InstallArgs, OperationArgs, RollbackArgs, UpgradeArgs};
 use crate::lifecycle::operation::{Options, ProbePlan};
 use crate::lifecycle::progress::Reporter;
-use crate::lifecycle::{LOCK_TTL, Outcome, Session, Spec, execute, immutable, preflight, target};
+use crate::lifecycle::{
+    LOCK_TTL, Outcome, Session, Spec, execute, immutable, preflight, stored_objects, target,
+};
 use crate::plan::Plan;
 use crate::probe::ProbeReport;
 use crate::release::{Lock, LockError, LockGuard, Operation, Record, Status, Store};
@@ -81,7 +83,7 @@ pub async fn install(global: &GlobalArgs, args: &InstallArgs) -> Result<()> {
     }
     let lock = acquire(&session, &store, &ns, &name, Operation::Install).await?;
     let previous = match &latest {
-        Some(r) => r.objects(),
+        Some(r) => stored_objects(r),
         None => Vec::new(),
     };
     let spec = Spec {
@@ -124,7 +126,7 @@ pub async fn upgrade(global: &GlobalArgs, args: &UpgradeArgs) -> Result<()> {
     );
     let store = Store::new(session.client.clone(), &ns);
 
-    let previous = current.objects();
+    let previous = stored_objects(&current);
     let changes = change_summary(&previous, &plan);
     let immutable = immutable::changes(&previous, &plan.manifests().cloned().collect::<Vec<_>>());
     if !immutable.is_empty() && !args.recreate {
@@ -176,7 +178,7 @@ pub async fn upgrade(global: &GlobalArgs, args: &UpgradeArgs) -> Result<()> {
         .await?
         .filter(|l| l.revision != current.revision)
     {
-        previous.extend(latest.objects());
+        previous.extend(stored_objects(&latest));
     }
     let mut generated = current.generated.clone();
     for g in &prepared.values.generated {
@@ -309,7 +311,7 @@ pub async fn rollback(global: &GlobalArgs, args: &RollbackArgs) -> Result<()> {
         ))
         .into());
     }
-    let manifests = target_record.objects();
+    let manifests = stored_objects(&target_record);
     let schemas: Vec<String> = manifests
         .iter()
         .filter_map(|m| {
@@ -339,7 +341,7 @@ pub async fn rollback(global: &GlobalArgs, args: &RollbackArgs) -> Result<()> {
     let lock = acquire(&session, &store, &t.namespace, &t.name, Operation::Rollback).await?;
     let mut previous = Vec::new();
     for r in store.list(&t.name).await?.iter().rev().take(2) {
-        previous.extend(r.objects());
+        previous.extend(stored_objects(r));
     }
     let spec = Spec {
         operation: Operation::Rollback,

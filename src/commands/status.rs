@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::{Exit, exit};
 use crate::cli::{GlobalArgs, OutputFormat, ReleaseArg};
-use crate::lifecycle::{Session, target};
+use crate::lifecycle::{Session, stored_objects, target};
 use crate::output::{print_structured, table};
 use crate::probe::ProbeReport;
 use crate::release::{Lock, Status, Store};
@@ -82,7 +82,7 @@ pub async fn status(global: &GlobalArgs, args: &ReleaseArg) -> Result<()> {
         .await
         .ok()
         .flatten();
-    let manifests = record.objects();
+    let manifests = stored_objects(&record);
     let live: Vec<(Manifest, Option<Value>)> = stream::iter(manifests)
         .map(|m| {
             let resolver = session.resolver.clone();

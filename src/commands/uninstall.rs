@@ -9,9 +9,9 @@ use kube::api::{DeleteParams, ListParams};
 
 use super::{Exit, exit};
 use crate::cli::{GlobalArgs, UninstallArgs, UnlockArgs};
-use crate::lifecycle::LOCK_TTL;
 use crate::lifecycle::operation::remove_objects;
 use crate::lifecycle::progress::Reporter;
+use crate::lifecycle::{LOCK_TTL, stored_objects};
 use crate::lifecycle::{Session, target};
 use crate::release::{Lock, LockError, Status, Store};
 use crate::stacks::component::{Manifest, RELEASE_LABEL};
@@ -67,7 +67,7 @@ pub async fn uninstall(global: &GlobalArgs, args: &UninstallArgs) -> Result<()> 
     // objects the last deployed revision lacks.
     let mut objects: Vec<Manifest> = Vec::new();
     for r in records.iter().rev() {
-        for m in r.objects() {
+        for m in stored_objects(r) {
             if !objects
                 .iter()
                 .any(|o| crate::lifecycle::immutable::same_object(o, &m))

@@ -12,6 +12,18 @@ pub mod target;
 
 pub use operation::{Outcome, Spec, execute};
 
+/// A record's stored objects as manifests (rollback replays them, prune and
+/// uninstall remove them); objects without the phase annotation are skipped. Here
+/// rather than on `Record`, so that `release` needs nothing of `stacks`.
+pub fn stored_objects(record: &crate::release::Record) -> Vec<crate::stacks::component::Manifest> {
+    record
+        .manifests
+        .iter()
+        .cloned()
+        .filter_map(crate::stacks::component::Manifest::from_value)
+        .collect()
+}
+
 /// How long a holder's lock lives without renewal: a killed stackctl blocks the next
 /// operation for at most this long.
 pub const LOCK_TTL: std::time::Duration = std::time::Duration::from_secs(30);

@@ -17,8 +17,6 @@ use k8s_openapi::jiff::{Timestamp, Unit};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::stacks::component::Manifest;
-
 /// `type` of every release Secret; anything else is not ours, whatever its labels.
 pub const SECRET_TYPE: &str = "stackctl.dev/release.v1";
 
@@ -239,16 +237,6 @@ impl Record {
     }
 
     /// Ends the revision with its final status.
-    /// The stored objects as manifests (rollback replays them, prune and uninstall
-    /// remove them). Objects that lack the phase annotation are skipped.
-    pub fn objects(&self) -> Vec<Manifest> {
-        self.manifests
-            .iter()
-            .cloned()
-            .filter_map(Manifest::from_value)
-            .collect()
-    }
-
     pub fn finish(&mut self, status: Status, description: impl Into<String>) {
         self.status = status;
         self.description = description.into();
