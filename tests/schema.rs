@@ -25,7 +25,7 @@ use stackctl::commands::prepare_with_rng;
 use stackctl::stacks::component::Capabilities;
 use stackctl::values::{SetFlag, SetKind};
 
-use local::{Mariadb, have, run, start_mariadb, stderr, stdout};
+use local::{Mariadb, have, run, spawn, start_mariadb, stderr, stdout};
 
 const PROGRAMS: &[&str] = &["sh", "sed", "mariadbd", "mariadb-install-db", "mysql"];
 
@@ -253,51 +253,26 @@ fn the_job_waits_while_mysql_refuses_connections() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("schema.sql");
     std::fs::write(&file, &r.schema).unwrap();
-    let job = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(&r.script)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", dir.path())
-        .env("TMPDIR", dir.path())
-        .env("HOST", "127.0.0.1")
-        .env("PORT", db.port.to_string())
-        .env("DATABASE", "clickvisual_late")
-        .env("MYSQL_USER", "clickvisual")
-        .env("MYSQL_PASSWORD", "RightPw1")
-        .env("SCHEMA_FILE", &file)
-        .env("WAIT_SECONDS", "60")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let port = db.port.to_string();
+    let env = [
+        ("HOST", "127.0.0.1"),
+        ("PORT", port.as_str()),
+        ("DATABASE", "clickvisual_late"),
+        ("MYSQL_USER", "clickvisual"),
+        ("MYSQL_PASSWORD", "RightPw1"),
+        ("SCHEMA_FILE", file.to_str().unwrap()),
+    ];
+    let job = spawn(&r.script, &[&env[..], &[("WAIT_SECONDS", "60")]].concat());
     std::thread::sleep(std::time::Duration::from_secs(2));
     db.start();
-    let out = job.wait_with_output().unwrap();
-    eprintln!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = job.wait();
     assert!(out.status.success());
     assert!(stdout(&out).contains("waiting for MySQL at 127.0.0.1:"));
     assert!(stdout(&out).contains("clickvisual_late: 43 tables"));
 
     // Nobody there at all: it gives up when its time is up, saying why.
     db.stop();
-    let port = db.port.to_string();
-    let out = run(
-        &r.script,
-        &[
-            ("HOST", "127.0.0.1"),
-            ("PORT", &port),
-            ("DATABASE", "clickvisual_late"),
-            ("MYSQL_USER", "clickvisual"),
-            ("MYSQL_PASSWORD", "RightPw1"),
-            ("SCHEMA_FILE", file.to_str().unwrap()),
-            ("WAIT_SECONDS", "5"),
-        ],
-    );
+    let out = run(&r.script, &[&env[..], &[("WAIT_SECONDS", "5")]].concat());
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("(waited 5s)"), "{}", stderr(&out));
 }

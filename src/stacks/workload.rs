@@ -645,8 +645,9 @@ pub fn job(b: &Builder<'_>, backoff_limit: i32, active_deadline: i64, pod: PodSp
     }
 }
 
-/// A Job named by the caller, retrying its pod in place (`OnFailure`) up to
-/// `backoff_limit` times within `active_deadline` seconds.
+/// A Job named by the caller, retrying up to `backoff_limit` times within
+/// `active_deadline` seconds: in place (`OnFailure`) unless `pod` sets its own
+/// restart policy.
 pub fn job_named(
     b: &Builder<'_>,
     name: String,
@@ -658,7 +659,7 @@ pub fn job_named(
         b,
         BTreeMap::new(),
         PodSpec {
-            restart_policy: Some("OnFailure".into()),
+            restart_policy: pod.restart_policy.clone().or(Some("OnFailure".into())),
             ..pod
         },
     );

@@ -41,15 +41,27 @@ pub fn which(program: &str) -> Option<std::path::PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// Runs a probe script as the Job would: `sh -c <script>` with nothing but the given
+/// Runs a script as its Job would: `sh -c <script>` with nothing but the given
 /// variables (plus PATH and a HOME), so nothing of the test's environment leaks in.
 pub fn run(script: &str, env: &[(&str, &str)]) -> Output {
+    spawn(script, env).wait()
+}
+
+/// A script started by [`spawn`], for tests that act while it runs.
+pub struct Running {
+    child: Child,
+    env: Vec<String>,
+    _home: tempfile::TempDir,
+}
+
+/// [`run`], without waiting for the script to finish.
+pub fn spawn(script: &str, env: &[(&str, &str)]) -> Running {
     let home = tempfile::tempdir().unwrap();
     let path = format!(
         "{}:/usr/sbin:/sbin",
         std::env::var("PATH").unwrap_or_default()
     );
-    let out = Command::new("sh")
+    let child = Command::new("sh")
         .arg("-c")
         .arg(script)
         .env_clear()
@@ -58,22 +70,40 @@ pub fn run(script: &str, env: &[(&str, &str)]) -> Output {
         .env("TMPDIR", home.path())
         .envs(env.iter().copied())
         .stdin(Stdio::null())
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("sh runs");
-    eprintln!(
-        "--- env {:?}\n--- stdout\n{}--- stderr\n{}--- exit {:?}",
-        env.iter()
-            .map(|(k, v)| if k.contains("PASS") || k.contains("AUTH") {
+    let env = env
+        .iter()
+        .map(|(k, v)| {
+            if k.contains("PASS") || k.contains("AUTH") {
                 format!("{k}=<{} chars>", v.len())
             } else {
                 format!("{k}={v}")
-            })
-            .collect::<Vec<_>>(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-        out.status.code()
-    );
-    out
+            }
+        })
+        .collect();
+    Running {
+        child,
+        env,
+        _home: home,
+    }
+}
+
+impl Running {
+    /// Waits for the script and prints what it said, so a failing test shows it.
+    pub fn wait(self) -> Output {
+        let out = self.child.wait_with_output().expect("sh runs");
+        eprintln!(
+            "--- env {:?}\n--- stdout\n{}--- stderr\n{}--- exit {:?}",
+            self.env,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            out.status.code()
+        );
+        out
+    }
 }
 
 pub fn stdout(o: &Output) -> String {

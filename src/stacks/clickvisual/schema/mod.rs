@@ -323,6 +323,10 @@ pub fn render(ctx: &Ctx<'_>) -> Option<Rendered> {
         )
     };
     let pod = PodSpec {
+        // Each try in a pod of its own, kept: with `OnFailure` the Job controller
+        // deletes the pod when the tries run out, and its log (the failing statement)
+        // with it.
+        restart_policy: Some("Never".into()),
         containers: vec![container],
         volumes: Some(vec![
             w::config_map_volume("schema", &config_map),
@@ -338,11 +342,6 @@ pub fn render(ctx: &Ctx<'_>) -> Option<Rendered> {
     let base = w::workload_name(&b);
     let name = format!("{base}-{}", ctx.release.revision);
     let mut job = w::job_named(&b, name, 2, 600, pod);
-    // Each try in a pod of its own, kept: with `OnFailure` the Job controller deletes
-    // the pod when the tries run out, and its log (the failing statement) with it.
-    if let Some(pod) = job.spec.as_mut().and_then(|s| s.template.spec.as_mut()) {
-        pod.restart_policy = Some("Never".into());
-    }
     let annotations = job.metadata.annotations.get_or_insert_default();
     annotations.insert(PER_REVISION_ANNOTATION.to_string(), base);
     annotations.insert(
