@@ -9,6 +9,7 @@ pub mod cluster;
 pub mod commands;
 pub mod lifecycle;
 pub mod logging;
+pub mod model;
 pub mod output;
 pub mod plan;
 pub mod probe;

@@ -5,9 +5,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{Context, Result, bail};
-use serde_json::Value;
 
-use crate::stacks::component::{Manifest, Phase, Rendered};
+use crate::model::{Manifest, Phase, Rendered, to_yaml};
 
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -192,15 +191,11 @@ fn check_dependencies(components: &[Unit], by_name: &BTreeMap<&str, &Unit>) -> R
     Ok(())
 }
 
-/// YAML text of a JSON value.
-pub fn to_yaml(v: &Value) -> Result<String> {
-    serde_saphyr::to_string(v).context("YAML serialisation")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stacks::component::{Builder, Release};
+    use crate::model::Release;
+    use crate::stacks::component::Builder;
     use k8s_openapi::api::core::v1::ConfigMap;
 
     fn component(

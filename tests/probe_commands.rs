@@ -1,4 +1,4 @@
-//! The probe scripts (`stackctl::probe::scripts`), run for real: the very strings the
+//! The probe scripts (`stackctl::stacks::probe_scripts`), run for real: the very strings the
 //! probe Jobs run, with `sh -c` and only the environment a Job would give them,
 //! against real MariaDB and Redis servers on loopback and against protocol fakes for
 //! ClickHouse's HTTP and native ports, ZooKeeper's `srvr` and plain HTTP. Right
@@ -16,7 +16,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
-use stackctl::probe::scripts;
+use stackctl::stacks::probe_scripts as scripts;
 
 mod local;
 use local::*;

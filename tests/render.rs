@@ -7,11 +7,12 @@ mod common;
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use stackctl::apply::{Resolver, apply_all};
+use stackctl::apply::apply_all;
 use stackctl::cli::{GlobalArgs, OutputFormat, ValuesArgs};
+use stackctl::cluster::Resolver;
 use stackctl::commands::prepare_with_rng;
+use stackctl::model::Capabilities;
 use stackctl::plan::Plan;
-use stackctl::stacks::component::Capabilities;
 use stackctl::values::{SetFlag, SetKind};
 
 const PROFILES: [&str; 7] = [

@@ -22,7 +22,7 @@ use rand::rngs::StdRng;
 use serde_json::Value;
 use stackctl::cli::{GlobalArgs, OutputFormat, ValuesArgs};
 use stackctl::commands::prepare_with_rng;
-use stackctl::stacks::component::Capabilities;
+use stackctl::model::Capabilities;
 use stackctl::values::{SetFlag, SetKind};
 
 use local::{Mariadb, have, run, spawn, start_mariadb, stderr, stdout};

@@ -21,10 +21,11 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use kube::Api;
 use kube::api::ListParams;
-use stackctl::apply::{Resolver, apply_all};
+use stackctl::apply::apply_all;
+use stackctl::cluster::Resolver;
+use stackctl::model::Manifest;
 use stackctl::release::record::{Record, decode};
 use stackctl::release::{Status, Store};
-use stackctl::stacks::component::Manifest;
 
 const FIXTURE_NAMESPACE: &str = "prev-main";
 

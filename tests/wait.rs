@@ -10,8 +10,9 @@ mod common;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use stackctl::apply::{Resolver, apply_all};
-use stackctl::stacks::component::{Manifest, Phase, RELEASE_LABEL};
+use stackctl::apply::apply_all;
+use stackctl::cluster::Resolver;
+use stackctl::model::{Manifest, Phase, RELEASE_LABEL};
 use stackctl::wait::{Progress, State, WaitError, WaitFailure, WaitOptions, wait_ready};
 use tokio::time::Instant;
 

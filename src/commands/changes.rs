@@ -8,9 +8,11 @@ use serde_json::Value;
 use similar::TextDiff;
 
 use crate::apply::apply_one;
-use crate::lifecycle::{Session, immutable};
-use crate::plan::{Plan, to_yaml};
-use crate::stacks::component::Manifest;
+use crate::cluster::Session;
+use crate::lifecycle::immutable;
+use crate::model::Manifest;
+use crate::model::to_yaml;
+use crate::plan::Plan;
 
 pub struct Changes {
     pub added: usize,
@@ -222,8 +224,7 @@ mod tests {
             )
             .unwrap();
             p.release.revision = revision;
-            p.plan(crate::stacks::component::Capabilities::latest())
-                .unwrap()
+            p.plan(crate::model::Capabilities::latest()).unwrap()
         };
         let first: Vec<Manifest> = plan(1, &[]).manifests().cloned().collect();
 

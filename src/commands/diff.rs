@@ -6,10 +6,10 @@ use anyhow::Result;
 use super::changes::render_diff;
 use super::operate::plan_upgrade;
 use crate::cli::{DiffArgs, GlobalArgs};
-use crate::lifecycle::{Session, stored_objects};
+use crate::lifecycle::stored_objects;
 
 pub async fn run(global: &GlobalArgs, args: &DiffArgs) -> Result<()> {
-    let session = Session::connect(global).await?;
+    let session = super::connect(global).await?;
     let (_, current, plan) = plan_upgrade(global, &args.upgrade, &session).await?;
     let text = render_diff(&session, &plan, &stored_objects(&current)).await?;
     if text.is_empty() {

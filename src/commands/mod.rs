@@ -100,7 +100,7 @@ fn report(e: anyhow::Error) -> ExitCode {
         }
         return ExitCode::from(exit.code);
     }
-    let code = if e.is::<crate::lifecycle::session::Unreachable>() {
+    let code = if e.is::<crate::cluster::Unreachable>() {
         Some(exit::PREFLIGHT)
     } else if e.is::<crate::probe::FilterError>() {
         Some(exit::USAGE)
@@ -115,4 +115,9 @@ fn report(e: anyhow::Error) -> ExitCode {
     }
     eprintln!("error: {}", crate::output::describe(&e));
     ExitCode::from(exit::FAILED)
+}
+
+/// A session with the cluster `--kubeconfig` and `--context` name.
+async fn connect(global: &crate::cli::GlobalArgs) -> anyhow::Result<crate::cluster::Session> {
+    crate::cluster::Session::connect(global.kubeconfig.as_deref(), global.context.as_deref()).await
 }

@@ -12,15 +12,16 @@ use super::changes::{change_summary, render_diff};
 use super::{Base, Exit, Prepared, exit, prepare, prepare_on};
 use crate::apply::apply_all;
 use crate::cli::{DryRun, GlobalArgs, InstallArgs, OperationArgs, RollbackArgs, UpgradeArgs};
+use crate::cluster::Session;
 use crate::lifecycle::operation::{Options, ProbePlan};
 use crate::lifecycle::progress::Reporter;
 use crate::lifecycle::{
-    LOCK_TTL, Outcome, Session, Spec, execute, immutable, preflight, stored_objects, target,
+    LOCK_TTL, Outcome, Spec, execute, immutable, preflight, stored_objects, target,
 };
+use crate::model::{Manifest, SCHEMA_ANNOTATION};
 use crate::plan::Plan;
 use crate::probe::ProbeReport;
 use crate::release::{Lock, LockError, LockGuard, Operation, Record, Status, Store};
-use crate::stacks::component::{Manifest, SCHEMA_ANNOTATION};
 use crate::values::{Layer, Path};
 
 pub async fn install(global: &GlobalArgs, args: &InstallArgs) -> Result<()> {
@@ -30,7 +31,7 @@ pub async fn install(global: &GlobalArgs, args: &InstallArgs) -> Result<()> {
     if args.op.dry_run == Some(DryRun::Client) {
         return print_client_dry_run(&prepared, global);
     }
-    let session = Session::connect(global).await?;
+    let session = super::connect(global).await?;
     let reporter = Reporter::new(global.quiet, args.op.no_progress);
     let (name, ns) = (
         prepared.release.name.clone(),
@@ -117,7 +118,7 @@ pub async fn install(global: &GlobalArgs, args: &InstallArgs) -> Result<()> {
 }
 
 pub async fn upgrade(global: &GlobalArgs, args: &UpgradeArgs) -> Result<()> {
-    let session = Session::connect(global).await?;
+    let session = super::connect(global).await?;
     let reporter = Reporter::new(global.quiet, args.op.no_progress);
     let (prepared, current, plan) = plan_upgrade(global, args, &session).await?;
     let (name, ns) = (
@@ -268,7 +269,7 @@ pub async fn plan_upgrade(
 
 pub async fn rollback(global: &GlobalArgs, args: &RollbackArgs) -> Result<()> {
     let (release, revision) = parse_rollback_args(&args.args)?;
-    let session = Session::connect(global).await?;
+    let session = super::connect(global).await?;
     let reporter = Reporter::new(global.quiet, args.op.no_progress);
     let t = target::find(
         &session.client,
@@ -538,14 +539,14 @@ async fn run_preflight(
             message: format!("error: preflight: {e:#}"),
         })?;
     if create_namespace && !namespace_exists(session, ns).await? {
-        wanted.push(preflight::Permission {
+        wanted.push(crate::cluster::Permission {
             verb: "create",
             group: String::new(),
             resource: "namespaces".into(),
             namespace: None,
         });
     }
-    let denied = preflight::denied_permissions(&session.client, &wanted).await?;
+    let denied = crate::cluster::denied_permissions(&session.client, &wanted).await?;
     let mut problems: Vec<String> = Vec::new();
     if !denied.is_empty() {
         let list = denied
@@ -687,7 +688,7 @@ fn confirm(prompt: &str, yes: bool) -> Result<bool> {
 }
 
 fn print_client_dry_run(prepared: &Prepared, global: &GlobalArgs) -> Result<()> {
-    let plan = prepared.plan(crate::stacks::component::Capabilities::latest())?;
+    let plan = prepared.plan(crate::model::Capabilities::latest())?;
     if !global.quiet {
         eprintln!(
             "dry run (client): {} objects would be applied; nothing was sent to a cluster",

@@ -6,9 +6,9 @@ use anyhow::{Context, Result};
 
 use super::Exit;
 use crate::cli::{GlobalArgs, ValuesArgs};
+use crate::model::{Capabilities, Release, check_release_name};
 use crate::plan::Plan;
 use crate::profiles::{self, Profile};
-use crate::stacks::component::{Capabilities, Release};
 use crate::stacks::{self, ResolvedValues, Stack};
 use crate::values::Layer;
 
@@ -106,7 +106,8 @@ pub fn prepare_on(
         stack: stack.name(),
         revision: 1,
     };
-    check_release_name(&release.name)?;
+    check_release_name(&release.name)
+        .map_err(|e| Exit::usage(format!("error: {e} (the RELEASE argument)")))?;
     let warnings = stack.warnings(&values)?;
     Ok(Prepared {
         stack,
@@ -125,24 +126,4 @@ fn read_layer(path: &Path) -> Result<Layer> {
         ))
     })?;
     Ok(Layer::file(&path.display().to_string(), yaml))
-}
-
-/// Release names prefix every object name and label; keep them short DNS labels so
-/// `<release>-<component>-<n>` stays valid.
-fn check_release_name(name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 30
-        && name.starts_with(|c: char| c.is_ascii_lowercase())
-        && !name.ends_with('-')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    if ok {
-        Ok(())
-    } else {
-        Err(Exit::usage(format!(
-            "error: release name {name:?} is invalid: use at most 30 lowercase letters, digits and '-', starting with a letter"
-        ))
-        .into())
-    }
 }

@@ -7,11 +7,11 @@ use serde_json::Value;
 
 use super::{Exit, exit};
 use crate::cli::{GlobalArgs, OutputFormat, ReleaseArg};
-use crate::lifecycle::{Session, stored_objects, target};
+use crate::lifecycle::{stored_objects, target};
+use crate::model::Manifest;
 use crate::output::{print_structured, table};
 use crate::probe::ProbeReport;
 use crate::release::{Lock, Status, Store};
-use crate::stacks::component::Manifest;
 use crate::wait::status::{State, compute};
 
 /// The documented, stable shape of `status -o json|yaml`.
@@ -67,7 +67,7 @@ pub struct Credential {
 }
 
 pub async fn status(global: &GlobalArgs, args: &ReleaseArg) -> Result<()> {
-    let session = Session::connect(global).await?;
+    let session = super::connect(global).await?;
     let t = target::find(
         &session.client,
         args.release.as_deref(),
@@ -335,7 +335,7 @@ fn print_status(r: &StatusReport) {
 }
 
 pub async fn history(global: &GlobalArgs, args: &ReleaseArg) -> Result<()> {
-    let session = Session::connect(global).await?;
+    let session = super::connect(global).await?;
     let t = target::find(
         &session.client,
         args.release.as_deref(),

@@ -5,7 +5,7 @@ use anyhow::Result;
 use super::{Exit, prepare};
 use crate::cli::{GlobalArgs, OutputFormat, TemplateArgs, ValuesArgs};
 use crate::cluster;
-use crate::stacks::component::Capabilities;
+use crate::model::Capabilities;
 
 pub async fn run(global: &GlobalArgs, args: &TemplateArgs) -> Result<()> {
     let prepared = prepare(global, &args.values)?;

@@ -6,14 +6,15 @@ use anyhow::Result;
 
 use super::{Exit, exit};
 use crate::cli::{GlobalArgs, OutputFormat, TestArgs};
-use crate::lifecycle::{Session, target};
+use crate::lifecycle::target;
+use crate::model::Release;
 use crate::output::print_structured;
 use crate::probe::{ProbeResult, RunOptions, run_probes, save_to_record, select};
 use crate::release::{Lock, Store};
-use crate::stacks::{self, ResolvedValues, component::Release};
+use crate::stacks::{self, ResolvedValues};
 
 pub async fn run(global: &GlobalArgs, args: &TestArgs) -> Result<()> {
-    let session = Session::connect(global).await?;
+    let session = super::connect(global).await?;
     let t = target::find(
         &session.client,
         args.release.release.as_deref(),

@@ -11,13 +11,13 @@ use super::{Exit, exit};
 use crate::cli::{GlobalArgs, UninstallArgs, UnlockArgs};
 use crate::lifecycle::operation::remove_objects;
 use crate::lifecycle::progress::Reporter;
+use crate::lifecycle::target;
 use crate::lifecycle::{LOCK_TTL, stored_objects};
-use crate::lifecycle::{Session, target};
+use crate::model::{Manifest, RELEASE_LABEL};
 use crate::release::{Lock, LockError, Status, Store};
-use crate::stacks::component::{Manifest, RELEASE_LABEL};
 
 pub async fn uninstall(global: &GlobalArgs, args: &UninstallArgs) -> Result<()> {
-    let session = Session::connect(global).await?;
+    let session = super::connect(global).await?;
     let reporter = Reporter::new(global.quiet, args.no_progress);
     let t = target::find(
         &session.client,
@@ -131,7 +131,7 @@ pub async fn uninstall(global: &GlobalArgs, args: &UninstallArgs) -> Result<()> 
 }
 
 pub async fn unlock(global: &GlobalArgs, args: &UnlockArgs) -> Result<()> {
-    let session = Session::connect(global).await?;
+    let session = super::connect(global).await?;
     let t = target::find(
         &session.client,
         args.release.release.as_deref(),

@@ -8,11 +8,12 @@ use std::time::Instant;
 use tokio::time::Instant as TokioInstant;
 
 use super::progress::Reporter;
-use crate::apply::{Resolver, apply_all};
+use crate::apply::apply_all;
+use crate::cluster::Resolver;
+use crate::model::{Manifest, Phase};
 use crate::plan::{Plan, Wave};
 use crate::release::record::now;
 use crate::release::{PhaseResult, PhaseStatus, Record, Store};
-use crate::stacks::component::{Manifest, Phase};
 
 /// Why a run stopped: the phase, and a message that names objects and remedies.
 #[derive(Debug)]

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::stacks::component::Manifest;
+use crate::model::Manifest;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImmutableChange {
@@ -83,7 +83,7 @@ fn group(api_version: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stacks::component::Phase;
+    use crate::model::Phase;
     use serde_json::json;
 
     fn sts(size: &str, replicas: u32) -> Manifest {

@@ -14,13 +14,13 @@ use super::engine::Runner;
 use super::immutable::same_object;
 use super::progress::Reporter;
 use super::prune::{delete_owned, never_deleted, to_prune};
-use super::session::Session;
+use crate::cluster::Session;
+use crate::model::ProbeSpec;
+use crate::model::{Manifest, RELEASE_LABEL, Release};
 use crate::plan::Plan;
-use crate::probe::ProbeSpec;
 use crate::release::{
     LockGuard, ObjectRef, Operation, PhaseResult, PhaseStatus, Record, Status, Store,
 };
-use crate::stacks::component::{Manifest, RELEASE_LABEL, Release};
 use anyhow::Context;
 use k8s_openapi::api::batch::v1::Job;
 use kube::Api;

@@ -5,42 +5,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{Context, Result};
-use futures::{StreamExt, stream};
-use k8s_openapi::api::authorization::v1::{
-    ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
-};
+
 use k8s_openapi::api::core::v1::{Namespace, Node};
 use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::{ListParams, PostParams};
 use kube::{Api, Client};
 use serde_json::Value;
 
-use crate::apply::Resolver;
-use crate::stacks::component::Manifest;
-
-/// One permission the operation needs.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Permission {
-    pub verb: &'static str,
-    pub group: String,
-    pub resource: String,
-    /// None for cluster-scoped resources.
-    pub namespace: Option<String>,
-}
-
-impl std::fmt::Display for Permission {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let resource = if self.group.is_empty() {
-            self.resource.clone()
-        } else {
-            format!("{}.{}", self.resource, self.group)
-        };
-        match &self.namespace {
-            Some(ns) => write!(f, "{} {resource} in namespace {ns}", self.verb),
-            None => write!(f, "{} {resource} (cluster-wide)", self.verb),
-        }
-    }
-}
+use crate::cluster::{Permission, Resolver};
+use crate::model::Manifest;
 
 /// What stackctl itself touches besides the plan: release records, the lock Lease,
 /// pods and events for diagnosis.
@@ -101,48 +74,6 @@ pub async fn required_permissions(
     }
     set.extend(own_permissions(namespace));
     Ok(set.into_iter().collect())
-}
-
-/// Asks the API server about every permission, concurrently; returns the denied ones.
-pub async fn denied_permissions(client: &Client, wanted: &[Permission]) -> Result<Vec<Permission>> {
-    let api: Api<SelfSubjectAccessReview> = Api::all(client.clone());
-    let results: Vec<Result<(Permission, bool)>> = stream::iter(wanted.iter().cloned())
-        .map(|p| {
-            let api = api.clone();
-            async move {
-                let review = SelfSubjectAccessReview {
-                    spec: SelfSubjectAccessReviewSpec {
-                        resource_attributes: Some(ResourceAttributes {
-                            verb: Some(p.verb.to_string()),
-                            group: Some(p.group.clone()),
-                            resource: Some(p.resource.clone()),
-                            namespace: p.namespace.clone(),
-                            ..Default::default()
-                        }),
-                        ..Default::default()
-                    },
-                    ..Default::default()
-                };
-                let answer = api
-                    .create(&PostParams::default(), &review)
-                    .await
-                    .with_context(|| format!("asking whether you may {p}"))?;
-                let allowed = answer.status.map(|s| s.allowed).unwrap_or(false);
-                Ok((p, allowed))
-            }
-        })
-        .buffer_unordered(16)
-        .collect()
-        .await;
-    let mut denied = Vec::new();
-    for r in results {
-        let (p, allowed) = r?;
-        if !allowed {
-            denied.push(p);
-        }
-    }
-    denied.sort();
-    Ok(denied)
 }
 
 /// Storage classes the plan's PVCs name (or need as a default), checked against the

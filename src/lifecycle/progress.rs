@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::stacks::component::Phase;
+use crate::model::Phase;
 
 enum Mode {
     Bars(MultiProgress),

@@ -5,8 +5,8 @@ use anyhow::{Context, Result};
 use kube::api::{DeleteParams, PropagationPolicy};
 
 use super::immutable::same_object;
-use crate::apply::Resolver;
-use crate::stacks::component::{Manifest, RELEASE_LABEL};
+use crate::cluster::Resolver;
+use crate::model::{Manifest, RELEASE_LABEL};
 
 /// Kinds stackctl never deletes, whatever revision or uninstall asks: volume claims
 /// hold data, and a Namespace a stack renders (for its labels) holds the release
@@ -67,7 +67,7 @@ pub async fn delete_owned(resolver: &Resolver, m: &Manifest, release: &str) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stacks::component::Phase;
+    use crate::model::Phase;
     use serde_json::json;
 
     fn m(kind: &str, name: &str, phase: Phase) -> Manifest {

@@ -15,8 +15,9 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use super::{CONTAINER, PROBE_LABEL, ProbeSpec, RUN_LABEL};
-use crate::stacks::component::{MANAGED_BY, Manifest, RELEASE_LABEL, Release};
+use super::{CONTAINER, RUN_LABEL};
+use crate::model::{Manifest, Release};
+use crate::model::{PROBE_LABEL, ProbeSpec, probe_labels, secret_refs};
 use crate::stacks::workload as w;
 
 /// Longest Job name: the Job controller copies it into the `job-name` label of its
@@ -51,31 +52,6 @@ fn fit(name: String) -> String {
     format!("{}-{hash}", keep.trim_end_matches('-'))
 }
 
-/// Labels of a probe Job and its pods. Deliberately not the component's own selector
-/// labels: a probe pod must never be selected by the Service it probes.
-pub fn labels(release: &Release, component: &str) -> BTreeMap<String, String> {
-    BTreeMap::from([
-        (RELEASE_LABEL.to_string(), release.name.clone()),
-        (PROBE_LABEL.to_string(), component.to_string()),
-        (
-            "app.kubernetes.io/name".to_string(),
-            "stackctl-probe".to_string(),
-        ),
-        (
-            "app.kubernetes.io/instance".to_string(),
-            release.name.clone(),
-        ),
-        (
-            "app.kubernetes.io/part-of".to_string(),
-            release.stack.to_string(),
-        ),
-        (
-            "app.kubernetes.io/managed-by".to_string(),
-            MANAGED_BY.to_string(),
-        ),
-    ])
-}
-
 /// One Job of one run.
 #[derive(Debug, Clone)]
 pub struct JobParams<'a> {
@@ -92,7 +68,7 @@ pub struct JobParams<'a> {
 /// small scratch `/tmp`, no API token, no Service links (the Kafka image would turn
 /// `KAFKA_*` link variables into settings).
 pub fn render(spec: &ProbeSpec, p: &JobParams<'_>) -> Job {
-    let mut job_labels = labels(p.release, &spec.component);
+    let mut job_labels = probe_labels(p.release, &spec.component);
     job_labels.insert(RUN_LABEL.to_string(), p.run_id.to_string());
     let mut env = spec.env.clone();
     // Java and the MySQL client want a writable home.
@@ -153,7 +129,7 @@ pub fn render(spec: &ProbeSpec, p: &JobParams<'_>) -> Job {
             ttl_seconds_after_finished: Some(TTL_AFTER_FINISHED),
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
-                    labels: Some(labels(p.release, &spec.component)),
+                    labels: Some(probe_labels(p.release, &spec.component)),
                     ..Default::default()
                 }),
                 spec: Some(pod),
@@ -162,19 +138,6 @@ pub fn render(spec: &ProbeSpec, p: &JobParams<'_>) -> Job {
         }),
         ..Default::default()
     }
-}
-
-/// Every `(secret, key)` the probes read credentials from.
-pub fn secret_refs(probes: &[ProbeSpec]) -> Vec<(String, String)> {
-    let mut refs: Vec<(String, String)> = probes
-        .iter()
-        .flat_map(|p| &p.env)
-        .filter_map(|e| e.value_from.as_ref()?.secret_key_ref.as_ref())
-        .map(|r| (r.name.clone(), r.key.clone()))
-        .collect();
-    refs.sort();
-    refs.dedup();
-    refs
 }
 
 /// Key of `(secret, key)` in the preflight Secret, `<secret>.<key>`: keys of
@@ -201,7 +164,7 @@ pub fn preflight_secret(
         })?;
         data.insert(preflight_key(&secret, &key), ByteString(value));
     }
-    let mut labels = labels(release, "preflight");
+    let mut labels = probe_labels(release, "preflight");
     labels.remove(PROBE_LABEL);
     let secret = Secret {
         metadata: ObjectMeta {
@@ -252,6 +215,7 @@ fn rendered_secret_value(manifests: &[Manifest], name: &str, key: &str) -> Optio
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::RELEASE_LABEL;
     use crate::stacks::workload::{env, env_secret};
 
     fn release() -> Release {
@@ -268,7 +232,7 @@ mod tests {
             component: "mysql".into(),
             image: "mysql:8.4".into(),
             pull_policy: "IfNotPresent".into(),
-            script: super::super::scripts::MYSQL,
+            script: crate::stacks::probe_scripts::MYSQL,
             env: vec![
                 env("HOST", "db"),
                 env_secret("MYSQL_PASSWORD", "cv-mysql-credentials", "mysql-password"),
@@ -322,7 +286,7 @@ mod tests {
         let c = &pod["containers"][0];
         assert_eq!(c["name"], CONTAINER);
         assert_eq!(c["command"][0], "sh");
-        assert_eq!(c["command"][2], super::super::scripts::MYSQL);
+        assert_eq!(c["command"][2], crate::stacks::probe_scripts::MYSQL);
         assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
         let names: Vec<&str> = c["env"]
             .as_array()
@@ -335,7 +299,8 @@ mod tests {
 
     #[test]
     fn preflight_secret_copies_only_the_read_keys_and_retargets() {
-        use crate::stacks::component::{Builder, Phase};
+        use crate::model::Phase;
+        use crate::stacks::component::Builder;
         let r = release();
         let b = Builder::new(&r, "mysql", Phase::Storage, "8.4");
         let rendered = w::secret(

@@ -17,12 +17,6 @@
 pub mod job;
 pub mod report;
 pub mod run;
-pub mod scripts;
-
-use std::collections::BTreeMap;
-use std::time::Duration;
-
-use k8s_openapi::api::core::v1::{EnvVar, ResourceRequirements};
 
 pub use report::{Outcome, ProbeReport, ProbeResult};
 pub use run::{
@@ -30,60 +24,13 @@ pub use run::{
     run_preflight_probes, run_probes, save_to_record,
 };
 
-use crate::lifecycle::preflight::Permission;
+use crate::cluster::Permission;
+use crate::model::ProbeSpec;
 
-/// Label on every probe Job and pod: the component probed.
-pub const PROBE_LABEL: &str = "stackctl.dev/probe";
 /// Label on the Jobs of one run, so that watching them ignores any other run's.
 pub const RUN_LABEL: &str = "stackctl.dev/probe-run";
 /// Name of the probe container in every probe pod.
 pub const CONTAINER: &str = "probe";
-/// Until the service answers or the check fails, counted from the Job's start, so it
-/// includes scheduling and the image pull.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
-
-/// One connectivity check of one component, rendered by [`job::render`] as a Job.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ProbeSpec {
-    /// The component probed; the Job is `<release>-test-<component>`.
-    pub component: String,
-    /// What is probed, for the table: `host:port`, a URL, brokers.
-    pub target: String,
-    /// What is proven, for the table: "SELECT 1 as clickvisual in clickvisual".
-    pub check: String,
-    /// The dependency is configured as external (`<dependency>.enabled=false`): it
-    /// exists before the release does, so preflight probes it.
-    pub external: bool,
-    /// An image that carries the client (the service's own image where it has one).
-    pub image: String,
-    pub pull_policy: String,
-    /// One of [`scripts`], run as `sh -c`.
-    pub script: &'static str,
-    /// Inputs of the script; credentials only as `secretKeyRef`.
-    pub env: Vec<EnvVar>,
-    /// `activeDeadlineSeconds` of the Job (overridden by `--timeout`).
-    pub timeout: Duration,
-    pub resources: ResourceRequirements,
-    pub image_pull_secrets: Vec<String>,
-    pub node_selector: BTreeMap<String, String>,
-    /// Probe each pod matching a selector rather than one Service address.
-    pub fan_out: Option<FanOut>,
-}
-
-/// One Job per pod matching `selector` (in the release namespace), with env `env`
-/// set to `template` where `{ip}` is the pod's IP.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FanOut {
-    pub selector: BTreeMap<String, String>,
-    pub env: &'static str,
-    pub template: String,
-}
-
-/// The probes of dependencies configured as external: the only ones that can run
-/// before the release is installed (preflight).
-pub fn external_probes(probes: Vec<ProbeSpec>) -> Vec<ProbeSpec> {
-    probes.into_iter().filter(|p| p.external).collect()
-}
 
 /// What running probes needs beyond the plan's own objects, for preflight's access
 /// review: the Jobs, their pods and logs, and the temporary preflight Secret.
@@ -184,12 +131,5 @@ mod tests {
         let err = select(all(), Some("kafka"), "cv").unwrap_err().to_string();
         assert!(err.contains("mysql, clickhouse, clickvisual"), "{err}");
         assert!(select(all(), Some("[x"), "cv").is_err());
-    }
-
-    #[test]
-    fn only_external_probes_run_in_preflight() {
-        let ext = external_probes(vec![spec("mysql", true), spec("kafka", false)]);
-        assert_eq!(ext.len(), 1);
-        assert_eq!(ext[0].component, "mysql");
     }
 }

@@ -23,11 +23,13 @@ use tokio::time::{Instant, sleep_until};
 
 use super::job::{self, JobParams};
 use super::report::{Outcome, ProbeReport, ProbeResult};
-use super::{CONTAINER, FanOut, PROBE_LABEL, ProbeSpec, RUN_LABEL, external_probes, select};
+use super::{CONTAINER, RUN_LABEL, select};
 use crate::apply::FIELD_MANAGER;
-use crate::lifecycle::Session;
+use crate::cluster::Session;
+use crate::model::external_probes;
+use crate::model::{FanOut, PROBE_LABEL, ProbeSpec};
+use crate::model::{Manifest, RELEASE_LABEL, Release};
 use crate::release::{Store, StoreError};
-use crate::stacks::component::{Manifest, RELEASE_LABEL, Release};
 use crate::stacks::workload as w;
 
 /// `<release>-preflight-credentials`: the temporary Secret of preflight probes.

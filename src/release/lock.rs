@@ -21,7 +21,7 @@ use kube::{Api, Client};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::validate_name;
+use crate::model::{ReleaseNameError, check_release_name};
 
 /// How long a lock outlives its holder's last renewal.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(30);
@@ -106,7 +106,7 @@ pub enum LockError {
         message: String,
     },
     #[error("{0}")]
-    InvalidName(String),
+    InvalidName(#[from] ReleaseNameError),
     #[error("{action}: {source}")]
     Api {
         action: String,
@@ -148,7 +148,7 @@ impl Lock {
         operation: &str,
         ttl: Duration,
     ) -> Result<LockGuard, LockError> {
-        validate_name(release).map_err(LockError::InvalidName)?;
+        check_release_name(release)?;
         let api: Api<Lease> = Api::namespaced(client, namespace);
         let ctx = Ctx::new(namespace, release);
         let holder = identity(operation);

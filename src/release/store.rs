@@ -16,7 +16,7 @@ use kube::{Api, Client};
 
 use super::record::{self, Record, RecordError, Status, Summary};
 use super::trim::select_for_trim;
-use super::validate_name;
+use crate::model::{ReleaseNameError, check_release_name};
 
 pub use super::record::SECRET_TYPE;
 /// Key in `Secret.data` holding the encoded record.
@@ -98,7 +98,7 @@ pub enum StoreError {
         source: RecordError,
     },
     #[error("{0}")]
-    InvalidName(String),
+    InvalidName(#[from] ReleaseNameError),
     #[error("{action}: {source}")]
     Api {
         action: String,
@@ -252,7 +252,7 @@ impl Store {
     /// Stores a new revision. Fails with `Conflict` if that revision exists: someone
     /// else is writing this release, and neither write may silently win.
     pub async fn create(&self, record: &mut Record) -> Result<(), StoreError> {
-        validate_name(&record.release).map_err(StoreError::InvalidName)?;
+        check_release_name(&record.release)?;
         let secret = self.to_secret(record, None)?;
         let name = secret_name(&record.release, record.revision);
         let created = self

@@ -4,18 +4,14 @@
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
-use super::component::{Capabilities, Manifest, PHASE_ANNOTATION, RELEASE_LABEL, Release};
 use super::{Stack, find};
+use crate::model::{Capabilities, Manifest, PHASE_ANNOTATION, RELEASE_LABEL, Release};
 use crate::profiles;
 use crate::values::{Layer, Path};
 
 /// Every built-in profile rendered for release `rel` in namespace `ns-a`, with the
 /// values it was rendered from. Profiles that need input get a placeholder for it.
-fn rendered() -> Vec<(
-    String,
-    Vec<super::component::Rendered>,
-    super::ResolvedValues,
-)> {
+fn rendered() -> Vec<(String, Vec<crate::model::Rendered>, super::ResolvedValues)> {
     profiles::builtin()
         .into_iter()
         .map(|p| {
@@ -55,7 +51,7 @@ fn required_input(profile: &str) -> serde_json::Value {
     }
 }
 
-fn manifests(components: &[super::component::Rendered]) -> impl Iterator<Item = &Manifest> {
+fn manifests(components: &[crate::model::Rendered]) -> impl Iterator<Item = &Manifest> {
     components.iter().flat_map(|r| &r.manifests)
 }
 

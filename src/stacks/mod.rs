@@ -6,6 +6,7 @@ pub mod clickvisual;
 pub mod component;
 #[cfg(test)]
 mod invariants;
+pub mod probe_scripts;
 pub mod types;
 pub mod workload;
 
@@ -13,9 +14,8 @@ use anyhow::Result;
 use rand::Rng;
 use serde_json::Value;
 
-use crate::probe::ProbeSpec;
+use crate::model::{Capabilities, ProbeSpec, Release, Rendered};
 use crate::values::{self, Layer, Problems, SetFlag};
-use component::{Capabilities, Release, Rendered};
 
 /// Values after layering, generation and validation, still untyped so the engine can
 /// store, diff and redact them without knowing the stack.

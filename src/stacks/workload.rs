@@ -28,7 +28,8 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::component::{Builder, Capabilities, Phase, Release};
+use super::component::Builder;
+use crate::model::{Capabilities, Phase, Release};
 
 /// Annotation on pod templates carrying a hash of the configuration the pods read, so
 /// that a configuration change rolls them.
@@ -847,7 +848,7 @@ pub fn checksum(data: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stacks::component::{PHASE_ANNOTATION, Phase, RELEASE_LABEL};
+    use crate::model::{PHASE_ANNOTATION, Phase, RELEASE_LABEL};
 
     fn release() -> Release {
         Release {

@@ -33,8 +33,8 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::time::{Instant, sleep_until};
 
-use crate::apply::Resolver;
-use crate::stacks::component::Manifest;
+use crate::cluster::Resolver;
+use crate::model::Manifest;
 
 pub use diagnose::Diagnosis;
 pub use pods::{Problem, ProblemKind, Thresholds};

@@ -13,7 +13,7 @@ use super::json;
 use super::pods::{self, Problem, ProblemKey, Thresholds};
 use super::status::{self, ObjectStatus, State};
 use super::storage::StorageClasses;
-use crate::stacks::component::{Manifest, RELEASE_LABEL};
+use crate::model::{Manifest, RELEASE_LABEL};
 
 /// A change from one watch stream, already decoded to JSON.
 #[derive(Debug, Clone)]

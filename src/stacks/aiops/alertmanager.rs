@@ -11,7 +11,8 @@ use super::Ctx;
 use super::common::{DATA_VOLUME, yaml};
 use super::connections::ALERTMANAGER_PORT;
 use super::prometheus::scrape_annotations;
-use crate::stacks::component::{Builder, Phase, Rendered};
+use crate::model::{Phase, Rendered};
+use crate::stacks::component::Builder;
 use crate::stacks::workload::{self as w, Timing};
 
 pub const COMPONENT: &str = "alertmanager";

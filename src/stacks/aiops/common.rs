@@ -10,7 +10,8 @@ use k8s_openapi::api::core::v1::{
 use super::Ctx;
 use super::connections::credentials_secret;
 use super::values::{Image, LogLevel, Resources, Storage};
-use crate::stacks::component::{Builder, Phase};
+use crate::model::Phase;
+use crate::stacks::component::Builder;
 use crate::stacks::workload::{self as w, PodGlobals};
 
 /// Name of every data service's volume claim template.
@@ -138,7 +139,7 @@ pub(super) fn jvm_heap_mib(r: &Resources) -> u64 {
 
 /// A YAML document of a JSON value (the plan's serializer: stable key order).
 pub(super) fn yaml(v: &serde_json::Value) -> String {
-    crate::plan::to_yaml(v).expect("JSON values serialize to YAML")
+    crate::model::to_yaml(v).expect("JSON values serialize to YAML")
 }
 
 #[cfg(test)]
@@ -147,7 +148,7 @@ pub(super) mod testing {
 
     use super::super::values::Values;
     use super::super::{DEFAULTS_YAML, render};
-    use crate::stacks::component::{Capabilities, Manifest, Release, Rendered};
+    use crate::model::{Capabilities, Manifest, Release, Rendered};
 
     /// Fixed secrets, distinct enough to search rendered output for.
     pub const ELASTIC_PW: &str = "ElasticPw7Hq2Zx9";

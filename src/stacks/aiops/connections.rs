@@ -3,7 +3,7 @@
 //! never a literal in a pod spec.
 
 use super::values::Values;
-use crate::stacks::component::Release;
+use crate::model::Release;
 use crate::stacks::workload;
 
 pub use crate::stacks::workload::SecretKey;

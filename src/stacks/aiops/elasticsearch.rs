@@ -15,7 +15,8 @@ use serde_json::{Value, json};
 use super::Ctx;
 use super::common::{DATA_VOLUME, jvm_heap_mib, yaml};
 use super::connections::{ES_PORT, credentials_secret, keys};
-use crate::stacks::component::{Builder, Phase, Rendered};
+use crate::model::{Phase, Rendered};
+use crate::stacks::component::Builder;
 use crate::stacks::workload::{self as w, Timing};
 
 pub const COMPONENT: &str = "elasticsearch";

@@ -7,7 +7,8 @@ use k8s_openapi::api::core::v1::{Container, PodSpec, Toleration, VolumeMount};
 
 use super::Ctx;
 use super::prometheus::scrape_annotations;
-use crate::stacks::component::{Builder, Phase, Rendered};
+use crate::model::{Phase, Rendered};
+use crate::stacks::component::Builder;
 use crate::stacks::workload::{self as w, Timing};
 
 pub const NODE_EXPORTER: &str = "node-exporter";

@@ -14,7 +14,8 @@ use super::common::{DATA_VOLUME, yaml};
 use super::connections::{credentials_secret, keys};
 use super::prometheus::scrape_annotations;
 use super::routes;
-use crate::stacks::component::{Builder, Phase, Rendered};
+use crate::model::{Phase, Rendered};
+use crate::stacks::component::Builder;
 use crate::stacks::workload::{self as w, Timing};
 
 pub const COMPONENT: &str = "grafana";

@@ -10,7 +10,8 @@ use k8s_openapi::api::networking::v1::{
 
 use super::inhouse::Kind;
 use super::{Ctx, grafana, kibana, prometheus, routes, traefik};
-use crate::stacks::component::{Builder, Phase, Rendered};
+use crate::model::{Phase, Rendered};
+use crate::stacks::component::Builder;
 
 pub const COMPONENT: &str = "ingress";
 

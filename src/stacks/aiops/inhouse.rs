@@ -12,7 +12,8 @@ use super::Ctx;
 use super::prometheus::scrape_annotations;
 use super::values::{InHouse, Values};
 use super::{elasticsearch, postgresql, redis, routes};
-use crate::stacks::component::{Builder, Phase, Rendered};
+use crate::model::{Phase, Rendered};
+use crate::stacks::component::Builder;
 use crate::stacks::workload::{self as w, Timing};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

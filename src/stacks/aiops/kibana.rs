@@ -16,7 +16,8 @@ use super::Ctx;
 use super::common::yaml;
 use super::connections::{credentials_secret, keys};
 use super::{elasticsearch, routes};
-use crate::stacks::component::{Builder, Phase, Rendered};
+use crate::model::{Phase, Rendered};
+use crate::stacks::component::Builder;
 use crate::stacks::workload::{self as w, Timing};
 
 pub const COMPONENT: &str = "kibana";

@@ -10,7 +10,8 @@ use serde_json::json;
 use super::Ctx;
 use super::common::{jvm_heap_mib, yaml};
 use super::elasticsearch;
-use crate::stacks::component::{Builder, Phase, Rendered};
+use crate::model::{Phase, Rendered};
+use crate::stacks::component::Builder;
 use crate::stacks::workload::{self as w, Timing};
 
 pub const COMPONENT: &str = "logstash";

@@ -13,7 +13,8 @@ use k8s_openapi::api::core::v1::Namespace;
 
 use super::Ctx;
 use super::values::{PodSecurityLevel, Values};
-use crate::stacks::component::{Builder, Phase, Rendered};
+use crate::model::{Phase, Rendered};
+use crate::stacks::component::Builder;
 
 pub const COMPONENT: &str = "namespace";
 

@@ -24,7 +24,8 @@ use super::{
     alertmanager, elasticsearch, exporters, grafana, inhouse, kibana, logstash, postgresql,
     prometheus, redis, traefik,
 };
-use crate::stacks::component::{Builder, Phase, Rendered, selector_labels};
+use crate::model::{Phase, Rendered};
+use crate::stacks::component::{Builder, selector_labels};
 use crate::stacks::workload as w;
 
 pub const COMPONENT: &str = "network-policy";
@@ -410,7 +411,7 @@ fn peer(ctx: &Ctx<'_>, p: &Peer) -> Option<Vec<NetworkPolicyPeer>> {
 
 /// Labels of this release's probe pods (not a component's selector labels).
 fn probe_pods(ctx: &Ctx<'_>) -> BTreeMap<String, String> {
-    let mut labels = crate::probe::job::labels(ctx.release, "");
+    let mut labels = crate::model::probe_labels(ctx.release, "");
     labels.retain(|k, _| k == "app.kubernetes.io/name" || k == "app.kubernetes.io/instance");
     labels
 }
@@ -463,7 +464,7 @@ mod tests {
     use super::super::common::testing::*;
     use super::*;
 
-    fn policies(v: &Values) -> Vec<crate::stacks::component::Manifest> {
+    fn policies(v: &Values) -> Vec<crate::model::Manifest> {
         let all = render_all(v);
         if !has(&all, COMPONENT) {
             return Vec::new();
@@ -471,10 +472,7 @@ mod tests {
         component(&all, COMPONENT).manifests.clone()
     }
 
-    fn named<'a>(
-        ps: &'a [crate::stacks::component::Manifest],
-        name: &str,
-    ) -> &'a serde_json::Value {
+    fn named<'a>(ps: &'a [crate::model::Manifest], name: &str) -> &'a serde_json::Value {
         &ps.iter()
             .find(|m| m.name == name)
             .unwrap_or_else(|| panic!("no NetworkPolicy {name}"))

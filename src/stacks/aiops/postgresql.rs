@@ -14,7 +14,8 @@ use super::common::DATA_VOLUME;
 use super::connections::{POSTGRES_PORT, credentials_secret, keys};
 use super::prometheus::scrape_annotations;
 use super::values::{LogLevel, Values};
-use crate::stacks::component::{Builder, Phase, Rendered};
+use crate::model::{Phase, Rendered};
+use crate::stacks::component::Builder;
 use crate::stacks::workload::{self as w, Timing};
 
 pub const COMPONENT: &str = "postgresql";

@@ -11,7 +11,8 @@ use serde_json::{Value, json};
 use super::common::{DATA_VOLUME, yaml};
 use super::connections::PROMETHEUS_PORT;
 use super::{Ctx, alertmanager, postgresql, routes};
-use crate::stacks::component::{Builder, Phase, Rendered};
+use crate::model::{Phase, Rendered};
+use crate::stacks::component::Builder;
 use crate::stacks::workload::{self as w, Timing};
 
 pub const COMPONENT: &str = "prometheus";

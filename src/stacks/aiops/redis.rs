@@ -15,7 +15,8 @@ use super::Ctx;
 use super::common::DATA_VOLUME;
 use super::connections::{REDIS_PORT, credentials_secret, keys};
 use super::values::LogLevel;
-use crate::stacks::component::{Builder, Phase, Rendered};
+use crate::model::{Phase, Rendered};
+use crate::stacks::component::Builder;
 use crate::stacks::workload::{self as w, Timing};
 
 pub const COMPONENT: &str = "redis";

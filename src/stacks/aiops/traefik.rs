@@ -7,7 +7,8 @@ use k8s_openapi::api::core::v1::{Container, PodSpec, ServicePort};
 use k8s_openapi::api::networking::v1::{IngressClass, IngressClassSpec};
 
 use super::Ctx;
-use crate::stacks::component::{Builder, Phase, Release, Rendered};
+use crate::model::{Phase, Release, Rendered};
+use crate::stacks::component::Builder;
 use crate::stacks::workload::{self as w, Timing};
 
 pub const COMPONENT: &str = "traefik";

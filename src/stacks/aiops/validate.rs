@@ -7,7 +7,7 @@ use super::connections::Connections;
 use super::inhouse::{self, Kind};
 use super::namespace::{level_str, required_level};
 use super::values::{Image, PodSecurityLevel, Storage, Values};
-use crate::stacks::component::{Capabilities, Release};
+use crate::model::{Capabilities, Release};
 use crate::values::{Problems, Validate, checks};
 
 impl Validate for Values {

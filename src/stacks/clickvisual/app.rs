@@ -18,7 +18,8 @@ use serde_json::json;
 use super::Ctx;
 use super::values::ServiceType;
 use super::{clickhouse, kafka, mysql, redis, schema};
-use crate::stacks::component::{Builder, Phase, Rendered};
+use crate::model::{Phase, Rendered};
+use crate::stacks::component::Builder;
 use crate::stacks::workload::{self as w, Timing};
 
 pub const COMPONENT: &str = "clickvisual";
@@ -492,7 +493,7 @@ fn push_ingress(ctx: &Ctx<'_>, b: &mut Builder<'_>) {
 #[cfg(test)]
 mod tests {
     use super::super::common::testing::*;
-    use crate::stacks::component::Capabilities;
+    use crate::model::Capabilities;
 
     fn config(v: &super::super::values::Values) -> toml::Table {
         let all = render_all(v);

@@ -24,7 +24,8 @@ use k8s_openapi::api::core::v1::{ConfigMapVolumeSource, Container, PodSpec, Volu
 use super::Ctx;
 use super::common::{DATA_VOLUME, join};
 use super::connections::{credentials_secret, keys};
-use crate::stacks::component::{Builder, Phase, Release, Rendered};
+use crate::model::{Phase, Release, Rendered};
+use crate::stacks::component::Builder;
 use crate::stacks::workload::{self as w, ORDINAL_SH, Timing};
 
 pub const COMPONENT: &str = "clickhouse";

@@ -7,7 +7,8 @@ use k8s_openapi::api::core::v1::{Container, PersistentVolumeClaim, ResourceRequi
 use super::Ctx;
 use super::connections::credentials_secret;
 use super::values::{AntiAffinity, Image, Persistence, Resources};
-use crate::stacks::component::{Builder, Phase};
+use crate::model::Phase;
+use crate::stacks::component::Builder;
 use crate::stacks::workload::{self, PodGlobals};
 
 impl Ctx<'_> {
@@ -102,7 +103,7 @@ pub(super) mod testing {
 
     use super::super::values::Values;
     use super::super::{DEFAULTS_YAML, render};
-    use crate::stacks::component::{Capabilities, Manifest, Release, Rendered};
+    use crate::model::{Capabilities, Manifest, Release, Rendered};
 
     /// Fixed secrets, distinct enough to search rendered output for.
     pub const MYSQL_ROOT: &str = "RootPw1x7Qk2";

@@ -3,7 +3,7 @@
 //! key, never from a literal in a pod spec.
 
 use super::values::Values;
-use crate::stacks::component::Release;
+use crate::model::Release;
 
 pub use crate::stacks::workload::SecretKey;
 

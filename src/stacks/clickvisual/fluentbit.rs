@@ -12,7 +12,8 @@ use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Ro
 
 use super::Ctx;
 use super::kafka;
-use crate::stacks::component::{Builder, Phase, Release, Rendered};
+use crate::model::{Phase, Release, Rendered};
+use crate::stacks::component::Builder;
 use crate::stacks::workload::{self as w, Timing};
 
 pub const COMPONENT: &str = "fluentbit";

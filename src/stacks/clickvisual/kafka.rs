@@ -22,7 +22,8 @@ use k8s_openapi::api::core::v1::{
 use super::Ctx;
 use super::common::{DATA_VOLUME, join, jvm_heap_mib};
 use super::zookeeper;
-use crate::stacks::component::{Builder, Phase, Release, Rendered};
+use crate::model::{Phase, Release, Rendered};
+use crate::stacks::component::Builder;
 use crate::stacks::workload::{self as w, ORDINAL_SH, Timing};
 
 pub const COMPONENT: &str = "kafka";

@@ -28,7 +28,7 @@ mod redis;
 pub mod schema;
 mod zookeeper;
 
-use crate::stacks::component::{Capabilities, Release, Rendered};
+use crate::model::{Capabilities, Release, Rendered};
 use connections::Connections;
 use values::Values;
 
@@ -70,7 +70,7 @@ pub fn render(values: &Values, release: &Release, caps: Capabilities) -> Vec<Ren
 }
 
 /// The connectivity probes of every component in use (see `probes.rs`).
-pub fn probes(values: &Values, release: &Release) -> Vec<crate::probe::ProbeSpec> {
+pub fn probes(values: &Values, release: &Release) -> Vec<crate::model::ProbeSpec> {
     let ctx = Ctx {
         release,
         values,

@@ -8,7 +8,8 @@ use k8s_openapi::api::core::v1::{Container, PodSpec, VolumeMount};
 use super::Ctx;
 use super::common::DATA_VOLUME;
 use super::connections::{credentials_secret, keys};
-use crate::stacks::component::{Builder, Phase, Rendered};
+use crate::model::{Phase, Rendered};
+use crate::stacks::component::Builder;
 use crate::stacks::workload::{self as w, Timing};
 
 pub const COMPONENT: &str = "redis";

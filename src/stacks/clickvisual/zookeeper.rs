@@ -7,7 +7,8 @@ use k8s_openapi::api::core::v1::{Container, PodSpec, VolumeMount};
 
 use super::Ctx;
 use super::common::{DATA_VOLUME, join, jvm_heap_mib};
-use crate::stacks::component::{Builder, Phase, Rendered};
+use crate::model::{Phase, Rendered};
+use crate::stacks::component::Builder;
 use crate::stacks::workload::{self as w, ORDINAL_SH, Timing};
 
 pub const COMPONENT: &str = "zookeeper";

@@ -3,7 +3,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::*;
-use crate::stacks::component::Phase;
+use crate::model::Phase;
 use crate::wait::fixtures::{fixture, remove, set};
 use crate::wait::pods::ProblemKind;
 use crate::wait::storage::test_classes;

@@ -25,10 +25,9 @@ use k8s_openapi::api::core::v1::{Container, PodSpec};
 use super::Ctx;
 use super::mysql;
 use super::values::ClickVisual;
-use crate::probe::scripts::mysql_client_setup;
-use crate::stacks::component::{
-    Builder, PER_REVISION_ANNOTATION, Phase, Rendered, SCHEMA_ANNOTATION,
-};
+use crate::model::{PER_REVISION_ANNOTATION, Phase, Rendered, SCHEMA_ANNOTATION};
+use crate::stacks::component::Builder;
+use crate::stacks::probe_scripts::mysql_client_setup;
 use crate::stacks::workload as w;
 
 /// The component: its Job runs in the data phase, after MySQL; the app depends on it.

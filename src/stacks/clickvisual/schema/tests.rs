@@ -3,7 +3,7 @@ use std::collections::BTreeSet;
 use super::super::common::testing::*;
 use super::sql::{self, Kind};
 use super::*;
-use crate::stacks::component::Release;
+use crate::model::Release;
 
 /// Tables each version uses, read from upstream (see each file's header).
 fn fixture(tag: &str) -> BTreeSet<String> {
@@ -283,11 +283,7 @@ fn release_at(revision: u32) -> Release {
 #[test]
 fn one_job_per_revision_before_the_app() {
     let v = values();
-    let all = super::super::render(
-        &v,
-        &release_at(7),
-        crate::stacks::component::Capabilities::latest(),
-    );
+    let all = super::super::render(&v, &release_at(7), crate::model::Capabilities::latest());
     let r = component(&all, COMPONENT);
     assert_eq!(r.phase, Phase::Data);
     assert_eq!(r.depends_on, vec!["mysql"]);
@@ -339,11 +335,7 @@ fn one_job_per_revision_before_the_app() {
     assert_eq!(script, schema(&v.clickvisual).unwrap().script);
 
     // The next revision is a new Job: a Job's template cannot change in place.
-    let next = super::super::render(
-        &v,
-        &release_at(8),
-        crate::stacks::component::Capabilities::latest(),
-    );
+    let next = super::super::render(&v, &release_at(8), crate::model::Capabilities::latest());
     find(
         component(&next, COMPONENT),
         "Job",

@@ -1,12 +1,12 @@
 //! A connection to the target cluster with what every operation needs from it.
 
+use std::path::Path;
+
 use anyhow::Result;
 use kube::Client;
 
-use crate::apply::Resolver;
-use crate::cli::GlobalArgs;
-use crate::cluster;
-use crate::stacks::component::Capabilities;
+use super::Resolver;
+use crate::model::Capabilities;
 
 /// The cluster could not be reached, or did not say its version.
 #[derive(Debug, thiserror::Error)]
@@ -23,12 +23,12 @@ pub struct Session {
 impl Session {
     /// Connects and asks the server for its version: the first preflight check. An
     /// unreachable cluster is [`Unreachable`] (nothing was written).
-    pub async fn connect(global: &GlobalArgs) -> Result<Session> {
+    pub async fn connect(kubeconfig: Option<&Path>, context: Option<&str>) -> Result<Session> {
         let preflight = Unreachable;
-        let client = cluster::connect(global.kubeconfig.as_deref(), global.context.as_deref())
+        let client = super::connect(kubeconfig, context)
             .await
             .map_err(preflight)?;
-        let (server_version, caps) = cluster::capabilities(&client).await.map_err(preflight)?;
+        let (server_version, caps) = super::capabilities(&client).await.map_err(preflight)?;
         Ok(Session {
             resolver: Resolver::new(client.clone()),
             client,

@@ -7,7 +7,15 @@ use anyhow::{Context, Result};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 
-use crate::stacks::component::Capabilities;
+use crate::model::Capabilities;
+
+mod access;
+mod resolver;
+mod session;
+
+pub use access::{Permission, denied_permissions};
+pub use resolver::Resolver;
+pub use session::{Session, Unreachable};
 
 /// A client from `--kubeconfig` (or `$KUBECONFIG`), `--context`, else the default
 /// kubeconfig, else the in-cluster service account.

@@ -1,0 +1,22 @@
+//! The engine's vocabulary, shared by every layer and depending on none: the objects
+//! a stack renders ([`Manifest`], [`Rendered`]), the [`Phase`] they are applied in,
+//! the [`Release`] they belong to, what the cluster serves ([`Capabilities`]), the
+//! connectivity checks a stack asks for ([`ProbeSpec`]), and the label and annotation
+//! names the engine reads back from the cluster.
+
+mod capabilities;
+mod labels;
+mod manifest;
+mod phase;
+mod probe;
+mod release;
+
+pub use capabilities::Capabilities;
+pub use labels::*;
+pub use manifest::{Manifest, Rendered, to_yaml};
+pub use phase::Phase;
+pub use probe::{
+    DEFAULT_PROBE_TIMEOUT, FanOut, PROBE_LABEL, ProbeSpec, external_probes, probe_labels,
+    secret_refs,
+};
+pub use release::{MAX_RELEASE_NAME, Release, ReleaseNameError, check_release_name};
