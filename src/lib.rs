@@ -7,9 +7,10 @@ pub mod apply;
 pub mod cli;
 pub mod cluster;
 pub mod commands;
-pub mod lifecycle;
+
 pub mod logging;
 pub mod model;
+pub mod operations;
 pub mod output;
 pub mod plan;
 pub mod probe;

@@ -194,22 +194,32 @@ fn check_dependencies(components: &[Unit], by_name: &BTreeMap<&str, &Unit>) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Release;
-    use crate::stacks::component::Builder;
-    use k8s_openapi::api::core::v1::ConfigMap;
+    use crate::model::{PHASE_ANNOTATION, Release};
 
+    /// One ConfigMap `cm-<name>`, as a component would render it.
     fn component(
         release: &Release,
         name: &'static str,
         phase: Phase,
         deps: Vec<&'static str>,
     ) -> Rendered {
-        let mut b = Builder::new(release, name, phase, "1");
-        b.push(ConfigMap {
-            metadata: b.meta(format!("cm-{name}")),
-            ..Default::default()
+        let cm = format!("cm-{name}");
+        let body = serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {
+                "name": cm,
+                "namespace": release.namespace,
+                "labels": { "app.kubernetes.io/component": name },
+                "annotations": { PHASE_ANNOTATION: phase.as_str() },
+            },
         });
-        b.finish(deps)
+        Rendered {
+            name,
+            phase,
+            depends_on: deps,
+            manifests: vec![Manifest::from_value(body).unwrap()],
+        }
     }
 
     fn release() -> Release {

@@ -8,10 +8,9 @@ mod common;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use stackctl::apply::apply_all;
-use stackctl::cli::{GlobalArgs, OutputFormat, ValuesArgs};
 use stackctl::cluster::Resolver;
-use stackctl::commands::prepare_with_rng;
 use stackctl::model::Capabilities;
+use stackctl::operations::{Input, prepare_with_rng};
 use stackctl::plan::Plan;
 use stackctl::values::{SetFlag, SetKind};
 
@@ -57,25 +56,14 @@ fn required_sets(profile: &str) -> Vec<SetFlag> {
         .collect()
 }
 
-fn global(namespace: &str) -> GlobalArgs {
-    GlobalArgs {
-        kubeconfig: None,
-        context: None,
-        namespace: Some(namespace.to_string()),
-        output: OutputFormat::Text,
-        verbose: 0,
-        quiet: true,
-        no_color: true,
-    }
-}
-
 fn plan(profile: &str, namespace: &str, caps: Capabilities) -> Plan {
-    let args = ValuesArgs {
+    let input = Input {
         profile: Some(profile.to_string()),
-        ordered_sets: required_sets(profile),
+        namespace: Some(namespace.to_string()),
+        sets: required_sets(profile),
         ..Default::default()
     };
-    let prepared = prepare_with_rng(&global(namespace), &args, &mut StdRng::seed_from_u64(42))
+    let prepared = prepare_with_rng(&input, &mut StdRng::seed_from_u64(42))
         .unwrap_or_else(|e| panic!("profile {profile}: {e:#}"));
     prepared.plan(caps).unwrap()
 }

@@ -20,9 +20,8 @@ use std::collections::BTreeSet;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde_json::Value;
-use stackctl::cli::{GlobalArgs, OutputFormat, ValuesArgs};
-use stackctl::commands::prepare_with_rng;
 use stackctl::model::Capabilities;
+use stackctl::operations::{Input, prepare_with_rng};
 use stackctl::values::{SetFlag, SetKind};
 
 use local::{Mariadb, have, run, spawn, start_mariadb, stderr, stdout};
@@ -36,24 +35,16 @@ struct Rendered {
 }
 
 fn render(tag: &str) -> Rendered {
-    let global = GlobalArgs {
-        kubeconfig: None,
-        context: None,
-        namespace: Some("logs".into()),
-        output: OutputFormat::Text,
-        verbose: 0,
-        quiet: true,
-        no_color: true,
-    };
-    let args = ValuesArgs {
+    let input = Input {
         profile: Some("minimal".into()),
-        ordered_sets: vec![SetFlag {
+        namespace: Some("logs".into()),
+        sets: vec![SetFlag {
             kind: SetKind::Set,
             raw: format!("clickvisual.image.tag={tag}"),
         }],
         ..Default::default()
     };
-    let prepared = prepare_with_rng(&global, &args, &mut StdRng::seed_from_u64(7)).unwrap();
+    let prepared = prepare_with_rng(&input, &mut StdRng::seed_from_u64(7)).unwrap();
     let plan = prepared.plan(Capabilities::latest()).unwrap();
     let find = |kind: &str, prefix: &str| -> Value {
         plan.manifests()

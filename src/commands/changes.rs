@@ -9,9 +9,9 @@ use similar::TextDiff;
 
 use crate::apply::apply_one;
 use crate::cluster::Session;
-use crate::lifecycle::immutable;
 use crate::model::Manifest;
 use crate::model::to_yaml;
+use crate::operations::immutable;
 use crate::plan::Plan;
 
 pub struct Changes {
@@ -193,22 +193,13 @@ mod tests {
 
     #[test]
     fn a_per_revision_job_is_compared_with_the_previous_revisions() {
-        use crate::cli::{GlobalArgs, OutputFormat, ValuesArgs};
+        use crate::operations::{Input, prepare_with_rng};
         use crate::values::{SetFlag, SetKind};
         use rand::SeedableRng;
-        let global = GlobalArgs {
-            kubeconfig: None,
-            context: None,
-            namespace: None,
-            output: OutputFormat::Text,
-            verbose: 0,
-            quiet: true,
-            no_color: true,
-        };
         let plan = |revision: u32, sets: &[&str]| {
-            let args = ValuesArgs {
+            let input = Input {
                 profile: Some("minimal".into()),
-                ordered_sets: sets
+                sets: sets
                     .iter()
                     .map(|s| SetFlag {
                         kind: SetKind::Set,
@@ -217,12 +208,8 @@ mod tests {
                     .collect(),
                 ..Default::default()
             };
-            let mut p = super::super::prepare_with_rng(
-                &global,
-                &args,
-                &mut rand::rngs::StdRng::seed_from_u64(1),
-            )
-            .unwrap();
+            let mut p =
+                prepare_with_rng(&input, &mut rand::rngs::StdRng::seed_from_u64(1)).unwrap();
             p.release.revision = revision;
             p.plan(crate::model::Capabilities::latest()).unwrap()
         };

@@ -4,14 +4,14 @@
 use anyhow::Result;
 
 use super::changes::render_diff;
-use super::operate::plan_upgrade;
 use crate::cli::{DiffArgs, GlobalArgs};
-use crate::lifecycle::stored_objects;
+use crate::operations::upgrade;
 
 pub async fn run(global: &GlobalArgs, args: &DiffArgs) -> Result<()> {
     let session = super::connect(global).await?;
-    let (_, current, plan) = plan_upgrade(global, &args.upgrade, &session).await?;
-    let text = render_diff(&session, &plan, &stored_objects(&current)).await?;
+    let input = super::values_input(global, &args.upgrade.values);
+    let planned = upgrade::plan(&session, &input, args.upgrade.reset_values).await?;
+    let text = render_diff(&session, &planned.plan, &planned.previous).await?;
     if text.is_empty() {
         println!("no changes");
     } else {

@@ -3,7 +3,6 @@
 mod changes;
 mod diff;
 pub mod operate;
-mod prepare;
 mod profiles;
 mod show_values;
 mod status;
@@ -14,8 +13,6 @@ mod uninstall;
 use std::process::ExitCode;
 
 use crate::cli::{Cli, Command};
-
-pub use prepare::{Base, Prepared, prepare, prepare_on, prepare_with_rng};
 
 /// Documented exit codes (README, "Exit codes").
 pub mod exit {
@@ -94,18 +91,41 @@ pub async fn run(cli: Cli) -> ExitCode {
 /// Prints an error for a person: the message and its causes, no stack trace. The
 /// one place where errors of the layers below become exit codes.
 fn report(e: anyhow::Error) -> ExitCode {
+    use crate::operations::{Failed, Interrupted, PreflightFailed, Refused, ServerDryRunRejected};
     if let Some(exit) = e.downcast_ref::<Exit>() {
         if !exit.message.is_empty() {
             eprintln!("{}", exit.message);
         }
         return ExitCode::from(exit.code);
     }
-    let code = if e.is::<crate::cluster::Unreachable>() {
-        Some(exit::PREFLIGHT)
-    } else if e.is::<crate::probe::FilterError>() {
+    // Already worded in full, "error: N problems in values" included.
+    if let Some(problems) = e.downcast_ref::<crate::values::Problems>() {
+        eprintln!("{problems}");
+        return ExitCode::from(exit::USAGE);
+    }
+    if let Some(i) = e.downcast_ref::<Interrupted>() {
+        eprintln!("{i}");
+        return ExitCode::from(exit::INTERRUPTED);
+    }
+    let code = if e.is::<Refused>() || e.is::<crate::probe::FilterError>() {
         Some(exit::USAGE)
+    } else if e.is::<crate::cluster::Unreachable>() || e.is::<PreflightFailed>() {
+        Some(exit::PREFLIGHT)
+    } else if matches!(
+        e.downcast_ref::<crate::release::LockError>(),
+        Some(crate::release::LockError::Held { .. })
+    ) {
+        Some(exit::LOCKED)
     } else if e.is::<crate::probe::ExternalsDoNotAnswer>() {
         Some(exit::PROBES)
+    } else if let Some(f) = e.downcast_ref::<Failed>() {
+        Some(if f.failure.is_probes() {
+            exit::PROBES
+        } else {
+            exit::FAILED
+        })
+    } else if e.is::<ServerDryRunRejected>() {
+        Some(exit::FAILED)
     } else {
         None
     };
@@ -115,6 +135,20 @@ fn report(e: anyhow::Error) -> ExitCode {
     }
     eprintln!("error: {}", crate::output::describe(&e));
     ExitCode::from(exit::FAILED)
+}
+
+/// The values half of the command line as the operations take it.
+fn values_input(
+    global: &crate::cli::GlobalArgs,
+    args: &crate::cli::ValuesArgs,
+) -> crate::operations::Input {
+    crate::operations::Input {
+        release: args.release.clone(),
+        namespace: global.namespace.clone(),
+        profile: args.profile.clone(),
+        files: args.values.clone(),
+        sets: args.ordered_sets.clone(),
+    }
 }
 
 /// A session with the cluster `--kubeconfig` and `--context` name.

@@ -2,12 +2,12 @@
 
 use anyhow::Result;
 
-use super::prepare;
 use crate::cli::{GlobalArgs, ShowValuesArgs};
+use crate::operations::prepare;
 use crate::output::print_structured;
 
 pub fn run(global: &GlobalArgs, args: &ShowValuesArgs) -> Result<()> {
-    let prepared = prepare(global, &args.values)?;
+    let prepared = prepare(&super::values_input(global, &args.values))?;
     let tree = if args.show_secrets {
         prepared.values.tree.clone()
     } else {

@@ -7,8 +7,8 @@ use serde_json::Value;
 
 use super::{Exit, exit};
 use crate::cli::{GlobalArgs, OutputFormat, ReleaseArg};
-use crate::lifecycle::{stored_objects, target};
 use crate::model::Manifest;
+use crate::operations::{stored_objects, target};
 use crate::output::{print_structured, table};
 use crate::probe::ProbeReport;
 use crate::release::{Lock, Status, Store};

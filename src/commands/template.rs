@@ -2,14 +2,16 @@
 
 use anyhow::Result;
 
-use super::{Exit, prepare};
+use super::Exit;
+use super::operate::print_warnings;
 use crate::cli::{GlobalArgs, OutputFormat, TemplateArgs, ValuesArgs};
 use crate::cluster;
 use crate::model::Capabilities;
+use crate::operations::prepare;
 
 pub async fn run(global: &GlobalArgs, args: &TemplateArgs) -> Result<()> {
-    let prepared = prepare(global, &args.values)?;
-    prepared.print_warnings(global);
+    let prepared = prepare(&super::values_input(global, &args.values))?;
+    print_warnings(global, &prepared);
     let caps = cluster::capabilities_for_version(&args.kube_version)
         .map_err(|e| Exit::usage(format!("error: {e}")))?;
     let plan = prepared.plan(caps)?;
@@ -27,8 +29,8 @@ pub async fn run(global: &GlobalArgs, args: &TemplateArgs) -> Result<()> {
 /// Validates values and renders every component (so rendering problems surface too)
 /// for both API generations; prints a one-line verdict.
 pub async fn lint(global: &GlobalArgs, args: &ValuesArgs) -> Result<()> {
-    let prepared = prepare(global, args)?;
-    prepared.print_warnings(global);
+    let prepared = prepare(&super::values_input(global, args))?;
+    print_warnings(global, &prepared);
     let mut objects = 0;
     for caps in [Capabilities::for_minor(20), Capabilities::latest()] {
         objects = prepared.plan(caps)?.manifests().count();

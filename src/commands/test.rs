@@ -6,8 +6,8 @@ use anyhow::Result;
 
 use super::{Exit, exit};
 use crate::cli::{GlobalArgs, OutputFormat, TestArgs};
-use crate::lifecycle::target;
 use crate::model::Release;
+use crate::operations::target;
 use crate::output::print_structured;
 use crate::probe::{ProbeResult, RunOptions, run_probes, save_to_record, select};
 use crate::release::{Lock, Store};

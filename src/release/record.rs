@@ -158,6 +158,11 @@ pub struct PhaseResult {
     /// Why it failed or was skipped; empty when it succeeded.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub message: String,
+    /// Of a phase whose objects did not become ready: one diagnosis per object
+    /// (object, reason, detail, events, remedy), as the wait layer made it. Kept as
+    /// JSON so the record does not depend on that layer's types.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub diagnoses: Vec<serde_json::Value>,
 }
 
 /// One revision of a release.

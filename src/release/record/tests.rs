@@ -190,6 +190,7 @@ pub(super) fn realistic() -> Record {
             started_at: now(),
             duration_ms: 12_345,
             message: String::new(),
+            diagnoses: Vec::new(),
         });
     }
     r.finish(Status::Deployed, "Upgrade complete");

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use tokio::time::Instant as TokioInstant;
 
+use super::failure::Failure;
 use super::progress::Reporter;
 use crate::apply::apply_all;
 use crate::cluster::Resolver;
@@ -14,19 +15,6 @@ use crate::model::{Manifest, Phase};
 use crate::plan::{Plan, Wave};
 use crate::release::record::now;
 use crate::release::{PhaseResult, PhaseStatus, Record, Store};
-
-/// Why a run stopped: the phase, and a message that names objects and remedies.
-#[derive(Debug)]
-pub struct PhaseFailure {
-    pub phase: Phase,
-    pub message: String,
-}
-
-impl std::fmt::Display for PhaseFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "phase {} failed:\n{}", self.phase, self.message)
-    }
-}
 
 pub struct Runner<'a> {
     pub resolver: &'a Resolver,
@@ -38,7 +26,7 @@ pub struct Runner<'a> {
 
 impl Runner<'_> {
     /// Applies and waits for every phase; records each phase's result in `record`.
-    pub async fn run(&self, plan: &Plan, record: &mut Record) -> Result<(), PhaseFailure> {
+    pub async fn run(&self, plan: &Plan, record: &mut Record) -> Result<(), Failure> {
         for phase in &plan.phases {
             let started_at = now();
             let started = Instant::now();
@@ -62,8 +50,18 @@ impl Runner<'_> {
                 message: outcome
                     .as_ref()
                     .err()
-                    .map(|f| f.message.clone())
+                    .map(Failure::detail)
                     .unwrap_or_default(),
+                // Kept as data, so `status -o json` shows each object's reason and
+                // remedy, not only the text.
+                diagnoses: match &outcome {
+                    Err(Failure::NotReady { wait, .. }) => wait
+                        .diagnoses
+                        .iter()
+                        .filter_map(|d| serde_json::to_value(d).ok())
+                        .collect(),
+                    _ => Vec::new(),
+                },
             });
             // The record is best-effort here: losing a progress update must not turn a
             // good install into a failed one; the final status write is checked.
@@ -77,7 +75,7 @@ impl Runner<'_> {
         Ok(())
     }
 
-    async fn run_wave(&self, phase: Phase, wave: &Wave) -> Result<(), PhaseFailure> {
+    async fn run_wave(&self, phase: Phase, wave: &Wave) -> Result<(), Failure> {
         let mut per_component: BTreeMap<&str, usize> = BTreeMap::new();
         for m in &wave.manifests {
             *per_component.entry(m.component.as_str()).or_default() += 1;
@@ -89,19 +87,20 @@ impl Runner<'_> {
             for component in per_component.keys() {
                 self.reporter.component_done(phase, component, false);
             }
-            let message = errors
-                .iter()
-                .map(|e| format!("  - {}", crate::output::describe(e)))
-                .collect::<Vec<_>>()
-                .join("\n");
-            return Err(PhaseFailure { phase, message });
+            return Err(Failure::Rejected {
+                phase: phase.to_string(),
+                errors: errors.iter().map(crate::output::describe).collect(),
+            });
         }
         let result = wait_wave(self, phase, &wave.manifests).await;
         for component in per_component.keys() {
             self.reporter
                 .component_done(phase, component, result.is_ok());
         }
-        result.map_err(|message| PhaseFailure { phase, message })
+        result.map_err(|wait| Failure::NotReady {
+            phase: phase.to_string(),
+            wait,
+        })
     }
 }
 
@@ -111,7 +110,7 @@ async fn wait_wave(
     runner: &Runner<'_>,
     phase: Phase,
     manifests: &[Manifest],
-) -> Result<(), String> {
+) -> Result<(), crate::wait::WaitError> {
     use std::collections::{BTreeSet, HashMap};
     let mut ready: HashMap<String, BTreeSet<String>> = HashMap::new();
     let options = crate::wait::WaitOptions::new(runner.deadline);
@@ -138,5 +137,4 @@ async fn wait_wave(
         },
     )
     .await
-    .map_err(|e| e.to_string())
 }

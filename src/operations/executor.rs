@@ -10,8 +10,10 @@ use kube::api::{DeleteParams, PropagationPolicy};
 use serde_json::Value;
 use tokio::time::Instant;
 
-use super::engine::Runner;
+use super::failure::Failure;
 use super::immutable::same_object;
+use super::phases::Runner;
+use super::prepare::Prepared;
 use super::progress::Reporter;
 use super::prune::{delete_owned, never_deleted, to_prune};
 use crate::cluster::Session;
@@ -50,18 +52,67 @@ pub struct Spec {
     pub probes: Option<ProbePlan>,
 }
 
+impl Spec {
+    /// A new revision rendered from resolved values (install, upgrade). Probes come
+    /// from the stack unless `skip_tests`.
+    pub fn rendered(
+        operation: Operation,
+        prepared: &Prepared,
+        plan: Plan,
+        skip_tests: bool,
+    ) -> Result<Spec> {
+        let probes = if skip_tests {
+            None
+        } else {
+            Some(ProbePlan {
+                release: prepared.release.clone(),
+                specs: prepared.stack.probes(&prepared.values, &prepared.release)?,
+            })
+        };
+        Ok(Spec {
+            operation,
+            revision: Some(prepared.release.revision),
+            release: prepared.release.name.clone(),
+            namespace: prepared.release.namespace.clone(),
+            stack: prepared.stack.name().to_string(),
+            profile: prepared.profile.name.clone(),
+            values: prepared.values.tree.clone(),
+            generated: prepared.values.generated.clone(),
+            plan,
+            previous: Vec::new(),
+            recreate: Vec::new(),
+            description: String::new(),
+            probes,
+        })
+    }
+
+    /// A stored revision replayed as it is (rollback, `--atomic` recovery): its
+    /// objects, values and generated secrets, no probes (the values may be of
+    /// another stackctl version, whose probes this one cannot know).
+    pub fn replay(target: &Record) -> Result<Spec> {
+        let plan = Plan::from_stored(super::stored_objects(target), &target.dependencies)?;
+        Ok(Spec {
+            operation: Operation::Rollback,
+            revision: None,
+            release: target.release.clone(),
+            namespace: target.namespace.clone(),
+            stack: target.stack.clone(),
+            profile: target.profile.clone(),
+            values: target.values.clone(),
+            generated: target.generated.clone(),
+            plan,
+            previous: Vec::new(),
+            recreate: Vec::new(),
+            description: format!("Rollback to {}", target.revision),
+            probes: None,
+        })
+    }
+}
+
 /// The probes of a release, run after its last phase is ready.
 pub struct ProbePlan {
     pub release: Release,
     pub specs: Vec<ProbeSpec>,
-}
-
-/// Why an operation did not reach `deployed`.
-struct Stopped {
-    /// "phase data", "connectivity probes"
-    what: String,
-    text: String,
-    probes: bool,
 }
 
 /// How an operation ended.
@@ -71,10 +122,8 @@ pub enum Outcome {
     /// Failed; the record is marked failed. `rolled_back` tells what `--atomic` did.
     Failed {
         record: Record,
-        failure: String,
+        failure: Failure,
         rolled_back: Option<String>,
-        /// The phases were ready but a connectivity probe failed.
-        probes: bool,
     },
     /// Ctrl-C or a lost lock; the record is marked failed.
     Interrupted {
@@ -171,11 +220,7 @@ pub async fn execute(
 
     let result = match result {
         Ok(()) => probe_phase(session, reporter, &spec, &mut record).await,
-        Err(failure) => Err(Stopped {
-            what: format!("phase {}", failure.phase),
-            text: failure.to_string(),
-            probes: false,
-        }),
+        Err(failure) => Err(failure),
     };
     match result {
         Ok(()) => {
@@ -200,11 +245,11 @@ pub async fn execute(
             }
             Ok(Outcome::Deployed(record))
         }
-        Err(stopped) => {
+        Err(failure) => {
             reporter.clear();
             record.finish(
                 Status::Failed,
-                format!("{} failed: {}", spec.operation.title(), stopped.what),
+                format!("{} failed: {}", spec.operation.title(), failure.stage()),
             );
             store.update(&mut record).await?;
             let rolled_back = if options.atomic {
@@ -215,7 +260,7 @@ pub async fn execute(
                         reporter,
                         lock,
                         &spec,
-                        &stopped.what,
+                        &failure.stage(),
                         options,
                     )
                     .await,
@@ -225,9 +270,8 @@ pub async fn execute(
             };
             Ok(Outcome::Failed {
                 record,
-                failure: stopped.text,
+                failure,
                 rolled_back,
-                probes: stopped.probes,
             })
         }
     }
@@ -262,14 +306,8 @@ async fn atomic_recovery(
         "--atomic: rolling back to revision {} after the failure in {what}",
         good.revision
     ));
-    let manifests: Vec<Manifest> = good
-        .manifests
-        .iter()
-        .cloned()
-        .filter_map(Manifest::from_value)
-        .collect();
-    let plan = match Plan::from_stored(manifests, &good.dependencies) {
-        Ok(p) => p,
+    let mut rollback = match Spec::replay(&good) {
+        Ok(spec) => spec,
         Err(e) => {
             return format!(
                 "--atomic: revision {} cannot be replayed: {e:#}",
@@ -277,26 +315,12 @@ async fn atomic_recovery(
             );
         }
     };
-    let rollback = Spec {
-        revision: None,
-        operation: Operation::Rollback,
-        release: spec.release.clone(),
-        namespace: spec.namespace.clone(),
-        stack: good.stack.clone(),
-        profile: good.profile.clone(),
-        values: good.values.clone(),
-        generated: good.generated.clone(),
-        plan,
-        previous: spec
-            .plan
-            .manifests()
-            .cloned()
-            .chain(spec.previous.iter().cloned())
-            .collect(),
-        recreate: Vec::new(),
-        description: format!("Rollback to {}", good.revision),
-        probes: None,
-    };
+    rollback.previous = spec
+        .plan
+        .manifests()
+        .cloned()
+        .chain(spec.previous.iter().cloned())
+        .collect();
     let inner = Options {
         deadline: options
             .deadline
@@ -443,7 +467,7 @@ async fn probe_phase(
     reporter: &Reporter,
     spec: &Spec,
     record: &mut Record,
-) -> Result<(), Stopped> {
+) -> Result<(), Failure> {
     let Some(plan) = &spec.probes else {
         return Ok(());
     };
@@ -481,15 +505,12 @@ async fn probe_phase(
         started_at,
         duration_ms: started.elapsed().as_millis() as u64,
         message: if passed { String::new() } else { text.clone() },
+        diagnoses: Vec::new(),
     });
     if passed {
         reporter.phase_done_named("probes", started.elapsed());
         Ok(())
     } else {
-        Err(Stopped {
-            what: "connectivity probes".into(),
-            text: format!("connectivity probes failed:\n{text}"),
-            probes: true,
-        })
+        Err(Failure::Probes { report: text })
     }
 }

@@ -1,16 +1,15 @@
 //! From arguments to a plan: profile → stack → values → components → phases.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use super::Exit;
-use crate::cli::{GlobalArgs, ValuesArgs};
+use super::Refused;
 use crate::model::{Capabilities, Release, check_release_name};
 use crate::plan::Plan;
 use crate::profiles::{self, Profile};
 use crate::stacks::{self, ResolvedValues, Stack};
-use crate::values::Layer;
+use crate::values::{Layer, SetFlag};
 
 /// Everything a command needs once the values are known to be valid.
 pub struct Prepared {
@@ -23,35 +22,38 @@ pub struct Prepared {
     pub warnings: Vec<String>,
 }
 
-impl Prepared {
-    /// `warning: …` lines on stderr, unless `--quiet`.
-    pub fn print_warnings(&self, global: &GlobalArgs) {
-        if !global.quiet {
-            for w in &self.warnings {
-                eprintln!("warning: {w}");
-            }
-        }
-    }
+/// Where a release's values come from, as the command line gives them.
+#[derive(Debug, Clone, Default)]
+pub struct Input {
+    /// Release name; the stack's name when `None`.
+    pub release: Option<String>,
+    /// Namespace; the stack's default when `None`.
+    pub namespace: Option<String>,
+    /// Profile name or path; `default` (or the release's own) when `None`.
+    pub profile: Option<String>,
+    /// `-f` files, in order.
+    pub files: Vec<PathBuf>,
+    /// `--set` flags of every kind, in the order typed.
+    pub sets: Vec<SetFlag>,
+}
 
+impl Prepared {
     pub fn plan(&self, caps: Capabilities) -> Result<Plan> {
         let rendered = self.stack.render(&self.values, &self.release, caps)?;
         Plan::new(&rendered)
     }
 }
 
-/// Resolves and validates the values of a release. Invalid values are an [`Exit`]
-/// with code 2 listing every problem; nothing has touched a cluster at that point.
-pub fn prepare(global: &GlobalArgs, args: &ValuesArgs) -> Result<Prepared> {
-    prepare_with_rng(global, args, &mut rand::rng())
+/// Resolves and validates the values of a release. Invalid values are
+/// [`crate::values::Problems`] listing every problem, other bad input [`Refused`];
+/// nothing has touched a cluster at that point.
+pub fn prepare(input: &Input) -> Result<Prepared> {
+    prepare_with_rng(input, &mut rand::rng())
 }
 
 /// [`prepare`] with the generator for secrets given, so tests render deterministically.
-pub fn prepare_with_rng(
-    global: &GlobalArgs,
-    args: &ValuesArgs,
-    rng: &mut dyn rand::Rng,
-) -> Result<Prepared> {
-    prepare_on(global, args, Base::default(), rng)
+pub fn prepare_with_rng(input: &Input, rng: &mut dyn rand::Rng) -> Result<Prepared> {
+    prepare_on(input, Base::default(), rng)
 }
 
 /// What an existing release contributes to a new resolution.
@@ -65,41 +67,33 @@ pub struct Base {
 }
 
 /// Resolves values over an existing release's base.
-pub fn prepare_on(
-    global: &GlobalArgs,
-    args: &ValuesArgs,
-    base: Base,
-    rng: &mut dyn rand::Rng,
-) -> Result<Prepared> {
+pub fn prepare_on(args: &Input, base: Base, rng: &mut dyn rand::Rng) -> Result<Prepared> {
     let profile_name = args
         .profile
         .clone()
         .or(base.profile)
         .unwrap_or_else(|| "default".to_string());
-    let profile =
-        profiles::load(&profile_name).map_err(|e| Exit::usage(format!("error: {e:#}")))?;
+    let profile = profiles::load(&profile_name).map_err(|e| Refused(format!("{e:#}")))?;
     let stack = stacks::find(&profile.stack)
         .with_context(|| format!("profile {} names stack {:?}", profile.source, profile.stack))
-        .map_err(|e| Exit::usage(format!("error: {e:#}")))?;
+        .map_err(|e| Refused(format!("{e:#}")))?;
 
     let mut layers = vec![
         Layer::defaults(stack.defaults_yaml()),
         Layer::profile(&profile.name, &profile.source, profile.yaml.clone()),
     ];
     layers.extend(base.layer);
-    for file in &args.values {
+    for file in &args.files {
         layers.push(read_layer(file)?);
     }
-    let values = stack
-        .resolve(&layers, &args.ordered_sets, rng)
-        .map_err(|problems| Exit::usage(problems.to_string()))?;
+    let values = stack.resolve(&layers, &args.sets, rng)?;
 
     let release = Release {
         name: args
             .release
             .clone()
             .unwrap_or_else(|| stack.name().to_string()),
-        namespace: global
+        namespace: args
             .namespace
             .clone()
             .unwrap_or_else(|| stack.default_namespace().to_string()),
@@ -107,7 +101,7 @@ pub fn prepare_on(
         revision: 1,
     };
     check_release_name(&release.name)
-        .map_err(|e| Exit::usage(format!("error: {e} (the RELEASE argument)")))?;
+        .map_err(|e| Refused(format!("{e} (the RELEASE argument)")))?;
     let warnings = stack.warnings(&values)?;
     Ok(Prepared {
         stack,
@@ -120,8 +114,8 @@ pub fn prepare_on(
 
 fn read_layer(path: &Path) -> Result<Layer> {
     let yaml = std::fs::read_to_string(path).map_err(|e| {
-        Exit::usage(format!(
-            "error: cannot read values file {} (-f): {e}",
+        Refused(format!(
+            "cannot read values file {} (-f): {e}",
             path.display()
         ))
     })?;

@@ -12,8 +12,11 @@ use kube::api::{ListParams, PostParams};
 use kube::{Api, Client};
 use serde_json::Value;
 
-use crate::cluster::{Permission, Resolver};
+use super::failure::PreflightFailed;
+use super::progress::Reporter;
+use crate::cluster::{Permission, Resolver, Session, denied_permissions};
 use crate::model::Manifest;
+use crate::plan::Plan;
 
 /// What stackctl itself touches besides the plan: release records, the lock Lease,
 /// pods and events for diagnosis.
@@ -245,4 +248,107 @@ pub async fn ensure_namespace(client: &Client, name: &str) -> Result<bool> {
         .await
         .with_context(|| format!("creating namespace {name}"))?;
     Ok(true)
+}
+
+/// What preflight found: every problem at once, and what it checked.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub permissions_checked: usize,
+    pub denied: Vec<Permission>,
+    pub storage: Vec<String>,
+    /// Requests beyond what the nodes can allocate: a warning, since autoscalers and
+    /// pending pods may still resolve it.
+    pub capacity: Option<String>,
+}
+
+impl Report {
+    /// Everything that stops the operation, worded for a person.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if !self.denied.is_empty() {
+            let list = self
+                .denied
+                .iter()
+                .map(|p| format!("    {p}"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            problems.push(format!(
+                "you lack {} permissions the release needs:\n{list}",
+                self.denied.len()
+            ));
+        }
+        problems.extend(self.storage.iter().cloned());
+        problems
+    }
+
+    /// The report as a result: [`PreflightFailed`] when anything stops the operation.
+    pub fn ensure_passed(&self) -> Result<(), PreflightFailed> {
+        let problems = self.problems();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(PreflightFailed { problems })
+        }
+    }
+}
+
+/// Every check that needs the cluster but writes nothing: permissions the plan needs
+/// (plus creating the namespace when asked), storage classes, capacity.
+pub async fn check(
+    session: &Session,
+    plan: &Plan,
+    namespace: &str,
+    create_namespace: bool,
+) -> Result<Report> {
+    let manifests: Vec<Manifest> = plan.manifests().cloned().collect();
+    let mut wanted = required_permissions(&session.resolver, &manifests, namespace)
+        .await
+        .map_err(|e| PreflightFailed {
+            problems: vec![format!("{e:#}")],
+        })?;
+    if create_namespace && !namespace_exists(&session.client, namespace).await? {
+        wanted.push(Permission {
+            verb: "create",
+            group: String::new(),
+            resource: "namespaces".into(),
+            namespace: None,
+        });
+    }
+    Ok(Report {
+        permissions_checked: wanted.len(),
+        denied: denied_permissions(&session.client, &wanted).await?,
+        storage: storage_problems(&session.client, &manifests).await?,
+        capacity: capacity_warning(&session.client, &manifests).await?,
+    })
+}
+
+/// Runs [`check`], reports it, and fails with [`PreflightFailed`] on any problem.
+pub async fn run(
+    session: &Session,
+    reporter: &Reporter,
+    plan: &Plan,
+    namespace: &str,
+    create_namespace: bool,
+) -> Result<Report> {
+    let report = check(session, plan, namespace, create_namespace).await?;
+    report.ensure_passed()?;
+    if let Some(w) = &report.capacity {
+        reporter.warn(w);
+    }
+    reporter.info(format!(
+        "preflight passed ({} permissions checked)",
+        report.permissions_checked
+    ));
+    Ok(report)
+}
+
+/// Whether the namespace exists; without the right to read namespaces, assume it
+/// does (later calls will tell).
+pub async fn namespace_exists(client: &Client, ns: &str) -> Result<bool> {
+    let api: Api<Namespace> = Api::all(client.clone());
+    match api.get_opt(ns).await {
+        Ok(found) => Ok(found.is_some()),
+        Err(kube::Error::Api(s)) if s.code == 403 => Ok(true),
+        Err(e) => Err(e).with_context(|| format!("reading namespace {ns}")),
+    }
 }

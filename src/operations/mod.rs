@@ -1,0 +1,109 @@
+//! The operations that change a release — install, upgrade, rollback, uninstall —
+//! each an options struct and a run, as Helm's `pkg/action` has them. The command
+//! layer turns flags into options, calls one, prints what it returns and maps its
+//! typed errors to exit codes; nothing here prints a result or knows an exit code.
+//!
+//! - [`prepare`]: profile, values files and `--set` flags resolved into valid values;
+//! - [`preflight`]: what can be known before the first write, as a [`preflight::Report`];
+//! - [`guard`]: the one lock acquisition, which also fails revisions left pending;
+//! - [`executor`]: one executor for all of them (pending record → [`phases`] →
+//!   probes → prune → finish → `--atomic` recovery);
+//! - [`install`], [`upgrade`], [`rollback`], [`uninstall`]: what differs between them,
+//!   chiefly which objects and values the new revision gets;
+//! - [`failure`]: the typed ways an operation ends short of success.
+
+pub mod executor;
+pub mod failure;
+pub mod guard;
+pub mod immutable;
+pub mod install;
+pub mod phases;
+pub mod preflight;
+pub mod prepare;
+pub mod progress;
+pub mod prune;
+pub mod rollback;
+pub mod target;
+pub mod uninstall;
+pub mod upgrade;
+
+pub use executor::{Outcome, Spec, execute};
+pub use failure::{Failed, Interrupted, PreflightFailed, Refused, ServerDryRunRejected};
+pub use prepare::{Base, Input, Prepared, prepare, prepare_on, prepare_with_rng};
+
+use std::time::Duration;
+
+use anyhow::Result;
+
+use crate::apply::apply_all;
+use crate::cluster::Session;
+use crate::model::Manifest;
+use crate::plan::Plan;
+use crate::release::Record;
+
+/// A record's stored objects as manifests (rollback replays them, prune and
+/// uninstall remove them); objects without the phase annotation are skipped. Here
+/// rather than on `Record`, so that `release` needs nothing of the model's parsing.
+pub fn stored_objects(record: &Record) -> Vec<Manifest> {
+    record
+        .manifests
+        .iter()
+        .cloned()
+        .filter_map(Manifest::from_value)
+        .collect()
+}
+
+/// How long a holder's lock lives without renewal: a killed stackctl blocks the next
+/// operation for at most this long.
+pub const LOCK_TTL: Duration = Duration::from_secs(30);
+
+/// What every operation that writes shares: how long it may take, whether a failure
+/// goes back to the last good revision, how many revisions to keep, and whether the
+/// connectivity probes run as the last phase.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// `--timeout`; `None` for [`default_timeout`] of the plan.
+    pub timeout: Option<Duration>,
+    pub atomic: bool,
+    pub history_max: usize,
+    pub skip_tests: bool,
+    /// Without a terminal there are no progress bars.
+    pub no_progress: bool,
+    pub quiet: bool,
+}
+
+/// An operation that ran to the end.
+#[derive(Debug)]
+pub struct Completed {
+    pub record: Record,
+    /// What the stack wants a person to know (how to reach the apps, credentials);
+    /// empty for a rollback, whose values may be of another stackctl version.
+    pub notes: Vec<String>,
+}
+
+/// Generous enough for image pulls and database start-up, scaled by what must start.
+pub fn default_timeout(plan: &Plan) -> Duration {
+    let workloads = plan
+        .manifests()
+        .filter(|m| {
+            matches!(
+                m.kind.as_str(),
+                "Deployment" | "StatefulSet" | "DaemonSet" | "Job"
+            )
+        })
+        .count() as u64;
+    Duration::from_secs((300 + 60 * workloads).min(1200))
+}
+
+/// `--dry-run=server`: the API server validates and admits every object (dryRun=All)
+/// and nothing is persisted. Returns how many objects were accepted.
+pub async fn server_dry_run(session: &Session, plan: &Plan) -> Result<usize> {
+    let manifests: Vec<Manifest> = plan.manifests().cloned().collect();
+    match apply_all(&session.resolver, &manifests, true).await {
+        Ok(objects) => Ok(objects.len()),
+        Err(errors) => Err(ServerDryRunRejected {
+            errors: errors.iter().map(|e| format!("{e:#}")).collect(),
+        }
+        .into()),
+    }
+}

@@ -1,0 +1,174 @@
+//! Upgrade: a new revision from the release's current values with the user's changes
+//! layered on top. Planned first ([`plan`]), so `diff` and the confirmation see exactly
+//! what [`run`] will apply.
+
+use anyhow::{Context, Result};
+
+use super::executor::Spec;
+use super::failure::Refused;
+use super::immutable::{self, ImmutableChange};
+use super::install::{external_preflight, generated_layer, run_locked};
+use super::prepare::{Base, Input, Prepared, prepare_on};
+use super::progress::Reporter;
+use super::{Completed, RunOptions, preflight, stored_objects, target};
+use crate::cluster::Session;
+use crate::model::Manifest;
+use crate::plan::Plan;
+use crate::release::{Operation, Record, Store};
+use crate::values::Layer;
+
+pub struct UpgradeOptions {
+    /// The release name in `input.release` (or the only release visible) and the
+    /// user's `-f`/`--set` changes.
+    pub input: Input,
+    /// Start from the profile and the generated secrets only, not the current values.
+    pub reset_values: bool,
+    /// Delete and re-create objects whose immutable fields change (orphaning their
+    /// pods and volumes).
+    pub recreate: bool,
+    pub run: RunOptions,
+}
+
+/// An upgrade resolved and rendered, not yet applied.
+pub struct UpgradePlan {
+    pub prepared: Prepared,
+    /// The revision the new values were layered over: the last deployed one.
+    pub current: Record,
+    pub plan: Plan,
+    /// The objects of the current revision, which the new plan is compared with.
+    pub previous: Vec<Manifest>,
+    /// Changes Kubernetes refuses in place.
+    pub immutable: Vec<ImmutableChange>,
+}
+
+impl UpgradePlan {
+    /// Immutable changes are refused unless `--recreate` asks to re-create them.
+    pub fn ensure_allowed(&self, recreate: bool) -> Result<(), Refused> {
+        if self.immutable.is_empty() || recreate {
+            return Ok(());
+        }
+        let list = self
+            .immutable
+            .iter()
+            .map(|c| format!("  - {c}"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        Err(Refused(format!(
+            "the upgrade changes fields Kubernetes does not allow to change in place:\n{list}\nre-run with --recreate to delete and re-create these objects (orphaning their pods and volumes, so data is kept), or revert those values"
+        )))
+    }
+}
+
+/// Resolves the upgrade's values over the release's current ones and plans it.
+pub async fn plan(session: &Session, input: &Input, reset_values: bool) -> Result<UpgradePlan> {
+    let t = target::find(
+        &session.client,
+        input.release.as_deref(),
+        input.namespace.as_deref(),
+    )
+    .await?;
+    let store = Store::new(session.client.clone(), &t.namespace);
+    let current = match store.last_deployed(&t.name).await? {
+        Some(r) => r,
+        None => store
+            .latest(&t.name)
+            .await?
+            .with_context(|| format!("release {} has no revisions", t.name))?,
+    };
+    let layer = if reset_values {
+        generated_layer(&current)
+    } else {
+        Layer::tree(
+            format!("values of revision {}", current.revision),
+            current.values.clone(),
+        )
+    };
+    let input = Input {
+        release: Some(t.name.clone()),
+        namespace: Some(t.namespace.clone()),
+        ..input.clone()
+    };
+    let mut prepared = prepare_on(
+        &input,
+        Base {
+            profile: Some(profile_of(&current)),
+            layer: Some(layer),
+        },
+        &mut rand::rng(),
+    )?;
+    let latest = store.latest(&t.name).await?;
+    prepared.release.revision = latest.map_or(current.revision, |r| r.revision) + 1;
+    let plan = prepared.plan(session.caps)?;
+    let previous = stored_objects(&current);
+    let immutable = immutable::changes(&previous, &plan.manifests().cloned().collect::<Vec<_>>());
+    Ok(UpgradePlan {
+        prepared,
+        current,
+        plan,
+        previous,
+        immutable,
+    })
+}
+
+/// Applies a planned upgrade.
+pub async fn run(
+    session: &Session,
+    reporter: &Reporter,
+    planned: UpgradePlan,
+    opts: &UpgradeOptions,
+) -> Result<Completed> {
+    planned.ensure_allowed(opts.recreate)?;
+    let UpgradePlan {
+        prepared,
+        current,
+        plan,
+        mut previous,
+        immutable,
+    } = planned;
+    let (name, ns) = (&prepared.release.name, &prepared.release.namespace);
+    let store = Store::new(session.client.clone(), ns);
+    preflight::run(session, reporter, &plan, ns, false).await?;
+    if !opts.run.skip_tests {
+        external_preflight(session, reporter, &prepared, &plan).await?;
+    }
+    let recreate: Vec<Manifest> = if opts.recreate {
+        let ids: Vec<String> = immutable.iter().map(|c| c.object.clone()).collect();
+        plan.manifests()
+            .filter(|m| ids.contains(&m.id()))
+            .cloned()
+            .collect()
+    } else {
+        Vec::new()
+    };
+    // A failed later revision may have created objects the current one lacks.
+    if let Some(latest) = store
+        .latest(name)
+        .await?
+        .filter(|l| l.revision != current.revision)
+    {
+        previous.extend(stored_objects(&latest));
+    }
+    let mut spec = Spec::rendered(Operation::Upgrade, &prepared, plan, opts.run.skip_tests)?;
+    // Secrets generated for earlier revisions stay generated: `--reset-values` keeps them.
+    let mut generated = current.generated.clone();
+    for g in spec.generated.drain(..) {
+        if !generated.contains(&g) {
+            generated.push(g);
+        }
+    }
+    spec.generated = generated;
+    spec.previous = previous;
+    spec.recreate = recreate;
+    let notes = prepared.stack.notes(&prepared.values, &prepared.release);
+    let record = run_locked(session, &store, reporter, spec, &opts.run).await?;
+    Ok(Completed { record, notes })
+}
+
+/// The release's own profile, or `default` when this stackctl no longer has it.
+fn profile_of(r: &Record) -> String {
+    if crate::profiles::load(&r.profile).is_ok() {
+        r.profile.clone()
+    } else {
+        "default".to_string()
+    }
+}
