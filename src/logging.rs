@@ -1,4 +1,6 @@
-//! Diagnostics on stderr, so they never mix with YAML or JSON on stdout.
+//! Diagnostics for developers (`-v`, `-vv`, `STACKCTL_LOG`) on stderr, so they never
+//! mix with YAML or JSON on stdout. What a person must see is not logged but printed
+//! (`crate::output::warn`, the progress reporter, the command's own lines).
 
 use tracing_subscriber::EnvFilter;
 
@@ -9,8 +11,9 @@ pub fn init(global: &GlobalArgs) {
         // kube-client logs every 5xx answer as an error of its own; callers report
         // failures in their words (a probe pod's log the node cannot serve is an
         // expected "no log available", not an error).
-        (true, _) => "error,kube_client::client::builder=off",
-        (false, 0) => "warn,kube_client::client::builder=off",
+        // People read `warning:` lines (crate::output::warn) and errors; log records
+        // are for `-v`, so none interleave with those lines by default.
+        (_, 0) | (true, _) => "off",
         (false, 1) => "info,kube=warn,kube_client::client::builder=off",
         (false, 2) => "debug,kube=info,hyper=warn",
         (false, _) => "trace",

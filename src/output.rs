@@ -53,3 +53,28 @@ pub fn describe(e: &anyhow::Error) -> String {
     }
     parts.join(": ")
 }
+
+/// Where warnings go while progress bars are drawn: above them, not through them.
+static BARS: std::sync::Mutex<Option<indicatif::MultiProgress>> = std::sync::Mutex::new(None);
+
+/// Routes [`warn`] above these bars (or back to plain stderr with `None`).
+pub fn route_warnings_through(bars: Option<indicatif::MultiProgress>) {
+    if let Ok(mut slot) = BARS.lock() {
+        *slot = bars;
+    }
+}
+
+/// A `warning: …` line for a person, shown by default and even with `--quiet`: the
+/// one voice for things that went wrong but did not stop the command (a temporary
+/// Secret that could not be deleted, a check that had to be skipped). Diagnostics
+/// for developers are `tracing` records instead, shown only with `-v`.
+pub fn warn(msg: impl AsRef<str>) {
+    let line = format!("warning: {}", msg.as_ref());
+    let bars = BARS.lock().ok().and_then(|b| b.clone());
+    match bars {
+        Some(m) => {
+            let _ = m.println(line);
+        }
+        None => eprintln!("{line}"),
+    }
+}

@@ -11,7 +11,7 @@ use crate::model::Manifest;
 use crate::operations::{stored_objects, target};
 use crate::output::{print_structured, table};
 use crate::probe::ProbeReport;
-use crate::release::{Lock, Status, Store};
+use crate::release::{Lock, PhaseStatus, Status, Store};
 use crate::wait::status::{State, compute};
 
 /// The documented, stable shape of `status -o json|yaml`.
@@ -35,6 +35,19 @@ pub struct StatusReport {
     /// The last connectivity probe run recorded in this revision (`stackctl test`,
     /// or install/upgrade's last phase); `None` if none ran.
     pub probes: Option<ProbeReport>,
+    /// The phase this revision failed in, with the diagnosis of each object that did
+    /// not become ready; `None` unless the revision failed in a phase.
+    pub failure: Option<PhaseFailure>,
+}
+
+/// A failed phase of the revision, as its record keeps it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PhaseFailure {
+    pub phase: String,
+    pub message: String,
+    /// One per object: object, component, reason, detail, events, remedy.
+    pub diagnoses: Vec<Value>,
 }
 
 #[derive(Debug, Serialize)]
@@ -47,7 +60,7 @@ pub struct ObjectState {
     pub ready: Option<u32>,
     pub desired: Option<u32>,
     /// Current, InProgress, Failed, Terminating or NotFound.
-    pub state: String,
+    pub state: State,
     pub reason: String,
 }
 
@@ -109,13 +122,13 @@ pub async fn status(global: &GlobalArgs, args: &ReleaseArg) -> Result<()> {
     for (m, obj) in &live {
         let (state, reason, ready) = match obj {
             None => (
-                "NotFound".to_string(),
+                State::NotFound,
                 "missing from the cluster".to_string(),
                 None,
             ),
             Some(o) => {
                 let s = compute(o);
-                (format!("{:?}", s.state), s.message.clone(), s.ready)
+                (s.state, s.message.clone(), s.ready)
             }
         };
         components.push(ObjectState {
@@ -148,10 +161,8 @@ pub async fn status(global: &GlobalArgs, args: &ReleaseArg) -> Result<()> {
             });
         }
     }
-    let healthy = record.status == Status::Deployed
-        && components
-            .iter()
-            .all(|c| c.state == format!("{:?}", State::Current));
+    let healthy =
+        record.status == Status::Deployed && components.iter().all(|c| c.state == State::Current);
     let report = StatusReport {
         release: record.release.clone(),
         namespace: record.namespace.clone(),
@@ -168,6 +179,15 @@ pub async fn status(global: &GlobalArgs, args: &ReleaseArg) -> Result<()> {
         endpoints,
         credentials,
         probes: ProbeReport::from_record(record.probes.as_ref()),
+        failure: record
+            .phases
+            .iter()
+            .find(|p| p.status == PhaseStatus::Failed)
+            .map(|p| PhaseFailure {
+                phase: p.name.clone(),
+                message: p.message.clone(),
+                diagnoses: p.diagnoses.clone(),
+            }),
     };
     if global.output == OutputFormat::Text {
         print_status(&report);
@@ -262,7 +282,7 @@ fn print_status(r: &StatusReport) {
                     | "RoleBinding"
                     | "ClusterRole"
                     | "ClusterRoleBinding"
-            ) || c.state != "Current"
+            ) || c.state != State::Current
         })
         .map(|c| {
             let ready = match (c.ready, c.desired) {
@@ -275,7 +295,7 @@ fn print_status(r: &StatusReport) {
                 c.kind.clone(),
                 c.name.clone(),
                 ready,
-                c.state.clone(),
+                c.state.to_string(),
                 c.reason.clone(),
             ]
         });

@@ -99,7 +99,9 @@ pub async fn storage_problems(client: &Client, manifests: &[Manifest]) -> Result
         // Namespace-scoped users often may not list cluster-wide StorageClasses; the
         // check is then skipped rather than blocking an install it cannot judge.
         Err(kube::Error::Api(s)) if s.code == 403 => {
-            tracing::warn!("cannot list StorageClasses (forbidden); skipping the storage check");
+            crate::output::warn(
+                "cannot list StorageClasses (forbidden); skipping the storage check",
+            );
             return Ok(Vec::new());
         }
         Err(e) => return Err(e).context("listing StorageClasses"),

@@ -36,7 +36,9 @@ impl Reporter {
         {
             Mode::Lines
         } else {
-            Mode::Bars(MultiProgress::with_draw_target(ProgressDrawTarget::stderr()))
+            let bars = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+            crate::output::route_warnings_through(Some(bars.clone()));
+            Mode::Bars(bars)
         };
         Reporter {
             mode,
@@ -73,14 +75,9 @@ impl Reporter {
         }
     }
 
-    /// A warning is shown even in quiet mode.
+    /// A warning is shown even in quiet mode (see [`crate::output::warn`]).
     pub fn warn(&self, msg: impl AsRef<str>) {
-        match &self.mode {
-            Mode::Bars(m) => {
-                let _ = m.println(format!("warning: {}", msg.as_ref()));
-            }
-            _ => eprintln!("warning: {}", msg.as_ref()),
-        }
+        crate::output::warn(msg);
     }
 
     /// Starts tracking one component of a phase with `total` objects to become ready.

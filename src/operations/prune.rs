@@ -48,10 +48,10 @@ pub async fn delete_owned(resolver: &Resolver, m: &Manifest, release: &str) -> R
         .map(String::as_str)
         == Some(release);
     if !ours {
-        tracing::warn!(
-            "not deleting {}: it lacks the label {RELEASE_LABEL}={release}",
+        crate::output::warn(format!(
+            "not deleting {}: it lacks the label {RELEASE_LABEL}={release}, so another owner may have it",
             m.id()
-        );
+        ));
         return Ok(false);
     }
     let params = DeleteParams {

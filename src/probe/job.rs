@@ -41,7 +41,7 @@ pub fn fan_out_name(release: &str, component: &str, index: usize) -> String {
 }
 
 /// Names over 63 characters keep as much of their start as fits, then a hash of the
-/// whole name, so they stay unique (only release names near the 53-character limit
+/// whole name, so they stay unique (long release names with long component names
 /// get there).
 fn fit(name: String) -> String {
     if name.len() <= MAX_NAME {

@@ -252,10 +252,10 @@ pub async fn run_preflight_probes(
     match secrets.delete(&name, &DeleteParams::default()).await {
         Ok(_) => {}
         Err(kube::Error::Api(s)) if s.code == 404 => {}
-        Err(e) => tracing::warn!(
+        Err(e) => crate::output::warn(format!(
             "could not delete the temporary Secret {name}: {e}; delete it with `kubectl -n {} delete secret {name}`",
             release.namespace
-        ),
+        )),
     }
     outcome
 }
@@ -734,7 +734,9 @@ async fn cleanup(jobs: &Api<Job>, names: &[String]) {
             match jobs.delete(name, &params).await {
                 Ok(_) => {}
                 Err(kube::Error::Api(s)) if s.code == 404 => {}
-                Err(e) => tracing::warn!("could not delete probe Job {name}: {e}"),
+                Err(e) => crate::output::warn(format!(
+                    "could not delete probe Job {name}: {e}; delete it with `kubectl delete job {name}`"
+                )),
             }
         }
     });

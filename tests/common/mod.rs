@@ -17,6 +17,35 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config};
 use tokio::sync::OnceCell;
 
+/// Every built-in profile.
+pub const PROFILES: [&str; 7] = [
+    "minimal",
+    "default",
+    "production",
+    "external-services",
+    "aiops-minimal",
+    "aiops",
+    "aiops-production",
+];
+
+/// Values a profile cannot default: the external profile's password, the images of
+/// the AIOps in-house services (built by their users).
+pub fn required_sets(profile: &str) -> &'static [&'static str] {
+    let raw: &'static [&'static str] = match profile {
+        "external-services" => &["mysql.external.password=example"],
+        "aiops" | "aiops-production" => &[
+            "aiEngine.image.repository=registry.example.com/aiops/ai-engine",
+            "aiEngine.image.tag=1.0.0",
+            "apiGateway.image.repository=registry.example.com/aiops/api-gateway",
+            "apiGateway.image.tag=1.0.0",
+            "selfHealing.image.repository=registry.example.com/aiops/self-healing",
+            "selfHealing.image.tag=1.0.0",
+        ],
+        _ => &[],
+    };
+    raw
+}
+
 static KUBECONFIG: OnceCell<PathBuf> = OnceCell::const_new();
 
 /// Path of an admin kubeconfig for the test cluster, starting the local one if needed.
