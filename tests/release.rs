@@ -13,6 +13,7 @@ use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::PostParams;
 use kube::{Api, Client};
 use serde_json::json;
+use stackctl::operations::target;
 use stackctl::release::lock::lease_name;
 use stackctl::release::store::secret_name;
 use stackctl::release::{Lock, LockError, ObjectRef, Operation, Record, Status, Store, StoreError};
@@ -292,26 +293,26 @@ async fn releases_are_found_by_namespace_or_cluster_wide() {
     let all = Store::releases(client.clone(), None).await.unwrap();
     assert!(all.iter().filter(|r| r.namespace == ns).count() == 2);
 
-    let err = Store::only_release(client.clone(), Some(&ns))
-        .await
-        .unwrap_err();
-    assert!(matches!(err, StoreError::Ambiguous { .. }), "{err}");
+    // Which release a command means when none is named: the one visible, else an
+    // error listing the candidates.
+    let err = target::find(&client, None, Some(&ns)).await.unwrap_err();
     let msg = err.to_string();
     assert!(
-        msg.contains("alpha (namespace") && msg.contains("beta (namespace"),
+        msg.contains("2 stackctl releases match")
+            && msg.contains("alpha (namespace")
+            && msg.contains("beta (namespace"),
         "{msg}"
     );
 
     store.delete_all("beta").await.unwrap();
-    let only = Store::only_release(client.clone(), Some(&ns))
-        .await
-        .unwrap();
-    assert_eq!((only.name.as_str(), only.revision), ("alpha", 2));
+    let only = target::find(&client, None, Some(&ns)).await.unwrap();
+    assert_eq!(only.name, "alpha");
     store.delete_all("alpha").await.unwrap();
-    let err = Store::only_release(client.clone(), Some(&ns))
-        .await
-        .unwrap_err();
-    assert!(matches!(err, StoreError::NoReleases { .. }), "{err}");
+    let err = target::find(&client, None, Some(&ns)).await.unwrap_err();
+    assert!(
+        err.to_string().contains("no stackctl release in namespace"),
+        "{err}"
+    );
     common::drop_namespace(&client, &ns).await;
 }
 

@@ -1,6 +1,7 @@
 //! One module per command; each turns parsed arguments into output and an exit status.
 
 mod changes;
+mod confirm;
 mod diff;
 pub mod operate;
 mod profiles;

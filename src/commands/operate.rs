@@ -2,11 +2,10 @@
 //! and the outcome is printed with next steps. Everything they do is in
 //! [`crate::operations`]; what is here is what a person sees.
 
-use std::io::IsTerminal;
-
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use super::changes::{change_summary, render_diff};
+use super::confirm::{Stakes, confirm};
 use crate::cli::{DryRun, GlobalArgs, InstallArgs, OperationArgs, RollbackArgs, UpgradeArgs};
 use crate::operations::install::{InstallOptions, Installed};
 use crate::operations::progress::Reporter;
@@ -77,9 +76,11 @@ pub async fn upgrade(global: &GlobalArgs, args: &UpgradeArgs) -> Result<()> {
         &planned.prepared.release.name,
         &planned.prepared.release.namespace,
     );
-    if !confirm(&format!("Upgrade {name} in namespace {ns}?"), args.op.yes)? {
-        return Err(Refused("aborted: nothing was changed".into()).into());
-    }
+    confirm(
+        &format!("Upgrade {name} in namespace {ns}?"),
+        args.op.yes,
+        Stakes::Change,
+    )?;
     let done = upgrade::run(&session, &reporter, planned, &opts).await?;
     print_completed(global, &done);
     Ok(())
@@ -175,19 +176,6 @@ pub fn print_warnings(global: &GlobalArgs, prepared: &Prepared) {
             eprintln!("warning: {w}");
         }
     }
-}
-
-fn confirm(prompt: &str, yes: bool) -> Result<bool> {
-    // Never wait for input without a terminal: automation gets the default (yes) for
-    // upgrades, which the user asked for by running the command.
-    if yes || !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
-        return Ok(true);
-    }
-    dialoguer::Confirm::new()
-        .with_prompt(prompt)
-        .default(true)
-        .interact()
-        .context("reading the confirmation")
 }
 
 fn print_client_dry_run(prepared: &Prepared, global: &GlobalArgs) -> Result<()> {

@@ -1,14 +1,13 @@
 //! `stackctl uninstall` and `stackctl unlock`.
 
-use std::io::IsTerminal;
+use anyhow::Result;
 
-use anyhow::{Context, Result};
-
+use super::confirm::{Stakes, confirm};
 use crate::cli::{GlobalArgs, UninstallArgs, UnlockArgs};
 use crate::model::RELEASE_LABEL;
 use crate::operations::progress::Reporter;
+use crate::operations::target;
 use crate::operations::uninstall::{self, UninstallOptions};
-use crate::operations::{Refused, target};
 
 pub async fn uninstall(global: &GlobalArgs, args: &UninstallArgs) -> Result<()> {
     let opts = UninstallOptions {
@@ -27,7 +26,7 @@ pub async fn uninstall(global: &GlobalArgs, args: &UninstallArgs) -> Result<()> 
             planned.claims.len(),
             planned.claims.join(", ")
         );
-        confirm_destructive(&question, args.yes)?;
+        confirm(&question, args.yes, Stakes::Destructive)?;
     }
     let done = uninstall::run(&session, &reporter, planned, &opts).await?;
     if !global.quiet {
@@ -60,12 +59,13 @@ pub async fn unlock(global: &GlobalArgs, args: &UnlockArgs) -> Result<()> {
         println!("release {} is not locked", t.name);
         return Ok(());
     };
-    confirm_destructive(
+    confirm(
         &format!(
             "Remove the lock of {} held by {}? Only do this if that process is gone.",
             t.name, info.holder
         ),
         args.yes,
+        Stakes::Destructive,
     )?;
     if let Some(r) = uninstall::unlock(&session, &t.name, &t.namespace).await? {
         println!(
@@ -78,27 +78,4 @@ pub async fn unlock(global: &GlobalArgs, args: &UnlockArgs) -> Result<()> {
         t.name, info.holder
     );
     Ok(())
-}
-
-/// Destructive steps need a yes: asked on a terminal, `--yes` otherwise.
-fn confirm_destructive(question: &str, yes: bool) -> Result<()> {
-    if yes {
-        return Ok(());
-    }
-    if !std::io::stdin().is_terminal() {
-        return Err(Refused(format!(
-            "{question}\nnot a terminal, so not asking: re-run with --yes to confirm"
-        ))
-        .into());
-    }
-    let ok = dialoguer::Confirm::new()
-        .with_prompt(question)
-        .default(false)
-        .interact()
-        .context("reading the confirmation")?;
-    if ok {
-        Ok(())
-    } else {
-        Err(Refused("aborted: nothing was changed".into()).into())
-    }
 }

@@ -70,17 +70,6 @@ pub enum StoreError {
         namespace: Option<String>,
         message: String,
     },
-    #[error("no stackctl release found in {}; install one with `stackctl install --profile <profile>`, or name its namespace with -n", scope(namespace.as_deref()))]
-    NoReleases { namespace: Option<String> },
-    #[error(
-        "{} stackctl releases are visible in {}: {}; name one, e.g. `-n {} {}`",
-        candidates.len(), scope(namespace.as_deref()), list_candidates(candidates),
-        candidates[0].namespace, candidates[0].name
-    )]
-    Ambiguous {
-        namespace: Option<String>,
-        candidates: Vec<ReleaseSummary>,
-    },
     #[error(
         "Secret {namespace}/{secret} is not a readable release record: {source}; if it is not needed, delete it with `kubectl delete secret -n {namespace} {secret}`"
     )]
@@ -123,14 +112,6 @@ fn forbidden_message(action: &str, namespace: Option<&str>, message: &str) -> St
             "not allowed to {action} in namespace {ns} ({message}); ask your cluster admin for access to Secrets there"
         ),
     }
-}
-
-fn list_candidates(candidates: &[ReleaseSummary]) -> String {
-    candidates
-        .iter()
-        .map(|c| format!("{} (namespace {}, {})", c.name, c.namespace, c.status))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// Maps API failures to what a user can act on.
@@ -399,25 +380,6 @@ impl Store {
                 summarize(s, namespace, name, revision)
             })
             .collect())
-    }
-
-    /// The single release visible, for commands given no release name: with exactly
-    /// one they use it; otherwise the error lists the candidates.
-    pub async fn only_release(
-        client: Client,
-        namespace: Option<&str>,
-    ) -> Result<ReleaseSummary, StoreError> {
-        let mut found = Self::releases(client, namespace).await?;
-        match found.len() {
-            0 => Err(StoreError::NoReleases {
-                namespace: namespace.map(str::to_string),
-            }),
-            1 => Ok(found.remove(0)),
-            _ => Err(StoreError::Ambiguous {
-                namespace: namespace.map(str::to_string),
-                candidates: found,
-            }),
-        }
     }
 
     /// The release's Secrets with their revisions, oldest first.
