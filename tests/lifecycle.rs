@@ -241,12 +241,43 @@ async fn a_crashlooping_pod_is_diagnosed_and_the_release_marked_failed() {
     )])
     .await;
     let out = env
-        .run(&["install", "cv", "--profile", "minimal", "--timeout", "3m"])
+        .run(&[
+            "install",
+            "cv",
+            "--profile",
+            "minimal",
+            "--timeout",
+            "3m",
+            "-o",
+            "json",
+        ])
         .await;
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(err.contains("cv-mysql-0"), "pod not named: {err}");
     assert!(err.contains("CrashLoopBackOff"), "reason not named: {err}");
+    // The failure reaches scripts typed: the phase, and per object its diagnosis.
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "-o json printed no report ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
+    assert_eq!(report["status"], "failed", "{report}");
+    assert_eq!(report["failure"]["kind"], "notReady", "{report}");
+    assert_eq!(report["failure"]["phase"], "data", "{report}");
+    let diagnosis = &report["failure"]["wait"]["diagnoses"][0];
+    assert_eq!(diagnosis["reason"], "CrashLoopBackOff", "{report}");
+    assert_eq!(diagnosis["pod"], "cv-mysql-0", "{report}");
+    assert!(!diagnosis["remedy"].as_str().unwrap_or_default().is_empty());
+    // And `status` shows it from the record, long after the run.
+    let status = env.run(&["status", "cv", "-o", "json"]).await;
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["failure"]["phase"], "data", "{status}");
+    assert_eq!(
+        status["failure"]["diagnoses"][0]["reason"], "CrashLoopBackOff",
+        "{status}"
+    );
     let history = env.history("cv").await;
     assert_eq!(history.last().unwrap()["status"], "failed");
     assert!(

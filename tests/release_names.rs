@@ -6,7 +6,6 @@
 use rand::{SeedableRng, rngs::StdRng};
 use stackctl::model::{Capabilities, MAX_RELEASE_NAME, check_release_name};
 use stackctl::operations::{Input, prepare_with_rng};
-use stackctl::values::{SetFlag, SetKind};
 
 mod common;
 
@@ -46,19 +45,7 @@ fn every_profile_fits_at_the_longest_release_name() {
     let release = longest_name();
     let mut problems = Vec::new();
     for profile in common::PROFILES {
-        let input = Input {
-            profile: Some(profile.to_string()),
-            release: Some(release.clone()),
-            namespace: Some("n".repeat(63)),
-            sets: common::required_sets(profile)
-                .iter()
-                .map(|raw| SetFlag {
-                    kind: SetKind::Set,
-                    raw: raw.to_string(),
-                })
-                .collect(),
-            ..Default::default()
-        };
+        let input = common::profile_input(profile, Some(release.clone()), Some("n".repeat(63)));
         let mut prepared = prepare_with_rng(&input, &mut StdRng::seed_from_u64(1)).unwrap();
         prepared.release.revision = LARGEST_REVISION;
         let plan = prepared.plan(Capabilities::latest()).unwrap();
@@ -108,18 +95,7 @@ fn the_limit_is_not_stricter_than_the_stacks_need() {
     let release = format!("r{}", "x".repeat(MAX_RELEASE_NAME));
     let mut tightest = i64::MAX;
     for profile in common::PROFILES {
-        let input = Input {
-            profile: Some(profile.to_string()),
-            release: Some(release.clone()),
-            sets: common::required_sets(profile)
-                .iter()
-                .map(|raw| SetFlag {
-                    kind: SetKind::Set,
-                    raw: raw.to_string(),
-                })
-                .collect(),
-            ..Default::default()
-        };
+        let input = common::profile_input(profile, Some(release.clone()), None);
         // The name is over the rule, so prepare refuses it; render with the rule's
         // name and measure what one more character would do.
         assert!(prepare_with_rng(&input, &mut StdRng::seed_from_u64(1)).is_err());

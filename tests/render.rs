@@ -10,11 +10,10 @@ use rand::rngs::StdRng;
 use stackctl::apply::apply_all;
 use stackctl::cluster::Resolver;
 use stackctl::model::{Capabilities, MAX_RELEASE_NAME};
-use stackctl::operations::{Input, prepare_with_rng};
+use stackctl::operations::prepare_with_rng;
 use stackctl::plan::Plan;
-use stackctl::values::{SetFlag, SetKind};
 
-use common::{PROFILES, required_sets};
+use common::PROFILES;
 
 /// The namespace a profile's golden snapshot is rendered for: its stack's default.
 fn snapshot_namespace(profile: &str) -> &'static str {
@@ -30,19 +29,7 @@ fn plan(profile: &str, namespace: &str, caps: Capabilities) -> Plan {
 }
 
 fn plan_for(profile: &str, release: Option<String>, namespace: &str, caps: Capabilities) -> Plan {
-    let input = Input {
-        release,
-        profile: Some(profile.to_string()),
-        namespace: Some(namespace.to_string()),
-        sets: required_sets(profile)
-            .iter()
-            .map(|raw| SetFlag {
-                kind: SetKind::Set,
-                raw: raw.to_string(),
-            })
-            .collect(),
-        ..Default::default()
-    };
+    let input = common::profile_input(profile, release, Some(namespace.to_string()));
     let prepared = prepare_with_rng(&input, &mut StdRng::seed_from_u64(42))
         .unwrap_or_else(|e| panic!("profile {profile}: {e:#}"));
     prepared.plan(caps).unwrap()

@@ -85,7 +85,18 @@ pub async fn run(cli: Cli) -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::from(exit::OK),
-        Err(e) => report(e),
+        Err(e) => {
+            // Scripts asking for JSON get the failed operation's report on stdout too.
+            if cli.global.output != crate::cli::OutputFormat::Text
+                && let Some(f) = e.downcast_ref::<crate::operations::Failed>()
+            {
+                let _ = crate::output::print_structured(
+                    cli.global.output,
+                    &operate::OperationReport::failed(f),
+                );
+            }
+            report(e)
+        }
     }
 }
 

@@ -6,16 +6,24 @@ use anyhow::Result;
 
 use super::changes::{change_summary, render_diff};
 use super::confirm::{Stakes, confirm};
-use crate::cli::{DryRun, GlobalArgs, InstallArgs, OperationArgs, RollbackArgs, UpgradeArgs};
+use serde::Serialize;
+
+use crate::cli::{
+    DryRun, GlobalArgs, InstallArgs, OperationArgs, OutputFormat, RollbackArgs, UpgradeArgs,
+};
+use crate::operations::failure::Failure;
 use crate::operations::install::{InstallOptions, Installed};
 use crate::operations::progress::Reporter;
 use crate::operations::rollback::RollbackOptions;
 use crate::operations::upgrade::UpgradeOptions;
 use crate::operations::{
-    Completed, Prepared, Refused, RunOptions, install, prepare, rollback, server_dry_run, upgrade,
+    Completed, Failed, Prepared, Refused, RunOptions, install, prepare, rollback, server_dry_run,
+    upgrade,
 };
+use crate::output::print_structured;
 use crate::plan::Plan;
 use crate::probe::ProbeReport;
+use crate::release::Record;
 
 pub async fn install(global: &GlobalArgs, args: &InstallArgs) -> Result<()> {
     let opts = InstallOptions {
@@ -34,7 +42,7 @@ pub async fn install(global: &GlobalArgs, args: &InstallArgs) -> Result<()> {
     let reporter = Reporter::new(global.quiet, args.op.no_progress);
     match install::install(&session, &reporter, prepared, &opts).await? {
         Installed::DryRun { objects } => print_server_dry_run(objects),
-        Installed::Done(done) => print_completed(global, &done),
+        Installed::Done(done) => print_completed(global, &done)?,
     }
     Ok(())
 }
@@ -82,8 +90,7 @@ pub async fn upgrade(global: &GlobalArgs, args: &UpgradeArgs) -> Result<()> {
         Stakes::Change,
     )?;
     let done = upgrade::run(&session, &reporter, planned, &opts).await?;
-    print_completed(global, &done);
-    Ok(())
+    print_completed(global, &done)
 }
 
 pub async fn rollback(global: &GlobalArgs, args: &RollbackArgs) -> Result<()> {
@@ -118,8 +125,7 @@ pub async fn rollback(global: &GlobalArgs, args: &RollbackArgs) -> Result<()> {
         None => {}
     }
     let done = rollback::run(&session, &reporter, planned, &opts).await?;
-    print_completed(global, &done);
-    Ok(())
+    print_completed(global, &done)
 }
 
 fn run_options(global: &GlobalArgs, op: &OperationArgs) -> RunOptions {
@@ -152,10 +158,58 @@ fn parse_rollback_args(args: &[String]) -> Result<(Option<String>, Option<u32>),
     }
 }
 
-/// What the stack wants known (unless `--quiet`), then the probe table.
-fn print_completed(global: &GlobalArgs, done: &Completed) {
+/// The documented shape of `install|upgrade|rollback -o json|yaml`: how the
+/// operation ended, on stdout, also when it failed (then with `failure`).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OperationReport {
+    pub release: String,
+    pub namespace: String,
+    pub operation: String,
+    pub revision: u32,
+    pub status: String,
+    pub description: String,
+    pub probes: Option<ProbeReport>,
+    /// Where and why it failed; for objects that did not become ready, one diagnosis
+    /// each (object, reason, detail, events, remedy).
+    pub failure: Option<Failure>,
+    /// What `--atomic` did after the failure.
+    pub rolled_back: Option<String>,
+}
+
+impl OperationReport {
+    fn new(record: &Record) -> Self {
+        OperationReport {
+            release: record.release.clone(),
+            namespace: record.namespace.clone(),
+            operation: record.operation.to_string(),
+            revision: record.revision,
+            status: record.status.to_string(),
+            description: record.description.clone(),
+            probes: ProbeReport::from_record(record.probes.as_ref()),
+            failure: None,
+            rolled_back: None,
+        }
+    }
+
+    /// The report of a failed operation, for `-o json|yaml`.
+    pub fn failed(f: &Failed) -> Self {
+        OperationReport {
+            failure: Some(f.failure.clone()),
+            rolled_back: f.rolled_back.clone(),
+            ..OperationReport::new(&f.record)
+        }
+    }
+}
+
+/// What the stack wants known (unless `--quiet`), then the probe table; with
+/// `-o json|yaml` the [`OperationReport`] instead.
+fn print_completed(global: &GlobalArgs, done: &Completed) -> Result<()> {
+    if global.output != OutputFormat::Text {
+        return print_structured(global.output, &OperationReport::new(&done.record));
+    }
     if global.quiet {
-        return;
+        return Ok(());
     }
     if !done.notes.is_empty() {
         println!("{}", done.notes.join("\n"));
@@ -167,6 +221,7 @@ fn print_completed(global: &GlobalArgs, done: &Completed) {
             report.table()
         );
     }
+    Ok(())
 }
 
 /// `warning: …` lines on stderr, unless `--quiet`.

@@ -94,23 +94,3 @@ pub fn secret_refs(probes: &[ProbeSpec]) -> Vec<(String, String)> {
     refs.dedup();
     refs
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn spec(component: &str, external: bool) -> ProbeSpec {
-        ProbeSpec {
-            component: component.into(),
-            external,
-            ..Default::default()
-        }
-    }
-
-    #[test]
-    fn only_external_probes_run_in_preflight() {
-        let ext = external_probes(vec![spec("mysql", true), spec("kafka", false)]);
-        assert_eq!(ext.len(), 1);
-        assert_eq!(ext[0].component, "mysql");
-    }
-}

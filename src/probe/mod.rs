@@ -132,4 +132,11 @@ mod tests {
         assert!(err.contains("mysql, clickhouse, clickvisual"), "{err}");
         assert!(select(all(), Some("[x"), "cv").is_err());
     }
+
+    #[test]
+    fn only_external_probes_run_in_preflight() {
+        let ext = crate::model::external_probes(vec![spec("mysql", true), spec("kafka", false)]);
+        assert_eq!(ext.len(), 1);
+        assert_eq!(ext[0].component, "mysql");
+    }
 }

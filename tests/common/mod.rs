@@ -46,6 +46,27 @@ pub fn required_sets(profile: &str) -> &'static [&'static str] {
     raw
 }
 
+/// The input of a built-in profile with the values it cannot default.
+pub fn profile_input(
+    profile: &str,
+    release: Option<String>,
+    namespace: Option<String>,
+) -> stackctl::operations::Input {
+    stackctl::operations::Input {
+        profile: Some(profile.to_string()),
+        release,
+        namespace,
+        sets: required_sets(profile)
+            .iter()
+            .map(|raw| stackctl::values::SetFlag {
+                kind: stackctl::values::SetKind::Set,
+                raw: raw.to_string(),
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
 static KUBECONFIG: OnceCell<PathBuf> = OnceCell::const_new();
 
 /// Path of an admin kubeconfig for the test cluster, starting the local one if needed.
