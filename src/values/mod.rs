@@ -19,7 +19,9 @@
 //!    "did you mean"), wrong types, bounds, enums and formats from the schema
 //!    walk; then deserialization into `T`; then the stack's own
 //!    [`Validate::validate`] (run only once the structure is sound, since it
-//!    needs a `T`). Every problem names the path and where the value came
+//!    needs a `T`), together with the checks value types carry in their schema
+//!    (`x-stackctl-check`, see [`fields`]), so that every image, port, replica
+//!    count and StorageClass is checked wherever it sits. Every problem names the path and where the value came
 //!    from ([`Origin`]: `file:line` for YAML, the flag for set-values).
 //!
 //! ```ignore
@@ -54,6 +56,7 @@
 //! present and are not generated again.
 
 pub mod checks;
+pub mod fields;
 mod merge;
 pub mod origin;
 pub mod path;
@@ -72,6 +75,7 @@ use rand::Rng;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+pub use fields::{CHECK_MARKER, EXTERNAL_MARKER, FieldCheck};
 pub use origin::{Origin, Origins};
 pub use path::{Path, Seg};
 pub use problems::{Problem, Problems};
@@ -280,7 +284,7 @@ where
             return Err(problems);
         }
     };
-    typed.validate(&mut problems);
+    problems.extend(typed_problems(&schema, &tree, &typed));
     problems.attach_origins(&origins);
     problems.into_result()?;
 
@@ -291,6 +295,37 @@ where
         origins,
         schema,
     })
+}
+
+/// The checks fields carry ([`fields`]) and the stack's own rules, for values
+/// that are already typed. Field problems come first, in tree order; a key the
+/// stack's rules report is not reported twice.
+fn typed_problems<T: Validate>(schema: &SchemaTree, tree: &Value, typed: &T) -> Problems {
+    let mut rules = Problems::new();
+    typed.validate(&mut rules);
+    let mut problems = Problems::new();
+    fields::check_fields(schema, tree, &rules, &mut problems);
+    problems.extend(rules);
+    problems
+}
+
+/// Every semantic problem of typed values, as [`resolve`] would find them after
+/// the schema walk (without origins): for tests and callers that build `T` in code.
+pub fn validate_typed<T>(typed: &T) -> Problems
+where
+    T: serde::Serialize + schemars::JsonSchema + Validate,
+{
+    match serde_json::to_value(typed) {
+        Ok(tree) => typed_problems(&SchemaTree::of::<T>(), &tree, typed),
+        Err(e) => {
+            let mut problems = Problems::new();
+            problems.add(
+                Path::root(),
+                format!("values cannot be written as JSON: {e}"),
+            );
+            problems
+        }
+    }
 }
 
 fn merge_layer(layer: &Layer, tree: &mut Value, origins: &mut Origins, problems: &mut Problems) {
