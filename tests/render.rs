@@ -13,7 +13,8 @@ use stackctl::cluster::Resolver;
 use stackctl::commands::prepare_with_rng;
 use stackctl::model::Capabilities;
 use stackctl::plan::Plan;
-use stackctl::values::{SetFlag, SetKind};
+use stackctl::profiles;
+use stackctl::values::SetFlag;
 
 const PROFILES: [&str; 7] = [
     "minimal",
@@ -34,27 +35,22 @@ fn snapshot_namespace(profile: &str) -> &'static str {
     }
 }
 
-/// Values a profile cannot default: the external profile's password, the images of
-/// the AIOps in-house services (built by their users).
+/// Values a profile cannot default, as the profile declares them (`requires:`), filled
+/// in with its examples. In-house images are pinned to a release rather than `latest`.
 fn required_sets(profile: &str) -> Vec<SetFlag> {
-    let raw: &[&str] = match profile {
-        "external-services" => &["mysql.external.password=example"],
-        "aiops" | "aiops-production" => &[
-            "aiEngine.image.repository=registry.example.com/aiops/ai-engine",
-            "aiEngine.image.tag=1.0.0",
-            "apiGateway.image.repository=registry.example.com/aiops/api-gateway",
-            "apiGateway.image.tag=1.0.0",
-            "selfHealing.image.repository=registry.example.com/aiops/self-healing",
-            "selfHealing.image.tag=1.0.0",
-        ],
-        _ => &[],
-    };
-    raw.iter()
-        .map(|r| SetFlag {
-            kind: SetKind::Set,
-            raw: r.to_string(),
-        })
-        .collect()
+    let profile = profiles::load(profile).unwrap();
+    let mut sets = Vec::new();
+    for r in &profile.requires {
+        let example = r
+            .example
+            .as_ref()
+            .expect("built-in requirements have examples");
+        sets.push(SetFlag::json(format!("{}={example}", r.key)));
+        if let Some(component) = r.key.strip_suffix(".image.repository") {
+            sets.push(SetFlag::set(format!("{component}.image.tag=1.0.0")));
+        }
+    }
+    sets
 }
 
 fn global(namespace: &str) -> GlobalArgs {
@@ -87,6 +83,34 @@ fn golden_manifests_for_every_profile() {
             .to_yaml()
             .unwrap();
         insta::assert_snapshot!(format!("template-{profile}"), yaml);
+    }
+}
+
+#[test]
+fn a_profile_names_what_it_requires_before_anything_is_rendered() {
+    for profile in profiles::builtin()
+        .into_iter()
+        .filter(|p| !p.requires.is_empty())
+    {
+        let args = ValuesArgs {
+            profile: Some(profile.name.clone()),
+            ..Default::default()
+        };
+        let err = match prepare_with_rng(
+            &global(snapshot_namespace(&profile.name)),
+            &args,
+            &mut StdRng::seed_from_u64(42),
+        ) {
+            Ok(_) => panic!("profile {} prepared without its requirements", profile.name),
+            Err(e) => format!("{e:#}"),
+        };
+        for r in &profile.requires {
+            assert!(
+                err.contains(&format!("{}: required by the profile", r.key)),
+                "{err}"
+            );
+        }
+        assert!(err.contains(&profile.source), "{err}");
     }
 }
 

@@ -12,7 +12,7 @@ use crate::values::schema::Child;
 use crate::values::{EXTERNAL_MARKER, FieldCheck, Layer, Path, SchemaTree, Seg, SetFlag};
 
 /// Every built-in profile rendered for release `rel` in namespace `ns-a`, with the
-/// values it was rendered from. Profiles that need input get a placeholder for it.
+/// values it was rendered from. Profiles that need input get their examples.
 fn rendered() -> Vec<(String, Vec<crate::model::Rendered>, super::ResolvedValues)> {
     profiles::builtin()
         .into_iter()
@@ -21,10 +21,9 @@ fn rendered() -> Vec<(String, Vec<crate::model::Rendered>, super::ResolvedValues
             let layers = [
                 Layer::defaults(stack.defaults_yaml()),
                 Layer::profile(&p.name, &p.source, p.yaml.clone()),
-                Layer::tree("test input", required_input(&p.name)),
             ];
             let values = stack
-                .resolve(&layers, &[], &mut StdRng::seed_from_u64(7))
+                .resolve(&layers, &required_input(&p), &mut StdRng::seed_from_u64(7))
                 .unwrap_or_else(|e| panic!("profile {}: {e}", p.name));
             let release = Release {
                 name: "rel".into(),
@@ -40,17 +39,70 @@ fn rendered() -> Vec<(String, Vec<crate::model::Rendered>, super::ResolvedValues
         .collect()
 }
 
-/// What a profile leaves to the user.
-fn required_input(profile: &str) -> serde_json::Value {
-    match profile {
-        "external-services" => serde_json::json!({"mysql": {"external": {"password": "pw"}}}),
-        "aiops" | "aiops-production" => serde_json::json!({
-            "aiEngine": {"image": {"repository": "example/ai-engine"}},
-            "apiGateway": {"image": {"repository": "example/api-gateway"}},
-            "selfHealing": {"image": {"repository": "example/self-healing"}},
-        }),
-        _ => serde_json::json!({}),
+/// What a profile leaves to the user, filled in from the examples it declares.
+fn required_input(p: &profiles::Profile) -> Vec<SetFlag> {
+    p.requires
+        .iter()
+        .map(|r| {
+            let example = r.example.as_ref().unwrap_or_else(|| {
+                panic!(
+                    "{}: built-in requirement {} has no example",
+                    p.source, r.key
+                )
+            });
+            SetFlag::json(format!("{}={example}", r.key))
+        })
+        .collect()
+}
+
+#[test]
+fn a_profile_refuses_values_without_what_it_requires() {
+    let needy: Vec<_> = profiles::builtin()
+        .into_iter()
+        .filter(|p| !p.requires.is_empty())
+        .collect();
+    assert!(!needy.is_empty(), "no built-in profile requires anything?");
+    for p in needy {
+        let stack = find(&p.stack).unwrap();
+        let problems = stack
+            .resolve(
+                &[
+                    Layer::defaults(stack.defaults_yaml()),
+                    Layer::profile(&p.name, &p.source, p.yaml.clone()),
+                ],
+                &[],
+                &mut StdRng::seed_from_u64(7),
+            )
+            .expect_err(&p.name);
+        let declared = format!("(from profile {}: {}:", p.name, p.source);
+        for r in &p.requires {
+            let key = Path::parse(&r.key);
+            let problem = problems
+                .iter()
+                .find(|x| x.path == key)
+                .unwrap_or_else(|| panic!("{}: {} not reported: {problems}", p.name, r.key));
+            let text = problem.to_string();
+            assert!(text.contains("required by the profile"), "{text}");
+            assert!(text.contains(&declared), "{text}");
+            assert!(text.contains(&format!("--set {}=", r.key)), "{text}");
+        }
     }
+}
+
+#[test]
+fn a_requirement_of_a_switched_off_component_lapses() {
+    let p = profiles::load("aiops").unwrap();
+    let stack = find(&p.stack).unwrap();
+    let layers = [
+        Layer::defaults(stack.defaults_yaml()),
+        Layer::profile(&p.name, &p.source, p.yaml.clone()),
+    ];
+    let mut sets = required_input(&p);
+    sets.retain(|s| !s.raw.starts_with("aiEngine."));
+    sets.push(SetFlag::set("aiEngine.enabled=false"));
+    stack
+        .resolve(&layers, &sets, &mut StdRng::seed_from_u64(7))
+        .unwrap_or_else(|e| panic!("{e}"));
 }
 
 fn manifests(components: &[crate::model::Rendered]) -> impl Iterator<Item = &Manifest> {

@@ -170,6 +170,7 @@ impl Walk<'_> {
                     let Child::Schema(sub) = self.schema.child_key(s, k) else {
                         continue;
                     };
+                    // Keep in step with `in_use`.
                     let child_live = if self.schema.is_external(sub) {
                         live && enabled != Some(true)
                     } else {
@@ -193,6 +194,32 @@ impl Walk<'_> {
             _ => {}
         }
     }
+}
+
+/// Whether the value at `path` is in use by the rule of the walk above: no
+/// switched-off component on the way, except the one an external service
+/// stands in for, which must be off.
+pub(crate) fn in_use(schema: &SchemaTree, values: &Value, path: &Path) -> bool {
+    let mut s = schema.root();
+    let mut at = Some(values);
+    let mut live = true;
+    for seg in path.segs() {
+        let Some(value) = at else { break };
+        let enabled = value.get("enabled").and_then(Value::as_bool);
+        let (child, next) = match seg {
+            Seg::Key(k) => (schema.child_key(s, k), value.get(k.as_str())),
+            Seg::Index(i) => (schema.child_index(s, *i), value.get(*i)),
+        };
+        let Child::Schema(sub) = child else { break };
+        live = if schema.is_external(sub) {
+            live && enabled != Some(true)
+        } else {
+            live && enabled != Some(false)
+        };
+        s = sub;
+        at = next;
+    }
+    live
 }
 
 /// Every check named anywhere in the schema, with the path of a field that
@@ -325,6 +352,17 @@ mod tests {
             found(&values),
             vec!["app.external.port: must be a port number from 1 to 65535, got 0"]
         );
+    }
+
+    #[test]
+    fn in_use_follows_the_same_switches_as_the_walk() {
+        let values =
+            json!({"app": component(false, "1.0", 1, 1), "db": component(true, "1.0", 1, 1)});
+        let used = |p: &str| in_use(&schema(), &values, &Path::parse(p));
+        assert!(!used("app.image.tag"));
+        assert!(used("app.external.port"));
+        assert!(used("db.image.tag"));
+        assert!(!used("db.external.port"));
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! defaults as YAML. [`resolve`] turns layers and set-flags into a checked `T`:
 //!
 //! 1. **Layers**, lowest first ([`Layer`]): stack defaults, a profile (its
-//!    `stack:` and `description:` keys are metadata and are dropped), `-f`
+//!    `stack:`, `description:` and `requires:` keys are metadata and are
+//!    dropped; a required key left empty is a problem, see [`requires`]), `-f`
 //!    files in order, or a previous release's values ([`Layer::tree`]). Merged
 //!    like Helm (RFC 7396 merge patch): maps merge recursively, lists and scalars
 //!    replace, `null` deletes a key.
@@ -61,6 +62,7 @@ mod merge;
 pub mod origin;
 pub mod path;
 pub mod problems;
+pub mod requires;
 pub mod schema;
 pub mod secrets;
 pub mod set;
@@ -79,6 +81,7 @@ pub use fields::{CHECK_MARKER, EXTERNAL_MARKER, FieldCheck};
 pub use origin::{Origin, Origins};
 pub use path::{Path, Seg};
 pub use problems::{Problem, Problems};
+pub use requires::Requirement;
 pub use schema::SchemaTree;
 pub use secrets::{REDACTED, SECRET_MARKER, SecretKind, generate_secret, redact};
 pub use set::{FileReader, SetFlag, SetKind};
@@ -164,12 +167,14 @@ impl Layer {
 pub struct ProfileMeta {
     pub stack: Option<String>,
     pub description: Option<String>,
+    /// Values the profile leaves to its user ([`requires`]).
+    pub requires: Vec<Requirement>,
 }
 
 /// Top-level keys of a profile that are metadata, not values.
-pub const PROFILE_META_KEYS: [&str; 2] = ["stack", "description"];
+pub const PROFILE_META_KEYS: [&str; 3] = ["stack", "description", requires::REQUIRES_KEY];
 
-/// Reads a profile's `stack:` and `description:`.
+/// Reads a profile's `stack:`, `description:` and `requires:`.
 pub fn profile_meta(yaml: &str) -> Result<ProfileMeta, String> {
     let parsed = origin::parse_yaml(yaml).map_err(|e| match e.line {
         Some(l) => format!("line {l}: {}", e.message),
@@ -185,6 +190,7 @@ pub fn profile_meta(yaml: &str) -> Result<ProfileMeta, String> {
     Ok(ProfileMeta {
         stack: text("stack"),
         description: text("description"),
+        requires: requires::parse(&parsed.value)?,
     })
 }
 
@@ -245,8 +251,9 @@ where
     let mut tree = Value::Object(serde_json::Map::new());
     let mut origins = Origins::default();
 
+    let mut required = Vec::new();
     for layer in layers {
-        merge_layer(layer, &mut tree, &mut origins, &mut problems);
+        merge_layer(layer, &mut tree, &mut origins, &mut required, &mut problems);
     }
 
     let mut set_tree = Value::Object(serde_json::Map::new());
@@ -267,6 +274,7 @@ where
         origins.set(p.clone(), Origin::Generated);
     }
 
+    requires::check(&schema, &required, &tree, &mut problems);
     schema.validate(&tree, &origins, &mut problems);
     problems.attach_origins(&origins);
     if !problems.is_empty() {
@@ -328,7 +336,15 @@ where
     }
 }
 
-fn merge_layer(layer: &Layer, tree: &mut Value, origins: &mut Origins, problems: &mut Problems) {
+/// Merges `layer` into `tree`; a profile's requirements go to `required`, with
+/// where each is declared.
+fn merge_layer(
+    layer: &Layer,
+    tree: &mut Value,
+    origins: &mut Origins,
+    required: &mut Vec<(Requirement, Origin)>,
+    problems: &mut Problems,
+) {
     let name: Arc<str> = Arc::from(layer.name.as_str());
     let (mut value, lines) = match &layer.source {
         LayerSource::Tree(v) => (v.clone(), Default::default()),
@@ -349,6 +365,28 @@ fn merge_layer(layer: &Layer, tree: &mut Value, origins: &mut Origins, problems:
             }
         },
     };
+    if layer.kind == LayerKind::Profile && value.is_object() {
+        let line_of = |p: &str| lines.get(&Path::parse(p)).copied();
+        let declared = |at: Option<u64>| match at {
+            Some(line) => Origin::Yaml {
+                layer: name.clone(),
+                line,
+            },
+            None => Origin::Layer(name.clone()),
+        };
+        match requires::parse(&value) {
+            Ok(list) => required.extend(list.into_iter().enumerate().map(|(i, r)| {
+                let at = line_of(&format!("{}[{i}].key", requires::REQUIRES_KEY))
+                    .or_else(|| line_of(&format!("{}[{i}]", requires::REQUIRES_KEY)));
+                (r, declared(at))
+            })),
+            Err(message) => {
+                problems
+                    .add(Path::root(), message)
+                    .origin(declared(line_of(requires::REQUIRES_KEY)));
+            }
+        }
+    }
     match &mut value {
         Value::Null => return,
         Value::Object(map) => {
