@@ -22,8 +22,9 @@
 //!    [`Validate::validate`] (run only once the structure is sound, since it
 //!    needs a `T`), together with the checks value types carry in their schema
 //!    (`x-stackctl-check`, see [`fields`]), so that every image, port, replica
-//!    count and StorageClass is checked wherever it sits. Every problem names the path and where the value came
-//!    from ([`Origin`]: `file:line` for YAML, the flag for set-values).
+//!    count and StorageClass is checked wherever it sits. Every problem names
+//!    the path and where the value came from ([`Origin`]: `file:line` for YAML,
+//!    the flag for set-values).
 //!
 //! ```ignore
 //! let resolved: Resolved<ClickVisualValues> = values::resolve(
@@ -49,7 +50,9 @@
 //! - [`Resolved`]: `typed`, `tree`, `generated` (paths), `origins`,
 //!   [`Resolved::redacted`], [`Resolved::origin`].
 //! - [`Validate`] for stacks, [`Problems::add`]/[`Problems::check`] with
-//!   [`Problem::blame`], reusable [`checks`], and [`Quantity`].
+//!   [`Problem::blame`], reusable [`checks`], and [`Quantity`]; checks a type
+//!   carries ([`fields`], [`FieldCheck`]); [`validate_typed`] runs both on a `T`.
+//! - A profile's `requires:` ([`requires`], [`Requirement`]).
 //! - [`redact`]`::<T>(&Value)` for stored values; [`SECRET_MARKER`].
 //!
 //! For upgrades, feed the previous release's values back as a layer

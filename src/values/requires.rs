@@ -19,7 +19,7 @@
 //! `null` or empty, before any of the stack's own checks, naming each key with the
 //! profile line that requires it. A key of a component the user switched off
 //! (`enabled: false`) is not needed, by the same rule as the checks fields carry
-//! ([`fields`](super::fields)): requiring an in-house image stops when the
+//! ([`fields`]): requiring an in-house image stops when the
 //! service is off, and an external service's password when the bundled one is on.
 
 use serde_json::Value;

@@ -320,6 +320,41 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_zookeeper_ensemble_is_one_problem_not_a_crash() {
+        let mut v = super::super::common::testing::values();
+        v.zookeeper.enabled = true;
+        v.zookeeper.replicas = 0;
+        let found: Vec<String> = crate::values::validate_typed(&v)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(found, vec!["zookeeper.replicas: must be at least 1, got 0"]);
+        v.zookeeper.replicas = 2;
+        let found = crate::values::validate_typed(&v);
+        assert_eq!(found.len(), 1, "{found}");
+        assert!(found.to_string().contains("use an odd number"), "{found}");
+    }
+
+    #[test]
+    fn an_external_service_is_checked_exactly_when_it_stands_in() {
+        let mut v = super::super::common::testing::values();
+        v.mysql.external.port = 0;
+        let port_problems = |v: &Values| {
+            crate::values::validate_typed(v)
+                .iter()
+                .filter(|p| p.path.to_string() == "mysql.external.port")
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+        };
+        assert!(port_problems(&v).is_empty(), "{:?}", port_problems(&v));
+        v.mysql.enabled = false;
+        assert_eq!(
+            port_problems(&v),
+            vec!["mysql.external.port: must be a port number from 1 to 65535, got 0"]
+        );
+    }
+
+    #[test]
     fn identifiers_and_topics() {
         assert!(sql_identifier("clickvisual").is_ok());
         assert!(sql_identifier("click-visual").is_err());
