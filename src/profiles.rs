@@ -6,15 +6,21 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
-/// A profile file: `stack:` and `description:` first, then values.
+use crate::values::{Requirement, requires};
+
+/// A profile file: `stack:` and `description:` first, then what it `requires:`
+/// of its user (see [`requires`]), then values.
 #[derive(Debug, Clone)]
 pub struct Profile {
     pub name: String,
     pub stack: String,
     pub description: String,
+    /// Values the profile leaves to its user: the one list the command line
+    /// enforces (through the values engine) and tests fill in from the examples.
+    pub requires: Vec<Requirement>,
     /// Where it came from, used in error origins (`profiles/minimal.yaml`).
     pub source: String,
-    /// The whole file; the values engine strips `stack` and `description`.
+    /// The whole file; the values engine strips `stack`, `description` and `requires`.
     pub yaml: String,
 }
 
@@ -85,10 +91,12 @@ fn parse(name: &str, source: &str, yaml: &str) -> Result<Profile> {
             _ => bail!("profile {source} must begin with `{key}:` (a non-empty string)"),
         }
     };
+    let requires = requires::parse(&doc).map_err(|e| anyhow::anyhow!("profile {source}: {e}"))?;
     Ok(Profile {
         name: name.to_string(),
         stack: field("stack")?,
         description: field("description")?,
+        requires,
         source: source.to_string(),
         yaml: yaml.to_string(),
     })
@@ -130,6 +138,23 @@ mod tests {
         .unwrap();
         let p = load(path.to_str().unwrap()).unwrap();
         assert_eq!((p.name.as_str(), p.stack.as_str()), ("mine", "clickvisual"));
+
+        std::fs::write(
+            &path,
+            "stack: clickvisual\ndescription: mine\nrequires:\n  - key: mysql.external.host\n",
+        )
+        .unwrap();
+        let p = load(path.to_str().unwrap()).unwrap();
+        assert_eq!(p.requires.len(), 1);
+        assert_eq!(p.requires[0].key, "mysql.external.host");
+
+        std::fs::write(
+            &path,
+            "stack: clickvisual\ndescription: mine\nrequires: mysql.external.host\n",
+        )
+        .unwrap();
+        let err = format!("{:#}", load(path.to_str().unwrap()).unwrap_err());
+        assert!(err.contains("`requires:` must be a list"), "{err}");
 
         std::fs::write(&path, "description: no stack\n").unwrap();
         let err = load(path.to_str().unwrap()).unwrap_err().to_string();

@@ -11,7 +11,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("model", &[]),
     // Typed values by schema; knows no stack.
     ("values", &[]),
-    ("profiles", &[]),
+    // Profiles declare their required inputs in the values engine's terms.
+    ("profiles", &["values"]),
     // Records and the lock: stored JSON, no stack, no engine types.
     ("release", &["model"]),
     ("cli", &["values"]),

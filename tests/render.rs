@@ -10,7 +10,8 @@ use rand::rngs::StdRng;
 use stackctl::apply::apply_all;
 use stackctl::cluster::Resolver;
 use stackctl::model::{Capabilities, MAX_RELEASE_NAME};
-use stackctl::operations::prepare_with_rng;
+use stackctl::operations::{Input, prepare_with_rng};
+use stackctl::profiles;
 use stackctl::plan::Plan;
 
 use common::PROFILES;
@@ -42,6 +43,31 @@ fn golden_manifests_for_every_profile() {
             .to_yaml()
             .unwrap();
         insta::assert_snapshot!(format!("template-{profile}"), yaml);
+    }
+}
+
+#[test]
+fn a_profile_names_what_it_requires_before_anything_is_rendered() {
+    for profile in profiles::builtin()
+        .into_iter()
+        .filter(|p| !p.requires.is_empty())
+    {
+        let input = Input {
+            profile: Some(profile.name.clone()),
+            namespace: Some(snapshot_namespace(&profile.name).to_string()),
+            ..Default::default()
+        };
+        let err = match prepare_with_rng(&input, &mut StdRng::seed_from_u64(42)) {
+            Ok(_) => panic!("profile {} prepared without its requirements", profile.name),
+            Err(e) => format!("{e:#}"),
+        };
+        for r in &profile.requires {
+            assert!(
+                err.contains(&format!("{}: required by the profile", r.key)),
+                "{err}"
+            );
+        }
+        assert!(err.contains(&profile.source), "{err}");
     }
 }
 

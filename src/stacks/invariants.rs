@@ -4,13 +4,15 @@
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
-use super::{Stack, find};
+use super::{STACKS, Stack, find};
 use crate::model::{Capabilities, Manifest, PHASE_ANNOTATION, RELEASE_LABEL, Release};
 use crate::profiles;
-use crate::values::{Layer, Path};
+use crate::values::fields::declared_checks;
+use crate::values::schema::Child;
+use crate::values::{EXTERNAL_MARKER, FieldCheck, Layer, Path, SchemaTree, Seg, SetFlag};
 
 /// Every built-in profile rendered for release `rel` in namespace `ns-a`, with the
-/// values it was rendered from. Profiles that need input get a placeholder for it.
+/// values it was rendered from. Profiles that need input get their examples.
 fn rendered() -> Vec<(String, Vec<crate::model::Rendered>, super::ResolvedValues)> {
     profiles::builtin()
         .into_iter()
@@ -19,10 +21,9 @@ fn rendered() -> Vec<(String, Vec<crate::model::Rendered>, super::ResolvedValues
             let layers = [
                 Layer::defaults(stack.defaults_yaml()),
                 Layer::profile(&p.name, &p.source, p.yaml.clone()),
-                Layer::tree("test input", required_input(&p.name)),
             ];
             let values = stack
-                .resolve(&layers, &[], &mut StdRng::seed_from_u64(7))
+                .resolve(&layers, &required_input(&p), &mut StdRng::seed_from_u64(7))
                 .unwrap_or_else(|e| panic!("profile {}: {e}", p.name));
             let release = Release {
                 name: "rel".into(),
@@ -38,17 +39,70 @@ fn rendered() -> Vec<(String, Vec<crate::model::Rendered>, super::ResolvedValues
         .collect()
 }
 
-/// What a profile leaves to the user.
-fn required_input(profile: &str) -> serde_json::Value {
-    match profile {
-        "external-services" => serde_json::json!({"mysql": {"external": {"password": "pw"}}}),
-        "aiops" | "aiops-production" => serde_json::json!({
-            "aiEngine": {"image": {"repository": "example/ai-engine"}},
-            "apiGateway": {"image": {"repository": "example/api-gateway"}},
-            "selfHealing": {"image": {"repository": "example/self-healing"}},
-        }),
-        _ => serde_json::json!({}),
+/// What a profile leaves to the user, filled in from the examples it declares.
+fn required_input(p: &profiles::Profile) -> Vec<SetFlag> {
+    p.requires
+        .iter()
+        .map(|r| {
+            let example = r.example.as_ref().unwrap_or_else(|| {
+                panic!(
+                    "{}: built-in requirement {} has no example",
+                    p.source, r.key
+                )
+            });
+            SetFlag::json(format!("{}={example}", r.key))
+        })
+        .collect()
+}
+
+#[test]
+fn a_profile_refuses_values_without_what_it_requires() {
+    let needy: Vec<_> = profiles::builtin()
+        .into_iter()
+        .filter(|p| !p.requires.is_empty())
+        .collect();
+    assert!(!needy.is_empty(), "no built-in profile requires anything?");
+    for p in needy {
+        let stack = find(&p.stack).unwrap();
+        let problems = stack
+            .resolve(
+                &[
+                    Layer::defaults(stack.defaults_yaml()),
+                    Layer::profile(&p.name, &p.source, p.yaml.clone()),
+                ],
+                &[],
+                &mut StdRng::seed_from_u64(7),
+            )
+            .expect_err(&p.name);
+        let declared = format!("(from profile {}: {}:", p.name, p.source);
+        for r in &p.requires {
+            let key = Path::parse(&r.key);
+            let problem = problems
+                .iter()
+                .find(|x| x.path == key)
+                .unwrap_or_else(|| panic!("{}: {} not reported: {problems}", p.name, r.key));
+            let text = problem.to_string();
+            assert!(text.contains("required by the profile"), "{text}");
+            assert!(text.contains(&declared), "{text}");
+            assert!(text.contains(&format!("--set {}=", r.key)), "{text}");
+        }
     }
+}
+
+#[test]
+fn a_requirement_of_a_switched_off_component_lapses() {
+    let p = profiles::load("aiops").unwrap();
+    let stack = find(&p.stack).unwrap();
+    let layers = [
+        Layer::defaults(stack.defaults_yaml()),
+        Layer::profile(&p.name, &p.source, p.yaml.clone()),
+    ];
+    let mut sets = required_input(&p);
+    sets.retain(|s| !s.raw.starts_with("aiEngine."));
+    sets.push(SetFlag::set("aiEngine.enabled=false"));
+    stack
+        .resolve(&layers, &sets, &mut StdRng::seed_from_u64(7))
+        .unwrap_or_else(|e| panic!("{e}"));
 }
 
 fn manifests(components: &[crate::model::Rendered]) -> impl Iterator<Item = &Manifest> {
@@ -158,4 +212,136 @@ fn generated_secrets_appear_only_in_secrets() {
             }
         }
     }
+}
+
+/// Every stack with the schema of its values: the engine's view of a stack hides it.
+fn schemas() -> Vec<(&'static dyn Stack, SchemaTree)> {
+    let all: Vec<(&'static dyn Stack, SchemaTree)> = vec![
+        (
+            &super::clickvisual::STACK,
+            SchemaTree::of::<super::clickvisual::values::Values>(),
+        ),
+        (
+            &super::aiops::STACK,
+            SchemaTree::of::<super::aiops::values::Values>(),
+        ),
+    ];
+    let names: Vec<&str> = all.iter().map(|(s, _)| s.name()).collect();
+    let stacks: Vec<&str> = STACKS.iter().map(|s| s.name()).collect();
+    assert_eq!(names, stacks, "add the new stack's values type here");
+    all
+}
+
+/// A value each check refuses; typed so that it passes the schema walk.
+fn refused(check: FieldCheck) -> &'static str {
+    match check {
+        FieldCheck::Port | FieldCheck::Replicas => "0",
+        FieldCheck::ImageRepository => "Not A Repository",
+        FieldCheck::ImageTag => "-not-a-tag",
+        FieldCheck::StorageClass => "Not_A_Class",
+    }
+}
+
+#[test]
+fn every_field_carrying_a_check_is_checked_with_its_key_and_origin() {
+    for (stack, schema) in schemas() {
+        let declared = declared_checks(&schema);
+        assert!(!declared.is_empty(), "{}: no field checks", stack.name());
+        for (key, check) in declared {
+            let check = check.unwrap_or_else(|name| {
+                panic!("{}: {key} names an unknown check {name:?}", stack.name())
+            });
+            if key.contains("[]") || key.contains(".*") {
+                continue;
+            }
+            let path = Path::parse(&key);
+            let flag = format!("{key}={}", refused(check));
+            let mut sets = live(&schema, &path);
+            sets.push(SetFlag::set(&flag));
+            let problems = stack
+                .resolve(
+                    &[Layer::defaults(stack.defaults_yaml())],
+                    &sets,
+                    &mut StdRng::seed_from_u64(7),
+                )
+                .expect_err(&flag);
+            let at_key: Vec<String> = problems
+                .iter()
+                .filter(|p| p.path == path)
+                .map(ToString::to_string)
+                .collect();
+            assert_eq!(
+                at_key.len(),
+                1,
+                "{}: --set {flag}: {problems}",
+                stack.name()
+            );
+            assert!(
+                at_key[0].contains(&format!("(from --set {flag})")),
+                "{}: {}",
+                stack.name(),
+                at_key[0]
+            );
+        }
+    }
+}
+
+/// Flags that put `path` in use: every component above it enabled, except the one
+/// an external service stands in for, which is disabled.
+fn live(schema: &SchemaTree, path: &Path) -> Vec<SetFlag> {
+    let at = |p: &Path| match schema.lookup(p) {
+        Child::Schema(s) => Some(s),
+        _ => None,
+    };
+    let mut flags = Vec::new();
+    let mut component = Path::root();
+    for seg in path.segs() {
+        let Seg::Key(key) = seg else { break };
+        let child = component.key(key);
+        let switch = component.key("enabled");
+        if child != *path && at(&switch).is_some_and(|s| schema.types(s).boolean) {
+            let external = at(&child).is_some_and(|s| schema.marker(s, EXTERNAL_MARKER).is_some());
+            flags.push(SetFlag::set(format!("{switch}={}", !external)));
+        }
+        component = child;
+    }
+    flags
+}
+
+#[test]
+fn every_port_and_replica_count_carries_its_check() {
+    // Integers are plain `u16`/`u32` in the values types; a new one named like a
+    // port or a count must say so, or it would escape the walk.
+    for (stack, schema) in schemas() {
+        let checked: Vec<String> = declared_checks(&schema)
+            .into_iter()
+            .map(|(key, _)| key)
+            .collect();
+        for key in integer_keys(&schema, schema.root(), "") {
+            let last = key.rsplit('.').next().unwrap_or_default();
+            let named_like_one =
+                last == "port" || last.ends_with("Port") || last == "replicas" || last == "shards";
+            assert!(
+                !named_like_one || checked.contains(&key),
+                "{}: {key} has no x-stackctl-check",
+                stack.name()
+            );
+        }
+    }
+}
+
+fn integer_keys(schema: &SchemaTree, s: &serde_json::Value, prefix: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for (k, sub) in schema.properties(s) {
+        let key = if prefix.is_empty() {
+            k.to_owned()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        if schema.types(sub).integer {
+            out.push(key.clone());
+        }
+        out.extend(integer_keys(schema, sub, &key));
+    }
+    out
 }

@@ -49,7 +49,9 @@ impl LogLevel {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Image {
+    #[schemars(extend("x-stackctl-check" = "image-repository"))]
     pub repository: String,
+    #[schemars(extend("x-stackctl-check" = "image-tag"))]
     pub tag: String,
     pub pull_policy: PullPolicy,
 }
@@ -99,5 +101,65 @@ impl ServiceType {
             ServiceType::NodePort => "NodePort",
             ServiceType::LoadBalancer => "LoadBalancer",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::values::{Validate, validate_typed};
+
+    /// A component no stack rule mentions: its checks must come from its types.
+    #[derive(Serialize, JsonSchema)]
+    #[serde(rename_all = "camelCase")]
+    struct NewStack {
+        brand_new: NewComponent,
+    }
+
+    #[derive(Serialize, JsonSchema)]
+    #[serde(rename_all = "camelCase")]
+    struct NewComponent {
+        enabled: bool,
+        image: Image,
+        sidecar: Image,
+        #[schemars(extend("x-stackctl-check" = "replicas"))]
+        replicas: u32,
+    }
+
+    impl Validate for NewStack {}
+
+    fn new_stack(enabled: bool) -> NewStack {
+        let image = |tag: &str| Image {
+            repository: "example/app".into(),
+            tag: tag.into(),
+            pull_policy: PullPolicy::IfNotPresent,
+        };
+        NewStack {
+            brand_new: NewComponent {
+                enabled,
+                image: image("1.0"),
+                sidecar: image("-not-a-tag"),
+                replicas: 0,
+            },
+        }
+    }
+
+    #[test]
+    fn a_field_is_checked_by_its_type_without_being_listed() {
+        let found: Vec<String> = validate_typed(&new_stack(true))
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(
+            found[0].starts_with("brandNew.sidecar.tag: \"-not-a-tag\" is not a valid image tag"),
+            "{found:?}"
+        );
+        assert_eq!(found[1], "brandNew.replicas: must be at least 1, got 0");
+    }
+
+    #[test]
+    fn a_disabled_component_is_not_held_to_its_checks() {
+        assert!(validate_typed(&new_stack(false)).is_empty());
     }
 }

@@ -4,8 +4,7 @@
 //! [`Problems::check`](super::Problems::check), which adds the path:
 //!
 //! ```ignore
-//! v.check("clickvisual.replicas", checks::replicas(self.clickvisual.replicas));
-//! v.check("mysql.port", checks::port(self.mysql.port));
+//! v.check("ingress.host", checks::ingress_host(&self.ingress.host));
 //! if !self.mysql.enabled && checks::required(&self.mysql.external.host).is_err() {
 //!     // Blame the switch: its origin is what the user needs to see.
 //!     v.add("mysql.external.host", "required when mysql.enabled=false")
@@ -15,7 +14,10 @@
 //!
 //! The same checks run during the schema walk for string fields that carry a
 //! `format` (see [`format()`]); use `#[schemars(extend("format" = "dns1123-label"))]`
-//! on a `String` field to get them without writing code.
+//! on a `String` field to get them without writing code. Images, ports, replica
+//! counts and StorageClasses are checked only where their component is in use:
+//! their types name the check with `x-stackctl-check` ([`fields`](super::fields)),
+//! so no stack lists them.
 
 use std::net::IpAddr;
 

@@ -5,7 +5,8 @@
 //! defaults as YAML. [`resolve`] turns layers and set-flags into a checked `T`:
 //!
 //! 1. **Layers**, lowest first ([`Layer`]): stack defaults, a profile (its
-//!    `stack:` and `description:` keys are metadata and are dropped), `-f`
+//!    `stack:`, `description:` and `requires:` keys are metadata and are
+//!    dropped; a required key left empty is a problem, see [`requires`]), `-f`
 //!    files in order, or a previous release's values ([`Layer::tree`]). Merged
 //!    like Helm (RFC 7396 merge patch): maps merge recursively, lists and scalars
 //!    replace, `null` deletes a key.
@@ -19,8 +20,11 @@
 //!    "did you mean"), wrong types, bounds, enums and formats from the schema
 //!    walk; then deserialization into `T`; then the stack's own
 //!    [`Validate::validate`] (run only once the structure is sound, since it
-//!    needs a `T`). Every problem names the path and where the value came
-//!    from ([`Origin`]: `file:line` for YAML, the flag for set-values).
+//!    needs a `T`), together with the checks value types carry in their schema
+//!    (`x-stackctl-check`, see [`fields`]), so that every image, port, replica
+//!    count and StorageClass is checked wherever it sits. Every problem names
+//!    the path and where the value came from ([`Origin`]: `file:line` for YAML,
+//!    the flag for set-values).
 //!
 //! ```ignore
 //! let resolved: Resolved<ClickVisualValues> = values::resolve(
@@ -46,7 +50,9 @@
 //! - [`Resolved`]: `typed`, `tree`, `generated` (paths), `origins`,
 //!   [`Resolved::redacted`], [`Resolved::origin`].
 //! - [`Validate`] for stacks, [`Problems::add`]/[`Problems::check`] with
-//!   [`Problem::blame`], reusable [`checks`], and [`Quantity`].
+//!   [`Problem::blame`], reusable [`checks`], and [`Quantity`]; checks a type
+//!   carries ([`fields`], [`FieldCheck`]); [`validate_typed`] runs both on a `T`.
+//! - A profile's `requires:` ([`requires`], [`Requirement`]).
 //! - [`redact`]`::<T>(&Value)` for stored values; [`SECRET_MARKER`].
 //!
 //! For upgrades, feed the previous release's values back as a layer
@@ -54,10 +60,12 @@
 //! present and are not generated again.
 
 pub mod checks;
+pub mod fields;
 mod merge;
 pub mod origin;
 pub mod path;
 pub mod problems;
+pub mod requires;
 pub mod schema;
 pub mod secrets;
 pub mod set;
@@ -72,9 +80,11 @@ use rand::Rng;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+pub use fields::{CHECK_MARKER, EXTERNAL_MARKER, FieldCheck};
 pub use origin::{Origin, Origins};
 pub use path::{Path, Seg};
 pub use problems::{Problem, Problems};
+pub use requires::Requirement;
 pub use schema::SchemaTree;
 pub use secrets::{REDACTED, SECRET_MARKER, SecretKind, generate_secret, redact};
 pub use set::{FileReader, SetFlag, SetKind};
@@ -160,12 +170,14 @@ impl Layer {
 pub struct ProfileMeta {
     pub stack: Option<String>,
     pub description: Option<String>,
+    /// Values the profile leaves to its user ([`requires`]).
+    pub requires: Vec<Requirement>,
 }
 
 /// Top-level keys of a profile that are metadata, not values.
-pub const PROFILE_META_KEYS: [&str; 2] = ["stack", "description"];
+pub const PROFILE_META_KEYS: [&str; 3] = ["stack", "description", requires::REQUIRES_KEY];
 
-/// Reads a profile's `stack:` and `description:`.
+/// Reads a profile's `stack:`, `description:` and `requires:`.
 pub fn profile_meta(yaml: &str) -> Result<ProfileMeta, String> {
     let parsed = origin::parse_yaml(yaml).map_err(|e| match e.line {
         Some(l) => format!("line {l}: {}", e.message),
@@ -181,6 +193,7 @@ pub fn profile_meta(yaml: &str) -> Result<ProfileMeta, String> {
     Ok(ProfileMeta {
         stack: text("stack"),
         description: text("description"),
+        requires: requires::parse(&parsed.value)?,
     })
 }
 
@@ -241,8 +254,9 @@ where
     let mut tree = Value::Object(serde_json::Map::new());
     let mut origins = Origins::default();
 
+    let mut required = Vec::new();
     for layer in layers {
-        merge_layer(layer, &mut tree, &mut origins, &mut problems);
+        merge_layer(layer, &mut tree, &mut origins, &mut required, &mut problems);
     }
 
     let mut set_tree = Value::Object(serde_json::Map::new());
@@ -263,6 +277,7 @@ where
         origins.set(p.clone(), Origin::Generated);
     }
 
+    requires::check(&schema, &required, &tree, &mut problems);
     schema.validate(&tree, &origins, &mut problems);
     problems.attach_origins(&origins);
     if !problems.is_empty() {
@@ -280,7 +295,7 @@ where
             return Err(problems);
         }
     };
-    typed.validate(&mut problems);
+    problems.extend(typed_problems(&schema, &tree, &typed));
     problems.attach_origins(&origins);
     problems.into_result()?;
 
@@ -293,7 +308,46 @@ where
     })
 }
 
-fn merge_layer(layer: &Layer, tree: &mut Value, origins: &mut Origins, problems: &mut Problems) {
+/// The checks fields carry ([`fields`]) and the stack's own rules, for values
+/// that are already typed. Field problems come first, in tree order; a key the
+/// stack's rules report is not reported twice.
+fn typed_problems<T: Validate>(schema: &SchemaTree, tree: &Value, typed: &T) -> Problems {
+    let mut rules = Problems::new();
+    typed.validate(&mut rules);
+    let mut problems = Problems::new();
+    fields::check_fields(schema, tree, &rules, &mut problems);
+    problems.extend(rules);
+    problems
+}
+
+/// Every semantic problem of typed values, as [`resolve`] would find them after
+/// the schema walk (without origins): for tests and callers that build `T` in code.
+pub fn validate_typed<T>(typed: &T) -> Problems
+where
+    T: serde::Serialize + schemars::JsonSchema + Validate,
+{
+    match serde_json::to_value(typed) {
+        Ok(tree) => typed_problems(&SchemaTree::of::<T>(), &tree, typed),
+        Err(e) => {
+            let mut problems = Problems::new();
+            problems.add(
+                Path::root(),
+                format!("values cannot be written as JSON: {e}"),
+            );
+            problems
+        }
+    }
+}
+
+/// Merges `layer` into `tree`; a profile's requirements go to `required`, with
+/// where each is declared.
+fn merge_layer(
+    layer: &Layer,
+    tree: &mut Value,
+    origins: &mut Origins,
+    required: &mut Vec<(Requirement, Origin)>,
+    problems: &mut Problems,
+) {
     let name: Arc<str> = Arc::from(layer.name.as_str());
     let (mut value, lines) = match &layer.source {
         LayerSource::Tree(v) => (v.clone(), Default::default()),
@@ -314,6 +368,28 @@ fn merge_layer(layer: &Layer, tree: &mut Value, origins: &mut Origins, problems:
             }
         },
     };
+    if layer.kind == LayerKind::Profile && value.is_object() {
+        let line_of = |p: &str| lines.get(&Path::parse(p)).copied();
+        let declared = |at: Option<u64>| match at {
+            Some(line) => Origin::Yaml {
+                layer: name.clone(),
+                line,
+            },
+            None => Origin::Layer(name.clone()),
+        };
+        match requires::parse(&value) {
+            Ok(list) => required.extend(list.into_iter().enumerate().map(|(i, r)| {
+                let at = line_of(&format!("{}[{i}].key", requires::REQUIRES_KEY))
+                    .or_else(|| line_of(&format!("{}[{i}]", requires::REQUIRES_KEY)));
+                (r, declared(at))
+            })),
+            Err(message) => {
+                problems
+                    .add(Path::root(), message)
+                    .origin(declared(line_of(requires::REQUIRES_KEY)));
+            }
+        }
+    }
     match &mut value {
         Value::Null => return,
         Value::Object(map) => {

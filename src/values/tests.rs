@@ -349,7 +349,8 @@ fn profile_meta_is_read_and_stripped() {
         profile_meta(PROFILE).unwrap(),
         ProfileMeta {
             stack: Some("test".into()),
-            description: Some("external database".into())
+            description: Some("external database".into()),
+            requires: vec![],
         }
     );
     // In a non-profile layer, `stack` is just an unknown key.

@@ -28,22 +28,23 @@ pub const PROFILES: [&str; 7] = [
     "aiops-production",
 ];
 
-/// Values a profile cannot default: the external profile's password, the images of
-/// the AIOps in-house services (built by their users).
-pub fn required_sets(profile: &str) -> &'static [&'static str] {
-    let raw: &'static [&'static str] = match profile {
-        "external-services" => &["mysql.external.password=example"],
-        "aiops" | "aiops-production" => &[
-            "aiEngine.image.repository=registry.example.com/aiops/ai-engine",
-            "aiEngine.image.tag=1.0.0",
-            "apiGateway.image.repository=registry.example.com/aiops/api-gateway",
-            "apiGateway.image.tag=1.0.0",
-            "selfHealing.image.repository=registry.example.com/aiops/self-healing",
-            "selfHealing.image.tag=1.0.0",
-        ],
-        _ => &[],
-    };
-    raw
+/// Values a profile cannot default, as the profile declares them (`requires:`), filled
+/// in with its examples. In-house images are pinned to a release rather than `latest`.
+pub fn required_sets(profile: &str) -> Vec<stackctl::values::SetFlag> {
+    use stackctl::values::SetFlag;
+    let profile = stackctl::profiles::load(profile).unwrap();
+    let mut sets = Vec::new();
+    for r in &profile.requires {
+        let example = r
+            .example
+            .as_ref()
+            .expect("built-in requirements have examples");
+        sets.push(SetFlag::json(format!("{}={example}", r.key)));
+        if let Some(component) = r.key.strip_suffix(".image.repository") {
+            sets.push(SetFlag::set(format!("{component}.image.tag=1.0.0")));
+        }
+    }
+    sets
 }
 
 /// The input of a built-in profile with the values it cannot default.
@@ -56,13 +57,7 @@ pub fn profile_input(
         profile: Some(profile.to_string()),
         release,
         namespace,
-        sets: required_sets(profile)
-            .iter()
-            .map(|raw| stackctl::values::SetFlag {
-                kind: stackctl::values::SetKind::Set,
-                raw: raw.to_string(),
-            })
-            .collect(),
+        sets: required_sets(profile),
         ..Default::default()
     }
 }

@@ -463,6 +463,7 @@ fn dns_rule() -> NetworkPolicyEgressRule {
 mod tests {
     use super::super::common::testing::*;
     use super::*;
+    use crate::model::Capabilities;
 
     fn policies(v: &Values) -> Vec<crate::model::Manifest> {
         let all = render_all(v);
@@ -705,6 +706,129 @@ mod tests {
                 .iter()
                 .any(|r| r.get("to").is_none() && r["ports"][0]["port"] == 9100)
         );
+    }
+
+    /// Values for every AIOps profile, and a few variants of the everything-on
+    /// test values, all under default deny.
+    fn denied_variants() -> Vec<(String, Values)> {
+        use crate::stacks::Stack;
+        use crate::values::{Layer, SetFlag};
+        use rand::SeedableRng;
+
+        let mut out = Vec::new();
+        for p in crate::profiles::builtin()
+            .into_iter()
+            .filter(|p| p.stack == super::super::NAME)
+        {
+            let mut sets: Vec<SetFlag> = p
+                .requires
+                .iter()
+                .map(|r| SetFlag::json(format!("{}={}", r.key, r.example.as_ref().unwrap())))
+                .collect();
+            sets.push(SetFlag::set(
+                "networkPolicy.enabled=true,networkPolicy.defaultDeny=true",
+            ));
+            let resolved = super::super::STACK
+                .resolve(
+                    &[
+                        Layer::defaults(super::super::DEFAULTS_YAML),
+                        Layer::profile(&p.name, &p.source, p.yaml.clone()),
+                    ],
+                    &sets,
+                    &mut rand::rngs::StdRng::seed_from_u64(1),
+                )
+                .unwrap_or_else(|e| panic!("profile {}: {e}", p.name));
+            let v: Values = serde_json::from_value(resolved.tree).unwrap();
+            out.push((format!("profile {}", p.name), v));
+        }
+        out.push(("everything on".into(), production()));
+        let mut v = production();
+        v.node_exporter.host_network = true;
+        out.push(("node-exporter in the host network".into(), v));
+        let mut v = production();
+        v.elasticsearch.enabled = false;
+        v.elasticsearch.external.url = "https://es.example.com:9243".into();
+        v.elasticsearch.external.password = "x".into();
+        v.redis.enabled = false;
+        v.redis.external.host = "redis.example.com".into();
+        v.postgresql.enabled = false;
+        v.postgresql.external.host = "pg.example.com".into();
+        v.postgresql.external.password = "x".into();
+        out.push(("external data services".into(), v));
+        out
+    }
+
+    /// Components with pods outside the node's network: those policies govern.
+    fn governed(all: &[Rendered]) -> Vec<&'static str> {
+        all.iter()
+            .filter(|r| {
+                let pods: Vec<&serde_json::Value> = r
+                    .manifests
+                    .iter()
+                    .filter(|m| {
+                        matches!(
+                            m.kind.as_str(),
+                            "Deployment" | "StatefulSet" | "DaemonSet" | "Job"
+                        )
+                    })
+                    .map(|m| &m.body["spec"]["template"]["spec"])
+                    .collect();
+                !pods.is_empty() && pods.iter().any(|p| p["hostNetwork"] != true)
+            })
+            .map(|r| r.name)
+            .collect()
+    }
+
+    /// Under default deny a pod talks only along declared flows: a component
+    /// with pods that the flow table does not know would start and then
+    /// silently reach nothing, and nothing would reach it.
+    #[test]
+    fn every_component_with_pods_has_flows_under_default_deny() {
+        let variants = denied_variants();
+        // Flows of a client are only added when the client is rendered; with every
+        // component any variant renders, a service whose clients are all off in
+        // one profile (Redis without the in-house services) still has its flows.
+        let everyone: BTreeSet<&'static str> = variants
+            .iter()
+            .flat_map(|(_, v)| governed(&render_all(v)))
+            .collect();
+        for (variant, v) in &variants {
+            let all = render_all(v);
+            let release = release();
+            let ctx = Ctx {
+                release: &release,
+                values: v,
+                caps: Capabilities::latest(),
+                conn: super::super::connections::Connections::new(v, &release),
+            };
+            let table = flows(&ctx, &everyone);
+            let ps = policies(v);
+            let mut checked = 0;
+            for c in governed(&all) {
+                // stackctl's probes reach every service; they are no flow of the app's.
+                let own = table.iter().any(|f| {
+                    f.from != Peer::Probes && (f.from == Peer::Pods(c) || f.to == Peer::Pods(c))
+                });
+                assert!(
+                    own,
+                    "{variant}: {c} renders pods but has no flow in `flows()`; \
+                     default deny would cut it off"
+                );
+                // And the table reaches the rendered policy.
+                let name = release.object_name(c);
+                let policy = ps
+                    .iter()
+                    .find(|m| m.name == name)
+                    .unwrap_or_else(|| panic!("{variant}: {c} has pods but no policy"));
+                let rules = |dir: &str| policy.body["spec"][dir].as_array().map_or(0, Vec::len);
+                assert!(
+                    rules("ingress") + rules("egress") > 0,
+                    "{variant}: the policy of {c} allows nothing"
+                );
+                checked += 1;
+            }
+            assert!(checked > 5, "{variant}: only {checked} components checked");
+        }
     }
 
     #[test]

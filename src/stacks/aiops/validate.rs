@@ -1,12 +1,13 @@
-//! Checks that types cannot express: counts, required images of the in-house
-//! services, dependencies, names, passwords the setup scripts embed, durations and
-//! the Pod Security level.
+//! Checks that types cannot express: required images of the in-house services,
+//! dependencies, names, passwords the setup scripts embed, durations and the Pod
+//! Security level. Images, ports, replica counts and StorageClasses carry their
+//! own checks in the schema (`crate::values::fields`) and are not listed here.
 
 use super::Ctx;
 use super::connections::Connections;
 use super::inhouse::{self, Kind};
 use super::namespace::{level_str, required_level};
-use super::values::{Image, PodSecurityLevel, Storage, Values};
+use super::values::{PodSecurityLevel, Values};
 use crate::model::{Capabilities, Release};
 use crate::values::{Problems, Validate, checks};
 
@@ -24,25 +25,9 @@ impl Validate for Values {
 }
 
 impl Values {
+    /// Each count and port is checked by its type (see `crate::values::fields`);
+    /// what is left is the shape of a Redis Cluster.
     fn check_counts(&self, p: &mut Problems) {
-        for (key, n) in [
-            ("traefik.replicas", self.traefik.replicas),
-            ("alertmanager.replicas", self.alertmanager.replicas),
-            ("elasticsearch.replicas", self.elasticsearch.replicas),
-            ("logstash.replicas", self.logstash.replicas),
-            ("kibana.replicas", self.kibana.replicas),
-        ] {
-            p.check(key, checks::replicas(n));
-        }
-        for kind in Kind::ALL {
-            let v = kind.values(self);
-            p.check(
-                format!("{}.replicas", kind.key()),
-                checks::replicas(v.replicas),
-            );
-            p.check(format!("{}.port", kind.key()), checks::port(v.port));
-        }
-        p.check("nodeExporter.port", checks::port(self.node_exporter.port));
         if self.redis.enabled && self.redis.cluster.enabled && self.redis.cluster.nodes < 6 {
             p.add(
                 "redis.cluster.nodes",
@@ -53,71 +38,11 @@ impl Values {
             )
             .hint("set redis.cluster.nodes=6, or redis.cluster.enabled=false");
         }
-        if !self.redis.enabled && !self.redis.external.host.is_empty() {
-            p.check(
-                "redis.external.port",
-                checks::port(self.redis.external.port),
-            );
-        }
-        if !self.postgresql.enabled && !self.postgresql.external.host.is_empty() {
-            p.check(
-                "postgresql.external.port",
-                checks::port(self.postgresql.external.port),
-            );
-        }
     }
 
+    /// Image references are checked by their type; an in-house service has no
+    /// image to fall back on, so one is required as soon as it is enabled.
     fn check_images(&self, p: &mut Problems) {
-        let mut images: Vec<(String, bool, &Image)> = [
-            ("global.toolsImage", true, &self.global.tools_image),
-            ("traefik.image", self.traefik.enabled, &self.traefik.image),
-            (
-                "prometheus.image",
-                self.prometheus.enabled,
-                &self.prometheus.image,
-            ),
-            (
-                "nodeExporter.image",
-                self.node_exporter.enabled,
-                &self.node_exporter.image,
-            ),
-            (
-                "kubeStateMetrics.image",
-                self.kube_state_metrics.enabled,
-                &self.kube_state_metrics.image,
-            ),
-            (
-                "alertmanager.image",
-                self.alertmanager.enabled,
-                &self.alertmanager.image,
-            ),
-            ("grafana.image", self.grafana.enabled, &self.grafana.image),
-            (
-                "elasticsearch.image",
-                self.elasticsearch.enabled,
-                &self.elasticsearch.image,
-            ),
-            (
-                "logstash.image",
-                self.logstash.enabled,
-                &self.logstash.image,
-            ),
-            ("kibana.image", self.kibana.enabled, &self.kibana.image),
-            ("redis.image", self.redis.enabled, &self.redis.image),
-            (
-                "postgresql.image",
-                self.postgresql.enabled,
-                &self.postgresql.image,
-            ),
-            (
-                "postgresql.metrics.image",
-                self.postgresql.enabled && self.postgresql.metrics.enabled,
-                &self.postgresql.metrics.image,
-            ),
-        ]
-        .into_iter()
-        .map(|(k, on, image)| (k.to_string(), on, image))
-        .collect();
         for kind in Kind::ALL {
             let v = kind.values(self);
             if v.enabled && v.image.repository.trim().is_empty() {
@@ -134,19 +59,7 @@ impl Values {
                     "set {key}.image.repository (and {key}.image.tag) to your image, or {key}.enabled=false",
                     key = kind.key()
                 ));
-                continue;
             }
-            images.push((format!("{}.image", kind.key()), v.enabled, &v.image));
-        }
-        for (key, enabled, image) in images {
-            if !enabled {
-                continue;
-            }
-            p.check(
-                format!("{key}.repository"),
-                checks::image_repository(&image.repository),
-            );
-            p.check(format!("{key}.tag"), checks::image_tag(&image.tag));
         }
     }
 
@@ -223,27 +136,11 @@ impl Values {
     }
 
     fn check_names(&self, p: &mut Problems) {
-        let classes: [(&str, &Storage); 6] = [
-            ("prometheus", &self.prometheus.storage),
-            ("alertmanager", &self.alertmanager.storage),
-            ("grafana", &self.grafana.storage),
-            ("elasticsearch", &self.elasticsearch.storage),
-            ("redis", &self.redis.storage),
-            ("postgresql", &self.postgresql.storage),
-        ];
         if !self.global.storage_class.is_empty() {
             p.check(
                 "global.storageClass",
                 checks::dns1123_subdomain(&self.global.storage_class),
             );
-        }
-        for (component, storage) in classes {
-            if !storage.storage_class.is_empty() {
-                p.check(
-                    format!("{component}.storage.storageClass"),
-                    checks::dns1123_subdomain(&storage.storage_class),
-                );
-            }
         }
         for (i, secret) in self.global.image_pull_secrets.iter().enumerate() {
             p.check(
@@ -600,9 +497,10 @@ mod tests {
     use rand::SeedableRng;
 
     fn problems(v: &Values) -> Vec<String> {
-        let mut p = Problems::new();
-        v.validate(&mut p);
-        p.iter().map(|x| x.to_string()).collect()
+        crate::values::validate_typed(v)
+            .iter()
+            .map(|x| x.to_string())
+            .collect()
     }
 
     fn resolve(sets: &[&str]) -> Result<ResolvedValues, Problems> {

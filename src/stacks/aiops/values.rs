@@ -64,6 +64,7 @@ pub struct Global {
 pub struct Storage {
     pub size: Quantity,
     /// Overrides `global.storageClass` for this component; empty: inherit.
+    #[schemars(extend("x-stackctl-check" = "storage-class"))]
     pub storage_class: String,
 }
 
@@ -131,6 +132,7 @@ pub struct Service {
 pub struct Traefik {
     pub enabled: bool,
     pub image: Image,
+    #[schemars(extend("x-stackctl-check" = "replicas"))]
     pub replicas: u32,
     pub resources: Resources,
     pub service: Service,
@@ -174,6 +176,7 @@ pub struct NodeExporter {
     /// Node CPU, memory and disk metrics (the resource alert rules need them).
     pub enabled: bool,
     pub image: Image,
+    #[schemars(extend("x-stackctl-check" = "port"))]
     pub port: u16,
     /// Run in the node's network (and PID) namespace: network metrics are then the
     /// node's, but `port` is taken on every node, so another node-exporter there
@@ -197,6 +200,7 @@ pub struct KubeStateMetrics {
 pub struct Alertmanager {
     pub enabled: bool,
     pub image: Image,
+    #[schemars(extend("x-stackctl-check" = "replicas"))]
     pub replicas: u32,
     pub storage: Storage,
     pub resources: Resources,
@@ -265,6 +269,7 @@ pub struct Elasticsearch {
     pub image: Image,
     /// 1: a single node (`discovery.type: single-node`); more: a cluster of
     /// master-eligible data nodes.
+    #[schemars(extend("x-stackctl-check" = "replicas"))]
     pub replicas: u32,
     pub auth: ElasticsearchAuth,
     /// A privileged init container sets the node's `vm.max_map_count`; off: mmap is
@@ -290,6 +295,7 @@ pub struct ElasticsearchAuth {
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(extend("x-stackctl-external" = true))]
 pub struct ElasticsearchExternal {
     /// `http(s)://host:port`.
     pub url: String,
@@ -304,6 +310,7 @@ pub struct ElasticsearchExternal {
 pub struct Logstash {
     pub enabled: bool,
     pub image: Image,
+    #[schemars(extend("x-stackctl-check" = "replicas"))]
     pub replicas: u32,
     /// Daily indices `<indexPrefix>-YYYY.MM.dd` (not `logs-*`: that pattern belongs
     /// to Elasticsearch's built-in data streams).
@@ -316,6 +323,7 @@ pub struct Logstash {
 pub struct Kibana {
     pub enabled: bool,
     pub image: Image,
+    #[schemars(extend("x-stackctl-check" = "replicas"))]
     pub replicas: u32,
     /// Password of the built-in `kibana_system` user, set by a Job; generated.
     #[schemars(extend("x-stackctl-secret" = "generate"))]
@@ -356,8 +364,10 @@ pub struct RedisCluster {
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(extend("x-stackctl-external" = true))]
 pub struct RedisExternal {
     pub host: String,
+    #[schemars(extend("x-stackctl-check" = "port"))]
     pub port: u16,
     #[schemars(extend("x-stackctl-secret" = true))]
     pub password: String,
@@ -398,8 +408,10 @@ pub struct PostgresqlMetrics {
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(extend("x-stackctl-external" = true))]
 pub struct PostgresqlExternal {
     pub host: String,
+    #[schemars(extend("x-stackctl-check" = "port"))]
     pub port: u16,
     pub username: String,
     #[schemars(extend("x-stackctl-secret" = true))]
@@ -415,8 +427,10 @@ pub struct InHouse {
     pub enabled: bool,
     /// No default repository: required when enabled.
     pub image: Image,
+    #[schemars(extend("x-stackctl-check" = "replicas"))]
     pub replicas: u32,
     /// Port the service listens on (`PORT`).
+    #[schemars(extend("x-stackctl-check" = "port"))]
     pub port: u16,
     /// HTTP path answering 200 when healthy; empty: a TCP check of `port`.
     pub health_path: String,

@@ -1,12 +1,13 @@
-//! Checks that types cannot express: counts, cross-field requirements, names.
+//! Checks that types cannot express: cross-field requirements and names. Images,
+//! ports, replica counts and StorageClasses carry their own checks in the schema
+//! (`crate::values::fields`) and are not listed here.
 
-use super::values::{Image, Persistence, Values};
+use super::values::Values;
 use crate::values::{Problems, Validate, checks};
 
 impl Validate for Values {
     fn validate(&self, p: &mut Problems) {
         self.check_counts(p);
-        self.check_images(p);
         self.check_dependencies(p);
         self.check_names(p);
         self.check_app(p);
@@ -18,81 +19,19 @@ impl Validate for Values {
 const MAX_SCHEMA_BYTES: usize = 512 * 1024;
 
 impl Values {
+    /// Each count and port is checked by its type (see `crate::values::fields`);
+    /// what is left relates a count to the component's nature.
     fn check_counts(&self, p: &mut Problems) {
-        p.check(
-            "clickvisual.replicas",
-            checks::replicas(self.clickvisual.replicas),
-        );
-        p.check("kafka.replicas", checks::replicas(self.kafka.replicas));
-        p.check(
-            "zookeeper.replicas",
-            checks::replicas(self.zookeeper.replicas),
-        );
-        p.check(
-            "clickhouse.shards",
-            checks::replicas(self.clickhouse.shards),
-        );
-        p.check(
-            "clickhouse.replicas",
-            checks::replicas(self.clickhouse.replicas),
-        );
-        if self.zookeeper.enabled && self.zookeeper.replicas.is_multiple_of(2) {
+        // Zero is the replica check's to report (and would underflow below).
+        let n = self.zookeeper.replicas;
+        if self.zookeeper.enabled && n > 0 && n.is_multiple_of(2) {
             p.add(
                 "zookeeper.replicas",
                 format!(
                     "{} ZooKeeper servers cannot form a better quorum than {}; use an odd number",
-                    self.zookeeper.replicas,
-                    self.zookeeper.replicas - 1
+                    n,
+                    n - 1
                 ),
-            );
-        }
-        p.check(
-            "clickvisual.service.port",
-            checks::port(self.clickvisual.service.port),
-        );
-        if !self.mysql.enabled {
-            p.check(
-                "mysql.external.port",
-                checks::port(self.mysql.external.port),
-            );
-        }
-        if !self.redis.enabled && !self.redis.external.host.is_empty() {
-            p.check(
-                "redis.external.port",
-                checks::port(self.redis.external.port),
-            );
-        }
-        if !self.clickhouse.enabled {
-            p.check(
-                "clickhouse.external.port",
-                checks::port(self.clickhouse.external.port),
-            );
-            p.check(
-                "clickhouse.external.httpPort",
-                checks::port(self.clickhouse.external.http_port),
-            );
-        }
-    }
-
-    fn check_images(&self, p: &mut Problems) {
-        let images: [(&str, &Image); 8] = [
-            ("clickvisual", &self.clickvisual.image),
-            ("mysql", &self.mysql.image),
-            ("redis", &self.redis.image),
-            ("clickhouse", &self.clickhouse.image),
-            ("kafka", &self.kafka.image),
-            ("zookeeper", &self.zookeeper.image),
-            ("fluentbit", &self.fluentbit.image),
-            ("prometheus", &self.prometheus.image),
-        ];
-        for (component, image) in images {
-            p.check(
-                format!("{component}.image.repository"),
-                checks::image_repository(&image.repository),
-            );
-            p.check(
-                format!("{component}.image.tag"),
-                checks::image_tag(&image.tag),
             );
         }
     }
@@ -152,27 +91,11 @@ impl Values {
     }
 
     fn check_names(&self, p: &mut Problems) {
-        let classes: [(&str, &Persistence); 6] = [
-            ("mysql", &self.mysql.persistence),
-            ("redis", &self.redis.persistence),
-            ("clickhouse", &self.clickhouse.persistence),
-            ("kafka", &self.kafka.persistence),
-            ("zookeeper", &self.zookeeper.persistence),
-            ("prometheus", &self.prometheus.persistence),
-        ];
         if !self.global.storage_class.is_empty() {
             p.check(
                 "global.storageClass",
                 checks::dns1123_subdomain(&self.global.storage_class),
             );
-        }
-        for (component, persistence) in classes {
-            if !persistence.storage_class.is_empty() {
-                p.check(
-                    format!("{component}.persistence.storageClass"),
-                    checks::dns1123_subdomain(&persistence.storage_class),
-                );
-            }
         }
         for (i, secret) in self.global.image_pull_secrets.iter().enumerate() {
             p.check(
@@ -383,9 +306,10 @@ mod tests {
     fn a_custom_schema_must_fit_its_config_map() {
         let mut v = super::super::common::testing::values();
         let problems = |v: &Values| {
-            let mut p = Problems::new();
-            v.validate(&mut p);
-            p.iter().map(|p| p.to_string()).collect::<Vec<_>>()
+            crate::values::validate_typed(v)
+                .iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
         };
         v.clickvisual.schema.sql = "CREATE TABLE IF NOT EXISTS `a` (`id` int);\n".repeat(100);
         assert!(problems(&v).is_empty(), "{:?}", problems(&v));
@@ -393,6 +317,41 @@ mod tests {
         let found = problems(&v);
         assert_eq!(found.len(), 1, "{found:?}");
         assert!(found[0].contains("at most 512 KiB"), "{}", found[0]);
+    }
+
+    #[test]
+    fn an_empty_zookeeper_ensemble_is_one_problem_not_a_crash() {
+        let mut v = super::super::common::testing::values();
+        v.zookeeper.enabled = true;
+        v.zookeeper.replicas = 0;
+        let found: Vec<String> = crate::values::validate_typed(&v)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(found, vec!["zookeeper.replicas: must be at least 1, got 0"]);
+        v.zookeeper.replicas = 2;
+        let found = crate::values::validate_typed(&v);
+        assert_eq!(found.len(), 1, "{found}");
+        assert!(found.to_string().contains("use an odd number"), "{found}");
+    }
+
+    #[test]
+    fn an_external_service_is_checked_exactly_when_it_stands_in() {
+        let mut v = super::super::common::testing::values();
+        v.mysql.external.port = 0;
+        let port_problems = |v: &Values| {
+            crate::values::validate_typed(v)
+                .iter()
+                .filter(|p| p.path.to_string() == "mysql.external.port")
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+        };
+        assert!(port_problems(&v).is_empty(), "{:?}", port_problems(&v));
+        v.mysql.enabled = false;
+        assert_eq!(
+            port_problems(&v),
+            vec!["mysql.external.port: must be a port number from 1 to 65535, got 0"]
+        );
     }
 
     #[test]

@@ -48,6 +48,7 @@ pub struct Global {
 pub struct Persistence {
     pub size: Quantity,
     /// Overrides `global.storageClass` for this component; empty: inherit.
+    #[schemars(extend("x-stackctl-check" = "storage-class"))]
     pub storage_class: String,
 }
 
@@ -55,6 +56,7 @@ pub struct Persistence {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ClickVisual {
     pub image: Image,
+    #[schemars(extend("x-stackctl-check" = "replicas"))]
     pub replicas: u32,
     pub resources: Resources,
     pub config: ClickVisualConfig,
@@ -99,6 +101,7 @@ pub struct ClickVisualConfig {
 pub struct Service {
     #[serde(rename = "type")]
     pub type_: ServiceType,
+    #[schemars(extend("x-stackctl-check" = "port"))]
     pub port: u16,
 }
 
@@ -127,8 +130,10 @@ pub struct MysqlAuth {
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(extend("x-stackctl-external" = true))]
 pub struct MysqlExternal {
     pub host: String,
+    #[schemars(extend("x-stackctl-check" = "port"))]
     pub port: u16,
     pub username: String,
     #[schemars(extend("x-stackctl-secret" = true))]
@@ -156,8 +161,10 @@ pub struct RedisAuth {
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(extend("x-stackctl-external" = true))]
 pub struct RedisExternal {
     pub host: String,
+    #[schemars(extend("x-stackctl-check" = "port"))]
     pub port: u16,
     #[schemars(extend("x-stackctl-secret" = true))]
     pub password: String,
@@ -172,7 +179,9 @@ pub struct ClickHouse {
     /// Database the log tables live in.
     pub database: String,
     /// Shards × replicas; more than one of either runs a cluster with Keeper.
+    #[schemars(extend("x-stackctl-check" = "replicas"))]
     pub shards: u32,
+    #[schemars(extend("x-stackctl-check" = "replicas"))]
     pub replicas: u32,
     pub persistence: Persistence,
     pub resources: Resources,
@@ -189,10 +198,13 @@ pub struct ClickHouseAuth {
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(extend("x-stackctl-external" = true))]
 pub struct ClickHouseExternal {
     pub host: String,
     /// Native protocol port.
+    #[schemars(extend("x-stackctl-check" = "port"))]
     pub port: u16,
+    #[schemars(extend("x-stackctl-check" = "port"))]
     pub http_port: u16,
     pub username: String,
     #[schemars(extend("x-stackctl-secret" = true))]
@@ -205,6 +217,7 @@ pub struct ClickHouseExternal {
 pub struct Kafka {
     pub enabled: bool,
     pub image: Image,
+    #[schemars(extend("x-stackctl-check" = "replicas"))]
     pub replicas: u32,
     pub persistence: Persistence,
     pub resources: Resources,
@@ -213,6 +226,7 @@ pub struct Kafka {
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(extend("x-stackctl-external" = true))]
 pub struct KafkaExternal {
     /// `host:port` of each bootstrap broker.
     pub brokers: Vec<String>,
@@ -224,6 +238,7 @@ pub struct Zookeeper {
     /// Runs Kafka in ZooKeeper mode; off means KRaft.
     pub enabled: bool,
     pub image: Image,
+    #[schemars(extend("x-stackctl-check" = "replicas"))]
     pub replicas: u32,
     pub persistence: Persistence,
     pub resources: Resources,
