@@ -5,6 +5,8 @@ use assert_cmd::Command;
 use predicates::prelude::*;
 use serde_json::Value;
 
+mod common;
+
 fn stackctl() -> Command {
     let mut cmd = Command::cargo_bin("stackctl").unwrap();
     // Nothing here may depend on the developer's kubeconfig or colours.
@@ -28,15 +30,7 @@ fn profiles_lists_every_builtin_profile_with_its_stack() {
         .success();
     let list: Vec<Value> = serde_json::from_slice(&out.get_output().stdout).unwrap();
     let names: Vec<&str> = list.iter().map(|p| p["name"].as_str().unwrap()).collect();
-    for want in [
-        "minimal",
-        "default",
-        "production",
-        "external-services",
-        "aiops-minimal",
-        "aiops",
-        "aiops-production",
-    ] {
+    for want in common::PROFILES {
         assert!(names.contains(&want), "{names:?}");
     }
     assert!(list.iter().all(|p| {
@@ -55,11 +49,33 @@ fn profiles_lists_every_builtin_profile_with_its_stack() {
 }
 
 #[test]
-fn lint_accepts_every_builtin_profile_that_needs_no_input() {
-    for profile in ["minimal", "default", "production", "aiops-minimal"] {
-        stackctl()
-            .args(["lint", "--profile", profile])
-            .assert()
+fn lint_accepts_every_builtin_profile_given_what_it_requires() {
+    use stackctl::values::SetKind;
+    for profile in stackctl::profiles::builtin() {
+        let bare = stackctl()
+            .args(["lint", "--profile", &profile.name])
+            .output()
+            .unwrap();
+        if profile.requires.is_empty() {
+            assert!(bare.status.success(), "{}", profile.name);
+            continue;
+        }
+        // Without its inputs, the profile names each one; with them, it is valid.
+        assert_eq!(bare.status.code(), Some(2), "{}", profile.name);
+        let err = String::from_utf8_lossy(&bare.stderr);
+        for r in &profile.requires {
+            assert!(err.contains(&r.key), "{}: {err}", profile.name);
+        }
+        let mut cmd = stackctl();
+        cmd.args(["lint", "--profile", &profile.name]);
+        for set in common::required_sets(&profile.name) {
+            let flag = match set.kind {
+                SetKind::Json => "--set-json",
+                _ => "--set",
+            };
+            cmd.args([flag, &set.raw]);
+        }
+        cmd.assert()
             .success()
             .stdout(predicate::str::contains("values valid"));
     }
