@@ -76,9 +76,7 @@ pub fn load(name_or_path: &str) -> Result<Profile> {
     let yaml = std::fs::read_to_string(path)
         .with_context(|| format!("reading profile file {}", path.display()))?;
     let name = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| name_or_path.to_string());
+        .file_stem().map_or_else(|| name_or_path.to_string(), |s| s.to_string_lossy().into_owned());
     parse(&name, name_or_path, &yaml)
 }
 

@@ -410,7 +410,7 @@ async fn an_abandoned_lock_expires_and_is_taken_over() {
         match Lock::acquire(client.clone(), &ns, "cv", "upgrade", TTL).await {
             Ok(g) => break g,
             Err(LockError::Held { .. }) if start.elapsed() < common::WAIT => {
-                tokio::time::sleep(Duration::from_millis(250)).await
+                tokio::time::sleep(Duration::from_millis(250)).await;
             }
             Err(e) => panic!("{e}"),
         }

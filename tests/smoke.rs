@@ -93,17 +93,14 @@ async fn wait_event(
         }
         unreachable!("watch streams do not end")
     };
-    match timeout(WAIT, found).await {
-        Ok(event) => event,
-        Err(_) => {
-            let seen = api
-                .list(&ListParams::default().fields(&format!("involvedObject.uid={uid}")))
-                .await;
-            let seen: Vec<_> = seen
-                .map(|l| l.items.into_iter().map(|e| (e.reason, e.message)).collect())
-                .unwrap_or_default();
-            panic!("timed out after {WAIT:?} waiting for event: {what}\nevents seen: {seen:#?}")
-        }
+    if let Ok(event) = timeout(WAIT, found).await { event } else {
+        let seen = api
+            .list(&ListParams::default().fields(&format!("involvedObject.uid={uid}")))
+            .await;
+        let seen: Vec<_> = seen
+            .map(|l| l.items.into_iter().map(|e| (e.reason, e.message)).collect())
+            .unwrap_or_default();
+        panic!("timed out after {WAIT:?} waiting for event: {what}\nevents seen: {seen:#?}")
     }
 }
 

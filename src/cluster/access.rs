@@ -57,7 +57,7 @@ pub async fn denied_permissions(client: &Client, wanted: &[Permission]) -> Resul
                     .create(&PostParams::default(), &review)
                     .await
                     .with_context(|| format!("asking whether you may {p}"))?;
-                let allowed = answer.status.map(|s| s.allowed).unwrap_or(false);
+                let allowed = answer.status.is_some_and(|s| s.allowed);
                 Ok((p, allowed))
             }
         })

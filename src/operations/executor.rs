@@ -150,8 +150,7 @@ pub async fn execute(
     let revision = store
         .latest(&spec.release)
         .await?
-        .map(|r| r.revision)
-        .unwrap_or(0)
+        .map_or(0, |r| r.revision)
         + 1;
     if let Some(planned) = spec.revision.filter(|&p| p != revision) {
         anyhow::bail!(

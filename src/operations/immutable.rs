@@ -77,7 +77,7 @@ pub fn same_object(a: &Manifest, b: &Manifest) -> bool {
 /// API group of an apiVersion: PodDisruptionBudget moving from policy/v1beta1 to
 /// policy/v1 is the same object.
 fn group(api_version: &str) -> &str {
-    api_version.split_once('/').map(|(g, _)| g).unwrap_or("")
+    api_version.split_once('/').map_or("", |(g, _)| g)
 }
 
 #[cfg(test)]

@@ -119,7 +119,7 @@ async fn wait_wave(
         manifests,
         options,
         |p: &crate::wait::Progress| {
-            let set = ready.entry(p.component.to_string()).or_default();
+            let set = ready.entry(p.component.clone()).or_default();
             let detail = if p.state == crate::wait::State::Current {
                 set.insert(p.object.clone());
                 String::new()

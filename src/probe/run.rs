@@ -161,7 +161,7 @@ pub async fn run_probes(
     while let Some(next_deadline) = running.values().map(|r| r.deadline).min() {
         tokio::select! {
             biased;
-            _ = sleep_until(next_deadline) => {
+            () = sleep_until(next_deadline) => {
                 let now = Instant::now();
                 let late: Vec<String> = running
                     .iter()

@@ -52,22 +52,19 @@ impl Path {
                         }
                         digits.push(d);
                     }
-                    match (closed, digits.parse::<usize>()) {
-                        (true, Ok(i)) => {
-                            if pending_key && !key.is_empty() {
-                                segs.push(Seg::Key(std::mem::take(&mut key)));
-                            }
-                            segs.push(Seg::Index(i));
-                            pending_key = false;
+                    if let (true, Ok(i)) = (closed, digits.parse::<usize>()) {
+                        if pending_key && !key.is_empty() {
+                            segs.push(Seg::Key(std::mem::take(&mut key)));
                         }
-                        _ => {
-                            key.push('[');
-                            key.push_str(&digits);
-                            if closed {
-                                key.push(']');
-                            }
-                            pending_key = true;
+                        segs.push(Seg::Index(i));
+                        pending_key = false;
+                    } else {
+                        key.push('[');
+                        key.push_str(&digits);
+                        if closed {
+                            key.push(']');
                         }
+                        pending_key = true;
                     }
                 }
                 c => {

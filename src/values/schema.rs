@@ -880,7 +880,7 @@ mod tests {
     fn problems(value: Value) -> Vec<String> {
         let mut ps = Problems::new();
         tree().validate(&value, &Origins::default(), &mut ps);
-        ps.iter().map(|p| p.to_string()).collect()
+        ps.iter().map(std::string::ToString::to_string).collect()
     }
 
     fn valid() -> Value {

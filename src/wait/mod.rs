@@ -117,10 +117,10 @@ impl fmt::Display for WaitError {
         let objects = if n == 1 { "object" } else { "objects" };
         match self.kind {
             WaitFailure::Failed => {
-                writeln!(f, "{n} {objects} cannot become ready (after {secs}s):")?
+                writeln!(f, "{n} {objects} cannot become ready (after {secs}s):")?;
             }
             WaitFailure::TimedOut => {
-                writeln!(f, "timed out after {secs}s; {n} {objects} not ready:")?
+                writeln!(f, "timed out after {secs}s; {n} {objects} not ready:")?;
             }
             WaitFailure::Api => writeln!(
                 f,
@@ -184,7 +184,7 @@ pub async fn wait_ready(
         tokio::select! {
             // The deadline first: a stream that never rests must not starve it.
             biased;
-            _ = sleep_until(opts.deadline) => {
+            () = sleep_until(opts.deadline) => {
                 return Err(report(&mut tracker, &client, None, WaitFailure::TimedOut, started).await);
             }
             Some((i, update)) = streams.next() => {
@@ -202,7 +202,7 @@ pub async fn wait_ready(
                     }
                 }
             }
-            _ = sleep_until(wake) => {}
+            () = sleep_until(wake) => {}
         }
         eval = tracker.evaluate(Instant::now());
         eval.progress.iter().for_each(&mut on_progress);

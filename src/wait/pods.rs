@@ -484,7 +484,7 @@ pub fn selector_matches(selector: &Value, labels: &Value) -> bool {
                 .unwrap_or_default(),
         ),
     };
-    let empty = match_labels.is_none_or(|m| m.is_empty()) && expressions.is_empty();
+    let empty = match_labels.is_none_or(serde_json::Map::is_empty) && expressions.is_empty();
     if empty {
         return false;
     }

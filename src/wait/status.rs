@@ -142,13 +142,13 @@ pub fn compute_with(obj: &Value, classes: &StorageClasses) -> ObjectStatus {
             "the controller has not yet seen generation {generation} (observed {observed})"
         ));
     }
-    if let Some(c) = condition(obj, "Reconciling").filter(|c| c.is_true()) {
+    if let Some(c) = condition(obj, "Reconciling").filter(super::json::Condition::is_true) {
         return ObjectStatus::in_progress(non_empty(
             reason_message(c.reason, c.message),
             "reconciling",
         ));
     }
-    if let Some(c) = condition(obj, "Stalled").filter(|c| c.is_true()) {
+    if let Some(c) = condition(obj, "Stalled").filter(super::json::Condition::is_true) {
         return ObjectStatus::failed(non_empty(reason_message(c.reason, c.message), "stalled"));
     }
 
@@ -213,7 +213,7 @@ fn deployment(obj: &Value) -> ObjectStatus {
 
     // Pod creation refused (quota, admission, missing ServiceAccount) shows only here.
     let failure = condition(obj, "ReplicaFailure")
-        .filter(|c| c.is_true())
+        .filter(super::json::Condition::is_true)
         .map(|c| format!("; {}", reason_message(c.reason, c.message)))
         .unwrap_or_default();
     let waiting = |m: String| ObjectStatus::in_progress(m + &failure).with_ready(ready, spec);
@@ -336,7 +336,7 @@ fn replica_set(obj: &Value) -> ObjectStatus {
     let labelled = int_or(obj, "status.fullyLabeledReplicas", 0);
     let waiting = |m: String| ObjectStatus::in_progress(m).with_ready(ready, spec);
 
-    if let Some(c) = condition(obj, "ReplicaFailure").filter(|c| c.is_true()) {
+    if let Some(c) = condition(obj, "ReplicaFailure").filter(super::json::Condition::is_true) {
         return waiting(format!(
             "ReplicaFailure: {}",
             non_empty(c.message.to_string(), "check the pods")
@@ -363,7 +363,7 @@ fn replica_set(obj: &Value) -> ObjectStatus {
 fn job(obj: &Value) -> ObjectStatus {
     let completions = int_or(obj, "spec.completions", 1);
     let succeeded = int_or(obj, "status.succeeded", 0);
-    if let Some(c) = condition(obj, "Failed").filter(|c| c.is_true()) {
+    if let Some(c) = condition(obj, "Failed").filter(super::json::Condition::is_true) {
         return ObjectStatus::failed(non_empty(reason_message(c.reason, c.message), "Job failed"))
             .with_ready(succeeded, completions);
     }
@@ -478,7 +478,7 @@ fn service(obj: &Value) -> ObjectStatus {
 }
 
 fn crd(obj: &Value) -> ObjectStatus {
-    if let Some(c) = condition(obj, "NamesAccepted").filter(|c| c.is_false()) {
+    if let Some(c) = condition(obj, "NamesAccepted").filter(super::json::Condition::is_false) {
         return ObjectStatus::failed(non_empty(c.message.to_string(), "names not accepted"));
     }
     match condition(obj, "Established") {

@@ -92,8 +92,7 @@ pub fn parse_rule(key: &str, value: &str) -> Result<Rule, String> {
         exit_code: raw.exit_code.unwrap_or(DEFAULT_EXIT_CODE),
         delay: raw
             .delay_seconds
-            .map(Duration::from_secs)
-            .unwrap_or(DEFAULT_SLOW_DELAY),
+            .map_or(DEFAULT_SLOW_DELAY, Duration::from_secs),
     })
 }
 
@@ -143,8 +142,7 @@ fn first_complaint(namespace: &str, key: &str, value: &str) -> bool {
     static SEEN: Mutex<BTreeSet<(String, String, String)>> = Mutex::new(BTreeSet::new());
     let entry = (namespace.to_owned(), key.to_owned(), value.to_owned());
     SEEN.lock()
-        .map(|mut seen| seen.insert(entry))
-        .unwrap_or(true)
+        .map_or(true, |mut seen| seen.insert(entry))
 }
 
 /// Reads the namespace's rules fresh on every call, so a ConfigMap written just before a

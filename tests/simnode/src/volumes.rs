@@ -74,7 +74,7 @@ pub async fn ensure_storage_classes(client: &Client) -> Result<()> {
                 warn!(
                     storage_class = name,
                     "keeping the existing, different storage class: {e}"
-                )
+                );
             }
             Err(e) => return Err(e).with_context(|| format!("applying storage class {name}")),
         }
@@ -201,7 +201,7 @@ async fn watch_claims(client: Client, recorder: Recorder, nodes: &HashSet<String
     while let Some(event) = stream.next().await {
         match event {
             Ok(Event::Apply(pvc) | Event::InitApply(pvc)) => {
-                provision(&client, &recorder, &pvc, nodes, &mut held).await
+                provision(&client, &recorder, &pvc, nodes, &mut held).await;
             }
             Ok(Event::Delete(pvc)) => {
                 held.remove(pvc.metadata.uid.as_deref().unwrap_or_default());
