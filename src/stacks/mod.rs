@@ -6,6 +6,7 @@ pub mod clickvisual;
 pub mod component;
 #[cfg(test)]
 mod invariants;
+pub mod kit;
 pub mod probe_scripts;
 pub mod types;
 pub mod workload;

@@ -6,7 +6,8 @@ use super::values::Values;
 use crate::model::Release;
 use crate::stacks::workload;
 
-pub use crate::stacks::workload::SecretKey;
+pub use crate::stacks::kit::{SecretKey, credentials_secret};
+use crate::stacks::kit::{Side, side};
 
 /// Keys of the credentials Secrets. They exist in both modes: internal ones hold
 /// generated passwords, external ones the passwords the user gave.
@@ -19,11 +20,6 @@ pub mod keys {
     pub const PASSWORD: &str = "password";
     pub const GRAFANA_ADMIN_USER: &str = "admin-user";
     pub const GRAFANA_ADMIN_PASSWORD: &str = "admin-password";
-}
-
-/// `<release>-<dependency>-credentials`.
-pub fn credentials_secret(release: &Release, dependency: &str) -> String {
-    release.object_name(&format!("{dependency}-credentials"))
 }
 
 pub const ES_PORT: u16 = 9200;
@@ -100,93 +96,101 @@ impl Connections {
             secret: credentials_secret(release, "elasticsearch"),
             key: keys::ELASTIC_PASSWORD,
         };
-        let elasticsearch = if v.elasticsearch.enabled {
-            let host = release.service_host("elasticsearch");
-            Some(Elasticsearch {
-                url: format!("http://{host}:{ES_PORT}"),
-                host,
-                username: "elastic".into(),
-                password: v.elasticsearch.auth.password.clone(),
-                password_ref: es_ref,
-                internal: true,
-            })
-        } else if !v.elasticsearch.external.url.is_empty() {
-            let e = &v.elasticsearch.external;
-            let url = e.url.trim_end_matches('/').to_string();
-            Some(Elasticsearch {
-                host: url_host(&url),
-                url,
-                username: e.username.clone(),
-                password: e.password.clone(),
-                password_ref: es_ref,
-                internal: false,
-            })
-        } else {
-            None
-        };
+        let elasticsearch = side(
+            v.elasticsearch.enabled,
+            !v.elasticsearch.external.url.is_empty(),
+        )
+        .map(|s| match s {
+            Side::Internal => {
+                let host = release.service_host("elasticsearch");
+                Elasticsearch {
+                    url: format!("http://{host}:{ES_PORT}"),
+                    host,
+                    username: "elastic".into(),
+                    password: v.elasticsearch.auth.password.clone(),
+                    password_ref: es_ref,
+                    internal: true,
+                }
+            }
+            Side::External => {
+                let e = &v.elasticsearch.external;
+                let url = e.url.trim_end_matches('/').to_string();
+                Elasticsearch {
+                    host: url_host(&url),
+                    url,
+                    username: e.username.clone(),
+                    password: e.password.clone(),
+                    password_ref: es_ref,
+                    internal: false,
+                }
+            }
+        });
 
         let redis_ref = SecretKey {
             secret: credentials_secret(release, "redis"),
             key: keys::REDIS_PASSWORD,
         };
-        let redis = if v.redis.enabled {
-            let cluster_nodes = if v.redis.cluster.enabled {
-                (0..v.redis.cluster.nodes)
-                    .map(|i| format!("{}:{REDIS_PORT}", workload::pod_host(release, "redis", i)))
-                    .collect()
-            } else {
-                Vec::new()
-            };
-            Some(Redis {
-                host: release.service_host("redis"),
-                port: REDIS_PORT,
-                password: v.redis.auth.password.clone(),
-                password_ref: redis_ref,
-                cluster_nodes,
-                internal: true,
-            })
-        } else if !v.redis.external.host.is_empty() {
-            Some(Redis {
+        let redis = side(v.redis.enabled, !v.redis.external.host.is_empty()).map(|s| match s {
+            Side::Internal => {
+                let cluster_nodes = if v.redis.cluster.enabled {
+                    (0..v.redis.cluster.nodes)
+                        .map(|i| {
+                            format!("{}:{REDIS_PORT}", workload::pod_host(release, "redis", i))
+                        })
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                Redis {
+                    host: release.service_host("redis"),
+                    port: REDIS_PORT,
+                    password: v.redis.auth.password.clone(),
+                    password_ref: redis_ref,
+                    cluster_nodes,
+                    internal: true,
+                }
+            }
+            Side::External => Redis {
                 host: v.redis.external.host.clone(),
                 port: v.redis.external.port,
                 password: v.redis.external.password.clone(),
                 password_ref: redis_ref,
                 cluster_nodes: Vec::new(),
                 internal: false,
-            })
-        } else {
-            None
-        };
+            },
+        });
 
         let pg_ref = SecretKey {
             secret: credentials_secret(release, "postgresql"),
             key: keys::PASSWORD,
         };
-        let postgresql = if v.postgresql.enabled {
-            let a = &v.postgresql.auth;
-            Some(Postgresql {
-                host: release.service_host("postgresql"),
-                port: POSTGRES_PORT,
-                username: a.username.clone(),
-                password: a.password.clone(),
-                database: a.database.clone(),
-                password_ref: pg_ref,
-                internal: true,
-            })
-        } else if !v.postgresql.external.host.is_empty() {
-            let e = &v.postgresql.external;
-            Some(Postgresql {
-                host: e.host.clone(),
-                port: e.port,
-                username: e.username.clone(),
-                password: e.password.clone(),
-                database: e.database.clone(),
-                password_ref: pg_ref,
-                internal: false,
-            })
-        } else {
-            None
-        };
+        let postgresql =
+            side(v.postgresql.enabled, !v.postgresql.external.host.is_empty()).map(|s| match s {
+                Side::Internal => {
+                    let a = &v.postgresql.auth;
+                    Postgresql {
+                        host: release.service_host("postgresql"),
+                        port: POSTGRES_PORT,
+                        username: a.username.clone(),
+                        password: a.password.clone(),
+                        database: a.database.clone(),
+                        password_ref: pg_ref,
+                        internal: true,
+                    }
+                }
+                Side::External => {
+                    let e = &v.postgresql.external;
+                    Postgresql {
+                        host: e.host.clone(),
+                        port: e.port,
+                        username: e.username.clone(),
+                        password: e.password.clone(),
+                        database: e.database.clone(),
+                        password_ref: pg_ref,
+                        internal: false,
+                    }
+                }
+            });
 
         let prometheus_url = v.prometheus.enabled.then(|| {
             format!(

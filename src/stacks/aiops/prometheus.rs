@@ -78,7 +78,7 @@ pub fn render(ctx: &Ctx<'_>) -> Option<Rendered> {
             parallel: false,
             pod_annotations: checksum,
             pod,
-            claims: vec![ctx.data_claim(&b, &v.storage)],
+            claims: vec![ctx.data_claim(&b, &v.persistence)],
         },
     );
     b.push(sts);
@@ -280,7 +280,7 @@ mod tests {
     fn served_from_its_sub_path_with_retention_and_storage() {
         let mut v = values();
         v.prometheus.retention = "30d".into();
-        v.prometheus.storage.size = "50Gi".parse().unwrap();
+        v.prometheus.persistence.size = "50Gi".parse().unwrap();
         let all = render_all(&v);
         let sts = find(
             component(&all, "prometheus"),

@@ -6,7 +6,7 @@ use super::Ctx;
 use super::connections::Connections;
 use super::inhouse::{self, Kind};
 use super::namespace::{level_str, required_level};
-use super::values::{Image, PodSecurityLevel, Storage, Values};
+use super::values::{Image, Persistence, PodSecurityLevel, Values};
 use crate::model::{Capabilities, Release};
 use crate::values::{Problems, Validate, checks};
 
@@ -223,13 +223,13 @@ impl Values {
     }
 
     fn check_names(&self, p: &mut Problems) {
-        let classes: [(&str, &Storage); 6] = [
-            ("prometheus", &self.prometheus.storage),
-            ("alertmanager", &self.alertmanager.storage),
-            ("grafana", &self.grafana.storage),
-            ("elasticsearch", &self.elasticsearch.storage),
-            ("redis", &self.redis.storage),
-            ("postgresql", &self.postgresql.storage),
+        let classes: [(&str, &Persistence); 6] = [
+            ("prometheus", &self.prometheus.persistence),
+            ("alertmanager", &self.alertmanager.persistence),
+            ("grafana", &self.grafana.persistence),
+            ("elasticsearch", &self.elasticsearch.persistence),
+            ("redis", &self.redis.persistence),
+            ("postgresql", &self.postgresql.persistence),
         ];
         if !self.global.storage_class.is_empty() {
             p.check(
@@ -237,11 +237,11 @@ impl Values {
                 checks::dns1123_subdomain(&self.global.storage_class),
             );
         }
-        for (component, storage) in classes {
-            if !storage.storage_class.is_empty() {
+        for (component, persistence) in classes {
+            if !persistence.storage_class.is_empty() {
                 p.check(
-                    format!("{component}.storage.storageClass"),
-                    checks::dns1123_subdomain(&storage.storage_class),
+                    format!("{component}.persistence.storageClass"),
+                    checks::dns1123_subdomain(&persistence.storage_class),
                 );
             }
         }

@@ -5,7 +5,8 @@
 use super::values::Values;
 use crate::model::Release;
 
-pub use crate::stacks::workload::SecretKey;
+pub use crate::stacks::kit::{SecretKey, credentials_secret};
+use crate::stacks::kit::{Side, side};
 
 /// Names of the credentials Secrets and their keys. The Secrets exist in both modes:
 /// internal ones hold generated passwords, external ones the password given by the user.
@@ -98,11 +99,6 @@ pub struct Connections {
     pub kafka: Option<Kafka>,
 }
 
-/// Suffix of the credentials Secret of a dependency.
-pub fn credentials_secret(release: &Release, dependency: &str) -> String {
-    release.object_name(&format!("{dependency}-credentials"))
-}
-
 impl Connections {
     pub fn new(v: &Values, release: &Release) -> Self {
         let mysql = if v.mysql.enabled {
@@ -138,81 +134,77 @@ impl Connections {
             secret: credentials_secret(release, "redis"),
             key: keys::REDIS_PASSWORD,
         };
-        let redis = if v.redis.enabled {
-            Some(Redis {
+        let redis = side(v.redis.enabled, !v.redis.external.host.is_empty()).map(|s| match s {
+            Side::Internal => Redis {
                 host: release.service_host("redis"),
                 port: 6379,
                 password: v.redis.auth.password.clone(),
                 password_ref: redis_ref,
                 internal: true,
-            })
-        } else if !v.redis.external.host.is_empty() {
-            Some(Redis {
+            },
+            Side::External => Redis {
                 host: v.redis.external.host.clone(),
                 port: v.redis.external.port,
                 password: v.redis.external.password.clone(),
                 password_ref: redis_ref,
                 internal: false,
-            })
-        } else {
-            None
-        };
+            },
+        });
 
         let ch_ref = SecretKey {
             secret: credentials_secret(release, "clickhouse"),
             key: keys::CLICKHOUSE_PASSWORD,
         };
-        let clickhouse = if v.clickhouse.enabled {
-            Some(ClickHouse {
-                host: release.service_host("clickhouse"),
-                port: 9000,
-                http_port: 8123,
-                username: v.clickhouse.auth.username.clone(),
-                password: v.clickhouse.auth.password.clone(),
-                database: v.clickhouse.database.clone(),
-                password_ref: ch_ref,
-                internal: true,
-            })
-        } else if !v.clickhouse.external.host.is_empty() {
-            let e = &v.clickhouse.external;
-            Some(ClickHouse {
-                host: e.host.clone(),
-                port: e.port,
-                http_port: e.http_port,
-                username: e.username.clone(),
-                password: e.password.clone(),
-                database: e.database.clone(),
-                password_ref: ch_ref,
-                internal: false,
-            })
-        } else {
-            None
-        };
+        let clickhouse =
+            side(v.clickhouse.enabled, !v.clickhouse.external.host.is_empty()).map(|s| match s {
+                Side::Internal => ClickHouse {
+                    host: release.service_host("clickhouse"),
+                    port: 9000,
+                    http_port: 8123,
+                    username: v.clickhouse.auth.username.clone(),
+                    password: v.clickhouse.auth.password.clone(),
+                    database: v.clickhouse.database.clone(),
+                    password_ref: ch_ref,
+                    internal: true,
+                },
+                Side::External => {
+                    let e = &v.clickhouse.external;
+                    ClickHouse {
+                        host: e.host.clone(),
+                        port: e.port,
+                        http_port: e.http_port,
+                        username: e.username.clone(),
+                        password: e.password.clone(),
+                        database: e.database.clone(),
+                        password_ref: ch_ref,
+                        internal: false,
+                    }
+                }
+            });
 
-        let kafka = if v.kafka.enabled {
-            // Clients bootstrap from the first broker and learn the rest from metadata.
-            let brokers = (0..v.kafka.replicas)
-                .map(|i| {
-                    format!(
-                        "{}-{i}.{}.{}.svc:9092",
-                        release.object_name("kafka"),
-                        release.object_name("kafka-headless"),
-                        release.namespace
-                    )
-                })
-                .collect();
-            Some(Kafka {
-                brokers,
-                internal: true,
-            })
-        } else if !v.kafka.external.brokers.is_empty() {
-            Some(Kafka {
+        let kafka = side(v.kafka.enabled, !v.kafka.external.brokers.is_empty()).map(|s| match s {
+            Side::Internal => {
+                // Clients bootstrap from the first broker and learn the rest from metadata.
+                let brokers = (0..v.kafka.replicas)
+                    .map(|i| {
+                        format!(
+                            "{}-{i}.{}.{}.svc:9092",
+                            release.object_name("kafka"),
+                            release.object_name("kafka-headless"),
+                            release.namespace
+                        )
+                    })
+                    .collect();
+                Kafka {
+                    brokers,
+                    internal: true,
+                }
+            }
+            Side::External => Kafka {
                 brokers: v.kafka.external.brokers.clone(),
                 internal: false,
-            })
-        } else {
-            None
-        };
+            },
+        });
 
         Connections {
             mysql,
