@@ -53,6 +53,7 @@
 //! ([`Layer::tree`]) above the defaults and profile: generated secrets are then
 //! present and are not generated again.
 
+mod alias;
 pub mod checks;
 mod merge;
 pub mod origin;
@@ -242,7 +243,7 @@ where
     let mut origins = Origins::default();
 
     for layer in layers {
-        merge_layer(layer, &mut tree, &mut origins, &mut problems);
+        merge_layer(layer, &schema, &mut tree, &mut origins, &mut problems);
     }
 
     let mut set_tree = Value::Object(serde_json::Map::new());
@@ -293,9 +294,24 @@ where
     })
 }
 
-fn merge_layer(layer: &Layer, tree: &mut Value, origins: &mut Origins, problems: &mut Problems) {
+/// A tree `T` accepted before (a release record, say) with every old key name
+/// renamed (see `alias`), ready to deserialize. Records were checked when written,
+/// so a key set under both names cannot occur; the new name would win.
+pub fn normalise_aliases<T: schemars::JsonSchema>(tree: &Value) -> Value {
+    let mut out = tree.clone();
+    SchemaTree::of::<T>().normalise_aliases(&mut out);
+    out
+}
+
+fn merge_layer(
+    layer: &Layer,
+    schema: &SchemaTree,
+    tree: &mut Value,
+    origins: &mut Origins,
+    problems: &mut Problems,
+) {
     let name: Arc<str> = Arc::from(layer.name.as_str());
-    let (mut value, lines) = match &layer.source {
+    let (mut value, mut lines) = match &layer.source {
         LayerSource::Tree(v) => (v.clone(), Default::default()),
         LayerSource::Yaml(text) => match origin::parse_yaml(text) {
             Ok(parsed) => (parsed.value, parsed.lines),
@@ -335,6 +351,27 @@ fn merge_layer(layer: &Layer, tree: &mut Value, origins: &mut Origins, problems:
                 .origin(Origin::Layer(name));
             return;
         }
+    }
+    // Old key names: renamed here, in every kind of layer, so a release recorded
+    // before a rename still resolves.
+    let (renamed, conflicts) = schema.normalise_aliases(&mut value);
+    for r in &renamed {
+        lines = lines
+            .into_iter()
+            .map(|(p, l)| (alias::reroot(&p, &r.from, &r.to).unwrap_or(p), l))
+            .collect();
+    }
+    for c in &conflicts {
+        let origin = match lines.get(&c.alias) {
+            Some(&line) => Origin::Yaml {
+                layer: name.clone(),
+                line,
+            },
+            None => Origin::Layer(name.clone()),
+        };
+        problems
+            .add(c.canonical.clone(), c.message())
+            .origin(origin);
     }
     let origin_of = |p: &Path| -> Option<Origin> {
         let mut at = p.clone();

@@ -15,3 +15,6 @@ pub use values::{
     ExternalDatabase, ExternalRedis, Global, GlobalExtras, Ingress, IngressTls, NoExtras,
     Persistence,
 };
+
+#[cfg(test)]
+mod tests;
