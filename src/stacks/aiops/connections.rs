@@ -4,7 +4,6 @@
 
 use super::values::Values;
 use crate::model::Release;
-use crate::stacks::workload;
 
 pub use crate::stacks::kit::{SecretKey, credentials_secret};
 use crate::stacks::kit::{Side, side};
@@ -15,7 +14,7 @@ pub mod keys {
     pub const ELASTIC_PASSWORD: &str = "elastic-password";
     pub const KIBANA_SYSTEM_PASSWORD: &str = "kibana-system-password";
     pub const KIBANA_ENCRYPTION_KEY: &str = "encryption-key";
-    pub const REDIS_PASSWORD: &str = "redis-password";
+    pub const REDIS_PASSWORD: &str = crate::stacks::kit::redis::PASSWORD_KEY;
     pub const POSTGRES_PASSWORD: &str = "postgres-password";
     pub const PASSWORD: &str = "password";
     pub const GRAFANA_ADMIN_USER: &str = "admin-user";
@@ -23,7 +22,7 @@ pub mod keys {
 }
 
 pub const ES_PORT: u16 = 9200;
-pub const REDIS_PORT: u16 = 6379;
+pub const REDIS_PORT: u16 = crate::stacks::kit::redis::PORT;
 pub const POSTGRES_PORT: u16 = 5432;
 pub const PROMETHEUS_PORT: u16 = 9090;
 pub const ALERTMANAGER_PORT: u16 = 9093;
@@ -40,22 +39,7 @@ pub struct Elasticsearch {
     pub internal: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Redis {
-    pub host: String,
-    pub port: u16,
-    pub password: String,
-    pub password_ref: SecretKey,
-    /// `host:port` of every cluster node; empty for a standalone server.
-    pub cluster_nodes: Vec<String>,
-    pub internal: bool,
-}
-
-impl Redis {
-    pub fn addr(&self) -> String {
-        format!("{}:{}", self.host, self.port)
-    }
-}
+pub use crate::stacks::kit::redis::Connection as Redis;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Postgresql {
@@ -126,39 +110,7 @@ impl Connections {
             }
         });
 
-        let redis_ref = SecretKey {
-            secret: credentials_secret(release, "redis"),
-            key: keys::REDIS_PASSWORD,
-        };
-        let redis = side(v.redis.enabled, !v.redis.external.host.is_empty()).map(|s| match s {
-            Side::Internal => {
-                let cluster_nodes = if v.redis.cluster.enabled {
-                    (0..v.redis.cluster.nodes)
-                        .map(|i| {
-                            format!("{}:{REDIS_PORT}", workload::pod_host(release, "redis", i))
-                        })
-                        .collect()
-                } else {
-                    Vec::new()
-                };
-                Redis {
-                    host: release.service_host("redis"),
-                    port: REDIS_PORT,
-                    password: v.redis.auth.password.clone(),
-                    password_ref: redis_ref,
-                    cluster_nodes,
-                    internal: true,
-                }
-            }
-            Side::External => Redis {
-                host: v.redis.external.host.clone(),
-                port: v.redis.external.port,
-                password: v.redis.external.password.clone(),
-                password_ref: redis_ref,
-                cluster_nodes: Vec::new(),
-                internal: false,
-            },
-        });
+        let redis = crate::stacks::kit::redis::connection(release, &v.redis);
 
         let pg_ref = SecretKey {
             secret: credentials_secret(release, "postgresql"),

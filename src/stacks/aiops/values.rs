@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::stacks::kit::values::{ExternalDatabase, ExternalRedis, GlobalExtras, NoExtras};
+use crate::stacks::kit::values::{ExternalDatabase, GlobalExtras, NoExtras};
 pub use crate::stacks::kit::values::{IngressTls, Persistence};
 pub use crate::stacks::types::{
     AntiAffinity, Image, LogLevel, PullPolicy, ResourceList, Resources, ServiceType,
@@ -278,34 +278,6 @@ pub struct Kibana {
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct Redis {
-    pub enabled: bool,
-    pub image: Image,
-    pub auth: RedisAuth,
-    pub cluster: RedisCluster,
-    pub persistence: Persistence,
-    pub resources: Resources,
-    pub external: ExternalRedis,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct RedisAuth {
-    #[schemars(extend("x-stackctl-secret" = "generate"))]
-    pub password: String,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct RedisCluster {
-    /// Redis Cluster (`--cluster-enabled yes`) of `nodes` pods, one replica per master.
-    pub enabled: bool,
-    /// At least 6: three masters, each with one replica.
-    pub nodes: u32,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Postgresql {
     pub enabled: bool,
     pub image: Image,
@@ -357,6 +329,7 @@ pub struct InHouse {
     pub resources: Resources,
 }
 
+pub type Redis = crate::stacks::kit::redis::Redis<crate::stacks::kit::redis::Clustering>;
 pub type Global = crate::stacks::kit::Global<AiopsGlobal>;
 pub type Ingress = crate::stacks::kit::Ingress<NoExtras>;
 

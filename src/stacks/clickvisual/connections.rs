@@ -13,7 +13,7 @@ use crate::stacks::kit::{Side, side};
 pub mod keys {
     pub const MYSQL_ROOT_PASSWORD: &str = "mysql-root-password";
     pub const MYSQL_PASSWORD: &str = "mysql-password";
-    pub const REDIS_PASSWORD: &str = "redis-password";
+    pub const REDIS_PASSWORD: &str = crate::stacks::kit::redis::PASSWORD_KEY;
     pub const CLICKHOUSE_PASSWORD: &str = "clickhouse-password";
 }
 
@@ -40,20 +40,7 @@ impl Mysql {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Redis {
-    pub host: String,
-    pub port: u16,
-    pub password: String,
-    pub password_ref: SecretKey,
-    pub internal: bool,
-}
-
-impl Redis {
-    pub fn addr(&self) -> String {
-        format!("{}:{}", self.host, self.port)
-    }
-}
+pub use crate::stacks::kit::redis::Connection as Redis;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClickHouse {
@@ -130,26 +117,7 @@ impl Connections {
             }
         };
 
-        let redis_ref = SecretKey {
-            secret: credentials_secret(release, "redis"),
-            key: keys::REDIS_PASSWORD,
-        };
-        let redis = side(v.redis.enabled, !v.redis.external.host.is_empty()).map(|s| match s {
-            Side::Internal => Redis {
-                host: release.service_host("redis"),
-                port: 6379,
-                password: v.redis.auth.password.clone(),
-                password_ref: redis_ref,
-                internal: true,
-            },
-            Side::External => Redis {
-                host: v.redis.external.host.clone(),
-                port: v.redis.external.port,
-                password: v.redis.external.password.clone(),
-                password_ref: redis_ref,
-                internal: false,
-            },
-        });
+        let redis = crate::stacks::kit::redis::connection(release, &v.redis);
 
         let ch_ref = SecretKey {
             secret: credentials_secret(release, "clickhouse"),

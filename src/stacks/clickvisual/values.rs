@@ -5,7 +5,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::stacks::kit::values::{ExternalDatabase, ExternalRedis, NoExtras};
+use crate::stacks::kit::values::{ExternalDatabase, NoExtras};
 pub use crate::stacks::kit::values::{IngressTls, Persistence};
 pub use crate::stacks::types::{
     AntiAffinity, Image, LogLevel, PullPolicy, ResourceList, Resources, ServiceType,
@@ -102,24 +102,6 @@ pub struct MysqlAuth {
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct Redis {
-    pub enabled: bool,
-    pub image: Image,
-    pub auth: RedisAuth,
-    pub persistence: Persistence,
-    pub resources: Resources,
-    pub external: ExternalRedis,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct RedisAuth {
-    #[schemars(extend("x-stackctl-secret" = "generate"))]
-    pub password: String,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ClickHouse {
     pub enabled: bool,
     pub image: Image,
@@ -207,6 +189,7 @@ pub struct Prometheus {
     pub resources: Resources,
 }
 
+pub type Redis = crate::stacks::kit::redis::Redis<NoExtras>;
 pub type Global = crate::stacks::kit::Global<NoExtras>;
 pub type Ingress = crate::stacks::kit::Ingress<IngressPath>;
 

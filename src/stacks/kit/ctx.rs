@@ -10,7 +10,7 @@ use k8s_openapi::api::core::v1::{
 
 use super::connections::credentials_secret;
 use super::values::{Global, GlobalExtras, Persistence};
-use crate::model::{Capabilities, Phase, Release};
+use crate::model::{Capabilities, DEFAULT_PROBE_TIMEOUT, Phase, ProbeSpec, Release};
 use crate::stacks::component::Builder;
 use crate::stacks::types::{Image, Resources};
 use crate::stacks::workload::{self as w, PodGlobals};
@@ -99,6 +99,27 @@ impl<V: StackValues, C> Ctx<'_, V, C> {
             p.size.as_str(),
             w::storage_class(&p.storage_class, &self.values.global().storage_class),
         )
+    }
+
+    /// An image of the values as a probe takes it: reference and pull policy.
+    pub fn own_image(&self, image: &Image) -> (String, String) {
+        (self.image(image), image.pull_policy.as_str().to_string())
+    }
+
+    /// Fields every connectivity probe shares: component, image, pod settings from
+    /// `global.*`, the default timeout and small resources.
+    pub fn probe_base(&self, component: &str, (image, pull_policy): (String, String)) -> ProbeSpec {
+        let g = self.values.global();
+        ProbeSpec {
+            component: component.to_string(),
+            image,
+            pull_policy,
+            timeout: DEFAULT_PROBE_TIMEOUT,
+            resources: w::resources(("10m", "16Mi"), ("200m", "128Mi")),
+            image_pull_secrets: g.image_pull_secrets.clone(),
+            node_selector: g.node_selector.clone(),
+            ..Default::default()
+        }
     }
 
     /// Adds `<release>-<dependency>-credentials` in the storage phase, so that it

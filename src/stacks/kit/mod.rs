@@ -7,6 +7,7 @@
 
 pub mod connections;
 pub mod ctx;
+pub mod redis;
 pub mod values;
 
 pub use connections::{SecretKey, Side, credentials_secret, read_secret_command, side};
