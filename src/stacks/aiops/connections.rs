@@ -24,7 +24,7 @@ pub mod keys {
 pub const ES_PORT: u16 = 9200;
 pub const REDIS_PORT: u16 = crate::stacks::kit::redis::PORT;
 pub const POSTGRES_PORT: u16 = 5432;
-pub const PROMETHEUS_PORT: u16 = 9090;
+pub const PROMETHEUS_PORT: u16 = crate::stacks::kit::prometheus::PORT;
 pub const ALERTMANAGER_PORT: u16 = 9093;
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,10 +7,9 @@
 //! `traefik` entry point, which its Service does not expose (a LoadBalancer would
 //! publish it), so each Traefik pod is probed at its own address.
 
-use super::connections::{ALERTMANAGER_PORT, PROMETHEUS_PORT};
+use super::connections::ALERTMANAGER_PORT;
 use super::{
-    Ctx, alertmanager, elasticsearch, grafana, kibana, logstash, postgresql, prometheus, routes,
-    traefik,
+    Ctx, alertmanager, elasticsearch, grafana, kibana, logstash, postgresql, routes, traefik,
 };
 use crate::model::{FanOut, ProbeSpec};
 use crate::stacks::component::selector_labels;
@@ -115,6 +114,13 @@ pub fn probes(ctx: &Ctx<'_>) -> Vec<ProbeSpec> {
             ..ctx.probe_base(traefik::COMPONENT, tools(ctx))
         });
     }
+    if v.prometheus.enabled {
+        out.push(kit::prometheus::probe(
+            ctx,
+            routes::prometheus_prefix(v),
+            tools(ctx),
+        ));
+    }
     let mut http = |component: &str, url: String, expect: &str, check: &str| {
         out.push(ProbeSpec {
             target: url.clone(),
@@ -124,18 +130,6 @@ pub fn probes(ctx: &Ctx<'_>) -> Vec<ProbeSpec> {
             ..ctx.probe_base(component, tools(ctx))
         });
     };
-    if v.prometheus.enabled {
-        http(
-            prometheus::COMPONENT,
-            format!(
-                "http://{}:{PROMETHEUS_PORT}{}/-/ready",
-                host(prometheus::COMPONENT),
-                routes::prometheus_prefix(v)
-            ),
-            "Ready",
-            "/-/ready answers Ready",
-        );
-    }
     if v.alertmanager.enabled {
         http(
             alertmanager::COMPONENT,

@@ -86,16 +86,13 @@ pub struct Traefik {
     pub service: Service,
 }
 
+pub type Prometheus = crate::stacks::kit::prometheus::Prometheus<AiopsPrometheus>;
+
+/// AIOps's own `prometheus` keys, next to the shared ones.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct Prometheus {
-    pub enabled: bool,
-    pub image: Image,
-    /// `--storage.tsdb.retention.time`, e.g. `15d`.
-    pub retention: String,
+pub struct AiopsPrometheus {
     pub scrape_interval: String,
-    pub persistence: Persistence,
-    pub resources: Resources,
     pub alert_rules: AlertRules,
 }
 

@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use super::{Ctx, app, clickhouse, fluentbit, kafka, mysql, prometheus, zookeeper};
+use super::{Ctx, app, clickhouse, fluentbit, kafka, mysql, zookeeper};
 use crate::model::{FanOut, ProbeSpec};
 use crate::stacks::component::selector_labels;
 use crate::stacks::kit;
@@ -151,20 +151,7 @@ pub fn probes(ctx: &Ctx<'_>) -> Vec<ProbeSpec> {
     }
 
     if v.prometheus.enabled {
-        let url = format!(
-            "http://{}:{}/-/ready",
-            ctx.release.service_host(prometheus::COMPONENT),
-            prometheus::PORT
-        );
-        out.push(ProbeSpec {
-            target: url.clone(),
-            check: "/-/ready answers Ready".into(),
-            script: scripts::HTTP,
-            env: vec![w::env("URL", &url), w::env("EXPECT", "Ready")],
-            // prom/prometheus is busybox without curl or an HTTP client that
-            // reports status codes.
-            ..ctx.probe_base(prometheus::COMPONENT, curl_image(ctx))
-        });
+        out.push(kit::prometheus::probe(ctx, "", curl_image(ctx)));
     }
     out
 }

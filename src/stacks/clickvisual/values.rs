@@ -178,18 +178,8 @@ pub struct FluentBit {
     pub resources: Resources,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct Prometheus {
-    pub enabled: bool,
-    pub image: Image,
-    /// `--storage.tsdb.retention.time`, e.g. `15d`.
-    pub retention: String,
-    pub persistence: Persistence,
-    pub resources: Resources,
-}
-
 pub type Redis = crate::stacks::kit::redis::Redis<NoExtras>;
+pub type Prometheus = crate::stacks::kit::prometheus::Prometheus<NoExtras>;
 pub type Global = crate::stacks::kit::Global<NoExtras>;
 pub type Ingress = crate::stacks::kit::Ingress<IngressPath>;
 

@@ -7,6 +7,7 @@
 
 pub mod connections;
 pub mod ctx;
+pub mod prometheus;
 pub mod redis;
 pub mod values;
 
