@@ -5,6 +5,8 @@ pub mod aiops;
 pub mod clickvisual;
 pub mod component;
 #[cfg(test)]
+mod guestbook;
+#[cfg(test)]
 mod invariants;
 pub mod kit;
 pub mod probe_scripts;
