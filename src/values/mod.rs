@@ -9,6 +9,9 @@
 //!    files in order, or a previous release's values ([`Layer::tree`]). Merged
 //!    like Helm (RFC 7396 merge patch): maps merge recursively, lists and scalars
 //!    replace, `null` deletes a key.
+//!    Keys renamed by the stack (an `x-stackctl-alias` on the new key's schema)
+//!    are read under their new name in every layer and flag; one source using both
+//!    names of a key is a problem (see `alias`).
 //! 2. **Set-flags** ([`SetFlag`]), in the order typed, all kinds interleaved,
 //!    accumulated into one tree that is merged last. `--set` values are typed
 //!    by `T`'s JSON schema, not guessed: see [`set`].

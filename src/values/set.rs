@@ -125,8 +125,8 @@ pub(crate) fn apply_flag(
     problems: &mut Problems,
 ) {
     let mut p = Scanner::new(&flag.raw);
-    // Paths this flag set, and whether through an old key name: one flag may not
-    // use both names of a key.
+    // What this flag's pairs set, with the old key names each went through: one
+    // flag may not use both names of a key.
     let mut written: Vec<(Path, Vec<alias::Renamed>)> = Vec::new();
     while !p.at_end() {
         let start = p.pos;
@@ -197,23 +197,25 @@ pub(crate) fn apply_flag(
     }
 }
 
-/// The key `path` (reached through the old names in `renamed`) shares with an
-/// earlier pair of the same flag that reached it by its other name.
+/// A key that this pair reaches by one name and an earlier pair of the same flag
+/// by the other (each pair comes with the old names it went through).
 fn name_clash(
     path: &Path,
     renamed: &[alias::Renamed],
     written: &[(Path, Vec<alias::Renamed>)],
 ) -> Option<alias::Conflict> {
-    let reached_by_old = |r: &[alias::Renamed], key: &Path| r.iter().any(|x| x.to == *key);
+    // `via_old` reached a key through its old name; the pair at `path` set
+    // something under that key without doing so.
+    let clash = |via_old: &[alias::Renamed], path: &Path, its_renames: &[alias::Renamed]| {
+        via_old
+            .iter()
+            .find(|r| path.starts_with(&r.to) && !its_renames.iter().any(|x| x.to == r.to))
+            .map(|r| alias::Conflict {
+                alias: r.from.clone(),
+                canonical: r.to.clone(),
+            })
+    };
     written.iter().find_map(|(other, other_renamed)| {
-        let clash = |new: &[alias::Renamed], old_path: &Path, plain: &[alias::Renamed]| {
-            new.iter()
-                .find(|r| old_path.starts_with(&r.to) && !reached_by_old(plain, &r.to))
-                .map(|r| alias::Conflict {
-                    alias: r.from.clone(),
-                    canonical: r.to.clone(),
-                })
-        };
         clash(renamed, other, other_renamed).or_else(|| clash(other_renamed, path, renamed))
     })
 }

@@ -1,5 +1,5 @@
-//! AIOps values mapped onto the shared workload builders: globals, development mode,
-//! images, claims, credentials Secrets, log levels.
+//! What AIOps's components share beyond the kit's context (`kit::Ctx`): the tools
+//! image, the log level (development mode forces debug), JVM heaps, YAML files.
 
 use k8s_openapi::api::core::v1::Container;
 
@@ -24,11 +24,10 @@ impl Ctx<'_> {
 
     /// `global.logLevel`, or debug in development mode.
     pub(super) fn log_level(&self) -> LogLevel {
-        let g = &self.values.global;
-        if g.development {
+        if self.values.global.development {
             LogLevel::Debug
         } else {
-            g.log_level
+            self.values.global.log_level
         }
     }
 }

@@ -1,4 +1,4 @@
-//! ClickVisual values mapped onto the shared workload builders.
+//! What ClickVisual's components share beyond the kit's context (`kit::Ctx`).
 
 use super::values::Resources;
 

@@ -136,7 +136,7 @@ impl<V: StackValues, C> Ctx<'_, V, C> {
 }
 
 /// Requests and limits exactly as configured.
-pub fn resources(r: &Resources) -> ResourceRequirements {
+fn resources(r: &Resources) -> ResourceRequirements {
     w::resources(
         (r.requests.cpu.as_str(), r.requests.memory.as_str()),
         (r.limits.cpu.as_str(), r.limits.memory.as_str()),
