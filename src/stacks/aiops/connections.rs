@@ -41,16 +41,7 @@ pub struct Elasticsearch {
 
 pub use crate::stacks::kit::redis::Connection as Redis;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Postgresql {
-    pub host: String,
-    pub port: u16,
-    pub username: String,
-    pub password: String,
-    pub database: String,
-    pub password_ref: SecretKey,
-    pub internal: bool,
-}
+pub use crate::stacks::kit::Database as Postgresql;
 
 /// Every dependency endpoint; `None` where the dependency is not there at all.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,18 +121,7 @@ impl Connections {
                         internal: true,
                     }
                 }
-                Side::External => {
-                    let e = &v.postgresql.external;
-                    Postgresql {
-                        host: e.host.clone(),
-                        port: e.port,
-                        username: e.username.clone(),
-                        password: e.password.clone(),
-                        database: e.database.clone(),
-                        password_ref: pg_ref,
-                        internal: false,
-                    }
-                }
+                Side::External => Postgresql::external(&v.postgresql.external, pg_ref),
             });
 
         let prometheus_url = v.prometheus.enabled.then(|| {

@@ -17,27 +17,16 @@ pub mod keys {
     pub const CLICKHOUSE_PASSWORD: &str = "clickhouse-password";
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Mysql {
-    pub host: String,
-    pub port: u16,
-    pub username: String,
-    pub password: String,
-    pub database: String,
-    pub password_ref: SecretKey,
-    pub internal: bool,
-}
+pub use crate::stacks::kit::Database as Mysql;
 
-impl Mysql {
-    /// go-sql-driver DSN as ClickVisual's `[mysql] dsn` expects it. Passwords are
-    /// generated from letters and digits; user-given ones are used verbatim, since the
-    /// driver splits user and password at the first ':' and the address at the last '@'.
-    pub fn dsn(&self) -> String {
-        format!(
-            "{}:{}@tcp({}:{})/{}?charset=utf8mb4&collation=utf8mb4_general_ci&parseTime=True&loc=Local&readTimeout=10s&timeout=5s&writeTimeout=10s",
-            self.username, self.password, self.host, self.port, self.database
-        )
-    }
+/// go-sql-driver DSN as ClickVisual's `[mysql] dsn` expects it. Passwords are
+/// generated from letters and digits; user-given ones are used verbatim, since the
+/// driver splits user and password at the first ':' and the address at the last '@'.
+pub fn mysql_dsn(m: &Mysql) -> String {
+    format!(
+        "{}:{}@tcp({}:{})/{}?charset=utf8mb4&collation=utf8mb4_general_ci&parseTime=True&loc=Local&readTimeout=10s&timeout=5s&writeTimeout=10s",
+        m.username, m.password, m.host, m.port, m.database
+    )
 }
 
 pub use crate::stacks::kit::redis::Connection as Redis;
@@ -88,6 +77,12 @@ pub struct Connections {
 
 impl Connections {
     pub fn new(v: &Values, release: &Release) -> Self {
+        let mysql_ref = SecretKey {
+            secret: credentials_secret(release, "mysql"),
+            key: keys::MYSQL_PASSWORD,
+        };
+        // ClickVisual cannot run without MySQL: external when not internal
+        // (validation requires `mysql.external.host` then).
         let mysql = if v.mysql.enabled {
             Mysql {
                 host: release.service_host("mysql"),
@@ -95,26 +90,11 @@ impl Connections {
                 username: v.mysql.auth.username.clone(),
                 password: v.mysql.auth.password.clone(),
                 database: v.mysql.auth.database.clone(),
-                password_ref: SecretKey {
-                    secret: credentials_secret(release, "mysql"),
-                    key: keys::MYSQL_PASSWORD,
-                },
+                password_ref: mysql_ref,
                 internal: true,
             }
         } else {
-            let e = &v.mysql.external;
-            Mysql {
-                host: e.host.clone(),
-                port: e.port,
-                username: e.username.clone(),
-                password: e.password.clone(),
-                database: e.database.clone(),
-                password_ref: SecretKey {
-                    secret: credentials_secret(release, "mysql"),
-                    key: keys::MYSQL_PASSWORD,
-                },
-                internal: false,
-            }
+            Mysql::external(&v.mysql.external, mysql_ref)
         };
 
         let redis = crate::stacks::kit::redis::connection(release, &v.redis);

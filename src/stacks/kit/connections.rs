@@ -2,6 +2,7 @@
 //! release or external), the Secret its credentials live in (in both modes, so
 //! pods never carry a literal password), and how users read that Secret.
 
+use super::values::ExternalDatabase;
 use crate::model::Release;
 
 pub use crate::stacks::workload::SecretKey;
@@ -35,6 +36,34 @@ pub fn side(enabled: bool, external_configured: bool) -> Option<Side> {
         Some(Side::External)
     } else {
         None
+    }
+}
+
+/// Where the apps find a SQL database (MySQL, PostgreSQL), from whichever side is
+/// in use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Database {
+    pub host: String,
+    pub port: u16,
+    pub username: String,
+    pub password: String,
+    pub database: String,
+    pub password_ref: SecretKey,
+    pub internal: bool,
+}
+
+impl Database {
+    /// The database of `external` settings, its password in `password_ref`.
+    pub fn external(e: &ExternalDatabase, password_ref: SecretKey) -> Self {
+        Database {
+            host: e.host.clone(),
+            port: e.port,
+            username: e.username.clone(),
+            password: e.password.clone(),
+            database: e.database.clone(),
+            password_ref,
+            internal: false,
+        }
     }
 }
 

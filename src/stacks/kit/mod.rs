@@ -11,7 +11,7 @@ pub mod prometheus;
 pub mod redis;
 pub mod values;
 
-pub use connections::{SecretKey, Side, credentials_secret, read_secret_command, side};
+pub use connections::{Database, SecretKey, Side, credentials_secret, read_secret_command, side};
 pub use ctx::{Ctx, DATA_VOLUME, StackValues};
 pub use values::{
     ExternalDatabase, ExternalRedis, Global, GlobalExtras, Ingress, IngressTls, NoExtras,
