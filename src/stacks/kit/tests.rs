@@ -185,3 +185,41 @@ fn release() -> crate::model::Release {
         revision: 1,
     }
 }
+
+fn resolve_clickvisual(sets: &[&str]) -> Result<ResolvedValues, Problems> {
+    let flags: Vec<SetFlag> = sets.iter().map(|s| SetFlag::set(*s)).collect();
+    clickvisual::STACK.resolve(
+        &[Layer::defaults(clickvisual::DEFAULTS_YAML)],
+        &flags,
+        &mut StdRng::seed_from_u64(7),
+    )
+}
+
+#[test]
+fn a_stacks_own_global_and_ingress_keys_are_its_own() {
+    // Shared keys and each stack's own sit in one map, yet stay closed per stack.
+    let r = resolve_aiops(
+        &[],
+        &["global.development=false", "global.storageClass=fast"],
+    )
+    .unwrap();
+    assert_eq!(r.tree["global"]["development"], false);
+    assert_eq!(r.tree["global"]["storageClass"], "fast");
+    let err = resolve_aiops(&[], &["ingress.path=/x", "global.bogus=1"])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("ingress.path: unknown key"), "{err}");
+    assert!(err.contains("global.bogus: unknown key"), "{err}");
+
+    let r = resolve_clickvisual(&[
+        "ingress.enabled=true",
+        "ingress.path=/cv",
+        "clickvisual.subPathBuild=true",
+    ])
+    .unwrap();
+    assert_eq!(r.tree["ingress"]["path"], "/cv");
+    let err = resolve_clickvisual(&["global.development=true"])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("global.development: unknown key"), "{err}");
+}
