@@ -1,5 +1,6 @@
-//! The probe scripts (`stackctl::stacks::probe_scripts`), run for real: the very strings the
-//! probe Jobs run, with `sh -c` and only the environment a Job would give them,
+//! The probe scripts (`stackctl::stacks::probe_scripts`, and those kept next to a
+//! shared component, such as `stackctl::stacks::kit::redis`), run for real: the very
+//! strings the probe Jobs run, with `sh -c` and only the environment a Job would give them,
 //! against real MariaDB and Redis servers on loopback and against protocol fakes for
 //! ClickHouse's HTTP and native ports, ZooKeeper's `srvr` and plain HTTP. Right
 //! credentials must pass, wrong ones fail — by the answer, not by a client's exit
@@ -16,6 +17,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
+use stackctl::stacks::kit::redis;
 use stackctl::stacks::probe_scripts as scripts;
 
 mod local;
@@ -103,7 +105,7 @@ fn start_redis(password: Option<&str>) -> (Server, u16, tempfile::TempDir) {
 fn redis_probe(port: u16, auth: &str) -> Output {
     let port = port.to_string();
     run(
-        scripts::REDIS,
+        redis::PROBE_SCRIPT,
         &[
             ("HOST", "127.0.0.1"),
             ("PORT", &port),
@@ -428,7 +430,7 @@ fn scripts_are_posix_and_read_credentials_from_the_environment_only() {
     }
     for (name, script) in [
         ("MYSQL", scripts::MYSQL),
-        ("REDIS", scripts::REDIS),
+        ("REDIS", redis::PROBE_SCRIPT),
         ("CLICKHOUSE", scripts::CLICKHOUSE),
         ("KAFKA", scripts::KAFKA),
         ("ZOOKEEPER", scripts::ZOOKEEPER),

@@ -5,7 +5,10 @@ pub mod aiops;
 pub mod clickvisual;
 pub mod component;
 #[cfg(test)]
+mod guestbook;
+#[cfg(test)]
 mod invariants;
+pub mod kit;
 pub mod probe_scripts;
 pub mod types;
 pub mod workload;
@@ -79,11 +82,13 @@ pub struct Definition<T> {
     pub warnings: fn(&T) -> Vec<String>,
 }
 
-impl<T: serde::de::DeserializeOwned> Definition<T> {
+impl<T: serde::de::DeserializeOwned + schemars::JsonSchema> Definition<T> {
     /// Values were validated against `T` when resolved; failing here is a bug (or a
     /// release record written by an incompatible stackctl), reported, not panicked.
+    /// Records from before a key was renamed are read under the new names, as
+    /// resolving them would.
     fn typed(&self, v: &ResolvedValues) -> Result<T> {
-        serde_json::from_value(v.tree.clone()).map_err(|e| {
+        serde_json::from_value(values::normalise_aliases::<T>(&v.tree)).map_err(|e| {
             anyhow::anyhow!(
                 "the values do not match the {} stack's schema ({e}); were they written by another stackctl version?",
                 self.name

@@ -11,6 +11,9 @@
 //! - exit 1 is "the service answered wrongly or not at all", exit 2 "the probe image
 //!   lacks what the script needs" (a configuration problem of the probe itself).
 //!
+//! A component the stacks share keeps its script next to it (Redis:
+//! `kit::redis::PROBE_SCRIPT`), following the same rules.
+//!
 //! `tests/probe_commands.rs` runs these very strings against real servers (MariaDB,
 //! Redis) and protocol fakes (ClickHouse HTTP, ZooKeeper, plain HTTP).
 
@@ -63,29 +66,6 @@ fi
 echo "SELECT 1 as $MYSQL_USER on $HOST:$PORT/$DATABASE: 1"
 "#
 );
-
-/// Redis: AUTH (when a password is set) and PING, which must answer `PONG`.
-///
-/// Env: `HOST`, `PORT`, `REDISCLI_AUTH` (read by `redis-cli` itself).
-///
-/// `redis-cli` exits 0 when AUTH fails and prints the error reply to PING, so only
-/// the output decides. stderr is folded in: a rejected AUTH ("AUTH failed: …") then
-/// spoils the exact `PONG` even where the server would answer PING without it —
-/// the app would fail on that AUTH. An empty password means "no AUTH" (an empty
-/// `REDISCLI_AUTH` would send `AUTH ""`).
-pub const REDIS: &str = r#"set -u
-if [ -z "${REDISCLI_AUTH:-}" ]; then unset REDISCLI_AUTH; fi
-command -v redis-cli >/dev/null || { echo "no redis-cli in this image" >&2; exit 2; }
-out=$(redis-cli -h "$HOST" -p "$PORT" ping 2>&1)
-rc=$?
-if [ "$out" = PONG ]; then
-  echo "PING on $HOST:$PORT: PONG"
-  exit 0
-fi
-printf '%s\n' "$out" >&2
-echo "PING on $HOST:$PORT did not answer PONG (redis-cli exit status $rc)" >&2
-exit 1
-"#;
 
 /// ClickHouse: HTTP `/ping`, then `SELECT 1` in the app's database with the app's
 /// credentials, then that the native port (the one ClickVisual's DSN uses) is

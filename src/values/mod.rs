@@ -10,6 +10,9 @@
 //!    files in order, or a previous release's values ([`Layer::tree`]). Merged
 //!    like Helm (RFC 7396 merge patch): maps merge recursively, lists and scalars
 //!    replace, `null` deletes a key.
+//!    Keys renamed by the stack (an `x-stackctl-alias` on the new key's schema)
+//!    are read under their new name in every layer and flag; one source using both
+//!    names of a key is a problem (see `alias`).
 //! 2. **Set-flags** ([`SetFlag`]), in the order typed, all kinds interleaved,
 //!    accumulated into one tree that is merged last. `--set` values are typed
 //!    by `T`'s JSON schema, not guessed: see [`set`].
@@ -59,6 +62,7 @@
 //! ([`Layer::tree`]) above the defaults and profile: generated secrets are then
 //! present and are not generated again.
 
+mod alias;
 pub mod checks;
 pub mod fields;
 mod merge;
@@ -256,7 +260,14 @@ where
 
     let mut required = Vec::new();
     for layer in layers {
-        merge_layer(layer, &mut tree, &mut origins, &mut required, &mut problems);
+        merge_layer(
+            layer,
+            &schema,
+            &mut tree,
+            &mut origins,
+            &mut required,
+            &mut problems,
+        );
     }
 
     let mut set_tree = Value::Object(serde_json::Map::new());
@@ -339,17 +350,27 @@ where
     }
 }
 
+/// A tree `T` accepted before (a release record, say) with every old key name
+/// renamed (see `alias`), ready to deserialize. Records were checked when written,
+/// so a key set under both names cannot occur; the new name would win.
+pub fn normalise_aliases<T: schemars::JsonSchema>(tree: &Value) -> Value {
+    let mut out = tree.clone();
+    SchemaTree::of::<T>().normalise_aliases(&mut out);
+    out
+}
+
 /// Merges `layer` into `tree`; a profile's requirements go to `required`, with
 /// where each is declared.
 fn merge_layer(
     layer: &Layer,
+    schema: &SchemaTree,
     tree: &mut Value,
     origins: &mut Origins,
     required: &mut Vec<(Requirement, Origin)>,
     problems: &mut Problems,
 ) {
     let name: Arc<str> = Arc::from(layer.name.as_str());
-    let (mut value, lines) = match &layer.source {
+    let (mut value, mut lines) = match &layer.source {
         LayerSource::Tree(v) => (v.clone(), Default::default()),
         LayerSource::Yaml(text) => match origin::parse_yaml(text) {
             Ok(parsed) => (parsed.value, parsed.lines),
@@ -411,6 +432,27 @@ fn merge_layer(
                 .origin(Origin::Layer(name));
             return;
         }
+    }
+    // Old key names: renamed here, in every kind of layer, so a release recorded
+    // before a rename still resolves.
+    let (renamed, conflicts) = schema.normalise_aliases(&mut value);
+    for r in &renamed {
+        lines = lines
+            .into_iter()
+            .map(|(p, l)| (alias::reroot(&p, &r.from, &r.to).unwrap_or(p), l))
+            .collect();
+    }
+    for c in &conflicts {
+        let origin = match lines.get(&c.alias) {
+            Some(&line) => Origin::Yaml {
+                layer: name.clone(),
+                line,
+            },
+            None => Origin::Layer(name.clone()),
+        };
+        problems
+            .add(c.canonical.clone(), c.message())
+            .origin(origin);
     }
     let origin_of = |p: &Path| -> Option<Origin> {
         let mut at = p.clone();

@@ -30,6 +30,7 @@ use std::fmt;
 
 use serde_json::Value;
 
+use super::alias;
 use super::origin::{Origin, Origins};
 use super::path::{Path, Seg};
 use super::problems::{Problem, Problems};
@@ -124,6 +125,9 @@ pub(crate) fn apply_flag(
     problems: &mut Problems,
 ) {
     let mut p = Scanner::new(&flag.raw);
+    // What this flag's pairs set, with the old key names each went through: one
+    // flag may not use both names of a key.
+    let mut written: Vec<(Path, Vec<alias::Renamed>)> = Vec::new();
     while !p.at_end() {
         let start = p.pos;
         let path = match p.path() {
@@ -138,6 +142,19 @@ pub(crate) fn apply_flag(
             }
         };
         let key_end = p.pos.saturating_sub(1); // the '='
+        // Old key names (see `alias`): typed, checked and stored under the new name.
+        let (path, renamed) = cx.schema.canonical_path(&path);
+        if let Some(conflict) = name_clash(&path, &renamed, &written) {
+            problems
+                .push(Problem::new(conflict.canonical.clone(), conflict.message()))
+                .origin(Origin::Flag(format!(
+                    "{} {}",
+                    flag.kind.flag(),
+                    p.text(start, key_end)
+                )));
+            return;
+        }
+        written.push((path.clone(), renamed));
         let secret = flag.kind != SetKind::File && cx.schema.is_secret(&path);
         let origin_text = |p: &Scanner, end: usize| {
             if secret {
@@ -178,6 +195,29 @@ pub(crate) fn apply_flag(
             }
         }
     }
+}
+
+/// A key that this pair reaches by one name and an earlier pair of the same flag
+/// by the other (each pair comes with the old names it went through).
+fn name_clash(
+    path: &Path,
+    renamed: &[alias::Renamed],
+    written: &[(Path, Vec<alias::Renamed>)],
+) -> Option<alias::Conflict> {
+    // `via_old` reached a key through its old name; the pair at `path` set
+    // something under that key without doing so.
+    let clash = |via_old: &[alias::Renamed], path: &Path, its_renames: &[alias::Renamed]| {
+        via_old
+            .iter()
+            .find(|r| path.starts_with(&r.to) && !its_renames.iter().any(|x| x.to == r.to))
+            .map(|r| alias::Conflict {
+                alias: r.from.clone(),
+                canonical: r.to.clone(),
+            })
+    };
+    written.iter().find_map(|(other, other_renamed)| {
+        clash(renamed, other, other_renamed).or_else(|| clash(other_renamed, path, renamed))
+    })
 }
 
 /// A value as written: one scalar or a `{…}` list of scalars.

@@ -66,7 +66,7 @@ pub fn render(ctx: &Ctx<'_>) -> Option<Rendered> {
             parallel: true,
             pod_annotations: annotations,
             pod,
-            claims: vec![ctx.data_claim(&b, &v.storage)],
+            claims: vec![ctx.data_claim(&b, &v.persistence)],
         },
     );
     b.push(sts);

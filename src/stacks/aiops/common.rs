@@ -1,85 +1,16 @@
-//! AIOps values mapped onto the shared workload builders: globals, development mode,
-//! images, claims, credentials Secrets, log levels.
+//! What AIOps's components share beyond the kit's context (`kit::Ctx`): the tools
+//! image, the log level (development mode forces debug), JVM heaps, YAML files.
 
-use std::collections::BTreeMap;
-
-use k8s_openapi::api::core::v1::{
-    Container, PersistentVolumeClaim, PodSecurityContext, PodSpec, ResourceRequirements,
-};
+use k8s_openapi::api::core::v1::Container;
 
 use super::Ctx;
-use super::connections::credentials_secret;
-use super::values::{Image, LogLevel, Resources, Storage};
-use crate::model::Phase;
-use crate::stacks::component::Builder;
-use crate::stacks::workload::{self as w, PodGlobals};
+use super::values::{LogLevel, Resources};
+use crate::stacks::workload as w;
 
 /// Name of every data service's volume claim template.
-pub(super) const DATA_VOLUME: &str = "data";
+pub(super) use crate::stacks::kit::DATA_VOLUME;
 
 impl Ctx<'_> {
-    pub(super) fn pod_globals(&self) -> PodGlobals {
-        let g = &self.values.global;
-        PodGlobals {
-            image_registry: g.image_registry.clone(),
-            image_pull_secrets: g.image_pull_secrets.clone(),
-            node_selector: g.node_selector.clone(),
-            anti_affinity: g.anti_affinity.into(),
-            storage_class: g.storage_class.clone(),
-            pod_disruption_budgets: g.pod_disruption_budgets,
-        }
-    }
-
-    /// The shared pod spec with the stack's globals.
-    pub(super) fn pod_spec(
-        &self,
-        b: &Builder<'_>,
-        replicas: u32,
-        security: PodSecurityContext,
-    ) -> PodSpec {
-        w::pod_spec(b, &self.pod_globals(), replicas, security)
-    }
-
-    /// Image reference with the `global.imageRegistry` mirror prefix.
-    pub(super) fn image(&self, image: &Image) -> String {
-        w::image(
-            &self.values.global.image_registry,
-            &image.repository,
-            &image.tag,
-        )
-    }
-
-    /// Requests and limits from values; in development mode requests are a quarter
-    /// of the configured ones, so the platform fits a laptop, while limits (and the
-    /// JVM heaps derived from them) stay.
-    pub(super) fn resources(&self, r: &Resources) -> ResourceRequirements {
-        let (cpu, memory) = if self.values.global.development {
-            (
-                quarter_cpu(r.requests.cpu.value()),
-                quarter_memory(r.requests.memory.value()),
-            )
-        } else {
-            (
-                r.requests.cpu.as_str().to_string(),
-                r.requests.memory.as_str().to_string(),
-            )
-        };
-        w::resources(
-            (&cpu, &memory),
-            (r.limits.cpu.as_str(), r.limits.memory.as_str()),
-        )
-    }
-
-    /// A container of `image` with resources from values.
-    pub(super) fn container(&self, name: &str, image: &Image, res: &Resources) -> Container {
-        w::container(
-            name,
-            self.image(image),
-            image.pull_policy.as_str(),
-            self.resources(res),
-        )
-    }
-
     /// A container of the tools image (sh, nc, curl) with small fixed resources.
     pub(super) fn tools_container(&self, name: &str) -> Container {
         let image = &self.values.global.tools_image;
@@ -91,28 +22,6 @@ impl Ctx<'_> {
         )
     }
 
-    /// The `data` claim template of a component, its StorageClass resolved.
-    pub(super) fn data_claim(&self, b: &Builder<'_>, s: &Storage) -> PersistentVolumeClaim {
-        w::volume_claim(
-            b,
-            DATA_VOLUME,
-            s.size.as_str(),
-            w::storage_class(&s.storage_class, &self.values.global.storage_class),
-        )
-    }
-
-    /// Adds `<release>-<dependency>-credentials` in the storage phase, so that it
-    /// exists before any pod that reads it (in both internal and external mode).
-    pub(super) fn push_credentials(
-        &self,
-        b: &mut Builder<'_>,
-        dependency: &str,
-        data: BTreeMap<String, String>,
-    ) {
-        let secret = w::secret(b, credentials_secret(self.release, dependency), data);
-        b.push_in(Phase::Storage, secret);
-    }
-
     /// `global.logLevel`, or debug in development mode.
     pub(super) fn log_level(&self) -> LogLevel {
         if self.values.global.development {
@@ -121,14 +30,6 @@ impl Ctx<'_> {
             self.values.global.log_level
         }
     }
-}
-
-fn quarter_cpu(cores: f64) -> String {
-    format!("{}m", ((cores * 1000.0 / 4.0).ceil() as u64).max(10))
-}
-
-fn quarter_memory(bytes: f64) -> String {
-    format!("{}Mi", ((bytes / 4.0 / 1048576.0).ceil() as u64).max(16))
 }
 
 /// JVM heap for a memory limit: half of it, the rest for off-heap memory and the

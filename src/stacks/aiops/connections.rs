@@ -4,9 +4,9 @@
 
 use super::values::Values;
 use crate::model::Release;
-use crate::stacks::workload;
 
-pub use crate::stacks::workload::SecretKey;
+pub use crate::stacks::kit::{SecretKey, credentials_secret};
+use crate::stacks::kit::{Side, side};
 
 /// Keys of the credentials Secrets. They exist in both modes: internal ones hold
 /// generated passwords, external ones the passwords the user gave.
@@ -14,22 +14,17 @@ pub mod keys {
     pub const ELASTIC_PASSWORD: &str = "elastic-password";
     pub const KIBANA_SYSTEM_PASSWORD: &str = "kibana-system-password";
     pub const KIBANA_ENCRYPTION_KEY: &str = "encryption-key";
-    pub const REDIS_PASSWORD: &str = "redis-password";
+    pub const REDIS_PASSWORD: &str = crate::stacks::kit::redis::PASSWORD_KEY;
     pub const POSTGRES_PASSWORD: &str = "postgres-password";
     pub const PASSWORD: &str = "password";
     pub const GRAFANA_ADMIN_USER: &str = "admin-user";
     pub const GRAFANA_ADMIN_PASSWORD: &str = "admin-password";
 }
 
-/// `<release>-<dependency>-credentials`.
-pub fn credentials_secret(release: &Release, dependency: &str) -> String {
-    release.object_name(&format!("{dependency}-credentials"))
-}
-
 pub const ES_PORT: u16 = 9200;
-pub const REDIS_PORT: u16 = 6379;
+pub const REDIS_PORT: u16 = crate::stacks::kit::redis::PORT;
 pub const POSTGRES_PORT: u16 = 5432;
-pub const PROMETHEUS_PORT: u16 = 9090;
+pub const PROMETHEUS_PORT: u16 = crate::stacks::kit::prometheus::PORT;
 pub const ALERTMANAGER_PORT: u16 = 9093;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,33 +39,9 @@ pub struct Elasticsearch {
     pub internal: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Redis {
-    pub host: String,
-    pub port: u16,
-    pub password: String,
-    pub password_ref: SecretKey,
-    /// `host:port` of every cluster node; empty for a standalone server.
-    pub cluster_nodes: Vec<String>,
-    pub internal: bool,
-}
+pub use crate::stacks::kit::redis::Connection as Redis;
 
-impl Redis {
-    pub fn addr(&self) -> String {
-        format!("{}:{}", self.host, self.port)
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Postgresql {
-    pub host: String,
-    pub port: u16,
-    pub username: String,
-    pub password: String,
-    pub database: String,
-    pub password_ref: SecretKey,
-    pub internal: bool,
-}
+pub use crate::stacks::kit::Database as Postgresql;
 
 /// Every dependency endpoint; `None` where the dependency is not there at all.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,93 +71,58 @@ impl Connections {
             secret: credentials_secret(release, "elasticsearch"),
             key: keys::ELASTIC_PASSWORD,
         };
-        let elasticsearch = if v.elasticsearch.enabled {
-            let host = release.service_host("elasticsearch");
-            Some(Elasticsearch {
-                url: format!("http://{host}:{ES_PORT}"),
-                host,
-                username: "elastic".into(),
-                password: v.elasticsearch.auth.password.clone(),
-                password_ref: es_ref,
-                internal: true,
-            })
-        } else if !v.elasticsearch.external.url.is_empty() {
-            let e = &v.elasticsearch.external;
-            let url = e.url.trim_end_matches('/').to_string();
-            Some(Elasticsearch {
-                host: url_host(&url),
-                url,
-                username: e.username.clone(),
-                password: e.password.clone(),
-                password_ref: es_ref,
-                internal: false,
-            })
-        } else {
-            None
-        };
+        let elasticsearch = side(
+            v.elasticsearch.enabled,
+            !v.elasticsearch.external.url.is_empty(),
+        )
+        .map(|s| match s {
+            Side::Internal => {
+                let host = release.service_host("elasticsearch");
+                Elasticsearch {
+                    url: format!("http://{host}:{ES_PORT}"),
+                    host,
+                    username: "elastic".into(),
+                    password: v.elasticsearch.auth.password.clone(),
+                    password_ref: es_ref,
+                    internal: true,
+                }
+            }
+            Side::External => {
+                let e = &v.elasticsearch.external;
+                let url = e.url.trim_end_matches('/').to_string();
+                Elasticsearch {
+                    host: url_host(&url),
+                    url,
+                    username: e.username.clone(),
+                    password: e.password.clone(),
+                    password_ref: es_ref,
+                    internal: false,
+                }
+            }
+        });
 
-        let redis_ref = SecretKey {
-            secret: credentials_secret(release, "redis"),
-            key: keys::REDIS_PASSWORD,
-        };
-        let redis = if v.redis.enabled {
-            let cluster_nodes = if v.redis.cluster.enabled {
-                (0..v.redis.cluster.nodes)
-                    .map(|i| format!("{}:{REDIS_PORT}", workload::pod_host(release, "redis", i)))
-                    .collect()
-            } else {
-                Vec::new()
-            };
-            Some(Redis {
-                host: release.service_host("redis"),
-                port: REDIS_PORT,
-                password: v.redis.auth.password.clone(),
-                password_ref: redis_ref,
-                cluster_nodes,
-                internal: true,
-            })
-        } else if !v.redis.external.host.is_empty() {
-            Some(Redis {
-                host: v.redis.external.host.clone(),
-                port: v.redis.external.port,
-                password: v.redis.external.password.clone(),
-                password_ref: redis_ref,
-                cluster_nodes: Vec::new(),
-                internal: false,
-            })
-        } else {
-            None
-        };
+        let redis = crate::stacks::kit::redis::connection(release, &v.redis);
 
         let pg_ref = SecretKey {
             secret: credentials_secret(release, "postgresql"),
             key: keys::PASSWORD,
         };
-        let postgresql = if v.postgresql.enabled {
-            let a = &v.postgresql.auth;
-            Some(Postgresql {
-                host: release.service_host("postgresql"),
-                port: POSTGRES_PORT,
-                username: a.username.clone(),
-                password: a.password.clone(),
-                database: a.database.clone(),
-                password_ref: pg_ref,
-                internal: true,
-            })
-        } else if !v.postgresql.external.host.is_empty() {
-            let e = &v.postgresql.external;
-            Some(Postgresql {
-                host: e.host.clone(),
-                port: e.port,
-                username: e.username.clone(),
-                password: e.password.clone(),
-                database: e.database.clone(),
-                password_ref: pg_ref,
-                internal: false,
-            })
-        } else {
-            None
-        };
+        let postgresql =
+            side(v.postgresql.enabled, !v.postgresql.external.host.is_empty()).map(|s| match s {
+                Side::Internal => {
+                    let a = &v.postgresql.auth;
+                    Postgresql {
+                        host: release.service_host("postgresql"),
+                        port: POSTGRES_PORT,
+                        username: a.username.clone(),
+                        password: a.password.clone(),
+                        database: a.database.clone(),
+                        password_ref: pg_ref,
+                        internal: true,
+                    }
+                }
+                Side::External => Postgresql::external(&v.postgresql.external, pg_ref),
+            });
 
         let prometheus_url = v.prometheus.enabled.then(|| {
             format!(

@@ -38,7 +38,7 @@ mod routes;
 mod traefik;
 
 use crate::model::{Capabilities, Release, Rendered};
-use connections::Connections;
+use connections::{Connections, SecretKey};
 use values::Values;
 
 pub const NAME: &str = "aiops";
@@ -46,12 +46,7 @@ pub const DEFAULT_NAMESPACE: &str = "aiops";
 pub const DEFAULTS_YAML: &str = include_str!("defaults.yaml");
 
 /// Everything a component needs to render itself.
-pub struct Ctx<'a> {
-    pub release: &'a Release,
-    pub values: &'a Values,
-    pub caps: Capabilities,
-    pub conn: Connections,
-}
+pub type Ctx<'a> = crate::stacks::kit::Ctx<'a, Values, Connections>;
 
 /// All enabled components' objects, in declaration order (the plan sorts by phase and
 /// dependency).
@@ -154,34 +149,29 @@ pub fn notes(v: &Values, release: &Release) -> Vec<String> {
     }
     out.push(String::new());
     out.push("Logins and credentials (Secrets in the release namespace)".to_string());
-    let mut secret_line = |what: &str, secret: &str, key: &str| {
+    let mut secret_line = |what: &str, r: &SecretKey| {
         out.push(format!(
-            "  {what:<15} kubectl -n {ns} get secret {secret} -o jsonpath='{{.data.{key}}}' | base64 -d"
+            "  {what:<15} {}",
+            crate::stacks::kit::read_secret_command(ns, r)
         ));
     };
     if v.grafana.enabled {
         secret_line(
             &format!("Grafana {}", v.grafana.admin_user),
-            &connections::credentials_secret(release, "grafana"),
-            connections::keys::GRAFANA_ADMIN_PASSWORD,
+            &SecretKey {
+                secret: connections::credentials_secret(release, "grafana"),
+                key: connections::keys::GRAFANA_ADMIN_PASSWORD,
+            },
         );
     }
     if let Some(es) = &conn.elasticsearch {
-        secret_line(
-            &format!("Kibana {}", es.username),
-            &es.password_ref.secret,
-            es.password_ref.key,
-        );
+        secret_line(&format!("Kibana {}", es.username), &es.password_ref);
     }
     if let Some(pg) = &conn.postgresql {
-        secret_line(
-            &format!("Postgres {}", pg.username),
-            &pg.password_ref.secret,
-            pg.password_ref.key,
-        );
+        secret_line(&format!("Postgres {}", pg.username), &pg.password_ref);
     }
     if let Some(r) = &conn.redis {
-        secret_line("Redis", &r.password_ref.secret, r.password_ref.key);
+        secret_line("Redis", &r.password_ref);
     }
     out
 }

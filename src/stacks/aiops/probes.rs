@@ -7,14 +7,13 @@
 //! `traefik` entry point, which its Service does not expose (a LoadBalancer would
 //! publish it), so each Traefik pod is probed at its own address.
 
-use super::connections::{ALERTMANAGER_PORT, PROMETHEUS_PORT};
-use super::values::Image;
+use super::connections::ALERTMANAGER_PORT;
 use super::{
-    Ctx, alertmanager, elasticsearch, grafana, kibana, logstash, postgresql, prometheus, redis,
-    routes, traefik,
+    Ctx, alertmanager, elasticsearch, grafana, kibana, logstash, postgresql, routes, traefik,
 };
-use crate::model::{DEFAULT_PROBE_TIMEOUT as DEFAULT_TIMEOUT, FanOut, ProbeSpec};
+use crate::model::{FanOut, ProbeSpec};
 use crate::stacks::component::selector_labels;
+use crate::stacks::kit;
 use crate::stacks::probe_scripts as scripts;
 use crate::stacks::workload as w;
 
@@ -79,22 +78,11 @@ pub fn probes(ctx: &Ctx<'_>) -> Vec<ProbeSpec> {
                 w::env("ES_USER", &es.username),
                 es.password_ref.env("ES_PASSWORD"),
             ],
-            ..base(ctx, elasticsearch::COMPONENT, tools(ctx))
+            ..ctx.probe_base(elasticsearch::COMPONENT, tools(ctx))
         });
     }
     if let Some(r) = &conn.redis {
-        out.push(ProbeSpec {
-            target: r.addr(),
-            check: "AUTH, PING answers PONG".into(),
-            external: !r.internal,
-            script: scripts::REDIS,
-            env: vec![
-                w::env("HOST", &r.host),
-                w::env("PORT", r.port.to_string()),
-                r.password_ref.env("REDISCLI_AUTH"),
-            ],
-            ..base(ctx, redis::COMPONENT, own(ctx, &v.redis.image))
-        });
+        out.push(kit::redis::probe(ctx, &v.redis, r));
     }
     if let Some(pg) = &conn.postgresql {
         out.push(ProbeSpec {
@@ -109,7 +97,7 @@ pub fn probes(ctx: &Ctx<'_>) -> Vec<ProbeSpec> {
                 w::env("PGUSER", &pg.username),
                 pg.password_ref.env("PGPASSWORD"),
             ],
-            ..base(ctx, postgresql::COMPONENT, own(ctx, &v.postgresql.image))
+            ..ctx.probe_base(postgresql::COMPONENT, ctx.own_image(&v.postgresql.image))
         });
     }
     if v.traefik.enabled {
@@ -123,8 +111,15 @@ pub fn probes(ctx: &Ctx<'_>) -> Vec<ProbeSpec> {
                 env: "URL",
                 template: format!("http://{{ip}}:{}/ping", traefik::ADMIN_PORT),
             }),
-            ..base(ctx, traefik::COMPONENT, tools(ctx))
+            ..ctx.probe_base(traefik::COMPONENT, tools(ctx))
         });
+    }
+    if v.prometheus.enabled {
+        out.push(kit::prometheus::probe(
+            ctx,
+            routes::prometheus_prefix(v),
+            tools(ctx),
+        ));
     }
     let mut http = |component: &str, url: String, expect: &str, check: &str| {
         out.push(ProbeSpec {
@@ -132,21 +127,9 @@ pub fn probes(ctx: &Ctx<'_>) -> Vec<ProbeSpec> {
             check: check.into(),
             script: scripts::HTTP,
             env: vec![w::env("URL", &url), w::env("EXPECT", expect)],
-            ..base(ctx, component, tools(ctx))
+            ..ctx.probe_base(component, tools(ctx))
         });
     };
-    if v.prometheus.enabled {
-        http(
-            prometheus::COMPONENT,
-            format!(
-                "http://{}:{PROMETHEUS_PORT}{}/-/ready",
-                host(prometheus::COMPONENT),
-                routes::prometheus_prefix(v)
-            ),
-            "Ready",
-            "/-/ready answers Ready",
-        );
-    }
     if v.alertmanager.enabled {
         http(
             alertmanager::COMPONENT,
@@ -199,28 +182,8 @@ pub fn probes(ctx: &Ctx<'_>) -> Vec<ProbeSpec> {
     out
 }
 
-/// Fields every probe shares: component, image, pod settings from `global.*`, the
-/// default timeout and small resources.
-fn base(ctx: &Ctx<'_>, component: &str, (image, pull_policy): (String, String)) -> ProbeSpec {
-    let g = &ctx.values.global;
-    ProbeSpec {
-        component: component.to_string(),
-        image,
-        pull_policy,
-        timeout: DEFAULT_TIMEOUT,
-        resources: w::resources(("10m", "16Mi"), ("200m", "128Mi")),
-        image_pull_secrets: g.image_pull_secrets.clone(),
-        node_selector: g.node_selector.clone(),
-        ..Default::default()
-    }
-}
-
-fn own(ctx: &Ctx<'_>, image: &Image) -> (String, String) {
-    (ctx.image(image), image.pull_policy.as_str().to_string())
-}
-
 fn tools(ctx: &Ctx<'_>) -> (String, String) {
-    own(ctx, &ctx.values.global.tools_image)
+    ctx.own_image(&ctx.values.global.tools_image)
 }
 
 #[cfg(test)]

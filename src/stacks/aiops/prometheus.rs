@@ -1,24 +1,20 @@
-//! Prometheus: a StatefulSet with retention and storage from values, service
-//! discovery limited to the release namespace, one scrape job for every pod of the
-//! release that asks for it (`prometheus.io/*` annotations), and the chart's alert
-//! rules with thresholds from values, sent to Alertmanager.
+//! Prometheus from the kit (`kit::prometheus`), served under its Ingress path: one
+//! scrape job for every pod of the release that asks for it (`prometheus.io/*`
+//! annotations), and the chart's alert rules with thresholds from values, sent to
+//! Alertmanager.
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{Container, PodSpec};
 use serde_json::{Value, json};
 
-use super::common::{DATA_VOLUME, yaml};
+use super::common::yaml;
 use super::connections::PROMETHEUS_PORT;
 use super::{Ctx, alertmanager, postgresql, routes};
-use crate::model::{Phase, Rendered};
-use crate::stacks::component::Builder;
-use crate::stacks::workload::{self as w, Timing};
+use crate::model::Rendered;
+use crate::stacks::kit::prometheus::{self, CONFIG_DIR};
+use crate::stacks::workload as w;
 
-pub const COMPONENT: &str = "prometheus";
-/// `nobody`, the user of the prom/prometheus image.
-const UID: i64 = 65534;
-const CONFIG_DIR: &str = "/etc/prometheus";
+pub use crate::stacks::kit::prometheus::COMPONENT;
 
 /// Pod annotations asking the release's Prometheus to scrape `port` at `path`.
 pub fn scrape_annotations(port: u16, path: &str) -> BTreeMap<String, String> {
@@ -30,59 +26,25 @@ pub fn scrape_annotations(port: u16, path: &str) -> BTreeMap<String, String> {
 }
 
 pub fn render(ctx: &Ctx<'_>) -> Option<Rendered> {
-    let v = &ctx.values.prometheus;
-    if !v.enabled {
-        return None;
-    }
-    let mut b = Builder::new(ctx.release, COMPONENT, Phase::Apps, &v.image.tag);
-    let name = w::workload_name(&b);
-    w::push_namespaced_rbac(
-        &mut b,
-        &name,
-        vec![w::rule(
-            &[""],
-            &["endpoints", "pods", "services"],
-            &["get", "list", "watch"],
-        )],
-    );
-
-    let files = BTreeMap::from([
-        ("prometheus.yml".to_string(), yaml(&prometheus_yml(ctx))),
-        ("alerts.yml".to_string(), yaml(&alert_rules(ctx))),
-    ]);
-    let checksum = w::checksum_annotation(&format!(
-        "{}\n{}",
-        files["prometheus.yml"], files["alerts.yml"]
-    ));
-    let config_name = ctx.release.object_name("prometheus-config");
-    b.push_in(
-        Phase::Storage,
-        w::config_map(&b, config_name.clone(), files),
-    );
-
-    let ports = vec![w::service_port("http", i32::from(PROMETHEUS_PORT))];
-    b.push(w::headless_service(&b, ports.clone()));
-    b.push(w::client_service(&b, "ClusterIP", ports));
-    let pod = PodSpec {
-        service_account_name: Some(name),
-        // Service discovery reads the API with this token.
-        automount_service_account_token: Some(true),
-        containers: vec![container(ctx)],
-        volumes: Some(vec![w::config_map_volume("config", &config_name)]),
-        ..ctx.pod_spec(&b, 1, w::pod_security(Some(UID), Some(UID)))
-    };
-    let sts = w::stateful_set(
-        &b,
-        w::StatefulSetParts {
-            replicas: 1,
-            parallel: false,
-            pod_annotations: checksum,
-            pod,
-            claims: vec![ctx.data_claim(&b, &v.storage)],
+    let prefix = routes::prometheus_prefix(ctx.values);
+    let route = if prefix.is_empty() { "/" } else { prefix };
+    prometheus::render(
+        ctx,
+        &ctx.values.prometheus,
+        prometheus::Setup {
+            files: vec![
+                ("prometheus.yml".to_string(), yaml(&prometheus_yml(ctx))),
+                ("alerts.yml".to_string(), yaml(&alert_rules(ctx))),
+            ],
+            route_prefix: prefix.to_string(),
+            args: vec![
+                format!("--web.external-url={}", external_url(ctx)),
+                format!("--web.route-prefix={route}"),
+                "--web.enable-lifecycle".into(),
+                format!("--log.level={}", ctx.log_level().as_str()),
+            ],
         },
-    );
-    b.push(sts);
-    Some(b.finish(vec![]))
+    )
 }
 
 fn external_url(ctx: &Ctx<'_>) -> String {
@@ -94,45 +56,6 @@ fn external_url(ctx: &Ctx<'_>) -> String {
                 ctx.release.service_host(COMPONENT)
             )
         })
-}
-
-fn container(ctx: &Ctx<'_>) -> Container {
-    let v = &ctx.values.prometheus;
-    let prefix = routes::prometheus_prefix(ctx.values);
-    let route = if prefix.is_empty() { "/" } else { prefix };
-    Container {
-        args: Some(vec![
-            format!("--config.file={CONFIG_DIR}/prometheus.yml"),
-            "--storage.tsdb.path=/prometheus".into(),
-            format!("--storage.tsdb.retention.time={}", v.retention),
-            format!("--web.external-url={}", external_url(ctx)),
-            format!("--web.route-prefix={route}"),
-            "--web.enable-lifecycle".into(),
-            format!("--log.level={}", ctx.log_level().as_str()),
-        ]),
-        ports: Some(vec![w::container_port("http", i32::from(PROMETHEUS_PORT))]),
-        volume_mounts: Some(vec![
-            w::mount("config", CONFIG_DIR, true),
-            w::mount(DATA_VOLUME, "/prometheus", false),
-        ]),
-        readiness_probe: Some(w::http_probe(
-            &format!("{prefix}/-/ready"),
-            "http",
-            Timing::READINESS,
-        )),
-        liveness_probe: Some(w::http_probe(
-            &format!("{prefix}/-/healthy"),
-            "http",
-            Timing::LIVENESS,
-        )),
-        // Replaying the write-ahead log after a restart can take minutes.
-        startup_probe: Some(w::http_probe(
-            &format!("{prefix}/-/ready"),
-            "http",
-            Timing::STARTUP,
-        )),
-        ..ctx.container(COMPONENT, &v.image, &v.resources)
-    }
 }
 
 /// `prometheus.yml`: itself, every annotated pod of the release, Alertmanager.
@@ -280,7 +203,7 @@ mod tests {
     fn served_from_its_sub_path_with_retention_and_storage() {
         let mut v = values();
         v.prometheus.retention = "30d".into();
-        v.prometheus.storage.size = "50Gi".parse().unwrap();
+        v.prometheus.persistence.size = "50Gi".parse().unwrap();
         let all = render_all(&v);
         let sts = find(
             component(&all, "prometheus"),

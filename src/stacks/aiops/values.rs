@@ -8,10 +8,11 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::stacks::kit::values::{ExternalDatabase, GlobalExtras, NoExtras};
+pub use crate::stacks::kit::values::{IngressTls, Persistence};
 pub use crate::stacks::types::{
     AntiAffinity, Image, LogLevel, PullPolicy, ResourceList, Resources, ServiceType,
 };
-use crate::values::types::Quantity;
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -34,58 +35,6 @@ pub struct Values {
     pub ai_engine: InHouse,
     pub api_gateway: InHouse,
     pub self_healing: InHouse,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct Global {
-    /// StorageClass for every PVC that does not name its own; empty: the cluster default.
-    pub storage_class: String,
-    /// Development mode: resource requests cut to a quarter (limits kept) and debug
-    /// logging everywhere.
-    pub development: bool,
-    /// Log level of every component when not in development mode.
-    pub log_level: LogLevel,
-    /// Names of existing `kubernetes.io/dockerconfigjson` Secrets for every pod.
-    pub image_pull_secrets: Vec<String>,
-    /// Prefix put before every image repository (a mirror), e.g. `registry.example.com/`.
-    pub image_registry: String,
-    /// Image with `sh`, `nc` and `curl` for setup Jobs (Kibana's password).
-    pub tools_image: Image,
-    /// PodDisruptionBudgets for replicated components.
-    pub pod_disruption_budgets: bool,
-    /// Spread replicas over nodes: `none`, `soft` (preferred) or `hard` (required).
-    pub anti_affinity: AntiAffinity,
-    pub node_selector: BTreeMap<String, String>,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct Storage {
-    pub size: Quantity,
-    /// Overrides `global.storageClass` for this component; empty: inherit.
-    #[schemars(extend("x-stackctl-check" = "storage-class"))]
-    pub storage_class: String,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct Ingress {
-    pub enabled: bool,
-    /// IngressClass; empty: the release's own Traefik class when `traefik.enabled`,
-    /// else the cluster's default class.
-    pub class_name: String,
-    pub host: String,
-    pub annotations: BTreeMap<String, String>,
-    pub tls: IngressTls,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct IngressTls {
-    pub enabled: bool,
-    /// Existing `kubernetes.io/tls` Secret holding the certificate.
-    pub secret_name: String,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -138,16 +87,13 @@ pub struct Traefik {
     pub service: Service,
 }
 
+pub type Prometheus = crate::stacks::kit::prometheus::Prometheus<AiopsPrometheus>;
+
+/// AIOps's own `prometheus` keys, next to the shared ones.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct Prometheus {
-    pub enabled: bool,
-    pub image: Image,
-    /// `--storage.tsdb.retention.time`, e.g. `15d`.
-    pub retention: String,
+pub struct AiopsPrometheus {
     pub scrape_interval: String,
-    pub storage: Storage,
-    pub resources: Resources,
     pub alert_rules: AlertRules,
 }
 
@@ -202,7 +148,7 @@ pub struct Alertmanager {
     pub image: Image,
     #[schemars(extend("x-stackctl-check" = "replicas"))]
     pub replicas: u32,
-    pub storage: Storage,
+    pub persistence: Persistence,
     pub resources: Resources,
     pub receivers: Receivers,
 }
@@ -258,7 +204,7 @@ pub struct Grafana {
     /// Generated when empty; applies at Grafana's first start only.
     #[schemars(extend("x-stackctl-secret" = "generate"))]
     pub admin_password: String,
-    pub storage: Storage,
+    pub persistence: Persistence,
     pub resources: Resources,
 }
 
@@ -280,7 +226,7 @@ pub struct Elasticsearch {
     /// certificate every node presents; empty: each node makes a self-signed one
     /// and peers are not verified (traffic encrypted, not authenticated).
     pub transport_tls_secret: String,
-    pub storage: Storage,
+    pub persistence: Persistence,
     pub resources: Resources,
     pub external: ElasticsearchExternal,
 }
@@ -336,53 +282,14 @@ pub struct Kibana {
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct Redis {
-    pub enabled: bool,
-    pub image: Image,
-    pub auth: RedisAuth,
-    pub cluster: RedisCluster,
-    pub storage: Storage,
-    pub resources: Resources,
-    pub external: RedisExternal,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct RedisAuth {
-    #[schemars(extend("x-stackctl-secret" = "generate"))]
-    pub password: String,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct RedisCluster {
-    /// Redis Cluster (`--cluster-enabled yes`) of `nodes` pods, one replica per master.
-    pub enabled: bool,
-    /// At least 6: three masters, each with one replica.
-    pub nodes: u32,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-#[schemars(extend("x-stackctl-external" = true))]
-pub struct RedisExternal {
-    pub host: String,
-    #[schemars(extend("x-stackctl-check" = "port"))]
-    pub port: u16,
-    #[schemars(extend("x-stackctl-secret" = true))]
-    pub password: String,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Postgresql {
     pub enabled: bool,
     pub image: Image,
     pub auth: PostgresqlAuth,
-    pub storage: Storage,
+    pub persistence: Persistence,
     pub resources: Resources,
     pub metrics: PostgresqlMetrics,
-    pub external: PostgresqlExternal,
+    pub external: ExternalDatabase,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -406,19 +313,6 @@ pub struct PostgresqlMetrics {
     pub image: Image,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-#[schemars(extend("x-stackctl-external" = true))]
-pub struct PostgresqlExternal {
-    pub host: String,
-    #[schemars(extend("x-stackctl-check" = "port"))]
-    pub port: u16,
-    pub username: String,
-    #[schemars(extend("x-stackctl-secret" = true))]
-    pub password: String,
-    pub database: String,
-}
-
 /// One of the in-house services (AI engine, API gateway, self-healing executor):
 /// an image the user builds, wired to the platform by environment variables.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -439,4 +333,34 @@ pub struct InHouse {
     /// Extra plain environment variables (no secrets: those belong in Secrets).
     pub env: BTreeMap<String, String>,
     pub resources: Resources,
+}
+
+pub type Redis = crate::stacks::kit::redis::Redis<crate::stacks::kit::redis::Clustering>;
+pub type Global = crate::stacks::kit::Global<AiopsGlobal>;
+pub type Ingress = crate::stacks::kit::Ingress<NoExtras>;
+
+/// AIOps's own `global` keys, next to the shared ones.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AiopsGlobal {
+    /// Development mode: resource requests cut to a quarter (limits kept) and debug
+    /// logging everywhere.
+    pub development: bool,
+    /// Log level of every component when not in development mode.
+    pub log_level: LogLevel,
+    /// Image with `sh`, `nc` and `curl` for setup Jobs (Kibana's password).
+    pub tools_image: Image,
+}
+
+impl GlobalExtras for AiopsGlobal {
+    fn development(&self) -> bool {
+        self.development
+    }
+}
+
+impl crate::stacks::kit::StackValues for Values {
+    type GlobalExtras = AiopsGlobal;
+    fn global(&self) -> &Global {
+        &self.global
+    }
 }

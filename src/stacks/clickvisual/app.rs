@@ -275,7 +275,7 @@ fn config_toml(ctx: &Ctx<'_>) -> String {
         },
         mysql: MysqlSection {
             debug: false,
-            dsn: ctx.conn.mysql.dsn(),
+            dsn: super::connections::mysql_dsn(&ctx.conn.mysql),
             level: "panic",
             max_idle_conns: 50,
             max_open_conns: 100,

@@ -1,84 +1,9 @@
-//! ClickVisual values mapped onto the shared workload builders.
+//! What ClickVisual's components share beyond the kit's context (`kit::Ctx`).
 
-use std::collections::BTreeMap;
-
-use k8s_openapi::api::core::v1::{Container, PersistentVolumeClaim, ResourceRequirements};
-
-use super::Ctx;
-use super::connections::credentials_secret;
-use super::values::{AntiAffinity, Image, Persistence, Resources};
-use crate::model::Phase;
-use crate::stacks::component::Builder;
-use crate::stacks::workload::{self, PodGlobals};
-
-impl Ctx<'_> {
-    pub(super) fn pod_globals(&self) -> PodGlobals {
-        let g = &self.values.global;
-        PodGlobals {
-            image_registry: g.image_registry.clone(),
-            image_pull_secrets: g.image_pull_secrets.clone(),
-            node_selector: g.node_selector.clone(),
-            anti_affinity: match g.anti_affinity {
-                AntiAffinity::None => workload::AntiAffinity::None,
-                AntiAffinity::Soft => workload::AntiAffinity::Soft,
-                AntiAffinity::Hard => workload::AntiAffinity::Hard,
-            },
-            storage_class: g.storage_class.clone(),
-            pod_disruption_budgets: g.pod_disruption_budgets,
-        }
-    }
-
-    /// Image reference with the `global.imageRegistry` mirror prefix.
-    pub(super) fn image(&self, image: &Image) -> String {
-        workload::image(
-            &self.values.global.image_registry,
-            &image.repository,
-            &image.tag,
-        )
-    }
-
-    /// A container of `image` with resources from values.
-    pub(super) fn container(&self, name: &str, image: &Image, res: &Resources) -> Container {
-        workload::container(
-            name,
-            self.image(image),
-            image.pull_policy.as_str(),
-            resources(res),
-        )
-    }
-
-    /// The `data` claim template of a component, its StorageClass resolved.
-    pub(super) fn data_claim(&self, b: &Builder<'_>, p: &Persistence) -> PersistentVolumeClaim {
-        workload::volume_claim(
-            b,
-            DATA_VOLUME,
-            p.size.as_str(),
-            workload::storage_class(&p.storage_class, &self.values.global.storage_class),
-        )
-    }
-
-    /// Adds `<release>-<dependency>-credentials` in the storage phase, so that it
-    /// exists before any pod that reads it (in both internal and external mode).
-    pub(super) fn push_credentials(
-        &self,
-        b: &mut Builder<'_>,
-        dependency: &str,
-        data: BTreeMap<String, String>,
-    ) {
-        let secret = workload::secret(b, credentials_secret(self.release, dependency), data);
-        b.push_in(Phase::Storage, secret);
-    }
-}
+use super::values::Resources;
 
 /// Name of every data service's volume claim template.
-pub(super) const DATA_VOLUME: &str = "data";
-
-pub(super) fn resources(r: &Resources) -> ResourceRequirements {
-    workload::resources(
-        (r.requests.cpu.as_str(), r.requests.memory.as_str()),
-        (r.limits.cpu.as_str(), r.limits.memory.as_str()),
-    )
-}
+pub(super) use crate::stacks::kit::DATA_VOLUME;
 
 /// JVM heap for a memory limit: half of it, leaving the rest to off-heap memory and
 /// the page cache, which Kafka and ZooKeeper lean on. `None` for tiny limits, where

@@ -5,54 +5,31 @@
 use super::values::Values;
 use crate::model::Release;
 
-pub use crate::stacks::workload::SecretKey;
+pub use crate::stacks::kit::{SecretKey, credentials_secret};
+use crate::stacks::kit::{Side, side};
 
 /// Names of the credentials Secrets and their keys. The Secrets exist in both modes:
 /// internal ones hold generated passwords, external ones the password given by the user.
 pub mod keys {
     pub const MYSQL_ROOT_PASSWORD: &str = "mysql-root-password";
     pub const MYSQL_PASSWORD: &str = "mysql-password";
-    pub const REDIS_PASSWORD: &str = "redis-password";
+    pub const REDIS_PASSWORD: &str = crate::stacks::kit::redis::PASSWORD_KEY;
     pub const CLICKHOUSE_PASSWORD: &str = "clickhouse-password";
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Mysql {
-    pub host: String,
-    pub port: u16,
-    pub username: String,
-    pub password: String,
-    pub database: String,
-    pub password_ref: SecretKey,
-    pub internal: bool,
+pub use crate::stacks::kit::Database as Mysql;
+
+/// go-sql-driver DSN as ClickVisual's `[mysql] dsn` expects it. Passwords are
+/// generated from letters and digits; user-given ones are used verbatim, since the
+/// driver splits user and password at the first ':' and the address at the last '@'.
+pub fn mysql_dsn(m: &Mysql) -> String {
+    format!(
+        "{}:{}@tcp({}:{})/{}?charset=utf8mb4&collation=utf8mb4_general_ci&parseTime=True&loc=Local&readTimeout=10s&timeout=5s&writeTimeout=10s",
+        m.username, m.password, m.host, m.port, m.database
+    )
 }
 
-impl Mysql {
-    /// go-sql-driver DSN as ClickVisual's `[mysql] dsn` expects it. Passwords are
-    /// generated from letters and digits; user-given ones are used verbatim, since the
-    /// driver splits user and password at the first ':' and the address at the last '@'.
-    pub fn dsn(&self) -> String {
-        format!(
-            "{}:{}@tcp({}:{})/{}?charset=utf8mb4&collation=utf8mb4_general_ci&parseTime=True&loc=Local&readTimeout=10s&timeout=5s&writeTimeout=10s",
-            self.username, self.password, self.host, self.port, self.database
-        )
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Redis {
-    pub host: String,
-    pub port: u16,
-    pub password: String,
-    pub password_ref: SecretKey,
-    pub internal: bool,
-}
-
-impl Redis {
-    pub fn addr(&self) -> String {
-        format!("{}:{}", self.host, self.port)
-    }
-}
+pub use crate::stacks::kit::redis::Connection as Redis;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClickHouse {
@@ -98,13 +75,14 @@ pub struct Connections {
     pub kafka: Option<Kafka>,
 }
 
-/// Suffix of the credentials Secret of a dependency.
-pub fn credentials_secret(release: &Release, dependency: &str) -> String {
-    release.object_name(&format!("{dependency}-credentials"))
-}
-
 impl Connections {
     pub fn new(v: &Values, release: &Release) -> Self {
+        let mysql_ref = SecretKey {
+            secret: credentials_secret(release, "mysql"),
+            key: keys::MYSQL_PASSWORD,
+        };
+        // ClickVisual cannot run without MySQL: external when not internal
+        // (validation requires `mysql.external.host` then).
         let mysql = if v.mysql.enabled {
             Mysql {
                 host: release.service_host("mysql"),
@@ -112,107 +90,69 @@ impl Connections {
                 username: v.mysql.auth.username.clone(),
                 password: v.mysql.auth.password.clone(),
                 database: v.mysql.auth.database.clone(),
-                password_ref: SecretKey {
-                    secret: credentials_secret(release, "mysql"),
-                    key: keys::MYSQL_PASSWORD,
-                },
+                password_ref: mysql_ref,
                 internal: true,
             }
         } else {
-            let e = &v.mysql.external;
-            Mysql {
-                host: e.host.clone(),
-                port: e.port,
-                username: e.username.clone(),
-                password: e.password.clone(),
-                database: e.database.clone(),
-                password_ref: SecretKey {
-                    secret: credentials_secret(release, "mysql"),
-                    key: keys::MYSQL_PASSWORD,
-                },
-                internal: false,
-            }
+            Mysql::external(&v.mysql.external, mysql_ref)
         };
 
-        let redis_ref = SecretKey {
-            secret: credentials_secret(release, "redis"),
-            key: keys::REDIS_PASSWORD,
-        };
-        let redis = if v.redis.enabled {
-            Some(Redis {
-                host: release.service_host("redis"),
-                port: 6379,
-                password: v.redis.auth.password.clone(),
-                password_ref: redis_ref,
-                internal: true,
-            })
-        } else if !v.redis.external.host.is_empty() {
-            Some(Redis {
-                host: v.redis.external.host.clone(),
-                port: v.redis.external.port,
-                password: v.redis.external.password.clone(),
-                password_ref: redis_ref,
-                internal: false,
-            })
-        } else {
-            None
-        };
+        let redis = crate::stacks::kit::redis::connection(release, &v.redis);
 
         let ch_ref = SecretKey {
             secret: credentials_secret(release, "clickhouse"),
             key: keys::CLICKHOUSE_PASSWORD,
         };
-        let clickhouse = if v.clickhouse.enabled {
-            Some(ClickHouse {
-                host: release.service_host("clickhouse"),
-                port: 9000,
-                http_port: 8123,
-                username: v.clickhouse.auth.username.clone(),
-                password: v.clickhouse.auth.password.clone(),
-                database: v.clickhouse.database.clone(),
-                password_ref: ch_ref,
-                internal: true,
-            })
-        } else if !v.clickhouse.external.host.is_empty() {
-            let e = &v.clickhouse.external;
-            Some(ClickHouse {
-                host: e.host.clone(),
-                port: e.port,
-                http_port: e.http_port,
-                username: e.username.clone(),
-                password: e.password.clone(),
-                database: e.database.clone(),
-                password_ref: ch_ref,
-                internal: false,
-            })
-        } else {
-            None
-        };
+        let clickhouse =
+            side(v.clickhouse.enabled, !v.clickhouse.external.host.is_empty()).map(|s| match s {
+                Side::Internal => ClickHouse {
+                    host: release.service_host("clickhouse"),
+                    port: 9000,
+                    http_port: 8123,
+                    username: v.clickhouse.auth.username.clone(),
+                    password: v.clickhouse.auth.password.clone(),
+                    database: v.clickhouse.database.clone(),
+                    password_ref: ch_ref,
+                    internal: true,
+                },
+                Side::External => {
+                    let e = &v.clickhouse.external;
+                    ClickHouse {
+                        host: e.host.clone(),
+                        port: e.port,
+                        http_port: e.http_port,
+                        username: e.username.clone(),
+                        password: e.password.clone(),
+                        database: e.database.clone(),
+                        password_ref: ch_ref,
+                        internal: false,
+                    }
+                }
+            });
 
-        let kafka = if v.kafka.enabled {
-            // Clients bootstrap from the first broker and learn the rest from metadata.
-            let brokers = (0..v.kafka.replicas)
-                .map(|i| {
-                    format!(
-                        "{}-{i}.{}.{}.svc:9092",
-                        release.object_name("kafka"),
-                        release.object_name("kafka-headless"),
-                        release.namespace
-                    )
-                })
-                .collect();
-            Some(Kafka {
-                brokers,
-                internal: true,
-            })
-        } else if !v.kafka.external.brokers.is_empty() {
-            Some(Kafka {
+        let kafka = side(v.kafka.enabled, !v.kafka.external.brokers.is_empty()).map(|s| match s {
+            Side::Internal => {
+                // Clients bootstrap from the first broker and learn the rest from metadata.
+                let brokers = (0..v.kafka.replicas)
+                    .map(|i| {
+                        format!(
+                            "{}-{i}.{}.{}.svc:9092",
+                            release.object_name("kafka"),
+                            release.object_name("kafka-headless"),
+                            release.namespace
+                        )
+                    })
+                    .collect();
+                Kafka {
+                    brokers,
+                    internal: true,
+                }
+            }
+            Side::External => Kafka {
                 brokers: v.kafka.external.brokers.clone(),
                 internal: false,
-            })
-        } else {
-            None
-        };
+            },
+        });
 
         Connections {
             mysql,

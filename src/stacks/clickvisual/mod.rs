@@ -37,12 +37,7 @@ pub const DEFAULT_NAMESPACE: &str = "clickvisual";
 pub const DEFAULTS_YAML: &str = include_str!("defaults.yaml");
 
 /// Everything a component needs to render itself.
-pub struct Ctx<'a> {
-    pub release: &'a Release,
-    pub values: &'a Values,
-    pub caps: Capabilities,
-    pub conn: Connections,
-}
+pub type Ctx<'a> = crate::stacks::kit::Ctx<'a, Values, Connections>;
 
 /// All enabled components' objects, in declaration order (the plan sorts by phase and
 /// dependency).
@@ -109,8 +104,8 @@ pub fn notes(v: &Values, release: &Release) -> Vec<String> {
     let conn = connections::Connections::new(v, release);
     let mut secret_line = |what: &str, r: &connections::SecretKey| {
         out.push(format!(
-            "  {what:<11} kubectl -n {ns} get secret {} -o jsonpath='{{.data.{}}}' | base64 -d",
-            r.secret, r.key
+            "  {what:<11} {}",
+            crate::stacks::kit::read_secret_command(ns, r)
         ));
     };
     secret_line("MySQL", &conn.mysql.password_ref);

@@ -10,10 +10,10 @@
 
 use std::time::Duration;
 
-use super::values::Image;
-use super::{Ctx, app, clickhouse, fluentbit, kafka, mysql, prometheus, redis, zookeeper};
-use crate::model::{DEFAULT_PROBE_TIMEOUT as DEFAULT_TIMEOUT, FanOut, ProbeSpec};
+use super::{Ctx, app, clickhouse, fluentbit, kafka, mysql, zookeeper};
+use crate::model::{FanOut, ProbeSpec};
 use crate::stacks::component::selector_labels;
+use crate::stacks::kit;
 use crate::stacks::probe_scripts as scripts;
 use crate::stacks::workload as w;
 
@@ -45,22 +45,11 @@ pub fn probes(ctx: &Ctx<'_>) -> Vec<ProbeSpec> {
             w::env("MYSQL_USER", &m.username),
             m.password_ref.env("MYSQL_PASSWORD"),
         ],
-        ..base(ctx, mysql::COMPONENT, own_image(ctx, &v.mysql.image))
+        ..ctx.probe_base(mysql::COMPONENT, ctx.own_image(&v.mysql.image))
     });
 
     if let Some(r) = &conn.redis {
-        out.push(ProbeSpec {
-            target: r.addr(),
-            check: "AUTH, PING answers PONG".into(),
-            external: !r.internal,
-            script: scripts::REDIS,
-            env: vec![
-                w::env("HOST", &r.host),
-                w::env("PORT", r.port.to_string()),
-                r.password_ref.env("REDISCLI_AUTH"),
-            ],
-            ..base(ctx, redis::COMPONENT, own_image(ctx, &v.redis.image))
-        });
+        out.push(kit::redis::probe(ctx, &v.redis, r));
     }
 
     if let Some(c) = &conn.clickhouse {
@@ -80,7 +69,7 @@ pub fn probes(ctx: &Ctx<'_>) -> Vec<ProbeSpec> {
                 w::env("CLICKHOUSE_USER", &c.username),
                 c.password_ref.env("CLICKHOUSE_PASSWORD"),
             ],
-            ..base(ctx, clickhouse::COMPONENT, curl_image(ctx))
+            ..ctx.probe_base(clickhouse::COMPONENT, curl_image(ctx))
         });
     }
 
@@ -94,11 +83,7 @@ pub fn probes(ctx: &Ctx<'_>) -> Vec<ProbeSpec> {
                 w::env("HOST", &host),
                 w::env("PORT", zookeeper::CLIENT_PORT.to_string()),
             ],
-            ..base(
-                ctx,
-                zookeeper::COMPONENT,
-                own_image(ctx, &v.zookeeper.image),
-            )
+            ..ctx.probe_base(zookeeper::COMPONENT, ctx.own_image(&v.zookeeper.image))
         });
     }
 
@@ -130,7 +115,7 @@ pub fn probes(ctx: &Ctx<'_>) -> Vec<ProbeSpec> {
             ],
             timeout: KAFKA_TIMEOUT,
             resources: w::resources(("100m", "256Mi"), ("1", "768Mi")),
-            ..base(ctx, kafka::COMPONENT, own_image(ctx, &v.kafka.image))
+            ..ctx.probe_base(kafka::COMPONENT, ctx.own_image(&v.kafka.image))
         });
     }
 
@@ -147,7 +132,7 @@ pub fn probes(ctx: &Ctx<'_>) -> Vec<ProbeSpec> {
         // The same unauthenticated API route as its readiness probe, answered by
         // the API router (JSON with a "code"), not by the static UI.
         env: vec![w::env("URL", &app_url), w::env("EXPECT", "\"code\"")],
-        ..base(ctx, app::COMPONENT, curl_image(ctx))
+        ..ctx.probe_base(app::COMPONENT, curl_image(ctx))
     });
 
     if fluentbit_on {
@@ -161,47 +146,14 @@ pub fn probes(ctx: &Ctx<'_>) -> Vec<ProbeSpec> {
                 env: "URL",
                 template: format!("http://{{ip}}:{}{FLUENTBIT_HEALTH}", fluentbit::HTTP_PORT),
             }),
-            ..base(ctx, fluentbit::COMPONENT, curl_image(ctx))
+            ..ctx.probe_base(fluentbit::COMPONENT, curl_image(ctx))
         });
     }
 
     if v.prometheus.enabled {
-        let url = format!(
-            "http://{}:{}/-/ready",
-            ctx.release.service_host(prometheus::COMPONENT),
-            prometheus::PORT
-        );
-        out.push(ProbeSpec {
-            target: url.clone(),
-            check: "/-/ready answers Ready".into(),
-            script: scripts::HTTP,
-            env: vec![w::env("URL", &url), w::env("EXPECT", "Ready")],
-            // prom/prometheus is busybox without curl or an HTTP client that
-            // reports status codes.
-            ..base(ctx, prometheus::COMPONENT, curl_image(ctx))
-        });
+        out.push(kit::prometheus::probe(ctx, "", curl_image(ctx)));
     }
     out
-}
-
-/// Fields every probe shares: component, image, pod settings from `global.*`, the
-/// default timeout and small resources.
-fn base(ctx: &Ctx<'_>, component: &str, (image, pull_policy): (String, String)) -> ProbeSpec {
-    let g = &ctx.values.global;
-    ProbeSpec {
-        component: component.to_string(),
-        image,
-        pull_policy,
-        timeout: DEFAULT_TIMEOUT,
-        resources: w::resources(("10m", "16Mi"), ("200m", "128Mi")),
-        image_pull_secrets: g.image_pull_secrets.clone(),
-        node_selector: g.node_selector.clone(),
-        ..Default::default()
-    }
-}
-
-fn own_image(ctx: &Ctx<'_>, image: &Image) -> (String, String) {
-    (ctx.image(image), image.pull_policy.as_str().to_string())
 }
 
 fn curl_image(ctx: &Ctx<'_>) -> (String, String) {

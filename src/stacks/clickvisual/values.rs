@@ -2,15 +2,14 @@
 //! chart document. Every field is required here; `defaults.yaml` supplies them all,
 //! so an unknown or missing key is caught by the schema walk, never silently defaulted.
 
-use std::collections::BTreeMap;
-
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::stacks::kit::values::{ExternalDatabase, NoExtras};
+pub use crate::stacks::kit::values::{IngressTls, Persistence};
 pub use crate::stacks::types::{
     AntiAffinity, Image, LogLevel, PullPolicy, ResourceList, Resources, ServiceType,
 };
-use crate::values::types::Quantity;
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -25,31 +24,6 @@ pub struct Values {
     pub fluentbit: FluentBit,
     pub prometheus: Prometheus,
     pub ingress: Ingress,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct Global {
-    /// StorageClass for every PVC that does not name its own; empty: the cluster default.
-    pub storage_class: String,
-    /// Names of existing `kubernetes.io/dockerconfigjson` Secrets for every pod.
-    pub image_pull_secrets: Vec<String>,
-    /// Prefix put before every image repository (a mirror), e.g. `registry.example.com/`.
-    pub image_registry: String,
-    /// PodDisruptionBudgets for replicated components.
-    pub pod_disruption_budgets: bool,
-    /// Spread replicas over nodes: `none`, `soft` (preferred) or `hard` (required).
-    pub anti_affinity: AntiAffinity,
-    pub node_selector: BTreeMap<String, String>,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct Persistence {
-    pub size: Quantity,
-    /// Overrides `global.storageClass` for this component; empty: inherit.
-    #[schemars(extend("x-stackctl-check" = "storage-class"))]
-    pub storage_class: String,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -113,7 +87,7 @@ pub struct Mysql {
     pub auth: MysqlAuth,
     pub persistence: Persistence,
     pub resources: Resources,
-    pub external: MysqlExternal,
+    pub external: ExternalDatabase,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -125,48 +99,6 @@ pub struct MysqlAuth {
     /// The account ClickVisual connects as.
     pub username: String,
     #[schemars(extend("x-stackctl-secret" = "generate"))]
-    pub password: String,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-#[schemars(extend("x-stackctl-external" = true))]
-pub struct MysqlExternal {
-    pub host: String,
-    #[schemars(extend("x-stackctl-check" = "port"))]
-    pub port: u16,
-    pub username: String,
-    #[schemars(extend("x-stackctl-secret" = true))]
-    pub password: String,
-    pub database: String,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct Redis {
-    pub enabled: bool,
-    pub image: Image,
-    pub auth: RedisAuth,
-    pub persistence: Persistence,
-    pub resources: Resources,
-    pub external: RedisExternal,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct RedisAuth {
-    #[schemars(extend("x-stackctl-secret" = "generate"))]
-    pub password: String,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-#[schemars(extend("x-stackctl-external" = true))]
-pub struct RedisExternal {
-    pub host: String,
-    #[schemars(extend("x-stackctl-check" = "port"))]
-    pub port: u16,
-    #[schemars(extend("x-stackctl-secret" = true))]
     pub password: String,
 }
 
@@ -256,33 +188,22 @@ pub struct FluentBit {
     pub resources: Resources,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct Prometheus {
-    pub enabled: bool,
-    pub image: Image,
-    /// `--storage.tsdb.retention.time`, e.g. `15d`.
-    pub retention: String,
-    pub persistence: Persistence,
-    pub resources: Resources,
-}
+pub type Redis = crate::stacks::kit::redis::Redis<NoExtras>;
+pub type Prometheus = crate::stacks::kit::prometheus::Prometheus<NoExtras>;
+pub type Global = crate::stacks::kit::Global<NoExtras>;
+pub type Ingress = crate::stacks::kit::Ingress<IngressPath>;
 
+/// ClickVisual's own Ingress key, next to the shared ones.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct Ingress {
-    pub enabled: bool,
-    /// IngressClass name; empty: the cluster's default class.
-    pub class_name: String,
-    pub host: String,
+pub struct IngressPath {
+    /// Path prefix ClickVisual is served under (`/` or e.g. `/cv`).
     pub path: String,
-    pub annotations: BTreeMap<String, String>,
-    pub tls: IngressTls,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct IngressTls {
-    pub enabled: bool,
-    /// Existing `kubernetes.io/tls` Secret holding the certificate.
-    pub secret_name: String,
+impl crate::stacks::kit::StackValues for Values {
+    type GlobalExtras = NoExtras;
+    fn global(&self) -> &Global {
+        &self.global
+    }
 }

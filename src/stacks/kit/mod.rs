@@ -1,0 +1,22 @@
+//! The stack kit: what every stack needs and used to copy — the render context and
+//! its helpers, credentials Secrets, the internal-or-external choice of a
+//! dependency, the notes line that says how to read a Secret, and the value types
+//! whose keys must mean the same in every stack (`global`, `ingress`,
+//! `persistence`, `external`). A stack brings its own values and components and
+//! reaches for these instead of writing them again.
+
+pub mod connections;
+pub mod ctx;
+pub mod prometheus;
+pub mod redis;
+pub mod values;
+
+pub use connections::{Database, SecretKey, Side, credentials_secret, read_secret_command, side};
+pub use ctx::{Ctx, DATA_VOLUME, StackValues};
+pub use values::{
+    ExternalDatabase, ExternalRedis, Global, GlobalExtras, Ingress, IngressTls, NoExtras,
+    Persistence,
+};
+
+#[cfg(test)]
+mod tests;
