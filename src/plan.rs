@@ -40,7 +40,11 @@ impl From<&Rendered> for Unit {
     fn from(r: &Rendered) -> Self {
         Unit {
             name: r.name.to_string(),
-            depends_on: r.depends_on.iter().map(std::string::ToString::to_string).collect(),
+            depends_on: r
+                .depends_on
+                .iter()
+                .map(std::string::ToString::to_string)
+                .collect(),
             manifests: r.manifests.clone(),
         }
     }

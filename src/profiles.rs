@@ -75,8 +75,10 @@ pub fn load(name_or_path: &str) -> Result<Profile> {
     let path = Path::new(name_or_path);
     let yaml = std::fs::read_to_string(path)
         .with_context(|| format!("reading profile file {}", path.display()))?;
-    let name = path
-        .file_stem().map_or_else(|| name_or_path.to_string(), |s| s.to_string_lossy().into_owned());
+    let name = path.file_stem().map_or_else(
+        || name_or_path.to_string(),
+        |s| s.to_string_lossy().into_owned(),
+    );
     parse(&name, name_or_path, &yaml)
 }
 

@@ -11,8 +11,8 @@ use stackctl::apply::apply_all;
 use stackctl::cluster::Resolver;
 use stackctl::model::{Capabilities, MAX_RELEASE_NAME};
 use stackctl::operations::{Input, prepare_with_rng};
-use stackctl::profiles;
 use stackctl::plan::Plan;
+use stackctl::profiles;
 
 use common::PROFILES;
 

@@ -93,7 +93,9 @@ async fn wait_event(
         }
         unreachable!("watch streams do not end")
     };
-    if let Ok(event) = timeout(WAIT, found).await { event } else {
+    if let Ok(event) = timeout(WAIT, found).await {
+        event
+    } else {
         let seen = api
             .list(&ListParams::default().fields(&format!("involvedObject.uid={uid}")))
             .await;

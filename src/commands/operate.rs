@@ -257,7 +257,11 @@ mod tests {
 
     #[test]
     fn rollback_arguments() {
-        let s = |v: &[&str]| v.iter().map(std::string::ToString::to_string).collect::<Vec<_>>();
+        let s = |v: &[&str]| {
+            v.iter()
+                .map(std::string::ToString::to_string)
+                .collect::<Vec<_>>()
+        };
         assert_eq!(parse_rollback_args(&s(&["1"])).unwrap(), (None, Some(1)));
         assert_eq!(
             parse_rollback_args(&s(&["cv"])).unwrap(),

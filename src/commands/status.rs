@@ -12,6 +12,7 @@ use crate::operations::{stored_objects, target};
 use crate::output::{print_structured, table};
 use crate::probe::ProbeReport;
 use crate::release::{Lock, PhaseStatus, Status, Store};
+use crate::stacks::kit::read_secret_command;
 use crate::wait::status::{State, compute};
 
 /// The documented, stable shape of `status -o json|yaml`.
@@ -152,10 +153,7 @@ pub async fn status(global: &GlobalArgs, args: &ReleaseArg) -> Result<()> {
                 .unwrap_or_default();
             let first = keys.first().cloned().unwrap_or_default();
             credentials.push(Credential {
-                read: format!(
-                    "kubectl -n {} get secret {} -o jsonpath='{{.data.{first}}}' | base64 -d",
-                    t.namespace, m.name
-                ),
+                read: read_secret_command(&t.namespace, &m.name, &first),
                 secret: m.name.clone(),
                 keys,
             });

@@ -147,11 +147,7 @@ pub async fn execute(
     spec: Spec,
     options: &Options,
 ) -> Result<Outcome> {
-    let revision = store
-        .latest(&spec.release)
-        .await?
-        .map_or(0, |r| r.revision)
-        + 1;
+    let revision = store.latest(&spec.release).await?.map_or(0, |r| r.revision) + 1;
     if let Some(planned) = spec.revision.filter(|&p| p != revision) {
         anyhow::bail!(
             "release {} changed while this {} was being prepared: it was planned as revision {planned}, \

@@ -125,7 +125,11 @@ static STACK: Definition<Values> = Definition {
             .map(|r| {
                 format!(
                     "  Redis  {}",
-                    kit::read_secret_command(&release.namespace, &r.password_ref)
+                    kit::read_secret_command(
+                        &release.namespace,
+                        &r.password_ref.secret,
+                        r.password_ref.key,
+                    )
                 )
             })
             .collect()

@@ -153,9 +153,13 @@ fn is_workload(kind: &str) -> bool {
 impl Tracker {
     pub fn new(manifests: &[Manifest], thresholds: Thresholds) -> Self {
         let mut sources: Vec<Source> = Vec::new();
-        let mut index = |s: Source| if let Some(i) = sources.iter().position(|x| *x == s) { i } else {
-            sources.push(s);
-            sources.len() - 1
+        let mut index = |s: Source| {
+            if let Some(i) = sources.iter().position(|x| *x == s) {
+                i
+            } else {
+                sources.push(s);
+                sources.len() - 1
+            }
         };
         let mut releases: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         let mut unlabelled: BTreeSet<String> = BTreeSet::new();

@@ -152,7 +152,7 @@ pub fn notes(v: &Values, release: &Release) -> Vec<String> {
     let mut secret_line = |what: &str, r: &SecretKey| {
         out.push(format!(
             "  {what:<15} {}",
-            crate::stacks::kit::read_secret_command(ns, r)
+            crate::stacks::kit::read_secret_command(ns, &r.secret, r.key)
         ));
     };
     if v.grafana.enabled {

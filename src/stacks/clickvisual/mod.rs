@@ -105,7 +105,7 @@ pub fn notes(v: &Values, release: &Release) -> Vec<String> {
     let mut secret_line = |what: &str, r: &connections::SecretKey| {
         out.push(format!(
             "  {what:<11} {}",
-            crate::stacks::kit::read_secret_command(ns, r)
+            crate::stacks::kit::read_secret_command(ns, &r.secret, r.key)
         ));
     };
     secret_line("MySQL", &conn.mysql.password_ref);

@@ -67,12 +67,9 @@ impl Database {
     }
 }
 
-/// The shell command printing one key of a Secret, for the notes.
-pub fn read_secret_command(namespace: &str, r: &SecretKey) -> String {
-    format!(
-        "kubectl -n {namespace} get secret {} -o jsonpath='{{.data.{}}}' | base64 -d",
-        r.secret, r.key
-    )
+/// The shell command printing one key of a Secret: the notes and `status` show it.
+pub fn read_secret_command(namespace: &str, secret: &str, key: &str) -> String {
+    format!("kubectl -n {namespace} get secret {secret} -o jsonpath='{{.data.{key}}}' | base64 -d")
 }
 
 #[cfg(test)]
@@ -93,7 +90,7 @@ mod tests {
             key: "redis-password",
         };
         assert_eq!(
-            read_secret_command("logs", &r),
+            read_secret_command("logs", &r.secret, r.key),
             "kubectl -n logs get secret cv-redis-credentials -o jsonpath='{.data.redis-password}' | base64 -d"
         );
     }

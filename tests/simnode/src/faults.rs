@@ -141,8 +141,7 @@ impl Faults {
 fn first_complaint(namespace: &str, key: &str, value: &str) -> bool {
     static SEEN: Mutex<BTreeSet<(String, String, String)>> = Mutex::new(BTreeSet::new());
     let entry = (namespace.to_owned(), key.to_owned(), value.to_owned());
-    SEEN.lock()
-        .map_or(true, |mut seen| seen.insert(entry))
+    SEEN.lock().map_or(true, |mut seen| seen.insert(entry))
 }
 
 /// Reads the namespace's rules fresh on every call, so a ConfigMap written just before a
