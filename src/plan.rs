@@ -55,7 +55,7 @@ impl Plan {
     /// after the ones it depends on. A dependency on a later phase or a cycle is a bug
     /// in the stack definition, reported as an error.
     pub fn new(components: &[Rendered]) -> Result<Plan> {
-        Self::from_units(components.iter().map(Unit::from).collect())
+        Self::from_units(&components.iter().map(Unit::from).collect::<Vec<_>>())
     }
 
     /// Rebuilds a plan from stored objects (in apply order) and dependencies, as a
@@ -75,10 +75,10 @@ impl Plan {
                 }),
             }
         }
-        Self::from_units(units)
+        Self::from_units(&units)
     }
 
-    pub fn from_units(units: Vec<Unit>) -> Result<Plan> {
+    pub fn from_units(units: &[Unit]) -> Result<Plan> {
         let by_name: BTreeMap<&str, &Unit> = units.iter().map(|c| (c.name.as_str(), c)).collect();
         // A component's objects may span phases (its Secret in storage, its
         // StatefulSet in data); each object goes to its own phase, in the component's
@@ -132,7 +132,7 @@ impl Plan {
             }
             phases.push(PhasePlan { phase, waves });
         }
-        check_dependencies(&units, &by_name)?;
+        check_dependencies(units, &by_name)?;
         let dependencies = units
             .iter()
             .filter(|u| !u.depends_on.is_empty())

@@ -58,8 +58,9 @@ pub fn builtin() -> Vec<Profile> {
 /// `.yaml`/`.yml` suffix, or an existing file).
 pub fn load(name_or_path: &str) -> Result<Profile> {
     let looks_like_path = name_or_path.contains('/')
-        || name_or_path.ends_with(".yaml")
-        || name_or_path.ends_with(".yml");
+        || std::path::Path::new(name_or_path)
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml"));
     if !looks_like_path {
         if let Some((name, yaml)) = BUILTIN.iter().find(|(n, _)| *n == name_or_path) {
             return parse(name, &format!("profiles/{name}.yaml"), yaml);

@@ -289,7 +289,7 @@ async fn a_crashlooping_pod_is_diagnosed_and_the_release_marked_failed() {
     env.clear_faults().await;
     // The crash-looping pod must be replaced to pick up the fix, as on a real cluster.
     kube::Api::<k8s_openapi::api::core::v1::Pod>::namespaced(env.client.clone(), &env.ns)
-        .delete("cv-mysql-0", &Default::default())
+        .delete("cv-mysql-0", &kube::api::DeleteParams::default())
         .await
         .unwrap();
     env.ok(&["install", "cv", "--profile", "minimal"]).await;
@@ -712,7 +712,7 @@ async fn status_exits_non_zero_when_a_component_is_unhealthy() {
     .await;
     kube::Api::<k8s_openapi::api::core::v1::Pod>::namespaced(env.client.clone(), &env.ns)
         .delete_collection(
-            &Default::default(),
+            &kube::api::DeleteParams::default(),
             &ListParams::default().labels("app.kubernetes.io/component=clickvisual"),
         )
         .await

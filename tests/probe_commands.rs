@@ -329,10 +329,10 @@ fn clickhouse_probe(http: u16, native: u16, user: &str, password: &str) -> Outpu
 
 #[test]
 fn clickhouse_ping_query_with_credentials_and_native_port() {
+    const KEY: &str = "Ch pw \"with' $quotes% \\ and#hash";
     if !have(&["sh", "curl", "head"]) {
         return;
     }
-    const KEY: &str = "Ch pw \"with' $quotes% \\ and#hash";
     let (http, seen) = clickhouse_fake("clickvisual", KEY);
     let native = native_fake();
 

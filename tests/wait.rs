@@ -126,6 +126,8 @@ impl Fixture {
     }
 }
 
+// Built like a literal: the container goes into the object.
+#[allow(clippy::needless_pass_by_value)]
 fn deployment(name: &str, replicas: u32, container: Value) -> Value {
     json!({
         "apiVersion": "apps/v1", "kind": "Deployment",
@@ -279,12 +281,17 @@ async fn namespace_scoped_user_can_wait_without_reading_storage_classes() {
     // Shared namespace: clean up what this test made, the StatefulSet's claim too.
     for m in &manifests {
         let api = f.resolver.api_for(m).await.unwrap();
-        let _ = api.delete(&m.name, &Default::default()).await;
+        let _ = api
+            .delete(&m.name, &kube::api::DeleteParams::default())
+            .await;
     }
     let claims: kube::Api<k8s_openapi::api::core::v1::PersistentVolumeClaim> =
         kube::Api::namespaced(f.client.clone(), &f.ns);
     let _ = claims
-        .delete(&format!("data-{name}-0"), &Default::default())
+        .delete(
+            &format!("data-{name}-0"),
+            &kube::api::DeleteParams::default(),
+        )
         .await;
 }
 

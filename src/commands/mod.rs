@@ -59,8 +59,8 @@ impl std::error::Error for Exit {}
 
 pub async fn run(cli: Cli) -> ExitCode {
     let result = match &cli.command {
-        Command::Template(args) => template::run(&cli.global, args).await,
-        Command::Lint(args) => template::lint(&cli.global, args).await,
+        Command::Template(args) => template::run(&cli.global, args),
+        Command::Lint(args) => template::lint(&cli.global, args),
         Command::Values(args) => show_values::run(&cli.global, args),
         Command::Profiles => profiles::run(&cli.global),
         Command::Install(args) => operate::install(&cli.global, args).await,
@@ -95,14 +95,14 @@ pub async fn run(cli: Cli) -> ExitCode {
                     &operate::OperationReport::failed(f),
                 );
             }
-            report(e)
+            report(&e)
         }
     }
 }
 
 /// Prints an error for a person: the message and its causes, no stack trace. The
 /// one place where errors of the layers below become exit codes.
-fn report(e: anyhow::Error) -> ExitCode {
+fn report(e: &anyhow::Error) -> ExitCode {
     use crate::operations::{Failed, Interrupted, PreflightFailed, Refused, ServerDryRunRejected};
     if let Some(exit) = e.downcast_ref::<Exit>() {
         if !exit.message.is_empty() {
@@ -145,7 +145,7 @@ fn report(e: anyhow::Error) -> ExitCode {
         eprintln!("error: {e}");
         return ExitCode::from(code);
     }
-    eprintln!("error: {}", crate::output::describe(&e));
+    eprintln!("error: {}", crate::output::describe(e));
     ExitCode::from(exit::FAILED)
 }
 

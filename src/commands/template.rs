@@ -9,7 +9,7 @@ use crate::cluster;
 use crate::model::Capabilities;
 use crate::operations::prepare;
 
-pub async fn run(global: &GlobalArgs, args: &TemplateArgs) -> Result<()> {
+pub fn run(global: &GlobalArgs, args: &TemplateArgs) -> Result<()> {
     let prepared = prepare(&super::values_input(global, &args.values))?;
     print_warnings(global, &prepared);
     let caps = cluster::capabilities_for_version(&args.kube_version)
@@ -28,7 +28,7 @@ pub async fn run(global: &GlobalArgs, args: &TemplateArgs) -> Result<()> {
 
 /// Validates values and renders every component (so rendering problems surface too)
 /// for both API generations; prints a one-line verdict.
-pub async fn lint(global: &GlobalArgs, args: &ValuesArgs) -> Result<()> {
+pub fn lint(global: &GlobalArgs, args: &ValuesArgs) -> Result<()> {
     let prepared = prepare(&super::values_input(global, args))?;
     print_warnings(global, &prepared);
     let mut objects = 0;

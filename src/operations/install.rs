@@ -180,7 +180,7 @@ pub(super) async fn external_preflight(
 
 /// The previous revision's generated secrets only, as a layer.
 pub(super) fn generated_layer(r: &Record) -> Layer {
-    let mut tree = Value::Object(Default::default());
+    let mut tree = Value::Object(serde_json::Map::new());
     for path in &r.generated {
         let p = Path::parse(path);
         if let Some(v) = p.get(&r.values) {
@@ -202,7 +202,7 @@ fn set_path(tree: &mut Value, dotted: &str, value: Value) {
             return;
         }
         if !node[*k].is_object() {
-            node[*k] = Value::Object(Default::default());
+            node[*k] = Value::Object(serde_json::Map::new());
         }
         node = &mut node[*k];
     }
@@ -214,7 +214,7 @@ mod tests {
 
     #[test]
     fn generated_secrets_become_a_layer() {
-        let mut tree = Value::Object(Default::default());
+        let mut tree = Value::Object(serde_json::Map::new());
         set_path(&mut tree, "mysql.auth.password", Value::String("p".into()));
         set_path(
             &mut tree,

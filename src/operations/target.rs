@@ -16,12 +16,12 @@ pub struct Target {
 /// Finds an existing release from an optional name and namespace.
 pub async fn find(client: &Client, name: Option<&str>, namespace: Option<&str>) -> Result<Target> {
     let visible = Store::releases(client.clone(), namespace).await?;
-    choose(visible, name, namespace)
+    choose(&visible, name, namespace)
 }
 
 /// The choice itself, separate from the listing so its rules are unit-tested.
 pub fn choose(
-    visible: Vec<ReleaseSummary>,
+    visible: &[ReleaseSummary],
     name: Option<&str>,
     namespace: Option<&str>,
 ) -> Result<Target> {

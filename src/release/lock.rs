@@ -179,7 +179,7 @@ impl Lock {
                 Ok(lease) => return Ok(LockGuard::start(api, ctx, lease, previous, ttl)),
                 // Someone else got there between our read and write: read again to
                 // name the winner.
-                Err(kube::Error::Api(s)) if s.is_conflict() || s.is_already_exists() => continue,
+                Err(kube::Error::Api(s)) if s.is_conflict() || s.is_already_exists() => {}
                 Err(e) => return Err(ctx.api_error(e, "take the lock Lease")),
             }
         }
@@ -436,7 +436,7 @@ impl LockGuard {
             match self.api.delete(&self.ctx.lease, &params).await {
                 Ok(_) => return Ok(()),
                 Err(kube::Error::Api(s)) if s.is_not_found() => return Ok(()),
-                Err(kube::Error::Api(s)) if s.is_conflict() => continue,
+                Err(kube::Error::Api(s)) if s.is_conflict() => {}
                 Err(e) => return Err(self.ctx.api_error(e, "delete the lock Lease")),
             }
         }
@@ -459,7 +459,7 @@ impl std::fmt::Debug for LockGuard {
             .field("acquired", &self.acquired)
             .field("took_over", &self.took_over)
             .field("lost", &*self.lost.borrow())
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 

@@ -232,7 +232,7 @@ impl Record {
             generated: Vec::new(),
             inventory: Vec::new(),
             manifests: Vec::new(),
-            dependencies: Default::default(),
+            dependencies: std::collections::BTreeMap::default(),
             phases: Vec::new(),
             probes: None,
             started_at: now(),

@@ -448,7 +448,9 @@ impl Store {
         let mut record = payload(secret)
             .and_then(record::decode)
             .map_err(|e| self.decode_error(secret, e))?;
-        record.resource_version = secret.metadata.resource_version.clone();
+        record
+            .resource_version
+            .clone_from(&secret.metadata.resource_version);
         Ok(record)
     }
 

@@ -94,6 +94,8 @@ impl<'a> Builder<'a> {
 
     /// Adds a typed object in another phase: a data service's credentials Secret goes
     /// in `storage` so that every pod that references it finds it.
+    // Taking the object, as `Vec::push` does, keeps call sites `b.push(Service { .. })`.
+    #[allow(clippy::needless_pass_by_value)]
     pub fn push_in<K>(&mut self, phase: Phase, object: K) -> &mut Self
     where
         K: k8s_openapi::Resource + Serialize,

@@ -44,14 +44,14 @@ redis:
   external: { host: "", port: 6379, password: "" }
 "#;
 
-const PROFILE_YAML: &str = r#"
+const PROFILE_YAML: &str = r"
 stack: guestbook
 description: Two web replicas, a bigger Redis volume
 web:
   replicas: 2
 redis:
   persistence: { size: 4Gi }
-"#;
+";
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]

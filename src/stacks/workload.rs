@@ -744,9 +744,19 @@ pub fn host_path(name: &str, path: &str) -> Volume {
 /// One RBAC rule.
 pub fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> PolicyRule {
     PolicyRule {
-        api_groups: Some(groups.iter().map(|g| g.to_string()).collect()),
-        resources: Some(resources.iter().map(|r| r.to_string()).collect()),
-        verbs: verbs.iter().map(|v| v.to_string()).collect(),
+        api_groups: Some(
+            groups
+                .iter()
+                .map(std::string::ToString::to_string)
+                .collect(),
+        ),
+        resources: Some(
+            resources
+                .iter()
+                .map(std::string::ToString::to_string)
+                .collect(),
+        ),
+        verbs: verbs.iter().map(std::string::ToString::to_string).collect(),
         ..Default::default()
     }
 }

@@ -78,20 +78,17 @@ impl SchemaTree {
                             .map(|(new, _)| new),
                         _ => None,
                     };
-                    match key {
-                        Some(new) => {
-                            let from = out.key(k);
-                            out.push_key(&new);
-                            renamed.push(Renamed {
-                                from,
-                                to: out.clone(),
-                            });
-                            cur = self.child_key(s, &new);
-                        }
-                        None => {
-                            out.push_key(k);
-                            cur = self.child_key(s, k);
-                        }
+                    if let Some(new) = key {
+                        let from = out.key(k);
+                        out.push_key(&new);
+                        renamed.push(Renamed {
+                            from,
+                            to: out.clone(),
+                        });
+                        cur = self.child_key(s, &new);
+                    } else {
+                        out.push_key(k);
+                        cur = self.child_key(s, k);
                     }
                 }
                 Seg::Index(i) => {

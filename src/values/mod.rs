@@ -371,7 +371,7 @@ fn merge_layer(
 ) {
     let name: Arc<str> = Arc::from(layer.name.as_str());
     let (mut value, mut lines) = match &layer.source {
-        LayerSource::Tree(v) => (v.clone(), Default::default()),
+        LayerSource::Tree(v) => (v.clone(), std::collections::BTreeMap::default()),
         LayerSource::Yaml(text) => match origin::parse_yaml(text) {
             Ok(parsed) => (parsed.value, parsed.lines),
             Err(e) => {

@@ -374,9 +374,7 @@ list:
         // Deep nesting is refused by the parser's budget rather than overflowing our stack.
         let deep = "[".repeat(10_000);
         assert!(parse_yaml(&deep).is_err());
-        let deep_map: String = (0..5000)
-            .map(|i| format!("{}k:\n", "  ".repeat(i)))
-            .collect();
+        let deep_map: String = (0..5000).map(|i| "  ".repeat(i) + "k:\n").collect();
         assert!(parse_yaml(&deep_map).is_err());
         for odd in [
             "? [a]\n: 1\n",

@@ -92,7 +92,7 @@ impl Types {
         self
     }
 
-    pub fn accepts(&self, v: &Value) -> bool {
+    pub fn accepts(self, v: &Value) -> bool {
         self.any
             || match v {
                 Value::Null => self.null,
@@ -105,7 +105,7 @@ impl Types {
     }
 
     /// "an integer", "a string or null", …
-    pub fn describe(&self) -> String {
+    pub fn describe(self) -> String {
         let mut names = Vec::new();
         if self.string {
             names.push("a string");
@@ -262,7 +262,9 @@ impl SchemaTree {
                 .for_each(|n| t.add_name(n)),
             _ => {
                 if let Some(vals) = o.get("enum").and_then(Value::as_array) {
-                    vals.iter().for_each(|v| t.add_value(v));
+                    for v in vals {
+                        t.add_value(v);
+                    }
                 } else if let Some(c) = o.get("const") {
                     t.add_value(c);
                 } else if o.contains_key("properties") || o.contains_key("additionalProperties") {
@@ -877,9 +879,9 @@ mod tests {
         SchemaTree::of::<TestValues>()
     }
 
-    fn problems(value: Value) -> Vec<String> {
+    fn problems(value: &Value) -> Vec<String> {
         let mut ps = Problems::new();
-        tree().validate(&value, &Origins::default(), &mut ps);
+        tree().validate(value, &Origins::default(), &mut ps);
         ps.iter().map(std::string::ToString::to_string).collect()
     }
 
@@ -937,7 +939,7 @@ mod tests {
 
     #[test]
     fn defaults_are_valid() {
-        assert_eq!(problems(valid()), Vec::<String>::new());
+        assert_eq!(problems(&valid()), Vec::<String>::new());
     }
 
     #[test]
@@ -948,7 +950,7 @@ mod tests {
         v["mysql"]["Port"] = json!(1);
         v["app"]["zzz"] = json!(1);
         assert_eq!(
-            problems(v),
+            problems(&v),
             vec![
                 "app.zzz: unknown key",
                 "mysql.auth.rootPasword: unknown key; did you mean `mysql.auth.rootPassword`?",
@@ -971,7 +973,7 @@ mod tests {
         v["app"]["resources"]["memory"] = json!("8GB");
         v["app"]["hosts"] = json!("not-a-list");
         assert_eq!(
-            problems(v),
+            problems(&v),
             vec![
                 "app.replicas: expected an integer, got \"abc\"",
                 "app.image.tag: expected a string, got 1.5; quote the value in YAML files to keep it as text",
@@ -1003,7 +1005,7 @@ mod tests {
         );
         v["app"].as_object_mut().unwrap().shift_remove("replicas");
         assert_eq!(
-            problems(v),
+            problems(&v),
             vec![
                 "app.replicas: required key is missing (expected an integer)",
                 "mysql.port: required key is missing (expected an integer)",
@@ -1020,9 +1022,9 @@ mod tests {
             json!({"app": null}),
             json!({"app": [1, {"a": []}]}),
         ] {
-            let _ = problems(v);
+            let _ = problems(&v);
         }
-        assert_eq!(problems(json!(3)), vec!["expected a map, got 3"]);
+        assert_eq!(problems(&json!(3)), vec!["expected a map, got 3"]);
     }
 
     #[test]

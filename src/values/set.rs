@@ -576,7 +576,7 @@ mod tests {
             ),
             ("leading_zeros=00009", json!({"leading_zeros": "00009"})),
             ("zero_int=0", json!({"zero_int": 0})),
-            ("long_int=1234567890", json!({"long_int": 1234567890})),
+            ("long_int=1234567890", json!({"long_int": 1_234_567_890})),
             ("boolean=true", json!({"boolean": true})),
             ("is_null=null", json!({"is_null": null})),
             (

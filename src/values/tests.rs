@@ -237,7 +237,7 @@ fn string_fields_keep_text_from_set() {
     assert_eq!(r.typed.mysql.auth.root_password, "0123");
     assert_eq!(r.typed.mysql.auth.username, "true");
     assert_eq!(r.typed.app.image.tag, "1.5");
-    assert_eq!(r.typed.app.ratio, 1.5);
+    assert!((r.typed.app.ratio - 1.5).abs() < f64::EPSILON);
     assert!(!r.typed.mysql.enabled);
 }
 

@@ -101,7 +101,7 @@ mod tests {
     fn quantity_deserializes_from_text_and_numbers() {
         let q: Quantity = serde_json::from_str("\"8Gi\"").unwrap();
         assert_eq!(q.as_str(), "8Gi");
-        assert_eq!(q.value(), 8.0 * 1024.0 * 1024.0 * 1024.0);
+        assert!((q.value() - 8.0 * 1024.0 * 1024.0 * 1024.0).abs() < f64::EPSILON);
         let q: Quantity = serde_json::from_str("0.5").unwrap();
         assert_eq!(q.to_string(), "0.5");
         let q: Quantity = serde_json::from_str("2").unwrap();

@@ -24,7 +24,7 @@ pub fn set(mut v: Value, pointer: &str, value: Value) -> Value {
             continue;
         }
         if !cur.is_object() {
-            *cur = Value::Object(Default::default());
+            *cur = Value::Object(serde_json::Map::new());
         }
         cur = cur
             .as_object_mut()

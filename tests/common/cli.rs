@@ -149,7 +149,7 @@ impl Env {
 
     pub async fn clear_faults(&self) {
         Api::<ConfigMap>::namespaced(self.client.clone(), &self.ns)
-            .delete("simnode-faults", &Default::default())
+            .delete("simnode-faults", &kube::api::DeleteParams::default())
             .await
             .unwrap();
     }

@@ -80,9 +80,13 @@ fn workload(kind: &str, component: &str, noise: &mut Noise) -> Value {
 }
 
 fn config_map(component: &str, noise: &mut Noise) -> Value {
-    let config: String = (0..150)
-        .map(|i| format!("{component}_setting_{i} = \"{}\"\n", noise.token(12)))
-        .collect();
+    let mut config = String::new();
+    for i in 0..150 {
+        config.push_str(&format!(
+            "{component}_setting_{i} = \"{}\"\n",
+            noise.token(12)
+        ));
+    }
     json!({
         "apiVersion": "v1", "kind": "ConfigMap",
         "metadata": { "name": format!("cv-{component}"), "namespace": "clickvisual", "labels": labels(component) },

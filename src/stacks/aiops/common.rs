@@ -35,7 +35,7 @@ impl Ctx<'_> {
 /// JVM heap for a memory limit: half of it, the rest for off-heap memory and the
 /// page cache (Elasticsearch's own advice).
 pub(super) fn jvm_heap_mib(r: &Resources) -> u64 {
-    ((r.limits.memory.value() / 1048576.0 / 2.0) as u64).max(256)
+    ((r.limits.memory.value() / 1_048_576.0 / 2.0) as u64).max(256)
 }
 
 /// A YAML document of a JSON value (the plan's serializer: stable key order).

@@ -56,7 +56,7 @@ pub struct Connections {
 
 /// Host of an `http(s)://host:port/...` URL.
 fn url_host(url: &str) -> String {
-    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
     let authority = rest.split('/').next().unwrap_or_default();
     let authority = authority.rsplit('@').next().unwrap_or_default();
     match authority.rsplit_once(':') {

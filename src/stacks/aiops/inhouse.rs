@@ -193,7 +193,7 @@ pub fn render(ctx: &Ctx<'_>, kind: Kind) -> Option<Rendered> {
     let annotations = if ctx.values.prometheus.enabled && !v.metrics_path.is_empty() {
         scrape_annotations(v.port, &v.metrics_path)
     } else {
-        Default::default()
+        std::collections::BTreeMap::default()
     };
     b.push(w::deployment(&b, v.replicas, annotations, pod));
     b.push(w::client_service(

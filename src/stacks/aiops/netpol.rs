@@ -66,7 +66,7 @@ fn tcp(ports: &[u16]) -> Vec<(Proto, u16)> {
 
 /// Port of an external service's URL (`http(s)://host[:port]`).
 fn url_port(url: &str) -> u16 {
-    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
     let authority = rest.split('/').next().unwrap_or_default();
     authority
         .rsplit_once(':')
@@ -319,14 +319,14 @@ pub fn render(ctx: &Ctx<'_>, rendered: &[Rendered]) -> Option<Rendered> {
         b.push(policy(
             &b,
             ctx.release.object_name("default-deny"),
-            release_pods.clone(),
+            &release_pods,
             Some(vec![]),
             Some(vec![]),
         ));
         b.push(policy(
             &b,
             ctx.release.object_name("allow-dns"),
-            release_pods,
+            &release_pods,
             None,
             Some(vec![dns_rule()]),
         ));
@@ -334,7 +334,7 @@ pub fn render(ctx: &Ctx<'_>, rendered: &[Rendered]) -> Option<Rendered> {
         b.push(policy(
             &b,
             ctx.release.object_name("probes"),
-            probe_pods(ctx),
+            &probe_pods(ctx),
             None,
             Some(vec![NetworkPolicyEgressRule::default()]),
         ));
@@ -361,7 +361,7 @@ pub fn render(ctx: &Ctx<'_>, rendered: &[Rendered]) -> Option<Rendered> {
         b.push(policy(
             &b,
             ctx.release.object_name(component),
-            selector_labels(ctx.release, component),
+            &selector_labels(ctx.release, component),
             Some(ingress),
             egress,
         ));
@@ -372,7 +372,7 @@ pub fn render(ctx: &Ctx<'_>, rendered: &[Rendered]) -> Option<Rendered> {
 fn policy(
     b: &Builder<'_>,
     name: String,
-    pods: BTreeMap<String, String>,
+    pods: &BTreeMap<String, String>,
     ingress: Option<Vec<NetworkPolicyIngressRule>>,
     egress: Option<Vec<NetworkPolicyEgressRule>>,
 ) -> NetworkPolicy {
@@ -386,7 +386,7 @@ fn policy(
     NetworkPolicy {
         metadata: b.meta(name),
         spec: Some(NetworkPolicySpec {
-            pod_selector: Some(w::label_selector(&pods)),
+            pod_selector: Some(w::label_selector(pods)),
             policy_types: Some(types),
             ingress,
             egress,

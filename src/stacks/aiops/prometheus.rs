@@ -31,7 +31,7 @@ pub fn render(ctx: &Ctx<'_>) -> Option<Rendered> {
     prometheus::render(
         ctx,
         &ctx.values.prometheus,
-        prometheus::Setup {
+        &prometheus::Setup {
             files: vec![
                 ("prometheus.yml".to_string(), yaml(&prometheus_yml(ctx))),
                 ("alerts.yml".to_string(), yaml(&alert_rules(ctx))),
@@ -110,7 +110,7 @@ fn prometheus_yml(ctx: &Ctx<'_>) -> Value {
     config
 }
 
-fn rule(name: &str, expr: String, for_: &str, severity: &str, summary: String) -> Value {
+fn rule(name: &str, expr: &str, for_: &str, severity: &str, summary: &str) -> Value {
     json!({
         "alert": name,
         "expr": expr,
@@ -137,49 +137,49 @@ pub fn alert_rules(ctx: &Ctx<'_>) -> Value {
     if v.node_exporter.enabled {
         groups.push(json!({"name": "aiops-nodes", "rules": [
             rule("HighCpuUsage",
-                format!("100 * (1 - avg by (instance) (rate(node_cpu_seconds_total{{mode=\"idle\"}}[5m]))) > {}", a.cpu_percent),
+                &format!("100 * (1 - avg by (instance) (rate(node_cpu_seconds_total{{mode=\"idle\"}}[5m]))) > {}", a.cpu_percent),
                 for_, "warning",
-                format!("CPU usage above {}% on {{{{ $labels.instance }}}}", a.cpu_percent)),
+                &format!("CPU usage above {}% on {{{{ $labels.instance }}}}", a.cpu_percent)),
             rule("HighMemoryUsage",
-                format!("100 * (1 - node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes) > {}", a.memory_percent),
+                &format!("100 * (1 - node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes) > {}", a.memory_percent),
                 for_, "warning",
-                format!("memory usage above {}% on {{{{ $labels.instance }}}}", a.memory_percent)),
+                &format!("memory usage above {}% on {{{{ $labels.instance }}}}", a.memory_percent)),
             rule("HighDiskUsage",
-                format!("100 * (1 - node_filesystem_avail_bytes{{fstype!~\"tmpfs|overlay|squashfs\"}} / node_filesystem_size_bytes{{fstype!~\"tmpfs|overlay|squashfs\"}}) > {}", a.disk_percent),
+                &format!("100 * (1 - node_filesystem_avail_bytes{{fstype!~\"tmpfs|overlay|squashfs\"}} / node_filesystem_size_bytes{{fstype!~\"tmpfs|overlay|squashfs\"}}) > {}", a.disk_percent),
                 for_, "critical",
-                format!("disk {{{{ $labels.mountpoint }}}} on {{{{ $labels.instance }}}} above {}% full", a.disk_percent)),
+                &format!("disk {{{{ $labels.mountpoint }}}} on {{{{ $labels.instance }}}} above {}% full", a.disk_percent)),
         ]}));
     }
     if v.traefik.enabled {
         groups.push(json!({"name": "aiops-edge", "rules": [
             rule("HighResponseTime",
-                format!("histogram_quantile(0.95, sum by (le, service) (rate(traefik_service_request_duration_seconds_bucket[5m]))) > {}", a.response_time_seconds),
+                &format!("histogram_quantile(0.95, sum by (le, service) (rate(traefik_service_request_duration_seconds_bucket[5m]))) > {}", a.response_time_seconds),
                 for_, "warning",
-                format!("95th percentile response time of {{{{ $labels.service }}}} above {}s", a.response_time_seconds)),
+                &format!("95th percentile response time of {{{{ $labels.service }}}} above {}s", a.response_time_seconds)),
             rule("HighErrorRate",
-                format!("100 * sum by (service) (rate(traefik_service_requests_total{{code=~\"5..\"}}[5m])) / sum by (service) (rate(traefik_service_requests_total[5m])) > {}", a.error_rate_percent),
+                &format!("100 * sum by (service) (rate(traefik_service_requests_total{{code=~\"5..\"}}[5m])) / sum by (service) (rate(traefik_service_requests_total[5m])) > {}", a.error_rate_percent),
                 for_, "critical",
-                format!("more than {}% of requests to {{{{ $labels.service }}}} fail", a.error_rate_percent)),
+                &format!("more than {}% of requests to {{{{ $labels.service }}}} fail", a.error_rate_percent)),
         ]}));
     }
     if postgresql::scraped(v) {
         groups.push(json!({"name": "aiops-database", "rules": [
             rule("TooManyDatabaseConnections",
-                format!("sum by (instance) (pg_stat_database_numbackends) > {}", a.database_connections),
+                &format!("sum by (instance) (pg_stat_database_numbackends) > {}", a.database_connections),
                 for_, "warning",
-                format!("more than {} PostgreSQL connections on {{{{ $labels.instance }}}}", a.database_connections)),
+                &format!("more than {} PostgreSQL connections on {{{{ $labels.instance }}}}", a.database_connections)),
         ]}));
     }
     if v.kube_state_metrics.enabled {
         groups.push(json!({"name": "aiops-pods", "rules": [
             rule("PodCrashLooping",
-                "increase(kube_pod_container_status_restarts_total[15m]) > 3".into(),
+                "increase(kube_pod_container_status_restarts_total[15m]) > 3",
                 "0m", "warning",
-                "{{ $labels.namespace }}/{{ $labels.pod }} ({{ $labels.container }}) restarts repeatedly".into()),
+                "{{ $labels.namespace }}/{{ $labels.pod }} ({{ $labels.container }}) restarts repeatedly"),
             rule("PodNotReady",
-                "sum by (namespace, pod) (kube_pod_status_ready{condition=\"false\"}) > 0".into(),
+                "sum by (namespace, pod) (kube_pod_status_ready{condition=\"false\"}) > 0",
                 "15m", "warning",
-                "{{ $labels.namespace }}/{{ $labels.pod }} has not been ready for 15 minutes".into()),
+                "{{ $labels.namespace }}/{{ $labels.pod }} has not been ready for 15 minutes"),
         ]}));
     }
     json!({ "groups": groups })
@@ -296,8 +296,7 @@ mod tests {
         let expr = |name: &str| {
             all.iter()
                 .find(|(n, _)| n == name)
-                .map(|(_, e)| e.clone())
-                .unwrap_or_else(|| panic!("{name}"))
+                .map_or_else(|| panic!("{name}"), |(_, e)| e.clone())
         };
         assert!(
             expr("HighCpuUsage").ends_with("> 75"),

@@ -71,7 +71,12 @@ pub fn render(ctx: &Ctx<'_>) -> Option<Rendered> {
         termination_grace_period_seconds: Some(30),
         ..ctx.pod_spec(&b, v.replicas, w::pod_security(Some(UID), Some(UID)))
     };
-    b.push(w::deployment(&b, v.replicas, Default::default(), pod));
+    b.push(w::deployment(
+        &b,
+        v.replicas,
+        std::collections::BTreeMap::default(),
+        pod,
+    ));
     b.push(w::client_service(
         &b,
         v.service.type_.as_str(),

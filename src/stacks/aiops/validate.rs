@@ -427,7 +427,7 @@ fn duration(s: &str) -> Result<(), String> {
         return Err("must be a duration such as 30s, 5m or 15d".into());
     }
     while !rest.is_empty() {
-        let digits = rest.chars().take_while(|c| c.is_ascii_digit()).count();
+        let digits = rest.chars().take_while(char::is_ascii_digit).count();
         if digits == 0 {
             return Err(format!("{s:?} is not a duration such as 30s, 5m or 15d"));
         }
@@ -499,7 +499,7 @@ mod tests {
     fn problems(v: &Values) -> Vec<String> {
         crate::values::validate_typed(v)
             .iter()
-            .map(|x| x.to_string())
+            .map(std::string::ToString::to_string)
             .collect()
     }
 

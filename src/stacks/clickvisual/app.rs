@@ -222,6 +222,8 @@ struct Auth {
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
+// The fields are ClickVisual's own configuration keys (`redisSize`, `redisAddr`, …).
+#[allow(clippy::struct_field_names)]
 struct AuthRedis {
     redis_size: u32,
     redis_network: &'static str,

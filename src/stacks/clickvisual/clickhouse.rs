@@ -159,7 +159,7 @@ fn config_files(ctx: &Ctx<'_>, topo: Topology) -> BTreeMap<String, String> {
 /// Settings ClickVisual relies on, for the `default` profile its user gets:
 /// `SELECT` straight from Kafka engine tables (its table preview), and the old
 /// `GraphiteMergeTree(...)` syntax of the alerting `metrics.samples` table.
-const PROFILE_XML: &str = r#"<clickhouse>
+const PROFILE_XML: &str = r"<clickhouse>
     <profiles>
         <default>
             <stream_like_engine_allow_direct_select>1</stream_like_engine_allow_direct_select>
@@ -167,7 +167,7 @@ const PROFILE_XML: &str = r#"<clickhouse>
         </default>
     </profiles>
 </clickhouse>
-"#;
+";
 
 /// Log to the console only: the image's default rotating files (up to 10 GiB) would
 /// fill the container's writable layer, and the console is what `kubectl logs` and

@@ -204,7 +204,7 @@ fn container(ctx: &Ctx<'_>, brokers: &str) -> Container {
 fn fluent_bit_conf(ctx: &Ctx<'_>) -> String {
     let release = ctx.release;
     format!(
-        r#"[SERVICE]
+        r"[SERVICE]
     Flush               1
     Log_Level           info
     Daemon              off
@@ -274,7 +274,7 @@ fn fluent_bit_conf(ctx: &Ctx<'_>) -> String {
     rdkafka.log.connection.close        false
     rdkafka.queue.buffering.max.kbytes  10240
     rdkafka.request.required.acks       1
-"#,
+",
         // Its own logs would otherwise loop back through Kafka.
         own_pods = release.object_name(COMPONENT),
         namespace = release.namespace,
@@ -282,7 +282,7 @@ fn fluent_bit_conf(ctx: &Ctx<'_>) -> String {
     )
 }
 
-const PARSERS_CONF: &str = r#"[PARSER]
+const PARSERS_CONF: &str = r"[PARSER]
     Name        docker
     Format      json
     Time_Key    time
@@ -300,7 +300,7 @@ const PARSERS_CONF: &str = r#"[PARSER]
 [PARSER]
     Name        json
     Format      json
-"#;
+";
 
 #[cfg(test)]
 mod tests {

@@ -10,7 +10,7 @@ pub fn render(ctx: &Ctx<'_>) -> Option<Rendered> {
     prometheus::render(
         ctx,
         &ctx.values.prometheus,
-        prometheus::Setup {
+        &prometheus::Setup {
             files: vec![("prometheus.yml".to_string(), prometheus_yml(ctx))],
             route_prefix: String::new(),
             args: Vec::new(),

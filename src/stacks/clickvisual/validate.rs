@@ -114,13 +114,13 @@ impl Values {
         p.check("fluentbit.topic", kafka_topic(&self.fluentbit.topic));
         if self.ingress.enabled {
             p.check("ingress.host", checks::ingress_host(&self.ingress.host));
-            if !self.ingress.path.starts_with('/') {
+            if self.ingress.path.starts_with('/') {
+                self.check_sub_path(p);
+            } else {
                 p.add(
                     "ingress.path",
                     format!("must start with '/', got {:?}", self.ingress.path),
                 );
-            } else {
-                self.check_sub_path(p);
             }
             if !self.ingress.class_name.is_empty() {
                 p.check(
@@ -308,7 +308,7 @@ mod tests {
         let problems = |v: &Values| {
             crate::values::validate_typed(v)
                 .iter()
-                .map(|p| p.to_string())
+                .map(std::string::ToString::to_string)
                 .collect::<Vec<_>>()
         };
         v.clickvisual.schema.sql = "CREATE TABLE IF NOT EXISTS `a` (`id` int);\n".repeat(100);

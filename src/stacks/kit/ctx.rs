@@ -148,5 +148,5 @@ fn quarter_cpu(cores: f64) -> String {
 }
 
 fn quarter_memory(bytes: f64) -> String {
-    format!("{}Mi", ((bytes / 4.0 / 1048576.0).ceil() as u64).max(16))
+    format!("{}Mi", ((bytes / 4.0 / 1_048_576.0).ceil() as u64).max(16))
 }

@@ -67,7 +67,7 @@ pub struct Setup {
 pub fn render<V: StackValues, C, X>(
     ctx: &Ctx<'_, V, C>,
     v: &Prometheus<X>,
-    setup: Setup,
+    setup: &Setup,
 ) -> Option<Rendered> {
     if !v.enabled {
         return None;
@@ -85,12 +85,13 @@ pub fn render<V: StackValues, C, X>(
     );
 
     let checksum = w::checksum_annotation(
-        &setup
+        setup
             .files
             .iter()
             .map(|(_, text)| text.as_str())
             .collect::<Vec<_>>()
-            .join("\n"),
+            .join("\n")
+            .as_str(),
     );
     let config_name = ctx.release.object_name("prometheus-config");
     b.push_in(
@@ -109,7 +110,7 @@ pub fn render<V: StackValues, C, X>(
         service_account_name: Some(name),
         // Service discovery reads the API with this token.
         automount_service_account_token: Some(true),
-        containers: vec![container(ctx, v, &setup)],
+        containers: vec![container(ctx, v, setup)],
         volumes: Some(vec![w::config_map_volume("config", &config_name)]),
         ..ctx.pod_spec(&b, 1, w::pod_security(Some(UID), Some(UID)))
     };

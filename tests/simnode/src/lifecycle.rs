@@ -639,10 +639,8 @@ fn phase(spec: &PodSpec, init: &[ContainerStatus], main: &[ContainerStatus]) -> 
         let state = s.state.clone().unwrap_or_default();
         let last = s.last_state.as_ref().and_then(exit_code);
         match (exit_code(&state), state.waiting.is_some(), last) {
-            (Some(code), _, _) if code != 0 => failed_init += 1,
-            (Some(_), _, _) => {}
-            (None, true, Some(code)) if code != 0 => failed_init += 1,
-            (None, true, Some(_)) => {}
+            (Some(code), _, _) | (None, true, Some(code)) if code != 0 => failed_init += 1,
+            (Some(_), _, _) | (None, true, Some(_)) => {}
             _ => pending_init += 1,
         }
     }
@@ -815,14 +813,14 @@ pub fn time(start: Timestamp, offset: Duration) -> Time {
 }
 
 fn hex_digest(parts: &[&str]) -> String {
-    (0u8..4)
-        .map(|round| {
-            let mut h = DefaultHasher::new();
-            round.hash(&mut h);
-            parts.hash(&mut h);
-            format!("{:016x}", h.finish())
-        })
-        .collect()
+    let mut out = String::new();
+    for round in 0u8..4 {
+        let mut h = DefaultHasher::new();
+        round.hash(&mut h);
+        parts.hash(&mut h);
+        out.push_str(&format!("{:016x}", h.finish()));
+    }
+    out
 }
 
 fn container_id(pod: &Pod, container: &str, restarts: i32) -> String {

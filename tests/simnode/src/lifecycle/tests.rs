@@ -8,6 +8,8 @@ fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s)
 }
 
+// Built like a literal: the spec goes into the pod.
+#[allow(clippy::needless_pass_by_value)]
 fn pod(spec: serde_json::Value) -> Pod {
     serde_json::from_value(json!({
         "apiVersion": "v1",
