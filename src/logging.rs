@@ -1,6 +1,6 @@
 //! Diagnostics for developers (`-v`, `-vv`, `STACKCTL_LOG`) on stderr, so they never
 //! mix with YAML or JSON on stdout. What a person must see is not logged but printed
-//! (`crate::output::warn`, the progress reporter, the command's own lines).
+//! (`output::warn`, the progress reporter, the command's own lines).
 
 use tracing_subscriber::EnvFilter;
 
