@@ -151,6 +151,42 @@ fn redis_ping_must_answer_pong_with_the_password() {
     assert_eq!(nobody_there.status.code(), Some(1));
 }
 
+/// The kit's Redis start script, run for real: the password a user set, spaces,
+/// quotes and backslashes included, reaches redis-server through the auth file
+/// intact.
+#[test]
+fn the_redis_start_script_keeps_any_password_intact() {
+    if !have(&["sh", "sed", "redis-server", "redis-cli"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let conf = dir.path().join("auth.conf");
+    // The pod's paths and port, moved to this machine; nothing else changes.
+    let script = redis::start_script(false, stackctl::stacks::types::LogLevel::Info)
+        .replace("/tmp/auth.conf", &conf.display().to_string())
+        .replace("--port 6379", &format!("--port {port} --bind 127.0.0.1"))
+        .replace("--dir /data", &format!("--dir {}", dir.path().display()));
+    assert!(
+        script.contains("--port") && !script.contains("/data"),
+        "{script}"
+    );
+    let mut server = Server(
+        Command::new("sh")
+            .args(["-c", &script])
+            .env("REDIS_PASSWORD", NASTY)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_port(port, &mut server.0, &dir.path().join("none.log"));
+    let ok = redis_probe(port, NASTY);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    assert!(stdout(&ok).contains("PONG"), "{}", stdout(&ok));
+    assert_eq!(redis_probe(port, "p@ss").status.code(), Some(1));
+}
+
 #[test]
 fn redis_without_a_password_passes_with_an_empty_one() {
     if !have(&["sh", "redis-server", "redis-cli"]) {

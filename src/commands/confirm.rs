@@ -5,6 +5,7 @@ use std::io::IsTerminal;
 
 use anyhow::{Context, Result};
 
+use super::Verdict;
 use crate::operations::Refused;
 
 /// How much is at stake.
@@ -17,7 +18,8 @@ pub enum Stakes {
     Destructive,
 }
 
-/// `Ok` to go on; [`Refused`] (nothing was changed) otherwise.
+/// `Ok` to go on; [`Verdict::Aborted`], or [`Refused`] without a terminal, otherwise
+/// (nothing was changed either way).
 pub fn confirm(question: &str, yes: bool, stakes: Stakes) -> Result<()> {
     if yes {
         return Ok(());
@@ -40,6 +42,6 @@ pub fn confirm(question: &str, yes: bool, stakes: Stakes) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(Refused("aborted: nothing was changed".into()).into())
+        Err(Verdict::Aborted.into())
     }
 }

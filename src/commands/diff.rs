@@ -11,6 +11,7 @@ pub async fn run(global: &GlobalArgs, args: &DiffArgs) -> Result<()> {
     let session = super::connect(global).await?;
     let input = super::values_input(global, &args.upgrade.values);
     let planned = upgrade::plan(&session, &input, args.upgrade.reset_values).await?;
+    super::print_warnings(global, &planned.prepared);
     let text = render_diff(&session, &planned.plan, &planned.previous).await?;
     if text.is_empty() {
         println!("no changes");

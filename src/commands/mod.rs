@@ -33,29 +33,21 @@ pub mod exit {
     pub const INTERRUPTED: u8 = 130;
 }
 
-/// An error that knows its exit code and has already been worded for the user.
-#[derive(Debug)]
-pub struct Exit {
-    pub code: u8,
-    pub message: String,
+/// What a command itself concludes, as opposed to an error of the layers below;
+/// [`report`] gives each its exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum Verdict {
+    /// `status`: the release is not deployed and ready. With `-o json|yaml` the
+    /// document already said so, and stderr stays quiet.
+    #[error("release {release} is not healthy")]
+    Unhealthy { release: String, silent: bool },
+    /// `test`: a connectivity probe failed; the summary names how many.
+    #[error("{0}")]
+    ProbesFailed(String),
+    /// The user answered no.
+    #[error("aborted: nothing was changed")]
+    Aborted,
 }
-
-impl Exit {
-    pub fn usage(message: impl Into<String>) -> Self {
-        Exit {
-            code: exit::USAGE,
-            message: message.into(),
-        }
-    }
-}
-
-impl std::fmt::Display for Exit {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for Exit {}
 
 pub async fn run(cli: Cli) -> ExitCode {
     let result = match &cli.command {
@@ -88,12 +80,9 @@ pub async fn run(cli: Cli) -> ExitCode {
         Err(e) => {
             // Scripts asking for JSON get the failed operation's report on stdout too.
             if cli.global.output != crate::cli::OutputFormat::Text
-                && let Some(f) = e.downcast_ref::<crate::operations::Failed>()
+                && let Some(r) = operate::OperationReport::of_error(&e)
             {
-                let _ = crate::output::print_structured(
-                    cli.global.output,
-                    &operate::OperationReport::failed(f),
-                );
+                let _ = crate::output::print_structured(cli.global.output, &r);
             }
             report(&e)
         }
@@ -104,11 +93,24 @@ pub async fn run(cli: Cli) -> ExitCode {
 /// one place where errors of the layers below become exit codes.
 fn report(e: &anyhow::Error) -> ExitCode {
     use crate::operations::{Failed, Interrupted, PreflightFailed, Refused, ServerDryRunRejected};
-    if let Some(exit) = e.downcast_ref::<Exit>() {
-        if !exit.message.is_empty() {
-            eprintln!("{}", exit.message);
-        }
-        return ExitCode::from(exit.code);
+    if let Some(verdict) = e.downcast_ref::<Verdict>() {
+        let code = match verdict {
+            Verdict::Unhealthy { silent, .. } => {
+                if !silent {
+                    eprintln!("{verdict}");
+                }
+                exit::FAILED
+            }
+            Verdict::ProbesFailed(_) => {
+                eprintln!("error: {verdict}");
+                exit::PROBES
+            }
+            Verdict::Aborted => {
+                eprintln!("{verdict}");
+                exit::USAGE
+            }
+        };
+        return ExitCode::from(code);
     }
     // Already worded in full, "error: N problems in values" included.
     if let Some(problems) = e.downcast_ref::<crate::values::Problems>() {
@@ -166,4 +168,13 @@ fn values_input(
 /// A session with the cluster `--kubeconfig` and `--context` name.
 async fn connect(global: &crate::cli::GlobalArgs) -> anyhow::Result<crate::cluster::Session> {
     crate::cluster::Session::connect(global.kubeconfig.as_deref(), global.context.as_deref()).await
+}
+
+/// `warning: …` lines on stderr, unless `--quiet`.
+fn print_warnings(global: &crate::cli::GlobalArgs, prepared: &crate::operations::Prepared) {
+    if !global.quiet {
+        for w in &prepared.warnings {
+            eprintln!("warning: {w}");
+        }
+    }
 }

@@ -17,8 +17,8 @@ use crate::operations::progress::Reporter;
 use crate::operations::rollback::RollbackOptions;
 use crate::operations::upgrade::UpgradeOptions;
 use crate::operations::{
-    Completed, Failed, Prepared, Refused, RunOptions, install, prepare, rollback, server_dry_run,
-    upgrade,
+    Completed, Failed, Interrupted, Prepared, Refused, RunOptions, install, prepare, rollback,
+    server_dry_run, upgrade,
 };
 use crate::output::print_structured;
 use crate::plan::Plan;
@@ -30,11 +30,11 @@ pub async fn install(global: &GlobalArgs, args: &InstallArgs) -> Result<()> {
         input: super::values_input(global, &args.values),
         create_namespace: args.create_namespace,
         server_dry_run: args.op.dry_run == Some(DryRun::Server),
-        run: run_options(global, &args.op),
+        run: run_options(&args.op),
     };
     // Values first: bad input fails before any contact with a cluster.
     let prepared = prepare(&opts.input)?;
-    print_warnings(global, &prepared);
+    super::print_warnings(global, &prepared);
     if args.op.dry_run == Some(DryRun::Client) {
         return print_client_dry_run(&prepared, global);
     }
@@ -52,12 +52,12 @@ pub async fn upgrade(global: &GlobalArgs, args: &UpgradeArgs) -> Result<()> {
         input: super::values_input(global, &args.values),
         reset_values: args.reset_values,
         recreate: args.recreate,
-        run: run_options(global, &args.op),
+        run: run_options(&args.op),
     };
     let session = super::connect(global).await?;
     let reporter = Reporter::new(global.quiet, args.op.no_progress);
     let planned = upgrade::plan(&session, &opts.input, opts.reset_values).await?;
-    print_warnings(global, &planned.prepared);
+    super::print_warnings(global, &planned.prepared);
     planned.ensure_allowed(opts.recreate)?;
     let changes = change_summary(&planned.previous, &planned.plan);
     if !global.quiet {
@@ -99,7 +99,7 @@ pub async fn rollback(global: &GlobalArgs, args: &RollbackArgs) -> Result<()> {
         release,
         namespace: global.namespace.clone(),
         revision,
-        run: run_options(global, &args.op),
+        run: run_options(&args.op),
     };
     let session = super::connect(global).await?;
     let reporter = Reporter::new(global.quiet, args.op.no_progress);
@@ -128,14 +128,12 @@ pub async fn rollback(global: &GlobalArgs, args: &RollbackArgs) -> Result<()> {
     print_completed(global, &done)
 }
 
-fn run_options(global: &GlobalArgs, op: &OperationArgs) -> RunOptions {
+fn run_options(op: &OperationArgs) -> RunOptions {
     RunOptions {
         timeout: op.timeout,
         atomic: op.atomic,
         history_max: op.history_max,
         skip_tests: op.skip_tests,
-        no_progress: op.no_progress,
-        quiet: global.quiet,
     }
 }
 
@@ -175,6 +173,8 @@ pub struct OperationReport {
     pub failure: Option<Failure>,
     /// What `--atomic` did after the failure.
     pub rolled_back: Option<String>,
+    /// Why it stopped before the end (Ctrl-C, a lost lock).
+    pub interrupted: Option<String>,
 }
 
 impl OperationReport {
@@ -189,16 +189,25 @@ impl OperationReport {
             probes: ProbeReport::from_record(record.probes.as_ref()),
             failure: None,
             rolled_back: None,
+            interrupted: None,
         }
     }
 
-    /// The report of a failed operation, for `-o json|yaml`.
-    pub fn failed(f: &Failed) -> Self {
-        OperationReport {
-            failure: Some(f.failure.clone()),
-            rolled_back: f.rolled_back.clone(),
-            ..OperationReport::new(&f.record)
+    /// The report of an operation that failed or was interrupted, for `-o json|yaml`;
+    /// `None` for errors before a revision was recorded.
+    pub fn of_error(e: &anyhow::Error) -> Option<Self> {
+        if let Some(f) = e.downcast_ref::<Failed>() {
+            return Some(OperationReport {
+                failure: Some(f.failure.clone()),
+                rolled_back: f.rolled_back.clone(),
+                ..OperationReport::new(&f.record)
+            });
         }
+        let i = e.downcast_ref::<Interrupted>()?;
+        Some(OperationReport {
+            interrupted: Some(i.why.clone()),
+            ..OperationReport::new(&i.record)
+        })
     }
 }
 
@@ -222,15 +231,6 @@ fn print_completed(global: &GlobalArgs, done: &Completed) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// `warning: …` lines on stderr, unless `--quiet`.
-pub fn print_warnings(global: &GlobalArgs, prepared: &Prepared) {
-    if !global.quiet {
-        for w in &prepared.warnings {
-            eprintln!("warning: {w}");
-        }
-    }
 }
 
 fn print_client_dry_run(prepared: &Prepared, global: &GlobalArgs) -> Result<()> {

@@ -5,9 +5,10 @@ use futures::{StreamExt, stream};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{Exit, exit};
+use super::Verdict;
 use crate::cli::{GlobalArgs, OutputFormat, ReleaseArg};
 use crate::model::Manifest;
+use crate::operations::Refused;
 use crate::operations::{stored_objects, target};
 use crate::output::{print_structured, table};
 use crate::probe::ProbeReport;
@@ -90,7 +91,7 @@ pub async fn status(global: &GlobalArgs, args: &ReleaseArg) -> Result<()> {
     .await?;
     let store = Store::new(session.client.clone(), &t.namespace);
     let Some(record) = store.latest(&t.name).await? else {
-        return Err(Exit::usage(format!("error: release {} has no revisions", t.name)).into());
+        return Err(Refused(format!("release {} has no revisions", t.name)).into());
     };
     let lock = Lock::inspect(session.client.clone(), &t.namespace, &t.name)
         .await
@@ -195,13 +196,9 @@ pub async fn status(global: &GlobalArgs, args: &ReleaseArg) -> Result<()> {
     if healthy {
         Ok(())
     } else {
-        Err(Exit {
-            code: exit::FAILED,
-            message: if global.output == OutputFormat::Text {
-                format!("release {} is not healthy", report.release)
-            } else {
-                String::new()
-            },
+        Err(Verdict::Unhealthy {
+            release: report.release,
+            silent: global.output != OutputFormat::Text,
         }
         .into())
     }

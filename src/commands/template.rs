@@ -2,18 +2,18 @@
 
 use anyhow::Result;
 
-use super::Exit;
-use super::operate::print_warnings;
+use super::print_warnings;
 use crate::cli::{GlobalArgs, OutputFormat, TemplateArgs, ValuesArgs};
 use crate::cluster;
 use crate::model::Capabilities;
+use crate::operations::Refused;
 use crate::operations::prepare;
 
 pub fn run(global: &GlobalArgs, args: &TemplateArgs) -> Result<()> {
     let prepared = prepare(&super::values_input(global, &args.values))?;
     print_warnings(global, &prepared);
     let caps = cluster::capabilities_for_version(&args.kube_version)
-        .map_err(|e| Exit::usage(format!("error: {e}")))?;
+        .map_err(|e| Refused(e.to_string()))?;
     let plan = prepared.plan(caps)?;
     match global.output {
         OutputFormat::Text | OutputFormat::Yaml => print!("{}", plan.to_yaml()?),

@@ -4,9 +4,10 @@
 
 use anyhow::Result;
 
-use super::{Exit, exit};
+use super::Verdict;
 use crate::cli::{GlobalArgs, OutputFormat, TestArgs};
 use crate::model::Release;
+use crate::operations::Refused;
 use crate::operations::target;
 use crate::output::print_structured;
 use crate::probe::{ProbeResult, RunOptions, run_probes, save_to_record, select};
@@ -23,7 +24,7 @@ pub async fn run(global: &GlobalArgs, args: &TestArgs) -> Result<()> {
     .await?;
     let store = Store::new(session.client.clone(), &t.namespace);
     let Some(record) = store.latest(&t.name).await? else {
-        return Err(Exit::usage(format!("error: release {} has no revisions", t.name)).into());
+        return Err(Refused(format!("release {} has no revisions", t.name)).into());
     };
     let stack = stacks::find(&record.stack)?;
     let release = Release {
@@ -107,10 +108,6 @@ pub async fn run(global: &GlobalArgs, args: &TestArgs) -> Result<()> {
     if report.passed() {
         Ok(())
     } else {
-        Err(Exit {
-            code: exit::PROBES,
-            message: format!("error: {}", report.summary()),
-        }
-        .into())
+        Err(Verdict::ProbesFailed(report.summary()).into())
     }
 }

@@ -29,7 +29,8 @@ pub struct ProbeSpec {
     /// An image that carries the client (the service's own image where it has one).
     pub image: String,
     pub pull_policy: String,
-    /// One of [`scripts`], run as `sh -c`.
+    /// A POSIX shell script reading only its env (the stacks keep them, see
+    /// `stacks::probe_scripts` and the kit's components), run as `sh -c`.
     pub script: &'static str,
     /// Inputs of the script; credentials only as `secretKeyRef`.
     pub env: Vec<EnvVar>,

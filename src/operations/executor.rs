@@ -10,12 +10,13 @@ use kube::api::{DeleteParams, PropagationPolicy};
 use serde_json::Value;
 use tokio::time::Instant;
 
-use super::failure::Failure;
+use super::failure::{Failed, Failure, Interrupted};
 use super::immutable::same_object;
 use super::phases::Runner;
 use super::prepare::Prepared;
 use super::progress::Reporter;
 use super::prune::{delete_owned, never_deleted, to_prune};
+use super::{RunOptions, default_timeout, guard};
 use crate::cluster::Session;
 use crate::model::ProbeSpec;
 use crate::model::{Manifest, RELEASE_LABEL, Release};
@@ -31,8 +32,9 @@ use kube::api::ListParams;
 /// What to do: the plan and the values it came from.
 pub struct Spec {
     pub operation: Operation,
-    /// The revision the plan was rendered for (objects may carry it in their names);
-    /// `None` for stored objects replayed as they are.
+    /// The revision this operation was planned as (a rendered plan's objects may
+    /// carry it in their names). Checked under the lock: if another operation
+    /// recorded a revision meanwhile, nothing is applied. `None`: take the next.
     pub revision: Option<u32>,
     pub release: String,
     pub namespace: String,
@@ -269,6 +271,58 @@ pub async fn execute(
                 rolled_back,
             })
         }
+    }
+}
+
+/// Takes the lock, executes, releases the lock, and turns the outcome into a result:
+/// how install, upgrade and rollback end (uninstall, which records no revision,
+/// takes the lock itself).
+pub async fn run_locked(
+    session: &Session,
+    store: &Store,
+    reporter: &Reporter,
+    spec: Spec,
+    run: &RunOptions,
+) -> Result<Record> {
+    let operation = spec.operation;
+    let lock = guard::acquire(session, store, reporter, &spec.release, operation.as_str()).await?;
+    let options = Options {
+        deadline: Instant::now() + run.timeout.unwrap_or_else(|| default_timeout(&spec.plan)),
+        atomic: run.atomic,
+        history_max: run.history_max,
+    };
+    let outcome = execute(session, store, reporter, &lock, spec, &options).await;
+    if let Err(e) = lock.release().await {
+        reporter.warn(format!("could not release the lock: {e}"));
+    }
+    match outcome? {
+        Outcome::Deployed(record) => {
+            reporter.info(format!(
+                "{} of {} complete: revision {} deployed in {:.1}s",
+                operation.title(),
+                record.release,
+                record.revision,
+                reporter.elapsed().as_secs_f64()
+            ));
+            Ok(record)
+        }
+        Outcome::Failed {
+            record,
+            failure,
+            rolled_back,
+        } => Err(Failed {
+            operation,
+            record,
+            failure,
+            rolled_back,
+        }
+        .into()),
+        Outcome::Interrupted { record, why } => Err(Interrupted {
+            operation,
+            record,
+            why,
+        }
+        .into()),
     }
 }
 

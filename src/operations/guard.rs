@@ -35,7 +35,7 @@ pub async fn acquire(
         None => "its stackctl process stopped without finishing".to_string(),
     };
     if let Some(r) = store.fail_interrupted(name, &why).await? {
-        reporter.note(format!(
+        reporter.warn(format!(
             "revision {} of {name} was left {} ({why}); marked failed, continuing",
             r.revision, r.operation
         ));

@@ -67,9 +67,6 @@ pub struct RunOptions {
     pub atomic: bool,
     pub history_max: usize,
     pub skip_tests: bool,
-    /// Without a terminal there are no progress bars.
-    pub no_progress: bool,
-    pub quiet: bool,
 }
 
 /// An operation that ran to the end.

@@ -1,6 +1,8 @@
-//! Preflight: everything that can be known before the first write. API reachable and
-//! its version; every permission the plan needs (SelfSubjectAccessReview, reported
-//! together); StorageClasses exist; requested CPU and memory against allocatable.
+//! Preflight: everything that can be known before the first write (the API server's
+//! reachability and version are the session's, see `cluster::Session::connect`):
+//! every permission the plan needs (SelfSubjectAccessReview, reported together);
+//! StorageClasses exist; requested CPU and memory against allocatable; and the probes
+//! of external services ([`external`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -13,6 +15,7 @@ use kube::{Api, Client};
 use serde_json::Value;
 
 use super::failure::PreflightFailed;
+use super::prepare::Prepared;
 use super::progress::Reporter;
 use crate::cluster::{Permission, Resolver, Session, denied_permissions};
 use crate::model::Manifest;
@@ -342,6 +345,35 @@ pub async fn run(
         report.permissions_checked
     ));
     Ok(report)
+}
+
+/// Probes of the external dependencies (`<dependency>.enabled=false`) before anything
+/// of the release is written, so that a wrong host or password stops the operation
+/// here. Their Jobs and a temporary credentials Secret are the only writes, and are
+/// deleted again (see `probe::run_preflight_probes`).
+pub async fn external(
+    session: &Session,
+    reporter: &Reporter,
+    prepared: &Prepared,
+    plan: &crate::plan::Plan,
+) -> Result<()> {
+    let manifests: Vec<_> = plan.manifests().cloned().collect();
+    let report = crate::probe::preflight_external(
+        session,
+        prepared.stack,
+        &prepared.values,
+        &prepared.release,
+        &manifests,
+        |r| reporter.info(format!("preflight probe {}: {}", r.job, r.result_text())),
+    )
+    .await?;
+    if let Some(r) = report {
+        reporter.info(format!(
+            "preflight probes of external services: {}",
+            r.summary()
+        ));
+    }
+    Ok(())
 }
 
 /// Whether the namespace exists; without the right to read namespaces, assume it

@@ -9,7 +9,10 @@ use crate::model::{Capabilities, Release, check_release_name};
 use crate::plan::Plan;
 use crate::profiles::{self, Profile};
 use crate::stacks::{self, ResolvedValues, Stack};
-use crate::values::{Layer, SetFlag};
+use serde_json::Value;
+
+use crate::release::Record;
+use crate::values::{Layer, Path as ValuesPath, SetFlag};
 
 /// Everything a command needs once the values are known to be valid.
 pub struct Prepared {
@@ -120,4 +123,54 @@ fn read_layer(path: &Path) -> Result<Layer> {
         ))
     })?;
     Ok(Layer::file(&path.display().to_string(), yaml))
+}
+
+/// The previous revision's generated secrets only, as a layer.
+pub fn generated_layer(r: &Record) -> Layer {
+    let mut tree = Value::Object(serde_json::Map::new());
+    for path in &r.generated {
+        let p = ValuesPath::parse(path);
+        if let Some(v) = p.get(&r.values) {
+            set_path(&mut tree, path, v.clone());
+        }
+    }
+    Layer::tree(
+        format!("secrets generated for revision {}", r.revision),
+        tree,
+    )
+}
+
+fn set_path(tree: &mut Value, dotted: &str, value: Value) {
+    let mut node = tree;
+    let keys: Vec<&str> = dotted.split('.').collect();
+    for (i, k) in keys.iter().enumerate() {
+        if i + 1 == keys.len() {
+            node[*k] = value;
+            return;
+        }
+        if !node[*k].is_object() {
+            node[*k] = Value::Object(serde_json::Map::new());
+        }
+        node = &mut node[*k];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_secrets_become_a_layer() {
+        let mut tree = Value::Object(serde_json::Map::new());
+        set_path(&mut tree, "mysql.auth.password", Value::String("p".into()));
+        set_path(
+            &mut tree,
+            "mysql.auth.rootPassword",
+            Value::String("r".into()),
+        );
+        assert_eq!(
+            tree,
+            serde_json::json!({"mysql": {"auth": {"password": "p", "rootPassword": "r"}}})
+        );
+    }
 }

@@ -63,18 +63,6 @@ impl Reporter {
         }
     }
 
-    /// Something a person should know that is neither progress nor a problem (a
-    /// revision left pending by a killed run was marked failed); not in quiet mode.
-    pub fn note(&self, msg: impl AsRef<str>) {
-        match &self.mode {
-            Mode::Bars(m) => {
-                let _ = m.println(format!("note: {}", msg.as_ref()));
-            }
-            Mode::Lines => eprintln!("note: {}", msg.as_ref()),
-            Mode::Quiet => {}
-        }
-    }
-
     /// A warning is shown even in quiet mode (see [`crate::output::warn`]).
     pub fn warn(&self, msg: impl AsRef<str>) {
         crate::output::warn(msg);

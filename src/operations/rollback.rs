@@ -2,9 +2,8 @@
 
 use anyhow::{Context, Result};
 
-use super::executor::Spec;
+use super::executor::{Spec, run_locked};
 use super::failure::Refused;
-use super::install::run_locked;
 use super::progress::Reporter;
 use super::{Completed, RunOptions, stored_objects, target};
 use crate::cluster::Session;
@@ -105,9 +104,13 @@ pub async fn run(
     let store = Store::new(session.client.clone(), &spec.namespace);
     super::preflight::run(session, reporter, &spec.plan, &spec.namespace, false).await?;
     // Prune against the last two revisions: the current one, and a failed one after it.
-    for r in store.list(&spec.release).await?.iter().rev().take(2) {
+    // Read before the lock, so the rollback is planned as the revision after them: if
+    // another operation records one first, the executor stops before applying.
+    let revisions = store.list(&spec.release).await?;
+    for r in revisions.iter().rev().take(2) {
         spec.previous.extend(stored_objects(r));
     }
+    spec.revision = Some(revisions.last().map_or(1, |r| r.revision + 1));
     let record = run_locked(session, &store, reporter, spec, &opts.run).await?;
     Ok(Completed {
         record,

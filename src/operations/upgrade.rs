@@ -4,11 +4,10 @@
 
 use anyhow::{Context, Result};
 
-use super::executor::Spec;
+use super::executor::{Spec, run_locked};
 use super::failure::Refused;
 use super::immutable::{self, ImmutableChange};
-use super::install::{external_preflight, generated_layer, run_locked};
-use super::prepare::{Base, Input, Prepared, prepare_on};
+use super::prepare::{Base, Input, Prepared, generated_layer, prepare_on};
 use super::progress::Reporter;
 use super::{Completed, RunOptions, preflight, stored_objects, target};
 use crate::cluster::Session;
@@ -129,7 +128,7 @@ pub async fn run(
     let store = Store::new(session.client.clone(), ns);
     preflight::run(session, reporter, &plan, ns, false).await?;
     if !opts.run.skip_tests {
-        external_preflight(session, reporter, &prepared, &plan).await?;
+        preflight::external(session, reporter, &prepared, &plan).await?;
     }
     let recreate: Vec<Manifest> = if opts.recreate {
         let ids: Vec<String> = immutable.iter().map(|c| c.object.clone()).collect();

@@ -208,7 +208,7 @@ pub async fn run_probes(
         }
     }
 
-    cleanup(&jobs, &finished_names).await;
+    cleanup(&jobs, &release.namespace, &finished_names).await;
     results.sort_by_key(|(order, _)| *order);
     Ok(ProbeReport::new(
         ran_at,
@@ -468,10 +468,10 @@ async fn remove_finished(jobs: Api<Job>, old: Job) -> Result<()> {
         };
         let wait = await_condition(jobs.clone(), &name, finished);
         if tokio::time::timeout(DELETE_WAIT, wait).await.is_err() {
-            tracing::warn!(
+            crate::output::warn(format!(
                 "the earlier probe Job {name} is still running after {}s; deleting it anyway",
                 DELETE_WAIT.as_secs()
-            );
+            ));
         }
     }
     let foreground = DeleteParams {
@@ -725,7 +725,7 @@ fn judge(
 
 /// Deletes this run's Jobs; their pods go with them (background propagation).
 /// Best effort: a Job left behind is deleted by the next run, or by its TTL.
-async fn cleanup(jobs: &Api<Job>, names: &[String]) {
+async fn cleanup(jobs: &Api<Job>, namespace: &str, names: &[String]) {
     let params = background();
     let deletions = names.iter().map(|name| {
         let jobs = jobs.clone();
@@ -735,7 +735,7 @@ async fn cleanup(jobs: &Api<Job>, names: &[String]) {
                 Ok(_) => {}
                 Err(kube::Error::Api(s)) if s.code == 404 => {}
                 Err(e) => crate::output::warn(format!(
-                    "could not delete probe Job {name}: {e}; delete it with `kubectl delete job {name}`"
+                    "could not delete probe Job {name}: {e}; delete it with `kubectl -n {namespace} delete job {name}`"
                 )),
             }
         }

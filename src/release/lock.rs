@@ -23,9 +23,6 @@ use tokio::task::JoinHandle;
 
 use crate::model::{ReleaseNameError, check_release_name};
 
-/// How long a lock outlives its holder's last renewal.
-pub const DEFAULT_TTL: Duration = Duration::from_secs(30);
-
 /// Attempts at taking a Lease that keeps changing hands before giving up.
 const ATTEMPTS: usize = 3;
 

@@ -501,10 +501,10 @@ fn summarize(
             revision,
         }),
         Err(e) => {
-            tracing::warn!(
+            crate::output::warn(format!(
                 "release record {namespace}/{} is unreadable: {e}",
                 secret_name(&name, revision)
-            );
+            ));
             Some(ReleaseSummary {
                 updated: None,
                 stack: label(secret, STACK_LABEL).unwrap_or_default().to_string(),

@@ -1,4 +1,4 @@
-//! The kit every component is written with: a [`Builder`] that gives each object the
+//! The builder every component is written with: a [`Builder`] that gives each object the
 //! standard labels and the phase annotation, and the label helpers around it.
 
 use std::collections::BTreeMap;

@@ -2,7 +2,7 @@
 //! defaults, a profile and its own components, and nothing else. It has one
 //! component of its own (a web app) and takes Redis whole from the kit; it plugs
 //! into the engine through [`Definition`] exactly as ClickVisual and AIOps do, and
-//! no engine file (values, plan, apply, wait, probe, lifecycle, commands) knows it.
+//! no engine file (model, values, plan, apply, wait, probe, operations, commands) knows it.
 
 use std::collections::BTreeMap;
 

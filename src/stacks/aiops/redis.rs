@@ -37,7 +37,7 @@ mod tests {
         assert_eq!(sts.body["spec"]["replicas"], 1);
         let c = container_of(sts, "redis");
         let script = c["command"][2].as_str().unwrap();
-        assert!(script.contains("printf 'requirepass %s"), "{script}");
+        assert!(script.contains("printf 'requirepass \"%s\""), "{script}");
         assert!(
             script.contains("exec redis-server /tmp/auth.conf"),
             "{script}"

@@ -33,7 +33,7 @@ mod tests {
         let c = container_of(sts, "redis");
         assert!(c.get("args").is_none(), "{c}");
         let script = c["command"][2].as_str().unwrap();
-        assert!(script.contains("printf 'requirepass %s"), "{script}");
+        assert!(script.contains("printf 'requirepass \"%s\""), "{script}");
         assert!(
             script.contains("exec redis-server /tmp/auth.conf"),
             "{script}"

@@ -21,12 +21,6 @@ pub enum Side {
     External,
 }
 
-impl Side {
-    pub fn is_internal(self) -> bool {
-        self == Side::Internal
-    }
-}
-
 /// The side in use: internal when the component is enabled, else external when
 /// the user configured it, else none (the dependency is not used at all).
 pub fn side(enabled: bool, external_configured: bool) -> Option<Side> {

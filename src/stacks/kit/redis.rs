@@ -245,10 +245,15 @@ fn redis_log_level(l: LogLevel) -> &'static str {
 }
 
 /// The server's start script: auth settings into a file, then exec redis-server.
+/// The password stays off the command line (argv is readable through `/proc`). In
+/// the file it is a double-quoted string, backslashes and quotes escaped, which
+/// redis.conf reads back verbatim (`sdssplitargs` in upstream's `src/sds.c`): any
+/// password a user sets works, spaces and quotes included.
 pub fn start_script(cluster: bool, level: LogLevel) -> String {
     let mut script = String::from(
         "set -e\n\
-         printf 'requirepass %s\\nmasterauth %s\\n' \"$REDIS_PASSWORD\" \"$REDIS_PASSWORD\" > /tmp/auth.conf\n",
+         quoted=$(printf '%s' \"$REDIS_PASSWORD\" | sed 's/[\\\\\"]/\\\\&/g')\n\
+         printf 'requirepass \"%s\"\\nmasterauth \"%s\"\\n' \"$quoted\" \"$quoted\" > /tmp/auth.conf\n",
     );
     let mut server = format!(
         "exec redis-server /tmp/auth.conf --port {PORT} --dir /data --appendonly yes --loglevel {}",
