@@ -1,13 +1,18 @@
-//! Upgrades are forever: a release installed by the previous stackctl upgrades with
+//! Upgrades are forever: a release installed by an earlier stackctl upgrades with
 //! this one, without `--recreate`, keeping its volumes, secrets and records.
 //!
-//! The fixture `tests/fixtures/previous-main/minimal-record.b64` is the release
-//! record Secret's payload exactly as the previous stackctl (commit 9b24731, before
-//! ClickVisual's schema Job) wrote it for `install cv --profile minimal` in namespace
-//! `prev-main`. The test reads it with today's decoder, recreates in a fresh
-//! namespace of that name what that install left (its objects, applied by
-//! server-side apply as field manager `stackctl` as that binary did, and its
-//! record), then runs the mission's upgrade line with this binary.
+//! Each fixture in `tests/fixtures/previous-main/` is a release record Secret's
+//! payload exactly as an earlier stackctl wrote it:
+//! - `minimal-record.b64`: commit 9b24731 (before ClickVisual's schema Job),
+//!   `install cv --profile minimal` in namespace `prev-main`;
+//! - `aiops-minimal-record.b64`: commit 5469cc5 (before the stack kit, when AIOps
+//!   called volumes `storage`), `install ops --profile aiops-minimal` in namespace
+//!   `prev-main-aiops`.
+//!
+//! A test reads one with today's decoder, recreates in a fresh namespace of that
+//! name what that install left (its objects, applied by server-side apply as field
+//! manager `stackctl` as that binary did, and its record), then upgrades with this
+//! binary.
 
 mod common;
 
@@ -29,19 +34,62 @@ use stackctl::release::{Status, Store};
 
 const FIXTURE_NAMESPACE: &str = "prev-main";
 
-fn previous_record() -> Record {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/previous-main/minimal-record.b64"
+/// A fixture record, read with today's decoder.
+fn fixture(file: &str, namespace: &str) -> Record {
+    let path = format!(
+        "{}/tests/fixtures/previous-main/{file}",
+        env!("CARGO_MANIFEST_DIR")
     );
     let text = std::fs::read_to_string(path).unwrap();
     let gz = base64::engine::general_purpose::STANDARD
         .decode(text.trim())
         .unwrap();
-    let record = decode(&gz).expect("a record of the previous stackctl is readable");
+    let record = decode(&gz).expect("a record of an earlier stackctl is readable");
     assert_eq!(record.revision, 1);
     assert_eq!(record.status, Status::Deployed);
-    assert_eq!(record.namespace, FIXTURE_NAMESPACE);
+    assert_eq!(record.namespace, namespace);
+    record
+}
+
+/// What the install of `record` left on the cluster: its objects, its record, and
+/// the claims of its StatefulSets (returned once all exist).
+async fn restore(env: &Env, record: &mut Record) -> BTreeMap<String, String> {
+    let manifests: Vec<Manifest> = record
+        .manifests
+        .iter()
+        .cloned()
+        .filter_map(Manifest::from_value)
+        .collect();
+    assert_eq!(manifests.len(), record.manifests.len());
+    let expected: usize = manifests
+        .iter()
+        .filter(|m| m.kind == "StatefulSet")
+        .map(|m| {
+            let spec = &m.body["spec"];
+            spec["replicas"].as_u64().unwrap_or(1) as usize
+                * spec["volumeClaimTemplates"].as_array().map_or(0, Vec::len)
+        })
+        .sum();
+    apply_all(&Resolver::new(env.client.clone()), &manifests, false)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    Store::new(env.client.clone(), &env.ns)
+        .create(record)
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + common::WAIT;
+    loop {
+        let c = claims(env).await;
+        if c.len() == expected {
+            break c;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "claims: {c:?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+fn previous_record() -> Record {
+    let record = fixture("minimal-record.b64", FIXTURE_NAMESPACE);
     // Its Deployment made the schema in every replica; this stackctl moves that to a Job.
     let deployment = record
         .manifests
@@ -67,32 +115,9 @@ async fn claims(env: &Env) -> BTreeMap<String, String> {
 async fn a_release_of_the_previous_stackctl_upgrades_in_place() {
     let env = Env::in_namespace(FIXTURE_NAMESPACE).await;
     let mut record = previous_record();
-
-    // What the previous install left on the cluster.
-    let manifests: Vec<Manifest> = record
-        .manifests
-        .iter()
-        .cloned()
-        .filter_map(Manifest::from_value)
-        .collect();
-    assert_eq!(manifests.len(), record.manifests.len());
-    apply_all(&Resolver::new(env.client.clone()), &manifests, false)
-        .await
-        .unwrap_or_else(|e| panic!("{e:?}"));
-    Store::new(env.client.clone(), &env.ns)
-        .create(&mut record)
-        .await
-        .unwrap();
+    let before = restore(&env, &mut record).await;
     // Its StatefulSets' volumes: MySQL, ClickHouse, Kafka.
-    let deadline = tokio::time::Instant::now() + common::WAIT;
-    let before = loop {
-        let c = claims(&env).await;
-        if c.len() == 3 {
-            break c;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "claims: {c:?}");
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
+    assert_eq!(before.len(), 3, "{before:?}");
     let root = env
         .secret_value("cv-mysql-credentials", "mysql-root-password")
         .await;
@@ -145,5 +170,65 @@ async fn a_release_of_the_previous_stackctl_upgrades_in_place() {
         pod.containers[0].image.as_deref(),
         Some("clickvisual/clickvisual:v1.2.0")
     );
+    env.done().await;
+}
+
+#[tokio::test]
+async fn an_aiops_release_with_storage_keys_upgrades_to_persistence() {
+    const NAMESPACE: &str = "prev-main-aiops";
+    let env = Env::in_namespace(NAMESPACE).await;
+    let mut record = fixture("aiops-minimal-record.b64", NAMESPACE);
+    // Written when AIOps called a component's volume `storage`.
+    assert!(record.values["prometheus"]["storage"].is_object());
+    assert!(record.values["prometheus"].get("persistence").is_none());
+    let before = restore(&env, &mut record).await;
+    assert!(before.len() >= 5, "{before:?}");
+    let grafana = env
+        .secret_value("ops-grafana-credentials", "admin-password")
+        .await;
+    let elastic = env
+        .secret_value("ops-elasticsearch-credentials", "elastic-password")
+        .await;
+
+    let out = env
+        .ok(&["upgrade", "ops", "--set", "prometheus.retention=10d"])
+        .await;
+    // The rename changes no object; the retention flag is the one change (and the
+    // Redis start script, which now quotes the password in its auth file).
+    let err = stderr(&out);
+    assert!(err.contains("StatefulSet/ops-prometheus"), "{err}");
+    assert!(
+        !err.contains("to remove") || err.contains("0 to remove"),
+        "{err}"
+    );
+
+    assert_eq!(claims(&env).await, before, "volumes were replaced");
+    assert_eq!(
+        env.secret_value("ops-grafana-credentials", "admin-password")
+            .await,
+        grafana
+    );
+    assert_eq!(
+        env.secret_value("ops-elasticsearch-credentials", "elastic-password")
+            .await,
+        elastic
+    );
+    assert_eq!(
+        env.revision_statuses("ops").await,
+        vec![(1, "superseded".into()), (2, "deployed".into())]
+    );
+    // The new revision keeps the values under the canonical key.
+    let latest = Store::new(env.client.clone(), &env.ns)
+        .latest("ops")
+        .await
+        .unwrap()
+        .unwrap();
+    let prometheus = &latest.values["prometheus"];
+    assert!(prometheus.get("storage").is_none(), "{prometheus}");
+    assert_eq!(
+        prometheus["persistence"], record.values["prometheus"]["storage"],
+        "{prometheus}"
+    );
+    assert_eq!(prometheus["retention"], "10d");
     env.done().await;
 }
