@@ -71,17 +71,7 @@ pub fn render(ctx: &Ctx<'_>) -> Option<Rendered> {
         volumes: Some(vec![w::config_map_volume("init", &init_name)]),
         ..ctx.pod_spec(&b, 1, w::pod_security(Some(UID), Some(UID)))
     };
-    let sts = w::stateful_set(
-        &b,
-        w::StatefulSetParts {
-            replicas: 1,
-            parallel: false,
-            pod_annotations: annotations,
-            pod,
-            claims: vec![ctx.data_claim(&b, &v.persistence)],
-        },
-    );
-    b.push(sts);
+    b.push(ctx.single_stateful_set(&b, annotations, pod, &v.persistence));
     Some(b.finish(vec![]))
 }
 

@@ -47,17 +47,7 @@ pub fn render(ctx: &Ctx<'_>) -> Option<Rendered> {
         containers: vec![container(ctx)],
         ..w::pod_spec(&b, &globals, 1, w::pod_security(Some(UID), Some(UID)))
     };
-    let sts = w::stateful_set(
-        &b,
-        w::StatefulSetParts {
-            replicas: 1,
-            parallel: false,
-            pod_annotations: BTreeMap::new(),
-            pod,
-            claims: vec![ctx.data_claim(&b, &v.persistence)],
-        },
-    );
-    b.push(sts);
+    b.push(ctx.single_stateful_set(&b, BTreeMap::new(), pod, &v.persistence));
     Some(b.finish(vec![]))
 }
 

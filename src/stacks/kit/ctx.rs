@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{
     Container, PersistentVolumeClaim, PodSecurityContext, PodSpec, ResourceRequirements,
 };
@@ -98,6 +99,27 @@ impl<V: StackValues, C> Ctx<'_, V, C> {
             DATA_VOLUME,
             p.size.as_str(),
             w::storage_class(&p.storage_class, &self.values.global().storage_class),
+        )
+    }
+
+    /// A single-replica StatefulSet keeping its data on one `data` volume: the shape
+    /// of every database and server here that does not cluster.
+    pub fn single_stateful_set(
+        &self,
+        b: &Builder<'_>,
+        pod_annotations: BTreeMap<String, String>,
+        pod: PodSpec,
+        p: &Persistence,
+    ) -> StatefulSet {
+        w::stateful_set(
+            b,
+            w::StatefulSetParts {
+                replicas: 1,
+                parallel: false,
+                pod_annotations,
+                pod,
+                claims: vec![self.data_claim(b, p)],
+            },
         )
     }
 

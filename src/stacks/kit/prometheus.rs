@@ -114,17 +114,7 @@ pub fn render<V: StackValues, C, X>(
         volumes: Some(vec![w::config_map_volume("config", &config_name)]),
         ..ctx.pod_spec(&b, 1, w::pod_security(Some(UID), Some(UID)))
     };
-    let sts = w::stateful_set(
-        &b,
-        w::StatefulSetParts {
-            replicas: 1,
-            parallel: false,
-            pod_annotations: checksum,
-            pod,
-            claims: vec![ctx.data_claim(&b, &v.persistence)],
-        },
-    );
-    b.push(sts);
+    b.push(ctx.single_stateful_set(&b, checksum, pod, &v.persistence));
     Some(b.finish(vec![]))
 }
 
