@@ -26,9 +26,11 @@ pub(super) fn join<T>(
 pub(super) mod testing {
     //! Values and context for the components' tests.
 
+    pub use crate::stacks::kit::testing::*;
+
     use super::super::values::Values;
     use super::super::{DEFAULTS_YAML, render};
-    use crate::model::{Capabilities, Manifest, Release, Rendered};
+    use crate::model::{Capabilities, Release, Rendered};
 
     /// Fixed secrets, distinct enough to search rendered output for.
     pub const MYSQL_ROOT: &str = "RootPw1x7Qk2";
@@ -73,49 +75,6 @@ pub(super) mod testing {
 
     pub fn render_all(v: &Values) -> Vec<Rendered> {
         render(v, &release(), Capabilities::latest())
-    }
-
-    pub fn component<'a>(all: &'a [Rendered], name: &str) -> &'a Rendered {
-        all.iter()
-            .find(|r| r.name == name)
-            .unwrap_or_else(|| panic!("component {name} not rendered"))
-    }
-
-    pub fn find<'a>(r: &'a Rendered, kind: &str, name: &str) -> &'a Manifest {
-        r.manifests
-            .iter()
-            .find(|m| m.kind == kind && m.name == name)
-            .unwrap_or_else(|| panic!("{kind}/{name} not in {}", r.name))
-    }
-
-    /// The container named `name` in a workload's pod template (or init containers).
-    pub fn container_of<'a>(m: &'a Manifest, name: &str) -> &'a serde_json::Value {
-        let spec = &m.body["spec"]["template"]["spec"];
-        ["containers", "initContainers"]
-            .iter()
-            .filter_map(|k| spec[*k].as_array())
-            .flatten()
-            .find(|c| c["name"] == name)
-            .unwrap_or_else(|| panic!("container {name} not in {}", m.id()))
-    }
-
-    /// Value of a literal env var of a container; `None` when absent or from a ref.
-    pub fn env<'a>(container: &'a serde_json::Value, name: &str) -> Option<&'a str> {
-        container["env"]
-            .as_array()?
-            .iter()
-            .find(|e| e["name"] == name)?["value"]
-            .as_str()
-    }
-
-    /// Decoded value of a key of a Secret manifest.
-    pub fn secret_value(m: &Manifest, key: &str) -> String {
-        use base64::Engine;
-        let encoded = m.body["data"][key].as_str().expect("secret key present");
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(encoded)
-            .expect("base64");
-        String::from_utf8(bytes).expect("utf-8")
     }
 }
 

@@ -9,6 +9,8 @@ pub mod connections;
 pub mod ctx;
 pub mod prometheus;
 pub mod redis;
+#[cfg(test)]
+pub mod testing;
 pub mod values;
 
 pub use connections::{Database, SecretKey, Side, credentials_secret, read_secret_command, side};

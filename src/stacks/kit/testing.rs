@@ -1,0 +1,75 @@
+//! Looking into rendered objects, for the stacks' tests.
+
+use crate::model::{Manifest, Rendered};
+
+pub fn component<'a>(all: &'a [Rendered], name: &str) -> &'a Rendered {
+    all.iter()
+        .find(|r| r.name == name)
+        .unwrap_or_else(|| panic!("component {name} not rendered"))
+}
+
+pub fn has(all: &[Rendered], name: &str) -> bool {
+    all.iter().any(|r| r.name == name)
+}
+
+pub fn find<'a>(r: &'a Rendered, kind: &str, name: &str) -> &'a Manifest {
+    r.manifests
+        .iter()
+        .find(|m| m.kind == kind && m.name == name)
+        .unwrap_or_else(|| panic!("{kind}/{name} not in {}", r.name))
+}
+
+/// The only object of a kind in a component.
+pub fn only<'a>(r: &'a Rendered, kind: &str) -> &'a Manifest {
+    let found: Vec<_> = r.manifests.iter().filter(|m| m.kind == kind).collect();
+    assert_eq!(found.len(), 1, "{kind} in {}", r.name);
+    found[0]
+}
+
+/// The container named `name` in a workload's pod template (or init containers).
+pub fn container_of<'a>(m: &'a Manifest, name: &str) -> &'a serde_json::Value {
+    let spec = &m.body["spec"]["template"]["spec"];
+    ["containers", "initContainers"]
+        .iter()
+        .filter_map(|k| spec[*k].as_array())
+        .flatten()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("container {name} not in {}", m.id()))
+}
+
+/// Value of a literal env var of a container; `None` when absent or from a ref.
+pub fn env<'a>(container: &'a serde_json::Value, name: &str) -> Option<&'a str> {
+    container["env"]
+        .as_array()?
+        .iter()
+        .find(|e| e["name"] == name)?["value"]
+        .as_str()
+}
+
+/// `(secret, key)` an env var of a container is read from.
+pub fn env_ref(container: &serde_json::Value, name: &str) -> Option<(String, String)> {
+    let e = container["env"]
+        .as_array()?
+        .iter()
+        .find(|e| e["name"] == name)?;
+    let r = &e["valueFrom"]["secretKeyRef"];
+    Some((r["name"].as_str()?.into(), r["key"].as_str()?.into()))
+}
+
+/// Decoded value of a key of a Secret manifest.
+pub fn secret_value(m: &Manifest, key: &str) -> String {
+    use base64::Engine;
+    let encoded = m.body["data"][key].as_str().expect("secret key present");
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .expect("base64");
+    String::from_utf8(bytes).expect("utf-8")
+}
+
+/// A data key of a ConfigMap manifest.
+pub fn config_value(m: &Manifest, key: &str) -> String {
+    m.body["data"][key]
+        .as_str()
+        .unwrap_or_else(|| panic!("{key} not in {}", m.id()))
+        .to_string()
+}
