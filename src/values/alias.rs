@@ -127,7 +127,10 @@ impl SchemaTree {
         match value {
             Value::Object(map) => {
                 for (new, old) in self.aliased_properties(s) {
-                    if !map.contains_key(&old) {
+                    // An old name that is also a real key here is that key, as in
+                    // `canonical_path`.
+                    if !map.contains_key(&old) || !matches!(self.child_key(s, &old), Child::Unknown)
+                    {
                         continue;
                     }
                     if map.contains_key(&new) {
