@@ -3,8 +3,8 @@
 
 use anyhow::Result;
 
-use super::changes::render_diff;
 use crate::cli::{DiffArgs, GlobalArgs};
+use crate::operations::changes::render_diff;
 use crate::operations::upgrade;
 
 pub async fn run(global: &GlobalArgs, args: &DiffArgs) -> Result<()> {

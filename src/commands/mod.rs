@@ -1,6 +1,5 @@
 //! One module per command; each turns parsed arguments into output and an exit status.
 
-mod changes;
 mod confirm;
 mod diff;
 pub mod operate;

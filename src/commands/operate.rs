@@ -4,8 +4,8 @@
 
 use anyhow::Result;
 
-use super::changes::{change_summary, render_diff};
 use super::confirm::{Stakes, confirm};
+use crate::operations::changes::{change_summary, render_diff};
 use serde::Serialize;
 
 use crate::cli::{

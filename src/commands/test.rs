@@ -6,65 +6,43 @@ use anyhow::Result;
 
 use super::Verdict;
 use crate::cli::{GlobalArgs, OutputFormat, TestArgs};
-use crate::model::Release;
-use crate::operations::Refused;
-use crate::operations::target;
+use crate::operations::test::{self, Recorded, TestOptions};
 use crate::output::print_structured;
-use crate::probe::{ProbeResult, RunOptions, run_probes, save_to_record, select};
-use crate::release::{Lock, Store};
-use crate::stacks::{self, ResolvedValues};
+use crate::probe::ProbeResult;
 
 pub async fn run(global: &GlobalArgs, args: &TestArgs) -> Result<()> {
-    let session = super::connect(global).await?;
-    let t = target::find(
-        &session.client,
-        args.release.release.as_deref(),
-        global.namespace.as_deref(),
-    )
-    .await?;
-    let store = Store::new(session.client.clone(), &t.namespace);
-    let Some(record) = store.latest(&t.name).await? else {
-        return Err(Refused(format!("release {} has no revisions", t.name)).into());
-    };
-    let stack = stacks::find(&record.stack)?;
-    let release = Release {
-        name: t.name.clone(),
-        namespace: t.namespace.clone(),
-        stack: stack.name(),
-        revision: 1,
-    };
-    let values = ResolvedValues {
-        tree: record.values.clone(),
-        generated: record.generated.clone(),
-    };
-    let probes = select(
-        stack.probes(&values, &release)?,
-        args.filter.as_deref(),
-        &t.name,
-    )?;
-    let quiet = global.quiet;
-    if probes.is_empty() {
-        if !quiet {
-            eprintln!("the {} stack defines no connectivity probes", stack.name());
-        }
-        return Ok(());
-    }
-    if !quiet {
-        let names: Vec<&str> = probes.iter().map(|p| p.component.as_str()).collect();
-        eprintln!(
-            "probing {} (namespace {}, revision {}): {}; Jobs {}-test-<component>",
-            t.name,
-            t.namespace,
-            record.revision,
-            names.join(", "),
-            t.name
-        );
-    }
-    let opts = RunOptions {
+    let opts = TestOptions {
+        release: args.release.release.clone(),
+        namespace: global.namespace.clone(),
         filter: args.filter.clone(),
         timeout: args.timeout,
         logs: args.logs,
     };
+    let session = super::connect(global).await?;
+    let planned = test::plan(&session, &opts).await?;
+    let quiet = global.quiet;
+    if planned.probes.is_empty() {
+        if !quiet {
+            eprintln!("the {} stack defines no connectivity probes", planned.stack);
+        }
+        return Ok(());
+    }
+    if !quiet {
+        let names: Vec<&str> = planned
+            .probes
+            .iter()
+            .map(|p| p.component.as_str())
+            .collect();
+        let r = &planned.release;
+        eprintln!(
+            "probing {} (namespace {}, revision {}): {}; Jobs {}-test-<component>",
+            r.name,
+            r.namespace,
+            planned.revision,
+            names.join(", "),
+            r.name
+        );
+    }
     let progress = |r: &ProbeResult| {
         if !quiet {
             let name = if r.job.is_empty() {
@@ -79,25 +57,16 @@ pub async fn run(global: &GlobalArgs, args: &TestArgs) -> Result<()> {
             );
         }
     };
-    let report = run_probes(&session, &release, probes, &opts, progress).await?;
-
-    // Updating the record while an install or upgrade holds the lock would make that
-    // operation's own next write of the same record fail as a conflict.
-    let lock = Lock::inspect(session.client.clone(), &t.namespace, &t.name)
-        .await
-        .ok()
-        .flatten()
-        .filter(|l| !l.is_expired());
-    match lock {
-        Some(l) => eprintln!(
-            "note: results not recorded: {} holds the release's lock",
-            l.holder
-        ),
-        None => match save_to_record(&store, &t.name, &report).await {
-            Ok(revision) if !quiet => eprintln!("results recorded in revision {revision}"),
-            Ok(_) => {}
-            Err(e) => eprintln!("warning: could not record the results: {e:#}"),
-        },
+    let (report, recorded) = test::run(&session, planned, &opts, progress).await?;
+    match recorded {
+        Recorded::NotWhileLocked { holder } => {
+            eprintln!("note: results not recorded: {holder} holds the release's lock");
+        }
+        Recorded::Revision(revision) if !quiet => {
+            eprintln!("results recorded in revision {revision}");
+        }
+        Recorded::Revision(_) => {}
+        Recorded::Failed(e) => crate::output::warn(format!("could not record the results: {e}")),
     }
 
     if global.output == OutputFormat::Text {

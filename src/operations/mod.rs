@@ -10,8 +10,11 @@
 //!   probes → prune → finish → `--atomic` recovery);
 //! - [`install`], [`upgrade`], [`rollback`], [`uninstall`]: what differs between them,
 //!   chiefly which objects and values the new revision gets;
+//! - [`status`] and [`test`]: reading a release and probing it, for the commands
+//!   that only look; [`changes`]: what an upgrade would change (summary and diff);
 //! - [`failure`]: the typed ways an operation ends short of success.
 
+pub mod changes;
 pub mod executor;
 pub mod failure;
 pub mod guard;
@@ -23,7 +26,9 @@ pub mod prepare;
 pub mod progress;
 pub mod prune;
 pub mod rollback;
+pub mod status;
 pub mod target;
+pub mod test;
 pub mod uninstall;
 pub mod upgrade;
 

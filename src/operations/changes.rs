@@ -7,11 +7,11 @@ use anyhow::Result;
 use serde_json::Value;
 use similar::TextDiff;
 
+use super::immutable;
 use crate::apply::apply_one;
 use crate::cluster::Session;
 use crate::model::Manifest;
 use crate::model::to_yaml;
-use crate::operations::immutable;
 use crate::plan::Plan;
 
 pub struct Changes {
