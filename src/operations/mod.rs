@@ -1,15 +1,17 @@
 //! The operations that change a release — install, upgrade, rollback, uninstall —
 //! each an options struct and a run, as Helm's `pkg/action` has them. The command
 //! layer turns flags into options, calls one, prints what it returns and maps its
-//! typed errors to exit codes; nothing here prints a result or knows an exit code.
+//! typed errors to exit codes; nothing here prints a result or knows an exit code
+//! (progress lines go through [`progress::Reporter`], which the command creates).
 //!
 //! - [`prepare`]: profile, values files and `--set` flags resolved into valid values;
 //! - [`preflight`]: what can be known before the first write, as a [`preflight::Report`];
 //! - [`guard`]: the one lock acquisition, which also fails revisions left pending;
-//! - [`executor`]: one executor for all of them (pending record → [`phases`] →
-//!   probes → prune → finish → `--atomic` recovery);
-//! - [`install`], [`upgrade`], [`rollback`], [`uninstall`]: what differs between them,
-//!   chiefly which objects and values the new revision gets;
+//! - [`executor`]: one executor for every operation that records a revision
+//!   (lock → pending record → [`phases`] → probes → prune → finish → `--atomic`
+//!   recovery), and the ordered removal uninstall and prune share;
+//! - [`install`], [`upgrade`], [`rollback`]: what differs between them, chiefly which
+//!   objects and values the new revision gets; [`uninstall`], which records none;
 //! - [`status`] and [`test`]: reading a release and probing it, for the commands
 //!   that only look; [`changes`]: what an upgrade would change (summary and diff);
 //! - [`failure`]: the typed ways an operation ends short of success.
