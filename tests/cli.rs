@@ -521,9 +521,29 @@ fn an_unreachable_cluster_is_a_preflight_failure() {
         let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
         assert!(err.starts_with("error: "), "{err}");
     }
-    // No kubeconfig at all: the same.
-    stackctl()
+    // A kubeconfig that is not there: the cause once, not a nested chain of it.
+    let out = stackctl()
         .args(["status", "--kubeconfig", "/nonexistent/kubeconfig"])
         .assert()
         .code(3);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert_eq!(
+        err.trim(),
+        "error: cannot read kubeconfig /nonexistent/kubeconfig: No such file or directory (os error 2)"
+    );
+    // No cluster configured at all: said once, with what to do instead.
+    let home = tempfile::tempdir().unwrap();
+    let out = stackctl()
+        .args(["status"])
+        .env("HOME", home.path())
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .assert()
+        .code(3);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("error: no cluster configured"), "{err}");
+    assert!(
+        err.contains("--kubeconfig") && err.contains("stackctl template"),
+        "{err}"
+    );
 }

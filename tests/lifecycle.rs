@@ -483,6 +483,22 @@ async fn immutable_changes_are_refused_before_writing_or_recreated() {
         1,
         "a refused upgrade must not record a revision"
     );
+    // `diff` shows the same change, marked as needing re-creation in upgrade's words,
+    // instead of failing on the API server's refusal.
+    let diff = env
+        .ok(&["diff", "cv", "--set", "mysql.persistence.size=4Gi"])
+        .await;
+    let text = String::from_utf8_lossy(&diff.stdout);
+    assert!(
+        text.contains("# StatefulSet/cv-mysql: spec.volumeClaimTemplates cannot change in place"),
+        "{text}"
+    );
+    assert!(text.contains("+") && text.contains("4Gi"), "{text}");
+    assert!(
+        stderr(&diff).contains("re-run with --recreate"),
+        "{}",
+        stderr(&diff)
+    );
     env.ok(&[
         "upgrade",
         "cv",

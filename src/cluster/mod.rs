@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, anyhow};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 
@@ -18,7 +18,8 @@ pub use resolver::Resolver;
 pub use session::{Session, Unreachable};
 
 /// A client from `--kubeconfig` (or `$KUBECONFIG`), `--context`, else the default
-/// kubeconfig, else the in-cluster service account.
+/// kubeconfig, else the in-cluster service account. A failure says its cause once
+/// (kube's errors nest the same cause several times) and what to do.
 pub async fn connect(kubeconfig: Option<&Path>, context: Option<&str>) -> Result<Client> {
     let options = KubeConfigOptions {
         context: context.map(str::to_string),
@@ -26,20 +27,53 @@ pub async fn connect(kubeconfig: Option<&Path>, context: Option<&str>) -> Result
     };
     let config = match kubeconfig {
         Some(path) => {
-            let kc = Kubeconfig::read_from(path)
-                .with_context(|| format!("reading kubeconfig {}", path.display()))?;
+            let kc = Kubeconfig::read_from(path).map_err(|e| {
+                anyhow!(
+                    "cannot read kubeconfig {}: {}",
+                    path.display(),
+                    root_cause(&e)
+                )
+            })?;
             Config::from_custom_kubeconfig(kc, &options)
                 .await
-                .with_context(|| format!("loading kubeconfig {}", path.display()))?
+                .map_err(|e| anyhow!("kubeconfig {}: {}", path.display(), root_cause(&e)))?
         }
-        None if context.is_some() => Config::from_kubeconfig(&options)
+        None if context.is_some() => Config::from_kubeconfig(&options).await.map_err(|e| {
+            anyhow!(
+                "the default kubeconfig (~/.kube/config): {}",
+                root_cause(&e)
+            )
+        })?,
+        None => Config::infer()
             .await
-            .context("loading the default kubeconfig (~/.kube/config)")?,
-        None => Config::infer().await.context(
-            "no kubeconfig found: set KUBECONFIG or --kubeconfig, or run inside a cluster",
-        )?,
+            .map_err(|e| match default_kubeconfig() {
+                Some(path) if path.exists() => {
+                    anyhow!("kubeconfig {}: {}", path.display(), root_cause(&e))
+                }
+                _ => anyhow!(NO_CLUSTER),
+            })?,
     };
     Client::try_from(config).context("creating the Kubernetes client")
+}
+
+/// What to say when there is no cluster to talk to at all.
+const NO_CLUSTER: &str = "no cluster configured: no $KUBECONFIG, no ~/.kube/config, and not \
+running inside a cluster. Point stackctl at one with --kubeconfig FILE (or KUBECONFIG=FILE); \
+without a cluster, `tests/cluster/up` in the source tree starts a local one (see the README, \
+\"Test cluster\"), or try `stackctl template` and `stackctl lint`, which need none";
+
+/// `~/.kube/config`, where kubectl and kube-rs look when `$KUBECONFIG` is unset.
+fn default_kubeconfig() -> Option<std::path::PathBuf> {
+    std::env::var_os("HOME").map(|h| Path::new(&h).join(".kube").join("config"))
+}
+
+/// The innermost error of a chain: kube's outer errors repeat it with more words.
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
 }
 
 /// The server's minor version and the API versions that follow from it.

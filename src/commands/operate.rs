@@ -65,7 +65,13 @@ pub async fn upgrade(global: &GlobalArgs, args: &UpgradeArgs) -> Result<()> {
         if args.diff {
             eprintln!(
                 "{}",
-                render_diff(&session, &planned.plan, &planned.previous).await?
+                render_diff(
+                    &session,
+                    &planned.plan,
+                    &planned.previous,
+                    &planned.immutable,
+                )
+                .await?
             );
         }
     }

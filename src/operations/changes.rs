@@ -7,7 +7,7 @@ use anyhow::Result;
 use serde_json::Value;
 use similar::TextDiff;
 
-use super::immutable;
+use super::immutable::{self, ImmutableChange};
 use crate::apply::apply_one;
 use crate::cluster::Session;
 use crate::model::Manifest;
@@ -89,10 +89,35 @@ pub fn change_summary(previous: &[Manifest], plan: &Plan) -> Changes {
 
 /// A unified diff per changed object, live → would-be. An object named for its
 /// revision is compared, as rendered, with its counterpart in `previous` (the
-/// release's objects): its own name does not exist yet.
-pub async fn render_diff(session: &Session, plan: &Plan, previous: &[Manifest]) -> Result<String> {
+/// release's objects): its own name does not exist yet. An object whose change
+/// Kubernetes refuses in place (`immutable`) is compared, as rendered, with its
+/// previous rendering too, since the server's dry run would only refuse it; its
+/// diff is headed by what `upgrade` says about it.
+pub async fn render_diff(
+    session: &Session,
+    plan: &Plan,
+    previous: &[Manifest],
+    immutable: &[ImmutableChange],
+) -> Result<String> {
     let mut out = String::new();
     for m in plan.manifests() {
+        let refused: Vec<&ImmutableChange> =
+            immutable.iter().filter(|c| c.object == m.id()).collect();
+        if !refused.is_empty() {
+            for c in &refused {
+                out.push_str(&format!(
+                    "# {c}: `upgrade --recreate` deletes and re-creates it (orphaning its \
+                     pods and volumes, so data is kept)\n"
+                ));
+            }
+            if let Some(p) = previous.iter().find(|p| immutable::same_object(p, m)) {
+                let before_text = to_yaml(&normalize(p.body.clone()))?;
+                let after_text = to_yaml(&normalize(m.body.clone()))?;
+                let before = format!("previous {}", p.id());
+                out.push_str(&unified(&before_text, &after_text, &before, &m.id()));
+            }
+            continue;
+        }
         if let Some(p) = previous.iter().find(|p| m.is_counterpart_of(p)) {
             let before_text = to_yaml(&normalize(p.revision_neutral_body()))?;
             let after_text = to_yaml(&normalize(m.revision_neutral_body()))?;
