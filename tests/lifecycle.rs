@@ -493,7 +493,10 @@ async fn immutable_changes_are_refused_before_writing_or_recreated() {
         text.contains("# StatefulSet/cv-mysql: spec.volumeClaimTemplates cannot change in place"),
         "{text}"
     );
-    assert!(text.contains("+") && text.contains("4Gi"), "{text}");
+    assert!(
+        text.lines().any(|l| l.starts_with('+') && l.contains("4Gi")),
+        "{text}"
+    );
     assert!(
         stderr(&diff).contains("re-run with --recreate"),
         "{}",
