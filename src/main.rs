@@ -3,6 +3,7 @@ use std::process::ExitCode;
 use stackctl::cli::Cli;
 
 fn main() -> ExitCode {
+    sigpipe::reset();
     let cli = Cli::parse_ordered();
     stackctl::logging::init(&cli.global);
     let runtime = match tokio::runtime::Runtime::new() {

@@ -547,3 +547,24 @@ fn an_unreachable_cluster_is_a_preflight_failure() {
         "{err}"
     );
 }
+
+/// `stackctl template | head` ends as any Unix filter does when its reader goes away:
+/// by SIGPIPE, quietly, not with a panic and a backtrace.
+#[test]
+fn a_closed_pipe_ends_the_output_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("stackctl"))
+        .args(["template", "--profile", "production"])
+        .env_remove("KUBECONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader goes away before the output (far over a pipe's buffer) is written.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.signal(), Some(13), "{:?} {err}", out.status);
+}

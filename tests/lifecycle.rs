@@ -494,7 +494,8 @@ async fn immutable_changes_are_refused_before_writing_or_recreated() {
         "{text}"
     );
     assert!(
-        text.lines().any(|l| l.starts_with('+') && l.contains("4Gi")),
+        text.lines()
+            .any(|l| l.starts_with('+') && l.contains("4Gi")),
         "{text}"
     );
     assert!(
