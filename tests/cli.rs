@@ -9,8 +9,10 @@ mod common;
 
 fn stackctl() -> Command {
     let mut cmd = Command::cargo_bin("stackctl").unwrap();
-    // Nothing here may depend on the developer's kubeconfig or colours.
-    cmd.env_remove("KUBECONFIG").env("NO_COLOR", "1");
+    // Nothing here may depend on the developer's kubeconfig, colours or terminal width.
+    cmd.env_remove("KUBECONFIG")
+        .env("NO_COLOR", "1")
+        .env_remove("COLUMNS");
     cmd
 }
 
@@ -46,6 +48,72 @@ fn profiles_lists_every_builtin_profile_with_its_stack() {
     stackctl().arg("profiles").assert().success().stdout(
         predicate::str::contains("NAME").and(predicate::str::contains("external-services")),
     );
+}
+
+#[test]
+fn tables_fit_columns_and_are_never_wrapped_without_it() {
+    let lines = |out: &assert_cmd::assert::Assert| -> Vec<String> {
+        String::from_utf8(out.get_output().stdout.clone())
+            .unwrap()
+            .lines()
+            .map(String::from)
+            .collect()
+    };
+    let descriptions: Vec<String> = stackctl::profiles::builtin()
+        .into_iter()
+        .map(|p| p.description)
+        .collect();
+    let longest_description = descriptions
+        .iter()
+        .map(|d| d.chars().count())
+        .max()
+        .unwrap();
+    assert!(longest_description > 80, "nothing here would need wrapping");
+
+    // stdout is a pipe here; COLUMNS set is still honoured.
+    let out = stackctl()
+        .arg("profiles")
+        .env("COLUMNS", "80")
+        .assert()
+        .success();
+    let narrow = lines(&out);
+    assert!(
+        narrow.iter().all(|l| l.chars().count() <= 80),
+        "{}",
+        narrow.join("\n")
+    );
+    assert!(
+        narrow.len() > descriptions.len() + 1,
+        "{}",
+        narrow.join("\n")
+    );
+    assert!(narrow[0].starts_with("NAME "), "{}", narrow[0]);
+
+    // A pipe without COLUMNS: one line a profile, each description whole.
+    let out = stackctl().arg("profiles").assert().success();
+    let wide = lines(&out);
+    assert_eq!(wide.len(), descriptions.len() + 1, "{}", wide.join("\n"));
+    assert!(
+        wide.iter().map(|l| l.chars().count()).max().unwrap() > longest_description,
+        "{}",
+        wide.join("\n")
+    );
+    for d in &descriptions {
+        assert!(wide.iter().any(|l| l.ends_with(d.as_str())), "{d}");
+    }
+
+    // JSON is data, never fitted.
+    let out = stackctl()
+        .args(["profiles", "-o", "json"])
+        .env("COLUMNS", "80")
+        .assert()
+        .success();
+    let list: Vec<Value> = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let json: Vec<&str> = list
+        .iter()
+        .map(|p| p["description"].as_str().unwrap())
+        .collect();
+    assert_eq!(json, descriptions);
 }
 
 #[test]

@@ -70,7 +70,7 @@ pub async fn run(global: &GlobalArgs, args: &TestArgs) -> Result<()> {
     }
 
     if global.output == OutputFormat::Text {
-        println!("{report}");
+        println!("{}", report.fitted());
     } else {
         print_structured(global.output, &report)?;
     }

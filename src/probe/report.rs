@@ -7,7 +7,7 @@ use k8s_openapi::jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::output::table;
+use crate::output::{self, table_within};
 
 /// How one probe ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -136,14 +136,29 @@ impl ProbeReport {
         }
     }
 
-    /// COMPONENT, TARGET, CHECK, RESULT, DURATION.
+    /// COMPONENT, TARGET, CHECK, RESULT, DURATION, fitted to the output's width.
     pub fn table(&self) -> String {
-        table(
+        self.table_within(output::width())
+    }
+
+    /// The whole report for stdout (the table, then the logs), the table fitted to the
+    /// output's width; `Display` gives it at no width.
+    pub fn fitted(&self) -> String {
+        Rendered {
+            report: self,
+            width: output::width(),
+        }
+        .to_string()
+    }
+
+    fn table_within(&self, width: Option<u16>) -> String {
+        table_within(
+            width,
             &["COMPONENT", "TARGET", "CHECK", "RESULT", "DURATION"],
             self.results.iter().map(|r| {
                 vec![
                     r.component.clone(),
-                    r.target.clone(),
+                    target_cell(&r.target),
                     r.check.clone(),
                     r.result_text(),
                     format!("{:.1}s", r.duration_ms as f64 / 1000.0),
@@ -171,19 +186,58 @@ impl ProbeReport {
     }
 }
 
+/// The TARGET cell: a list of addresses (Kafka's brokers, `a:9092,b:9092,c:9092`, as
+/// the clients take them) gets a space after each comma, so a narrow table wraps it
+/// between addresses (comfy-table breaks inside a word only when the word alone is
+/// wider than its column, as the in-cluster names of a long release can be). Every
+/// address is still shown, not a shortened "3 brokers: a:9092, …": a probe of
+/// brokers is a probe of each, and without a width nothing wraps anyway. The report
+/// itself (`-o json`, the release record) keeps the target as it was given. Anything
+/// else (URLs, `host (http 8123, native 9000)`) is left alone.
+fn target_cell(target: &str) -> String {
+    let parts: Vec<&str> = target.split(',').map(str::trim).collect();
+    let a_list = parts.len() > 1
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && !p.contains(char::is_whitespace) && !p.contains('/'));
+    if a_list {
+        parts.join(", ")
+    } else {
+        target.to_string()
+    }
+}
+
 fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
     if n == 1 { one } else { many }
 }
 
-/// The table, then each probe's log that was fetched (failed ones, or all with
-/// `--logs`), or why there is none.
+/// The whole report at no width: what a release record's phase message keeps, so it
+/// does not depend on the terminal of whoever ran the install.
 impl fmt::Display for ProbeReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.results.is_empty() {
+        Rendered {
+            report: self,
+            width: None,
+        }
+        .fmt(f)
+    }
+}
+
+/// The table, then each probe's log that was fetched (failed ones, or all with
+/// `--logs`), or why there is none.
+struct Rendered<'a> {
+    report: &'a ProbeReport,
+    width: Option<u16>,
+}
+
+impl fmt::Display for Rendered<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let report = self.report;
+        if report.results.is_empty() {
             return f.write_str("no probes ran");
         }
-        f.write_str(&self.table())?;
-        for r in &self.results {
+        f.write_str(&report.table_within(self.width))?;
+        for r in &report.results {
             let name = if r.job.is_empty() {
                 &r.component
             } else {
@@ -275,6 +329,77 @@ mod tests {
         assert_eq!(back.results[0].component, "mysql");
         assert!(ProbeReport::from_record(Some(&serde_json::json!({"x": 1}))).is_none());
         assert!(ProbeReport::from_record(None).is_none());
+    }
+
+    /// The production profile's probes, from a release `clickvisual` in `logging`:
+    /// three Kafka brokers, with long Service names.
+    fn production() -> ProbeReport {
+        let brokers: Vec<String> = (0..3)
+            .map(|i| format!("clickvisual-kafka-{i}.clickvisual-kafka-headless.logging.svc:9092"))
+            .collect();
+        let mut kafka = result("kafka", Outcome::Passed);
+        kafka.target = brokers.join(",");
+        kafka.check = "broker API versions; metadata of topic clickvisual-logs".into();
+        let mut mysql = result("mysql", Outcome::Failed);
+        mysql.target = "clickvisual-mysql.logging.svc:3306".into();
+        mysql.check = "SELECT 1 as clickvisual in clickvisual".into();
+        mysql.message =
+            "exit code 1: ERROR 1045 (28000): Access denied for user 'clickvisual'".into();
+        let mut clickhouse = result("clickhouse", Outcome::Passed);
+        clickhouse.target = "clickvisual-clickhouse.logging.svc (http 8123, native 9000)".into();
+        ProbeReport::new(Timestamp::UNIX_EPOCH, None, vec![mysql, clickhouse, kafka])
+    }
+
+    #[test]
+    fn a_production_table_fits_80_columns() {
+        let report = production();
+        let text = report.table_within(Some(80));
+        assert!(text.lines().all(|l| l.chars().count() <= 80), "{text}");
+        // Wrapped, not shortened: the TARGET column, read down, holds every broker.
+        let header = text.lines().next().unwrap();
+        let (from, to) = (
+            header.find("TARGET").unwrap(),
+            header.find("CHECK").unwrap(),
+        );
+        let column: String = text
+            .lines()
+            .map(|l| l.get(from..to.min(l.len())).unwrap_or(""))
+            .collect::<String>()
+            .replace(' ', "");
+        assert!(
+            column.contains(&report.results[2].target),
+            "{column}\n{text}"
+        );
+        assert!(text.contains("Access") && text.contains("denied"), "{text}");
+        // Without a width, one line a probe, in full.
+        let wide = report.table_within(None);
+        assert_eq!(wide.lines().count(), 4, "{wide}");
+        assert!(wide.contains(
+            "clickvisual-kafka-0.clickvisual-kafka-headless.logging.svc:9092, clickvisual-kafka-1"
+        ), "{wide}");
+        // Nor is the text a release record keeps, whatever the terminal.
+        assert_eq!(report.to_string(), wide);
+        // The report keeps the brokers as given.
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["results"][2]["target"], report.results[2].target);
+        assert!(!report.results[2].target.contains(' '));
+    }
+
+    #[test]
+    fn only_lists_of_addresses_get_spaces() {
+        assert_eq!(
+            target_cell("a:9092,b:9092, c:9092"),
+            "a:9092, b:9092, c:9092"
+        );
+        assert_eq!(target_cell("a:9092"), "a:9092");
+        for kept in [
+            "ch.svc (http 8123, native 9000)",
+            "http://es:9200/_cluster/health?level=indices,shards",
+            "each cv-fluentbit pod",
+            "a:1,,b:2",
+        ] {
+            assert_eq!(target_cell(kept), kept);
+        }
     }
 
     #[test]
