@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds stackctl in release mode and installs it with shell completions.
+# Builds stackctl in release mode and installs it with shell completions and man pages.
 # Re-running it upgrades in place.
 #
 #   ./install.sh                 # into ~/.local/bin
@@ -20,6 +20,8 @@ cd "$(dirname "$0")"
 command -v cargo >/dev/null || { echo "install.sh: cargo not found; install Rust from your distribution or rustup" >&2; exit 1; }
 
 echo "building stackctl (release)..."
+# Builds both of the package's binaries: stackctl and stackctl-man, the man page
+# generator (not installed; it only writes the pages below).
 cargo build --release --locked -q -p stackctl
 BIN_DIR="$PREFIX/bin"
 mkdir -p "$BIN_DIR"
@@ -35,8 +37,16 @@ mkdir -p "$BASH_DIR" "$ZSH_DIR" "$FISH_DIR"
 "$BIN_DIR/stackctl" completion zsh >"$ZSH_DIR/_stackctl"
 "$BIN_DIR/stackctl" completion fish >"$FISH_DIR/stackctl.fish"
 
+MAN_DIR="$PREFIX/share/man/man1"
+mkdir -p "$MAN_DIR"
+PAGES_TMP=$(mktemp -d)
+trap 'rm -rf "$PAGES_TMP"' EXIT
+target/release/stackctl-man "$PAGES_TMP"
+install -m 0644 "$PAGES_TMP"/*.1 "$MAN_DIR/"
+
 echo "installed $("$BIN_DIR/stackctl" --version) to $BIN_DIR/stackctl"
 echo "completions: $BASH_DIR/stackctl, $ZSH_DIR/_stackctl, $FISH_DIR/stackctl.fish"
+echo "man pages: $MAN_DIR/stackctl.1 and stackctl-<command>.1 (man stackctl, man stackctl-install)"
 case ":$PATH:" in
   *":$BIN_DIR:"*) ;;
   *) echo "note: $BIN_DIR is not on your PATH; add it, e.g. export PATH=\"$BIN_DIR:\$PATH\"" ;;
