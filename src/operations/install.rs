@@ -43,7 +43,9 @@ pub async fn install(
         prepared.release.namespace.clone(),
     );
     let store = Store::new(session.client.clone(), &ns);
-    let latest = if preflight::namespace_exists(&session.client, &ns).await? {
+    // Read once: it decides whether there can be records, and whether to create it.
+    let exists = preflight::namespace_exists(&session.client, &ns).await?;
+    let latest = if exists {
         store.latest(&name).await?
     } else {
         None
@@ -75,12 +77,13 @@ pub async fn install(
     prepared.release.revision = latest.as_ref().map_or(1, |r| r.revision + 1);
     reporter.info(format!("cluster {}", session.server_version));
     let plan = prepared.plan(session.caps)?;
-    preflight::run(session, reporter, &plan, &ns, opts.create_namespace).await?;
+    let create = opts.create_namespace && !exists;
+    preflight::run(session, reporter, &plan, &ns, create).await?;
     if opts.server_dry_run {
         let objects = server_dry_run(session, &plan).await?;
         return Ok(Installed::DryRun { objects });
     }
-    if opts.create_namespace && preflight::ensure_namespace(&session.client, &ns).await? {
+    if create && preflight::create_namespace(&session.client, &ns).await? {
         reporter.info(format!("created namespace {ns}"));
     }
     if !opts.run.skip_tests {

@@ -233,26 +233,20 @@ pub async fn capacity_warning(client: &Client, manifests: &[Manifest]) -> Result
     Ok(None)
 }
 
-/// Creates the namespace when missing (server-side apply keeps it idempotent).
-pub async fn ensure_namespace(client: &Client, name: &str) -> Result<bool> {
+/// Creates a namespace [`namespace_exists`] found missing; `false` when another
+/// client created it in between.
+pub async fn create_namespace(client: &Client, name: &str) -> Result<bool> {
     let api: Api<Namespace> = Api::all(client.clone());
-    if api
-        .get_opt(name)
-        .await
-        .with_context(|| format!("reading namespace {name}"))?
-        .is_some()
-    {
-        return Ok(false);
-    }
     let ns: Namespace = serde_json::from_value(serde_json::json!({
         "apiVersion": "v1",
         "kind": "Namespace",
         "metadata": { "name": name, "labels": { "app.kubernetes.io/managed-by": "stackctl" } }
     }))?;
-    api.create(&PostParams::default(), &ns)
-        .await
-        .with_context(|| format!("creating namespace {name}"))?;
-    Ok(true)
+    match api.create(&PostParams::default(), &ns).await {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(s)) if s.is_already_exists() => Ok(false),
+        Err(e) => Err(e).with_context(|| format!("creating namespace {name}")),
+    }
 }
 
 /// What preflight found: every problem at once, and what it checked.
@@ -298,12 +292,13 @@ impl Report {
 }
 
 /// Every check that needs the cluster but writes nothing: permissions the plan needs
-/// (plus creating the namespace when asked), storage classes, capacity.
+/// (plus creating the namespace, when the caller found it missing and will create
+/// it), storage classes, capacity.
 pub async fn check(
     session: &Session,
     plan: &Plan,
     namespace: &str,
-    create_namespace: bool,
+    creates_namespace: bool,
 ) -> Result<Report> {
     let manifests: Vec<Manifest> = plan.manifests().cloned().collect();
     let mut wanted = required_permissions(&session.resolver, &manifests, namespace)
@@ -311,7 +306,7 @@ pub async fn check(
         .map_err(|e| PreflightFailed {
             problems: vec![format!("{e:#}")],
         })?;
-    if create_namespace && !namespace_exists(&session.client, namespace).await? {
+    if creates_namespace {
         wanted.push(Permission {
             verb: "create",
             group: String::new(),
@@ -333,9 +328,9 @@ pub async fn run(
     reporter: &Reporter,
     plan: &Plan,
     namespace: &str,
-    create_namespace: bool,
+    creates_namespace: bool,
 ) -> Result<Report> {
-    let report = check(session, plan, namespace, create_namespace).await?;
+    let report = check(session, plan, namespace, creates_namespace).await?;
     report.ensure_passed()?;
     if let Some(w) = &report.capacity {
         reporter.warn(w);

@@ -78,14 +78,15 @@ pub async fn plan(session: &Session, opts: &RollbackOptions) -> Result<RollbackP
         ))
         .into());
     }
-    let schemas = stored_objects(&target)
-        .iter()
+    let spec = Spec::replay(&target)?;
+    let schemas = spec
+        .plan
+        .manifests()
         .filter_map(|m| {
             let what = m.body["metadata"]["annotations"][SCHEMA_ANNOTATION].as_str()?;
             Some(format!("{what} (Job {})", m.name))
         })
         .collect();
-    let spec = Spec::replay(&target)?;
     Ok(RollbackPlan {
         target,
         spec,
