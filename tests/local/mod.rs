@@ -200,6 +200,7 @@ impl Mariadb {
                 self.dir.path().join("data").display()
             ))
             .arg(format!("--socket={}", self.socket.display()))
+            .arg(format!("--tmpdir={}", self.dir.path().join("tmp").display()))
             .arg(format!("--port={}", self.port))
             .arg(format!(
                 "--pid-file={}",
@@ -232,9 +233,15 @@ pub fn start_mariadb() -> Mariadb {
     let data = dir.path().join("data");
     let socket = dir.path().join("mysqld.sock");
     let port = free_port();
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    // Each instance gets its own tmpdir: servers started side by side by parallel
+    // tests share /tmp otherwise, and one's bootstrap once failed removing an
+    // internal temporary table ("Could not remove temporary table ... error: 2").
     let install = Command::new(which("mariadb-install-db").unwrap())
         .arg("--no-defaults")
         .arg(format!("--datadir={}", data.display()))
+        .arg(format!("--tmpdir={}", tmp.display()))
         .arg("--auth-root-authentication-method=normal")
         .arg("--skip-test-db")
         .arg("--user=root")
