@@ -1,5 +1,6 @@
 //! One module per command; each turns parsed arguments into output and an exit status.
 
+mod ask;
 mod confirm;
 mod diff;
 pub mod operate;
@@ -161,6 +162,7 @@ fn values_input(
         profile: args.profile.clone(),
         files: args.values.clone(),
         sets: args.ordered_sets.clone(),
+        answers: None,
     }
 }
 

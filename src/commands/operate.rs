@@ -17,7 +17,7 @@ use crate::operations::progress::Reporter;
 use crate::operations::rollback::RollbackOptions;
 use crate::operations::upgrade::UpgradeOptions;
 use crate::operations::{
-    Completed, Failed, Interrupted, Prepared, Refused, RunOptions, install, prepare, rollback,
+    Completed, Failed, Interrupted, Prepared, Refused, RunOptions, install, rollback,
     server_dry_run, upgrade,
 };
 use crate::output::print_structured;
@@ -26,14 +26,15 @@ use crate::probe::ProbeReport;
 use crate::release::Record;
 
 pub async fn install(global: &GlobalArgs, args: &InstallArgs) -> Result<()> {
-    let opts = InstallOptions {
+    let mut opts = InstallOptions {
         input: super::values_input(global, &args.values),
         create_namespace: args.create_namespace,
         server_dry_run: args.op.dry_run == Some(DryRun::Server),
         run: run_options(&args.op),
     };
-    // Values first: bad input fails before any contact with a cluster.
-    let prepared = prepare(&opts.input)?;
+    // Values first: bad input fails before any contact with a cluster, and what
+    // the profile requires is asked for, on a terminal, before it too.
+    let prepared = super::ask::prepare_asking(&mut opts.input, args.op.yes)?;
     super::print_warnings(global, &prepared);
     if args.op.dry_run == Some(DryRun::Client) {
         return print_client_dry_run(&prepared, global);

@@ -38,6 +38,9 @@ pub struct Input {
     pub files: Vec<PathBuf>,
     /// `--set` flags of every kind, in the order typed.
     pub sets: Vec<SetFlag>,
+    /// Values a person typed when asked for what the profile requires: a layer
+    /// over the `-f` files (the flags still win).
+    pub answers: Option<serde_json::Value>,
 }
 
 impl Prepared {
@@ -58,6 +61,9 @@ pub fn prepare(input: &Input) -> Result<Prepared> {
 pub fn prepare_with_rng(input: &Input, rng: &mut dyn rand::Rng) -> Result<Prepared> {
     prepare_on(input, Base::default(), rng)
 }
+
+/// How origins name the values typed at a prompt.
+pub const ANSWERS_LAYER: &str = "answers at the prompt";
 
 /// What an existing release contributes to a new resolution.
 #[derive(Default)]
@@ -88,6 +94,9 @@ pub fn prepare_on(args: &Input, base: Base, rng: &mut dyn rand::Rng) -> Result<P
     layers.extend(base.layer);
     for file in &args.files {
         layers.push(read_layer(file)?);
+    }
+    if let Some(answers) = &args.answers {
+        layers.push(Layer::tree(ANSWERS_LAYER, answers.clone()));
     }
     let values = stack.resolve(&layers, &args.sets, rng)?;
 

@@ -49,6 +49,7 @@ impl LogLevel {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Image {
+    /// Image repository, without the tag: `registry.example.com/team/app`.
     #[schemars(extend("x-stackctl-check" = "image-repository"))]
     pub repository: String,
     #[schemars(extend("x-stackctl-check" = "image-tag"))]

@@ -87,7 +87,7 @@ use serde_json::Value;
 pub use fields::{CHECK_MARKER, EXTERNAL_MARKER, FieldCheck};
 pub use origin::{Origin, Origins};
 pub use path::{Path, Seg};
-pub use problems::{Problem, Problems};
+pub use problems::{Missing, Problem, Problems};
 pub use requires::Requirement;
 pub use schema::SchemaTree;
 pub use secrets::{REDACTED, SECRET_MARKER, SecretKind, generate_secret, redact};
@@ -288,27 +288,35 @@ where
         origins.set(p.clone(), Origin::Generated);
     }
 
-    requires::check(&schema, &required, &tree, &mut problems);
+    // Unmet requirements do not stop the checks below: a prompt asking for one
+    // value needs the verdict on the others it was given.
+    let mut unmet = Problems::new();
+    requires::check(&schema, &required, &tree, &mut unmet);
     schema.validate(&tree, &origins, &mut problems);
-    problems.attach_origins(&origins);
     if !problems.is_empty() {
-        return Err(problems);
+        unmet.extend(problems);
+        unmet.attach_origins(&origins);
+        return Err(unmet);
     }
 
     let typed: T = match serde_json::from_value(tree.clone()) {
         Ok(t) => t,
         Err(e) => {
             // The walk should have caught this; if serde still objects, say what it said.
-            problems.add(
+            unmet.add(
                 Path::root(),
                 format!("values do not fit the stack's types: {e}"),
             );
-            return Err(problems);
+            return Err(unmet);
         }
     };
-    problems.extend(typed_problems(&schema, &tree, &typed));
-    problems.attach_origins(&origins);
-    problems.into_result()?;
+    // A value that is missing is reported as such, not also as whatever its
+    // emptiness breaks.
+    let mut typed_found = typed_problems(&schema, &tree, &typed);
+    typed_found.retain(|p| !unmet.iter().any(|u| u.path == p.path));
+    unmet.extend(typed_found);
+    unmet.attach_origins(&origins);
+    unmet.into_result()?;
 
     Ok(Resolved {
         typed,

@@ -19,6 +19,29 @@ pub struct Problem {
     /// Whose origin to show, when it is not the problem's own path (for
     /// "required when mysql.enabled=false" the culprit is `mysql.enabled`).
     pub blame: Option<Path>,
+    /// Set when the problem is only that a value the profile requires is absent:
+    /// something a person could be asked for.
+    pub missing: Option<Missing>,
+}
+
+/// A required value nobody gave, with what a prompt needs to ask for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Missing {
+    /// In `--set` syntax: `mysql.external.password`.
+    pub key: String,
+    /// What the value is, from the schema's descriptions: the field's own first,
+    /// then those of the objects containing it.
+    pub about: Vec<String>,
+    /// Typed without echo, and never shown again.
+    pub secret: bool,
+    /// The schema takes text here, so an answer is kept as typed; otherwise it is
+    /// read as a YAML scalar (a number, a boolean).
+    pub text: bool,
+    /// The profile's example of a value that fits.
+    pub example: Option<serde_json::Value>,
+    /// The `<component>.enabled` key that switches off the component needing the
+    /// value, when it is on: turning it off is the other answer.
+    pub switch: Option<String>,
 }
 
 impl Problem {
@@ -29,6 +52,7 @@ impl Problem {
             origin: None,
             hint: None,
             blame: None,
+            missing: None,
         }
     }
 
@@ -114,6 +138,10 @@ impl Problems {
         self.list.iter()
     }
 
+    pub fn retain(&mut self, keep: impl FnMut(&Problem) -> bool) {
+        self.list.retain(keep);
+    }
+
     pub fn extend(&mut self, other: Problems) {
         self.list.extend(other.list);
     }
@@ -127,6 +155,12 @@ impl Problems {
             }
             p.origin = origins.get(at).cloned();
         }
+    }
+
+    /// The missing values, when every problem is one: then asking for them is all
+    /// it takes.
+    pub fn only_missing(&self) -> Option<Vec<&Missing>> {
+        self.list.iter().map(|p| p.missing.as_ref()).collect()
     }
 
     pub(crate) fn into_result(self) -> Result<(), Problems> {

@@ -27,7 +27,7 @@ use serde_json::Value;
 use super::fields;
 use super::origin::Origin;
 use super::path::Path;
-use super::problems::Problems;
+use super::problems::{Missing, Problems};
 use super::schema::{Child, SchemaTree};
 
 /// Top-level key of a profile holding its requirements.
@@ -108,11 +108,55 @@ pub(crate) fn check(
                 )
                 .origin(declared.clone());
         } else if fields::in_use(schema, values, &path) && is_missing(path.get(values)) {
-            problems
+            let missing = describe(schema, values, &path, r);
+            let problem = problems
                 .add(path, "required by the profile")
                 .origin(declared.clone())
                 .hint(format!("set it in a -f file or with --set {}=…", r.key));
+            problem.missing = Some(missing);
         }
+    }
+}
+
+/// What a prompt needs to know about an unmet requirement at `path`.
+fn describe(schema: &SchemaTree, values: &Value, path: &Path, r: &Requirement) -> Missing {
+    let segs = path.segs();
+    let mut about = Vec::new();
+    let mut switch = None;
+    // Deepest first: the field says what it is, its containers whose it is.
+    for depth in (1..=segs.len()).rev() {
+        let prefix = Path::from(segs[..depth].to_vec());
+        if let Child::Schema(s) = schema.lookup(&prefix) {
+            let text = s
+                .get("description")
+                .or_else(|| schema.deref(s).get("description"))
+                .and_then(Value::as_str);
+            if let Some(text) = text.filter(|t| !about.iter().any(|a: &String| a == t)) {
+                about.push(text.to_owned());
+            }
+        }
+        let on = prefix
+            .get(values)
+            .and_then(|v| v.get("enabled"))
+            .and_then(Value::as_bool);
+        if depth < segs.len() && switch.is_none() && on == Some(true) {
+            switch = Some(format!("{prefix}.enabled"));
+        }
+    }
+    let text = match schema.lookup(path) {
+        Child::Schema(s) => {
+            let t = schema.types(s);
+            t.string || t.any
+        }
+        Child::Any | Child::Unknown => true,
+    };
+    Missing {
+        key: r.key.clone(),
+        about,
+        secret: schema.is_secret(path),
+        text,
+        example: r.example.clone(),
+        switch,
     }
 }
 

@@ -105,9 +105,11 @@ pub struct Auth {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(extend("x-stackctl-external" = true))]
 pub struct External {
     pub host: String,
     pub port: u16,
+    /// Password of the external database.
     #[schemars(extend("x-stackctl-secret" = true))]
     pub password: String,
 }

@@ -398,3 +398,80 @@ fn hostile_input_is_rejected_without_panicking() {
         vec!["app: expected a map, got \"1\" (from --set app=1)"]
     );
 }
+
+fn unmet(profile: &str, sets: &[SetFlag]) -> Problems {
+    run(
+        &[
+            Layer::defaults(DEFAULTS),
+            Layer::profile("p", "p.yaml", profile),
+        ],
+        sets,
+    )
+    .expect_err("a requirement is unmet")
+}
+
+#[test]
+fn an_unmet_requirement_carries_what_a_prompt_needs() {
+    let external = "\
+stack: test
+requires:
+  - key: mysql.external.password
+    example: pw
+mysql:
+  enabled: false
+  external:
+    host: db.example.com
+";
+    let problems = unmet(external, &[]);
+    let missing = problems.only_missing().expect("only the requirement");
+    assert_eq!(
+        missing,
+        vec![&Missing {
+            key: "mysql.external.password".into(),
+            about: vec!["Password of the external database.".into()],
+            secret: true,
+            text: true,
+            example: Some(json!("pw")),
+            // The bundled MySQL is already off: there is nothing to switch.
+            switch: None,
+        }]
+    );
+
+    let bundled = "\
+stack: test
+requires:
+  - key: mysql.auth.username
+mysql:
+  auth:
+    username: \"\"
+";
+    let problems = unmet(bundled, &[]);
+    let missing = problems.only_missing().expect("only the requirement");
+    // The bundled MySQL is on: switching it off is the other answer.
+    assert_eq!(missing[0].switch.as_deref(), Some("mysql.enabled"));
+    assert!(missing[0].text && !missing[0].secret);
+}
+
+#[test]
+fn an_unmet_requirement_does_not_hide_other_problems_nor_doubles_its_own() {
+    let profile = "\
+stack: test
+requires:
+  - key: mysql.external.password
+  - key: app.image.tag
+app:
+  image:
+    tag: \"\"
+mysql:
+  enabled: false
+";
+    let problems = unmet(profile, &[]);
+    let got: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    // The empty tag is reported as missing, not also as a bad tag; the host the
+    // stack's rules want is reported with it, so asking alone would not do.
+    assert_eq!(got.len(), 3, "{got:#?}");
+    assert!(got[0].starts_with("mysql.external.password: required by the profile"));
+    assert!(got[1].starts_with("app.image.tag: required by the profile"));
+    assert!(got[2].starts_with("mysql.external.host: required when mysql.enabled=false"));
+    assert!(problems.only_missing().is_none());
+}

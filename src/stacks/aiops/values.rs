@@ -32,8 +32,12 @@ pub struct Values {
     pub kibana: Kibana,
     pub redis: Redis,
     pub postgresql: Postgresql,
+    /// The AI engine, one of the in-house services.
     pub ai_engine: InHouse,
+    /// The API gateway, one of the in-house services.
     pub api_gateway: InHouse,
+    /// The self-healing executor, one of the in-house services: it may restart and
+    /// scale workloads in the release namespace.
     pub self_healing: InHouse,
 }
 

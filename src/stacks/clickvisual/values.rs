@@ -16,6 +16,8 @@ pub use crate::stacks::types::{
 pub struct Values {
     pub global: Global,
     pub clickvisual: ClickVisual,
+    /// MySQL, where ClickVisual keeps its own data: in the release, or an external
+    /// one with `enabled: false`.
     pub mysql: Mysql,
     pub redis: Redis,
     pub clickhouse: ClickHouse,

@@ -91,6 +91,7 @@ pub struct ExternalDatabase {
     #[schemars(extend("x-stackctl-check" = "port"))]
     pub port: u16,
     pub username: String,
+    /// Password of `username` on the external database.
     #[schemars(extend("x-stackctl-secret" = true))]
     pub password: String,
     pub database: String,
@@ -105,6 +106,7 @@ pub struct ExternalRedis {
     pub host: String,
     #[schemars(extend("x-stackctl-check" = "port"))]
     pub port: u16,
+    /// Password of the external Redis (`AUTH`).
     #[schemars(extend("x-stackctl-secret" = true))]
     pub password: String,
 }
