@@ -151,6 +151,9 @@ pub fn alert_rules(ctx: &Ctx<'_>) -> Value {
         ]}));
     }
     if v.traefik.enabled {
+        // Traefik's latency buckets include the threshold and a bound above it
+        // (`traefik::buckets`): `histogram_quantile` never exceeds the highest
+        // finite bucket, so without them a threshold of 5 s could never be crossed.
         groups.push(json!({"name": "aiops-edge", "rules": [
             rule("HighResponseTime",
                 &format!("histogram_quantile(0.95, sum by (le, service) (rate(traefik_service_request_duration_seconds_bucket[5m]))) > {}", a.response_time_seconds),
