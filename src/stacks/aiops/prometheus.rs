@@ -179,8 +179,13 @@ pub fn alert_rules(ctx: &Ctx<'_>) -> Value {
                 "increase(kube_pod_container_status_restarts_total[15m]) > 3",
                 "0m", "warning",
                 "{{ $labels.namespace }}/{{ $labels.pod }} ({{ $labels.container }}) restarts repeatedly"),
+            // Only pods that may still become ready: kube-state-metrics reports
+            // Ready=false for finished pods too (Succeeded Job and probe pods, the
+            // Failed tries a Job keeps), which would keep the alert firing forever.
+            // Metric and label names: kubernetes/kube-state-metrics v2.15.0,
+            // docs/metrics/workload/pod-metrics.md.
             rule("PodNotReady",
-                "sum by (namespace, pod) (kube_pod_status_ready{condition=\"false\"}) > 0",
+                "(sum by (namespace, pod) (kube_pod_status_ready{condition=\"false\"}) > 0) and on (namespace, pod) (sum by (namespace, pod) (kube_pod_status_phase{phase=~\"Pending|Running\"}) > 0)",
                 "15m", "warning",
                 "{{ $labels.namespace }}/{{ $labels.pod }} has not been ready for 15 minutes"),
         ]}));
@@ -314,6 +319,12 @@ mod tests {
         assert!(expr("HighErrorRate").ends_with("> 5"));
         assert!(expr("TooManyDatabaseConnections").ends_with("> 150"));
         expr("PodCrashLooping");
+        // Finished pods are never ready; they must not count as unready.
+        assert!(
+            expr("PodNotReady").contains("kube_pod_status_phase{phase=~\"Pending|Running\"}"),
+            "{}",
+            expr("PodNotReady")
+        );
         let first = &rules["groups"][0]["rules"][0];
         assert_eq!(first["for"], "5m");
         assert_eq!(
