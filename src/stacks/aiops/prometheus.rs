@@ -86,11 +86,16 @@ fn prometheus_yml(ctx: &Ctx<'_>) -> Value {
                     {"source_labels": ["__meta_kubernetes_pod_phase"], "regex": "Pending|Succeeded|Failed", "action": "drop"},
                     {"source_labels": ["__meta_kubernetes_pod_annotation_prometheus_io_path"], "regex": "(.+)", "target_label": "__metrics_path__"},
                     {"source_labels": ["__address__", "__meta_kubernetes_pod_annotation_prometheus_io_port"], "regex": "([^:]+)(?::\\d+)?;(\\d+)", "replacement": "$1:$2", "target_label": "__address__"},
-                    // `job` names the component; `pod`/`namespace` are left to the
-                    // metrics (kube-state-metrics reports on other pods).
+                    // `job` names the component; the scraped pod and its node are
+                    // `kubernetes_pod` and `kubernetes_node`. `pod`, `namespace` and
+                    // `node` are left to the metrics: kube-state-metrics reports
+                    // them for the pods it describes (kube_pod_info's `node`), and
+                    // a target label of the same name would push its value aside
+                    // to `exported_node` (honor_labels is false; prometheus v3.4.1,
+                    // docs/configuration/configuration.md).
                     {"source_labels": ["__meta_kubernetes_pod_label_app_kubernetes_io_component"], "target_label": "job"},
                     {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "kubernetes_pod"},
-                    {"source_labels": ["__meta_kubernetes_pod_node_name"], "target_label": "node"},
+                    {"source_labels": ["__meta_kubernetes_pod_node_name"], "target_label": "kubernetes_node"},
                 ],
             },
         ],
@@ -281,6 +286,52 @@ mod tests {
             ])
         );
         assert_eq!(c["rule_files"][0], "/etc/prometheus/alerts.yml");
+    }
+
+    /// Labels the scrape attaches must not collide with those kube-state-metrics
+    /// reports (kubernetes/kube-state-metrics v2.15.0,
+    /// docs/metrics/workload/pod-metrics.md, docs/metrics/cluster/node-metrics.md):
+    /// Prometheus would rename the reported one to `exported_<name>`, and
+    /// kube_pod_info's `node` would name the node kube-state-metrics runs on.
+    #[test]
+    fn scrape_labels_leave_kube_state_metrics_labels_alone() {
+        const REPORTED: [&str; 13] = [
+            "namespace",
+            "pod",
+            "uid",
+            "node",
+            "container",
+            "host_ip",
+            "pod_ip",
+            "created_by_kind",
+            "created_by_name",
+            "priority_class",
+            "host_network",
+            "phase",
+            "condition",
+        ];
+        let c = config(&values(), "prometheus.yml");
+        let pods = c["scrape_configs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["job_name"] == "pods")
+            .expect("pods job");
+        assert_ne!(pods["honor_labels"], true, "scraped pods could forge `job`");
+        let targets: Vec<&str> = pods["relabel_configs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|r| r["target_label"].as_str())
+            .filter(|l| !l.starts_with("__"))
+            .collect();
+        assert!(targets.contains(&"kubernetes_node"), "{targets:?}");
+        for label in targets {
+            assert!(
+                !REPORTED.contains(&label),
+                "target label `{label}` clobbers kube-state-metrics' own"
+            );
+        }
     }
 
     #[test]
