@@ -22,14 +22,33 @@ pub fn have(programs: &[&str]) -> bool {
     if missing.is_empty() {
         return true;
     }
+    let mut packages: Vec<&str> = missing.iter().map(|p| debian_package(p)).collect();
+    packages.dedup();
     let msg = format!(
-        "missing {}: install the Debian packages redis-server redis-tools mariadb-server mariadb-client curl netcat-openbsd (see .ci/run)",
-        missing.join(", ")
+        "missing {}: install the Debian packages {} (see .ci/run)",
+        missing.join(", "),
+        packages.join(" ")
     );
     let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
     assert!(!ci, "{msg}");
     eprintln!("skipped: {msg}");
     false
+}
+
+/// The Debian package that brings `program` (the ones `.ci/run` installs).
+fn debian_package(program: &str) -> &str {
+    match program {
+        "redis-cli" => "redis-tools",
+        "mariadbd" | "mariadb-install-db" => "mariadb-server",
+        "mysql" | "mariadb" => "mariadb-client",
+        "nc" => "netcat-openbsd",
+        "promtool" => "prometheus",
+        "amtool" => "prometheus-alertmanager",
+        "sh" | "dash" => "dash",
+        "sed" => "sed",
+        "head" => "coreutils",
+        other => other,
+    }
 }
 
 pub fn which(program: &str) -> Option<std::path::PathBuf> {

@@ -831,6 +831,85 @@ mod tests {
         }
     }
 
+    /// Every port a pod asks Prometheus to scrape (`prometheus.io/port`) is open
+    /// from Prometheus, both ways: otherwise the target is down under the policies,
+    /// and the alert rules that read it have no data.
+    #[test]
+    fn every_scraped_port_is_open_to_prometheus() {
+        let ports_of = |r: &serde_json::Value| -> Vec<i64> {
+            r["ports"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|p| p["port"].as_i64().unwrap())
+                .collect()
+        };
+        let component_of = |peers: &serde_json::Value| {
+            peers[0]["podSelector"]["matchLabels"]["app.kubernetes.io/component"]
+                .as_str()
+                .map(str::to_string)
+        };
+        for (variant, v) in denied_variants() {
+            let all = render_all(&v);
+            let ps = policies(&v);
+            let prom = named(&ps, "ops-prometheus");
+            let egress = prom["spec"]["egress"].as_array().unwrap();
+            let mut scraped = Vec::new();
+            for r in &all {
+                for m in &r.manifests {
+                    let template = &m.body["spec"]["template"];
+                    let annotations = &template["metadata"]["annotations"];
+                    if annotations["prometheus.io/scrape"] != "true" {
+                        continue;
+                    }
+                    let port: i64 = annotations["prometheus.io/port"]
+                        .as_str()
+                        .unwrap()
+                        .parse()
+                        .unwrap();
+                    scraped.push(r.name);
+                    if template["spec"]["hostNetwork"] == true {
+                        assert!(
+                            egress
+                                .iter()
+                                .any(|e| e.get("to").is_none() && ports_of(e).contains(&port)),
+                            "{variant}: Prometheus cannot reach {} at the nodes on {port}",
+                            r.name
+                        );
+                        continue;
+                    }
+                    let target = named(&ps, &format!("ops-{}", r.name));
+                    let admitted = target["spec"]["ingress"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|i| {
+                            component_of(&i["from"]).as_deref() == Some(prometheus::COMPONENT)
+                                && ports_of(i).contains(&port)
+                        });
+                    assert!(
+                        admitted,
+                        "{variant}: {} does not admit Prometheus on {port}",
+                        r.name
+                    );
+                    let leaves = egress.iter().any(|e| {
+                        component_of(&e["to"]).as_deref() == Some(r.name)
+                            && ports_of(e).contains(&port)
+                    });
+                    assert!(
+                        leaves,
+                        "{variant}: Prometheus may not reach {} on {port}",
+                        r.name
+                    );
+                }
+            }
+            assert!(
+                scraped.contains(&traefik::COMPONENT),
+                "{variant}: Traefik is not scraped: {scraped:?}"
+            );
+        }
+    }
+
     #[test]
     fn external_services_are_reached_anywhere_on_their_port() {
         let mut v = production();

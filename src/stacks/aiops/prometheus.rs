@@ -86,11 +86,16 @@ fn prometheus_yml(ctx: &Ctx<'_>) -> Value {
                     {"source_labels": ["__meta_kubernetes_pod_phase"], "regex": "Pending|Succeeded|Failed", "action": "drop"},
                     {"source_labels": ["__meta_kubernetes_pod_annotation_prometheus_io_path"], "regex": "(.+)", "target_label": "__metrics_path__"},
                     {"source_labels": ["__address__", "__meta_kubernetes_pod_annotation_prometheus_io_port"], "regex": "([^:]+)(?::\\d+)?;(\\d+)", "replacement": "$1:$2", "target_label": "__address__"},
-                    // `job` names the component; `pod`/`namespace` are left to the
-                    // metrics (kube-state-metrics reports on other pods).
+                    // `job` names the component; the scraped pod and its node are
+                    // `kubernetes_pod` and `kubernetes_node`. `pod`, `namespace` and
+                    // `node` are left to the metrics: kube-state-metrics reports
+                    // them for the pods it describes (kube_pod_info's `node`), and
+                    // a target label of the same name would push its value aside
+                    // to `exported_node` (honor_labels is false; prometheus v3.4.1,
+                    // docs/configuration/configuration.md).
                     {"source_labels": ["__meta_kubernetes_pod_label_app_kubernetes_io_component"], "target_label": "job"},
                     {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "kubernetes_pod"},
-                    {"source_labels": ["__meta_kubernetes_pod_node_name"], "target_label": "node"},
+                    {"source_labels": ["__meta_kubernetes_pod_node_name"], "target_label": "kubernetes_node"},
                 ],
             },
         ],
@@ -151,6 +156,9 @@ pub fn alert_rules(ctx: &Ctx<'_>) -> Value {
         ]}));
     }
     if v.traefik.enabled {
+        // Traefik's latency buckets include the threshold and a bound above it
+        // (`traefik::buckets`): `histogram_quantile` never exceeds the highest
+        // finite bucket, so without them a threshold of 5 s could never be crossed.
         groups.push(json!({"name": "aiops-edge", "rules": [
             rule("HighResponseTime",
                 &format!("histogram_quantile(0.95, sum by (le, service) (rate(traefik_service_request_duration_seconds_bucket[5m]))) > {}", a.response_time_seconds),
@@ -176,8 +184,13 @@ pub fn alert_rules(ctx: &Ctx<'_>) -> Value {
                 "increase(kube_pod_container_status_restarts_total[15m]) > 3",
                 "0m", "warning",
                 "{{ $labels.namespace }}/{{ $labels.pod }} ({{ $labels.container }}) restarts repeatedly"),
+            // Only pods that may still become ready: kube-state-metrics reports
+            // Ready=false for finished pods too (Succeeded Job and probe pods, the
+            // Failed tries a Job keeps), which would keep the alert firing forever.
+            // Metric and label names: kubernetes/kube-state-metrics v2.15.0,
+            // docs/metrics/workload/pod-metrics.md.
             rule("PodNotReady",
-                "sum by (namespace, pod) (kube_pod_status_ready{condition=\"false\"}) > 0",
+                "(sum by (namespace, pod) (kube_pod_status_ready{condition=\"false\"}) > 0) and on (namespace, pod) (sum by (namespace, pod) (kube_pod_status_phase{phase=~\"Pending|Running\"}) > 0)",
                 "15m", "warning",
                 "{{ $labels.namespace }}/{{ $labels.pod }} has not been ready for 15 minutes"),
         ]}));
@@ -275,6 +288,52 @@ mod tests {
         assert_eq!(c["rule_files"][0], "/etc/prometheus/alerts.yml");
     }
 
+    /// Labels the scrape attaches must not collide with those kube-state-metrics
+    /// reports (kubernetes/kube-state-metrics v2.15.0,
+    /// docs/metrics/workload/pod-metrics.md, docs/metrics/cluster/node-metrics.md):
+    /// Prometheus would rename the reported one to `exported_<name>`, and
+    /// kube_pod_info's `node` would name the node kube-state-metrics runs on.
+    #[test]
+    fn scrape_labels_leave_kube_state_metrics_labels_alone() {
+        const REPORTED: [&str; 13] = [
+            "namespace",
+            "pod",
+            "uid",
+            "node",
+            "container",
+            "host_ip",
+            "pod_ip",
+            "created_by_kind",
+            "created_by_name",
+            "priority_class",
+            "host_network",
+            "phase",
+            "condition",
+        ];
+        let c = config(&values(), "prometheus.yml");
+        let pods = c["scrape_configs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["job_name"] == "pods")
+            .expect("pods job");
+        assert_ne!(pods["honor_labels"], true, "scraped pods could forge `job`");
+        let targets: Vec<&str> = pods["relabel_configs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|r| r["target_label"].as_str())
+            .filter(|l| !l.starts_with("__"))
+            .collect();
+        assert!(targets.contains(&"kubernetes_node"), "{targets:?}");
+        for label in targets {
+            assert!(
+                !REPORTED.contains(&label),
+                "target label `{label}` clobbers kube-state-metrics' own"
+            );
+        }
+    }
+
     #[test]
     fn alert_rules_carry_the_thresholds() {
         let mut v = values();
@@ -311,6 +370,12 @@ mod tests {
         assert!(expr("HighErrorRate").ends_with("> 5"));
         assert!(expr("TooManyDatabaseConnections").ends_with("> 150"));
         expr("PodCrashLooping");
+        // Finished pods are never ready; they must not count as unready.
+        assert!(
+            expr("PodNotReady").contains("kube_pod_status_phase{phase=~\"Pending|Running\"}"),
+            "{}",
+            expr("PodNotReady")
+        );
         let first = &rules["groups"][0]["rules"][0];
         assert_eq!(first["for"], "5m");
         assert_eq!(

@@ -1,12 +1,14 @@
 //! Traefik, the edge router: a Deployment serving the release's own IngressClass
 //! (controller `traefik.io/ingress-controller`), cluster-wide read access to what
 //! its Kubernetes Ingress provider watches, `/ping` health on the `traefik` entry
-//! point (8080, also Prometheus metrics), and a Service for `web` and `websecure`.
+//! point (8080, also Prometheus metrics, scraped by the release's Prometheus), and a
+//! Service for `web` and `websecure`.
 
 use k8s_openapi::api::core::v1::{Container, PodSpec, ServicePort};
 use k8s_openapi::api::networking::v1::{IngressClass, IngressClassSpec};
 
 use super::Ctx;
+use super::prometheus::scrape_annotations;
 use crate::model::{Phase, Release, Rendered};
 use crate::stacks::component::Builder;
 use crate::stacks::workload::{self as w, Timing};
@@ -19,6 +21,13 @@ pub const ADMIN_PORT: u16 = 8080;
 /// The image's conventional non-root user (the upstream chart's).
 const UID: i64 = 65532;
 pub const CONTROLLER: &str = "traefik.io/ingress-controller";
+/// Where Traefik serves Prometheus metrics on the entry point of
+/// `--metrics.prometheus.entrypoint`: its internal router's rule is
+/// ``PathPrefix(`/metrics`)`` (traefik/traefik v3.4.1, pkg/provider/traefik/internal.go).
+pub const METRICS_PATH: &str = "/metrics";
+/// Traefik's own latency buckets (`SetDefaults` of traefik/traefik v3.4.1,
+/// pkg/types/metrics.go; docs/content/observability/metrics/prometheus.md).
+const DEFAULT_BUCKETS: [f64; 4] = [0.1, 0.3, 1.2, 5.0];
 
 /// Name of the release's IngressClass: cluster-scoped, so it carries namespace and
 /// release, and never takes over a `traefik` class another installation owns.
@@ -71,10 +80,11 @@ pub fn render(ctx: &Ctx<'_>) -> Option<Rendered> {
         termination_grace_period_seconds: Some(30),
         ..ctx.pod_spec(&b, v.replicas, w::pod_security(Some(UID), Some(UID)))
     };
+    // The alert rules on response time and error rate read Traefik's metrics.
     b.push(w::deployment(
         &b,
         v.replicas,
-        std::collections::BTreeMap::default(),
+        scrape_annotations(ADMIN_PORT, METRICS_PATH),
         pod,
     ));
     b.push(w::client_service(
@@ -93,6 +103,25 @@ pub fn render(ctx: &Ctx<'_>) -> Option<Rendered> {
     ));
     w::push_pdb(&mut b, ctx.caps, &ctx.pod_globals(), v.replicas);
     Some(b.finish(vec![]))
+}
+
+/// `--metrics.prometheus.buckets`: Traefik's defaults plus the `HighResponseTime`
+/// threshold and twice it. `histogram_quantile` never answers more than the highest
+/// finite bucket, so with the defaults alone (highest 5 s) a threshold of 5 s or more
+/// could never be crossed; with the threshold itself a bucket bound, the quantile
+/// exceeds it exactly when more than 5% of requests take longer.
+pub fn buckets(ctx: &Ctx<'_>) -> String {
+    let threshold = ctx.values.prometheus.alert_rules.response_time_seconds;
+    let mut bounds: Vec<f64> = DEFAULT_BUCKETS.to_vec();
+    bounds.extend([threshold, 2.0 * threshold]);
+    bounds.retain(|b| b.is_finite() && *b > 0.0);
+    bounds.sort_by(f64::total_cmp);
+    bounds.dedup();
+    bounds
+        .iter()
+        .map(f64::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn container(ctx: &Ctx<'_>) -> Container {
@@ -117,6 +146,9 @@ fn container(ctx: &Ctx<'_>) -> Container {
         "--ping.entrypoint=traefik".into(),
         "--metrics.prometheus=true".into(),
         "--metrics.prometheus.entrypoint=traefik".into(),
+        // CLI form of `metrics.prometheus.buckets` (traefik/traefik v3.4.1,
+        // docs/content/observability/metrics/prometheus.md).
+        format!("--metrics.prometheus.buckets={}", buckets(ctx)),
         "--providers.kubernetesingress=true".into(),
         format!(
             "--providers.kubernetesingress.ingressclass={}",
@@ -207,5 +239,74 @@ mod tests {
         assert_eq!(svc.body["spec"]["type"], "LoadBalancer");
         assert_eq!(svc.body["spec"]["ports"][0]["port"], 80);
         assert_eq!(svc.body["spec"]["ports"][0]["targetPort"], "web");
+    }
+
+    #[test]
+    fn metrics_are_scraped_where_traefik_serves_them() {
+        let all = render_all(&values());
+        let d = find(component(&all, "traefik"), "Deployment", "ops-traefik");
+        let annotations = &d.body["spec"]["template"]["metadata"]["annotations"];
+        assert_eq!(annotations["prometheus.io/scrape"], "true");
+        assert_eq!(annotations["prometheus.io/path"], "/metrics");
+        let c = container_of(d, "traefik");
+        let args: Vec<&str> = c["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        // The annotated port is the address of the entry point metrics are served on.
+        let entrypoint = args
+            .iter()
+            .find_map(|a| a.strip_prefix("--metrics.prometheus.entrypoint="))
+            .expect("metrics entry point");
+        let address = args
+            .iter()
+            .find_map(|a| a.strip_prefix(&format!("--entrypoints.{entrypoint}.address=:")))
+            .expect("entry point address");
+        let port = annotations["prometheus.io/port"].as_str().unwrap();
+        assert_eq!(address.trim_end_matches("/tcp"), port);
+        let port: u16 = port.parse().unwrap();
+        assert!(
+            c["ports"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["containerPort"] == port),
+            "port {port} is declared"
+        );
+    }
+
+    fn bucket_bounds(v: &super::super::values::Values) -> Vec<f64> {
+        let all = render_all(v);
+        let d = find(component(&all, "traefik"), "Deployment", "ops-traefik");
+        container_of(d, "traefik")["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find_map(|a| {
+                a.as_str()
+                    .unwrap()
+                    .strip_prefix("--metrics.prometheus.buckets=")
+            })
+            .expect("explicit buckets")
+            .split(',')
+            .map(|b| b.parse().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn latency_buckets_reach_beyond_the_response_time_threshold() {
+        let mut v = values();
+        assert_eq!(bucket_bounds(&v), vec![0.1, 0.3, 1.2, 5.0, 10.0]);
+        for threshold in [0.25, 5.0, 30.0] {
+            v.prometheus.alert_rules.response_time_seconds = threshold;
+            let bounds = bucket_bounds(&v);
+            assert!(bounds.windows(2).all(|w| w[0] < w[1]), "{bounds:?}");
+            // The threshold is a bound, and a finite bucket lies above it: the 95th
+            // percentile can exceed it, and does exactly when 5% are slower.
+            assert!(bounds.contains(&threshold), "{threshold}: {bounds:?}");
+            assert!(bounds.iter().any(|b| *b > threshold), "{bounds:?}");
+        }
     }
 }
