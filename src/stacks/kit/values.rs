@@ -127,16 +127,16 @@ pub fn check_service_account(
     if account.name.is_empty() {
         if !rbac.create {
             p.add(
-                name_key.as_str(),
+                name_key,
                 format!("required when {key}.rbac.create is false"),
             )
-            .blame(format!("{key}.rbac.create").as_str())
+            .blame(format!("{key}.rbac.create"))
             .hint(format!(
                 "name the ServiceAccount an admin created for it, or set {key}.rbac.create=true"
             ));
         }
     } else {
-        p.check(name_key.as_str(), checks::dns1123_subdomain(&account.name));
+        p.check(name_key, checks::dns1123_subdomain(&account.name));
     }
 }
 
