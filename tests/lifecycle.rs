@@ -555,14 +555,159 @@ async fn restricted_user_gets_a_permission_report_before_any_write() {
         "{err}"
     );
     assert!(err.contains("nothing was changed"), "{err}");
+    // Who needs them, and the ways out: an admin's RBAC, or no Fluent Bit.
+    assert!(
+        err.contains("component fluentbit needs the cluster-wide"),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "--set fluentbit.rbac.create=false --set fluentbit.serviceAccount.name=cv-fluentbit"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("--set fluentbit.enabled=false"), "{err}");
+    assert!(err.contains("\nkind: ClusterRole\n"), "{err}");
+    assert!(err.contains("\nkind: ClusterRoleBinding\n"), "{err}");
     let written = Api::<Secret>::namespaced(client, "stackctl-restricted")
-        .list(&ListParams::default().labels("app.kubernetes.io/managed-by=stackctl"))
+        .list(&ListParams::default().labels(
+            // This release's only: another test installs its own in this namespace.
+            "app.kubernetes.io/managed-by=stackctl,app.kubernetes.io/instance=cv",
+        ))
         .await
         .unwrap();
     assert!(
         written.items.is_empty(),
         "objects were written despite the failed preflight"
     );
+}
+
+/// `stackctl install` as the restricted user, in the only namespace it may write.
+async fn install_as_restricted(
+    restricted: &std::path::Path,
+    args: &[&str],
+) -> std::process::Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_stackctl"))
+        .args([
+            "install",
+            "--profile",
+            "minimal",
+            "-n",
+            "stackctl-restricted",
+        ])
+        .args(args)
+        .env("KUBECONFIG", restricted)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn restricted_user_installs_with_the_rbac_an_admin_applied() {
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+    use kube::api::{DeleteParams, PostParams};
+
+    let admin = common::cluster().await;
+    let Some(restricted) = common::restricted_kubeconfig().await else {
+        eprintln!("no restricted kubeconfig for this cluster; skipping");
+        return;
+    };
+    // Its own release and account names: other tests use this namespace too.
+    let (release, account) = ("rbacadmin", "rbacadmin-logs");
+    let name_flag = format!("fluentbit.serviceAccount.name={account}");
+    let refused = install_as_restricted(&restricted, &[release, "--set", &name_flag]).await;
+    let err = stderr(&refused);
+    assert_eq!(refused.status.code(), Some(3), "{err}");
+    let intro = "fluentbit's ServiceAccount, ClusterRole and ClusterRoleBinding, for an admin to apply (kubectl apply -f -):\n";
+    let yaml = &err[err.find(intro).unwrap_or_else(|| panic!("{err}")) + intro.len()..];
+
+    // The admin applies exactly what was printed.
+    let docs: Vec<Value> = yaml
+        .split("---\n")
+        .filter(|d| !d.trim().is_empty())
+        .map(|d| serde_saphyr::from_str(d).unwrap())
+        .collect();
+    assert_eq!(docs.len(), 3, "{yaml}");
+    let pp = PostParams::default();
+    let mut role_name = String::new();
+    for doc in docs {
+        match doc["kind"].as_str().unwrap() {
+            "ServiceAccount" => {
+                let sa: ServiceAccount = serde_json::from_value(doc).unwrap();
+                assert_eq!(sa.metadata.name.as_deref(), Some(account));
+                Api::<ServiceAccount>::namespaced(admin.clone(), "stackctl-restricted")
+                    .create(&pp, &sa)
+                    .await
+                    .unwrap();
+            }
+            "ClusterRole" => {
+                let role: ClusterRole = serde_json::from_value(doc).unwrap();
+                role_name = role.metadata.name.clone().unwrap();
+                Api::<ClusterRole>::all(admin.clone())
+                    .create(&pp, &role)
+                    .await
+                    .unwrap();
+            }
+            "ClusterRoleBinding" => {
+                let binding: ClusterRoleBinding = serde_json::from_value(doc).unwrap();
+                Api::<ClusterRoleBinding>::all(admin.clone())
+                    .create(&pp, &binding)
+                    .await
+                    .unwrap();
+            }
+            other => panic!("unexpected {other} in {yaml}"),
+        }
+    }
+
+    // With them, preflight passes, and the install completes: the API server
+    // refuses pods whose ServiceAccount does not exist, so Fluent Bit's becoming
+    // ready shows its pods run as the admin's account.
+    let without_rbac = format!("fluentbit.rbac.create=false,{name_flag}");
+    let out = install_as_restricted(
+        &restricted,
+        &[
+            release,
+            "--no-progress",
+            "--skip-tests",
+            "--set",
+            &without_rbac,
+        ],
+    )
+    .await;
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    let ds = Api::<k8s_openapi::api::apps::v1::DaemonSet>::namespaced(
+        admin.clone(),
+        "stackctl-restricted",
+    )
+    .get_opt(&format!("{release}-fluentbit"))
+    .await
+    .unwrap();
+    let uninstalled = tokio::process::Command::new(env!("CARGO_BIN_EXE_stackctl"))
+        .args(["uninstall", release, "-n", "stackctl-restricted"])
+        .args(["--yes", "--purge-volumes", "--no-progress"])
+        .env("KUBECONFIG", &restricted)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    let dp = DeleteParams::default();
+    let _ = Api::<ClusterRoleBinding>::all(admin.clone())
+        .delete(&role_name, &dp)
+        .await;
+    let _ = Api::<ClusterRole>::all(admin.clone())
+        .delete(&role_name, &dp)
+        .await;
+    let _ = Api::<ServiceAccount>::namespaced(admin.clone(), "stackctl-restricted")
+        .delete(account, &dp)
+        .await;
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("preflight passed"), "{text}");
+    assert!(!text.contains("cluster-wide"), "{text}");
+    let spec = ds.unwrap().spec.unwrap().template.spec.unwrap();
+    assert_eq!(spec.service_account_name.as_deref(), Some(account));
+    assert!(uninstalled.status.success(), "{}", stderr(&uninstalled));
 }
 
 #[tokio::test]

@@ -19,17 +19,25 @@ pub struct Permission {
     pub namespace: Option<String>,
 }
 
-impl std::fmt::Display for Permission {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl Permission {
+    /// `secrets in namespace ns`, `clusterroles.rbac.authorization.k8s.io
+    /// (cluster-wide)`: what the verb applies to.
+    pub fn target(&self) -> String {
         let resource = if self.group.is_empty() {
             self.resource.clone()
         } else {
             format!("{}.{}", self.resource, self.group)
         };
         match &self.namespace {
-            Some(ns) => write!(f, "{} {resource} in namespace {ns}", self.verb),
-            None => write!(f, "{} {resource} (cluster-wide)", self.verb),
+            Some(ns) => format!("{resource} in namespace {ns}"),
+            None => format!("{resource} (cluster-wide)"),
         }
+    }
+}
+
+impl std::fmt::Display for Permission {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.verb, self.target())
     }
 }
 

@@ -17,9 +17,26 @@ pub struct Refused(pub String);
 
 /// Preflight found problems; nothing was written.
 #[derive(Debug, thiserror::Error)]
-#[error("preflight failed; nothing was changed:\n{}", bullets(.problems))]
 pub struct PreflightFailed {
     pub problems: Vec<String>,
+    /// Objects an admin could create so that the user can go on (a component's
+    /// RBAC), each introduced: printed after the problems, whose lines they would
+    /// otherwise bury.
+    pub for_admin: Vec<String>,
+}
+
+impl fmt::Display for PreflightFailed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "preflight failed; nothing was changed:\n{}",
+            bullets(&self.problems)
+        )?;
+        for block in &self.for_admin {
+            write!(f, "\n\n{}", block.trim_end())?;
+        }
+        Ok(())
+    }
 }
 
 /// `--dry-run=server`: the API server refused objects; nothing was persisted.

@@ -78,7 +78,8 @@ pub async fn install(
     reporter.info(format!("cluster {}", session.server_version));
     let plan = prepared.plan(session.caps)?;
     let create = opts.create_namespace && !exists;
-    preflight::run(session, reporter, &plan, &ns, create).await?;
+    let switches = prepared.stack.rbac_switches();
+    preflight::run(session, reporter, &plan, &ns, create, switches).await?;
     if opts.server_dry_run {
         let objects = server_dry_run(session, &plan).await?;
         return Ok(Installed::DryRun { objects });

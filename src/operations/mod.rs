@@ -6,6 +6,8 @@
 //!
 //! - [`prepare`]: profile, values files and `--set` flags resolved into valid values;
 //! - [`preflight`]: what can be known before the first write, as a [`preflight::Report`];
+//!   [`delegation`]: for cluster-wide permissions it finds denied, the components
+//!   that need them and the RBAC an admin could create for them instead;
 //! - [`guard`]: the one lock acquisition, which also fails revisions left pending;
 //! - [`executor`]: one executor for every operation that records a revision
 //!   (lock → pending record → [`phases`] → probes → prune → finish → `--atomic`
@@ -17,6 +19,7 @@
 //! - [`failure`]: the typed ways an operation ends short of success.
 
 pub mod changes;
+pub mod delegation;
 pub mod executor;
 pub mod failure;
 pub mod guard;

@@ -14,12 +14,14 @@ use kube::api::{ListParams, PostParams};
 use kube::{Api, Client};
 use serde_json::Value;
 
+use super::delegation::{ClusterWideNeed, cluster_wide_needs};
 use super::failure::PreflightFailed;
 use super::prepare::Prepared;
 use super::progress::Reporter;
 use crate::cluster::{Permission, Resolver, Session, denied_permissions};
 use crate::model::Manifest;
 use crate::plan::Plan;
+use crate::stacks::RbacSwitch;
 
 /// What stackctl itself touches besides the plan: release records, the lock Lease,
 /// pods and events for diagnosis.
@@ -53,14 +55,15 @@ fn own_permissions(namespace: &str) -> Vec<Permission> {
     out
 }
 
-/// Every (verb, resource) the plan needs: apply is `patch` (and `create` for new
-/// objects), waiting is `list`/`watch`, pruning is `delete`.
+/// Every (verb, resource) the plan needs, with the components whose objects need
+/// it (none for stackctl's own): apply is `patch` (and `create` for new objects),
+/// waiting is `list`/`watch`, pruning is `delete`.
 pub async fn required_permissions(
     resolver: &Resolver,
     manifests: &[Manifest],
     namespace: &str,
-) -> Result<Vec<Permission>> {
-    let mut set = BTreeSet::new();
+) -> Result<BTreeMap<Permission, BTreeSet<String>>> {
+    let mut needed: BTreeMap<Permission, BTreeSet<String>> = BTreeMap::new();
     for m in manifests {
         let (ar, caps) = resolver.resolve(&m.api_version, &m.kind).await?;
         let ns = match caps.scope {
@@ -70,16 +73,19 @@ pub async fn required_permissions(
             kube::discovery::Scope::Cluster => None,
         };
         for verb in ["get", "create", "patch", "list", "watch", "delete"] {
-            set.insert(Permission {
+            let p = Permission {
                 verb,
                 group: ar.group.clone(),
                 resource: ar.plural.clone(),
                 namespace: ns.clone(),
-            });
+            };
+            needed.entry(p).or_default().insert(m.component.clone());
         }
     }
-    set.extend(own_permissions(namespace));
-    Ok(set.into_iter().collect())
+    for p in own_permissions(namespace) {
+        needed.entry(p).or_default();
+    }
+    Ok(needed)
 }
 
 /// Storage classes the plan's PVCs name (or need as a default), checked against the
@@ -254,6 +260,9 @@ pub async fn create_namespace(client: &Client, name: &str) -> Result<bool> {
 pub struct Report {
     pub permissions_checked: usize,
     pub denied: Vec<Permission>,
+    /// The components that need the denied cluster-wide permissions, and how to
+    /// install without them.
+    pub cluster_wide: Vec<ClusterWideNeed>,
     pub storage: Vec<String>,
     /// Requests beyond what the nodes can allocate: a warning, since autoscalers and
     /// pending pods may still resolve it.
@@ -265,10 +274,14 @@ impl Report {
     pub fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
         if !self.denied.is_empty() {
-            let list = self
-                .denied
+            // One line per resource: the six verbs of a kind read as one want.
+            let mut verbs: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+            for p in &self.denied {
+                verbs.entry(p.target()).or_default().push(p.verb);
+            }
+            let list = verbs
                 .iter()
-                .map(|p| format!("    {p}"))
+                .map(|(target, verbs)| format!("    {target}: {}", verbs.join(", ")))
                 .collect::<Vec<_>>()
                 .join("\n");
             problems.push(format!(
@@ -276,6 +289,7 @@ impl Report {
                 self.denied.len()
             ));
         }
+        problems.extend(self.cluster_wide.iter().map(ClusterWideNeed::problem));
         problems.extend(self.storage.iter().cloned());
         problems
     }
@@ -286,37 +300,52 @@ impl Report {
         if problems.is_empty() {
             Ok(())
         } else {
-            Err(PreflightFailed { problems })
+            Err(PreflightFailed {
+                problems,
+                for_admin: self
+                    .cluster_wide
+                    .iter()
+                    .filter_map(ClusterWideNeed::appendix)
+                    .collect(),
+            })
         }
     }
 }
 
 /// Every check that needs the cluster but writes nothing: permissions the plan needs
 /// (plus creating the namespace, when the caller found it missing and will create
-/// it), storage classes, capacity.
+/// it), storage classes, capacity. `switches`: the components whose RBAC an admin
+/// may create instead (none when the values cannot change, as in a rollback).
 pub async fn check(
     session: &Session,
     plan: &Plan,
     namespace: &str,
     creates_namespace: bool,
+    switches: &[RbacSwitch],
 ) -> Result<Report> {
     let manifests: Vec<Manifest> = plan.manifests().cloned().collect();
-    let mut wanted = required_permissions(&session.resolver, &manifests, namespace)
+    let mut needed = required_permissions(&session.resolver, &manifests, namespace)
         .await
         .map_err(|e| PreflightFailed {
             problems: vec![format!("{e:#}")],
+            for_admin: Vec::new(),
         })?;
     if creates_namespace {
-        wanted.push(Permission {
-            verb: "create",
-            group: String::new(),
-            resource: "namespaces".into(),
-            namespace: None,
-        });
+        needed
+            .entry(Permission {
+                verb: "create",
+                group: String::new(),
+                resource: "namespaces".into(),
+                namespace: None,
+            })
+            .or_default();
     }
+    let wanted: Vec<Permission> = needed.keys().cloned().collect();
+    let denied = denied_permissions(&session.client, &wanted).await?;
     Ok(Report {
         permissions_checked: wanted.len(),
-        denied: denied_permissions(&session.client, &wanted).await?,
+        cluster_wide: cluster_wide_needs(&denied, &needed, &manifests, switches)?,
+        denied,
         storage: storage_problems(&session.client, &manifests).await?,
         capacity: capacity_warning(&session.client, &manifests).await?,
     })
@@ -329,8 +358,9 @@ pub async fn run(
     plan: &Plan,
     namespace: &str,
     creates_namespace: bool,
+    switches: &[RbacSwitch],
 ) -> Result<Report> {
-    let report = check(session, plan, namespace, creates_namespace).await?;
+    let report = check(session, plan, namespace, creates_namespace, switches).await?;
     report.ensure_passed()?;
     if let Some(w) = &report.capacity {
         reporter.warn(w);

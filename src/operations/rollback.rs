@@ -103,7 +103,8 @@ pub async fn run(
 ) -> Result<Completed> {
     let RollbackPlan { mut spec, .. } = planned;
     let store = Store::new(session.client.clone(), &spec.namespace);
-    super::preflight::run(session, reporter, &spec.plan, &spec.namespace, false).await?;
+    // A rollback replays stored objects: no value can change, so no switch helps.
+    super::preflight::run(session, reporter, &spec.plan, &spec.namespace, false, &[]).await?;
     // Prune against the last two revisions: the current one, and a failed one after it.
     // Read before the lock, so the rollback is planned as the revision after them: if
     // another operation records one first, the executor stops before applying.

@@ -126,7 +126,8 @@ pub async fn run(
     } = planned;
     let (name, ns) = (&prepared.release.name, &prepared.release.namespace);
     let store = Store::new(session.client.clone(), ns);
-    preflight::run(session, reporter, &plan, ns, false).await?;
+    let switches = prepared.stack.rbac_switches();
+    preflight::run(session, reporter, &plan, ns, false, switches).await?;
     if !opts.run.skip_tests {
         preflight::external(session, reporter, &prepared, &plan).await?;
     }

@@ -135,6 +135,7 @@ static STACK: Definition<Values> = Definition {
             .collect()
     },
     warnings: |_| Vec::new(),
+    rbac_switches: &[],
 };
 
 /// The stack's own component: the web app, wired to Redis through the Secret.

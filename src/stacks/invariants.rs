@@ -345,3 +345,94 @@ fn integer_keys(schema: &SchemaTree, s: &serde_json::Value, prefix: &str) -> Vec
     }
     out
 }
+
+/// Pod templates of a component's workloads: the specs that name a ServiceAccount.
+fn pod_specs<'a>(
+    components: &'a [crate::model::Rendered],
+    component: &'a str,
+) -> impl Iterator<Item = &'a serde_json::Value> {
+    manifests(components)
+        .filter(move |m| m.component == component)
+        .map(|m| &m.body["spec"]["template"]["spec"])
+        .filter(|spec| spec.is_object())
+}
+
+#[test]
+fn an_rbac_switch_hands_the_components_rbac_to_an_admin() {
+    const RBAC_KINDS: [&str; 5] = [
+        "ServiceAccount",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Role",
+        "RoleBinding",
+    ];
+    let mut checked = 0;
+    for (profile, components, _) in rendered() {
+        let stack = find(&values_stack(&profile)).unwrap();
+        for switch in stack.rbac_switches() {
+            // A switch names a component that, where rendered, has RBAC of its own.
+            if !components.iter().any(|r| r.name == switch.component) {
+                continue;
+            }
+            assert!(
+                manifests(&components)
+                    .any(|m| m.component == switch.component && m.kind == "ClusterRole"),
+                "{profile}: {} has no ClusterRole to hand over",
+                switch.component
+            );
+            let p = profiles::builtin()
+                .into_iter()
+                .find(|p| p.name == profile)
+                .unwrap();
+            let mut sets = required_input(&p);
+            sets.push(SetFlag::set(format!(
+                "{0}.rbac.create=false,{0}.serviceAccount.name=admins",
+                switch.key
+            )));
+            let without = stack
+                .resolve(
+                    &[
+                        Layer::defaults(stack.defaults_yaml()),
+                        Layer::profile(&p.name, &p.source, p.yaml.clone()),
+                    ],
+                    &sets,
+                    &mut StdRng::seed_from_u64(7),
+                )
+                .unwrap_or_else(|e| panic!("{profile}, {}: {e}", switch.key));
+            let release = Release {
+                name: "rel".into(),
+                namespace: "ns-a".into(),
+                stack: stack.name(),
+                revision: 1,
+            };
+            let after = stack
+                .render(&without, &release, Capabilities::latest())
+                .unwrap();
+            let left: Vec<String> = manifests(&after)
+                .filter(|m| {
+                    m.component == switch.component && RBAC_KINDS.contains(&m.kind.as_str())
+                })
+                .map(Manifest::id)
+                .collect();
+            assert!(left.is_empty(), "{profile}, {}: {left:?}", switch.key);
+            let specs: Vec<_> = pod_specs(&after, switch.component).collect();
+            assert!(!specs.is_empty(), "{profile}: {}", switch.component);
+            for spec in specs {
+                assert_eq!(spec["serviceAccountName"], "admins", "{profile}");
+            }
+            checked += 1;
+        }
+    }
+    assert!(
+        checked >= 3,
+        "only {checked} switches were rendered by any profile"
+    );
+}
+
+fn values_stack(profile: &str) -> String {
+    profiles::builtin()
+        .into_iter()
+        .find(|p| p.name == profile)
+        .map(|p| p.stack)
+        .unwrap()
+}

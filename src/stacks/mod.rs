@@ -66,6 +66,20 @@ pub trait Stack: Sync {
     /// What to tell the user after a successful install or upgrade: how to reach the
     /// apps, how to log in, where credentials live.
     fn notes(&self, values: &ResolvedValues, release: &Release) -> Vec<String>;
+    /// Components whose ServiceAccount and RBAC an admin may create instead.
+    fn rbac_switches(&self) -> &'static [RbacSwitch];
+}
+
+/// A component whose ServiceAccount and RBAC an admin can create in stackctl's
+/// place: `<key>.rbac.create=false` with `<key>.serviceAccount.name`, or
+/// `<key>.enabled=false` to go without it. Preflight offers both to a user who may
+/// not create the component's cluster-wide RBAC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RbacSwitch {
+    /// The component's name, as its objects' `app.kubernetes.io/component` label.
+    pub component: &'static str,
+    /// Its values key, as in `--set <key>.rbac.create=false`.
+    pub key: &'static str,
 }
 
 pub static STACKS: &[&dyn Stack] = &[&clickvisual::STACK, &aiops::STACK];
@@ -80,6 +94,7 @@ pub struct Definition<T> {
     pub probes: fn(&T, &Release) -> Vec<ProbeSpec>,
     pub notes: fn(&T, &Release) -> Vec<String>,
     pub warnings: fn(&T) -> Vec<String>,
+    pub rbac_switches: &'static [RbacSwitch],
 }
 
 impl<T: serde::de::DeserializeOwned + schemars::JsonSchema> Definition<T> {
@@ -147,6 +162,10 @@ where
         self.typed(v)
             .map(|t| (self.notes)(&t, release))
             .unwrap_or_default()
+    }
+
+    fn rbac_switches(&self) -> &'static [RbacSwitch] {
+        self.rbac_switches
     }
 }
 

@@ -29,6 +29,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::component::Builder;
+use super::kit::values::{Rbac, ServiceAccount as ServiceAccountValues};
 use crate::model::{Capabilities, Phase, Release};
 
 /// Annotation on pod templates carrying a hash of the configuration the pods read, so
@@ -796,10 +797,48 @@ pub fn push_namespaced_rbac(b: &mut Builder<'_>, name: &str, rules: Vec<PolicyRu
     );
 }
 
-/// ServiceAccount `name` in the release namespace, plus a ClusterRole and binding
-/// named `<namespace>-<release>-<component>` granting `rules` cluster-wide.
-pub fn push_cluster_rbac(b: &mut Builder<'_>, name: &str, rules: Vec<PolicyRule>) {
-    push_service_account(b, name);
+/// The ServiceAccount a component's pods run as, and whether stackctl creates it
+/// and its cluster-wide RBAC: the component's `rbac.create` and
+/// `serviceAccount.name` (validation requires a name when `create` is off).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub name: String,
+    pub create: bool,
+    /// `automountServiceAccountToken` of the ServiceAccount stackctl creates: off, so
+    /// that only pods asking for a token get one.
+    pub automount: Option<bool>,
+}
+
+impl Account {
+    pub fn new(b: &Builder<'_>, rbac: &Rbac, account: &ServiceAccountValues) -> Account {
+        Account {
+            name: if account.name.is_empty() {
+                workload_name(b)
+            } else {
+                account.name.clone()
+            },
+            create: rbac.create,
+            automount: Some(false),
+        }
+    }
+}
+
+/// Unless the account is an admin's (`rbac.create=false`): ServiceAccount
+/// `account.name` in the release namespace, plus a ClusterRole and binding named
+/// `<namespace>-<release>-<component>` granting `rules` cluster-wide.
+pub fn push_cluster_rbac(b: &mut Builder<'_>, account: &Account, rules: Vec<PolicyRule>) {
+    if !account.create {
+        return;
+    }
+    let name = account.name.as_str();
+    b.push_in(
+        Phase::Storage,
+        ServiceAccount {
+            metadata: b.meta(name),
+            automount_service_account_token: account.automount,
+            ..Default::default()
+        },
+    );
     let cluster_name = b.release().cluster_object_name(b.component());
     b.push_in(
         Phase::Storage,

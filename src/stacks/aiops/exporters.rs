@@ -96,7 +96,7 @@ pub fn render_kube_state_metrics(ctx: &Ctx<'_>) -> Option<Rendered> {
         return None;
     }
     let mut b = Builder::new(ctx.release, KSM, Phase::Apps, &v.image.tag);
-    let name = w::workload_name(&b);
+    let account = w::Account::new(&b, &v.rbac, &v.service_account);
     let mut rules = Vec::new();
     for group in ["", "apps", "batch"] {
         let resources: Vec<&str> = KSM_RESOURCES
@@ -106,7 +106,7 @@ pub fn render_kube_state_metrics(ctx: &Ctx<'_>) -> Option<Rendered> {
             .collect();
         rules.push(w::rule(&[group], &resources, &["list", "watch"]));
     }
-    w::push_cluster_rbac(&mut b, &name, rules);
+    w::push_cluster_rbac(&mut b, &account, rules);
     let resources: Vec<&str> = KSM_RESOURCES.iter().map(|(_, r)| *r).collect();
     let container = Container {
         args: Some(vec![
@@ -123,7 +123,7 @@ pub fn render_kube_state_metrics(ctx: &Ctx<'_>) -> Option<Rendered> {
         ..ctx.container(KSM, &v.image, &v.resources)
     };
     let pod = PodSpec {
-        service_account_name: Some(name),
+        service_account_name: Some(account.name),
         automount_service_account_token: Some(true),
         containers: vec![container],
         ..ctx.pod_spec(&b, 1, w::pod_security(Some(NOBODY), Some(NOBODY)))
@@ -192,6 +192,23 @@ mod tests {
                 .as_str()
                 .unwrap()
                 .starts_with("--resources=namespaces,nodes,")
+        );
+    }
+
+    #[test]
+    fn kube_state_metrics_can_run_as_an_admins_account() {
+        let mut v = values();
+        v.kube_state_metrics.rbac.create = false;
+        v.kube_state_metrics.service_account.name = "ksm".into();
+        let all = render_all(&v);
+        let r = component(&all, "kube-state-metrics");
+        for kind in ["ServiceAccount", "ClusterRole", "ClusterRoleBinding"] {
+            assert!(r.manifests.iter().all(|m| m.kind != kind), "{kind}");
+        }
+        let d = find(r, "Deployment", "ops-kube-state-metrics");
+        assert_eq!(
+            d.body["spec"]["template"]["spec"]["serviceAccountName"],
+            "ksm"
         );
     }
 

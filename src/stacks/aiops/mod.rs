@@ -17,6 +17,16 @@ pub static STACK: crate::stacks::Definition<Values> = crate::stacks::Definition 
     probes,
     notes,
     warnings: |_| Vec::new(),
+    rbac_switches: &[
+        crate::stacks::RbacSwitch {
+            component: traefik::COMPONENT,
+            key: "traefik",
+        },
+        crate::stacks::RbacSwitch {
+            component: exporters::KSM,
+            key: "kubeStateMetrics",
+        },
+    ],
 };
 
 mod alertmanager;

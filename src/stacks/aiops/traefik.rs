@@ -41,10 +41,10 @@ pub fn render(ctx: &Ctx<'_>) -> Option<Rendered> {
         return None;
     }
     let mut b = Builder::new(ctx.release, COMPONENT, Phase::Apps, &v.image.tag);
-    let name = w::workload_name(&b);
+    let account = w::Account::new(&b, &v.rbac, &v.service_account);
     w::push_cluster_rbac(
         &mut b,
-        &name,
+        &account,
         vec![
             w::rule(
                 &[""],
@@ -73,7 +73,7 @@ pub fn render(ctx: &Ctx<'_>) -> Option<Rendered> {
     });
 
     let pod = PodSpec {
-        service_account_name: Some(name.clone()),
+        service_account_name: Some(account.name),
         // The Ingress provider watches the API with this token.
         automount_service_account_token: Some(true),
         containers: vec![container(ctx)],
@@ -178,6 +178,25 @@ fn container(ctx: &Ctx<'_>) -> Container {
 #[cfg(test)]
 mod tests {
     use super::super::common::testing::*;
+
+    #[test]
+    fn an_admins_account_replaces_the_rbac() {
+        let mut v = values();
+        v.traefik.rbac.create = false;
+        v.traefik.service_account.name = "edge".into();
+        let all = render_all(&v);
+        let r = component(&all, "traefik");
+        for kind in ["ServiceAccount", "ClusterRole", "ClusterRoleBinding"] {
+            assert!(r.manifests.iter().all(|m| m.kind != kind), "{kind}");
+        }
+        let d = find(r, "Deployment", "ops-traefik");
+        assert_eq!(
+            d.body["spec"]["template"]["spec"]["serviceAccountName"],
+            "edge"
+        );
+        // Its IngressClass is no RBAC: still the release's own.
+        find(r, "IngressClass", "mon-ops-traefik");
+    }
 
     #[test]
     fn ingress_class_rbac_and_health() {

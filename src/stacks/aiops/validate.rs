@@ -9,6 +9,7 @@ use super::inhouse::{self, Kind};
 use super::namespace::{level_str, required_level};
 use super::values::{PodSecurityLevel, Values};
 use crate::model::{Capabilities, Release};
+use crate::stacks::kit::check_service_account;
 use crate::values::{Problems, Validate, checks};
 
 impl Validate for Values {
@@ -136,6 +137,15 @@ impl Values {
     }
 
     fn check_names(&self, p: &mut Problems) {
+        let (t, ksm) = (&self.traefik, &self.kube_state_metrics);
+        check_service_account(p, "traefik", t.enabled, &t.rbac, &t.service_account);
+        check_service_account(
+            p,
+            "kubeStateMetrics",
+            ksm.enabled && self.prometheus.enabled,
+            &ksm.rbac,
+            &ksm.service_account,
+        );
         if !self.global.storage_class.is_empty() {
             p.check(
                 "global.storageClass",

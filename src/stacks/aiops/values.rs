@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::stacks::kit::values::{ExternalDatabase, GlobalExtras, NoExtras};
+use crate::stacks::kit::values::{ExternalDatabase, GlobalExtras, NoExtras, Rbac, ServiceAccount};
 pub use crate::stacks::kit::values::{IngressTls, Persistence};
 pub use crate::stacks::types::{
     AntiAffinity, Image, LogLevel, PullPolicy, ResourceList, Resources, ServiceType,
@@ -89,6 +89,12 @@ pub struct Traefik {
     pub replicas: u32,
     pub resources: Resources,
     pub service: Service,
+    /// Off: no ServiceAccount, ClusterRole or binding of stackctl's; the pods run
+    /// as `serviceAccount.name`, which an admin created.
+    #[serde(default)]
+    pub rbac: Rbac,
+    #[serde(default)]
+    pub service_account: ServiceAccount,
 }
 
 pub type Prometheus = crate::stacks::kit::prometheus::Prometheus<AiopsPrometheus>;
@@ -143,6 +149,12 @@ pub struct KubeStateMetrics {
     pub enabled: bool,
     pub image: Image,
     pub resources: Resources,
+    /// Off: no ServiceAccount, ClusterRole or binding of stackctl's; the pods run
+    /// as `serviceAccount.name`, which an admin created.
+    #[serde(default)]
+    pub rbac: Rbac,
+    #[serde(default)]
+    pub service_account: ServiceAccount,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]

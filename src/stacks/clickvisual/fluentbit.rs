@@ -5,10 +5,9 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{DaemonSet, DaemonSetSpec};
 use k8s_openapi::api::core::v1::{
-    ConfigMapVolumeSource, Container, HostPathVolumeSource, PodSpec, ServiceAccount, Toleration,
-    Volume, VolumeMount,
+    ConfigMapVolumeSource, Container, HostPathVolumeSource, PodSpec, Toleration, Volume,
+    VolumeMount,
 };
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, RoleRef, Subject};
 
 use super::Ctx;
 use super::kafka;
@@ -31,8 +30,22 @@ pub fn render(ctx: &Ctx<'_>) -> Option<Rendered> {
     }
     let mut b = Builder::new(ctx.release, COMPONENT, Phase::Apps, &v.image.tag);
     let name = w::workload_name(&b);
-
-    push_rbac(&mut b, &name);
+    let account = w::Account {
+        // Unset on the ServiceAccount since the first release; the pods ask for
+        // their token themselves.
+        automount: None,
+        ..w::Account::new(&b, &v.rbac, &v.service_account)
+    };
+    // Read access to pods and namespaces cluster-wide, for the kubernetes filter.
+    w::push_cluster_rbac(
+        &mut b,
+        &account,
+        vec![w::rule(
+            &[""],
+            &["namespaces", "pods"],
+            &["get", "list", "watch"],
+        )],
+    );
     let files = BTreeMap::from([
         ("fluent-bit.conf".to_string(), fluent_bit_conf(ctx)),
         ("parsers.conf".to_string(), PARSERS_CONF.to_string()),
@@ -45,7 +58,7 @@ pub fn render(ctx: &Ctx<'_>) -> Option<Rendered> {
     b.push_in(Phase::Storage, cm);
 
     let pod = PodSpec {
-        service_account_name: Some(name.clone()),
+        service_account_name: Some(account.name),
         // The kubernetes filter reads pod metadata from the API with this token.
         automount_service_account_token: Some(true),
         // Logs of every node, control plane included.
@@ -73,49 +86,6 @@ pub fn render(ctx: &Ctx<'_>) -> Option<Rendered> {
         vec![]
     };
     Some(b.finish(depends_on))
-}
-
-/// ServiceAccount, and read access to pods and namespaces cluster-wide under names
-/// that carry the namespace (`release.cluster_object_name`).
-fn push_rbac(b: &mut Builder<'_>, service_account: &str) {
-    let cluster_name = b.release().cluster_object_name(COMPONENT);
-    b.push_in(
-        Phase::Storage,
-        ServiceAccount {
-            metadata: b.meta(service_account),
-            ..Default::default()
-        },
-    );
-    b.push_in(
-        Phase::Storage,
-        ClusterRole {
-            metadata: b.cluster_meta(cluster_name.clone()),
-            rules: Some(vec![PolicyRule {
-                api_groups: Some(vec![String::new()]),
-                resources: Some(vec!["namespaces".into(), "pods".into()]),
-                verbs: vec!["get".into(), "list".into(), "watch".into()],
-                ..Default::default()
-            }]),
-            ..Default::default()
-        },
-    );
-    b.push_in(
-        Phase::Storage,
-        ClusterRoleBinding {
-            metadata: b.cluster_meta(cluster_name.clone()),
-            role_ref: RoleRef {
-                api_group: "rbac.authorization.k8s.io".into(),
-                kind: "ClusterRole".into(),
-                name: cluster_name,
-            },
-            subjects: Some(vec![Subject {
-                kind: "ServiceAccount".into(),
-                name: service_account.to_string(),
-                namespace: Some(b.release().namespace.clone()),
-                ..Default::default()
-            }]),
-        },
-    );
 }
 
 fn host_path(name: &str, path: String, type_: &str) -> Volume {
@@ -350,6 +320,41 @@ mod tests {
         assert_eq!(binding.body["subjects"][0]["name"], "cv-fluentbit");
         find(r, "ServiceAccount", "cv-fluentbit");
     }
+
+    #[test]
+    fn an_admins_account_replaces_the_rbac() {
+        let mut v = values();
+        v.fluentbit.service_account.name = "log-reader".into();
+        let all = render_all(&v);
+        let r = component(&all, "fluentbit");
+        // A chosen name, RBAC still stackctl's: the account and binding carry it.
+        find(r, "ServiceAccount", "log-reader");
+        let binding = find(r, "ClusterRoleBinding", "logs-cv-fluentbit");
+        assert_eq!(binding.body["subjects"][0]["name"], "log-reader");
+
+        v.fluentbit.rbac.create = false;
+        let all = render_all(&v);
+        let r = component(&all, "fluentbit");
+        let rbac: Vec<String> = r
+            .manifests
+            .iter()
+            .filter(|m| RBAC_KINDS.contains(&m.kind.as_str()))
+            .map(crate::model::Manifest::id)
+            .collect();
+        assert!(rbac.is_empty(), "{rbac:?}");
+        let ds = find(r, "DaemonSet", "cv-fluentbit");
+        let spec = &ds.body["spec"]["template"]["spec"];
+        assert_eq!(spec["serviceAccountName"], "log-reader");
+        assert_eq!(spec["automountServiceAccountToken"], true);
+    }
+
+    const RBAC_KINDS: [&str; 5] = [
+        "ServiceAccount",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Role",
+        "RoleBinding",
+    ];
 
     #[test]
     fn external_kafka_no_dependency_and_absent_kafka_nothing() {

@@ -14,6 +14,10 @@ pub static STACK: crate::stacks::Definition<Values> = crate::stacks::Definition 
     probes,
     notes,
     warnings: |v| schema::warnings(&v.clickvisual),
+    rbac_switches: &[crate::stacks::RbacSwitch {
+        component: fluentbit::COMPONENT,
+        key: "fluentbit",
+    }],
 };
 
 mod app;

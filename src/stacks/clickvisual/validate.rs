@@ -3,6 +3,7 @@
 //! (`crate::values::fields`) and are not listed here.
 
 use super::values::Values;
+use crate::stacks::kit::check_service_account;
 use crate::values::{Problems, Validate, checks};
 
 impl Validate for Values {
@@ -112,6 +113,8 @@ impl Values {
             p.check(key, sql_identifier(value));
         }
         p.check("fluentbit.topic", kafka_topic(&self.fluentbit.topic));
+        let fb = &self.fluentbit;
+        check_service_account(p, "fluentbit", fb.enabled, &fb.rbac, &fb.service_account);
         if self.ingress.enabled {
             p.check("ingress.host", checks::ingress_host(&self.ingress.host));
             if self.ingress.path.starts_with('/') {

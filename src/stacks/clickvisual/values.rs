@@ -5,7 +5,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::stacks::kit::values::{ExternalDatabase, NoExtras};
+use crate::stacks::kit::values::{ExternalDatabase, NoExtras, Rbac, ServiceAccount};
 pub use crate::stacks::kit::values::{IngressTls, Persistence};
 pub use crate::stacks::types::{
     AntiAffinity, Image, LogLevel, PullPolicy, ResourceList, Resources, ServiceType,
@@ -188,6 +188,12 @@ pub struct FluentBit {
     /// Kafka topic the container logs go to.
     pub topic: String,
     pub resources: Resources,
+    /// Off: no ServiceAccount, ClusterRole or binding of stackctl's; the pods run
+    /// as `serviceAccount.name`, which an admin created.
+    #[serde(default)]
+    pub rbac: Rbac,
+    #[serde(default)]
+    pub service_account: ServiceAccount,
 }
 
 pub type Redis = crate::stacks::kit::redis::Redis<NoExtras>;

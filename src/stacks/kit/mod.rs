@@ -17,7 +17,7 @@ pub use connections::{Database, SecretKey, Side, credentials_secret, read_secret
 pub use ctx::{Ctx, DATA_VOLUME, StackValues};
 pub use values::{
     ExternalDatabase, ExternalRedis, Global, GlobalExtras, Ingress, IngressTls, NoExtras,
-    Persistence,
+    Persistence, Rbac, ServiceAccount, check_service_account,
 };
 
 #[cfg(test)]

@@ -223,3 +223,84 @@ fn a_stacks_own_global_and_ingress_keys_are_its_own() {
         .to_string();
     assert!(err.contains("global.development: unknown key"), "{err}");
 }
+
+#[test]
+fn without_its_own_rbac_a_component_must_be_told_whose_account_to_use() {
+    let err = resolve_clickvisual(&["fluentbit.rbac.create=false"])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(
+            "fluentbit.serviceAccount.name: required when fluentbit.rbac.create is false (from --set fluentbit.rbac.create=false)"
+        ),
+        "{err}"
+    );
+    let err = resolve_aiops(
+        &[],
+        &[
+            "traefik.rbac.create=false",
+            "kubeStateMetrics.rbac.create=false",
+        ],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("traefik.serviceAccount.name: required"),
+        "{err}"
+    );
+    assert!(
+        err.contains("kubeStateMetrics.serviceAccount.name: required"),
+        "{err}"
+    );
+    // A component that is off needs no account; a name must be a valid one.
+    resolve_clickvisual(&["fluentbit.rbac.create=false", "fluentbit.enabled=false"]).unwrap();
+    resolve_aiops(
+        &[],
+        &[
+            "kubeStateMetrics.rbac.create=false",
+            "prometheus.enabled=false",
+        ],
+    )
+    .unwrap();
+    let err = resolve_clickvisual(&["fluentbit.serviceAccount.name=Not_A_Name"])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("fluentbit.serviceAccount.name: "), "{err}");
+    let err = resolve_clickvisual(&["fluentbit.rbac.bogus=1"])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("fluentbit.rbac.bogus: unknown key"), "{err}");
+    resolve_clickvisual(&[
+        "fluentbit.rbac.create=false",
+        "fluentbit.serviceAccount.name=logs-reader",
+    ])
+    .unwrap();
+}
+
+#[test]
+fn records_from_before_the_rbac_keys_still_read() {
+    // Values stored by releases installed before `rbac` and `serviceAccount` existed
+    // are typed as they are (`stackctl test` does), without the defaults layer.
+    let mut r = resolve_clickvisual(&[]).unwrap();
+    let fb = r.tree["fluentbit"].as_object_mut().unwrap();
+    fb.remove("rbac");
+    fb.remove("serviceAccount");
+    let rendered = clickvisual::STACK
+        .render(&r, &cv_release(), crate::model::Capabilities::latest())
+        .unwrap();
+    assert!(
+        rendered
+            .iter()
+            .flat_map(|r| &r.manifests)
+            .any(|m| m.kind == "ClusterRole" && m.component == "fluentbit")
+    );
+}
+
+fn cv_release() -> crate::model::Release {
+    crate::model::Release {
+        name: "cv".into(),
+        namespace: "clickvisual".into(),
+        stack: "clickvisual",
+        revision: 1,
+    }
+}

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::stacks::types::AntiAffinity;
 use crate::values::types::Quantity;
+use crate::values::{Problems, checks};
 
 /// No stack-specific keys.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
@@ -79,6 +80,64 @@ pub struct IngressTls {
     pub enabled: bool,
     /// Existing `kubernetes.io/tls` Secret holding the certificate.
     pub secret_name: String,
+}
+
+/// `<component>.rbac`: Helm's switch for the RBAC a component's pods need.
+///
+/// Off, stackctl renders no ServiceAccount, Role or binding for the component, so a
+/// user who may not manage cluster-wide RBAC can install it once an admin has
+/// created them (preflight prints them). Absent from records of releases installed
+/// before it existed, hence the default.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Rbac {
+    /// Create the component's ServiceAccount and the RBAC it needs.
+    pub create: bool,
+}
+
+impl Default for Rbac {
+    fn default() -> Self {
+        Rbac { create: true }
+    }
+}
+
+/// `<component>.serviceAccount`: the account the component's pods run as.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ServiceAccount {
+    /// Empty: `<release>-<component>`. Required when `rbac.create` is false: the
+    /// account an admin created.
+    pub name: String,
+}
+
+/// Problems with a component's `rbac` and `serviceAccount` under its values key
+/// (`fluentbit`): without RBAC of its own, the component must be told whose account
+/// to use. `in_use`: the component is rendered at all.
+pub fn check_service_account(
+    p: &mut Problems,
+    key: &str,
+    in_use: bool,
+    rbac: &Rbac,
+    account: &ServiceAccount,
+) {
+    if !in_use {
+        return;
+    }
+    let name_key = format!("{key}.serviceAccount.name");
+    if account.name.is_empty() {
+        if !rbac.create {
+            p.add(
+                name_key,
+                format!("required when {key}.rbac.create is false"),
+            )
+            .blame(format!("{key}.rbac.create"))
+            .hint(format!(
+                "name the ServiceAccount an admin created for it, or set {key}.rbac.create=true"
+            ));
+        }
+    } else {
+        p.check(name_key, checks::dns1123_subdomain(&account.name));
+    }
 }
 
 /// A database outside the release (MySQL, PostgreSQL): used when the internal one
