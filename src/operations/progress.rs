@@ -89,7 +89,10 @@ impl Reporter {
                     .expect("no panics while locked")
                     .insert(key, bar);
             }
-            Mode::Lines => self.info(format!("{phase}: applying {component} ({total} objects)")),
+            Mode::Lines => self.info(format!(
+                "{phase}: applying {component} ({total} object{})",
+                if total == 1 { "" } else { "s" }
+            )),
             Mode::Quiet => {}
         }
     }
