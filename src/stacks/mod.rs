@@ -10,6 +10,7 @@ mod guestbook;
 mod invariants;
 pub mod kit;
 pub mod probe_scripts;
+pub mod rotation_scripts;
 pub mod types;
 pub mod workload;
 
