@@ -267,6 +267,11 @@ pub struct UpgradeArgs {
     /// (pods and PVCs survive) and re-creating it
     #[arg(long)]
     pub recreate: bool,
+    /// A credential the service applies only at first start (a refusal names it) that
+    /// you already changed in the service yourself: the upgrade then only updates its
+    /// Secret and the apps. Repeatable
+    #[arg(long, value_name = "KEY")]
+    pub rotated: Vec<String>,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -27,7 +27,7 @@ pub async fn run(global: &GlobalArgs, args: &DiffArgs) -> Result<()> {
         print!("{text}");
     }
     // What `upgrade` would refuse, in its words: the diff is still the whole change.
-    if let Err(refusal) = planned.ensure_allowed(false)
+    if let Err(refusal) = planned.ensure_allowed(false, &args.upgrade.rotated)
         && !global.quiet
     {
         eprintln!("note: {refusal}");

@@ -138,7 +138,7 @@ fn report(e: &anyhow::Error) -> ExitCode {
         } else {
             exit::FAILED
         })
-    } else if e.is::<ServerDryRunRejected>() {
+    } else if e.is::<ServerDryRunRejected>() || e.is::<crate::operations::RotationFailed>() {
         Some(exit::FAILED)
     } else {
         None

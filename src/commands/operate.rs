@@ -53,13 +53,14 @@ pub async fn upgrade(global: &GlobalArgs, args: &UpgradeArgs) -> Result<()> {
         input: super::values_input(global, &args.values),
         reset_values: args.reset_values,
         recreate: args.recreate,
+        rotated: args.rotated.clone(),
         run: run_options(&args.op),
     };
     let session = super::connect(global).await?;
     let reporter = Reporter::new(global.quiet, args.op.no_progress);
     let planned = upgrade::plan(&session, &opts.input, opts.reset_values).await?;
     super::print_warnings(global, &planned.prepared);
-    planned.ensure_allowed(opts.recreate)?;
+    planned.ensure_allowed(opts.recreate, &opts.rotated)?;
     let changes = change_summary(&planned.previous, &planned.plan);
     if !global.quiet {
         eprintln!("{}", changes.text);

@@ -5,6 +5,7 @@
 //! names the engine reads back from the cluster.
 
 mod capabilities;
+mod credentials;
 mod labels;
 mod manifest;
 mod phase;
@@ -12,6 +13,7 @@ mod probe;
 mod release;
 
 pub use capabilities::Capabilities;
+pub use credentials::{InitOnlyChange, ROTATION_SECRET_SUFFIX, Rotation, RotationJob};
 pub use labels::*;
 pub use manifest::{Manifest, Rendered, to_yaml};
 pub use phase::Phase;

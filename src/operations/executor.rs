@@ -52,6 +52,9 @@ pub struct Spec {
     pub description: String,
     /// Connectivity probes run as the last phase; `None` with `--skip-tests`.
     pub probes: Option<ProbePlan>,
+    /// Jobs changing credentials in the running services, run under the lock before
+    /// the revision is recorded (see `credentials`).
+    pub rotation: Option<super::credentials::RotationPlan>,
 }
 
 impl Spec {
@@ -85,6 +88,7 @@ impl Spec {
             recreate: Vec::new(),
             description: String::new(),
             probes,
+            rotation: None,
         })
     }
 
@@ -107,6 +111,7 @@ impl Spec {
             recreate: Vec::new(),
             description: format!("Rollback to {}", target.revision),
             probes: None,
+            rotation: None,
         })
     }
 }
@@ -158,6 +163,10 @@ pub async fn execute(
             spec.operation.as_str(),
             revision - 1
         );
+    }
+    // Before the revision exists: a rotation that fails leaves nothing written.
+    if let Some(rotation) = &spec.rotation {
+        super::credentials::rotate(session, reporter, rotation).await?;
     }
     let mut record = Record::new(
         &spec.release,

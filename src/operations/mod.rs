@@ -16,9 +16,12 @@
 //!   objects and values the new revision gets; [`uninstall`], which records none;
 //! - [`status`] and [`test`]: reading a release and probing it, for the commands
 //!   that only look; [`changes`]: what an upgrade would change (summary and diff);
+//! - [`credentials`]: credentials the services apply only at first start, rotated
+//!   by a Job before an upgrade writes anything, or the upgrade refused;
 //! - [`failure`]: the typed ways an operation ends short of success.
 
 pub mod changes;
+pub mod credentials;
 pub mod delegation;
 pub mod executor;
 pub mod failure;
@@ -37,6 +40,7 @@ pub mod test;
 pub mod uninstall;
 pub mod upgrade;
 
+pub use credentials::RotationFailed;
 pub use executor::{Outcome, Spec, execute};
 pub use failure::{Failed, Interrupted, PreflightFailed, Refused, ServerDryRunRejected};
 pub use prepare::{Base, Input, Prepared, prepare, prepare_on, prepare_with_rng};

@@ -4,6 +4,7 @@
 
 use anyhow::{Context, Result};
 
+use super::credentials::{self, RotationPlan};
 use super::executor::{Spec, run_locked};
 use super::failure::Refused;
 use super::immutable::{self, ImmutableChange};
@@ -11,9 +12,10 @@ use super::prepare::{Base, Input, Prepared, generated_layer, prepare_on};
 use super::progress::Reporter;
 use super::{Completed, RunOptions, preflight, stored_objects, target};
 use crate::cluster::Session;
-use crate::model::Manifest;
+use crate::model::{InitOnlyChange, Manifest};
 use crate::plan::Plan;
 use crate::release::{Operation, Record, Store};
+use crate::stacks::ResolvedValues;
 use crate::values::Layer;
 
 pub struct UpgradeOptions {
@@ -25,6 +27,9 @@ pub struct UpgradeOptions {
     /// Delete and re-create objects whose immutable fields change (orphaning their
     /// pods and volumes).
     pub recreate: bool,
+    /// Init-only credentials a person already changed in the service (`--rotated`):
+    /// neither refused nor rotated by a Job.
+    pub rotated: Vec<String>,
     pub run: RunOptions,
 }
 
@@ -38,11 +43,16 @@ pub struct UpgradePlan {
     pub previous: Vec<Manifest>,
     /// Changes Kubernetes refuses in place.
     pub immutable: Vec<ImmutableChange>,
+    /// Credentials the services apply only at first start that the new values
+    /// change (see `credentials`).
+    pub init_only: Vec<InitOnlyChange>,
 }
 
 impl UpgradePlan {
-    /// Immutable changes are refused unless `--recreate` asks to re-create them.
-    pub fn ensure_allowed(&self, recreate: bool) -> Result<(), Refused> {
+    /// Immutable changes are refused unless `--recreate` asks to re-create them;
+    /// init-only credentials that no Job can rotate unless `rotated` names them.
+    pub fn ensure_allowed(&self, recreate: bool, rotated: &[String]) -> Result<(), Refused> {
+        credentials::job_keys(&self.init_only, rotated)?;
         if self.immutable.is_empty() || recreate {
             return Ok(());
         }
@@ -100,12 +110,29 @@ pub async fn plan(session: &Session, input: &Input, reset_values: bool) -> Resul
     let plan = prepared.plan(session.caps)?;
     let previous = stored_objects(&current);
     let immutable = immutable::changes(&previous, &plan.manifests().cloned().collect::<Vec<_>>());
+    let init_only = match prepared.stack.init_only_changes(
+        &values_of(&current),
+        &prepared.values,
+        &prepared.release,
+    ) {
+        Ok(changes) => changes,
+        // Values of another stackctl version this one cannot read as its own: the
+        // upgrade still works (their layer was resolved above), unchecked.
+        Err(e) => {
+            prepared.warnings.push(format!(
+                "credentials were not compared with revision {}: {e:#}",
+                current.revision
+            ));
+            Vec::new()
+        }
+    };
     Ok(UpgradePlan {
         prepared,
         current,
         plan,
         previous,
         immutable,
+        init_only,
     })
 }
 
@@ -116,13 +143,15 @@ pub async fn run(
     planned: UpgradePlan,
     opts: &UpgradeOptions,
 ) -> Result<Completed> {
-    planned.ensure_allowed(opts.recreate)?;
+    planned.ensure_allowed(opts.recreate, &opts.rotated)?;
+    let job_keys = credentials::job_keys(&planned.init_only, &opts.rotated)?;
     let UpgradePlan {
         prepared,
         current,
         plan,
         mut previous,
         immutable,
+        init_only: _,
     } = planned;
     let (name, ns) = (&prepared.release.name, &prepared.release.namespace);
     let store = Store::new(session.client.clone(), ns);
@@ -159,9 +188,28 @@ pub async fn run(
     spec.generated = generated;
     spec.previous = previous;
     spec.recreate = recreate;
+    if !job_keys.is_empty() {
+        spec.rotation = Some(RotationPlan {
+            release: prepared.release.clone(),
+            jobs: prepared.stack.rotation_jobs(
+                &values_of(&current),
+                &prepared.values,
+                &prepared.release,
+                &job_keys,
+            )?,
+        });
+    }
     let notes = prepared.stack.notes(&prepared.values, &prepared.release);
     let record = run_locked(session, &store, reporter, spec, &opts.run).await?;
     Ok(Completed { record, notes })
+}
+
+/// A revision's values as the stack reads them.
+fn values_of(r: &Record) -> ResolvedValues {
+    ResolvedValues {
+        tree: r.values.clone(),
+        generated: Vec::new(),
+    }
 }
 
 /// The release's own profile, or `default` when this stackctl no longer has it.

@@ -164,19 +164,7 @@ pub fn preflight_secret(
         })?;
         data.insert(preflight_key(&secret, &key), ByteString(value));
     }
-    let mut labels = probe_labels(release, "preflight");
-    labels.remove(PROBE_LABEL);
-    let secret = Secret {
-        metadata: ObjectMeta {
-            name: Some(name.to_string()),
-            namespace: Some(release.namespace.clone()),
-            labels: Some(labels),
-            ..Default::default()
-        },
-        type_: Some("Opaque".into()),
-        data: Some(data),
-        ..Default::default()
-    };
+    let secret = temporary_secret(release, name, "preflight", data);
     let retargeted = probes
         .iter()
         .cloned()
@@ -195,6 +183,30 @@ pub fn preflight_secret(
         })
         .collect();
     Ok((secret, retargeted))
+}
+
+/// A Secret of credentials that probe-like Jobs read while it exists: no owner,
+/// deleted by whoever created it; it carries the release's labels so that a
+/// leftover is recognisable. `purpose` goes where a probe's component would.
+pub fn temporary_secret(
+    release: &Release,
+    name: &str,
+    purpose: &str,
+    data: BTreeMap<String, ByteString>,
+) -> Secret {
+    let mut labels = probe_labels(release, purpose);
+    labels.remove(PROBE_LABEL);
+    Secret {
+        metadata: ObjectMeta {
+            name: Some(name.to_string()),
+            namespace: Some(release.namespace.clone()),
+            labels: Some(labels),
+            ..Default::default()
+        },
+        type_: Some("Opaque".into()),
+        data: Some(data),
+        ..Default::default()
+    }
 }
 
 /// The bytes of `key` in the rendered Secret `name` (`data` is base64, `stringData`

@@ -21,7 +21,7 @@ pub mod run;
 pub use report::{Outcome, ProbeReport, ProbeResult};
 pub use run::{
     ExternalsDoNotAnswer, PREFLIGHT_SECRET_SUFFIX, RunOptions, preflight_external,
-    run_preflight_probes, run_probes, save_to_record,
+    run_preflight_probes, run_probes, run_with_secret, save_to_record,
 };
 
 use crate::cluster::Permission;

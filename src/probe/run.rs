@@ -238,17 +238,31 @@ pub async fn run_preflight_probes(
     let name = release.object_name(PREFLIGHT_SECRET_SUFFIX);
     let (secret, retargeted) =
         job::preflight_secret(release, &name, &external, manifests).map_err(anyhow::Error::msg)?;
+    run_with_secret(session, release, &secret, retargeted, opts, on_result).await
+}
+
+/// Runs `probes` (see [`run_probes`]) while `secret`, which their env reads, exists:
+/// applied before (a Secret left by a killed run is simply replaced), deleted after,
+/// whatever the outcome.
+pub async fn run_with_secret(
+    session: &Session,
+    release: &Release,
+    secret: &Secret,
+    probes: Vec<ProbeSpec>,
+    opts: &RunOptions,
+    on_result: impl FnMut(&ProbeResult),
+) -> Result<ProbeReport> {
+    let name = secret.name_any();
     let secrets: Api<Secret> = Api::namespaced(session.client.clone(), &release.namespace);
-    // Apply, not create: a Secret left by a killed run is simply replaced.
     secrets
         .patch(
             &name,
             &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&secret),
+            &Patch::Apply(secret),
         )
         .await
-        .with_context(|| format!("creating the temporary Secret {name} for preflight probes"))?;
-    let outcome = run_probes(session, release, retargeted, opts, on_result).await;
+        .with_context(|| format!("creating the temporary Secret {name}"))?;
+    let outcome = run_probes(session, release, probes, opts, on_result).await;
     match secrets.delete(&name, &DeleteParams::default()).await {
         Ok(_) => {}
         Err(kube::Error::Api(s)) if s.code == 404 => {}

@@ -136,6 +136,8 @@ static STACK: Definition<Values> = Definition {
     },
     warnings: |_| Vec::new(),
     rbac_switches: &[],
+    init_only_changes: |_, _, _| Vec::new(),
+    rotation_jobs: |_, _, _, _| Vec::new(),
 };
 
 /// The stack's own component: the web app, wired to Redis through the Secret.

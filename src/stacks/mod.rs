@@ -10,6 +10,7 @@ mod guestbook;
 mod invariants;
 pub mod kit;
 pub mod probe_scripts;
+pub mod rotation_scripts;
 pub mod types;
 pub mod workload;
 
@@ -17,7 +18,7 @@ use anyhow::Result;
 use rand::Rng;
 use serde_json::Value;
 
-use crate::model::{Capabilities, ProbeSpec, Release, Rendered};
+use crate::model::{Capabilities, InitOnlyChange, ProbeSpec, Release, Rendered, RotationJob};
 use crate::values::{self, Layer, Problems, SetFlag};
 
 /// Values after layering, generation and validation, still untyped so the engine can
@@ -68,6 +69,29 @@ pub trait Stack: Sync {
     fn notes(&self, values: &ResolvedValues, release: &Release) -> Vec<String>;
     /// Components whose ServiceAccount and RBAC an admin may create instead.
     fn rbac_switches(&self) -> &'static [RbacSwitch];
+    /// Credentials the images apply only at first start whose value differs
+    /// between `old` (the release's current values) and `new`, each with how it
+    /// reaches the service (see `model::InitOnlyChange`).
+    fn init_only_changes(
+        &self,
+        _old: &ResolvedValues,
+        _new: &ResolvedValues,
+        _release: &Release,
+    ) -> Result<Vec<InitOnlyChange>> {
+        Ok(Vec::new())
+    }
+    /// The Jobs that change the credentials `keys` (changes of
+    /// [`Stack::init_only_changes`] rotated by a Job) in the running services,
+    /// logging in with `old`'s.
+    fn rotation_jobs(
+        &self,
+        _old: &ResolvedValues,
+        _new: &ResolvedValues,
+        _release: &Release,
+        _keys: &[&str],
+    ) -> Result<Vec<RotationJob>> {
+        Ok(Vec::new())
+    }
 }
 
 /// A component whose ServiceAccount and RBAC an admin can create in stackctl's
@@ -95,6 +119,10 @@ pub struct Definition<T> {
     pub notes: fn(&T, &Release) -> Vec<String>,
     pub warnings: fn(&T) -> Vec<String>,
     pub rbac_switches: &'static [RbacSwitch],
+    /// [`Stack::init_only_changes`] over typed values.
+    pub init_only_changes: fn(&T, &T, &Release) -> Vec<InitOnlyChange>,
+    /// [`Stack::rotation_jobs`] over typed values.
+    pub rotation_jobs: fn(&T, &T, &Release, &[&str]) -> Vec<RotationJob>,
 }
 
 impl<T: serde::de::DeserializeOwned + schemars::JsonSchema> Definition<T> {
@@ -166,6 +194,34 @@ where
 
     fn rbac_switches(&self) -> &'static [RbacSwitch] {
         self.rbac_switches
+    }
+
+    fn init_only_changes(
+        &self,
+        old: &ResolvedValues,
+        new: &ResolvedValues,
+        release: &Release,
+    ) -> Result<Vec<InitOnlyChange>> {
+        Ok((self.init_only_changes)(
+            &self.typed(old)?,
+            &self.typed(new)?,
+            release,
+        ))
+    }
+
+    fn rotation_jobs(
+        &self,
+        old: &ResolvedValues,
+        new: &ResolvedValues,
+        release: &Release,
+        keys: &[&str],
+    ) -> Result<Vec<RotationJob>> {
+        Ok((self.rotation_jobs)(
+            &self.typed(old)?,
+            &self.typed(new)?,
+            release,
+            keys,
+        ))
     }
 }
 

@@ -45,6 +45,8 @@ fn debian_package(program: &str) -> &str {
         "promtool" => "prometheus",
         "amtool" => "prometheus-alertmanager",
         "sh" | "dash" => "dash",
+        "initdb" | "postgres" => "postgresql",
+        "psql" => "postgresql-client",
         "sed" => "sed",
         "head" => "coreutils",
         other => other,
@@ -304,4 +306,161 @@ pub fn start_mariadb() -> Mariadb {
         String::from_utf8_lossy(&out.stderr)
     );
     db
+}
+
+// ---------------------------------------------------------------------------
+// PostgreSQL
+
+/// The directory of Debian's PostgreSQL server programs (`initdb`, `postgres`), which
+/// are not on the PATH: `/usr/lib/postgresql/<major>/bin`, the newest major.
+pub fn postgres_bin() -> Option<std::path::PathBuf> {
+    let mut found: Vec<(u32, std::path::PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let major = e.file_name().to_str()?.parse().ok()?;
+            let bin = e.path().join("bin");
+            bin.join("initdb").is_file().then_some((major, bin))
+        })
+        .collect();
+    found.sort();
+    found.pop().map(|(_, bin)| bin)
+}
+
+/// Whether PostgreSQL's server and client are installed; if not: a panic under CI,
+/// a skip elsewhere (as [`have`]).
+pub fn have_postgres() -> bool {
+    if !have(&["psql", "sh"]) {
+        return false;
+    }
+    if postgres_bin().is_some() {
+        return true;
+    }
+    let msg = "missing initdb and postgres (/usr/lib/postgresql/<major>/bin): install the Debian package postgresql (see .ci/run)";
+    let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
+    assert!(!ci, "{msg}");
+    eprintln!("skipped: {msg}");
+    false
+}
+
+/// A throwaway PostgreSQL on loopback: password (SCRAM) authentication over TCP
+/// for everyone, trust over its private socket for the test's own setup.
+pub struct Postgres {
+    _server: Server,
+    pub port: u16,
+    socket_dir: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// Whether the tests run as root (as in CI).
+fn is_root() -> bool {
+    let out = Command::new("id").arg("-u").output().expect("id runs");
+    String::from_utf8_lossy(&out.stdout).trim() == "0"
+}
+
+/// `nobody` on Debian.
+const NOBODY: u32 = 65534;
+
+/// The server refuses to run as root; tests in CI run as root, so then the server
+/// programs run as `nobody`, owning the data directory. `setpriv` (util-linux)
+/// execs the program itself, so killing the child kills the server.
+fn as_server_user(program: &Path, root: bool) -> Command {
+    if root {
+        let mut c = Command::new(which("setpriv").expect("setpriv (util-linux) is installed"));
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(program);
+        c
+    } else {
+        Command::new(program)
+    }
+}
+
+impl Postgres {
+    /// Runs SQL as the superuser `postgres` over the socket (trust); tuples only.
+    /// Panics on failure.
+    pub fn superuser_sql(&self, sql: &str) -> String {
+        let out = Command::new(which("psql").unwrap())
+            .args([
+                "-X",
+                "-q",
+                "-tA",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+            ])
+            .arg("-h")
+            .arg(&self.socket_dir)
+            .arg("-p")
+            .arg(self.port.to_string())
+            .args(["-c", sql])
+            .output()
+            .expect("psql runs");
+        assert!(
+            out.status.success(),
+            "{sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+pub fn start_postgres() -> Postgres {
+    let bin = postgres_bin().expect("checked by have_postgres");
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let socket_dir = dir.path().join("sock");
+    std::fs::create_dir(&socket_dir).unwrap();
+    let root = is_root();
+    if root {
+        for p in [dir.path(), socket_dir.as_path()] {
+            std::os::unix::fs::chown(p, Some(NOBODY), Some(NOBODY)).unwrap();
+        }
+    }
+    let init = as_server_user(&bin.join("initdb"), root)
+        .arg("-D")
+        .arg(&data)
+        .args([
+            "-U",
+            "postgres",
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+            "--no-sync",
+        ])
+        .output()
+        .expect("initdb runs");
+    assert!(
+        init.status.success(),
+        "initdb failed:\n{}{}",
+        String::from_utf8_lossy(&init.stdout),
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let port = free_port();
+    let log = dir.path().join("postgres.log");
+    let log_file = std::fs::File::create(&log).unwrap();
+    if root {
+        std::os::unix::fs::chown(&log, Some(NOBODY), Some(NOBODY)).unwrap();
+    }
+    let child = as_server_user(&bin.join("postgres"), root)
+        .arg("-D")
+        .arg(&data)
+        .arg("-k")
+        .arg(&socket_dir)
+        .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
+        .arg("-p")
+        .arg(port.to_string())
+        .stdout(log_file.try_clone().unwrap())
+        .stderr(log_file)
+        .spawn()
+        .expect("postgres starts");
+    let mut server = Server(child);
+    wait_for_port(port, &mut server.0, &log);
+    Postgres {
+        _server: server,
+        port,
+        socket_dir,
+        _dir: dir,
+    }
 }

@@ -27,10 +27,13 @@ pub static STACK: crate::stacks::Definition<Values> = crate::stacks::Definition 
             key: "kubeStateMetrics",
         },
     ],
+    init_only_changes: credentials::init_only_changes,
+    rotation_jobs: credentials::rotation_jobs,
 };
 
 mod alertmanager;
 mod common;
+pub mod credentials;
 mod elasticsearch;
 mod exporters;
 mod grafana;

@@ -18,11 +18,14 @@ pub static STACK: crate::stacks::Definition<Values> = crate::stacks::Definition 
         component: fluentbit::COMPONENT,
         key: "fluentbit",
     }],
+    init_only_changes: |old, new, _| credentials::init_only_changes(old, new),
+    rotation_jobs: credentials::rotation_jobs,
 };
 
 mod app;
 mod clickhouse;
 mod common;
+pub mod credentials;
 mod fluentbit;
 mod kafka;
 mod mysql;

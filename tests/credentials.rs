@@ -1,0 +1,198 @@
+//! Init-only credentials on the real control plane, through the binary: an upgrade
+//! changing MySQL's app password runs the rotation Job before the credentials
+//! Secret changes, with a temporary Secret that is gone afterwards; a change no Job
+//! can make is refused (exit 2) with nothing written, until `--rotated` says it was
+//! made by hand. The simulated node runs no container (its pods "succeed"), so this
+//! proves the order of the objects; `tests/rotation_scripts.rs` proves the SQL.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use common::cli::{Env, stderr};
+
+use futures::StreamExt;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::Secret;
+use kube::runtime::watcher;
+use kube::{Api, ResourceExt};
+
+/// What happened to Jobs and Secrets in the namespace, in the order the API server
+/// reported it: `job <name> complete=<bool>`, `secret <name> <mysql-password>`,
+/// `deleted secret <name>`.
+type Log = Arc<Mutex<Vec<String>>>;
+
+/// Watches Jobs and Secrets of `ns` into a log; returns once both watches are
+/// established, with the tasks to abort afterwards.
+async fn record(env: &Env) -> (Log, Vec<tokio::task::JoinHandle<()>>) {
+    let log: Log = Arc::default();
+    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<()>(2);
+    let jobs: Api<Job> = Api::namespaced(env.client.clone(), &env.ns);
+    let secrets: Api<Secret> = Api::namespaced(env.client.clone(), &env.ns);
+    let job_task = tokio::spawn({
+        let (log, ready) = (log.clone(), ready_tx.clone());
+        async move {
+            let mut s = std::pin::pin!(watcher(jobs, watcher::Config::default()));
+            while let Some(e) = s.next().await {
+                match e {
+                    Ok(watcher::Event::InitDone) => {
+                        let _ = ready.send(()).await;
+                    }
+                    Ok(watcher::Event::Apply(j)) => {
+                        let complete = j
+                            .status
+                            .as_ref()
+                            .and_then(|s| s.conditions.as_ref())
+                            .is_some_and(|c| {
+                                c.iter()
+                                    .any(|c| c.type_ == "Complete" && c.status == "True")
+                            });
+                        log.lock()
+                            .unwrap()
+                            .push(format!("job {} complete={complete}", j.name_any()));
+                    }
+                    _ => {}
+                }
+            }
+        }
+    });
+    let secret_task = tokio::spawn({
+        let (log, ready) = (log.clone(), ready_tx);
+        async move {
+            let mut s = std::pin::pin!(watcher(secrets, watcher::Config::default()));
+            while let Some(e) = s.next().await {
+                match e {
+                    Ok(watcher::Event::InitDone) => {
+                        let _ = ready.send(()).await;
+                    }
+                    Ok(watcher::Event::Apply(s)) => {
+                        let value = s
+                            .data
+                            .as_ref()
+                            .and_then(|d| d.get("mysql-password"))
+                            .map(|v| String::from_utf8_lossy(&v.0).into_owned())
+                            .unwrap_or_default();
+                        log.lock()
+                            .unwrap()
+                            .push(format!("secret {} {value}", s.name_any()));
+                    }
+                    Ok(watcher::Event::Delete(s)) => {
+                        log.lock()
+                            .unwrap()
+                            .push(format!("deleted secret {}", s.name_any()));
+                    }
+                    _ => {}
+                }
+            }
+        }
+    });
+    for _ in 0..2 {
+        ready_rx.recv().await.expect("both watches start");
+    }
+    log.lock().unwrap().clear();
+    (log, vec![job_task, secret_task])
+}
+
+fn position(log: &[String], what: &str) -> usize {
+    log.iter()
+        .position(|l| l == what)
+        .unwrap_or_else(|| panic!("{what:?} never happened:\n{}", log.join("\n")))
+}
+
+#[tokio::test]
+async fn mysql_password_is_rotated_before_its_secret_changes_and_account_changes_are_refused() {
+    let env = Env::new("creds").await;
+    env.ok(&[
+        "install",
+        "cv",
+        "--profile",
+        "minimal",
+        "--set",
+        "mysql.auth.password=OldApp1",
+    ])
+    .await;
+    assert_eq!(
+        env.secret_value("cv-mysql-credentials", "mysql-password")
+            .await,
+        "OldApp1"
+    );
+
+    let (log, tasks) = record(&env).await;
+    let new = "new p@ss 'with' \"quotes\" $x \\";
+    // `--set` escapes with a backslash.
+    let set = format!("mysql.auth.password={}", new.replace('\\', "\\\\"));
+    let out = env.ok(&["upgrade", "cv", "--set-string", &set]).await;
+    for t in tasks {
+        t.abort();
+    }
+    let log = log.lock().unwrap().clone();
+    eprintln!("--- events\n{}", log.join("\n"));
+    assert!(
+        stderr(&out).contains("credentials: changing mysql.auth.password"),
+        "{}",
+        stderr(&out)
+    );
+    // The temporary Secret first, then the Job, complete, then it and the Secret go,
+    // and only then are the revision recorded and the release's Secret changed.
+    let temporary = position(&log, "secret cv-credential-rotation ");
+    let done = position(&log, "job cv-test-rotate-mysql complete=true");
+    let cleaned = position(&log, "deleted secret cv-credential-rotation");
+    let changed = position(&log, &format!("secret cv-mysql-credentials {new}"));
+    let recorded = position(&log, "secret stackctl.release.v1.cv.v2 ");
+    assert!(
+        temporary < done && done < cleaned && cleaned < recorded && recorded < changed,
+        "{log:#?}"
+    );
+    assert!(
+        Api::<Secret>::namespaced(env.client.clone(), &env.ns)
+            .get_opt("cv-credential-rotation")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        env.secret_value("cv-mysql-credentials", "mysql-password")
+            .await,
+        new
+    );
+    assert_eq!(env.history("cv").await.len(), 2);
+
+    // A new account name: the image creates it at first start only, and no Job
+    // does; refused before anything is written.
+    let out = env
+        .run(&["upgrade", "cv", "--set", "mysql.auth.username=someone"])
+        .await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("mysql.auth.username (mysql): the MySQL image creates the app's account only when it initialises an empty data directory")
+            && err.contains("--rotated mysql.auth.username")
+            && err.contains("nothing was changed"),
+        "{err}"
+    );
+    assert_eq!(env.history("cv").await.len(), 2, "no new revision");
+    // A misspelt --rotated is refused too.
+    let out = env
+        .run(&["upgrade", "cv", "--rotated", "mysql.auth.usernme"])
+        .await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(env.history("cv").await.len(), 2, "no new revision");
+    // Made by hand, said so: the upgrade goes through without a Job.
+    let out = env
+        .ok(&[
+            "upgrade",
+            "cv",
+            "--set",
+            "mysql.auth.username=someone",
+            "--rotated",
+            "mysql.auth.username",
+        ])
+        .await;
+    assert!(
+        !stderr(&out).contains("credentials: changing"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(env.history("cv").await.len(), 3);
+    env.done().await;
+}
