@@ -4,6 +4,7 @@
 pub mod aiops;
 pub mod clickvisual;
 pub mod component;
+pub mod contracts;
 #[cfg(test)]
 mod guestbook;
 #[cfg(test)]

@@ -1,0 +1,590 @@
+//! The ClickVisual stack's own images (Redis and Prometheus are in `shared`).
+
+use super::shared::{PROBE_GID, PROBE_PATHS, PROBE_UID};
+use super::{
+    ConfigFile, Env, Exception, Fact, Health, ImageContract, Match, Port, Rule, by_stackctl, fact,
+    unverified, up,
+};
+
+const NO_API: Fact<Option<&str>> = fact(
+    None,
+    unverified("the image uses no Kubernetes API; no minimum stated upstream"),
+);
+
+const CV: &str = "clickvisual/clickvisual";
+const CV_TAG: &str = "v1.0.7";
+
+pub static CLICKVISUAL: ImageContract = ImageContract {
+    image: "clickvisual/clickvisual",
+    tag: "1.0.7",
+    matched_by: Match::Image,
+    about: &[
+        Fact {
+            note: "docker/metadata-action type=semver,pattern={{version}} on tag v1.0.7 yields `1.0.7`",
+            ..fact(
+                "tag 1.0.7 (no leading v) is what CI publishes for the v1.0.7 tag",
+                up(CV, CV_TAG, ".github/workflows/publish-docker.yml"),
+            )
+        },
+        fact(
+            "the tag exists on Docker Hub",
+            unverified(
+                "the registry was not queried; only the workflow that publishes it was read",
+            ),
+        ),
+        fact(
+            "works with ClickHouse 24.8 (new analyzer on by default since 24.3)",
+            unverified(
+                "upstream tests against clickhouse-server 23.4.1 (docker-compose.yml) with clickhouse-go v2.3.0 (go.mod); nothing upstream says 24.x or the new analyzer was tried, and no run against 24.8 was made here",
+            ),
+        ),
+    ],
+    uid: Fact {
+        note: "no USER line: root",
+        ..fact(Some(0), up(CV, CV_TAG, "Dockerfile"))
+    },
+    gid: Fact {
+        note: "no USER line: root",
+        ..fact(Some(0), up(CV, CV_TAG, "Dockerfile"))
+    },
+    writable_paths: &[],
+    data_dir: fact(None, up(CV, CV_TAG, "config/default.toml")),
+    config_files: &[
+        fact(
+            ConfigFile {
+                path: "/clickvisual/config/default.toml (EGO_CONFIG_PATH overrides)",
+                format: "TOML",
+            },
+            up(CV, CV_TAG, "config/default.toml"),
+        ),
+        fact(
+            ConfigFile {
+                path: "/clickvisual/config/rbac.conf, resource.yaml (referenced by default.toml)",
+                format: "casbin model, YAML",
+            },
+            up(CV, CV_TAG, "config/default.toml"),
+        ),
+    ],
+    entrypoint: fact("none", up(CV, CV_TAG, "Dockerfile")),
+    command: fact(
+        "sh -c \"./bin/clickvisual server\"",
+        up(CV, CV_TAG, "Dockerfile"),
+    ),
+    flags: &[fact(
+        "server (config from EGO_CONFIG_PATH); init job: wait-for-mysql uses nc",
+        by_stackctl("src/stacks/clickvisual/app.rs"),
+    )],
+    ports: &[
+        fact(
+            Port {
+                number: 19001,
+                what: "HTTP: UI and API ([server.http] port)",
+            },
+            up(CV, CV_TAG, "config/default.toml"),
+        ),
+        fact(
+            Port {
+                number: 19011,
+                what: "governor: metrics, build info ([server.governor] port)",
+            },
+            up(CV, CV_TAG, "config/default.toml"),
+        ),
+    ],
+    health: &[
+        fact(
+            Health {
+                port: 19001,
+                path: "/api/v1/install",
+                what: "unauthenticated; answers whether the schema is installed",
+            },
+            up(CV, CV_TAG, "api/internal/router/router.go"),
+        ),
+        fact(
+            Health {
+                port: 19011,
+                path: "/build/info",
+                what: "ego governor build info",
+            },
+            unverified(
+                "served by gotomicro/ego's governor (server/egovernor); ego was not read at the version go.mod pins",
+            ),
+        ),
+    ],
+    base_path: None,
+    env: &[
+        fact(
+            Env {
+                name: "EGO_CONFIG_PATH",
+                effect: "config file path, overrides --config",
+            },
+            unverified("read by gotomicro/ego, not read here; ClickVisual's k8s docs set it"),
+        ),
+        fact(
+            Env {
+                name: "EGO_LOG_WRITER",
+                effect: "stderr: logs to stderr",
+            },
+            unverified("read by gotomicro/ego, not read here"),
+        ),
+    ],
+    min_kubernetes: NO_API,
+    exceptions: &[],
+};
+
+const MYSQL: &str = "docker-library/mysql";
+const MYSQL_REV: &str = "7f30fdb0738041fc5125e8218e393e0a891243e9";
+const MYSQL_DF: &str = "8.4/Dockerfile.oracle";
+const MYSQL_EP: &str = "8.4/docker-entrypoint.sh";
+
+pub static MYSQL_8_4: ImageContract = ImageContract {
+    image: "mysql",
+    tag: "8.4",
+    matched_by: Match::Image,
+    about: &[],
+    uid: fact(Some(999), up(MYSQL, MYSQL_REV, MYSQL_DF)),
+    gid: fact(Some(999), up(MYSQL, MYSQL_REV, MYSQL_DF)),
+    writable_paths: &[
+        fact("/var/lib/mysql", up(MYSQL, MYSQL_REV, MYSQL_DF)),
+        fact("/var/run/mysqld", up(MYSQL, MYSQL_REV, MYSQL_DF)),
+    ],
+    data_dir: fact(Some("/var/lib/mysql"), up(MYSQL, MYSQL_REV, MYSQL_DF)),
+    config_files: &[
+        fact(
+            ConfigFile {
+                path: "/etc/my.cnf, includes /etc/mysql/conf.d/",
+                format: "my.cnf (INI)",
+            },
+            up(MYSQL, MYSQL_REV, MYSQL_DF),
+        ),
+        fact(
+            ConfigFile {
+                path: "/docker-entrypoint-initdb.d/ (*.sh, *.sql, *.sql.gz on first start)",
+                format: "SQL, shell",
+            },
+            up(MYSQL, MYSQL_REV, MYSQL_EP),
+        ),
+    ],
+    entrypoint: fact("docker-entrypoint.sh", up(MYSQL, MYSQL_REV, MYSQL_DF)),
+    command: fact("mysqld", up(MYSQL, MYSQL_REV, MYSQL_DF)),
+    flags: &[fact(
+        "--character-set-server=utf8mb4 --collation-server=utf8mb4_general_ci",
+        by_stackctl("src/stacks/clickvisual/mysql.rs"),
+    )],
+    ports: &[
+        fact(
+            Port {
+                number: 3306,
+                what: "MySQL protocol",
+            },
+            up(MYSQL, MYSQL_REV, MYSQL_DF),
+        ),
+        fact(
+            Port {
+                number: 33060,
+                what: "X protocol",
+            },
+            up(MYSQL, MYSQL_REV, MYSQL_DF),
+        ),
+    ],
+    health: &[],
+    base_path: None,
+    env: &[
+        fact(
+            Env {
+                name: "MYSQL_ROOT_PASSWORD",
+                effect: "root password on first initialisation (or MYSQL_ALLOW_EMPTY_PASSWORD / MYSQL_RANDOM_ROOT_PASSWORD)",
+            },
+            up(MYSQL, MYSQL_REV, MYSQL_EP),
+        ),
+        fact(
+            Env {
+                name: "MYSQL_DATABASE",
+                effect: "database created on first initialisation",
+            },
+            up(MYSQL, MYSQL_REV, MYSQL_EP),
+        ),
+        fact(
+            Env {
+                name: "MYSQL_USER, MYSQL_PASSWORD",
+                effect: "account created with all privileges on MYSQL_DATABASE",
+            },
+            up(MYSQL, MYSQL_REV, MYSQL_EP),
+        ),
+    ],
+    min_kubernetes: NO_API,
+    exceptions: &[
+        Exception {
+            container: "apply-schema",
+            rule: Rule::WritablePaths,
+            why: "the schema Job runs the mysql client only, which writes nothing but HOME=/tmp (an emptyDir)",
+            known_defect: false,
+        },
+        PROBE_UID,
+        PROBE_GID,
+        PROBE_PATHS,
+    ],
+};
+
+const CH_WHY: &str = "ClickHouse/ClickHouse is too large to fetch here; docker/server/Dockerfile.ubuntu was read at commit 001409c (25.4.4.25), not at the 24.8 tag";
+
+pub static CLICKHOUSE: ImageContract = ImageContract {
+    image: "clickhouse/clickhouse-server",
+    tag: "24.8",
+    matched_by: Match::Image,
+    about: &[fact(
+        "the image is published as clickhouse/clickhouse-server (Docker Hub)",
+        unverified("the registry was not queried"),
+    )],
+    uid: Fact {
+        note: "groupadd/useradd --uid=101, fixed on purpose for rootless containers",
+        ..fact(Some(101), unverified(CH_WHY))
+    },
+    gid: fact(Some(101), unverified(CH_WHY)),
+    writable_paths: &[
+        fact("/var/lib/clickhouse", unverified(CH_WHY)),
+        fact("/var/log/clickhouse-server", unverified(CH_WHY)),
+    ],
+    data_dir: fact(Some("/var/lib/clickhouse"), unverified(CH_WHY)),
+    config_files: &[
+        fact(
+            ConfigFile {
+                path: "/etc/clickhouse-server/config.xml, config.d/*.xml, users.d/*.xml",
+                format: "XML",
+            },
+            unverified(CH_WHY),
+        ),
+        fact(
+            ConfigFile {
+                path: "/etc/stackctl/clickhouse (stackctl's config, passed by CLICKHOUSE_CONFIG)",
+                format: "XML",
+            },
+            by_stackctl("src/stacks/clickvisual/clickhouse.rs"),
+        ),
+    ],
+    entrypoint: fact("/entrypoint.sh", unverified(CH_WHY)),
+    command: fact(
+        "none (the entrypoint starts clickhouse-server)",
+        unverified(CH_WHY),
+    ),
+    flags: &[],
+    ports: &[
+        fact(
+            Port {
+                number: 8123,
+                what: "HTTP",
+            },
+            unverified(CH_WHY),
+        ),
+        fact(
+            Port {
+                number: 9000,
+                what: "native",
+            },
+            unverified(CH_WHY),
+        ),
+        fact(
+            Port {
+                number: 9009,
+                what: "interserver (replication)",
+            },
+            unverified(CH_WHY),
+        ),
+        fact(
+            Port {
+                number: 9181,
+                what: "ClickHouse Keeper client",
+            },
+            by_stackctl("src/stacks/clickvisual/clickhouse.rs KEEPER_PORT"),
+        ),
+        fact(
+            Port {
+                number: 9234,
+                what: "ClickHouse Keeper raft",
+            },
+            by_stackctl("src/stacks/clickvisual/clickhouse.rs RAFT_PORT"),
+        ),
+    ],
+    health: &[fact(
+        Health {
+            port: 8123,
+            path: "/ping",
+            what: "answers Ok. once the server accepts queries",
+        },
+        unverified(
+            "the entrypoint polls /ping at 25.4 (docker/server/entrypoint.sh); not read at 24.8",
+        ),
+    )],
+    base_path: None,
+    env: &[
+        fact(
+            Env {
+                name: "CLICKHOUSE_USER, CLICKHOUSE_PASSWORD, CLICKHOUSE_DB",
+                effect: "the entrypoint writes users.d/default-user.xml and creates the database",
+            },
+            unverified(CH_WHY),
+        ),
+        fact(
+            Env {
+                name: "CLICKHOUSE_DEFAULT_ACCESS_MANAGEMENT",
+                effect: "1: the user may manage users and grants",
+            },
+            unverified(CH_WHY),
+        ),
+        fact(
+            Env {
+                name: "CLICKHOUSE_CONFIG",
+                effect: "path of config.xml",
+            },
+            unverified(CH_WHY),
+        ),
+    ],
+    min_kubernetes: NO_API,
+    exceptions: &[],
+};
+
+const KAFKA_WHY: &str = "read on apache/kafka branch 3.9 at c821449 (2024-10), before 3.9.1: the stored snapshot has no 3.9.1 tag";
+
+pub static KAFKA: ImageContract = ImageContract {
+    image: "apache/kafka",
+    tag: "3.9.1",
+    matched_by: Match::Image,
+    about: &[],
+    uid: Fact {
+        note: "adduser -D appuser on eclipse-temurin alpine: the first free uid, no fixed number",
+        ..fact(None, unverified(KAFKA_WHY))
+    },
+    gid: Fact {
+        note: "the appuser group, no fixed number; /var/lib/kafka is appuser:root, group-writable",
+        ..fact(None, unverified(KAFKA_WHY))
+    },
+    writable_paths: &[
+        fact("/var/lib/kafka/data", unverified(KAFKA_WHY)),
+        Fact {
+            note: "the launcher writes server.properties there",
+            ..fact("/opt/kafka/config", unverified(KAFKA_WHY))
+        },
+        fact("/usr/logs", unverified(KAFKA_WHY)),
+    ],
+    data_dir: fact(Some("/var/lib/kafka/data"), unverified(KAFKA_WHY)),
+    config_files: &[fact(
+        ConfigFile {
+            path: "/opt/kafka/config/server.properties, generated from KAFKA_* env; /mnt/shared/config overrides",
+            format: "Java properties",
+        },
+        unverified(KAFKA_WHY),
+    )],
+    entrypoint: fact("none", unverified(KAFKA_WHY)),
+    command: fact("/etc/kafka/docker/run", unverified(KAFKA_WHY)),
+    flags: &[],
+    ports: &[
+        fact(
+            Port {
+                number: 9092,
+                what: "clients",
+            },
+            unverified(KAFKA_WHY),
+        ),
+        fact(
+            Port {
+                number: 9093,
+                what: "KRaft controller",
+            },
+            by_stackctl("src/stacks/clickvisual/kafka.rs CONTROLLER_PORT"),
+        ),
+    ],
+    health: &[],
+    base_path: None,
+    env: &[fact(
+        Env {
+            name: "KAFKA_*",
+            effect: "every KAFKA_<NAME> becomes <name> in server.properties (so Service links must be off)",
+        },
+        unverified(KAFKA_WHY),
+    )],
+    min_kubernetes: NO_API,
+    exceptions: &[PROBE_UID, PROBE_GID, PROBE_PATHS],
+};
+
+const ZK: &str = "31z4/zookeeper-docker";
+const ZK_REV: &str = "52a83649bc332b3324e0f0ecd96a1c88b2793022";
+const ZK_DF: &str = "3.9.4/Dockerfile";
+const ZK_EP: &str = "3.9.4/docker-entrypoint.sh";
+
+pub static ZOOKEEPER: ImageContract = ImageContract {
+    image: "zookeeper",
+    tag: "3.9",
+    matched_by: Match::Image,
+    about: &[fact(
+        "zookeeper:3.9 is built from the 3.9.4 directory",
+        unverified("the official-images library file mapping tags to directories was not read"),
+    )],
+    uid: fact(Some(1000), up(ZK, ZK_REV, ZK_DF)),
+    gid: fact(Some(1000), up(ZK, ZK_REV, ZK_DF)),
+    writable_paths: &[
+        fact("/data", up(ZK, ZK_REV, ZK_DF)),
+        fact("/datalog", up(ZK, ZK_REV, ZK_DF)),
+        fact("/logs", up(ZK, ZK_REV, ZK_DF)),
+        Fact {
+            note: "zoo.cfg is written there when absent",
+            ..fact("/conf", up(ZK, ZK_REV, ZK_EP))
+        },
+    ],
+    data_dir: fact(Some("/data"), up(ZK, ZK_REV, ZK_DF)),
+    config_files: &[fact(
+        ConfigFile {
+            path: "/conf/zoo.cfg, generated from ZOO_* env when absent",
+            format: "Java properties",
+        },
+        up(ZK, ZK_REV, ZK_EP),
+    )],
+    entrypoint: fact("/docker-entrypoint.sh", up(ZK, ZK_REV, ZK_DF)),
+    command: fact("zkServer.sh start-foreground", up(ZK, ZK_REV, ZK_DF)),
+    flags: &[],
+    ports: &[
+        fact(
+            Port {
+                number: 2181,
+                what: "clients",
+            },
+            up(ZK, ZK_REV, ZK_DF),
+        ),
+        fact(
+            Port {
+                number: 2888,
+                what: "followers",
+            },
+            up(ZK, ZK_REV, ZK_DF),
+        ),
+        fact(
+            Port {
+                number: 3888,
+                what: "leader election",
+            },
+            up(ZK, ZK_REV, ZK_DF),
+        ),
+        fact(
+            Port {
+                number: 8080,
+                what: "AdminServer (ZOO_ADMINSERVER_ENABLED)",
+            },
+            up(ZK, ZK_REV, ZK_DF),
+        ),
+    ],
+    health: &[],
+    base_path: None,
+    env: &[
+        fact(
+            Env {
+                name: "ZOO_MY_ID, ZOO_SERVERS",
+                effect: "myid file and server.N lines of an ensemble",
+            },
+            up(ZK, ZK_REV, ZK_EP),
+        ),
+        fact(
+            Env {
+                name: "ZOO_4LW_COMMANDS_WHITELIST",
+                effect: "4lw.commands.whitelist",
+            },
+            up(ZK, ZK_REV, ZK_EP),
+        ),
+        fact(
+            Env {
+                name: "ZOO_DATA_DIR, ZOO_DATA_LOG_DIR, ZOO_CFG_EXTRA, ZOO_ADMINSERVER_ENABLED",
+                effect: "dataDir, dataLogDir, extra zoo.cfg lines, admin.enableServer",
+            },
+            up(ZK, ZK_REV, ZK_EP),
+        ),
+    ],
+    min_kubernetes: NO_API,
+    exceptions: &[PROBE_UID, PROBE_GID, PROBE_PATHS],
+};
+
+const FB: &str = "fluent/fluent-bit";
+const FB_TAG: &str = "v4.0.3";
+const FB_DF: &str = "dockerfiles/Dockerfile";
+
+pub static FLUENT_BIT: ImageContract = ImageContract {
+    image: "cr.fluentbit.io/fluent/fluent-bit",
+    tag: "4.0.3",
+    matched_by: Match::Image,
+    about: &[],
+    uid: Fact {
+        note: "distroless cc-debian12, no USER line: root (reading /var/log needs it)",
+        ..fact(Some(0), up(FB, FB_TAG, FB_DF))
+    },
+    gid: Fact {
+        note: "no USER line: root",
+        ..fact(Some(0), up(FB, FB_TAG, FB_DF))
+    },
+    writable_paths: &[Fact {
+        note: "tail DB and offsets, where stackctl's configuration puts them",
+        ..fact(
+            "/var/fluent-bit/state",
+            by_stackctl("src/stacks/clickvisual/fluentbit.rs"),
+        )
+    }],
+    data_dir: fact(None, up(FB, FB_TAG, FB_DF)),
+    config_files: &[fact(
+        ConfigFile {
+            path: "/fluent-bit/etc/fluent-bit.conf (stackctl: /fluent-bit/etc/conf/)",
+            format: "Fluent Bit classic config",
+        },
+        up(FB, FB_TAG, FB_DF),
+    )],
+    entrypoint: fact("/fluent-bit/bin/fluent-bit", up(FB, FB_TAG, FB_DF)),
+    command: fact(
+        "/fluent-bit/bin/fluent-bit -c /fluent-bit/etc/fluent-bit.conf",
+        up(FB, FB_TAG, FB_DF),
+    ),
+    flags: &[fact(
+        "-c /fluent-bit/etc/conf/fluent-bit.conf",
+        by_stackctl("src/stacks/clickvisual/fluentbit.rs"),
+    )],
+    ports: &[fact(
+        Port {
+            number: 2020,
+            what: "HTTP server (HTTP_Server On)",
+        },
+        up(FB, FB_TAG, "include/fluent-bit/flb_config.h"),
+    )],
+    health: &[
+        fact(
+            Health {
+                port: 2020,
+                path: "/api/v1/health",
+                what: "Health_Check On: error and retry counts within limits",
+            },
+            up(FB, FB_TAG, "src/http_server/api/v1/health.c"),
+        ),
+        fact(
+            Health {
+                port: 2020,
+                path: "/",
+                what: "build info",
+            },
+            up(FB, FB_TAG, "src/http_server/flb_hs.c"),
+        ),
+    ],
+    base_path: None,
+    env: &[fact(
+        Env {
+            name: "CLUSTER_NAME, KAFKA_BROKERS, NODE_IP",
+            effect: "substituted as ${VAR} in stackctl's config; the image itself reads none",
+        },
+        by_stackctl("src/stacks/clickvisual/fluentbit.rs"),
+    )],
+    min_kubernetes: fact(
+        None,
+        unverified("the kubernetes filter's API needs were not read"),
+    ),
+    exceptions: &[],
+};
+
+pub static CONTRACTS: &[&ImageContract] = &[
+    &CLICKVISUAL,
+    &MYSQL_8_4,
+    &CLICKHOUSE,
+    &KAFKA,
+    &ZOOKEEPER,
+    &FLUENT_BIT,
+];
