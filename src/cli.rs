@@ -282,6 +282,11 @@ pub struct RollbackArgs {
     pub args: Vec<String>,
     #[command(flatten)]
     pub op: OperationArgs,
+    /// A credential the service applies only at first start (a refusal names it) that
+    /// you already changed back in the service yourself: the rollback then only puts
+    /// back its Secret and the apps. Repeatable
+    #[arg(long, value_name = "KEY")]
+    pub rotated: Vec<String>,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -194,5 +194,102 @@ async fn mysql_password_is_rotated_before_its_secret_changes_and_account_changes
         stderr(&out)
     );
     assert_eq!(env.history("cv").await.len(), 3);
+
+    // Back to revision 1: its Secret holds the first password and account, the
+    // services hold revision 3's. The account only a person can change back:
+    // refused, naming it, with nothing written.
+    let out = env.run(&["rollback", "cv", "1"]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("the rollback changes credentials")
+            && err.contains("mysql.auth.username (mysql)")
+            && !err.contains("mysql.auth.password ("),
+        "{err}"
+    );
+    assert_eq!(env.history("cv").await.len(), 3, "no new revision");
+
+    // Said to be changed back by hand: the password goes back by a Job, before
+    // its Secret does.
+    let (log, tasks) = record(&env).await;
+    let out = env
+        .ok(&["rollback", "cv", "1", "--rotated", "mysql.auth.username"])
+        .await;
+    for t in tasks {
+        t.abort();
+    }
+    let log = log.lock().unwrap().clone();
+    assert!(
+        stderr(&out).contains("credentials: changing mysql.auth.password"),
+        "{}",
+        stderr(&out)
+    );
+    let done = position(&log, "job cv-test-rotate-mysql complete=true");
+    let restored = position(&log, "secret cv-mysql-credentials OldApp1");
+    assert!(done < restored, "{log:#?}");
+    assert_eq!(env.history("cv").await.len(), 4);
+    env.done().await;
+}
+
+#[tokio::test]
+async fn atomic_recovery_moves_a_rotated_password_back_before_its_secret() {
+    let env = Env::new("credatomic").await;
+    env.ok(&[
+        "install",
+        "cv",
+        "--profile",
+        "minimal",
+        "--set",
+        "mysql.auth.password=OldApp1",
+    ])
+    .await;
+    // The upgrade's own connectivity probe fails, after its rotation ran.
+    env.faults(&[(
+        "probe",
+        "{pods: 'cv-test-mysql-*', fault: exit-code, exitCode: 1}",
+    )])
+    .await;
+    let (log, tasks) = record(&env).await;
+    let out = env
+        .run(&[
+            "upgrade",
+            "cv",
+            "--atomic",
+            "--set",
+            "mysql.auth.password=NewApp2",
+        ])
+        .await;
+    for t in tasks {
+        t.abort();
+    }
+    let log = log.lock().unwrap().clone();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(5), "{err}");
+    assert!(err.contains("rolled back to revision 1"), "{err}");
+    // Rotated forth, the Secret changed; rotated back, and only then the Secret.
+    assert_eq!(
+        err.matches("credentials: changing mysql.auth.password").count(),
+        2,
+        "{err}"
+    );
+    let changed = position(&log, "secret cv-mysql-credentials NewApp2");
+    let back = log
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| *l == "job cv-test-rotate-mysql complete=true")
+        .map(|(i, _)| i)
+        .find(|&i| i > changed)
+        .unwrap_or_else(|| panic!("no rotation back after the change:\n{}", log.join("\n")));
+    let restored = log
+        .iter()
+        .enumerate()
+        .position(|(i, l)| i > back && l == "secret cv-mysql-credentials OldApp1")
+        .unwrap_or_else(|| panic!("the Secret never went back:\n{}", log.join("\n")));
+    assert!(back < restored);
+    assert_eq!(
+        env.secret_value("cv-mysql-credentials", "mysql-password")
+            .await,
+        "OldApp1"
+    );
     env.done().await;
 }

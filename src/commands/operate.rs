@@ -107,11 +107,18 @@ pub async fn rollback(global: &GlobalArgs, args: &RollbackArgs) -> Result<()> {
         release,
         namespace: global.namespace.clone(),
         revision,
+        rotated: args.rotated.clone(),
         run: run_options(&args.op),
     };
     let session = super::connect(global).await?;
     let reporter = Reporter::new(global.quiet, args.op.no_progress);
     let planned = rollback::plan(&session, &opts).await?;
+    if !global.quiet {
+        for w in &planned.warnings {
+            eprintln!("warning: {w}");
+        }
+    }
+    planned.ensure_allowed(&opts.rotated)?;
     if !planned.schemas.is_empty() && !global.quiet {
         let wanted = planned.target.revision;
         eprintln!(

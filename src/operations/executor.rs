@@ -373,6 +373,27 @@ async fn atomic_recovery(
             );
         }
     };
+    // Credentials the failed operation moved in the services move back with it.
+    let by_hand = match super::credentials::recovery(&spec.stack, &spec.values, &good) {
+        Ok((rotation, by_hand)) => {
+            rollback.rotation = rotation;
+            by_hand
+        }
+        Err(e) => {
+            return format!(
+                "--atomic: not rolling back to revision {}: the credentials it would put back could not be compared with the services': {e:#}",
+                good.revision
+            );
+        }
+    };
+    let by_hand_note = if by_hand.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; the services keep what you changed by hand ({}), while the Secrets went back: change those back too, or upgrade again with them and --rotated",
+            by_hand.iter().map(|c| c.key).collect::<Vec<_>>().join(", ")
+        )
+    };
     rollback.previous = spec
         .plan
         .manifests()
@@ -388,7 +409,7 @@ async fn atomic_recovery(
     };
     match Box::pin(execute(session, store, reporter, lock, rollback, &inner)).await {
         Ok(Outcome::Deployed(r)) => format!(
-            "--atomic: rolled back to revision {} (now revision {})",
+            "--atomic: rolled back to revision {} (now revision {}){by_hand_note}",
             good.revision, r.revision
         ),
         Ok(Outcome::Failed { failure, .. }) => format!(

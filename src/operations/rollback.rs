@@ -2,12 +2,13 @@
 
 use anyhow::{Context, Result};
 
+use super::credentials;
 use super::executor::{Spec, run_locked};
 use super::failure::Refused;
 use super::progress::Reporter;
 use super::{Completed, RunOptions, stored_objects, target};
 use crate::cluster::Session;
-use crate::model::SCHEMA_ANNOTATION;
+use crate::model::{InitOnlyChange, SCHEMA_ANNOTATION};
 use crate::plan::Plan;
 use crate::release::{Record, Status, Store};
 
@@ -17,6 +18,9 @@ pub struct RollbackOptions {
     /// The revision to go back to; the newest deployed one before the current when
     /// `None`.
     pub revision: Option<u32>,
+    /// Init-only credentials a person already changed back in the service
+    /// (`--rotated`): neither refused nor rotated by a Job.
+    pub rotated: Vec<String>,
     pub run: RunOptions,
 }
 
@@ -27,11 +31,24 @@ pub struct RollbackPlan {
     /// Schema Jobs the target revision re-applies, for a note: a rollback does not undo
     /// a schema migration.
     pub schemas: Vec<String>,
+    /// Values of the newest revision recorded: the credentials the services hold.
+    pub newest: Option<Record>,
+    /// Credentials the services apply only at first start that the target's values
+    /// change back (see `credentials`).
+    pub init_only: Vec<InitOnlyChange>,
+    /// Things the user should know that do not stop the rollback.
+    pub warnings: Vec<String>,
 }
 
 impl RollbackPlan {
     pub fn plan(&self) -> &Plan {
         &self.spec.plan
+    }
+
+    /// Init-only credentials that no Job can move back are refused unless
+    /// `rotated` names them.
+    pub fn ensure_allowed(&self, rotated: &[String]) -> Result<(), Refused> {
+        credentials::job_keys(&self.init_only, rotated, "rollback").map(|_| ())
     }
 }
 
@@ -87,10 +104,38 @@ pub async fn plan(session: &Session, opts: &RollbackOptions) -> Result<RollbackP
             Some(format!("{what} (Job {})", m.name))
         })
         .collect();
+    let stack = crate::stacks::find(&target.stack)?;
+    let newest = store.latest(&t.name).await?;
+    let mut warnings = Vec::new();
+    let init_only = match &newest {
+        Some(n) if n.revision != target.revision => {
+            match credentials::changes_between(
+                stack,
+                &n.values,
+                &target.values,
+                &credentials::replay_release(stack, &target, n.revision + 1),
+            ) {
+                Ok(changes) => changes,
+                // Values of another stackctl version this one cannot read: replayed
+                // as they are, unchecked.
+                Err(e) => {
+                    warnings.push(format!(
+                        "credentials were not compared with revision {}: {e:#}",
+                        n.revision
+                    ));
+                    Vec::new()
+                }
+            }
+        }
+        _ => Vec::new(),
+    };
     Ok(RollbackPlan {
         target,
         spec,
         schemas,
+        newest,
+        init_only,
+        warnings,
     })
 }
 
@@ -101,7 +146,13 @@ pub async fn run(
     planned: RollbackPlan,
     opts: &RollbackOptions,
 ) -> Result<Completed> {
-    let RollbackPlan { mut spec, .. } = planned;
+    let job_keys = credentials::job_keys(&planned.init_only, &opts.rotated, "rollback")?;
+    let RollbackPlan {
+        mut spec,
+        target,
+        newest,
+        ..
+    } = planned;
     let store = Store::new(session.client.clone(), &spec.namespace);
     // A rollback replays stored objects: no value can change, so no switch helps.
     super::preflight::run(session, reporter, &spec.plan, &spec.namespace, false, &[]).await?;
@@ -112,7 +163,18 @@ pub async fn run(
     for r in revisions.iter().rev().take(2) {
         spec.previous.extend(stored_objects(r));
     }
-    spec.revision = Some(revisions.last().map_or(1, |r| r.revision + 1));
+    let revision = revisions.last().map_or(1, |r| r.revision + 1);
+    spec.revision = Some(revision);
+    if let Some(newest) = &newest {
+        let stack = crate::stacks::find(&target.stack)?;
+        spec.rotation = credentials::plan_for(
+            stack,
+            &newest.values,
+            &target.values,
+            &credentials::replay_release(stack, &target, revision),
+            &job_keys,
+        )?;
+    }
     let record = run_locked(session, &store, reporter, spec, &opts.run).await?;
     Ok(Completed {
         record,

@@ -4,7 +4,7 @@
 
 use anyhow::{Context, Result};
 
-use super::credentials::{self, RotationPlan};
+use super::credentials;
 use super::executor::{Spec, run_locked};
 use super::failure::Refused;
 use super::immutable::{self, ImmutableChange};
@@ -15,7 +15,6 @@ use crate::cluster::Session;
 use crate::model::{InitOnlyChange, Manifest};
 use crate::plan::Plan;
 use crate::release::{Operation, Record, Store};
-use crate::stacks::ResolvedValues;
 use crate::values::Layer;
 
 pub struct UpgradeOptions {
@@ -52,7 +51,7 @@ impl UpgradePlan {
     /// Immutable changes are refused unless `--recreate` asks to re-create them;
     /// init-only credentials that no Job can rotate unless `rotated` names them.
     pub fn ensure_allowed(&self, recreate: bool, rotated: &[String]) -> Result<(), Refused> {
-        credentials::job_keys(&self.init_only, rotated)?;
+        credentials::job_keys(&self.init_only, rotated, "upgrade")?;
         if self.immutable.is_empty() || recreate {
             return Ok(());
         }
@@ -111,7 +110,7 @@ pub async fn plan(session: &Session, input: &Input, reset_values: bool) -> Resul
     let previous = stored_objects(&current);
     let immutable = immutable::changes(&previous, &plan.manifests().cloned().collect::<Vec<_>>());
     let init_only = match prepared.stack.init_only_changes(
-        &values_of(&current),
+        &credentials::values_of(&current.values),
         &prepared.values,
         &prepared.release,
     ) {
@@ -144,7 +143,7 @@ pub async fn run(
     opts: &UpgradeOptions,
 ) -> Result<Completed> {
     planned.ensure_allowed(opts.recreate, &opts.rotated)?;
-    let job_keys = credentials::job_keys(&planned.init_only, &opts.rotated)?;
+    let job_keys = credentials::job_keys(&planned.init_only, &opts.rotated, "upgrade")?;
     let UpgradePlan {
         prepared,
         current,
@@ -188,28 +187,16 @@ pub async fn run(
     spec.generated = generated;
     spec.previous = previous;
     spec.recreate = recreate;
-    if !job_keys.is_empty() {
-        spec.rotation = Some(RotationPlan {
-            release: prepared.release.clone(),
-            jobs: prepared.stack.rotation_jobs(
-                &values_of(&current),
-                &prepared.values,
-                &prepared.release,
-                &job_keys,
-            )?,
-        });
-    }
+    spec.rotation = credentials::plan_for(
+        prepared.stack,
+        &current.values,
+        &prepared.values.tree,
+        &prepared.release,
+        &job_keys,
+    )?;
     let notes = prepared.stack.notes(&prepared.values, &prepared.release);
     let record = run_locked(session, &store, reporter, spec, &opts.run).await?;
     Ok(Completed { record, notes })
-}
-
-/// A revision's values as the stack reads them.
-fn values_of(r: &Record) -> ResolvedValues {
-    ResolvedValues {
-        tree: r.values.clone(),
-        generated: Vec::new(),
-    }
 }
 
 /// The release's own profile, or `default` when this stackctl no longer has it.
