@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
-    Container, EnvVar, PodSpec, SecretVolumeSource, ServicePort, Volume, VolumeMount,
+    Container, EnvVar, HTTPHeader, PodSpec, Probe, SecretVolumeSource, ServicePort, Volume,
+    VolumeMount,
 };
 use k8s_openapi::api::networking::v1::{
     HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule,
@@ -397,6 +398,31 @@ fn init_containers(ctx: &Ctx<'_>) -> Vec<Container> {
     inits
 }
 
+/// The header ego's HTTP server answers by itself, before routing.
+const HEALTH_CHECK_HEADER: (&str, &str) = ("X-Health-Check", "1");
+
+/// Liveness on the main port, not the governor: ego's governor listens with
+/// `net.Listen("tcp4", …)` whatever its host (gotomicro/ego v1.2.2, the version
+/// ClickVisual v1.0.7's `go.mod` pins: `server/egovernor/component.go`), so on an
+/// IPv6-only cluster the kubelet never reaches it and restarts the pod forever.
+/// The main server listens on `tcp` (dual-stack) and its first middleware,
+/// gin-health-check's `healthcheck.Default()` (`server/egin/container.go`), answers
+/// every request carrying `X-Health-Check: 1` with 200 `ok` and stops there
+/// (RaMin0/gin-health-check a677317, the commit ego pins, `healthcheck.go`): no
+/// session, no MySQL, so a database outage makes pods unready, not restart. It is
+/// what ego's own `Health()` asks (`server/egin/component.go`).
+fn liveness_probe() -> Probe {
+    let mut probe = w::http_probe("/", "http", Timing::LIVENESS);
+    if let Some(get) = probe.http_get.as_mut() {
+        let (name, value) = HEALTH_CHECK_HEADER;
+        get.http_headers = Some(vec![HTTPHeader {
+            name: name.into(),
+            value: value.into(),
+        }]);
+    }
+    probe
+}
+
 fn container(ctx: &Ctx<'_>) -> Container {
     let v = &ctx.values.clickvisual;
     Container {
@@ -412,9 +438,7 @@ fn container(ctx: &Ctx<'_>) -> Container {
             "http",
             Timing::READINESS,
         )),
-        // The governor answers whatever MySQL does: a database outage makes pods
-        // unready, not restart.
-        liveness_probe: Some(w::http_probe("/build/info", "governor", Timing::LIVENESS)),
+        liveness_probe: Some(liveness_probe()),
         ..ctx.container(COMPONENT, &v.image, &v.resources)
     }
 }
@@ -639,6 +663,38 @@ mod tests {
         let svc = find(r, "Service", "cv-clickvisual");
         assert_eq!(svc.body["spec"]["ports"][0]["name"], "http");
         assert_eq!(svc.body["spec"]["ports"][1]["name"], "governor");
+    }
+
+    /// ego's governor listens on `tcp4` only (gotomicro/ego v1.2.2,
+    /// `server/egovernor/component.go`): liveness must ask the main port, with the
+    /// header ego's health-check middleware answers before any route or session.
+    #[test]
+    fn liveness_asks_the_main_port_with_the_health_check_header() {
+        let mut v = values();
+        for sub_path in [false, true] {
+            if sub_path {
+                v.ingress.enabled = true;
+                v.ingress.path = "/cv/".into();
+                v.clickvisual.sub_path_build = true;
+            }
+            let all = render_all(&v);
+            let d = find(
+                component(&all, "clickvisual"),
+                "Deployment",
+                "cv-clickvisual",
+            );
+            let get = &container_of(d, "clickvisual")["livenessProbe"]["httpGet"];
+            assert_eq!(get["port"], "http", "{get}");
+            assert_eq!(get["path"], "/", "{get}");
+            assert_eq!(
+                get["httpHeaders"],
+                serde_json::json!([{"name": "X-Health-Check", "value": "1"}]),
+                "{get}"
+            );
+            let ports = container_of(d, "clickvisual")["ports"].as_array().unwrap();
+            let http = ports.iter().find(|p| p["name"] == "http").unwrap();
+            assert_eq!(http["containerPort"], 19001);
+        }
     }
 
     #[test]
