@@ -69,16 +69,18 @@ pub fn render(ctx: &Ctx<'_>) -> Option<Rendered> {
         ..Default::default()
     };
     b.push(deployment);
+    // The UI and API only. The governor serves pprof, `/env/info` (the process
+    // environment) and `/jobs` without authentication (gotomicro/ego v1.2.2,
+    // `server/egovernor/component.go`), so no Service publishes it — with
+    // `service.type` NodePort or LoadBalancer it would leave the cluster. Prometheus
+    // finds the pods' `governor` container port directly (`prometheus.rs`).
     b.push(w::client_service(
         &b,
         service_type(v.service.type_),
-        vec![
-            ServicePort {
-                port: i32::from(v.service.port),
-                ..w::service_port("http", i32::from(HTTP_PORT))
-            },
-            w::service_port("governor", i32::from(GOVERNOR_PORT)),
-        ],
+        vec![ServicePort {
+            port: i32::from(v.service.port),
+            ..w::service_port("http", i32::from(HTTP_PORT))
+        }],
     ));
     push_ingress(ctx, &mut b);
     w::push_pdb(&mut b, ctx.caps, &globals, v.replicas);
@@ -661,8 +663,25 @@ mod tests {
             .collect();
         assert_eq!(inits, ["wait-for-mysql"]);
         let svc = find(r, "Service", "cv-clickvisual");
-        assert_eq!(svc.body["spec"]["ports"][0]["name"], "http");
-        assert_eq!(svc.body["spec"]["ports"][1]["name"], "governor");
+        let ports: Vec<_> = svc.body["spec"]["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p["name"].as_str().unwrap(), p["targetPort"].clone()))
+            .collect();
+        // Not the governor (pprof, `/env/info`, no authentication: gotomicro/ego
+        // v1.2.2 `server/egovernor/`): the UI and API only.
+        assert_eq!(ports, [("http", serde_json::json!("http"))]);
+        // Still on the pod, where Prometheus finds it.
+        let c = container_of(d, "clickvisual");
+        assert!(
+            c["ports"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["name"] == "governor" && p["containerPort"] == 19011),
+            "{c}"
+        );
     }
 
     /// ego's governor listens on `tcp4` only (gotomicro/ego v1.2.2,
