@@ -17,7 +17,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::Ctx;
-use super::values::ServiceType;
+use super::values::{ServiceType, Values};
 use super::{clickhouse, kafka, mysql, redis, schema};
 use crate::model::{Phase, Rendered};
 use crate::stacks::component::Builder;
@@ -314,14 +314,35 @@ fn config_toml(ctx: &Ctx<'_>) -> String {
 /// The Ingress path prefix when ClickVisual is served below `/`: every route,
 /// `/api/…` included, is then below it.
 pub(super) fn sub_path<'a>(ctx: &Ctx<'a>) -> Option<&'a str> {
-    let ing = &ctx.values.ingress;
+    sub_path_of(ctx.values)
+}
+
+fn sub_path_of(v: &Values) -> Option<&str> {
+    let ing = &v.ingress;
     let path = ing.path.trim_end_matches('/');
     (ing.enabled && !path.is_empty()).then_some(path)
 }
 
-/// The URL users open: as configured, else the Ingress URL, else the Service. Its
-/// path is where ClickVisual serves its routes (`utils.ParseAppUrlAndSubUrl`), so it
-/// carries the sub-path in every case.
+/// Where the notes tell users to open ClickVisual without an Ingress host: through
+/// `kubectl port-forward svc/<release>-clickvisual <port>:<port>` on their machine.
+pub(super) fn local_url(v: &Values) -> String {
+    format!(
+        "http://localhost:{}{}",
+        v.clickvisual.service.port,
+        sub_path_of(v).unwrap_or("")
+    )
+}
+
+/// The URL users open: as configured, else the Ingress URL, else the port-forward
+/// URL the notes give (`local_url`). ClickVisual hands it to browsers: the login
+/// redirect is `rootURL + "user/login"` (`router/middlewares/auth.go`), share links
+/// and alert links start with it (`service/shorturl/shorturl.go`,
+/// `service/alarm/pusher/interface.go`), OAuth callbacks too (`service/user/user.go`;
+/// clickvisual/clickvisual v1.0.7, under `api/internal/`). The in-cluster Service
+/// name would send browsers to a host they cannot resolve. Its path is where
+/// ClickVisual serves its routes (`utils.ParseAppUrlAndSubUrl`), so it carries the
+/// sub-path in every case. With a NodePort or LoadBalancer Service, set
+/// `clickvisual.config.rootURL` to the address users open.
 fn root_url(ctx: &Ctx<'_>) -> String {
     let v = ctx.values;
     if !v.clickvisual.config.root_url.is_empty() {
@@ -339,12 +360,7 @@ fn root_url(ctx: &Ctx<'_>) -> String {
             sub_path(ctx).unwrap_or("")
         );
     }
-    format!(
-        "http://{}:{}{}",
-        ctx.release.service_host(COMPONENT),
-        v.clickvisual.service.port,
-        sub_path(ctx).unwrap_or("")
-    )
+    local_url(v)
 }
 
 /// The unauthenticated API route readiness and the probe ask: JSON from the API
@@ -554,9 +570,13 @@ mod tests {
         );
         assert_eq!(c["app"]["secretKey"].as_str(), Some(SECRET_KEY));
         assert_eq!(c["app"]["encryptionKey"].as_str(), Some(ENCRYPTION_KEY));
-        assert_eq!(
-            c["app"]["rootURL"].as_str(),
-            Some("http://cv-clickvisual.logs.svc:19001")
+        // What the notes' port-forward line opens (upstream v1.0.7 redirects
+        // browsers to `rootURL + "user/login"`: api/internal/router/middlewares/auth.go).
+        assert_eq!(c["app"]["rootURL"].as_str(), Some("http://localhost:19001"));
+        let notes = super::super::notes(&v, &release()).join("\n");
+        assert!(
+            notes.contains("then open http://localhost:19001\n"),
+            "{notes}"
         );
         assert_eq!(
             c["casbin"]["rule"]["path"].as_str(),
@@ -723,11 +743,16 @@ mod tests {
         v.ingress.host = String::new();
         v.ingress.path = "/cv/".into();
         v.clickvisual.sub_path_build = true;
-        // Without a host the Service address still carries the path, or ClickVisual
+        // Without a host the port-forward URL still carries the path, or ClickVisual
         // would serve at / what the Ingress sends to /cv/.
         assert_eq!(
             config(&v)["app"]["rootURL"].as_str(),
-            Some("http://cv-clickvisual.logs.svc:19001/cv")
+            Some("http://localhost:19001/cv")
+        );
+        let notes = super::super::notes(&v, &release()).join("\n");
+        assert!(
+            notes.contains("then open http://localhost:19001/cv\n"),
+            "{notes}"
         );
         let all = render_all(&v);
         let d = find(

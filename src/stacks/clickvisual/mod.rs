@@ -96,9 +96,11 @@ pub fn notes(v: &Values, release: &Release) -> Vec<String> {
             v.ingress.host, v.ingress.path
         ));
     }
+    // The URL ClickVisual's rootURL is without an Ingress host (`app::root_url`).
     out.push(format!(
-        "  local:  kubectl -n {ns} port-forward svc/{app} {port}:{port}   then open http://localhost:{port}",
-        port = v.clickvisual.service.port
+        "  local:  kubectl -n {ns} port-forward svc/{app} {port}:{port}   then open {url}",
+        port = v.clickvisual.service.port,
+        url = app::local_url(v),
     ));
     out.push(
         "  login:  clickvisual / clickvisual (change the password at first login)".to_string(),
