@@ -121,6 +121,13 @@ pub fn notes(v: &Values, release: &Release) -> Vec<String> {
     if let Some(c) = &conn.clickhouse {
         secret_line("ClickHouse", &c.password_ref);
     }
+    // The first login asks for a ClickHouse instance's DSN; nothing else tells the
+    // user the in-cluster address, account and database.
+    if let Some(c) = &conn.clickhouse {
+        out.push(String::new());
+        out.push("ClickHouse instance (the DSN ClickVisual asks for)".to_string());
+        out.push(format!("  DSN:    {}", c.dsn_without_password()));
+    }
     if let Some(k) = &conn.kafka {
         out.push(format!("  Kafka       brokers {}", k.brokers_csv()));
     }
