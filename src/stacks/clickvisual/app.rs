@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
-    Container, EnvVar, PodSpec, SecretVolumeSource, ServicePort, Volume, VolumeMount,
+    Container, EnvVar, HTTPHeader, PodSpec, Probe, SecretVolumeSource, ServicePort, Volume,
+    VolumeMount,
 };
 use k8s_openapi::api::networking::v1::{
     HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule,
@@ -16,7 +17,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::Ctx;
-use super::values::ServiceType;
+use super::values::{ServiceType, Values};
 use super::{clickhouse, kafka, mysql, redis, schema};
 use crate::model::{Phase, Rendered};
 use crate::stacks::component::Builder;
@@ -68,16 +69,18 @@ pub fn render(ctx: &Ctx<'_>) -> Option<Rendered> {
         ..Default::default()
     };
     b.push(deployment);
+    // The UI and API only. The governor serves pprof, `/env/info` (the process
+    // environment) and `/jobs` without authentication (gotomicro/ego v1.2.2,
+    // `server/egovernor/component.go`), so no Service publishes it — with
+    // `service.type` NodePort or LoadBalancer it would leave the cluster. Prometheus
+    // finds the pods' `governor` container port directly (`prometheus.rs`).
     b.push(w::client_service(
         &b,
         service_type(v.service.type_),
-        vec![
-            ServicePort {
-                port: i32::from(v.service.port),
-                ..w::service_port("http", i32::from(HTTP_PORT))
-            },
-            w::service_port("governor", i32::from(GOVERNOR_PORT)),
-        ],
+        vec![ServicePort {
+            port: i32::from(v.service.port),
+            ..w::service_port("http", i32::from(HTTP_PORT))
+        }],
     ));
     push_ingress(ctx, &mut b);
     w::push_pdb(&mut b, ctx.caps, &globals, v.replicas);
@@ -311,14 +314,35 @@ fn config_toml(ctx: &Ctx<'_>) -> String {
 /// The Ingress path prefix when ClickVisual is served below `/`: every route,
 /// `/api/…` included, is then below it.
 pub(super) fn sub_path<'a>(ctx: &Ctx<'a>) -> Option<&'a str> {
-    let ing = &ctx.values.ingress;
+    sub_path_of(ctx.values)
+}
+
+fn sub_path_of(v: &Values) -> Option<&str> {
+    let ing = &v.ingress;
     let path = ing.path.trim_end_matches('/');
     (ing.enabled && !path.is_empty()).then_some(path)
 }
 
-/// The URL users open: as configured, else the Ingress URL, else the Service. Its
-/// path is where ClickVisual serves its routes (`utils.ParseAppUrlAndSubUrl`), so it
-/// carries the sub-path in every case.
+/// Where the notes tell users to open ClickVisual without an Ingress host: through
+/// `kubectl port-forward svc/<release>-clickvisual <port>:<port>` on their machine.
+pub(super) fn local_url(v: &Values) -> String {
+    format!(
+        "http://localhost:{}{}",
+        v.clickvisual.service.port,
+        sub_path_of(v).unwrap_or("")
+    )
+}
+
+/// The URL users open: as configured, else the Ingress URL, else the port-forward
+/// URL the notes give (`local_url`). ClickVisual hands it to browsers: the login
+/// redirect is `rootURL + "user/login"` (`router/middlewares/auth.go`), share links
+/// and alert links start with it (`service/shorturl/shorturl.go`,
+/// `service/alarm/pusher/interface.go`), OAuth callbacks too (`service/user/user.go`;
+/// clickvisual/clickvisual v1.0.7, under `api/internal/`). The in-cluster Service
+/// name would send browsers to a host they cannot resolve. Its path is where
+/// ClickVisual serves its routes (`utils.ParseAppUrlAndSubUrl`), so it carries the
+/// sub-path in every case. With a NodePort or LoadBalancer Service, set
+/// `clickvisual.config.rootURL` to the address users open.
 fn root_url(ctx: &Ctx<'_>) -> String {
     let v = ctx.values;
     if !v.clickvisual.config.root_url.is_empty() {
@@ -336,12 +360,7 @@ fn root_url(ctx: &Ctx<'_>) -> String {
             sub_path(ctx).unwrap_or("")
         );
     }
-    format!(
-        "http://{}:{}{}",
-        ctx.release.service_host(COMPONENT),
-        v.clickvisual.service.port,
-        sub_path(ctx).unwrap_or("")
-    )
+    local_url(v)
 }
 
 /// The unauthenticated API route readiness and the probe ask: JSON from the API
@@ -397,6 +416,31 @@ fn init_containers(ctx: &Ctx<'_>) -> Vec<Container> {
     inits
 }
 
+/// The header ego's HTTP server answers by itself, before routing.
+const HEALTH_CHECK_HEADER: (&str, &str) = ("X-Health-Check", "1");
+
+/// Liveness on the main port, not the governor: ego's governor listens with
+/// `net.Listen("tcp4", …)` whatever its host (gotomicro/ego v1.2.2, the version
+/// ClickVisual v1.0.7's `go.mod` pins: `server/egovernor/component.go`), so on an
+/// IPv6-only cluster the kubelet never reaches it and restarts the pod forever.
+/// The main server listens on `tcp` (dual-stack) and its first middleware,
+/// gin-health-check's `healthcheck.Default()` (`server/egin/container.go`), answers
+/// every request carrying `X-Health-Check: 1` with 200 `ok` and stops there
+/// (RaMin0/gin-health-check a677317, the commit ego pins, `healthcheck.go`): no
+/// session, no MySQL, so a database outage makes pods unready, not restart. It is
+/// what ego's own `Health()` asks (`server/egin/component.go`).
+fn liveness_probe() -> Probe {
+    let mut probe = w::http_probe("/", "http", Timing::LIVENESS);
+    if let Some(get) = probe.http_get.as_mut() {
+        let (name, value) = HEALTH_CHECK_HEADER;
+        get.http_headers = Some(vec![HTTPHeader {
+            name: name.into(),
+            value: value.into(),
+        }]);
+    }
+    probe
+}
+
 fn container(ctx: &Ctx<'_>) -> Container {
     let v = &ctx.values.clickvisual;
     Container {
@@ -412,9 +456,7 @@ fn container(ctx: &Ctx<'_>) -> Container {
             "http",
             Timing::READINESS,
         )),
-        // The governor answers whatever MySQL does: a database outage makes pods
-        // unready, not restart.
-        liveness_probe: Some(w::http_probe("/build/info", "governor", Timing::LIVENESS)),
+        liveness_probe: Some(liveness_probe()),
         ..ctx.container(COMPONENT, &v.image, &v.resources)
     }
 }
@@ -528,9 +570,13 @@ mod tests {
         );
         assert_eq!(c["app"]["secretKey"].as_str(), Some(SECRET_KEY));
         assert_eq!(c["app"]["encryptionKey"].as_str(), Some(ENCRYPTION_KEY));
-        assert_eq!(
-            c["app"]["rootURL"].as_str(),
-            Some("http://cv-clickvisual.logs.svc:19001")
+        // What the notes' port-forward line opens (upstream v1.0.7 redirects
+        // browsers to `rootURL + "user/login"`: api/internal/router/middlewares/auth.go).
+        assert_eq!(c["app"]["rootURL"].as_str(), Some("http://localhost:19001"));
+        let notes = super::super::notes(&v, &release()).join("\n");
+        assert!(
+            notes.contains("then open http://localhost:19001\n"),
+            "{notes}"
         );
         assert_eq!(
             c["casbin"]["rule"]["path"].as_str(),
@@ -637,8 +683,57 @@ mod tests {
             .collect();
         assert_eq!(inits, ["wait-for-mysql"]);
         let svc = find(r, "Service", "cv-clickvisual");
-        assert_eq!(svc.body["spec"]["ports"][0]["name"], "http");
-        assert_eq!(svc.body["spec"]["ports"][1]["name"], "governor");
+        let ports: Vec<_> = svc.body["spec"]["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p["name"].as_str().unwrap(), p["targetPort"].clone()))
+            .collect();
+        // Not the governor (pprof, `/env/info`, no authentication: gotomicro/ego
+        // v1.2.2 `server/egovernor/`): the UI and API only.
+        assert_eq!(ports, [("http", serde_json::json!("http"))]);
+        // Still on the pod, where Prometheus finds it.
+        let c = container_of(d, "clickvisual");
+        assert!(
+            c["ports"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["name"] == "governor" && p["containerPort"] == 19011),
+            "{c}"
+        );
+    }
+
+    /// ego's governor listens on `tcp4` only (gotomicro/ego v1.2.2,
+    /// `server/egovernor/component.go`): liveness must ask the main port, with the
+    /// header ego's health-check middleware answers before any route or session.
+    #[test]
+    fn liveness_asks_the_main_port_with_the_health_check_header() {
+        let mut v = values();
+        for sub_path in [false, true] {
+            if sub_path {
+                v.ingress.enabled = true;
+                v.ingress.path = "/cv/".into();
+                v.clickvisual.sub_path_build = true;
+            }
+            let all = render_all(&v);
+            let d = find(
+                component(&all, "clickvisual"),
+                "Deployment",
+                "cv-clickvisual",
+            );
+            let get = &container_of(d, "clickvisual")["livenessProbe"]["httpGet"];
+            assert_eq!(get["port"], "http", "{get}");
+            assert_eq!(get["path"], "/", "{get}");
+            assert_eq!(
+                get["httpHeaders"],
+                serde_json::json!([{"name": "X-Health-Check", "value": "1"}]),
+                "{get}"
+            );
+            let ports = container_of(d, "clickvisual")["ports"].as_array().unwrap();
+            let http = ports.iter().find(|p| p["name"] == "http").unwrap();
+            assert_eq!(http["containerPort"], 19001);
+        }
     }
 
     #[test]
@@ -648,11 +743,16 @@ mod tests {
         v.ingress.host = String::new();
         v.ingress.path = "/cv/".into();
         v.clickvisual.sub_path_build = true;
-        // Without a host the Service address still carries the path, or ClickVisual
+        // Without a host the port-forward URL still carries the path, or ClickVisual
         // would serve at / what the Ingress sends to /cv/.
         assert_eq!(
             config(&v)["app"]["rootURL"].as_str(),
-            Some("http://cv-clickvisual.logs.svc:19001/cv")
+            Some("http://localhost:19001/cv")
+        );
+        let notes = super::super::notes(&v, &release()).join("\n");
+        assert!(
+            notes.contains("then open http://localhost:19001/cv\n"),
+            "{notes}"
         );
         let all = render_all(&v);
         let d = find(

@@ -365,6 +365,34 @@ mod tests {
     use super::super::common::testing::*;
     use super::*;
 
+    /// The DSN ClickVisual's instance settings take (`clickhouse://…`, opened as
+    /// given: clickvisual/clickvisual v1.0.7 `api/internal/pkg/utils/clickhouse.go`)
+    /// is in the notes, with the account and database the release made, and never
+    /// the password, which the notes say how to read.
+    #[test]
+    fn notes_give_the_dsn_without_the_password() {
+        let mut v = values();
+        let notes = super::super::notes(&v, &release()).join("\n");
+        assert!(
+            notes.contains(
+                "  DSN:    clickhouse://clickvisual:<password>@cv-clickhouse.logs.svc:9000/logger?dial_timeout=2s&max_execution_time=60\n"
+            ),
+            "{notes}"
+        );
+        assert!(!notes.contains(CH_PW), "{notes}");
+        assert!(notes.contains("cv-clickhouse-credentials"), "{notes}");
+
+        v.clickhouse.enabled = false;
+        v.clickhouse.external.host = "ch.example.com".into();
+        v.clickhouse.external.password = "ExtChPw".into();
+        let notes = super::super::notes(&v, &release()).join("\n");
+        assert!(
+            notes.contains("clickhouse://default:<password>@ch.example.com:9000/logger?"),
+            "{notes}"
+        );
+        assert!(!notes.contains("ExtChPw"), "{notes}");
+    }
+
     #[test]
     fn single_node_has_profile_but_no_cluster() {
         let v = values();

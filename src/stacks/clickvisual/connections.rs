@@ -44,11 +44,24 @@ pub struct ClickHouse {
 }
 
 impl ClickHouse {
-    /// clickhouse-go v2 DSN, the form ClickVisual's instance settings take.
+    /// clickhouse-go v2 DSN, the form ClickVisual's instance settings take: it opens
+    /// `clickhouse://…` DSNs as given (`ClickhouseDsnConvert` in
+    /// clickvisual/clickvisual v1.0.7 `api/internal/pkg/utils/clickhouse.go`, called
+    /// by `service/instance.go`).
     pub fn dsn(&self) -> String {
+        self.dsn_with(&self.password)
+    }
+
+    /// The DSN with `<password>` where the password goes, for the notes: they are
+    /// printed, and the password is read from its Secret.
+    pub fn dsn_without_password(&self) -> String {
+        self.dsn_with("<password>")
+    }
+
+    fn dsn_with(&self, password: &str) -> String {
         format!(
-            "clickhouse://{}:{}@{}:{}/{}?dial_timeout=2s&max_execution_time=60",
-            self.username, self.password, self.host, self.port, self.database
+            "clickhouse://{}:{password}@{}:{}/{}?dial_timeout=2s&max_execution_time=60",
+            self.username, self.host, self.port, self.database
         )
     }
 }

@@ -37,6 +37,27 @@ const MOUNT: &str = "/var/lib/kafka";
 const LOG_DIRS: &str = "/var/lib/kafka/data";
 const CONFIG_DIR: &str = "/etc/kafka/stackctl";
 const CONFIG_KEY: &str = "server.properties";
+const LOG4J_KEY: &str = "log4j.properties";
+
+/// The brokers' log4j (reload4j, log4j 1.x syntax at 3.9) configuration: the console
+/// only, so `kubectl logs` has everything and the container writes no log files.
+///
+/// The image's own copy is no such thing: its Dockerfile copies the distribution's
+/// `config/log4j.properties` to `/etc/kafka/docker/log4j.properties`
+/// (apache/kafka 3.9.0-rc3, `docker/jvm/Dockerfile`), and that file adds
+/// `DailyRollingFileAppender`s (`server.log`, `controller.log`, `state-change.log`, …
+/// rolled hourly, never deleted) under `kafka.logs.dir`, `/opt/kafka/logs`
+/// (`config/log4j.properties`, `bin/kafka-run-class.sh`). The levels are the
+/// distribution's, except `kafka.controller`, which it sends at TRACE to its own file.
+const LOG4J_PROPERTIES: &str = "\
+# Rendered by stackctl: console only (the distribution's file appenders have no retention).
+log4j.rootLogger=INFO, stdout
+log4j.appender.stdout=org.apache.log4j.ConsoleAppender
+log4j.appender.stdout.layout=org.apache.log4j.PatternLayout
+log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n
+log4j.logger.kafka.request.logger=WARN
+log4j.logger.kafka.network.RequestChannel$=WARN
+";
 
 /// How the brokers coordinate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,8 +90,24 @@ pub fn render(ctx: &Ctx<'_>) -> Option<Rendered> {
         vec![w::service_port("kafka", PORT)],
     ));
 
-    let mut pod = PodSpec {
+    // Both modes mount the ConfigMap: the log4j configuration always, the broker
+    // settings in ZooKeeper mode (KRaft gets them as `KAFKA_*` variables).
+    let mut config = BTreeMap::from([(LOG4J_KEY.to_string(), LOG4J_PROPERTIES.to_string())]);
+    if mode == Mode::ZooKeeper {
+        config.insert(CONFIG_KEY.into(), zookeeper_mode_properties(ctx));
+    }
+    let pod_annotations = w::checksum_annotation(&config.values().cloned().collect::<String>());
+    let name = config_name(ctx.release);
+    let pod = PodSpec {
         containers: vec![container(ctx, mode)],
+        volumes: Some(vec![Volume {
+            name: "config".into(),
+            config_map: Some(ConfigMapVolumeSource {
+                name: name.clone(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }]),
         ..w::pod_spec(
             &b,
             &globals,
@@ -78,22 +115,7 @@ pub fn render(ctx: &Ctx<'_>) -> Option<Rendered> {
             w::pod_security(Some(UID), Some(UID)),
         )
     };
-    let mut pod_annotations = BTreeMap::new();
-    if mode == Mode::ZooKeeper {
-        let properties = zookeeper_mode_properties(ctx);
-        pod_annotations = w::checksum_annotation(&properties);
-        let name = config_name(ctx.release);
-        pod.volumes = Some(vec![Volume {
-            name: "config".into(),
-            config_map: Some(ConfigMapVolumeSource {
-                name: name.clone(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }]);
-        let cm = w::config_map(&b, name, BTreeMap::from([(CONFIG_KEY.into(), properties)]));
-        b.push_in(Phase::Storage, cm);
-    }
+    b.push_in(Phase::Storage, w::config_map(&b, name, config));
     let sts = w::stateful_set(
         &b,
         w::StatefulSetParts {
@@ -233,11 +255,28 @@ fn container(ctx: &Ctx<'_>, mode: Mode) -> Container {
             format!("-Xmx{heap}m -Xms{heap}m"),
         ));
     }
-    let mut mounts = vec![VolumeMount {
-        name: DATA_VOLUME.into(),
-        mount_path: MOUNT.into(),
-        ..Default::default()
-    }];
+    // Read by `kafka-server-start.sh`, which falls back to the distribution's
+    // `config/log4j.properties` only when it is unset, and by `kafka-run-class.sh`
+    // (apache/kafka 3.9.0-rc3, `bin/`); in KRaft mode the image's `run` ends in that
+    // same `kafka-server-start.sh` (`docker/jvm/launch`), and its KafkaDockerWrapper
+    // does not turn this variable into a broker setting (`ExcludeServerPropsEnv`).
+    env.push(w::env(
+        "KAFKA_LOG4J_OPTS",
+        format!("-Dlog4j.configuration=file:{CONFIG_DIR}/{LOG4J_KEY}"),
+    ));
+    let mounts = vec![
+        VolumeMount {
+            name: DATA_VOLUME.into(),
+            mount_path: MOUNT.into(),
+            ..Default::default()
+        },
+        VolumeMount {
+            name: "config".into(),
+            mount_path: CONFIG_DIR.into(),
+            read_only: Some(true),
+            ..Default::default()
+        },
+    ];
     let mut ports = vec![w::container_port("kafka", PORT)];
     let start = match mode {
         Mode::KRaft => {
@@ -246,26 +285,12 @@ fn container(ctx: &Ctx<'_>, mode: Mode) -> Container {
             // The node id is the pod ordinal, matching the quorum voters list.
             format!("export KAFKA_NODE_ID={ORDINAL_SH} && exec /etc/kafka/docker/run")
         }
-        Mode::ZooKeeper => {
-            // The image's console-only logging, as its own start script would set;
-            // the distribution's default also writes rotating files.
-            env.push(w::env(
-                "KAFKA_LOG4J_OPTS",
-                "-Dlog4j.configuration=file:/etc/kafka/docker/log4j.properties",
-            ));
-            mounts.push(VolumeMount {
-                name: "config".into(),
-                mount_path: CONFIG_DIR.into(),
-                read_only: Some(true),
-                ..Default::default()
-            });
-            format!(
-                "exec /opt/kafka/bin/kafka-server-start.sh {CONFIG_DIR}/{CONFIG_KEY} \
+        Mode::ZooKeeper => format!(
+            "exec /opt/kafka/bin/kafka-server-start.sh {CONFIG_DIR}/{CONFIG_KEY} \
                  --override broker.id={ORDINAL_SH} \
                  --override advertised.listeners={}",
-                advertised_listener(ctx, "${POD_NAME}")
-            )
-        }
+            advertised_listener(ctx, "${POD_NAME}")
+        ),
     };
     Container {
         command: Some(w::shell(start)),
@@ -370,6 +395,61 @@ mod tests {
             sts.body["spec"]["template"]["spec"]["enableServiceLinks"],
             false
         );
+    }
+
+    /// The image's log4j configuration is the distribution's (apache/kafka 3.9.0-rc3,
+    /// `docker/jvm/Dockerfile` copies `config/log4j.properties`), whose
+    /// `DailyRollingFileAppender`s fill `/opt/kafka/logs` without retention. In both
+    /// modes the broker must start with a console-only file of ours.
+    #[test]
+    fn brokers_log_to_the_console_only() {
+        for zookeeper in [true, false] {
+            let mut v = values();
+            v.zookeeper.enabled = zookeeper;
+            let all = render_all(&v);
+            let r = component(&all, "kafka");
+            let sts = find(r, "StatefulSet", "cv-kafka");
+            let c = container_of(sts, "kafka");
+            assert_eq!(
+                env(c, "KAFKA_LOG4J_OPTS"),
+                Some("-Dlog4j.configuration=file:/etc/kafka/stackctl/log4j.properties"),
+                "zookeeper mode: {zookeeper}"
+            );
+            let mount = c["volumeMounts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|m| m["mountPath"] == "/etc/kafka/stackctl")
+                .expect("the config mount");
+            let volume = sts.body["spec"]["template"]["spec"]["volumes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|vol| vol["name"] == mount["name"])
+                .expect("the config volume");
+            assert_eq!(volume["configMap"]["name"], "cv-kafka-config");
+            let cm = find(r, "ConfigMap", "cv-kafka-config");
+            let log4j = cm.body["data"]["log4j.properties"].as_str().unwrap();
+            assert!(log4j.contains("log4j.rootLogger=INFO, stdout\n"), "{log4j}");
+            assert!(
+                log4j.contains("log4j.appender.stdout=org.apache.log4j.ConsoleAppender\n"),
+                "{log4j}"
+            );
+            // One appender, the console: no file, no other appender a logger could use.
+            let appenders: Vec<_> = log4j
+                .lines()
+                .filter_map(|l| l.strip_prefix("log4j.appender."))
+                .filter_map(|l| l.split_once('='))
+                .filter(|(k, _)| !k.contains('.'))
+                .collect();
+            assert_eq!(appenders, [("stdout", "org.apache.log4j.ConsoleAppender")]);
+            assert!(!log4j.contains("kafka.logs.dir"), "{log4j}");
+            assert_eq!(
+                cm.body["data"].get("server.properties").is_some(),
+                zookeeper,
+                "server.properties only in ZooKeeper mode"
+            );
+        }
     }
 
     #[test]

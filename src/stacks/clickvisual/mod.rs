@@ -99,9 +99,11 @@ pub fn notes(v: &Values, release: &Release) -> Vec<String> {
             v.ingress.host, v.ingress.path
         ));
     }
+    // The URL ClickVisual's rootURL is without an Ingress host (`app::root_url`).
     out.push(format!(
-        "  local:  kubectl -n {ns} port-forward svc/{app} {port}:{port}   then open http://localhost:{port}",
-        port = v.clickvisual.service.port
+        "  local:  kubectl -n {ns} port-forward svc/{app} {port}:{port}   then open {url}",
+        port = v.clickvisual.service.port,
+        url = app::local_url(v),
     ));
     out.push(
         "  login:  clickvisual / clickvisual (change the password at first login)".to_string(),
@@ -121,6 +123,13 @@ pub fn notes(v: &Values, release: &Release) -> Vec<String> {
     }
     if let Some(c) = &conn.clickhouse {
         secret_line("ClickHouse", &c.password_ref);
+    }
+    // The first login asks for a ClickHouse instance's DSN; nothing else tells the
+    // user the in-cluster address, account and database.
+    if let Some(c) = &conn.clickhouse {
+        out.push(String::new());
+        out.push("ClickHouse instance (the DSN ClickVisual asks for)".to_string());
+        out.push(format!("  DSN:    {}", c.dsn_without_password()));
     }
     if let Some(k) = &conn.kafka {
         out.push(format!("  Kafka       brokers {}", k.brokers_csv()));

@@ -50,6 +50,23 @@ mod tests {
         assert!(all.iter().all(|r| r.name != "redis-cluster-init"));
     }
 
+    /// The `redis` group of the `redis:*-alpine` image is 1000, its user 999
+    /// (docker-library/redis `7.4-rc/alpine/Dockerfile`); Debian's is 999.
+    #[test]
+    fn runs_in_the_images_redis_group() {
+        let mut v = values();
+        assert_eq!(v.redis.image.tag, "7.4-alpine");
+        for (tag, group) in [("7.4-alpine", 1000), ("7.4-bookworm", 999)] {
+            v.redis.image.tag = tag.into();
+            let all = render_all(&v);
+            let sts = find(component(&all, "redis"), "StatefulSet", "cv-redis");
+            let sc = &sts.body["spec"]["template"]["spec"]["securityContext"];
+            assert_eq!(sc["runAsUser"], 999, "{tag}: {sc}");
+            assert_eq!(sc["runAsGroup"], group, "{tag}: {sc}");
+            assert_eq!(sc["fsGroup"], group, "{tag}: {sc}");
+        }
+    }
+
     #[test]
     fn redis_absent_when_neither_internal_nor_external() {
         let mut v = values();

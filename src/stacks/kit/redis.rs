@@ -29,8 +29,23 @@ pub const PORT: u16 = 6379;
 pub const BUS_PORT: u16 = 16379;
 /// Key of the password in `<release>-redis-credentials`.
 pub const PASSWORD_KEY: &str = "redis-password";
-/// The `redis` user of the official image.
+/// The `redis` user of the official image, in both variants.
 const UID: i64 = 999;
+
+/// The `redis` group of the official image: 1000 in the Alpine variant, where
+/// gid 999 was taken (`addgroup -S -g 1000 redis; adduser -S -G redis -u 999
+/// redis`), 999 in the Debian one (`groupadd -r -g 999 redis`): docker-library/redis
+/// `7.4-rc/alpine/Dockerfile` and `7.4-rc/debian/Dockerfile` (the newest 7.4
+/// directories in the stored snapshot, generated from `Dockerfile.template`).
+/// Running as 999:999 on Alpine put the server in another group than the image's
+/// files and the volume's `fsGroup`.
+fn gid(image: &Image) -> i64 {
+    if image.tag.contains("alpine") {
+        1000
+    } else {
+        999
+    }
+}
 
 /// The probe: AUTH (when a password is set) and PING, which must answer `PONG`
 /// (see `probe_scripts` for the rules every probe script follows).
@@ -216,7 +231,11 @@ pub fn render<V: StackValues, C, X: RedisExtras>(
     b.push(w::client_service(&b, "ClusterIP", vec![client]));
     let pod = PodSpec {
         containers: vec![container(ctx, v, level)],
-        ..ctx.pod_spec(&b, replicas, w::pod_security(Some(UID), Some(UID)))
+        ..ctx.pod_spec(
+            &b,
+            replicas,
+            w::pod_security(Some(UID), Some(gid(&v.image))),
+        )
     };
     let sts = w::stateful_set(
         &b,
