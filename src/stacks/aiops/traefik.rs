@@ -155,6 +155,12 @@ fn container(ctx: &Ctx<'_>) -> Container {
             ingress_class_name(ctx.release)
         ),
         format!("--providers.kubernetesingress.ingressendpoint.publishedservice={service}"),
+        // A routed Service with no ready pod answers 503, not 404: without it the
+        // provider skips the route ("Skipping service: no endpoints found",
+        // traefik/traefik v3.4.1 pkg/provider/kubernetes/ingress/kubernetes.go;
+        // docs/content/providers/kubernetes-ingress.md, `allowEmptyServices`), and a
+        // request for `/grafana` then falls through to the `/` route of the gateway.
+        "--providers.kubernetesingress.allowemptyservices=true".into(),
         format!("--log.level={level}"),
         "--global.checknewversion=false".into(),
         "--global.sendanonymoususage=false".into(),
@@ -244,6 +250,10 @@ mod tests {
         assert!(args.contains(&"--ping=true"));
         assert!(args.contains(&"--providers.kubernetesingress.ingressclass=mon-ops-traefik"));
         assert!(args.contains(&"--entrypoints.traefik.address=:8080/tcp"));
+        assert!(
+            args.contains(&"--providers.kubernetesingress.allowemptyservices=true"),
+            "a Service without ready pods answers 503, and its path does not fall through to /"
+        );
         assert!(
             args.contains(&"--log.level=DEBUG"),
             "development mode logs debug"
