@@ -11,7 +11,7 @@ mod phase;
 mod probe;
 mod release;
 
-pub use capabilities::Capabilities;
+pub use capabilities::{Capabilities, KubeRequirement};
 pub use labels::*;
 pub use manifest::{Manifest, Rendered, to_yaml};
 pub use phase::Phase;

@@ -25,6 +25,9 @@ pub struct UpgradeOptions {
     /// Delete and re-create objects whose immutable fields change (orphaning their
     /// pods and volumes).
     pub recreate: bool,
+    /// `--allow-unsupported-kubernetes`: a cluster older than a component needs is
+    /// warned about, not refused.
+    pub allow_unsupported_kubernetes: bool,
     pub run: RunOptions,
 }
 
@@ -127,7 +130,13 @@ pub async fn run(
     let (name, ns) = (&prepared.release.name, &prepared.release.namespace);
     let store = Store::new(session.client.clone(), ns);
     let switches = prepared.stack.rbac_switches();
-    preflight::run(session, reporter, &plan, ns, false, switches).await?;
+    let kubernetes = preflight::kubernetes_versions(
+        session,
+        reporter,
+        &prepared.stack.kube_requirements(&prepared.values)?,
+        opts.allow_unsupported_kubernetes,
+    );
+    preflight::run(session, reporter, &plan, ns, false, switches, kubernetes).await?;
     if !opts.run.skip_tests {
         preflight::external(session, reporter, &prepared, &plan).await?;
     }

@@ -136,6 +136,7 @@ static STACK: Definition<Values> = Definition {
     },
     warnings: |_| Vec::new(),
     rbac_switches: &[],
+    kube_requirements: |_| Vec::new(),
 };
 
 /// The stack's own component: the web app, wired to Redis through the Secret.

@@ -17,7 +17,7 @@ use anyhow::Result;
 use rand::Rng;
 use serde_json::Value;
 
-use crate::model::{Capabilities, ProbeSpec, Release, Rendered};
+use crate::model::{Capabilities, KubeRequirement, ProbeSpec, Release, Rendered};
 use crate::values::{self, Layer, Problems, SetFlag};
 
 /// Values after layering, generation and validation, still untyped so the engine can
@@ -68,6 +68,9 @@ pub trait Stack: Sync {
     fn notes(&self, values: &ResolvedValues, release: &Release) -> Vec<String>;
     /// Components whose ServiceAccount and RBAC an admin may create instead.
     fn rbac_switches(&self) -> &'static [RbacSwitch];
+    /// The Kubernetes versions the enabled components need: preflight refuses an
+    /// older cluster before anything is written.
+    fn kube_requirements(&self, values: &ResolvedValues) -> Result<Vec<KubeRequirement>>;
 }
 
 /// A component whose ServiceAccount and RBAC an admin can create in stackctl's
@@ -95,6 +98,7 @@ pub struct Definition<T> {
     pub notes: fn(&T, &Release) -> Vec<String>,
     pub warnings: fn(&T) -> Vec<String>,
     pub rbac_switches: &'static [RbacSwitch],
+    pub kube_requirements: fn(&T) -> Vec<KubeRequirement>,
 }
 
 impl<T: serde::de::DeserializeOwned + schemars::JsonSchema> Definition<T> {
@@ -166,6 +170,10 @@ where
 
     fn rbac_switches(&self) -> &'static [RbacSwitch] {
         self.rbac_switches
+    }
+
+    fn kube_requirements(&self, v: &ResolvedValues) -> Result<Vec<KubeRequirement>> {
+        Ok((self.kube_requirements)(&self.typed(v)?))
     }
 }
 

@@ -18,6 +18,10 @@ pub static STACK: crate::stacks::Definition<Values> = crate::stacks::Definition 
         component: fluentbit::COMPONENT,
         key: "fluentbit",
     }],
+    // Objects whose API version moved follow the cluster's (`Capabilities`: Ingress
+    // v1beta1 below 1.19, PodDisruptionBudget v1beta1 below 1.21); no component
+    // needs a newer cluster.
+    kube_requirements: |_| Vec::new(),
 };
 
 mod app;
