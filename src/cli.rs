@@ -249,6 +249,11 @@ pub struct InstallArgs {
     /// Create the namespace when it does not exist
     #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
     pub create_namespace: bool,
+    /// Install even if the cluster's Kubernetes is older than a component needs
+    /// (preflight otherwise refuses, naming the component and the ways out); the
+    /// component may install and then not work
+    #[arg(long)]
+    pub allow_unsupported_kubernetes: bool,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -272,6 +277,11 @@ pub struct UpgradeArgs {
     /// Secret and the apps. Repeatable
     #[arg(long, value_name = "KEY")]
     pub rotated: Vec<String>,
+    /// Upgrade even if the cluster's Kubernetes is older than a component needs
+    /// (preflight otherwise refuses, naming the component and the ways out); the
+    /// component may install and then not work
+    #[arg(long)]
+    pub allow_unsupported_kubernetes: bool,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -29,8 +29,17 @@ async fn sts_image(env: &Env, name: &str) -> String {
 #[tokio::test]
 async fn aiops_minimal_installs_upgrades_rolls_back_and_uninstalls() {
     let env = Env::new("aiops").await;
+    // The test cluster is Kubernetes 1.20; Traefik v3.4.1 reads EndpointSlices
+    // (discovery.k8s.io/v1, 1.21), so preflight refuses it there. The simulated
+    // nodes route nothing anyway: what is tested is the lifecycle, so go on.
     let out = env
-        .ok(&["install", "aiops", "--profile", "aiops-minimal"])
+        .ok(&[
+            "install",
+            "aiops",
+            "--profile",
+            "aiops-minimal",
+            "--allow-unsupported-kubernetes",
+        ])
         .await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("AIOps platform"), "no notes: {stdout}");
@@ -79,8 +88,15 @@ async fn aiops_minimal_installs_upgrades_rolls_back_and_uninstalls() {
         Some("aiops")
     );
 
-    env.ok(&["upgrade", "aiops", "--set", "grafana.image.tag=12.1.0"])
-        .await;
+    // 1.20 again (see the install).
+    env.ok(&[
+        "upgrade",
+        "aiops",
+        "--set",
+        "grafana.image.tag=12.1.0",
+        "--allow-unsupported-kubernetes",
+    ])
+    .await;
     assert_eq!(
         sts_image(&env, "aiops-grafana").await,
         "grafana/grafana:12.1.0"
@@ -140,4 +156,79 @@ async fn aiops_minimal_installs_upgrades_rolls_back_and_uninstalls() {
         "namespace deleted"
     );
     common::drop_namespace(&env.client, &env.ns).await;
+}
+
+/// Below the Kubernetes version a component needs, install refuses before writing
+/// anything, naming the component and the ways out; with a way out taken, it goes
+/// on. Meaningful on clusters older than 1.21 (the test cluster is 1.20).
+#[tokio::test]
+async fn traefik_on_kubernetes_1_20_is_refused_before_anything_is_written() {
+    let env = Env::new("aiops-kube").await;
+    let version = env.client.apiserver_version().await.unwrap();
+    let minor = stackctl::cluster::parse_minor(&version.minor).unwrap();
+    if minor >= 21 {
+        eprintln!(
+            "skipped: the cluster is {}, which Traefik supports",
+            version.git_version
+        );
+        env.done().await;
+        return;
+    }
+    let out = env
+        .run(&["install", "aiops", "--profile", "aiops-minimal", "--yes"])
+        .await;
+    assert_eq!(out.status.code(), Some(3), "a preflight failure");
+    let err = common::cli::stderr(&out);
+    assert!(
+        err.contains("preflight failed; nothing was changed"),
+        "{err}"
+    );
+    assert!(
+        err.contains("traefik needs Kubernetes 1.21 or newer"),
+        "names the component: {err}"
+    );
+    assert!(err.contains("EndpointSlices"), "says why: {err}");
+    assert!(err.contains("--set traefik.enabled=false"), "{err}");
+    assert!(err.contains("--set traefik.image.tag=v3.0.4"), "{err}");
+    assert!(err.contains("--allow-unsupported-kubernetes"), "{err}");
+    env.assert_nothing_written("aiops").await;
+    let class = format!("{}-aiops-traefik", env.ns);
+    assert!(
+        Api::<IngressClass>::all(env.client.clone())
+            .get_opt(&class)
+            .await
+            .unwrap()
+            .is_none(),
+        "the IngressClass was written"
+    );
+    let ns = Api::<Namespace>::all(env.client.clone())
+        .get(&env.ns)
+        .await
+        .unwrap();
+    assert!(
+        !ns.metadata
+            .labels
+            .unwrap_or_default()
+            .contains_key("stackctl.dev/release"),
+        "the namespace was labelled"
+    );
+
+    // A Traefik that reads v1 Endpoints passes this check (server dry run: the
+    // API server judges the objects, nothing is kept).
+    let out = env
+        .run(&[
+            "install",
+            "aiops",
+            "--profile",
+            "aiops-minimal",
+            "--set",
+            "traefik.image.tag=v3.0.4",
+            "--dry-run=server",
+        ])
+        .await;
+    let err = common::cli::stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains("needs Kubernetes"), "{err}");
+    env.assert_nothing_written("aiops").await;
+    env.done().await;
 }

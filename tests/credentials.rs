@@ -268,7 +268,8 @@ async fn atomic_recovery_moves_a_rotated_password_back_before_its_secret() {
     assert!(err.contains("rolled back to revision 1"), "{err}");
     // Rotated forth, the Secret changed; rotated back, and only then the Secret.
     assert_eq!(
-        err.matches("credentials: changing mysql.auth.password").count(),
+        err.matches("credentials: changing mysql.auth.password")
+            .count(),
         2,
         "{err}"
     );

@@ -190,8 +190,17 @@ async fn an_aiops_release_with_storage_keys_upgrades_to_persistence() {
         .secret_value("ops-elasticsearch-credentials", "elastic-password")
         .await;
 
+    // The fixture runs Traefik v3.4.1, which needs Kubernetes 1.21
+    // (EndpointSlices); the test cluster is 1.20, and what is tested is the values
+    // migration, so the version check is overridden.
     let out = env
-        .ok(&["upgrade", "ops", "--set", "prometheus.retention=10d"])
+        .ok(&[
+            "upgrade",
+            "ops",
+            "--set",
+            "prometheus.retention=10d",
+            "--allow-unsupported-kubernetes",
+        ])
         .await;
     // The rename changes no object; the retention flag is the one change (and the
     // Redis start script, which now quotes the password in its auth file).

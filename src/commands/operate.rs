@@ -30,6 +30,7 @@ pub async fn install(global: &GlobalArgs, args: &InstallArgs) -> Result<()> {
         input: super::values_input(global, &args.values),
         create_namespace: args.create_namespace,
         server_dry_run: args.op.dry_run == Some(DryRun::Server),
+        allow_unsupported_kubernetes: args.allow_unsupported_kubernetes,
         run: run_options(&args.op),
     };
     // Values first: bad input fails before any contact with a cluster, and what
@@ -54,6 +55,7 @@ pub async fn upgrade(global: &GlobalArgs, args: &UpgradeArgs) -> Result<()> {
         reset_values: args.reset_values,
         recreate: args.recreate,
         rotated: args.rotated.clone(),
+        allow_unsupported_kubernetes: args.allow_unsupported_kubernetes,
         run: run_options(&args.op),
     };
     let session = super::connect(global).await?;

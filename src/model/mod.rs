@@ -12,7 +12,7 @@ mod phase;
 mod probe;
 mod release;
 
-pub use capabilities::Capabilities;
+pub use capabilities::{Capabilities, KubeRequirement};
 pub use credentials::{InitOnlyChange, ROTATION_SECRET_SUFFIX, Rotation, RotationJob};
 pub use labels::*;
 pub use manifest::{Manifest, Rendered, to_yaml};

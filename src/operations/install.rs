@@ -18,6 +18,9 @@ pub struct InstallOptions {
     pub create_namespace: bool,
     /// `--dry-run=server`: check everything, write nothing.
     pub server_dry_run: bool,
+    /// `--allow-unsupported-kubernetes`: a cluster older than a component needs is
+    /// warned about, not refused.
+    pub allow_unsupported_kubernetes: bool,
     pub run: RunOptions,
 }
 
@@ -79,7 +82,13 @@ pub async fn install(
     let plan = prepared.plan(session.caps)?;
     let create = opts.create_namespace && !exists;
     let switches = prepared.stack.rbac_switches();
-    preflight::run(session, reporter, &plan, &ns, create, switches).await?;
+    let kubernetes = preflight::kubernetes_versions(
+        session,
+        reporter,
+        &prepared.stack.kube_requirements(&prepared.values)?,
+        opts.allow_unsupported_kubernetes,
+    );
+    preflight::run(session, reporter, &plan, &ns, create, switches, kubernetes).await?;
     if opts.server_dry_run {
         let objects = server_dry_run(session, &plan).await?;
         return Ok(Installed::DryRun { objects });

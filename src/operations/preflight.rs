@@ -1,7 +1,8 @@
 //! Preflight: everything that can be known before the first write (the API server's
 //! reachability and version are the session's, see `cluster::Session::connect`):
 //! every permission the plan needs (SelfSubjectAccessReview, reported together);
-//! StorageClasses exist; requested CPU and memory against allocatable; and the probes
+//! StorageClasses exist; requested CPU and memory against allocatable; the
+//! Kubernetes version each component needs ([`kubernetes_versions`]); and the probes
 //! of external services ([`external`]).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -19,7 +20,7 @@ use super::failure::PreflightFailed;
 use super::prepare::Prepared;
 use super::progress::Reporter;
 use crate::cluster::{Permission, Resolver, Session, denied_permissions};
-use crate::model::Manifest;
+use crate::model::{KubeRequirement, Manifest};
 use crate::plan::Plan;
 use crate::stacks::RbacSwitch;
 
@@ -267,6 +268,8 @@ pub struct Report {
     /// Requests beyond what the nodes can allocate: a warning, since autoscalers and
     /// pending pods may still resolve it.
     pub capacity: Option<String>,
+    /// Components the cluster is too old for, each with the ways out.
+    pub kubernetes: Vec<String>,
 }
 
 impl Report {
@@ -289,6 +292,7 @@ impl Report {
                 self.denied.len()
             ));
         }
+        problems.extend(self.kubernetes.iter().cloned());
         problems.extend(self.cluster_wide.iter().map(ClusterWideNeed::problem));
         problems.extend(self.storage.iter().cloned());
         problems
@@ -312,16 +316,45 @@ impl Report {
     }
 }
 
+/// The components the cluster is too old for, as problems naming each with its
+/// ways out. With `allow_unsupported` (`--allow-unsupported-kubernetes`) they are
+/// warned about instead, and none is returned.
+pub fn kubernetes_versions(
+    session: &Session,
+    reporter: &Reporter,
+    requirements: &[KubeRequirement],
+    allow_unsupported: bool,
+) -> Vec<String> {
+    let unmet: Vec<String> = requirements
+        .iter()
+        .filter_map(|r| r.unmet(session.caps, &session.server_version))
+        .collect();
+    if allow_unsupported {
+        for u in &unmet {
+            reporter.warn(format!(
+                "{u} (going on: --allow-unsupported-kubernetes; it may install and not work)"
+            ));
+        }
+        return Vec::new();
+    }
+    unmet
+        .into_iter()
+        .map(|u| format!("{u}; or, at your own risk, --allow-unsupported-kubernetes"))
+        .collect()
+}
+
 /// Every check that needs the cluster but writes nothing: permissions the plan needs
 /// (plus creating the namespace, when the caller found it missing and will create
 /// it), storage classes, capacity. `switches`: the components whose RBAC an admin
 /// may create instead (none when the values cannot change, as in a rollback).
+/// `kubernetes`: what [`kubernetes_versions`] found.
 pub async fn check(
     session: &Session,
     plan: &Plan,
     namespace: &str,
     creates_namespace: bool,
     switches: &[RbacSwitch],
+    kubernetes: Vec<String>,
 ) -> Result<Report> {
     let manifests: Vec<Manifest> = plan.manifests().cloned().collect();
     let mut needed = required_permissions(&session.resolver, &manifests, namespace)
@@ -348,6 +381,7 @@ pub async fn check(
         denied,
         storage: storage_problems(&session.client, &manifests).await?,
         capacity: capacity_warning(&session.client, &manifests).await?,
+        kubernetes,
     })
 }
 
@@ -359,8 +393,17 @@ pub async fn run(
     namespace: &str,
     creates_namespace: bool,
     switches: &[RbacSwitch],
+    kubernetes: Vec<String>,
 ) -> Result<Report> {
-    let report = check(session, plan, namespace, creates_namespace, switches).await?;
+    let report = check(
+        session,
+        plan,
+        namespace,
+        creates_namespace,
+        switches,
+        kubernetes,
+    )
+    .await?;
     report.ensure_passed()?;
     if let Some(w) = &report.capacity {
         reporter.warn(w);

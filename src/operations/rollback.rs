@@ -155,7 +155,18 @@ pub async fn run(
     } = planned;
     let store = Store::new(session.client.clone(), &spec.namespace);
     // A rollback replays stored objects: no value can change, so no switch helps.
-    super::preflight::run(session, reporter, &spec.plan, &spec.namespace, false, &[]).await?;
+    // The revision's objects were installed before on this cluster (or written by
+    // another stackctl version): they are replayed, not judged again.
+    super::preflight::run(
+        session,
+        reporter,
+        &spec.plan,
+        &spec.namespace,
+        false,
+        &[],
+        Vec::new(),
+    )
+    .await?;
     // Prune against the last two revisions: the current one, and a failed one after it.
     // Read before the lock, so the rollback is planned as the revision after them: if
     // another operation records one first, the executor stops before applying.

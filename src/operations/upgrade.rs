@@ -29,6 +29,9 @@ pub struct UpgradeOptions {
     /// Init-only credentials a person already changed in the service (`--rotated`):
     /// neither refused nor rotated by a Job.
     pub rotated: Vec<String>,
+    /// `--allow-unsupported-kubernetes`: a cluster older than a component needs is
+    /// warned about, not refused.
+    pub allow_unsupported_kubernetes: bool,
     pub run: RunOptions,
 }
 
@@ -155,7 +158,13 @@ pub async fn run(
     let (name, ns) = (&prepared.release.name, &prepared.release.namespace);
     let store = Store::new(session.client.clone(), ns);
     let switches = prepared.stack.rbac_switches();
-    preflight::run(session, reporter, &plan, ns, false, switches).await?;
+    let kubernetes = preflight::kubernetes_versions(
+        session,
+        reporter,
+        &prepared.stack.kube_requirements(&prepared.values)?,
+        opts.allow_unsupported_kubernetes,
+    );
+    preflight::run(session, reporter, &plan, ns, false, switches, kubernetes).await?;
     if !opts.run.skip_tests {
         preflight::external(session, reporter, &prepared, &plan).await?;
     }

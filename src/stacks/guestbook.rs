@@ -138,6 +138,7 @@ static STACK: Definition<Values> = Definition {
     rbac_switches: &[],
     init_only_changes: |_, _, _| Vec::new(),
     rotation_jobs: |_, _, _, _| Vec::new(),
+    kube_requirements: |_| Vec::new(),
 };
 
 /// The stack's own component: the web app, wired to Redis through the Secret.

@@ -19,7 +19,9 @@ use anyhow::Result;
 use rand::Rng;
 use serde_json::Value;
 
-use crate::model::{Capabilities, InitOnlyChange, ProbeSpec, Release, Rendered, RotationJob};
+use crate::model::{
+    Capabilities, InitOnlyChange, KubeRequirement, ProbeSpec, Release, Rendered, RotationJob,
+};
 use crate::values::{self, Layer, Problems, SetFlag};
 
 /// Values after layering, generation and validation, still untyped so the engine can
@@ -93,6 +95,9 @@ pub trait Stack: Sync {
     ) -> Result<Vec<RotationJob>> {
         Ok(Vec::new())
     }
+    /// The Kubernetes versions the enabled components need: preflight refuses an
+    /// older cluster before anything is written.
+    fn kube_requirements(&self, values: &ResolvedValues) -> Result<Vec<KubeRequirement>>;
 }
 
 /// A component whose ServiceAccount and RBAC an admin can create in stackctl's
@@ -124,6 +129,7 @@ pub struct Definition<T> {
     pub init_only_changes: fn(&T, &T, &Release) -> Vec<InitOnlyChange>,
     /// [`Stack::rotation_jobs`] over typed values.
     pub rotation_jobs: fn(&T, &T, &Release, &[&str]) -> Vec<RotationJob>,
+    pub kube_requirements: fn(&T) -> Vec<KubeRequirement>,
 }
 
 impl<T: serde::de::DeserializeOwned + schemars::JsonSchema> Definition<T> {
@@ -223,6 +229,10 @@ where
             release,
             keys,
         ))
+    }
+
+    fn kube_requirements(&self, v: &ResolvedValues) -> Result<Vec<KubeRequirement>> {
+        Ok((self.kube_requirements)(&self.typed(v)?))
     }
 }
 

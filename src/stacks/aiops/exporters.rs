@@ -156,8 +156,20 @@ mod tests {
             "ops-node-exporter",
         );
         let spec = &ds.body["spec"]["template"]["spec"];
-        assert!(spec.get("hostNetwork").is_none());
+        // By default in the node's namespaces: network metrics are the node's.
+        assert_eq!(spec["hostNetwork"], true);
+        assert_eq!(spec["hostPID"], true);
         assert_eq!(spec["volumes"][0]["hostPath"]["path"], "/proc");
+        v.node_exporter.host_network = false;
+        let pod_network = render_all(&v);
+        let pod_spec = &find(
+            component(&pod_network, "node-exporter"),
+            "DaemonSet",
+            "ops-node-exporter",
+        )
+        .body["spec"]["template"]["spec"];
+        assert!(pod_spec.get("hostNetwork").is_none());
+        assert!(pod_spec.get("hostPID").is_none());
         v.node_exporter.host_network = true;
         let all = render_all(&v);
         let ds = find(

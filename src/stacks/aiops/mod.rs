@@ -29,6 +29,7 @@ pub static STACK: crate::stacks::Definition<Values> = crate::stacks::Definition 
     ],
     init_only_changes: credentials::init_only_changes,
     rotation_jobs: credentials::rotation_jobs,
+    kube_requirements,
 };
 
 mod alertmanager;
@@ -50,7 +51,7 @@ mod redis;
 mod routes;
 mod traefik;
 
-use crate::model::{Capabilities, Release, Rendered};
+use crate::model::{Capabilities, KubeRequirement, Release, Rendered};
 use connections::{Connections, SecretKey};
 use values::Values;
 
@@ -96,6 +97,50 @@ pub fn render(values: &Values, release: &Release, caps: Capabilities) -> Vec<Ren
     // Last: the policies follow from which components have pods.
     if let Some(policies) = netpol::render(&ctx, &out) {
         out.push(policies);
+    }
+    out
+}
+
+/// The Kubernetes versions the enabled components need. The Ingress and the
+/// IngressClass are `networking.k8s.io/v1` only (Kubernetes 1.19); Traefik from
+/// v3.1 reads EndpointSlices (1.21, see [`traefik::LAST_ENDPOINTS_TAG`]): on 1.20
+/// it starts, is ready, and routes nothing. kube-state-metrics reads only what 1.20
+/// serves (`exporters::KSM_RESOURCES`); PodDisruptionBudgets follow the cluster's
+/// API version. Everything else uses core and `apps/v1` APIs only.
+pub fn kube_requirements(v: &Values) -> Vec<KubeRequirement> {
+    let mut out = Vec::new();
+    if v.traefik.enabled {
+        let slices = traefik::uses_endpoint_slices(&v.traefik.image.tag);
+        let mut ways_out = vec![
+            "`--set traefik.enabled=false` (with `--set ingress.className=<class>` to route through an ingress controller of yours, or `--set ingress.enabled=false`)".to_string(),
+        ];
+        if slices {
+            ways_out.push(format!(
+                "a Traefik that reads v1 Endpoints: `--set traefik.image.tag={}`",
+                traefik::LAST_ENDPOINTS_TAG
+            ));
+        }
+        out.push(KubeRequirement {
+            component: traefik::COMPONENT.into(),
+            min_minor: if slices { 21 } else { 19 },
+            needs: if slices {
+                format!(
+                    "Traefik {} discovers endpoints through discovery.k8s.io/v1 EndpointSlices",
+                    v.traefik.image.tag
+                )
+            } else {
+                "networking.k8s.io/v1 IngressClass and Ingress".into()
+            },
+            ways_out,
+        });
+    }
+    if v.ingress.enabled {
+        out.push(KubeRequirement {
+            component: ingress::COMPONENT.into(),
+            min_minor: 19,
+            needs: "networking.k8s.io/v1 Ingress".into(),
+            ways_out: vec!["`--set ingress.enabled=false`".into()],
+        });
     }
     out
 }
@@ -187,4 +232,32 @@ pub fn notes(v: &Values, release: &Release) -> Vec<String> {
         secret_line("Redis", &r.password_ref);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::common::testing::values;
+    use super::kube_requirements;
+
+    #[test]
+    fn traefik_from_v3_1_needs_kubernetes_1_21() {
+        let mut v = values();
+        let minimum = |v: &super::Values, c: &str| {
+            kube_requirements(v)
+                .into_iter()
+                .find(|r| r.component == c)
+                .map(|r| (r.min_minor, r.ways_out))
+        };
+        let (minor, ways_out) = minimum(&v, "traefik").unwrap();
+        assert_eq!(minor, 21);
+        assert!(ways_out[0].contains("--set traefik.enabled=false"));
+        assert!(ways_out[1].contains("--set traefik.image.tag=v3.0.4"));
+        assert_eq!(minimum(&v, "ingress").unwrap().0, 19);
+        // The last v3.0 reads v1 Endpoints: the Ingress API's 1.19 is enough.
+        v.traefik.image.tag = "v3.0.4".into();
+        assert_eq!(minimum(&v, "traefik").unwrap().0, 19);
+        v.traefik.enabled = false;
+        v.ingress.enabled = false;
+        assert!(kube_requirements(&v).is_empty());
+    }
 }

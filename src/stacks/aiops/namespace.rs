@@ -75,7 +75,12 @@ pub fn required_level(v: &Values) -> (PodSecurityLevel, Vec<&'static str>) {
         );
     }
     if v.prometheus.enabled && v.node_exporter.enabled {
-        privileged.push("nodeExporter.enabled (hostPath mounts of /proc, /sys and /)");
+        // Baseline forbids both hostPath volumes and host namespaces.
+        privileged.push(if v.node_exporter.host_network {
+            "nodeExporter.enabled (hostPath mounts of /proc, /sys and /; host network and PID with nodeExporter.hostNetwork)"
+        } else {
+            "nodeExporter.enabled (hostPath mounts of /proc, /sys and /)"
+        });
     }
     if !privileged.is_empty() {
         return (PodSecurityLevel::Privileged, privileged);

@@ -1,17 +1,20 @@
 //! NetworkPolicies (`networkPolicy.enabled`): every pod of the release accepts only
 //! the platform's own flows, listed once in [`flows`]. With
 //! `networkPolicy.defaultDeny` the release's pods are also denied everything else,
-//! egress included, and get egress rules from the same flows plus DNS.
+//! egress included, and get egress rules from the same flows plus DNS (to the
+//! resolvers of `networkPolicy.dns`).
 //!
 //! Peers are pods of this release (selected by component labels), "anywhere" (the
-//! edge, shippers, notification targets, external data services), the API server
-//! and the nodes (node-exporter runs in the host network). Policies select pods of
-//! this release only, so other workloads sharing the namespace keep their own rules.
+//! edge, shippers, notification targets, external data services), the API server,
+//! the nodes (node-exporter in the host network) and an ingress controller of the
+//! user's (`networkPolicy.ingressController`, when the Ingress is not served by the
+//! release's Traefik). Policies select pods of this release only, so other
+//! workloads sharing the namespace keep their own rules.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::networking::v1::{
-    NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer,
+    IPBlock, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer,
     NetworkPolicyPort, NetworkPolicySpec,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
@@ -19,7 +22,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::Ctx;
 use super::connections::{ALERTMANAGER_PORT, ES_PORT, POSTGRES_PORT, PROMETHEUS_PORT, REDIS_PORT};
-use super::values::Values;
+use super::values::{DnsPolicy, PolicyPeer, Values};
 use super::{
     alertmanager, elasticsearch, exporters, grafana, inhouse, kibana, logstash, postgresql,
     prometheus, redis, traefik,
@@ -44,6 +47,9 @@ pub enum Peer {
     ApiServer,
     /// stackctl's connectivity probe pods of this release.
     Probes,
+    /// The ingress controller that serves the release's Ingress when it is not the
+    /// release's Traefik: `networkPolicy.ingressController.peers`, or anywhere.
+    IngressController,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -107,16 +113,22 @@ pub fn flows(ctx: &Ctx<'_>, present: &BTreeSet<&'static str>) -> Vec<Flow> {
     );
     add(Pods(traefik::COMPONENT), ApiServer, tcp(&API_SERVER_PORTS));
     if v.ingress.enabled {
+        // Whoever serves the Ingress's class reaches the routed services.
+        let router = if routed_by_own_traefik(ctx) {
+            Pods(traefik::COMPONENT)
+        } else {
+            Peer::IngressController
+        };
         for (backend, port) in [
             (grafana::COMPONENT, grafana::PORT),
             (prometheus::COMPONENT, PROMETHEUS_PORT),
             (kibana::COMPONENT, kibana::PORT),
         ] {
-            add(Pods(traefik::COMPONENT), Pods(backend), tcp(&[port]));
+            add(router.clone(), Pods(backend), tcp(&[port]));
         }
         for (c, port) in &inhouse {
             if *c != inhouse::Kind::SelfHealing.component() {
-                add(Pods(traefik::COMPONENT), Pods(c), tcp(&[*port]));
+                add(router.clone(), Pods(c), tcp(&[*port]));
             }
         }
     }
@@ -285,6 +297,15 @@ pub fn flows(ctx: &Ctx<'_>, present: &BTreeSet<&'static str>) -> Vec<Flow> {
     out
 }
 
+/// Whether the release's Traefik serves the Ingress: it is on and the Ingress has
+/// its class (`ingress.className` empty, or naming that class).
+fn routed_by_own_traefik(ctx: &Ctx<'_>) -> bool {
+    let v = ctx.values;
+    v.traefik.enabled
+        && (v.ingress.class_name.is_empty()
+            || v.ingress.class_name == traefik::ingress_class_name(ctx.release))
+}
+
 /// Renders after every other component: `rendered` tells which pods exist.
 pub fn render(ctx: &Ctx<'_>, rendered: &[Rendered]) -> Option<Rendered> {
     let np = &ctx.values.network_policy;
@@ -328,7 +349,7 @@ pub fn render(ctx: &Ctx<'_>, rendered: &[Rendered]) -> Option<Rendered> {
             ctx.release.object_name("allow-dns"),
             &release_pods,
             None,
-            Some(vec![dns_rule()]),
+            Some(vec![dns_rule(&np.dns)]),
         ));
         // Probes check external services too: their egress is open.
         b.push(policy(
@@ -405,7 +426,30 @@ fn peer(ctx: &Ctx<'_>, p: &Peer) -> Option<Vec<NetworkPolicyPeer>> {
             pod_selector: Some(w::label_selector(&probe_pods(ctx))),
             ..Default::default()
         }]),
+        Peer::IngressController => {
+            let peers = &ctx.values.network_policy.ingress_controller.peers;
+            (!peers.is_empty()).then(|| peers.iter().map(policy_peer).collect())
+        }
         Peer::Anywhere | Peer::ApiServer => None,
+    }
+}
+
+/// A peer of the values as the API's: `{}` selectors stay `{}` (every pod, every
+/// namespace), an absent one stays absent.
+fn policy_peer(p: &PolicyPeer) -> NetworkPolicyPeer {
+    let selector = |labels: &Option<BTreeMap<String, String>>| {
+        labels.as_ref().map(|l| LabelSelector {
+            match_labels: (!l.is_empty()).then(|| l.clone()),
+            ..Default::default()
+        })
+    };
+    NetworkPolicyPeer {
+        pod_selector: selector(&p.pod_selector),
+        namespace_selector: selector(&p.namespace_selector),
+        ip_block: p.ip_block.as_ref().map(|cidr| IPBlock {
+            cidr: cidr.clone(),
+            except: None,
+        }),
     }
 }
 
@@ -435,27 +479,22 @@ fn ports(ports: &[(Proto, u16)]) -> Option<Vec<NetworkPolicyPort>> {
     })
 }
 
-/// DNS to the cluster's resolver in kube-system: selected by the namespace name
-/// label (set automatically from Kubernetes 1.21) or, on older clusters, by the
-/// `k8s-app: kube-dns` label CoreDNS and kube-dns pods carry in any namespace.
-fn dns_rule() -> NetworkPolicyEgressRule {
-    let labels = |k: &str, v: &str| LabelSelector {
-        match_labels: Some(BTreeMap::from([(k.to_string(), v.to_string())])),
-        ..Default::default()
-    };
+/// DNS to the resolvers of `networkPolicy.dns`, each port over UDP and TCP (TCP
+/// for answers too large for a datagram). The defaults select resolver pods by the
+/// `k8s-app: kube-dns` label kube-dns and CoreDNS carry, in any namespace, not by
+/// the `kubernetes.io/metadata.name` namespace label, which exists only from
+/// Kubernetes 1.21; plus the node-local addresses of NodeLocal DNSCache and GKE's
+/// Cloud DNS, whose resolvers are no pods a selector could match. No peers: any
+/// address on those ports.
+fn dns_rule(dns: &DnsPolicy) -> NetworkPolicyEgressRule {
+    let dns_ports: Vec<(Proto, u16)> = dns
+        .ports
+        .iter()
+        .flat_map(|p| [(Proto::Udp, *p), (Proto::Tcp, *p)])
+        .collect();
     NetworkPolicyEgressRule {
-        to: Some(vec![
-            NetworkPolicyPeer {
-                namespace_selector: Some(labels("kubernetes.io/metadata.name", "kube-system")),
-                ..Default::default()
-            },
-            NetworkPolicyPeer {
-                namespace_selector: Some(LabelSelector::default()),
-                pod_selector: Some(labels("k8s-app", "kube-dns")),
-                ..Default::default()
-            },
-        ]),
-        ports: ports(&[(Proto::Udp, 53), (Proto::Tcp, 53)]),
+        to: (!dns.peers.is_empty()).then(|| dns.peers.iter().map(policy_peer).collect()),
+        ports: ports(&dns_ports),
     }
 }
 
@@ -596,7 +635,10 @@ mod tests {
 
     #[test]
     fn default_deny_adds_egress_dns_and_api_server() {
-        let ps = policies(&production());
+        // node-exporter in the pod network first: then it has a policy.
+        let mut pod_network = production();
+        pod_network.node_exporter.host_network = false;
+        let ps = policies(&pod_network);
         let deny = named(&ps, "ops-default-deny");
         assert_eq!(
             deny["spec"]["policyTypes"],
@@ -609,19 +651,7 @@ mod tests {
             "ops"
         );
         let dns = named(&ps, "ops-allow-dns");
-        let rule = &dns["spec"]["egress"][0];
-        assert_eq!(
-            rule["to"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"],
-            "kube-system"
-        );
-        assert_eq!(
-            rule["to"][1]["podSelector"]["matchLabels"]["k8s-app"],
-            "kube-dns"
-        );
-        assert_eq!(
-            rule["ports"][0],
-            serde_json::json!({"port": 53, "protocol": "UDP"})
-        );
+        assert_eq!(dns["spec"]["egress"].as_array().unwrap().len(), 1);
 
         let prom = named(&ps, "ops-prometheus");
         let egress = prom["spec"]["egress"].as_array().unwrap();
@@ -743,8 +773,8 @@ mod tests {
         }
         out.push(("everything on".into(), production()));
         let mut v = production();
-        v.node_exporter.host_network = true;
-        out.push(("node-exporter in the host network".into(), v));
+        v.node_exporter.host_network = false;
+        out.push(("node-exporter in the pod network".into(), v));
         let mut v = production();
         v.elasticsearch.enabled = false;
         v.elasticsearch.external.url = "https://es.example.com:9243".into();
@@ -921,5 +951,128 @@ mod tests {
         let rule = &logstash["spec"]["egress"][0];
         assert!(rule.get("to").is_none());
         assert_eq!(rule["ports"][0]["port"], 9243);
+    }
+
+    /// Under default deny, name resolution reaches kube-dns/CoreDNS pods (on 53 or
+    /// behind a Service on 5353), NodeLocal DNSCache and GKE Cloud DNS, over UDP and
+    /// TCP, and depends on no namespace label Kubernetes 1.20 lacks.
+    #[test]
+    fn dns_reaches_every_usual_resolver_on_1_20() {
+        let ps = policies(&production());
+        let rule = &named(&ps, "ops-allow-dns")["spec"]["egress"][0];
+        assert_eq!(
+            rule["to"],
+            serde_json::json!([
+                {"namespaceSelector": {}, "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}},
+                {"ipBlock": {"cidr": "169.254.20.10/32"}},
+                {"ipBlock": {"cidr": "169.254.169.254/32"}},
+            ])
+        );
+        assert_eq!(
+            rule["ports"],
+            serde_json::json!([
+                {"port": 53, "protocol": "UDP"},
+                {"port": 53, "protocol": "TCP"},
+                {"port": 5353, "protocol": "UDP"},
+                {"port": 5353, "protocol": "TCP"},
+            ])
+        );
+        for m in &ps {
+            let body = serde_json::to_string(&m.body).unwrap();
+            assert!(
+                !body.contains("kubernetes.io/metadata.name"),
+                "{} selects by a label 1.20 does not set",
+                m.name
+            );
+        }
+    }
+
+    #[test]
+    fn dns_peers_and_ports_come_from_the_values() {
+        let mut v = production();
+        v.network_policy.dns.peers = vec![PolicyPeer {
+            pod_selector: Some(BTreeMap::from([("app".into(), "unbound".into())])),
+            namespace_selector: Some(BTreeMap::from([("team".into(), "net".into())])),
+            ip_block: None,
+        }];
+        v.network_policy.dns.ports = vec![5353];
+        let ps = policies(&v);
+        let rule = &named(&ps, "ops-allow-dns")["spec"]["egress"][0];
+        assert_eq!(
+            rule["to"],
+            serde_json::json!([{
+                "namespaceSelector": {"matchLabels": {"team": "net"}},
+                "podSelector": {"matchLabels": {"app": "unbound"}},
+            }])
+        );
+        assert_eq!(rule["ports"].as_array().unwrap().len(), 2);
+        // No peers: the resolver may be anywhere, on those ports only.
+        v.network_policy.dns.peers.clear();
+        let ps = policies(&v);
+        let rule = &named(&ps, "ops-allow-dns")["spec"]["egress"][0];
+        assert!(rule.get("to").is_none(), "{rule}");
+        assert_eq!(rule["ports"][0]["port"], 5353);
+    }
+
+    /// `(from, ports)` of the ingress rules of a routed service.
+    fn routed_sources(v: &Values) -> Vec<(String, Vec<i64>)> {
+        sources(named(&policies(v), "ops-grafana"))
+    }
+
+    #[test]
+    fn an_ingress_controller_of_yours_reaches_the_routed_services() {
+        // Traefik off, the Ingress served by another class: anyone may reach the
+        // routed port (the controller is yours to place), the data services not.
+        let mut v = production();
+        v.traefik.enabled = false;
+        v.ingress.class_name = "nginx".into();
+        let g = routed_sources(&v);
+        assert!(g.contains(&("*".into(), vec![3000])), "{g:?}");
+        let es = sources(named(&policies(&v), "ops-elasticsearch"));
+        assert!(es.iter().all(|(from, _)| from != "*"), "{es:?}");
+        // Traefik on but not serving the class: the same.
+        let mut v = production();
+        v.ingress.class_name = "nginx".into();
+        let g = routed_sources(&v);
+        assert!(g.contains(&("*".into(), vec![3000])), "{g:?}");
+        assert!(!g.iter().any(|(from, _)| from == "traefik"), "{g:?}");
+        // The release's own class by name: Traefik.
+        let mut v = production();
+        v.ingress.class_name = "mon-ops-traefik".into();
+        let g = routed_sources(&v);
+        assert!(g.contains(&("traefik".into(), vec![3000])), "{g:?}");
+        assert!(!g.iter().any(|(from, _)| from == "*"), "{g:?}");
+        // Peers narrow it down.
+        let mut v = production();
+        v.traefik.enabled = false;
+        v.ingress.class_name = "nginx".into();
+        v.network_policy.ingress_controller.peers = vec![PolicyPeer {
+            pod_selector: Some(BTreeMap::from([(
+                "app.kubernetes.io/name".into(),
+                "ingress-nginx".into(),
+            )])),
+            namespace_selector: Some(BTreeMap::new()),
+            ip_block: None,
+        }];
+        let ps = policies(&v);
+        let rules = named(&ps, "ops-api-gateway")["spec"]["ingress"].clone();
+        assert!(
+            rules.as_array().unwrap().iter().any(|r| r["from"]
+                == serde_json::json!([{
+                    "namespaceSelector": {},
+                    "podSelector": {"matchLabels": {"app.kubernetes.io/name": "ingress-nginx"}},
+                }])
+                && r["ports"][0]["port"] == 8080),
+            "{rules}"
+        );
+        let grafana = named(&ps, "ops-grafana")["spec"]["ingress"].clone();
+        assert!(
+            grafana
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|r| r.get("from").is_some()),
+            "no rule from anywhere: {grafana}"
+        );
     }
 }

@@ -35,6 +35,29 @@ pub fn ingress_class_name(release: &Release) -> String {
     release.cluster_object_name(COMPONENT)
 }
 
+/// The last Traefik release whose Kubernetes providers read v1 Endpoints, and so
+/// work on Kubernetes 1.19 and 1.20: "Starting with v3.1, the Kubernetes Providers
+/// now use the EndpointSlices API (Kubernetes >=v1.21)" (traefik/traefik v3.4.1,
+/// docs/content/migration/v3.md). v3.0.4's Ingress provider watches
+/// `Core().V1().Endpoints()` (pkg/provider/kubernetes/ingress/client.go); v3.4.1's
+/// `Discovery().V1().EndpointSlices()` (same file).
+pub const LAST_ENDPOINTS_TAG: &str = "v3.0.4";
+
+/// Whether Traefik of this image tag discovers endpoints through
+/// `discovery.k8s.io/v1` EndpointSlices (v3.1 and later). A tag that is no version
+/// (`latest`, a digest) is taken as a current release.
+pub fn uses_endpoint_slices(tag: &str) -> bool {
+    let mut parts = tag.trim_start_matches('v').split('.');
+    let number = |p: Option<&str>| -> Option<u32> {
+        let digits: String = p?.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse().ok()
+    };
+    match (number(parts.next()), number(parts.next())) {
+        (Some(major), Some(minor)) => (major, minor) >= (3, 1),
+        _ => true,
+    }
+}
+
 pub fn render(ctx: &Ctx<'_>) -> Option<Rendered> {
     let v = &ctx.values.traefik;
     if !v.enabled {
@@ -42,6 +65,18 @@ pub fn render(ctx: &Ctx<'_>) -> Option<Rendered> {
     }
     let mut b = Builder::new(ctx.release, COMPONENT, Phase::Apps, &v.image.tag);
     let account = w::Account::new(&b, &v.rbac, &v.service_account);
+    // What the provider reads endpoints from: RBAC of the upstream migration guide
+    // (docs/content/migration/v3.md, "the `endpoints` right has to be removed and
+    // the following `endpointslices` right has to be added").
+    let endpoints = if uses_endpoint_slices(&v.image.tag) {
+        w::rule(
+            &["discovery.k8s.io"],
+            &["endpointslices"],
+            &["list", "watch"],
+        )
+    } else {
+        w::rule(&[""], &["endpoints"], &["list", "watch"])
+    };
     w::push_cluster_rbac(
         &mut b,
         &account,
@@ -51,11 +86,7 @@ pub fn render(ctx: &Ctx<'_>) -> Option<Rendered> {
                 &["services", "secrets", "nodes", "configmaps"],
                 &["get", "list", "watch"],
             ),
-            w::rule(
-                &["discovery.k8s.io"],
-                &["endpointslices"],
-                &["list", "watch"],
-            ),
+            endpoints,
             w::rule(
                 &["networking.k8s.io"],
                 &["ingresses", "ingressclasses"],
@@ -155,6 +186,12 @@ fn container(ctx: &Ctx<'_>) -> Container {
             ingress_class_name(ctx.release)
         ),
         format!("--providers.kubernetesingress.ingressendpoint.publishedservice={service}"),
+        // A routed Service with no ready pod answers 503, not 404: without it the
+        // provider skips the route ("Skipping service: no endpoints found",
+        // traefik/traefik v3.4.1 pkg/provider/kubernetes/ingress/kubernetes.go;
+        // docs/content/providers/kubernetes-ingress.md, `allowEmptyServices`), and a
+        // request for `/grafana` then falls through to the `/` route of the gateway.
+        "--providers.kubernetesingress.allowemptyservices=true".into(),
         format!("--log.level={level}"),
         "--global.checknewversion=false".into(),
         "--global.sendanonymoususage=false".into(),
@@ -226,6 +263,7 @@ mod tests {
             assert!(grants("", res, "watch"), "{res}");
         }
         assert!(grants("discovery.k8s.io", "endpointslices", "list"));
+        assert!(!grants("", "endpoints", "list"));
         assert!(grants("networking.k8s.io", "ingresses", "watch"));
         assert!(grants("networking.k8s.io", "ingressclasses", "get"));
         assert!(grants("networking.k8s.io", "ingresses/status", "update"));
@@ -244,6 +282,10 @@ mod tests {
         assert!(args.contains(&"--ping=true"));
         assert!(args.contains(&"--providers.kubernetesingress.ingressclass=mon-ops-traefik"));
         assert!(args.contains(&"--entrypoints.traefik.address=:8080/tcp"));
+        assert!(
+            args.contains(&"--providers.kubernetesingress.allowemptyservices=true"),
+            "a Service without ready pods answers 503, and its path does not fall through to /"
+        );
         assert!(
             args.contains(&"--log.level=DEBUG"),
             "development mode logs debug"
@@ -327,5 +369,40 @@ mod tests {
             assert!(bounds.contains(&threshold), "{threshold}: {bounds:?}");
             assert!(bounds.iter().any(|b| *b > threshold), "{bounds:?}");
         }
+    }
+
+    #[test]
+    fn endpoint_slices_from_v3_1() {
+        use super::uses_endpoint_slices;
+        for tag in [
+            "v3.4.1",
+            "v3.1.0",
+            "3.1",
+            "v4.0.0-rc1",
+            "latest",
+            "sha256:abc",
+        ] {
+            assert!(uses_endpoint_slices(tag), "{tag}");
+        }
+        for tag in ["v3.0.4", "3.0", "v2.11.0", super::LAST_ENDPOINTS_TAG] {
+            assert!(!uses_endpoint_slices(tag), "{tag}");
+        }
+    }
+
+    #[test]
+    fn traefik_before_v3_1_reads_endpoints() {
+        let mut v = values();
+        v.traefik.image.tag = super::LAST_ENDPOINTS_TAG.into();
+        let all = render_all(&v);
+        let role = find(component(&all, "traefik"), "ClusterRole", "mon-ops-traefik");
+        let rules = role.body["rules"].as_array().unwrap();
+        let grants = |group: &str, res: &str| {
+            rules.iter().any(|r| {
+                r["apiGroups"][0] == group
+                    && r["resources"].as_array().unwrap().iter().any(|x| x == res)
+            })
+        };
+        assert!(grants("", "endpoints"));
+        assert!(!grants("discovery.k8s.io", "endpointslices"));
     }
 }

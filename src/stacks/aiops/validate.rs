@@ -350,6 +350,29 @@ impl Values {
             )
             .hint("set networkPolicy.enabled=true as well");
         }
+        let np = &self.network_policy;
+        let peers = np
+            .dns
+            .peers
+            .iter()
+            .enumerate()
+            .map(|(i, peer)| (format!("networkPolicy.dns.peers[{i}]"), peer))
+            .chain(
+                np.ingress_controller
+                    .peers
+                    .iter()
+                    .enumerate()
+                    .map(|(i, peer)| (format!("networkPolicy.ingressController.peers[{i}]"), peer)),
+            );
+        for (path, peer) in peers {
+            if let Err(e) = policy_peer(peer) {
+                p.add(path, e)
+                    .hint("give podSelector and/or namespaceSelector labels, or ipBlock: <address>/<prefix>");
+            }
+        }
+        if np.dns.ports.contains(&0) {
+            p.add("networkPolicy.dns.ports", "0 is no port");
+        }
     }
 
     fn check_inhouse_env(&self, p: &mut Problems) {
@@ -495,6 +518,32 @@ fn looks_secret(name: &str) -> bool {
     ["PASSWORD", "SECRET", "TOKEN", "APIKEY", "API_KEY"]
         .iter()
         .any(|w| upper.contains(w))
+}
+
+/// A NetworkPolicy peer is pods (by pod and/or namespace labels) or an address
+/// range, never both (the API refuses `ipBlock` with selectors).
+fn policy_peer(peer: &super::values::PolicyPeer) -> Result<(), String> {
+    let selects = peer.pod_selector.is_some() || peer.namespace_selector.is_some();
+    match &peer.ip_block {
+        Some(_) if selects => {
+            Err("ipBlock cannot be combined with podSelector or namespaceSelector".into())
+        }
+        Some(cidr) => cidr_ok(cidr),
+        None if selects => Ok(()),
+        None => Err("selects nothing: set podSelector, namespaceSelector or ipBlock".into()),
+    }
+}
+
+/// `169.254.20.10/32`, `10.0.0.0/8`, `fd00::/8`.
+fn cidr_ok(cidr: &str) -> Result<(), String> {
+    let err = || format!("ipBlock {cidr:?} is no CIDR; use e.g. 169.254.20.10/32");
+    let (addr, prefix) = cidr.split_once('/').ok_or_else(err)?;
+    let addr: std::net::IpAddr = addr.parse().map_err(|_| err())?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    match prefix.parse::<u8>() {
+        Ok(n) if n <= max => Ok(()),
+        _ => Err(err()),
+    }
 }
 
 #[cfg(test)]
@@ -660,5 +709,67 @@ mod tests {
         assert!(duration("").is_err());
         assert!(duration("5").is_err());
         assert!(duration("m5").is_err());
+    }
+
+    #[test]
+    fn network_policy_peers_are_pods_or_an_address_range() {
+        use super::super::values::PolicyPeer;
+        let mut v = values();
+        assert!(problems(&v).is_empty(), "{:?}", problems(&v));
+        let labels = Some(std::collections::BTreeMap::from([(
+            "app".to_string(),
+            "x".to_string(),
+        )]));
+        v.network_policy.dns.peers = vec![
+            PolicyPeer {
+                pod_selector: labels.clone(),
+                namespace_selector: None,
+                ip_block: Some("10.0.0.10/32".into()),
+            },
+            PolicyPeer {
+                pod_selector: None,
+                namespace_selector: None,
+                ip_block: Some("10.0.0.300/32".into()),
+            },
+            PolicyPeer {
+                pod_selector: None,
+                namespace_selector: None,
+                ip_block: Some("fd00::/129".into()),
+            },
+        ];
+        v.network_policy.ingress_controller.peers = vec![
+            PolicyPeer {
+                pod_selector: None,
+                namespace_selector: None,
+                ip_block: None,
+            },
+            PolicyPeer {
+                pod_selector: None,
+                namespace_selector: labels,
+                ip_block: None,
+            },
+        ];
+        v.network_policy.dns.ports = vec![53, 0];
+        let p = problems(&v);
+        let has = |path: &str, text: &str| p.iter().any(|x| x.contains(path) && x.contains(text));
+        assert!(
+            has("networkPolicy.dns.peers[0]", "cannot be combined"),
+            "{p:?}"
+        );
+        assert!(has("networkPolicy.dns.peers[1]", "is no CIDR"), "{p:?}");
+        assert!(has("networkPolicy.dns.peers[2]", "is no CIDR"), "{p:?}");
+        assert!(
+            has(
+                "networkPolicy.ingressController.peers[0]",
+                "selects nothing"
+            ),
+            "{p:?}"
+        );
+        assert!(
+            !p.iter().any(|x| x.contains("ingressController.peers[1]")),
+            "{p:?}"
+        );
+        assert!(has("networkPolicy.dns.ports", "0 is no port"), "{p:?}");
+        assert_eq!(p.len(), 5, "{p:?}");
     }
 }

@@ -50,6 +50,51 @@ pub struct NetworkPolicy {
     /// API server (for the components that watch it) and the flows the platform
     /// needs stay allowed.
     pub default_deny: bool,
+    /// Name resolution under `defaultDeny`: the resolvers the release's pods may ask.
+    pub dns: DnsPolicy,
+    /// An ingress controller of yours (Traefik off, or `ingress.className` naming
+    /// another class): who may reach the services the Ingress routes to.
+    pub ingress_controller: IngressControllerPolicy,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DnsPolicy {
+    /// The cluster's resolvers. Defaults: pods labelled `k8s-app: kube-dns` in any
+    /// namespace (kube-dns and CoreDNS), NodeLocal DNSCache at 169.254.20.10 and
+    /// the metadata server at 169.254.169.254 (GKE Cloud DNS). Empty: any address.
+    pub peers: Vec<PolicyPeer>,
+    /// Ports the resolvers listen on, each allowed over UDP and TCP: 53, and 5353
+    /// for resolvers behind a Service that maps 53 to it (NetworkPolicies match the
+    /// pod's port, not the Service's).
+    pub ports: Vec<u16>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct IngressControllerPolicy {
+    /// Who may reach the routed services on their routed ports (the ports only;
+    /// data services stay closed). Empty: any address, since the controller's
+    /// namespace, labels and network (many run in the host network, where no pod
+    /// selector matches) are yours to know.
+    pub peers: Vec<PolicyPeer>,
+}
+
+/// One side of a NetworkPolicy rule: pods by labels (in the release's namespace,
+/// or in the namespaces `namespaceSelector` picks; `{}` is every namespace), or an
+/// address range.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PolicyPeer {
+    /// Labels of the pods (`matchLabels`); `{}`: every pod.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_selector: Option<BTreeMap<String, String>>,
+    /// Labels of the namespaces (`matchLabels`); `{}`: every namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace_selector: Option<BTreeMap<String, String>>,
+    /// An address range in CIDR notation, e.g. `169.254.20.10/32`; not with selectors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_block: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -134,10 +179,16 @@ pub struct NodeExporter {
     pub image: Image,
     #[schemars(extend("x-stackctl-check" = "port"))]
     pub port: u16,
-    /// Run in the node's network (and PID) namespace: network metrics are then the
-    /// node's, but `port` is taken on every node, so another node-exporter there
-    /// (or a second release) cannot schedule. Off: CPU, memory and disk metrics,
-    /// which the alert rules use, are the node's all the same (read from /host).
+    /// Run in the node's network and PID namespaces, as upstream requires for host
+    /// monitoring (`--net="host" --pid="host"`, prometheus/node_exporter v1.9.1
+    /// README.md, "Docker"); otherwise network metrics (read from `/proc/net`, which
+    /// is the reading process's namespace) describe the pod. The price: `port` is
+    /// taken on every node, so another node-exporter there (or a second release)
+    /// cannot schedule; NetworkPolicies do not govern host-network pods, so the
+    /// metrics are open to whatever reaches the node on `port`; and the pods need
+    /// the `privileged` Pod Security level (which node-exporter's hostPath mounts
+    /// need anyway). Off: CPU, memory and disk metrics, which the alert rules use,
+    /// are the node's all the same (read from /host).
     pub host_network: bool,
     pub resources: Resources,
 }

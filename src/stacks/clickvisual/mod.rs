@@ -20,6 +20,10 @@ pub static STACK: crate::stacks::Definition<Values> = crate::stacks::Definition 
     }],
     init_only_changes: |old, new, _| credentials::init_only_changes(old, new),
     rotation_jobs: credentials::rotation_jobs,
+    // Objects whose API version moved follow the cluster's (`Capabilities`: Ingress
+    // v1beta1 below 1.19, PodDisruptionBudget v1beta1 below 1.21); no component
+    // needs a newer cluster.
+    kube_requirements: |_| Vec::new(),
 };
 
 mod app;
