@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde_json::Value;
 
-use super::{BasePath, ImageContract, Rule, find};
+use super::{BasePath, Exception, ImageContract, Rule, find};
 
 /// One way a rendered container departs from its image's contract.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,6 +16,9 @@ pub struct Mismatch {
     pub container: String,
     pub fact: &'static str,
     pub detail: String,
+    /// The contract's exception that allows it, with the contract's image: an
+    /// allowed departure still counts, so an exception nothing needs any more shows.
+    pub excused: Option<(&'static str, &'static Exception)>,
 }
 
 impl fmt::Display for Mismatch {
@@ -61,18 +64,27 @@ pub fn check(profile: &str, objects: &[Value]) -> Vec<Mismatch> {
             .flatten();
         for container in containers {
             let name = container["name"].as_str().unwrap_or("?");
-            let mut report = |fact: &'static str, detail: String| {
+            let image = container["image"].as_str().unwrap_or_default();
+            let contract = find(image, component);
+            let mut report = |rule: Option<Rule>, fact: &'static str, detail: String| {
+                let excused = contract.zip(rule).and_then(|(c, rule)| {
+                    c.exceptions
+                        .iter()
+                        .find(|e| e.rule == rule && e.container == name)
+                        .map(|e| (c.image, e))
+                });
                 out.push(Mismatch {
                     profile: profile.to_string(),
                     workload: workload.clone(),
                     container: name.to_string(),
                     fact,
                     detail,
+                    excused,
                 });
             };
-            let image = container["image"].as_str().unwrap_or_default();
-            let Some(contract) = find(image, component) else {
+            let Some(contract) = contract else {
                 report(
+                    None,
                     "contract",
                     format!(
                         "no contract for image {image} (component {component}): add one in src/stacks/contracts/"
@@ -82,7 +94,6 @@ pub fn check(profile: &str, objects: &[Value]) -> Vec<Mismatch> {
             };
             let ctx = Container {
                 contract,
-                name,
                 pod,
                 spec: container,
                 objects,
@@ -95,20 +106,12 @@ pub fn check(profile: &str, objects: &[Value]) -> Vec<Mismatch> {
 
 struct Container<'a> {
     contract: &'static ImageContract,
-    name: &'a str,
     pod: &'a Value,
     spec: &'a Value,
     objects: &'a [Value],
 }
 
 impl Container<'_> {
-    fn excepted(&self, rule: Rule) -> bool {
-        self.contract
-            .exceptions
-            .iter()
-            .any(|e| e.rule == rule && e.container == self.name)
-    }
-
     /// A security context field, the container's over the pod's.
     fn security(&self, field: &str) -> Option<i64> {
         self.spec["securityContext"][field]
@@ -116,23 +119,24 @@ impl Container<'_> {
             .or_else(|| self.pod["securityContext"][field].as_i64())
     }
 
-    fn check(&self, report: &mut impl FnMut(&'static str, String)) {
+    fn check(&self, report: &mut impl FnMut(Option<Rule>, &'static str, String)) {
         let c = self.contract;
         let image = format!("{}:{}", c.image, c.tag);
-        if !self.excepted(Rule::Uid)
-            && let (Some(want), Some(got)) = (c.uid.value, self.security("runAsUser"))
+        if let (Some(want), Some(got)) = (c.uid.value, self.security("runAsUser"))
             && want != got
         {
             report(
+                Some(Rule::Uid),
                 "uid",
                 format!("runAsUser {got}, but {image} runs as {want}"),
             );
         }
-        if !self.excepted(Rule::Gid) {
+        {
             if let (Some(want), Some(got)) = (c.gid.value, self.security("runAsGroup"))
                 && want != got
             {
                 report(
+                    Some(Rule::Gid),
                     "gid",
                     format!("runAsGroup {got}, but {image}'s group is {want}"),
                 );
@@ -147,29 +151,29 @@ impl Container<'_> {
                 && want != got
             {
                 report(
+                    Some(Rule::Gid),
                     "gid",
                     format!("fsGroup {got}, but {image}'s group is {want}"),
                 );
             }
         }
         let ports: Vec<i32> = c.ports.iter().map(|p| p.value.number).collect();
-        if !self.excepted(Rule::Port) {
+        {
             for p in self.spec["ports"].as_array().into_iter().flatten() {
                 let n = p["containerPort"].as_i64().unwrap_or_default() as i32;
                 if !ports.contains(&n) {
                     report(
+                        Some(Rule::Port),
                         "port",
                         format!("containerPort {n} is not a port of {image} ({ports:?})"),
                     );
                 }
             }
         }
-        if !self.excepted(Rule::Health) {
-            self.check_probes(&image, &ports, report);
-        }
-        if !self.excepted(Rule::WritablePaths)
-            && self.spec["securityContext"]["readOnlyRootFilesystem"] == Value::Bool(true)
-        {
+        self.check_probes(&image, &ports, &mut |fact, detail| {
+            report(Some(Rule::Health), fact, detail);
+        });
+        if self.spec["securityContext"]["readOnlyRootFilesystem"] == Value::Bool(true) {
             let mounts: Vec<&str> = self
                 .mounts()
                 .filter_map(|m| m["mountPath"].as_str())
@@ -181,6 +185,7 @@ impl Container<'_> {
                 });
                 if !covered {
                     report(
+                        Some(Rule::WritablePaths),
                         "writable path",
                         format!(
                             "{} is written by {image} but has no volume under a read-only root",

@@ -94,6 +94,16 @@ pub static CLICKVISUAL: ImageContract = ImageContract {
         fact(
             Health {
                 port: 19001,
+                path: "/",
+                what: "any path with header `X-Health-Check: 1`: ego's first middleware \
+                       (healthcheck.Default, RaMin0/gin-health-check) answers 200 `ok` \
+                       before routing, sessions or MySQL",
+            },
+            up("gotomicro/ego", "v1.2.2", "server/egin/container.go"),
+        ),
+        fact(
+            Health {
+                port: 19001,
                 path: "/api/v1/install",
                 what: "unauthenticated; answers whether the schema is installed",
             },

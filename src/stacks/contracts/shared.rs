@@ -93,16 +93,10 @@ pub static REDIS: ImageContract = ImageContract {
     min_kubernetes: NOTHING,
     exceptions: &[
         Exception {
-            container: "redis",
-            rule: Rule::Gid,
-            why: "runAsGroup/fsGroup 999 while the alpine image's redis group is 1000 (7.4-rc evidence). Harmless: uid 999 owns /data and fsGroup makes the volume writable; change to 1000 once the 7.4 Dockerfile is read (fsGroup change re-chowns the volume)",
-            known_defect: true,
-        },
-        Exception {
             container: "create",
             rule: Rule::Gid,
-            why: "the Redis Cluster init Job runs as group 999 too, see redis",
-            known_defect: true,
+            why: "the Redis Cluster init Job keeps group 999: it runs only redis-cli and writes nothing, and a Job's pod template cannot change in place on upgrade",
+            known_defect: false,
         },
         PROBE_UID,
         PROBE_GID,
