@@ -163,10 +163,15 @@ fn the_redis_start_script_keeps_any_password_intact() {
     let port = free_port();
     let conf = dir.path().join("auth.conf");
     // The pod's paths and port, moved to this machine; nothing else changes.
-    let script = redis::start_script(false, stackctl::stacks::types::LogLevel::Info)
-        .replace("/tmp/auth.conf", &conf.display().to_string())
-        .replace("--port 6379", &format!("--port {port} --bind 127.0.0.1"))
-        .replace("--dir /data", &format!("--dir {}", dir.path().display()));
+    let script = redis::start_script(&redis::ServerConfig {
+        level: stackctl::stacks::types::LogLevel::Info,
+        maxmemory: 64 << 20,
+        maxmemory_policy: redis::MaxmemoryPolicy::default(),
+        cluster_domain: None,
+    })
+    .replace("/tmp/auth.conf", &conf.display().to_string())
+    .replace("--port 6379", &format!("--port {port} --bind 127.0.0.1"))
+    .replace("--dir /data", &format!("--dir {}", dir.path().display()));
     assert!(
         script.contains("--port") && !script.contains("/data"),
         "{script}"

@@ -77,12 +77,22 @@ pub fn render(ctx: &Ctx<'_>) -> Option<Rendered> {
 
 /// Creates the platform's account and database at first initialisation (the image
 /// runs `/docker-entrypoint-initdb.d` only on an empty data directory).
+///
+/// The entrypoint sources a `*.sh` file that is not executable (a ConfigMap file is
+/// mode 0644) into its own bash, with the container's env (docker-library/postgres,
+/// `17/bookworm/docker-entrypoint.sh`, `docker_process_init_files`). The password
+/// goes from `APP_PASSWORD` to psql by psql itself (`\getenv`, psql 15 and later),
+/// and into the SQL as a psql variable quoted as a literal (`:'name'`), so any
+/// password works, quotes, backslashes and `$` included; the here-document's
+/// delimiter is quoted, so the shell expands nothing in it. The password is on no
+/// command line. The names are checked identifiers (see `validate`).
 fn init_script(username: &str, database: &str) -> String {
     format!(
         r#"#!/bin/sh
 set -e
-psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname postgres <<EOSQL
-CREATE ROLE "{username}" LOGIN PASSWORD '$APP_PASSWORD';
+psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname postgres <<'EOSQL'
+\getenv app_password APP_PASSWORD
+CREATE ROLE "{username}" LOGIN PASSWORD :'app_password';
 CREATE DATABASE "{database}" OWNER "{username}";
 EOSQL
 "#
@@ -203,8 +213,13 @@ mod tests {
             find(r, "ConfigMap", "ops-postgresql-init"),
             "10-create-account.sh",
         );
+        // The password reaches SQL as a psql variable, never through the shell.
         assert!(
-            init.contains("CREATE ROLE \"aiops\" LOGIN PASSWORD '$APP_PASSWORD'"),
+            init.contains("<<'EOSQL'\n\\getenv app_password APP_PASSWORD\n"),
+            "{init}"
+        );
+        assert!(
+            init.contains("CREATE ROLE \"aiops\" LOGIN PASSWORD :'app_password';"),
             "{init}"
         );
         assert!(

@@ -24,6 +24,8 @@ pub fn render_cluster_init(ctx: &Ctx<'_>) -> Option<Rendered> {
 #[cfg(test)]
 mod tests {
     use super::super::common::testing::*;
+    use super::super::values::Values;
+    use crate::stacks::kit::redis;
 
     #[test]
     fn standalone_password_never_on_a_command_line() {
@@ -48,6 +50,32 @@ mod tests {
     }
 
     #[test]
+    fn maxmemory_is_three_quarters_of_the_limit_unless_set() {
+        let mut v = values();
+        v.redis.resources.limits.memory = "1Gi".parse().unwrap();
+        let script = |v: &Values| {
+            let all = render_all(v);
+            let sts = find(component(&all, "redis"), "StatefulSet", "ops-redis");
+            container_of(sts, "redis")["command"][2]
+                .as_str()
+                .unwrap()
+                .to_string()
+        };
+        let s = script(&v);
+        assert!(
+            s.contains("--maxmemory 805306368 --maxmemory-policy allkeys-lru"),
+            "{s}"
+        );
+        v.redis.maxmemory = "256Mi".into();
+        v.redis.maxmemory_policy = redis::MaxmemoryPolicy::VolatileLfu;
+        let s = script(&v);
+        assert!(
+            s.contains("--maxmemory 268435456 --maxmemory-policy volatile-lfu"),
+            "{s}"
+        );
+    }
+
+    #[test]
     fn cluster_mode_runs_n_nodes_and_a_create_job() {
         let mut v = values();
         v.redis.cluster.enabled = true;
@@ -64,6 +92,14 @@ mod tests {
             script.contains("--cluster-config-file /data/nodes.conf"),
             "{script}"
         );
+        // Every node's stable name goes into every nodes.conf, for the restart.
+        assert!(
+            script.contains("--cluster-announce-hostname \"$POD_NAME.ops-redis-headless.mon.svc\""),
+            "{script}"
+        );
+        assert!(script.contains("getent hosts \"$host\""), "{script}");
+        assert_eq!(env_field(c, "POD_NAME"), Some("metadata.name"));
+        assert_eq!(env_field(c, "POD_IP"), Some("status.podIP"));
         let headless = find(r, "Service", "ops-redis-headless");
         assert_eq!(headless.body["spec"]["ports"][1]["port"], 16379);
 

@@ -9,7 +9,7 @@ use super::inhouse::{self, Kind};
 use super::namespace::{level_str, required_level};
 use super::values::{PodSecurityLevel, Values};
 use crate::model::{Capabilities, Release};
-use crate::stacks::kit::check_service_account;
+use crate::stacks::kit::{check_service_account, redis};
 use crate::values::{Problems, Validate, checks};
 
 impl Validate for Values {
@@ -22,6 +22,7 @@ impl Validate for Values {
         self.check_monitoring(p);
         self.check_security(p);
         self.check_inhouse_env(p);
+        redis::check(&self.redis, p);
     }
 }
 
@@ -639,6 +640,49 @@ mod tests {
                 .any(|x| x.contains("redis.cluster.nodes: a Redis Cluster")),
             "{p:?}"
         );
+    }
+
+    #[test]
+    fn redis_maxmemory_is_a_quantity_within_the_limit() {
+        let mut v = values();
+        v.redis.resources.limits.memory = "1Gi".parse().unwrap();
+        for ok in ["", "512Mi", "1Gi"] {
+            v.redis.maxmemory = ok.into();
+            assert!(problems(&v).is_empty(), "{ok}: {:?}", problems(&v));
+        }
+        for (bad, why) in [
+            ("2Gi", "above the container's memory limit (1Gi)"),
+            ("512mb", "not a Kubernetes quantity"),
+            ("0", "not a positive amount"),
+        ] {
+            v.redis.maxmemory = bad.into();
+            let p = problems(&v);
+            assert!(
+                p.iter()
+                    .any(|x| x.starts_with("redis.maxmemory") && x.contains(why)),
+                "{bad}: {p:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn redis_maxmemory_policy_is_one_redis_knows() {
+        let off = [
+            "aiEngine.enabled=false",
+            "apiGateway.enabled=false",
+            "selfHealing.enabled=false",
+        ];
+        let with = |policy: &str| {
+            let mut sets = off.to_vec();
+            sets.push(policy);
+            resolve(&sets)
+        };
+        with("redis.maxmemoryPolicy=volatile-ttl").unwrap();
+        let e = with("redis.maxmemoryPolicy=allkeys-ttl")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("redis.maxmemoryPolicy"), "{e}");
+        assert!(e.contains("allkeys-lru"), "names what is allowed: {e}");
     }
 
     #[test]

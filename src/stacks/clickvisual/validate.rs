@@ -3,7 +3,7 @@
 //! (`crate::values::fields`) and are not listed here.
 
 use super::values::Values;
-use crate::stacks::kit::check_service_account;
+use crate::stacks::kit::{check_service_account, redis};
 use crate::values::{Problems, Validate, checks};
 
 impl Validate for Values {
@@ -12,6 +12,7 @@ impl Validate for Values {
         self.check_dependencies(p);
         self.check_names(p);
         self.check_app(p);
+        redis::check(&self.redis, p);
     }
 }
 

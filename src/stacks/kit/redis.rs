@@ -7,6 +7,10 @@
 //! The password reaches redis-server through a config file written at start by the
 //! shell's `printf` builtin, and redis-cli through `REDISCLI_AUTH`: it is on no
 //! command line, so not in `/proc/<pid>/cmdline` either.
+//!
+//! Both stacks use Redis as a cache (ClickVisual: sessions and locks; the AIOps
+//! services: whatever they cache), so the server gets a `maxmemory` below the
+//! container's memory limit and evicts at it instead of being OOM-killed.
 
 use std::collections::BTreeMap;
 
@@ -21,6 +25,7 @@ use crate::model::{Phase, ProbeSpec, Release, Rendered};
 use crate::stacks::component::Builder;
 use crate::stacks::types::{Image, LogLevel, Resources};
 use crate::stacks::workload::{self as w, Timing};
+use crate::values::{Problems, checks};
 
 pub const COMPONENT: &str = "redis";
 pub const CLUSTER_INIT: &str = "redis-cluster-init";
@@ -83,9 +88,111 @@ pub struct Redis<X = NoExtras> {
     pub auth: RedisAuth,
     #[serde(flatten)]
     pub stack: X,
+    /// The server's `maxmemory`, a Kubernetes quantity (`384Mi`) no larger than
+    /// `resources.limits.memory`; empty: 75% of that limit.
+    #[serde(default)]
+    pub maxmemory: String,
+    /// What the server evicts once `maxmemory` is reached.
+    #[serde(default)]
+    pub maxmemory_policy: MaxmemoryPolicy,
     pub persistence: Persistence,
     pub resources: Resources,
     pub external: ExternalRedis,
+}
+
+/// `maxmemory-policy`: every value redis.conf lists (redis/redis 7.4.1,
+/// `redis.conf`, "MAXMEMORY POLICY").
+///
+/// The default is `allkeys-lru`, not upstream's `noeviction` nor `volatile-lru`:
+/// at the limit, `noeviction` fails every write ("OOM command not allowed"), and
+/// `volatile-lru` does the same once the keys left have no TTL. ClickVisual's
+/// sessions and locks carry TTLs, but what the AIOps services store is theirs to
+/// decide; evicting the least recently used key of any kind keeps a cache
+/// writable whatever its clients do (a session evicted that way was the idlest).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum MaxmemoryPolicy {
+    VolatileLru,
+    #[default]
+    AllkeysLru,
+    VolatileLfu,
+    AllkeysLfu,
+    VolatileRandom,
+    AllkeysRandom,
+    VolatileTtl,
+    Noeviction,
+}
+
+impl MaxmemoryPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MaxmemoryPolicy::VolatileLru => "volatile-lru",
+            MaxmemoryPolicy::AllkeysLru => "allkeys-lru",
+            MaxmemoryPolicy::VolatileLfu => "volatile-lfu",
+            MaxmemoryPolicy::AllkeysLfu => "allkeys-lfu",
+            MaxmemoryPolicy::VolatileRandom => "volatile-random",
+            MaxmemoryPolicy::AllkeysRandom => "allkeys-random",
+            MaxmemoryPolicy::VolatileTtl => "volatile-ttl",
+            MaxmemoryPolicy::Noeviction => "noeviction",
+        }
+    }
+}
+
+/// The share of the memory limit `maxmemory` takes when not set. The limit bounds
+/// the container's whole footprint, `maxmemory` only what the allocator reports
+/// as used: fragmentation comes on top, so does the copy-on-write of the child
+/// that rewrites the append-only file (`--appendonly yes`) while writes go on,
+/// and redis.conf (7.4.1, "maxmemory <bytes>") asks for free memory for the
+/// replicas' output buffers, which it leaves out of the count.
+const MAXMEMORY_SHARE: f64 = 0.75;
+const MIB: u64 = 1024 * 1024;
+
+impl<X> Redis<X> {
+    /// `maxmemory` in bytes: as set, or [`MAXMEMORY_SHARE`] of the memory limit
+    /// rounded down to a MiB.
+    pub fn maxmemory_bytes(&self) -> u64 {
+        if self.maxmemory.is_empty() {
+            let derived = (self.resources.limits.memory.value() * MAXMEMORY_SHARE) as u64;
+            derived / MIB * MIB
+        } else {
+            checks::parse_quantity(&self.maxmemory).unwrap_or(0.0) as u64
+        }
+    }
+}
+
+/// The checks `redis.*` needs beyond its types, for every stack's `validate`.
+pub fn check<X>(v: &Redis<X>, p: &mut Problems) {
+    if !v.enabled || v.maxmemory.is_empty() {
+        return;
+    }
+    let limit = v.resources.limits.memory.value();
+    match checks::parse_quantity(&v.maxmemory) {
+        Err(e) => {
+            p.add("redis.maxmemory", e).hint(
+                "set a quantity such as 384Mi, or \"\" for 75% of redis.resources.limits.memory",
+            );
+        }
+        Ok(bytes) if bytes < 1.0 => {
+            p.add(
+                "redis.maxmemory",
+                format!("{} is not a positive amount of memory", v.maxmemory),
+            )
+            .hint("set a quantity such as 384Mi, or \"\" for 75% of redis.resources.limits.memory");
+        }
+        Ok(bytes) if bytes > limit => {
+            p.add(
+                "redis.maxmemory",
+                format!(
+                    "{} is above the container's memory limit ({}): the kernel would kill Redis before it evicts anything",
+                    v.maxmemory,
+                    v.resources.limits.memory
+                ),
+            )
+            .blame("redis.resources.limits.memory")
+            .hint("lower redis.maxmemory, raise redis.resources.limits.memory, or set redis.maxmemory=\"\"");
+        }
+        Ok(_) => {}
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -263,32 +370,117 @@ fn redis_log_level(l: LogLevel) -> &'static str {
     }
 }
 
+/// What the start script passes to redis-server besides the password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    pub level: LogLevel,
+    /// `maxmemory` in bytes.
+    pub maxmemory: u64,
+    pub maxmemory_policy: MaxmemoryPolicy,
+    /// Cluster mode: the domain of the pods' stable names
+    /// (`<headless Service>.<namespace>.svc`); `None` for a standalone server.
+    pub cluster_domain: Option<String>,
+}
+
+impl ServerConfig {
+    pub fn of<X: RedisExtras>(release: &Release, v: &Redis<X>, level: LogLevel) -> Self {
+        ServerConfig {
+            level,
+            maxmemory: v.maxmemory_bytes(),
+            maxmemory_policy: v.maxmemory_policy,
+            cluster_domain: v.clustered().then(|| {
+                format!(
+                    "{}.{}.svc",
+                    w::headless_name(release, COMPONENT),
+                    release.namespace
+                )
+            }),
+        }
+    }
+}
+
+/// Before a cluster node starts: every address in nodes.conf made current.
+///
+/// A restarted pod has a new IP and nodes.conf holds the old ones. Cluster bus
+/// links go to the address recorded for a node (redis/redis 7.4.1,
+/// `src/cluster_legacy.c`, `clusterNodeCronHandleReconnect`: `connConnect(...,
+/// node->ip, node->cport, ...)`; an announced hostname is only shown to clients),
+/// and a node takes a peer's new address only from a PING that peer sends it
+/// (`nodeUpdateAddressIfNeeded`). One pod restarting rejoins that way; when every
+/// pod restarts at once, nobody reaches anybody and the cluster stays down. So each
+/// node's own line gets `POD_IP`, and each peer's line the address its stable name
+/// resolves to now: the name it announced with `cluster-announce-hostname`, kept in
+/// nodes.conf as `ip:port@cport,hostname[,aux=value]*` (`clusterGenNodeDescription`,
+/// `clusterLoadConfig`). The headless Service publishes not-ready pods, so a peer's
+/// name resolves as soon as it has an address; one that does not within a minute
+/// (a pod that cannot be scheduled) keeps its old address and is left to gossip.
+/// Lines without a hostname (written before nodes announced one) keep theirs.
+const REWRITE_NODES_CONF: &str = r#"if [ -f /data/nodes.conf ]; then
+  deadline=$(($(date +%s) + 60))
+  while IFS= read -r line || [ -n "$line" ]; do
+    id=${line%% *}
+    rest=${line#* }
+    addr=${rest%% *}
+    rest=${rest#* }
+    case "$addr" in
+      *:*@*) ;;
+      *) printf '%s\n' "$line"; continue ;;
+    esac
+    ip=${addr%%@*}
+    ip=${ip%:*}
+    host=${addr#*@}
+    case "$host" in
+      *,*) host=${host#*,}; host=${host%%,*} ;;
+      *) host= ;;
+    esac
+    case "$host" in *=*) host= ;; esac
+    new=$ip
+    case ",${rest%% *}," in
+      *,myself,*) new=$POD_IP ;;
+      *)
+        while [ -n "$host" ]; do
+          found=$(getent hosts "$host" | awk '{print $1; exit}')
+          if [ -n "$found" ]; then new=$found; break; fi
+          if [ "$(date +%s)" -ge "$deadline" ]; then
+            echo "$host does not resolve: node $id keeps $ip" >&2
+            break
+          fi
+          sleep 1
+        done
+        ;;
+    esac
+    printf '%s %s%s %s\n' "$id" "$new" "${addr#"$ip"}" "$rest"
+  done < /data/nodes.conf > /data/nodes.conf.new
+  mv /data/nodes.conf.new /data/nodes.conf
+fi
+"#;
+
 /// The server's start script: auth settings into a file, then exec redis-server.
 /// The password stays off the command line (argv is readable through `/proc`). In
 /// the file it is a double-quoted string, backslashes and quotes escaped, which
 /// redis.conf reads back verbatim (`sdssplitargs` in upstream's `src/sds.c`): any
 /// password a user sets works, spaces and quotes included.
-pub fn start_script(cluster: bool, level: LogLevel) -> String {
+///
+/// Cluster mode needs `POD_NAME` and `POD_IP` in the env.
+pub fn start_script(c: &ServerConfig) -> String {
     let mut script = String::from(
         "set -e\n\
          quoted=$(printf '%s' \"$REDIS_PASSWORD\" | sed 's/[\\\\\"]/\\\\&/g')\n\
          printf 'requirepass \"%s\"\\nmasterauth \"%s\"\\n' \"$quoted\" \"$quoted\" > /tmp/auth.conf\n",
     );
     let mut server = format!(
-        "exec redis-server /tmp/auth.conf --port {PORT} --dir /data --appendonly yes --loglevel {}",
-        redis_log_level(level)
+        "exec redis-server /tmp/auth.conf --port {PORT} --dir /data --appendonly yes --loglevel {} \
+         --maxmemory {} --maxmemory-policy {}",
+        redis_log_level(c.level),
+        c.maxmemory,
+        c.maxmemory_policy.as_str(),
     );
-    if cluster {
-        // A restarted pod has a new address: correct its own line of nodes.conf so
-        // that it rejoins under the same node ID (peers learn the new address from it).
-        script.push_str(
-            "if [ -f /data/nodes.conf ]; then\n  \
-             sed -i -e \"/myself/ s/[0-9]\\{1,3\\}\\.[0-9]\\{1,3\\}\\.[0-9]\\{1,3\\}\\.[0-9]\\{1,3\\}/${POD_IP}/\" /data/nodes.conf\n\
-             fi\n",
-        );
-        server.push_str(
-            " --cluster-enabled yes --cluster-config-file /data/nodes.conf --cluster-node-timeout 5000",
-        );
+    if let Some(domain) = &c.cluster_domain {
+        script.push_str(REWRITE_NODES_CONF);
+        server.push_str(&format!(
+            " --cluster-enabled yes --cluster-config-file /data/nodes.conf --cluster-node-timeout 5000 \
+             --cluster-announce-hostname \"$POD_NAME.{domain}\""
+        ));
     }
     script.push_str(&server);
     script
@@ -308,11 +500,16 @@ fn container<V: StackValues, C, X: RedisExtras>(
     ];
     let mut ports = vec![w::container_port("redis", i32::from(PORT))];
     if v.clustered() {
+        env.push(w::env_field("POD_NAME", "metadata.name"));
         env.push(w::env_field("POD_IP", "status.podIP"));
         ports.push(w::container_port("bus", i32::from(BUS_PORT)));
     }
     Container {
-        command: Some(w::shell(start_script(v.clustered(), level))),
+        command: Some(w::shell(start_script(&ServerConfig::of(
+            ctx.release,
+            v,
+            level,
+        )))),
         env: Some(env),
         ports: Some(ports),
         volume_mounts: Some(vec![w::mount(DATA_VOLUME, "/data", false)]),

@@ -56,6 +56,15 @@ pub fn env_ref(container: &serde_json::Value, name: &str) -> Option<(String, Str
     Some((r["name"].as_str()?.into(), r["key"].as_str()?.into()))
 }
 
+/// The pod field (`fieldRef.fieldPath`) an env var of a container is read from.
+pub fn env_field<'a>(container: &'a serde_json::Value, name: &str) -> Option<&'a str> {
+    container["env"]
+        .as_array()?
+        .iter()
+        .find(|e| e["name"] == name)?["valueFrom"]["fieldRef"]["fieldPath"]
+        .as_str()
+}
+
 /// Decoded value of a key of a Secret manifest.
 pub fn secret_value(m: &Manifest, key: &str) -> String {
     use base64::Engine;
