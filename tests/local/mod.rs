@@ -348,7 +348,7 @@ pub fn have_postgres() -> bool {
 pub struct Postgres {
     _server: Server,
     pub port: u16,
-    socket_dir: std::path::PathBuf,
+    pub socket_dir: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
 
