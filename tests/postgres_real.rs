@@ -27,24 +27,12 @@ mod local;
 
 use std::process::{Command, Output};
 
-use rand::SeedableRng;
-use rand::rngs::StdRng;
-use stackctl::model::Capabilities;
-use stackctl::operations::prepare_with_rng;
-
 use local::{NASTY, have, have_postgres, start_postgres};
 
 /// The init script, and the role and database it is for, as the stack renders them.
 fn rendered() -> (String, String, String) {
-    let input = common::profile_input("aiops-minimal", None, Some("aiops".into()));
-    let prepared = prepare_with_rng(&input, &mut StdRng::seed_from_u64(3)).unwrap();
-    let plan = prepared.plan(Capabilities::latest()).unwrap();
-    let ms: Vec<_> = plan.manifests().collect();
-    let cm = ms
-        .iter()
-        .find(|m| m.kind == "ConfigMap" && m.name.ends_with("-postgresql-init"))
-        .expect("the init ConfigMap");
-    let script = cm.body["data"]["10-create-account.sh"]
+    let ms = common::render("aiops-minimal", "aiops", &[]);
+    let script = common::find(&ms, "ConfigMap", "-postgresql-init")["data"]["10-create-account.sh"]
         .as_str()
         .unwrap()
         .to_string();

@@ -28,14 +28,11 @@ use std::process::{Command, Output};
 use std::time::Instant;
 
 use base64::Engine as _;
-use rand::SeedableRng;
-use rand::rngs::StdRng;
 use serde_json::{Map, Value, json};
-use stackctl::model::{Capabilities, Manifest};
-use stackctl::operations::prepare_with_rng;
+use stackctl::model::Manifest;
 use stackctl::stacks::kit::prometheus::CONFIG_DIR;
-use stackctl::values::SetFlag;
 
+use common::find;
 use local::{have, stderr, stdout};
 
 const AIOPS_PROFILES: [&str; 3] = ["aiops-minimal", "aiops", "aiops-production"];
@@ -49,23 +46,7 @@ const TRAEFIK_DEFAULT_BUCKETS: [f64; 4] = [0.1, 0.3, 1.2, 5.0];
 // rendering
 
 fn render(profile: &str, sets: &[&str]) -> Vec<Manifest> {
-    let mut input = common::profile_input(profile, None, Some(NAMESPACE.into()));
-    input.sets.extend(sets.iter().map(|s| SetFlag::set(*s)));
-    let prepared = prepare_with_rng(&input, &mut StdRng::seed_from_u64(42))
-        .unwrap_or_else(|e| panic!("profile {profile}: {e:#}"));
-    prepared
-        .plan(Capabilities::latest())
-        .unwrap()
-        .manifests()
-        .cloned()
-        .collect()
-}
-
-fn find<'a>(ms: &'a [Manifest], kind: &str, suffix: &str) -> &'a Value {
-    &ms.iter()
-        .find(|m| m.kind == kind && m.name.ends_with(suffix))
-        .unwrap_or_else(|| panic!("no {kind} *{suffix}"))
-        .body
+    common::render(profile, NAMESPACE, sets)
 }
 
 /// The files of Prometheus' ConfigMap, mounted at `CONFIG_DIR`.

@@ -49,31 +49,13 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use rand::SeedableRng;
-use rand::rngs::StdRng;
-use serde_json::Value;
-use stackctl::model::{Capabilities, Manifest};
-use stackctl::operations::prepare_with_rng;
+use stackctl::model::Manifest;
 
+use common::find;
 use local::{Server, free_port, have};
 
 fn render(profile: &str, namespace: &str) -> Vec<Manifest> {
-    let input = common::profile_input(profile, None, Some(namespace.into()));
-    let prepared = prepare_with_rng(&input, &mut StdRng::seed_from_u64(7))
-        .unwrap_or_else(|e| panic!("profile {profile}: {e:#}"));
-    prepared
-        .plan(Capabilities::latest())
-        .unwrap()
-        .manifests()
-        .cloned()
-        .collect()
-}
-
-fn find<'a>(ms: &'a [Manifest], kind: &str, part: &str) -> &'a Value {
-    &ms.iter()
-        .find(|m| m.kind == kind && m.name.contains(part))
-        .unwrap_or_else(|| panic!("no {kind} *{part}*"))
-        .body
+    common::render(profile, namespace, &[])
 }
 
 /// The rendered pieces of a Redis: start script, password, memory limit, replicas.

@@ -81,14 +81,15 @@ pub async fn install(
     reporter.info(format!("cluster {}", session.server_version));
     let plan = prepared.plan(session.caps)?;
     let create = opts.create_namespace && !exists;
-    let switches = prepared.stack.rbac_switches();
-    let kubernetes = preflight::kubernetes_versions(
+    preflight::run_rendered(
         session,
         reporter,
-        &prepared.stack.kube_requirements(&prepared.values)?,
+        &prepared,
+        &plan,
+        create,
         opts.allow_unsupported_kubernetes,
-    );
-    preflight::run(session, reporter, &plan, &ns, create, switches, kubernetes).await?;
+    )
+    .await?;
     if opts.server_dry_run {
         let objects = server_dry_run(session, &plan).await?;
         return Ok(Installed::DryRun { objects });

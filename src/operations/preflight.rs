@@ -385,6 +385,34 @@ pub async fn check(
     })
 }
 
+/// [`run`] for a plan rendered from `prepared` (install, upgrade): with the stack's
+/// RBAC switches and its components' minimum Kubernetes versions.
+pub async fn run_rendered(
+    session: &Session,
+    reporter: &Reporter,
+    prepared: &Prepared,
+    plan: &Plan,
+    creates_namespace: bool,
+    allow_unsupported_kubernetes: bool,
+) -> Result<Report> {
+    let kubernetes = kubernetes_versions(
+        session,
+        reporter,
+        &prepared.stack.kube_requirements(&prepared.values)?,
+        allow_unsupported_kubernetes,
+    );
+    run(
+        session,
+        reporter,
+        plan,
+        &prepared.release.namespace,
+        creates_namespace,
+        prepared.stack.rbac_switches(),
+        kubernetes,
+    )
+    .await
+}
+
 /// Runs [`check`], reports it, and fails with [`PreflightFailed`] on any problem.
 pub async fn run(
     session: &Session,

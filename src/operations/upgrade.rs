@@ -157,14 +157,15 @@ pub async fn run(
     } = planned;
     let (name, ns) = (&prepared.release.name, &prepared.release.namespace);
     let store = Store::new(session.client.clone(), ns);
-    let switches = prepared.stack.rbac_switches();
-    let kubernetes = preflight::kubernetes_versions(
+    preflight::run_rendered(
         session,
         reporter,
-        &prepared.stack.kube_requirements(&prepared.values)?,
+        &prepared,
+        &plan,
+        false,
         opts.allow_unsupported_kubernetes,
-    );
-    preflight::run(session, reporter, &plan, ns, false, switches, kubernetes).await?;
+    )
+    .await?;
     if !opts.run.skip_tests {
         preflight::external(session, reporter, &prepared, &plan).await?;
     }

@@ -62,6 +62,38 @@ pub fn profile_input(
     }
 }
 
+/// A built-in profile's objects in apply order, as `template` renders them in
+/// `namespace`, with `sets` (`--set` syntax) over the values it cannot default;
+/// generated secrets from a fixed seed.
+pub fn render(profile: &str, namespace: &str, sets: &[&str]) -> Vec<stackctl::model::Manifest> {
+    use rand::SeedableRng;
+    let mut input = profile_input(profile, None, Some(namespace.into()));
+    input
+        .sets
+        .extend(sets.iter().map(|s| stackctl::values::SetFlag::set(*s)));
+    let prepared =
+        stackctl::operations::prepare_with_rng(&input, &mut rand::rngs::StdRng::seed_from_u64(42))
+            .unwrap_or_else(|e| panic!("profile {profile}: {e:#}"));
+    prepared
+        .plan(stackctl::model::Capabilities::latest())
+        .unwrap()
+        .manifests()
+        .cloned()
+        .collect()
+}
+
+/// The body of the one `kind` whose name contains `part`.
+pub fn find<'a>(
+    ms: &'a [stackctl::model::Manifest],
+    kind: &str,
+    part: &str,
+) -> &'a serde_json::Value {
+    &ms.iter()
+        .find(|m| m.kind == kind && m.name.contains(part))
+        .unwrap_or_else(|| panic!("no {kind} *{part}*"))
+        .body
+}
+
 static KUBECONFIG: OnceCell<PathBuf> = OnceCell::const_new();
 
 /// Path of an admin kubeconfig for the test cluster, starting the local one if needed.

@@ -14,13 +14,10 @@
 //! External services (`<component>.enabled=false`) are the user's: nothing here
 //! applies to them.
 
-use std::collections::BTreeMap;
-
 use super::values::Values;
 use super::{Ctx, elasticsearch, grafana, kibana, postgresql};
-use crate::model::{
-    Capabilities, InitOnlyChange, ROTATION_SECRET_SUFFIX, Release, Rotation, RotationJob,
-};
+use crate::model::{Capabilities, InitOnlyChange, Release, Rotation, RotationJob};
+use crate::stacks::kit::rotation;
 use crate::stacks::rotation_scripts;
 use crate::stacks::workload as w;
 
@@ -124,11 +121,7 @@ pub fn rotation_jobs(
     release: &Release,
     keys: &[&str],
 ) -> Vec<RotationJob> {
-    let rotate: Vec<&'static str> = [POSTGRES_PASSWORD, PASSWORD]
-        .into_iter()
-        .filter(|k| keys.contains(k))
-        .collect();
-    if rotate.is_empty() || !(old.postgresql.enabled && new.postgresql.enabled) {
+    if !(old.postgresql.enabled && new.postgresql.enabled) {
         return Vec::new();
     }
     let ctx = Ctx {
@@ -141,54 +134,25 @@ pub fn rotation_jobs(
         return Vec::new();
     };
     let (o, n) = (&old.postgresql.auth, &new.postgresql.auth);
-    let new_if = |key, value: &str| {
-        if rotate.contains(&key) {
-            value.to_string()
-        } else {
-            String::new()
-        }
-    };
-    let secret_name = release.object_name(ROTATION_SECRET_SUFFIX);
-    let secret = BTreeMap::from([
-        (
-            "postgresql-admin-password".to_string(),
-            o.postgres_password.clone(),
-        ),
-        (
-            "postgresql-new-admin-password".to_string(),
-            new_if(POSTGRES_PASSWORD, &n.postgres_password),
-        ),
-        (
-            "postgresql-new-app-password".to_string(),
-            new_if(PASSWORD, &n.password),
-        ),
-    ]);
-    let from_secret = |env: &str, key: &str| w::env_secret(env, &secret_name, key);
-    let probe = crate::model::ProbeSpec {
-        target: format!("{}:{}", pg.host, pg.port),
-        check: format!("new passwords for {}", rotate.join(", ")),
+    let accounts = rotation::Accounts {
+        component: postgresql::COMPONENT,
+        admin_key: POSTGRES_PASSWORD,
+        app_key: PASSWORD,
+        host: &pg.host,
+        port: pg.port,
+        admin_password: &o.postgres_password,
+        new_admin_password: &n.postgres_password,
+        new_app_password: &n.password,
         script: rotation_scripts::POSTGRESQL,
-        env: vec![
-            w::env("HOST", &pg.host),
-            w::env("PORT", pg.port.to_string()),
+        settings: vec![
             // The image's superuser: `POSTGRES_USER` as `postgresql.rs` sets it.
             w::env("ADMIN_USER", "postgres"),
-            from_secret("ADMIN_PASSWORD", "postgresql-admin-password"),
-            from_secret("NEW_ADMIN_PASSWORD", "postgresql-new-admin-password"),
             w::env("APP_USER", &o.username),
             w::env("APP_DATABASE", &o.database),
-            from_secret("NEW_APP_PASSWORD", "postgresql-new-app-password"),
         ],
-        ..ctx.probe_base(
-            &format!("rotate-{}", postgresql::COMPONENT),
-            ctx.own_image(&old.postgresql.image),
-        )
+        image: ctx.own_image(&old.postgresql.image),
     };
-    vec![RotationJob {
-        probe,
-        keys: rotate,
-        secret,
-    }]
+    rotation::job(&ctx, keys, accounts)
 }
 
 #[cfg(test)]

@@ -12,13 +12,10 @@
 //! External services (`mysql.enabled=false`) are the user's: their credentials
 //! change wherever the user changed them, so nothing here applies.
 
-use std::collections::BTreeMap;
-
 use super::values::Values;
 use super::{Ctx, mysql};
-use crate::model::{
-    Capabilities, InitOnlyChange, ROTATION_SECRET_SUFFIX, Release, Rotation, RotationJob,
-};
+use crate::model::{Capabilities, InitOnlyChange, Release, Rotation, RotationJob};
+use crate::stacks::kit::rotation;
 use crate::stacks::rotation_scripts;
 use crate::stacks::workload as w;
 
@@ -86,11 +83,7 @@ pub fn rotation_jobs(
     release: &Release,
     keys: &[&str],
 ) -> Vec<RotationJob> {
-    let rotate: Vec<&'static str> = [ROOT_PASSWORD, PASSWORD]
-        .into_iter()
-        .filter(|k| keys.contains(k))
-        .collect();
-    if rotate.is_empty() || !(old.mysql.enabled && new.mysql.enabled) {
+    if !(old.mysql.enabled && new.mysql.enabled) {
         return Vec::new();
     }
     let ctx = Ctx {
@@ -100,51 +93,26 @@ pub fn rotation_jobs(
         conn: super::connections::Connections::new(old, release),
     };
     let (o, n) = (&old.mysql.auth, &new.mysql.auth);
-    let new_if = |key, value: &str| {
-        if rotate.contains(&key) {
-            value.to_string()
-        } else {
-            String::new()
-        }
-    };
-    let secret_name = release.object_name(ROTATION_SECRET_SUFFIX);
-    let secret = BTreeMap::from([
-        ("mysql-admin-password".to_string(), o.root_password.clone()),
-        (
-            "mysql-new-admin-password".to_string(),
-            new_if(ROOT_PASSWORD, &n.root_password),
-        ),
-        (
-            "mysql-new-app-password".to_string(),
-            new_if(PASSWORD, &n.password),
-        ),
-    ]);
-    let from_secret = |env: &str, key: &str| w::env_secret(env, &secret_name, key);
-    let probe = crate::model::ProbeSpec {
-        target: format!("{}:{}", ctx.conn.mysql.host, ctx.conn.mysql.port),
-        check: format!("new passwords for {}", rotate.join(", ")),
+    let db = &ctx.conn.mysql;
+    let accounts = rotation::Accounts {
+        component: mysql::COMPONENT,
+        admin_key: ROOT_PASSWORD,
+        app_key: PASSWORD,
+        host: &db.host,
+        port: db.port,
+        admin_password: &o.root_password,
+        new_admin_password: &n.root_password,
+        new_app_password: &n.password,
         script: rotation_scripts::MYSQL,
-        env: vec![
-            w::env("HOST", &ctx.conn.mysql.host),
-            w::env("PORT", ctx.conn.mysql.port.to_string()),
+        settings: vec![
             w::env("ADMIN_USER", "root"),
             w::env("ADMIN_HOSTS", ROOT_HOSTS),
-            from_secret("ADMIN_PASSWORD", "mysql-admin-password"),
-            from_secret("NEW_ADMIN_PASSWORD", "mysql-new-admin-password"),
             w::env("APP_USER", &o.username),
             w::env("APP_HOST", "%"),
-            from_secret("NEW_APP_PASSWORD", "mysql-new-app-password"),
         ],
-        ..ctx.probe_base(
-            &format!("rotate-{}", mysql::COMPONENT),
-            ctx.own_image(&old.mysql.image),
-        )
+        image: ctx.own_image(&old.mysql.image),
     };
-    vec![RotationJob {
-        probe,
-        keys: rotate,
-        secret,
-    }]
+    rotation::job(&ctx, keys, accounts)
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ pub mod connections;
 pub mod ctx;
 pub mod prometheus;
 pub mod redis;
+pub mod rotation;
 #[cfg(test)]
 pub mod testing;
 pub mod values;
