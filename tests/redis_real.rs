@@ -175,7 +175,8 @@ fn standalone_server_requires_the_password_and_evicts_at_the_rendered_maxmemory(
     if !have(&["sh", "sed", "redis-server", "redis-cli"]) {
         return;
     }
-    let ms = render("default", "clickvisual");
+    // Redis is on only where ClickVisual reads it; the default profile's sizes.
+    let ms = common::render("default", "clickvisual", &["redis.enabled=true"]);
     let r = redis_of(&ms);
     assert_eq!(r.memory_limit, "512Mi", "the profile's limit moved: adjust");
     let dir = tempfile::tempdir().unwrap();

@@ -104,6 +104,18 @@ fn depends_on(ctx: &Ctx<'_>) -> Vec<&'static str> {
     deps
 }
 
+/// A bundled Redis nothing reads: one ClickVisual replica keeps its sessions in
+/// memory (`app.isMultiCopy` off; clickvisual v1.0.7
+/// `api/internal/invoker/invoker.go` builds the Redis client only in multi-copy
+/// mode). A release installed when the defaults had Redis on keeps it until asked.
+pub fn unused_redis(v: &Values) -> Option<String> {
+    (v.redis.enabled && v.clickvisual.replicas <= 1).then(|| {
+        "redis.enabled is true, but ClickVisual with one replica keeps sessions in memory and never reads Redis: \
+         set redis.enabled=false to remove it (its volume is kept), or keep it for a later clickvisual.replicas > 1"
+            .to_string()
+    })
+}
+
 /// Redis, when ClickVisual uses it: only in multi-copy mode (more than one replica)
 /// does it read `[redis]` and keep sessions there.
 fn redis_used<'a>(ctx: &'a Ctx<'_>) -> Option<&'a super::connections::Redis> {
@@ -604,9 +616,25 @@ mod tests {
     }
 
     #[test]
+    fn redis_is_off_unless_clickvisual_reads_it_and_a_lone_replica_warns_of_an_unused_one() {
+        let mut v = values();
+        // The defaults run one replica, which keeps sessions in memory.
+        assert!(!v.redis.enabled && v.clickvisual.replicas == 1);
+        assert_eq!(config(&v)["auth"]["mode"].as_str(), Some("memstore"));
+        assert_eq!(super::unused_redis(&v), None);
+        // A release installed when the defaults had Redis on: told, not changed.
+        v.redis.enabled = true;
+        let w = super::unused_redis(&v).expect("a warning");
+        assert!(w.contains("set redis.enabled=false"), "{w}");
+        v.clickvisual.replicas = 2;
+        assert_eq!(super::unused_redis(&v), None);
+    }
+
+    #[test]
     fn multi_copy_uses_redis_for_sessions() {
         let mut v = values();
         v.clickvisual.replicas = 3;
+        v.redis.enabled = true;
         let c = config(&v);
         assert_eq!(c["app"]["isMultiCopy"].as_bool(), Some(true));
         assert_eq!(c["auth"]["mode"].as_str(), Some("redis"));

@@ -13,7 +13,11 @@ pub static STACK: crate::stacks::Definition<Values> = crate::stacks::Definition 
     render,
     probes,
     notes,
-    warnings: |v| schema::warnings(&v.clickvisual),
+    warnings: |v| {
+        let mut w = schema::warnings(&v.clickvisual);
+        w.extend(app::unused_redis(v));
+        w
+    },
     rbac_switches: &[crate::stacks::RbacSwitch {
         component: fluentbit::COMPONENT,
         key: "fluentbit",

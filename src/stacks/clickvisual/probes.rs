@@ -208,7 +208,8 @@ mod tests {
 
     #[test]
     fn one_probe_per_component_in_use() {
-        let v = values();
+        let mut v = values();
+        v.redis.enabled = true;
         assert_eq!(
             components(&probes_of(&v)),
             [
@@ -283,7 +284,9 @@ mod tests {
 
     #[test]
     fn secret_refs_name_rendered_secret_keys() {
-        for v in [values(), all_external()] {
+        let mut bundled = values();
+        bundled.redis.enabled = true;
+        for v in [bundled, all_external()] {
             let rendered = render_all(&v);
             let secrets: BTreeSet<(String, String)> = rendered
                 .iter()

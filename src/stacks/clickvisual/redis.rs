@@ -24,7 +24,8 @@ mod tests {
 
     #[test]
     fn password_is_on_no_command_line() {
-        let v = values();
+        let mut v = values();
+        v.redis.enabled = true;
         let all = render_all(&v);
         let r = component(&all, "redis");
         let sts = find(r, "StatefulSet", "cv-redis");
@@ -55,6 +56,7 @@ mod tests {
     #[test]
     fn runs_in_the_images_redis_group() {
         let mut v = values();
+        v.redis.enabled = true;
         assert_eq!(v.redis.image.tag, "7.4-alpine");
         for (tag, group) in [("7.4-alpine", 1000), ("7.4-bookworm", 999)] {
             v.redis.image.tag = tag.into();
