@@ -2,7 +2,7 @@
 
 use super::shared::{PROBE_GID, PROBE_PATHS, PROBE_UID};
 use super::{
-    BasePath, ConfigFile, Env, Exception, Fact, Health, ImageContract, Match, Port, Rule,
+    BasePath, ConfigFile, Env, Exception, Fact, Health, ImageContract, Match, Port, RealRun, Rule,
     by_stackctl, fact, unverified, up,
 };
 
@@ -75,6 +75,9 @@ pub static TRAEFIK_3_4_1: ImageContract = ImageContract {
             "Traefik's Kubernetes provider requirements were not read at v3.4.1 (EndpointSlices need discovery.k8s.io/v1, Kubernetes 1.21)",
         ),
     ),
+    real_run: RealRun::None {
+        why: "not packaged by Debian",
+    },
     exceptions: &[
         Exception {
             container: "traefik",
@@ -131,6 +134,9 @@ pub static NODE_EXPORTER: ImageContract = ImageContract {
     base_path: None,
     env: &[],
     min_kubernetes: NO_API,
+    real_run: RealRun::None {
+        why: "Debian packages node-exporter 1.5 (prometheus-node-exporter), but no test runs it: its flags are read from upstream",
+    },
     exceptions: &[],
 };
 
@@ -182,6 +188,9 @@ pub static KUBE_STATE_METRICS: ImageContract = ImageContract {
     min_kubernetes: Fact {
         note: "built with client-go v1.32; the compatibility matrix names no minimum",
         ..fact(None, up(KSM, KSM_TAG, "README.md"))
+    },
+    real_run: RealRun::None {
+        why: "not packaged by Debian",
     },
     exceptions: &[],
 };
@@ -237,6 +246,11 @@ pub static ALERTMANAGER: ImageContract = ImageContract {
     )),
     env: &[],
     min_kubernetes: NO_API,
+    real_run: RealRun::Debian {
+        package: "prometheus-alertmanager 0.25 (bookworm)",
+        tests: "tests/promtool.rs: `amtool check-config` on every AIOps profile's configuration, every receiver on",
+        unproven: "0.25 stands in for 0.28.1: keys added since would be rejected, not accepted; routing is not exercised",
+    },
     exceptions: &[],
 };
 
@@ -305,6 +319,9 @@ pub static GRAFANA: ImageContract = ImageContract {
         ),
     ],
     min_kubernetes: NO_API,
+    real_run: RealRun::None {
+        why: "not packaged by Debian",
+    },
     exceptions: &[],
 };
 
@@ -398,6 +415,9 @@ pub static ELASTICSEARCH: ImageContract = ImageContract {
         ),
     ],
     min_kubernetes: NO_API,
+    real_run: RealRun::None {
+        why: "not packaged by Debian",
+    },
     exceptions: &[
         Exception {
             container: "sysctl",
@@ -484,6 +504,9 @@ pub static KIBANA: ImageContract = ImageContract {
         up(ELASTIC, ELASTIC_REV, "kibana/bin/kibana-docker"),
     )],
     min_kubernetes: NO_API,
+    real_run: RealRun::None {
+        why: "not packaged by Debian",
+    },
     exceptions: &[],
 };
 
@@ -552,6 +575,9 @@ pub static LOGSTASH: ImageContract = ImageContract {
         unverified("read by Logstash's launcher scripts, not read here"),
     )],
     min_kubernetes: NO_API,
+    real_run: RealRun::None {
+        why: "not packaged by Debian",
+    },
     exceptions: &[],
 };
 
@@ -608,6 +634,11 @@ pub static POSTGRES: ImageContract = ImageContract {
         ),
     ],
     min_kubernetes: NO_API,
+    real_run: RealRun::Debian {
+        package: "postgresql 15 (bookworm)",
+        tests: "tests/postgres_real.rs (the init script, sourced as the entrypoint does), tests/rotation_scripts.rs (password rotation)",
+        unproven: "15 stands in for 17; the image's entrypoint and its first-start initdb are not run",
+    },
     exceptions: &[PROBE_UID, PROBE_GID, PROBE_PATHS],
 };
 
@@ -641,6 +672,9 @@ pub static POSTGRES_EXPORTER: ImageContract = ImageContract {
         unverified("flags' env bindings in cmd/postgres_exporter were not read"),
     )],
     min_kubernetes: NO_API,
+    real_run: RealRun::None {
+        why: "Debian packages postgres-exporter 0.11, but no test runs it",
+    },
     exceptions: &[
         Exception {
             container: "metrics",
@@ -693,6 +727,9 @@ const fn in_house(component: &'static str) -> ImageContract {
         base_path: None,
         env: IN_HOUSE_ENV,
         min_kubernetes: fact(None, unverified(WHY)),
+        real_run: RealRun::None {
+            why: "built by the user: nothing to run",
+        },
         exceptions: &[],
     }
 }

@@ -2,8 +2,8 @@
 
 use super::shared::{PROBE_GID, PROBE_PATHS, PROBE_UID};
 use super::{
-    ConfigFile, Env, Exception, Fact, Health, ImageContract, Match, Port, Rule, by_stackctl, fact,
-    unverified, up,
+    ConfigFile, Env, Exception, Fact, Health, ImageContract, Match, Port, RealRun, Rule,
+    by_stackctl, fact, unverified, up,
 };
 
 const NO_API: Fact<Option<&str>> = fact(
@@ -138,6 +138,9 @@ pub static CLICKVISUAL: ImageContract = ImageContract {
         ),
     ],
     min_kubernetes: NO_API,
+    real_run: RealRun::None {
+        why: "not packaged by Debian; what it reads from MySQL is checked by running its schema Job's script against MariaDB (tests/schema.rs)",
+    },
     exceptions: &[],
 };
 
@@ -222,6 +225,11 @@ pub static MYSQL_8_4: ImageContract = ImageContract {
         ),
     ],
     min_kubernetes: NO_API,
+    real_run: RealRun::Debian {
+        package: "mariadb-server 10.11 (bookworm)",
+        tests: "tests/schema.rs (the schema Job's script, every supported ClickVisual version), tests/probe_commands.rs (the probe), tests/rotation_scripts.rs (password rotation)",
+        unproven: "MariaDB stands in for MySQL 8.4: authentication plugins, reserved words and collations differ (unit tests check the schema against MySQL 8.4's), and the image's entrypoint is not run",
+    },
     exceptions: &[
         Exception {
             container: "apply-schema",
@@ -349,6 +357,9 @@ pub static CLICKHOUSE: ImageContract = ImageContract {
         ),
     ],
     min_kubernetes: NO_API,
+    real_run: RealRun::None {
+        why: "Debian bookworm packages ClickHouse 18.16, six years older than 24.8: nothing of it is run",
+    },
     exceptions: &[],
 };
 
@@ -412,6 +423,9 @@ pub static KAFKA: ImageContract = ImageContract {
         unverified(KAFKA_WHY),
     )],
     min_kubernetes: NO_API,
+    real_run: RealRun::None {
+        why: "not packaged by Debian",
+    },
     exceptions: &[PROBE_UID, PROBE_GID, PROBE_PATHS],
 };
 
@@ -506,6 +520,9 @@ pub static ZOOKEEPER: ImageContract = ImageContract {
         ),
     ],
     min_kubernetes: NO_API,
+    real_run: RealRun::None {
+        why: "Debian packages ZooKeeper 3.8 (zookeeperd), but no test runs it yet; the probe's `srvr` parsing is tested against a canned answer (tests/probe_commands.rs)",
+    },
     exceptions: &[PROBE_UID, PROBE_GID, PROBE_PATHS],
 };
 
@@ -587,6 +604,9 @@ pub static FLUENT_BIT: ImageContract = ImageContract {
         None,
         unverified("the kubernetes filter's API needs were not read"),
     ),
+    real_run: RealRun::None {
+        why: "not packaged by Debian bookworm",
+    },
     exceptions: &[],
 };
 

@@ -1,6 +1,6 @@
 //! `docs/images.md`: the contracts as people read them, every fact with its link.
 
-use super::{BasePath, Fact, ImageContract, Source, all};
+use super::{BasePath, Fact, ImageContract, RealRun, Source, all};
 
 fn cite(s: &Source) -> String {
     match s {
@@ -118,6 +118,16 @@ fn contract(out: &mut String, c: &ImageContract) {
         &c.min_kubernetes,
         &opt(c.min_kubernetes.value, "none stated"),
     );
+    match c.real_run {
+        RealRun::Debian {
+            package,
+            tests,
+            unproven,
+        } => out.push_str(&format!(
+            "- run for real: Debian's {package} stands in for the image in {tests}; a pass does not prove: {unproven}\n"
+        )),
+        RealRun::None { why } => out.push_str(&format!("- run for real: no — {why}\n")),
+    }
     for e in c.exceptions {
         let kind = if e.known_defect {
             "known defect"

@@ -170,7 +170,26 @@ pub struct ImageContract {
     /// Variables the image (entrypoint or program) reads, and what it does with them.
     pub env: &'static [Fact<Env>],
     pub min_kubernetes: Fact<Option<&'static str>>,
+    /// Whether the tests run the software itself on what stackctl renders.
+    pub real_run: RealRun,
     pub exceptions: &'static [Exception],
+}
+
+/// Where Debian packages an image's software, the tests run that build on what
+/// stackctl renders; this says which build, which tests, and what a pass leaves
+/// unproven. Elsewhere it says why nothing runs.
+#[derive(Debug, Clone, Copy)]
+pub enum RealRun {
+    Debian {
+        /// The package and the version Debian bookworm has.
+        package: &'static str,
+        tests: &'static str,
+        /// What a pass does not show, the version gap first.
+        unproven: &'static str,
+    },
+    None {
+        why: &'static str,
+    },
 }
 
 /// Every contract, ClickVisual's images first.
@@ -275,6 +294,27 @@ mod tests {
                 c.image,
                 c.tag
             );
+        }
+    }
+
+    #[test]
+    fn every_real_run_names_test_files_that_exist() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        for c in all() {
+            let text = match c.real_run {
+                RealRun::Debian { tests, .. } => tests,
+                RealRun::None { why } => why,
+            };
+            let named: Vec<&str> = text
+                .split(|ch: char| ch.is_whitespace() || "(),;:".contains(ch))
+                .filter(|w| w.starts_with("tests/") && w.ends_with(".rs"))
+                .collect();
+            if let RealRun::Debian { .. } = c.real_run {
+                assert!(!named.is_empty(), "{}: which test runs it?", c.image);
+            }
+            for file in named {
+                assert!(root.join(file).is_file(), "{}: no {file}", c.image);
+            }
         }
     }
 

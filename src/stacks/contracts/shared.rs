@@ -2,7 +2,7 @@
 //! exceptions every connectivity probe Job shares.
 
 use super::{
-    BasePath, ConfigFile, Env, Exception, Fact, Health, ImageContract, Match, Port, Rule,
+    BasePath, ConfigFile, Env, Exception, Fact, Health, ImageContract, Match, Port, RealRun, Rule,
     by_stackctl, fact, unverified, up,
 };
 
@@ -91,6 +91,11 @@ pub static REDIS: ImageContract = ImageContract {
         unverified("redis-cli documentation; not read in redis/redis at 7.4"),
     )],
     min_kubernetes: NOTHING,
+    real_run: RealRun::Debian {
+        package: "redis-server 7.0.15 (bookworm)",
+        tests: "tests/redis_real.rs (the rendered start script: auth, maxmemory; a 6-node cluster formed by the init Job and re-formed after every node restarts on new addresses), tests/probe_commands.rs (the probe)",
+        unproven: "7.0 stands in for 7.4 (7.4's extra nodes.conf fields are not exercised); glibc and dash instead of the image's musl and busybox; Kubernetes DNS timing",
+    },
     exceptions: &[
         Exception {
             container: "create",
@@ -171,6 +176,11 @@ pub static PROMETHEUS: ImageContract = ImageContract {
     )),
     env: &[],
     min_kubernetes: NOTHING,
+    real_run: RealRun::Debian {
+        package: "prometheus 2.42 (bookworm)",
+        tests: "tests/promtool.rs: `promtool check rules`, `promtool test rules` (PodNotReady, HighResponseTime, HighErrorRate), `promtool check config`",
+        unproven: "2.42 stands in for 3.4.1; Debian's build has no Kubernetes discovery, so the kubernetes_sd_configs blocks are replaced before the check and only unit-tested",
+    },
     exceptions: &[],
 };
 
@@ -202,6 +212,11 @@ const fn curl(tag: &'static str, env: &'static [Fact<Env>]) -> ImageContract {
         base_path: None,
         env,
         min_kubernetes: NOTHING,
+        real_run: RealRun::Debian {
+            package: "curl 7.88 (bookworm)",
+            tests: "tests/probe_commands.rs runs the HTTP probe scripts with curl",
+            unproven: "curl 7.88 and dash stand in for the image's curl 8 and busybox sh",
+        },
         exceptions: &[PROBE_UID, PROBE_GID, PROBE_PATHS],
     }
 }
