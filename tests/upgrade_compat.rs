@@ -7,7 +7,10 @@
 //!   `install cv --profile minimal` in namespace `prev-main`;
 //! - `aiops-minimal-record.b64`: commit 5469cc5 (before the stack kit, when AIOps
 //!   called volumes `storage`), `install ops --profile aiops-minimal` in namespace
-//!   `prev-main-aiops`.
+//!   `prev-main-aiops`;
+//! - `default-record.b64`: commit 5469cc5 (when ClickVisual's defaults ran a Redis
+//!   it never read), `install cv --profile default` in namespace
+//!   `prev-main-default`.
 //!
 //! A test reads one with today's decoder, recreates in a fresh namespace of that
 //! name what that install left (its objects, applied by server-side apply as field
@@ -239,5 +242,39 @@ async fn an_aiops_release_with_storage_keys_upgrades_to_persistence() {
         "{prometheus}"
     );
     assert_eq!(prometheus["retention"], "10d");
+    env.done().await;
+}
+
+#[tokio::test]
+async fn a_default_release_keeps_its_redis_and_is_told_it_is_unused() {
+    const NAMESPACE: &str = "prev-main-default";
+    let env = Env::in_namespace(NAMESPACE).await;
+    let mut record = fixture("default-record.b64", NAMESPACE);
+    assert_eq!(record.values["redis"]["enabled"], true);
+    let before = restore(&env, &mut record).await;
+    // MySQL, Redis, ClickHouse, Kafka and ZooKeeper volumes.
+    assert!(before.contains_key("data-cv-redis-0"), "{before:?}");
+    let redis_password = env
+        .secret_value("cv-redis-credentials", "redis-password")
+        .await;
+
+    // Today's defaults have Redis off; the release's own values keep it on.
+    let out = env.ok(&["upgrade", "cv"]).await;
+    let err = stderr(&out);
+    assert!(err.contains("0 to remove"), "{err}");
+    assert!(
+        err.contains("warning: redis.enabled is true, but ClickVisual with one replica"),
+        "{err}"
+    );
+    assert_eq!(claims(&env).await, before, "volumes were replaced");
+    assert_eq!(
+        env.secret_value("cv-redis-credentials", "redis-password")
+            .await,
+        redis_password
+    );
+    assert_eq!(
+        env.revision_statuses("cv").await,
+        vec![(1, "superseded".into()), (2, "deployed".into())]
+    );
     env.done().await;
 }
