@@ -123,3 +123,45 @@ fn every_exception_still_excuses_something() {
         stale.join("\n")
     );
 }
+
+/// Preflight refuses a cluster older than a component needs (`kube_requirements`):
+/// every image whose contract names a minimum Kubernetes must be covered there, at
+/// that minimum or above, wherever a profile runs it.
+#[test]
+fn preflight_knows_every_minimum_kubernetes_the_contracts_name() {
+    let mut missing = Vec::new();
+    for profile in PROFILES {
+        let input = common::profile_input(profile, None, Some("ns".into()));
+        let prepared = prepare_with_rng(&input, &mut StdRng::seed_from_u64(42)).unwrap();
+        let requirements = prepared
+            .stack
+            .kube_requirements(&prepared.values)
+            .unwrap();
+        let plan = prepared.plan(Capabilities::latest()).unwrap();
+        for m in plan.manifests() {
+            let Some(pod) = m.body["spec"]["template"]["spec"].as_object() else {
+                continue;
+            };
+            for c in pod["containers"].as_array().into_iter().flatten() {
+                let image = c["image"].as_str().unwrap_or_default();
+                let Some(contract) = contracts::find(image, &m.component) else {
+                    continue;
+                };
+                let Some(min) = contract.min_kubernetes.value else {
+                    continue;
+                };
+                let minor: u32 = min.trim_start_matches("1.").parse().unwrap();
+                if !requirements
+                    .iter()
+                    .any(|r| r.component == m.component && r.min_minor >= minor)
+                {
+                    missing.push(format!(
+                        "{profile}: {} runs {image}, which needs Kubernetes {min}",
+                        m.component
+                    ));
+                }
+            }
+        }
+    }
+    assert!(missing.is_empty(), "{missing:#?}");
+}

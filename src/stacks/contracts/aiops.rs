@@ -69,12 +69,13 @@ pub static TRAEFIK_3_4_1: ImageContract = ImageContract {
     )],
     base_path: None,
     env: &[],
-    min_kubernetes: fact(
-        None,
-        unverified(
-            "Traefik's Kubernetes provider requirements were not read at v3.4.1 (EndpointSlices need discovery.k8s.io/v1, Kubernetes 1.21)",
-        ),
-    ),
+    min_kubernetes: Fact {
+        note: "from v3.1 the Kubernetes providers discover endpoints through discovery.k8s.io/v1 EndpointSlices; v3.0.4 still reads v1 Endpoints",
+        ..fact(
+            Some("1.21"),
+            up("traefik/traefik", "v3.4.1", "docs/content/migration/v3.md"),
+        )
+    },
     real_run: RealRun::None {
         why: "not packaged by Debian",
     },
