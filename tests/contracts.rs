@@ -133,10 +133,7 @@ fn preflight_knows_every_minimum_kubernetes_the_contracts_name() {
     for profile in PROFILES {
         let input = common::profile_input(profile, None, Some("ns".into()));
         let prepared = prepare_with_rng(&input, &mut StdRng::seed_from_u64(42)).unwrap();
-        let requirements = prepared
-            .stack
-            .kube_requirements(&prepared.values)
-            .unwrap();
+        let requirements = prepared.stack.kube_requirements(&prepared.values).unwrap();
         let plan = prepared.plan(Capabilities::latest()).unwrap();
         for m in plan.manifests() {
             let Some(pod) = m.body["spec"]["template"]["spec"].as_object() else {
