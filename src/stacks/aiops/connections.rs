@@ -65,6 +65,12 @@ fn url_host(url: &str) -> String {
     }
 }
 
+impl crate::stacks::kit::Wiring<Values> for Connections {
+    fn wire(values: &Values, release: &Release) -> Self {
+        Self::new(values, release)
+    }
+}
+
 impl Connections {
     pub fn new(v: &Values, release: &Release) -> Self {
         let es_ref = SecretKey {

@@ -16,7 +16,7 @@
 
 use super::values::Values;
 use super::{Ctx, elasticsearch, grafana, kibana, postgresql};
-use crate::model::{Capabilities, InitOnlyChange, Release, Rotation, RotationJob};
+use crate::model::{InitOnlyChange, Release, Rotation, RotationJob};
 use crate::stacks::kit::rotation;
 use crate::stacks::rotation_scripts;
 use crate::stacks::workload as w;
@@ -124,12 +124,7 @@ pub fn rotation_jobs(
     if !(old.postgresql.enabled && new.postgresql.enabled) {
         return Vec::new();
     }
-    let ctx = Ctx {
-        release,
-        values: old,
-        caps: Capabilities::latest(),
-        conn: super::connections::Connections::new(old, release),
-    };
+    let ctx = Ctx::for_jobs(release, old);
     let Some(pg) = ctx.conn.postgresql.as_ref() else {
         return Vec::new();
     };

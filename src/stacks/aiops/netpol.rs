@@ -825,12 +825,7 @@ mod tests {
         for (variant, v) in &variants {
             let all = render_all(v);
             let release = release();
-            let ctx = Ctx {
-                release: &release,
-                values: v,
-                caps: Capabilities::latest(),
-                conn: super::super::connections::Connections::new(v, &release),
-            };
+            let ctx = Ctx::new(&release, v, Capabilities::latest());
             let table = flows(&ctx, &everyone);
             let ps = policies(v);
             let mut checked = 0;

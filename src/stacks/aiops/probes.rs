@@ -191,20 +191,13 @@ mod tests {
     use std::collections::BTreeSet;
 
     use super::super::common::testing::*;
-    use super::super::connections::Connections;
     use super::super::values::Values;
     use super::*;
-    use crate::model::Capabilities;
     use crate::model::{external_probes, secret_refs};
 
     fn probes_of(v: &Values) -> Vec<ProbeSpec> {
         let release = release();
-        let ctx = Ctx {
-            release: &release,
-            values: v,
-            caps: Capabilities::latest(),
-            conn: Connections::new(v, &release),
-        };
+        let ctx = Ctx::for_jobs(&release, v);
         probes(&ctx)
     }
 

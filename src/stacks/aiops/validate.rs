@@ -4,7 +4,6 @@
 //! own checks in the schema (`crate::values::fields`) and are not listed here.
 
 use super::Ctx;
-use super::connections::Connections;
 use super::inhouse::{self, Kind};
 use super::namespace::{level_str, required_level};
 use super::values::{PodSecurityLevel, Values};
@@ -383,12 +382,7 @@ impl Values {
             stack: super::NAME,
             revision: 1,
         };
-        let ctx = Ctx {
-            release: &release,
-            values: self,
-            caps: Capabilities::latest(),
-            conn: Connections::new(self, &release),
-        };
+        let ctx = Ctx::new(&release, self, Capabilities::latest());
         for kind in Kind::ALL {
             let v = kind.values(self);
             if !v.enabled {

@@ -88,6 +88,12 @@ pub struct Connections {
     pub kafka: Option<Kafka>,
 }
 
+impl crate::stacks::kit::Wiring<Values> for Connections {
+    fn wire(values: &Values, release: &Release) -> Self {
+        Self::new(values, release)
+    }
+}
+
 impl Connections {
     pub fn new(v: &Values, release: &Release) -> Self {
         let mysql_ref = SecretKey {

@@ -14,7 +14,7 @@
 
 use super::values::Values;
 use super::{Ctx, mysql};
-use crate::model::{Capabilities, InitOnlyChange, Release, Rotation, RotationJob};
+use crate::model::{InitOnlyChange, Release, Rotation, RotationJob};
 use crate::stacks::kit::rotation;
 use crate::stacks::rotation_scripts;
 use crate::stacks::workload as w;
@@ -86,12 +86,7 @@ pub fn rotation_jobs(
     if !(old.mysql.enabled && new.mysql.enabled) {
         return Vec::new();
     }
-    let ctx = Ctx {
-        release,
-        values: old,
-        caps: Capabilities::latest(),
-        conn: super::connections::Connections::new(old, release),
-    };
+    let ctx = Ctx::for_jobs(release, old);
     let (o, n) = (&old.mysql.auth, &new.mysql.auth);
     let db = &ctx.conn.mysql;
     let accounts = rotation::Accounts {

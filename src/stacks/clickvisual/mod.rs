@@ -57,12 +57,7 @@ pub type Ctx<'a> = crate::stacks::kit::Ctx<'a, Values, Connections>;
 /// All enabled components' objects, in declaration order (the plan sorts by phase and
 /// dependency).
 pub fn render(values: &Values, release: &Release, caps: Capabilities) -> Vec<Rendered> {
-    let ctx = Ctx {
-        release,
-        values,
-        caps,
-        conn: Connections::new(values, release),
-    };
+    let ctx = Ctx::new(release, values, caps);
     [
         mysql::render(&ctx),
         redis::render(&ctx),
@@ -81,13 +76,7 @@ pub fn render(values: &Values, release: &Release, caps: Capabilities) -> Vec<Ren
 
 /// The connectivity probes of every component in use (see `probes.rs`).
 pub fn probes(values: &Values, release: &Release) -> Vec<crate::model::ProbeSpec> {
-    let ctx = Ctx {
-        release,
-        values,
-        // Probes render no API-version-dependent objects.
-        caps: Capabilities::latest(),
-        conn: Connections::new(values, release),
-    };
+    let ctx = Ctx::for_jobs(release, values);
     probes::probes(&ctx)
 }
 

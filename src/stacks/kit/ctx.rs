@@ -34,6 +34,29 @@ pub struct Ctx<'a, V, C> {
     pub conn: C,
 }
 
+/// A stack's connections, as its values and the release place its dependencies:
+/// what [`Ctx::new`] builds the context's `conn` from.
+pub trait Wiring<V> {
+    fn wire(values: &V, release: &Release) -> Self;
+}
+
+impl<'a, V, C: Wiring<V>> Ctx<'a, V, C> {
+    pub fn new(release: &'a Release, values: &'a V, caps: Capabilities) -> Self {
+        Self {
+            release,
+            values,
+            caps,
+            conn: C::wire(values, release),
+        }
+    }
+
+    /// For Jobs stackctl runs itself (probes, rotations): they render no
+    /// API-version-dependent objects.
+    pub fn for_jobs(release: &'a Release, values: &'a V) -> Self {
+        Self::new(release, values, Capabilities::latest())
+    }
+}
+
 impl<V: StackValues, C> Ctx<'_, V, C> {
     pub fn pod_globals(&self) -> PodGlobals {
         let g = self.values.global();

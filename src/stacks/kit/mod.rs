@@ -15,7 +15,7 @@ pub mod testing;
 pub mod values;
 
 pub use connections::{Database, SecretKey, Side, credentials_secret, read_secret_command, side};
-pub use ctx::{Ctx, DATA_VOLUME, StackValues};
+pub use ctx::{Ctx, DATA_VOLUME, StackValues, Wiring};
 pub use values::{
     ExternalDatabase, ExternalRedis, Global, GlobalExtras, Ingress, IngressTls, NoExtras,
     Persistence, Rbac, ServiceAccount, check_service_account,
