@@ -22,70 +22,75 @@ use kube::{Api, ResourceExt};
 /// `deleted secret <name>`.
 type Log = Arc<Mutex<Vec<String>>>;
 
+/// Watches objects of one kind into `log`: `on_apply` describes an added or changed
+/// one, `on_delete` a deleted one (`None`: not logged). Says on `ready` once the
+/// watch is established.
+fn watch_into<K>(
+    api: Api<K>,
+    log: Log,
+    ready: tokio::sync::mpsc::Sender<()>,
+    on_apply: fn(&K) -> String,
+    on_delete: Option<fn(&K) -> String>,
+) -> tokio::task::JoinHandle<()>
+where
+    K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + 'static,
+{
+    tokio::spawn(async move {
+        let mut s = std::pin::pin!(watcher(api, watcher::Config::default()));
+        while let Some(e) = s.next().await {
+            let line = match e {
+                Ok(watcher::Event::InitDone) => {
+                    let _ = ready.send(()).await;
+                    None
+                }
+                Ok(watcher::Event::Apply(o)) => Some(on_apply(&o)),
+                Ok(watcher::Event::Delete(o)) => on_delete.map(|f| f(&o)),
+                _ => None,
+            };
+            if let Some(line) = line {
+                log.lock().unwrap().push(line);
+            }
+        }
+    })
+}
+
 /// Watches Jobs and Secrets of `ns` into a log; returns once both watches are
 /// established, with the tasks to abort afterwards.
 async fn record(env: &Env) -> (Log, Vec<tokio::task::JoinHandle<()>>) {
     let log: Log = Arc::default();
     let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<()>(2);
-    let jobs: Api<Job> = Api::namespaced(env.client.clone(), &env.ns);
-    let secrets: Api<Secret> = Api::namespaced(env.client.clone(), &env.ns);
-    let job_task = tokio::spawn({
-        let (log, ready) = (log.clone(), ready_tx.clone());
-        async move {
-            let mut s = std::pin::pin!(watcher(jobs, watcher::Config::default()));
-            while let Some(e) = s.next().await {
-                match e {
-                    Ok(watcher::Event::InitDone) => {
-                        let _ = ready.send(()).await;
-                    }
-                    Ok(watcher::Event::Apply(j)) => {
-                        let complete = j
-                            .status
-                            .as_ref()
-                            .and_then(|s| s.conditions.as_ref())
-                            .is_some_and(|c| {
-                                c.iter()
-                                    .any(|c| c.type_ == "Complete" && c.status == "True")
-                            });
-                        log.lock()
-                            .unwrap()
-                            .push(format!("job {} complete={complete}", j.name_any()));
-                    }
-                    _ => {}
-                }
-            }
-        }
-    });
-    let secret_task = tokio::spawn({
-        let (log, ready) = (log.clone(), ready_tx);
-        async move {
-            let mut s = std::pin::pin!(watcher(secrets, watcher::Config::default()));
-            while let Some(e) = s.next().await {
-                match e {
-                    Ok(watcher::Event::InitDone) => {
-                        let _ = ready.send(()).await;
-                    }
-                    Ok(watcher::Event::Apply(s)) => {
-                        let value = s
-                            .data
-                            .as_ref()
-                            .and_then(|d| d.get("mysql-password"))
-                            .map(|v| String::from_utf8_lossy(&v.0).into_owned())
-                            .unwrap_or_default();
-                        log.lock()
-                            .unwrap()
-                            .push(format!("secret {} {value}", s.name_any()));
-                    }
-                    Ok(watcher::Event::Delete(s)) => {
-                        log.lock()
-                            .unwrap()
-                            .push(format!("deleted secret {}", s.name_any()));
-                    }
-                    _ => {}
-                }
-            }
-        }
-    });
+    let job_task = watch_into(
+        Api::<Job>::namespaced(env.client.clone(), &env.ns),
+        log.clone(),
+        ready_tx.clone(),
+        |j| {
+            let complete = j
+                .status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .is_some_and(|c| {
+                    c.iter()
+                        .any(|c| c.type_ == "Complete" && c.status == "True")
+                });
+            format!("job {} complete={complete}", j.name_any())
+        },
+        None,
+    );
+    let secret_task = watch_into(
+        Api::<Secret>::namespaced(env.client.clone(), &env.ns),
+        log.clone(),
+        ready_tx,
+        |s| {
+            let value = s
+                .data
+                .as_ref()
+                .and_then(|d| d.get("mysql-password"))
+                .map(|v| String::from_utf8_lossy(&v.0).into_owned())
+                .unwrap_or_default();
+            format!("secret {} {value}", s.name_any())
+        },
+        Some(|s| format!("deleted secret {}", s.name_any())),
+    );
     for _ in 0..2 {
         ready_rx.recv().await.expect("both watches start");
     }
