@@ -288,35 +288,35 @@ where
         origins.set(p.clone(), Origin::Generated);
     }
 
-    // Unmet requirements do not stop the checks below: a prompt asking for one
-    // value needs the verdict on the others it was given.
-    let mut unmet = Problems::new();
-    requires::check(&schema, &required, &tree, &mut unmet);
+    // Unmet requirements come first and do not stop the checks below: a prompt
+    // asking for one value needs the verdict on the others it was given.
+    let mut found = Problems::new();
+    requires::check(&schema, &required, &tree, &mut found);
     schema.validate(&tree, &origins, &mut problems);
     if !problems.is_empty() {
-        unmet.extend(problems);
-        unmet.attach_origins(&origins);
-        return Err(unmet);
+        found.extend(problems);
+        found.attach_origins(&origins);
+        return Err(found);
     }
 
     let typed: T = match serde_json::from_value(tree.clone()) {
         Ok(t) => t,
         Err(e) => {
             // The walk should have caught this; if serde still objects, say what it said.
-            unmet.add(
+            found.add(
                 Path::root(),
                 format!("values do not fit the stack's types: {e}"),
             );
-            return Err(unmet);
+            return Err(found);
         }
     };
     // A value that is missing is reported as such, not also as whatever its
     // emptiness breaks.
     let mut typed_found = typed_problems(&schema, &tree, &typed);
-    typed_found.retain(|p| !unmet.iter().any(|u| u.path == p.path));
-    unmet.extend(typed_found);
-    unmet.attach_origins(&origins);
-    unmet.into_result()?;
+    typed_found.retain(|p| !found.iter().any(|u| u.path == p.path));
+    found.extend(typed_found);
+    found.attach_origins(&origins);
+    found.into_result()?;
 
     Ok(Resolved {
         typed,
