@@ -146,23 +146,9 @@ fn answer_value(missing: &Missing, text: &str) -> Value {
     serde_saphyr::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned()))
 }
 
-/// Puts `value` at the dotted `key` of `tree`, creating maps on the way.
+/// Puts `value` at `key` (`--set` syntax) of `tree`, creating maps on the way.
 fn set(tree: &mut Value, key: &str, value: Value) {
-    let mut at = tree;
-    let mut keys = key.split('.').peekable();
-    while let Some(k) = keys.next() {
-        if !at.is_object() {
-            *at = Value::Object(serde_json::Map::new());
-        }
-        let map = at.as_object_mut().expect("made an object above");
-        if keys.peek().is_none() {
-            map.insert(k.to_owned(), value);
-            return;
-        }
-        at = map
-            .entry(k)
-            .or_insert_with(|| Value::Object(serde_json::Map::new()));
-    }
+    crate::values::Path::parse(key).set(tree, value);
 }
 
 /// Offers to write the answers to a new values file readable by its owner alone,

@@ -157,6 +157,46 @@ impl Path {
         }
         Some(value)
     }
+
+    /// Writes `value` at the path in `root`, creating maps and lists on the way
+    /// (lists are padded with `null`, as in Helm).
+    pub fn set(&self, root: &mut serde_json::Value, value: serde_json::Value) {
+        assign(root, &self.0, value);
+    }
+}
+
+/// Writes `value` at `segs` under `slot`, creating maps and lists on the way
+/// (lists are padded with `null`, as in Helm).
+fn assign(slot: &mut serde_json::Value, segs: &[Seg], value: serde_json::Value) {
+    let Some((first, rest)) = segs.split_first() else {
+        *slot = value;
+        return;
+    };
+    match first {
+        Seg::Key(k) => {
+            if !slot.is_object() {
+                *slot = serde_json::Value::Object(serde_json::Map::new());
+            }
+            if let serde_json::Value::Object(map) = slot {
+                assign(
+                    map.entry(k.as_str()).or_insert(serde_json::Value::Null),
+                    rest,
+                    value,
+                );
+            }
+        }
+        Seg::Index(i) => {
+            if !slot.is_array() {
+                *slot = serde_json::Value::Array(Vec::new());
+            }
+            if let serde_json::Value::Array(list) = slot {
+                if list.len() <= *i {
+                    list.resize(*i + 1, serde_json::Value::Null);
+                }
+                assign(&mut list[*i], rest, value);
+            }
+        }
+    }
 }
 
 impl From<String> for Path {

@@ -171,7 +171,7 @@ pub(crate) fn apply_flag(
         };
         match parsed {
             Ok((Ok(value), end)) => {
-                assign(acc, path.segs(), value);
+                path.set(acc, value);
                 let origin = Origin::Flag(origin_text(&p, end));
                 origins.clear_subtree(&path);
                 // Maps and lists this pair created (and null padding in them)
@@ -251,36 +251,6 @@ fn typed(kind: SetKind, path: &Path, raw: RawValue, cx: &SetContext<'_>) -> Resu
                 Ok(Value::Array(out))
             } else {
                 Err(errors.join("; "))
-            }
-        }
-    }
-}
-
-/// Writes `value` at `segs` under `slot`, creating maps and lists on the way
-/// (lists are padded with `null`, as in Helm).
-fn assign(slot: &mut Value, segs: &[Seg], value: Value) {
-    let Some((first, rest)) = segs.split_first() else {
-        *slot = value;
-        return;
-    };
-    match first {
-        Seg::Key(k) => {
-            if !slot.is_object() {
-                *slot = Value::Object(serde_json::Map::new());
-            }
-            if let Value::Object(map) = slot {
-                assign(map.entry(k.as_str()).or_insert(Value::Null), rest, value);
-            }
-        }
-        Seg::Index(i) => {
-            if !slot.is_array() {
-                *slot = Value::Array(Vec::new());
-            }
-            if let Value::Array(list) = slot {
-                if list.len() <= *i {
-                    list.resize(*i + 1, Value::Null);
-                }
-                assign(&mut list[*i], rest, value);
             }
         }
     }
