@@ -136,7 +136,7 @@ fn preflight_knows_every_minimum_kubernetes_the_contracts_name() {
         let requirements = prepared.stack.kube_requirements(&prepared.values).unwrap();
         let plan = prepared.plan(Capabilities::latest()).unwrap();
         for m in plan.manifests() {
-            let Some(pod) = m.body["spec"]["template"]["spec"].as_object() else {
+            let Some(pod) = contracts::pod_spec(&m.body) else {
                 continue;
             };
             for c in pod["containers"].as_array().into_iter().flatten() {

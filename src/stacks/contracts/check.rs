@@ -32,7 +32,7 @@ impl fmt::Display for Mismatch {
 }
 
 /// The pod spec of a workload object, or `None` for anything that runs no pods.
-fn pod_spec(obj: &Value) -> Option<&Value> {
+pub fn pod_spec(obj: &Value) -> Option<&Value> {
     let spec = &obj["spec"];
     let template = match obj["kind"].as_str()? {
         "Deployment" | "StatefulSet" | "DaemonSet" | "Job" | "ReplicaSet" => &spec["template"],

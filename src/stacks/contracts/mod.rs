@@ -13,7 +13,7 @@ mod clickvisual;
 mod markdown;
 mod shared;
 
-pub use check::{Mismatch, check};
+pub use check::{Mismatch, check, pod_spec};
 pub use markdown::markdown;
 
 /// Where a fact comes from.
