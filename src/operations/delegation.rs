@@ -12,17 +12,7 @@ use serde_json::Value;
 
 use crate::cluster::Permission;
 use crate::model::{MANAGED_BY, Manifest, PHASE_ANNOTATION, RELEASE_LABEL, to_yaml};
-use crate::stacks::RbacSwitch;
-
-/// The kinds `<key>.rbac.create=false` leaves to an admin, in the order an admin
-/// applies them.
-const RBAC_KINDS: [&str; 5] = [
-    "ServiceAccount",
-    "ClusterRole",
-    "ClusterRoleBinding",
-    "Role",
-    "RoleBinding",
-];
+use crate::stacks::{RBAC_KINDS, RbacSwitch};
 
 /// A component whose objects need cluster-wide permissions the user lacks.
 #[derive(Debug, Clone, PartialEq, Eq)]

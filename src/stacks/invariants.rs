@@ -359,13 +359,6 @@ fn pod_specs<'a>(
 
 #[test]
 fn an_rbac_switch_hands_the_components_rbac_to_an_admin() {
-    const RBAC_KINDS: [&str; 5] = [
-        "ServiceAccount",
-        "ClusterRole",
-        "ClusterRoleBinding",
-        "Role",
-        "RoleBinding",
-    ];
     let mut checked = 0;
     for (profile, components, _) in rendered() {
         let stack = find(&values_stack(&profile)).unwrap();
@@ -410,7 +403,8 @@ fn an_rbac_switch_hands_the_components_rbac_to_an_admin() {
                 .unwrap();
             let left: Vec<String> = manifests(&after)
                 .filter(|m| {
-                    m.component == switch.component && RBAC_KINDS.contains(&m.kind.as_str())
+                    m.component == switch.component
+                        && crate::stacks::RBAC_KINDS.contains(&m.kind.as_str())
                 })
                 .map(Manifest::id)
                 .collect();

@@ -100,6 +100,16 @@ pub trait Stack: Sync {
     fn kube_requirements(&self, values: &ResolvedValues) -> Result<Vec<KubeRequirement>>;
 }
 
+/// The kinds `<key>.rbac.create=false` leaves to an admin (see [`RbacSwitch`]), in
+/// the order an admin applies them.
+pub const RBAC_KINDS: [&str; 5] = [
+    "ServiceAccount",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "Role",
+    "RoleBinding",
+];
+
 /// A component whose ServiceAccount and RBAC an admin can create in stackctl's
 /// place: `<key>.rbac.create=false` with `<key>.serviceAccount.name`, or
 /// `<key>.enabled=false` to go without it. Preflight offers both to a user who may

@@ -338,7 +338,7 @@ mod tests {
         let rbac: Vec<String> = r
             .manifests
             .iter()
-            .filter(|m| RBAC_KINDS.contains(&m.kind.as_str()))
+            .filter(|m| crate::stacks::RBAC_KINDS.contains(&m.kind.as_str()))
             .map(crate::model::Manifest::id)
             .collect();
         assert!(rbac.is_empty(), "{rbac:?}");
@@ -347,14 +347,6 @@ mod tests {
         assert_eq!(spec["serviceAccountName"], "log-reader");
         assert_eq!(spec["automountServiceAccountToken"], true);
     }
-
-    const RBAC_KINDS: [&str; 5] = [
-        "ServiceAccount",
-        "ClusterRole",
-        "ClusterRoleBinding",
-        "Role",
-        "RoleBinding",
-    ];
 
     #[test]
     fn external_kafka_no_dependency_and_absent_kafka_nothing() {
