@@ -1008,6 +1008,42 @@ async fn a_failing_probe_fails_the_upgrade_with_exit_5_and_atomic_rolls_back() {
     env.done().await;
 }
 
+/// A first install killed after taking its lock and before writing its record leaves
+/// a lock and nothing else; `unlock` must still find the release by its lock.
+#[tokio::test]
+async fn unlock_finds_a_release_that_has_only_a_lock() {
+    use k8s_openapi::api::coordination::v1::Lease;
+    let env = Env::new("lockonly").await;
+    let lease: Lease = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "stackctl-lock-cv", "labels": {"owner": "stackctl", "name": "cv"}},
+        "spec": {"holderIdentity": "someone@gone/pid-1/install", "leaseDurationSeconds": 30}
+    }))
+    .unwrap();
+    Api::<Lease>::namespaced(env.client.clone(), &env.ns)
+        .create(&kube::api::PostParams::default(), &lease)
+        .await
+        .unwrap();
+
+    let out = env.run(&["unlock", "cv"]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("someone@gone"), "{}", stderr(&out));
+
+    let out = env.ok(&["unlock", "cv", "--yes"]).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("removed the lock of cv"), "{text}");
+    assert!(!text.contains("marked failed"), "{text}");
+    assert!(!env.lock_exists("cv").await);
+    // With neither a lock nor a record, the name is unknown again.
+    let out = env.run(&["unlock", "cv"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no stackctl release"),
+        "{}",
+        stderr(&out)
+    );
+    env.done().await;
+}
+
 #[tokio::test]
 async fn unlock_removes_a_dead_holders_lock_after_confirmation() {
     let env = Env::new("unlock").await;

@@ -49,7 +49,7 @@ pub async fn uninstall(global: &GlobalArgs, args: &UninstallArgs) -> Result<()> 
 
 pub async fn unlock(global: &GlobalArgs, args: &UnlockArgs) -> Result<()> {
     let session = super::connect(global).await?;
-    let t = target::find(
+    let t = target::find_locked(
         &session.client,
         args.release.release.as_deref(),
         global.namespace.as_deref(),

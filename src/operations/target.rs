@@ -4,6 +4,7 @@
 use anyhow::{Result, bail};
 use kube::Client;
 
+use crate::release::lock::Lock;
 use crate::release::store::{ReleaseSummary, Store};
 
 /// A release the command acts on.
@@ -17,6 +18,33 @@ pub struct Target {
 pub async fn find(client: &Client, name: Option<&str>, namespace: Option<&str>) -> Result<Target> {
     let visible = Store::releases(client.clone(), namespace).await?;
     choose(&visible, name, namespace)
+}
+
+/// Like [`find`], and also finds a named release that has only a lock: its first
+/// install was killed after taking the lock and before writing a record. For
+/// `unlock`, the one command that must reach such a release.
+pub async fn find_locked(
+    client: &Client,
+    name: Option<&str>,
+    namespace: Option<&str>,
+) -> Result<Target> {
+    let not_found = match find(client, name, namespace).await {
+        Ok(t) => return Ok(t),
+        Err(e) => e,
+    };
+    let Some(name) = name else {
+        return Err(not_found);
+    };
+    let locked: Vec<Target> = Lock::locked(client.clone(), namespace)
+        .await?
+        .into_iter()
+        .filter(|(_, release)| release == name)
+        .map(|(namespace, name)| Target { name, namespace })
+        .collect();
+    match <[Target; 1]>::try_from(locked) {
+        Ok([one]) => Ok(one),
+        Err(_) => Err(not_found),
+    }
 }
 
 /// The choice itself, separate from the listing so its rules are unit-tested.

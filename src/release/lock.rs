@@ -16,7 +16,7 @@ use std::time::Duration;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use k8s_openapi::jiff::{SignedDuration, Timestamp, Unit};
-use kube::api::{DeleteParams, PostParams, Preconditions};
+use kube::api::{DeleteParams, ListParams, PostParams, Preconditions};
 use kube::{Api, Client};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -198,6 +198,38 @@ impl Lock {
             .await
             .map_err(|e| ctx.api_error(e, "read the lock Lease"))?;
         Ok(lease.and_then(|l| LockInfo::from_lease(&l, Timestamp::now())))
+    }
+
+    /// Releases that have a lock Lease, as (namespace, release), in one namespace or
+    /// all readable ones. A first install killed between taking its lock and writing
+    /// its first record leaves a lock and no record; this is how `unlock` finds it.
+    pub async fn locked(
+        client: Client,
+        namespace: Option<&str>,
+    ) -> Result<Vec<(String, String)>, LockError> {
+        let api: Api<Lease> = match namespace {
+            Some(ns) => Api::namespaced(client, ns),
+            None => Api::all(client),
+        };
+        let leases = api
+            .list(&ListParams::default().labels("owner=stackctl"))
+            .await
+            .map_err(|source| LockError::Api {
+                action: format!(
+                    "list stackctl lock Leases in {}",
+                    namespace.map_or("all namespaces".to_string(), |ns| format!("namespace {ns}"))
+                ),
+                source,
+            })?;
+        Ok(leases
+            .items
+            .into_iter()
+            .filter_map(|l| {
+                let release = l.metadata.labels?.remove("name")?;
+                (l.metadata.name.as_deref() == Some(lease_name(&release).as_str()))
+                    .then_some((l.metadata.namespace?, release))
+            })
+            .collect())
     }
 
     /// Removes the release's lock whoever holds it (`stackctl unlock`, after the user

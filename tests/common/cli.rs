@@ -102,8 +102,9 @@ impl Env {
     }
 
     /// Starts `install cv --profile minimal` held in its data phase (MySQL ready only
-    /// after `delay_seconds`) and returns once it holds the release lock, so a test
-    /// can interrupt it mid-operation.
+    /// after `delay_seconds`) and returns once it holds the release lock and has
+    /// written its pending record, so a test can interrupt it mid-operation. (Killed
+    /// between the two, it would leave a lock and no record: another test.)
     pub async fn install_holding_the_lock(&self, delay_seconds: u32) -> tokio::process::Child {
         let rule = format!("{{pods: 'cv-mysql-*', fault: slow, delaySeconds: {delay_seconds}}}");
         self.faults(&[("slow", rule.as_str())]).await;
@@ -113,12 +114,12 @@ impl Env {
             .spawn()
             .unwrap();
         tokio::time::timeout(super::WAIT, async {
-            while !self.lock_exists("cv").await {
+            while !(self.lock_exists("cv").await && self.record_exists("cv", 1).await) {
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
         })
         .await
-        .expect("the install took its lock");
+        .expect("the install took its lock and wrote its record");
         child
     }
 
@@ -152,6 +153,14 @@ impl Env {
             .delete("simnode-faults", &kube::api::DeleteParams::default())
             .await
             .unwrap();
+    }
+
+    pub async fn record_exists(&self, release: &str, revision: u32) -> bool {
+        Api::<Secret>::namespaced(self.client.clone(), &self.ns)
+            .get_opt(&format!("stackctl.release.v1.{release}.v{revision}"))
+            .await
+            .unwrap()
+            .is_some()
     }
 
     pub async fn lock_exists(&self, release: &str) -> bool {
