@@ -87,6 +87,8 @@ pub enum Command {
     Unlock(UnlockArgs),
     /// Run the connectivity probes: in-cluster Jobs proving each service answers with the apps' credentials
     Test(TestArgs),
+    /// Check a release and everything around it (pods, volumes, network, nodes, events, drift); exit 1 on any warning
+    Doctor(DoctorArgs),
     /// Print a shell completion script
     Completion {
         #[arg(value_enum)]
@@ -175,7 +177,8 @@ impl Command {
             | Command::History(_)
             | Command::Uninstall(_)
             | Command::Unlock(_)
-            | Command::Test(_) => None,
+            | Command::Test(_)
+            | Command::Doctor(_) => None,
         }
     }
 }
@@ -352,6 +355,18 @@ pub struct TestArgs {
     /// Show every probe's log, not only the failing ones'
     #[arg(long)]
     pub logs: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    pub release: ReleaseArg,
+    /// Count restarts and events within this window only: one restart last week is no finding today
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "1h")]
+    pub since: std::time::Duration,
+    /// Also run the connectivity probes (creates probe Jobs; results are not recorded)
+    #[arg(long)]
+    pub probes: bool,
 }
 
 /// `90s`, `10m`, `1h30m`, `300` (seconds).

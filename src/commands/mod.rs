@@ -3,6 +3,7 @@
 mod ask;
 mod confirm;
 mod diff;
+mod doctor;
 pub mod operate;
 mod profiles;
 mod show_values;
@@ -64,6 +65,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Diff(args) => diff::run(&cli.global, args).await,
         Command::Unlock(args) => uninstall::unlock(&cli.global, args).await,
         Command::Test(args) => test::run(&cli.global, args).await,
+        Command::Doctor(args) => doctor::run(&cli.global, args).await,
         Command::Completion { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(

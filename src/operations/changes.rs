@@ -148,7 +148,7 @@ pub async fn render_diff(
     Ok(out)
 }
 
-fn unified(before: &str, after: &str, old_label: &str, new_id: &str) -> String {
+pub fn unified(before: &str, after: &str, old_label: &str, new_id: &str) -> String {
     TextDiff::from_lines(before, after)
         .unified_diff()
         .context_radius(3)
@@ -158,7 +158,7 @@ fn unified(before: &str, after: &str, old_label: &str, new_id: &str) -> String {
 
 /// Drops what the server manages and hides Secret values (showing only whether each
 /// key changed, through a short fingerprint).
-fn normalize(mut v: Value) -> Value {
+pub fn normalize(mut v: Value) -> Value {
     if let Some(meta) = v["metadata"].as_object_mut() {
         for k in [
             "managedFields",

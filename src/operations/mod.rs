@@ -15,7 +15,8 @@
 //! - [`install`], [`upgrade`], [`rollback`]: what differs between them, chiefly which
 //!   objects and values the new revision gets; [`uninstall`], which records none;
 //! - [`status`] and [`test`]: reading a release and probing it, for the commands
-//!   that only look; [`changes`]: what an upgrade would change (summary and diff);
+//!   that only look; [`doctor`]: everything around a release that can go wrong on
+//!   day two, as findings; [`changes`]: what an upgrade would change (summary and diff);
 //! - [`credentials`]: credentials the services apply only at first start, rotated
 //!   by a Job before an upgrade writes anything, or the upgrade refused;
 //! - [`failure`]: the typed ways an operation ends short of success.
@@ -23,6 +24,7 @@
 pub mod changes;
 pub mod credentials;
 pub mod delegation;
+pub mod doctor;
 pub mod executor;
 pub mod failure;
 pub mod guard;

@@ -568,7 +568,7 @@ pub fn summarize_events(events: &[Event]) -> Vec<String> {
         .collect()
 }
 
-fn event_time(e: &Event) -> Timestamp {
+pub fn event_time(e: &Event) -> Timestamp {
     e.last_timestamp
         .as_ref()
         .map(|t| t.0)

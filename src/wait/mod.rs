@@ -11,7 +11,7 @@
 //! timer is the moment a seen problem crosses its threshold (and the deadline).
 
 pub mod diagnose;
-mod json;
+pub mod json;
 pub mod pods;
 pub mod status;
 pub mod storage;
