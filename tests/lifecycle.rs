@@ -11,6 +11,8 @@ use std::time::Duration;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Secret};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+use k8s_openapi::jiff::Timestamp;
 use kube::Api;
 use kube::api::ListParams;
 use serde_json::Value;
@@ -710,33 +712,109 @@ async fn restricted_user_installs_with_the_rbac_an_admin_applied() {
     assert!(uninstalled.status.success(), "{}", stderr(&uninstalled));
 }
 
-#[tokio::test]
-async fn a_killed_install_is_recovered_after_its_lock_expires() {
-    let env = Env::new("killed").await;
+const HOLDER_PROCESS: &str = "stackctl.io/holder-process";
+
+/// Starts an install, SIGKILLs it mid-operation (no chance to clean up) and returns
+/// once the process is gone and reaped, leaving its lock and a pending revision.
+async fn kill_an_install(env: &Env) {
     // Keep the install busy in its data phase so the kill lands mid-operation.
     let mut child = env.install_holding_the_lock(60).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    child.start_kill().unwrap(); // SIGKILL: no chance to clean up
+    child.start_kill().unwrap();
     child.wait().await.unwrap();
+}
 
-    let refused = env.run(&["install", "cv", "--profile", "minimal"]).await;
-    assert_eq!(
-        refused.status.code(),
-        Some(4),
-        "a fresh lock must refuse at once"
-    );
+/// `status -o json`, whatever its exit code (a pending release is unhealthy).
+async fn status_json(env: &Env) -> Value {
+    let out = env.run(&["status", "cv", "-o", "json"]).await;
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The killed install ran on this machine, in this PID namespace: its process is
+/// visibly gone, so the retry takes the lock over at once instead of waiting for it
+/// to expire.
+#[tokio::test]
+async fn a_killed_install_is_recovered_at_once_on_the_same_machine() {
+    let env = Env::new("killed-here").await;
+    kill_an_install(&env).await;
+    let lease = env.lock_lease("cv").await;
+    let process = &lease.metadata.annotations.unwrap()[HOLDER_PROCESS];
+    assert!(process.starts_with("boot="), "{process}");
+
+    let report = status_json(&env).await;
     assert!(
-        stderr(&refused).contains("/install since"),
-        "{}",
-        stderr(&refused)
+        report["lockedBy"].as_str().unwrap().ends_with("/install"),
+        "{report}"
     );
+    assert_eq!(report["lockHolderDead"], true, "{report}");
+    let out = env.run(&["status", "cv"]).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("/install (process gone"), "{text}");
 
     env.clear_faults().await;
-    tokio::time::sleep(Duration::from_secs(31)).await; // the lease's lifetime
     let out = env.ok(&["install", "cv", "--profile", "minimal"]).await;
     assert!(stderr(&out).contains("marked failed"), "{}", stderr(&out));
-    let statuses = env.statuses("cv").await;
-    assert_eq!(statuses, ["failed", "deployed"]);
+    assert_eq!(env.statuses("cv").await, ["failed", "deployed"]);
+    env.done().await;
+}
+
+/// A holder this machine cannot see (a Lease of the previous stackctl, without the
+/// annotation; a process of another boot or host) may be alive: its lock refuses
+/// until it expires, and is then taken over.
+#[tokio::test]
+async fn a_killed_install_is_recovered_after_its_lock_expires() {
+    let env = Env::new("killed").await;
+    kill_an_install(&env).await;
+    let lease = env.lock_lease("cv").await;
+    let process = lease.metadata.annotations.unwrap()[HOLDER_PROCESS].clone();
+    // Fresh renewals, as if the holder were still at work; a short lease keeps the
+    // wait for expiry short.
+    let renewed = |annotation: Value| {
+        serde_json::json!({
+            "metadata": {"annotations": {HOLDER_PROCESS: annotation}},
+            "spec": {"renewTime": MicroTime(Timestamp::now()), "leaseDurationSeconds": 15}
+        })
+    };
+    let refuses = async || {
+        let refused = env.run(&["install", "cv", "--profile", "minimal"]).await;
+        assert_eq!(refused.status.code(), Some(4), "a fresh lock must refuse");
+        assert!(
+            stderr(&refused).contains("/install since"),
+            "{}",
+            stderr(&refused)
+        );
+    };
+
+    // Written by the previous stackctl: no annotation (a merge patch's null removes it).
+    env.patch_lock("cv", &renewed(Value::Null)).await;
+    refuses().await;
+    assert_eq!(status_json(&env).await["lockHolderDead"], false);
+
+    // Written on another machine: only the boot id differs from the dead process's.
+    let foreign = process
+        .split(',')
+        .map(|f| {
+            if f.starts_with("boot=") {
+                "boot=00000000-0000-4000-8000-000000000000"
+            } else {
+                f
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",");
+    assert_ne!(foreign, process);
+    env.patch_lock("cv", &renewed(Value::String(foreign))).await;
+    let expires = tokio::time::Instant::now() + Duration::from_secs(16);
+    refuses().await;
+    let report = status_json(&env).await;
+    assert!(report["lockedBy"].is_string(), "{report}");
+    assert_eq!(report["lockHolderDead"], false, "{report}");
+
+    env.clear_faults().await;
+    tokio::time::sleep_until(expires).await;
+    let out = env.ok(&["install", "cv", "--profile", "minimal"]).await;
+    assert!(stderr(&out).contains("marked failed"), "{}", stderr(&out));
+    assert_eq!(env.statuses("cv").await, ["failed", "deployed"]);
     env.done().await;
 }
 

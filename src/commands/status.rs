@@ -44,7 +44,12 @@ fn print_status(r: &StatusReport) {
     );
     println!("LAST OPERATION: {} — {}", r.last_operation, r.description);
     if let Some(h) = &r.locked_by {
-        println!("LOCKED BY: {h}");
+        let gone = if r.lock_holder_dead {
+            " (process gone; the next operation takes the lock over)"
+        } else {
+            ""
+        };
+        println!("LOCKED BY: {h}{gone}");
     }
     println!("HEALTHY: {}\n", if r.healthy { "yes" } else { "no" });
     let rows = r

@@ -30,6 +30,9 @@ pub struct StatusReport {
     pub updated: String,
     pub healthy: bool,
     pub locked_by: Option<String>,
+    /// `lockedBy` ran on this machine and its process is gone: the next operation
+    /// takes the lock over at once instead of waiting for it to expire.
+    pub lock_holder_dead: bool,
     pub components: Vec<ObjectState>,
     pub endpoints: Vec<Endpoint>,
     pub credentials: Vec<Credential>,
@@ -173,6 +176,9 @@ pub async fn status(
         last_operation: record.operation.to_string(),
         updated: record.finished_at.unwrap_or(record.started_at).to_string(),
         healthy,
+        lock_holder_dead: lock
+            .as_ref()
+            .is_some_and(|l| !l.is_expired() && l.holder_dead),
         locked_by: lock.filter(|l| !l.is_expired()).map(|l| l.holder),
         components,
         endpoints,

@@ -10,6 +10,11 @@
 //! a free or expired Lease exactly one succeeds; the other gets a conflict and reports
 //! the winner. Expiry compares the holder's renew time with the local clock, which
 //! assumes clocks agree to well within the lease duration (NTP does that).
+//!
+//! Waiting out the lease is only needed when the holder cannot be seen. Each holder
+//! records its process in an annotation ([`holder::ANNOTATION`]); a holder that ran
+//! on this machine, in our PID namespace, and whose process is gone is known dead,
+//! and its lock is taken over at once, the same way as an expired one.
 
 use std::time::Duration;
 
@@ -21,6 +26,7 @@ use kube::{Api, Client};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::holder::{self, Liveness, LocalProcesses, ProcessIdentity, Processes};
 use crate::model::{ReleaseNameError, check_release_name};
 
 /// Attempts at taking a Lease that keeps changing hands before giving up.
@@ -36,6 +42,12 @@ pub fn lease_name(release: &str) -> String {
 pub struct LockInfo {
     /// `<user>@<host>/pid-<pid>/<operation>`.
     pub holder: String,
+    /// The holder's process as its Lease records it; `None` when it does not (written
+    /// by an older stackctl, or outside Linux) or cannot be read.
+    pub holder_process: Option<ProcessIdentity>,
+    /// The holder ran on this machine, in our PID namespace, and its process is gone:
+    /// it will never renew or release the lock, which is taken over at once.
+    pub holder_dead: bool,
     pub acquired: Option<Timestamp>,
     pub renewed: Option<Timestamp>,
     pub lease_duration: Duration,
@@ -44,10 +56,16 @@ pub struct LockInfo {
 }
 
 impl LockInfo {
-    /// `None` for a Lease nobody holds.
-    fn from_lease(lease: &Lease, now: Timestamp) -> Option<Self> {
+    /// `None` for a Lease nobody holds; `local` tells whether its holder is dead.
+    fn from_lease(lease: &Lease, now: Timestamp, local: &impl Processes) -> Option<Self> {
         let spec = lease.spec.as_ref()?;
         let holder = spec.holder_identity.clone().filter(|h| !h.is_empty())?;
+        let annotation = lease
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(holder::ANNOTATION))
+            .map(String::as_str);
         let acquired = spec.acquire_time.as_ref().map(|t| t.0);
         let renewed = spec.renew_time.as_ref().map(|t| t.0).or(acquired);
         let secs = spec.lease_duration_seconds.unwrap_or(0).max(0);
@@ -62,6 +80,8 @@ impl LockInfo {
         });
         Some(LockInfo {
             holder,
+            holder_process: annotation.and_then(|a| a.parse().ok()),
+            holder_dead: holder::liveness(annotation, local) == Liveness::Dead,
             acquired,
             renewed,
             lease_duration,
@@ -71,6 +91,11 @@ impl LockInfo {
 
     pub fn is_expired(&self) -> bool {
         self.expires_in.is_none()
+    }
+
+    /// Whether the lock is there for the taking: expired, or its holder known dead.
+    pub fn is_abandoned(&self) -> bool {
+        self.is_expired() || self.holder_dead
     }
 }
 
@@ -136,8 +161,8 @@ pub struct Lock;
 
 impl Lock {
     /// Takes the release's lock for `operation` ("install", "upgrade", …), or says who
-    /// holds it. An expired lock is taken over, which `LockGuard::took_over` reports:
-    /// its holder stopped without finishing.
+    /// holds it. An abandoned lock (expired, or its holder known dead) is taken over,
+    /// which `LockGuard::took_over` reports: its holder stopped without finishing.
     pub async fn acquire(
         client: Client,
         namespace: &str,
@@ -149,6 +174,8 @@ impl Lock {
         let api: Api<Lease> = Api::namespaced(client, namespace);
         let ctx = Ctx::new(namespace, release);
         let holder = identity(operation);
+        let local = LocalProcesses;
+        let process = local.current();
         for _ in 0..ATTEMPTS {
             let now = Timestamp::now();
             let current = api
@@ -157,15 +184,16 @@ impl Lock {
                 .map_err(|e| ctx.api_error(e, "read the lock Lease"))?;
             let (previous, result) = match current {
                 None => {
-                    let lease = new_lease(&ctx, &holder, ttl, now, None);
+                    let lease = new_lease(&ctx, &holder, process.as_ref(), ttl, now, None);
                     (None, api.create(&PostParams::default(), &lease).await)
                 }
                 Some(existing) => {
-                    let previous = LockInfo::from_lease(&existing, now);
-                    if let Some(info) = previous.as_ref().filter(|i| !i.is_expired()) {
+                    let previous = LockInfo::from_lease(&existing, now, &local);
+                    if let Some(info) = previous.as_ref().filter(|i| !i.is_abandoned()) {
                         return Err(ctx.held(info.clone()));
                     }
-                    let lease = new_lease(&ctx, &holder, ttl, now, Some(&existing));
+                    let lease =
+                        new_lease(&ctx, &holder, process.as_ref(), ttl, now, Some(&existing));
                     let replaced = api
                         .replace(&ctx.lease, &PostParams::default(), &lease)
                         .await;
@@ -197,7 +225,7 @@ impl Lock {
             .get_opt(&ctx.lease)
             .await
             .map_err(|e| ctx.api_error(e, "read the lock Lease"))?;
-        Ok(lease.and_then(|l| LockInfo::from_lease(&l, Timestamp::now())))
+        Ok(lease.and_then(|l| LockInfo::from_lease(&l, Timestamp::now(), &LocalProcesses)))
     }
 
     /// Releases that have a lock Lease, as (namespace, release), in one namespace or
@@ -253,7 +281,11 @@ impl Lock {
             Err(kube::Error::Api(s)) if s.is_not_found() => {}
             Err(e) => return Err(ctx.api_error(e, "delete the lock Lease")),
         }
-        Ok(LockInfo::from_lease(&lease, Timestamp::now()))
+        Ok(LockInfo::from_lease(
+            &lease,
+            Timestamp::now(),
+            &LocalProcesses,
+        ))
     }
 }
 
@@ -307,10 +339,13 @@ impl Ctx {
 }
 
 /// The Lease as we write it when taking the lock; `existing` is what we read, whose
-/// resourceVersion makes the write fail if anyone changed it since.
+/// resourceVersion makes the write fail if anyone changed it since. The previous
+/// holder's annotation is replaced, or dropped when we cannot name our process: left
+/// behind, it would declare us dead.
 fn new_lease(
     ctx: &Ctx,
     holder: &str,
+    process: Option<&ProcessIdentity>,
     ttl: Duration,
     now: Timestamp,
     existing: Option<&Lease>,
@@ -329,6 +364,7 @@ fn new_lease(
                 ]
                 .into(),
             ),
+            annotations: process.map(|p| [(holder::ANNOTATION.to_string(), p.to_string())].into()),
             resource_version: existing.and_then(|l| l.metadata.resource_version.clone()),
             ..Default::default()
         },
@@ -578,5 +614,87 @@ async fn renew(
             )));
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::holder::Process;
+    use super::*;
+
+    /// A machine where only this process runs.
+    struct Alone(ProcessIdentity);
+
+    impl Processes for Alone {
+        fn current(&self) -> Option<ProcessIdentity> {
+            Some(self.0.clone())
+        }
+
+        fn lookup(&self, pid: u32) -> Option<Process> {
+            Some(if pid == self.0.pid {
+                Process::Running {
+                    start_ticks: self.0.start_ticks,
+                }
+            } else {
+                Process::Gone
+            })
+        }
+    }
+
+    fn me() -> ProcessIdentity {
+        ProcessIdentity {
+            boot_id: "b".to_string(),
+            pid_namespace: 1,
+            pid: 10,
+            start_ticks: 99,
+        }
+    }
+
+    fn lease(process: Option<&ProcessIdentity>, now: Timestamp) -> Lease {
+        new_lease(
+            &Ctx::new("ns", "cv"),
+            "me@host/pid-10/install",
+            process,
+            Duration::from_secs(30),
+            now,
+            None,
+        )
+    }
+
+    #[test]
+    fn a_fresh_lock_of_a_gone_local_process_is_abandoned() {
+        let now = Timestamp::now();
+        let gone = ProcessIdentity { pid: 11, ..me() };
+        let info = LockInfo::from_lease(&lease(Some(&gone), now), now, &Alone(me())).unwrap();
+        assert!(!info.is_expired());
+        assert!(info.holder_dead && info.is_abandoned());
+        assert_eq!(info.holder_process, Some(gone));
+    }
+
+    #[test]
+    fn a_fresh_lock_of_a_live_or_unknown_holder_is_held() {
+        let now = Timestamp::now();
+        let foreign = ProcessIdentity {
+            boot_id: "elsewhere".to_string(),
+            pid: 11,
+            ..me()
+        };
+        for process in [Some(me()), Some(foreign), None] {
+            let info =
+                LockInfo::from_lease(&lease(process.as_ref(), now), now, &Alone(me())).unwrap();
+            assert!(!info.holder_dead && !info.is_abandoned(), "{process:?}");
+        }
+    }
+
+    /// A Lease of the previous stackctl has no annotation: nothing is known of its
+    /// holder, whose lock only expiry frees.
+    #[test]
+    fn a_lease_without_the_annotation_waits_for_expiry() {
+        let now = Timestamp::now();
+        let lease = lease(None, now);
+        assert!(lease.metadata.annotations.is_none());
+        let later = now + SignedDuration::from_secs(31);
+        let info = LockInfo::from_lease(&lease, later, &Alone(me())).unwrap();
+        assert!(info.is_expired() && info.is_abandoned() && !info.holder_dead);
     }
 }

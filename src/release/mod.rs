@@ -13,6 +13,7 @@
 //!    `set_status(previous, Superseded)`, `Store::trim`,
 //! 4. `LockGuard::release`, checking `LockGuard::lost` before each step that writes.
 
+pub mod holder;
 pub mod lock;
 pub mod record;
 pub mod store;

@@ -3,8 +3,9 @@
 use std::process::Output;
 use std::time::Duration;
 
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
-use kube::api::{ListParams, PostParams};
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use serde_json::Value;
 
@@ -164,13 +165,33 @@ impl Env {
     }
 
     pub async fn lock_exists(&self, release: &str) -> bool {
-        let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
-            Api::namespaced(self.client.clone(), &self.ns);
+        let leases: Api<Lease> = Api::namespaced(self.client.clone(), &self.ns);
         leases
             .get_opt(&format!("stackctl-lock-{release}"))
             .await
             .unwrap()
             .is_some()
+    }
+
+    /// The release's lock Lease as on the cluster.
+    pub async fn lock_lease(&self, release: &str) -> Lease {
+        Api::<Lease>::namespaced(self.client.clone(), &self.ns)
+            .get(&format!("stackctl-lock-{release}"))
+            .await
+            .unwrap()
+    }
+
+    /// Merge-patches the release's lock Lease, as another stackctl (an older one, or
+    /// one on another machine) would have written it.
+    pub async fn patch_lock(&self, release: &str, patch: &Value) {
+        Api::<Lease>::namespaced(self.client.clone(), &self.ns)
+            .patch(
+                &format!("stackctl-lock-{release}"),
+                &PatchParams::default(),
+                &Patch::Merge(patch),
+            )
+            .await
+            .unwrap();
     }
 
     /// Asserts that no release record and no object of `release` exists: what a
