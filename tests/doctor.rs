@@ -266,6 +266,24 @@ async fn each_fault_drift_and_network_problem_is_a_finding_with_its_remedy() {
             .contains("kubectl create secret tls")
     );
 
+    // `status` carries the findings of the revision, its pods and claims.
+    let status = env.run(&["status", "cv", "-o", "json"]).await;
+    let status: Value = serde_json::from_slice(&status.stdout).unwrap();
+    let problems: Vec<&str> = status["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["reason"].as_str().unwrap())
+        .collect();
+    assert!(
+        problems.contains(&"CrashLoopBackOff") && problems.contains(&"ImagePullBackOff"),
+        "{problems:?}"
+    );
+    assert!(
+        !problems.contains(&"Drifted"),
+        "status does not dry-run: {problems:?}"
+    );
+
     // Worst first.
     let severities: Vec<&str> = r["findings"]
         .as_array()

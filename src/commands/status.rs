@@ -97,6 +97,21 @@ fn print_status(r: &StatusReport) {
             rows
         )
     );
+    if !r.problems.is_empty() {
+        println!(
+            "\nPROBLEMS (`stackctl doctor {} -n {}` adds drift, network, nodes and events)",
+            r.release, r.namespace
+        );
+        for p in &r.problems {
+            println!(
+                "  {:<7}  {}: {}\n           fix: {}",
+                p.severity.as_str().to_uppercase(),
+                p.object,
+                p.summary,
+                p.remedy
+            );
+        }
+    }
     if !r.endpoints.is_empty() {
         println!("\nENDPOINTS");
         println!(

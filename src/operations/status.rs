@@ -6,6 +6,7 @@ use futures::{StreamExt, stream};
 use serde::Serialize;
 use serde_json::Value;
 
+use super::doctor::{self, Finding};
 use super::failure::Refused;
 use super::{stored_objects, target};
 use crate::cluster::Session;
@@ -42,6 +43,9 @@ pub struct StatusReport {
     /// The phase this revision failed in, with the diagnosis of each object that did
     /// not become ready; `None` unless the revision failed in a phase.
     pub failure: Option<PhaseFailure>,
+    /// What is wrong now with the revision, its lock, pods and claims, as `doctor`
+    /// reports it (`stackctl doctor` adds drift, network, nodes and events).
+    pub problems: Vec<Finding>,
 }
 
 /// A failed phase of the revision, as its record keeps it.
@@ -165,6 +169,7 @@ pub async fn status(
     }
     let healthy =
         record.status == Status::Deployed && components.iter().all(|c| c.state == State::Current);
+    let problems = doctor::problems(session, &record, lock.as_ref(), &live).await;
     let report = StatusReport {
         release: record.release.clone(),
         namespace: record.namespace.clone(),
@@ -193,6 +198,7 @@ pub async fn status(
                 message: p.message.clone(),
                 diagnoses: p.diagnoses.clone(),
             }),
+        problems,
     };
     Ok(report)
 }

@@ -263,6 +263,64 @@ pub async fn doctor(session: &Session, opts: &DoctorOptions) -> Result<DoctorRep
     })
 }
 
+/// The findings `status` shows: the revision and lock, and the pods and claims of
+/// the release — what explains "not healthy" without the slower reads (drift, logs,
+/// nodes, events) of the full report.
+pub async fn problems(
+    session: &Session,
+    record: &crate::release::Record,
+    lock: Option<&crate::release::LockInfo>,
+    live: &[(Manifest, Option<Value>)],
+) -> Vec<Finding> {
+    let client = &session.client;
+    let ns = record.namespace.as_str();
+    let (pods, claims, classes) = tokio::join!(
+        list::<Pod>(Api::namespaced(client.clone(), ns)),
+        list::<PersistentVolumeClaim>(Api::namespaced(client.clone(), ns)),
+        StorageClasses::list(client),
+    );
+    let mut findings = release::state(record, lock).findings;
+    let pods = pods.unwrap_or_default();
+    let claims = claims.unwrap_or_default();
+    let claim_map: BTreeMap<String, Value> = claims
+        .iter()
+        .map(|c| (json::name(c).to_string(), c.clone()))
+        .collect();
+    let workloads: Vec<(&Manifest, &Value)> = live
+        .iter()
+        .filter(|(m, _)| pods::WORKLOADS.contains(&m.kind.as_str()))
+        .filter_map(|(m, o)| Some((m, o.as_ref()?)))
+        .collect();
+    findings.extend(
+        pods::check(&pods::Facts {
+            namespace: ns,
+            workloads,
+            pods: &pods,
+            claims: &claim_map,
+            classes: &classes,
+            now: Timestamp::now(),
+            window: DEFAULT_WINDOW,
+        })
+        .into_iter()
+        .map(|p| p.finding),
+    );
+    findings.extend(
+        volumes::check(&volumes::Facts {
+            namespace: ns,
+            claims: claims
+                .iter()
+                .filter(|c| json::label(c, RELEASE_LABEL) == Some(record.release.as_str()))
+                .collect(),
+            pods: &pods,
+            classes: &classes,
+            usage: Ok(None),
+        })
+        .findings,
+    );
+    findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.check.cmp(&b.check)));
+    findings
+}
+
 /// Each recorded object as the cluster has it now (`None`: not found), and the
 /// objects that could not be read (with why): never taken for deleted.
 async fn live_objects(
@@ -314,9 +372,11 @@ where
     }
 }
 
+/// Why a read failed, in the API server's own words.
 fn denied(e: &kube::Error, what: &str) -> String {
     match e {
         kube::Error::Api(s) if s.is_forbidden() => format!("not allowed to {what} ({})", s.message),
+        kube::Error::Api(s) => format!("could not {what}: {}", s.message),
         other => format!("could not {what}: {other}"),
     }
 }

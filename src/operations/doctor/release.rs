@@ -20,7 +20,7 @@ const DIFF_LINES: usize = 12;
 pub fn state(record: &Record, lock: Option<&LockInfo>) -> Outcome {
     let mut out = Outcome::default();
     let object = format!("Release/{}", record.release);
-    let live_lock = lock.filter(|l| !l.is_expired());
+    let live_lock = lock.filter(|l| !l.is_abandoned());
     let rev = record.revision;
     let history = format!(
         "stackctl history {} -n {}",
@@ -56,14 +56,19 @@ pub fn state(record: &Record, lock: Option<&LockInfo>) -> Outcome {
         )),
         _ => {}
     }
-    if let Some(l) = lock.filter(|l| l.is_expired()) {
+    if let Some(l) = lock.filter(|l| l.is_abandoned()) {
+        let why = if l.holder_dead {
+            "whose process is gone (it ran on this machine)"
+        } else {
+            "which stopped renewing it"
+        };
         out.add(Finding::new(
             Check::Release,
             Severity::Warning,
             &object,
             "StaleLock",
             format!(
-                "the lock of {} was left by {}, which stopped renewing it",
+                "the lock of {} was left by {}, {why}",
                 record.release, l.holder
             ),
             "nothing to do: the next operation takes it over; `stackctl unlock` removes it now"
@@ -214,6 +219,8 @@ mod tests {
     fn lock(expires_in: Option<Duration>) -> LockInfo {
         LockInfo {
             holder: "me@host/pid-1/upgrade".into(),
+            holder_process: None,
+            holder_dead: false,
             acquired: None,
             renewed: None,
             lease_duration: Duration::from_secs(30),
