@@ -1016,4 +1016,57 @@ mod tests {
             "no rule from anywhere: {grafana}"
         );
     }
+
+    /// The table as the engine asks for it (`Stack::flows`), whether or not the
+    /// values render policies from it.
+    #[test]
+    fn the_stack_declares_its_flows_for_each_profile() {
+        use Peer::{Anywhere, ApiServer, Pods, Probes};
+        let flows_of = |profile: &str| {
+            let r = crate::stacks::testing::resolve(profile, &[]);
+            r.stack.flows(&r.values, &r.release).unwrap()
+        };
+        let has = |flows: &[Flow], from: &Peer, to: &Peer, ports: &[(Proto, u16)]| {
+            flows
+                .iter()
+                .any(|f| &f.from == from && &f.to == to && f.ports == ports)
+        };
+        let minimal = flows_of("aiops-minimal");
+        for (from, to, ports) in [
+            (Anywhere, Pods("traefik"), tcp(&[8000, 8443])),
+            (Pods("prometheus"), ApiServer, tcp(&API_SERVER_PORTS)),
+            (Pods("prometheus"), Pods("node-exporter"), tcp(&[9100])),
+            (Pods("grafana"), Pods("prometheus"), tcp(&[9090])),
+            (Pods("logstash"), Pods("elasticsearch"), tcp(&[9200])),
+            (Pods("kibana"), Pods("elasticsearch"), tcp(&[9200])),
+            (Probes, Pods("grafana"), tcp(&[3000])),
+        ] {
+            assert!(
+                has(&minimal, &from, &to, &ports),
+                "{from} → {to}: {minimal:#?}"
+            );
+        }
+        assert!(
+            minimal
+                .iter()
+                .all(|f| f.from != Pods("ai-engine") && f.to != Pods("ai-engine")),
+            "the in-house services are off: {minimal:#?}"
+        );
+        let production = flows_of("aiops-production");
+        for (from, to, ports) in [
+            (
+                Pods("alertmanager"),
+                Pods("alertmanager"),
+                vec![(Proto::Tcp, 9094), (Proto::Udp, 9094)],
+            ),
+            (Pods("ai-engine"), Pods("postgresql"), tcp(&[5432])),
+            (Pods("api-gateway"), Pods("redis"), tcp(&[6379])),
+            (Pods("self-healing"), ApiServer, tcp(&API_SERVER_PORTS)),
+        ] {
+            assert!(
+                has(&production, &from, &to, &ports),
+                "{from} → {to}: {production:#?}"
+            );
+        }
+    }
 }
