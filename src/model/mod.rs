@@ -21,7 +21,7 @@ pub use labels::*;
 pub use manifest::{Manifest, Rendered, to_yaml, with_pods};
 pub use phase::Phase;
 pub use probe::{
-    DEFAULT_PROBE_TIMEOUT, FanOut, PROBE_LABEL, ProbeSpec, external_probes, probe_labels,
-    secret_refs,
+    DEFAULT_PROBE_TIMEOUT, FanOut, PROBE_APP_NAME, PROBE_LABEL, ProbeSpec, external_probes,
+    probe_labels, secret_refs,
 };
 pub use release::{MAX_RELEASE_NAME, Release, ReleaseNameError, check_release_name};
