@@ -10,6 +10,7 @@ pub mod commands;
 
 pub mod logging;
 pub mod model;
+pub mod netpol_eval;
 pub mod operations;
 pub mod output;
 pub mod plan;

@@ -78,6 +78,28 @@ pub struct Rendered {
     pub manifests: Vec<Manifest>,
 }
 
+impl Rendered {
+    /// Whether the component runs pods (a workload among its objects), as opposed
+    /// to only configuring them (a credentials Secret of an external service).
+    pub fn has_pods(&self) -> bool {
+        self.manifests.iter().any(|m| {
+            matches!(
+                m.kind.as_str(),
+                "Deployment" | "StatefulSet" | "DaemonSet" | "Job"
+            )
+        })
+    }
+}
+
+/// The components among `rendered` that run pods.
+pub fn with_pods(rendered: &[Rendered]) -> std::collections::BTreeSet<&'static str> {
+    rendered
+        .iter()
+        .filter(|r| r.has_pods())
+        .map(|r| r.name)
+        .collect()
+}
+
 /// YAML as `template` prints it and `diff` compares it.
 pub fn to_yaml(v: &Value) -> Result<String> {
     serde_saphyr::to_string(v).context("YAML serialisation")

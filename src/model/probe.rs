@@ -10,6 +10,9 @@ use super::{MANAGED_BY, RELEASE_LABEL, Release};
 
 /// Label on every probe Job and pod: the component probed.
 pub const PROBE_LABEL: &str = "stackctl.dev/probe";
+/// `app.kubernetes.io/name` of every probe pod, whatever it probes: what
+/// NetworkPolicies admit probes by.
+pub const PROBE_APP_NAME: &str = "stackctl-probe";
 /// Until the service answers or the check fails, counted from the Job's start, so it
 /// includes scheduling and the image pull.
 pub const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(120);
@@ -60,7 +63,7 @@ pub fn probe_labels(release: &Release, component: &str) -> BTreeMap<String, Stri
         (PROBE_LABEL.to_string(), component.to_string()),
         (
             "app.kubernetes.io/name".to_string(),
-            "stackctl-probe".to_string(),
+            PROBE_APP_NAME.to_string(),
         ),
         (
             "app.kubernetes.io/instance".to_string(),

@@ -134,6 +134,8 @@ static STACK: Definition<Values> = Definition {
             })
             .collect()
     },
+    // No flows: nothing to check NetworkPolicies against, as a stack may choose.
+    flows: |_, _| Vec::new(),
     warnings: |_| Vec::new(),
     rbac_switches: &[],
     init_only_changes: |_, _, _| Vec::new(),

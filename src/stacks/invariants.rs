@@ -4,6 +4,7 @@
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
+use super::testing::required_input;
 use super::{STACKS, Stack, find};
 use crate::model::{Capabilities, Manifest, PHASE_ANNOTATION, RELEASE_LABEL, Release};
 use crate::profiles;
@@ -35,22 +36,6 @@ fn rendered() -> Vec<(String, Vec<crate::model::Rendered>, super::ResolvedValues
                 .render(&values, &release, Capabilities::latest())
                 .unwrap();
             (p.name, components, values)
-        })
-        .collect()
-}
-
-/// What a profile leaves to the user, filled in from the examples it declares.
-fn required_input(p: &profiles::Profile) -> Vec<SetFlag> {
-    p.requires
-        .iter()
-        .map(|r| {
-            let example = r.example.as_ref().unwrap_or_else(|| {
-                panic!(
-                    "{}: built-in requirement {} has no example",
-                    p.source, r.key
-                )
-            });
-            SetFlag::json(format!("{}={example}", r.key))
         })
         .collect()
 }
@@ -429,4 +414,25 @@ fn values_stack(profile: &str) -> String {
         .find(|p| p.name == profile)
         .map(|p| p.stack)
         .unwrap()
+}
+
+#[test]
+fn flows_name_only_components_that_run_pods() {
+    for p in profiles::builtin() {
+        let r = super::testing::resolve(&p.name, &[]);
+        let with_pods = super::testing::pod_components(&r.render());
+        let flows = r.stack.flows(&r.values, &r.release).unwrap();
+        assert!(!flows.is_empty(), "{}: no flows", p.name);
+        for f in &flows {
+            for peer in [&f.from, &f.to] {
+                if let crate::model::Peer::Pods(c) = peer {
+                    assert!(
+                        with_pods.contains(*c),
+                        "{}: {f} names {c}, which has no pods",
+                        p.name
+                    );
+                }
+            }
+        }
+    }
 }

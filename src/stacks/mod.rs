@@ -12,6 +12,8 @@ mod invariants;
 pub mod kit;
 pub mod probe_scripts;
 pub mod rotation_scripts;
+#[cfg(test)]
+pub mod testing;
 pub mod types;
 pub mod workload;
 
@@ -20,7 +22,7 @@ use rand::Rng;
 use serde_json::Value;
 
 use crate::model::{
-    Capabilities, InitOnlyChange, KubeRequirement, ProbeSpec, Release, Rendered, RotationJob,
+    Capabilities, Flow, InitOnlyChange, KubeRequirement, ProbeSpec, Release, Rendered, RotationJob,
 };
 use crate::values::{self, Layer, Problems, SetFlag};
 
@@ -58,6 +60,12 @@ pub trait Stack: Sync {
     /// and upgrade, and — those marked `external` — preflight). A stack without
     /// probes has nothing to prove beyond readiness.
     fn probes(&self, _values: &ResolvedValues, _release: &Release) -> Result<Vec<ProbeSpec>> {
+        Ok(Vec::new())
+    }
+    /// Every connection the enabled components open, between each other and to
+    /// the outside (DNS aside): what `doctor` checks the namespace's
+    /// NetworkPolicies against. A stack without a table declares nothing.
+    fn flows(&self, _values: &ResolvedValues, _release: &Release) -> Result<Vec<Flow>> {
         Ok(Vec::new())
     }
     /// Valid values that may not do what the user meant (a version stackctl knows
@@ -132,6 +140,8 @@ pub struct Definition<T> {
     pub defaults_yaml: &'static str,
     pub render: fn(&T, &Release, Capabilities) -> Vec<Rendered>,
     pub probes: fn(&T, &Release) -> Vec<ProbeSpec>,
+    /// [`Stack::flows`] over typed values.
+    pub flows: fn(&T, &Release) -> Vec<Flow>,
     pub notes: fn(&T, &Release) -> Vec<String>,
     pub warnings: fn(&T) -> Vec<String>,
     pub rbac_switches: &'static [RbacSwitch],
@@ -193,6 +203,10 @@ where
 
     fn probes(&self, v: &ResolvedValues, release: &Release) -> Result<Vec<ProbeSpec>> {
         Ok((self.probes)(&self.typed(v)?, release))
+    }
+
+    fn flows(&self, v: &ResolvedValues, release: &Release) -> Result<Vec<Flow>> {
+        Ok((self.flows)(&self.typed(v)?, release))
     }
 
     fn warnings(&self, v: &ResolvedValues) -> Result<Vec<String>> {

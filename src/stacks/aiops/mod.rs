@@ -15,6 +15,7 @@ pub static STACK: crate::stacks::Definition<Values> = crate::stacks::Definition 
     defaults_yaml: DEFAULTS_YAML,
     render,
     probes,
+    flows,
     notes,
     warnings: |_| Vec::new(),
     rbac_switches: &[
@@ -94,6 +95,17 @@ pub fn render(values: &Values, release: &Release, caps: Capabilities) -> Vec<Ren
         out.push(policies);
     }
     out
+}
+
+/// Every flow between the components the values render with pods, from the table
+/// the NetworkPolicies are made of (`netpol::flows`), whether or not
+/// `networkPolicy.enabled` renders them. Which components have pods does not
+/// depend on the cluster's API versions, so the latest are assumed.
+pub fn flows(values: &Values, release: &Release) -> Vec<crate::model::Flow> {
+    let caps = Capabilities::latest();
+    let rendered = render(values, release, caps);
+    let ctx = Ctx::new(release, values, caps);
+    netpol::flows(&ctx, &crate::model::with_pods(&rendered))
 }
 
 /// The Kubernetes versions the enabled components need. The Ingress and the

@@ -27,48 +27,11 @@ use super::{
     alertmanager, elasticsearch, exporters, grafana, inhouse, kibana, logstash, postgresql,
     prometheus, redis, traefik,
 };
-use crate::model::{Phase, Rendered};
+use crate::model::{API_SERVER_PORTS, Flow, Peer, Phase, Proto, Rendered, tcp, with_pods};
 use crate::stacks::component::{Builder, selector_labels};
 use crate::stacks::workload as w;
 
 pub const COMPONENT: &str = "network-policy";
-
-/// Ports the API server may listen on (the `kubernetes` Service's endpoints are
-/// outside the pod network and differ between distributions).
-const API_SERVER_PORTS: [u16; 2] = [443, 6443];
-
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Peer {
-    /// Pods of one component of this release.
-    Pods(&'static str),
-    /// Any address: the edge, log shippers, notification targets, external services.
-    Anywhere,
-    /// The Kubernetes API server.
-    ApiServer,
-    /// stackctl's connectivity probe pods of this release.
-    Probes,
-    /// The ingress controller that serves the release's Ingress when it is not the
-    /// release's Traefik: `networkPolicy.ingressController.peers`, or anywhere.
-    IngressController,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Proto {
-    Tcp,
-    Udp,
-}
-
-/// One allowed connection: who opens it, to whom, on which ports (empty: all).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Flow {
-    pub from: Peer,
-    pub to: Peer,
-    pub ports: Vec<(Proto, u16)>,
-}
-
-fn tcp(ports: &[u16]) -> Vec<(Proto, u16)> {
-    ports.iter().map(|p| (Proto::Tcp, *p)).collect()
-}
 
 /// Port of an external service's URL (`http(s)://host[:port]`).
 fn url_port(url: &str) -> u16 {
@@ -313,18 +276,7 @@ pub fn render(ctx: &Ctx<'_>, rendered: &[Rendered]) -> Option<Rendered> {
         return None;
     }
     // Components with pods; NetworkPolicies govern those outside the host network.
-    let all_present: BTreeSet<&'static str> = rendered
-        .iter()
-        .filter(|r| {
-            r.manifests.iter().any(|m| {
-                matches!(
-                    m.kind.as_str(),
-                    "Deployment" | "StatefulSet" | "DaemonSet" | "Job"
-                )
-            })
-        })
-        .map(|r| r.name)
-        .collect();
+    let all_present = with_pods(rendered);
     let mut present = all_present.clone();
     if ctx.values.node_exporter.host_network {
         present.remove(exporters::NODE_EXPORTER);
@@ -466,13 +418,7 @@ fn ports(ports: &[(Proto, u16)]) -> Option<Vec<NetworkPolicyPort>> {
             .iter()
             .map(|(proto, port)| NetworkPolicyPort {
                 port: Some(IntOrString::Int(i32::from(*port))),
-                protocol: Some(
-                    match proto {
-                        Proto::Tcp => "TCP",
-                        Proto::Udp => "UDP",
-                    }
-                    .into(),
-                ),
+                protocol: Some(proto.as_k8s().into()),
                 ..Default::default()
             })
             .collect()
@@ -1069,5 +1015,58 @@ mod tests {
                 .all(|r| r.get("from").is_some()),
             "no rule from anywhere: {grafana}"
         );
+    }
+
+    /// The table as the engine asks for it (`Stack::flows`), whether or not the
+    /// values render policies from it.
+    #[test]
+    fn the_stack_declares_its_flows_for_each_profile() {
+        use Peer::{Anywhere, ApiServer, Pods, Probes};
+        let flows_of = |profile: &str| {
+            let r = crate::stacks::testing::resolve(profile, &[]);
+            r.stack.flows(&r.values, &r.release).unwrap()
+        };
+        let has = |flows: &[Flow], from: &Peer, to: &Peer, ports: &[(Proto, u16)]| {
+            flows
+                .iter()
+                .any(|f| &f.from == from && &f.to == to && f.ports == ports)
+        };
+        let minimal = flows_of("aiops-minimal");
+        for (from, to, ports) in [
+            (Anywhere, Pods("traefik"), tcp(&[8000, 8443])),
+            (Pods("prometheus"), ApiServer, tcp(&API_SERVER_PORTS)),
+            (Pods("prometheus"), Pods("node-exporter"), tcp(&[9100])),
+            (Pods("grafana"), Pods("prometheus"), tcp(&[9090])),
+            (Pods("logstash"), Pods("elasticsearch"), tcp(&[9200])),
+            (Pods("kibana"), Pods("elasticsearch"), tcp(&[9200])),
+            (Probes, Pods("grafana"), tcp(&[3000])),
+        ] {
+            assert!(
+                has(&minimal, &from, &to, &ports),
+                "{from} → {to}: {minimal:#?}"
+            );
+        }
+        assert!(
+            minimal
+                .iter()
+                .all(|f| f.from != Pods("ai-engine") && f.to != Pods("ai-engine")),
+            "the in-house services are off: {minimal:#?}"
+        );
+        let production = flows_of("aiops-production");
+        for (from, to, ports) in [
+            (
+                Pods("alertmanager"),
+                Pods("alertmanager"),
+                vec![(Proto::Tcp, 9094), (Proto::Udp, 9094)],
+            ),
+            (Pods("ai-engine"), Pods("postgresql"), tcp(&[5432])),
+            (Pods("api-gateway"), Pods("redis"), tcp(&[6379])),
+            (Pods("self-healing"), ApiServer, tcp(&API_SERVER_PORTS)),
+        ] {
+            assert!(
+                has(&production, &from, &to, &ports),
+                "{from} → {to}: {production:#?}"
+            );
+        }
     }
 }

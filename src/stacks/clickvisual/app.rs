@@ -24,8 +24,8 @@ use crate::stacks::component::Builder;
 use crate::stacks::workload::{self as w, Timing};
 
 pub const COMPONENT: &str = "clickvisual";
-const HTTP_PORT: u16 = 19001;
-const GOVERNOR_PORT: u16 = 19011;
+pub(super) const HTTP_PORT: u16 = 19001;
+pub(super) const GOVERNOR_PORT: u16 = 19011;
 /// Where the config Secret is mounted. Not `/clickvisual/config`: that directory of
 /// the image holds `resource.yaml` and `rbac.conf`, which the config refers to.
 const CONFIG_DIR: &str = "/clickvisual/configs";
@@ -118,7 +118,7 @@ pub fn unused_redis(v: &Values) -> Option<String> {
 
 /// Redis, when ClickVisual uses it: only in multi-copy mode (more than one replica)
 /// does it read `[redis]` and keep sessions there.
-fn redis_used<'a>(ctx: &'a Ctx<'_>) -> Option<&'a super::connections::Redis> {
+pub(super) fn redis_used<'a>(ctx: &'a Ctx<'_>) -> Option<&'a super::connections::Redis> {
     ctx.conn
         .redis
         .as_ref()

@@ -32,11 +32,11 @@ pub const COMPONENT: &str = "clickhouse";
 /// Name of the cluster in `remote_servers`, for `ON CLUSTER` and ClickVisual's
 /// instance settings.
 pub const CLUSTER: &str = "clickvisual";
-const HTTP_PORT: i32 = 8123;
-const NATIVE_PORT: i32 = 9000;
-const INTERSERVER_PORT: i32 = 9009;
-const KEEPER_PORT: i32 = 9181;
-const RAFT_PORT: i32 = 9234;
+pub(super) const HTTP_PORT: i32 = 8123;
+pub(super) const NATIVE_PORT: i32 = 9000;
+pub(super) const INTERSERVER_PORT: i32 = 9009;
+pub(super) const KEEPER_PORT: i32 = 9181;
+pub(super) const RAFT_PORT: i32 = 9234;
 /// The `clickhouse` user of the official image.
 const UID: i64 = 101;
 const CONFIG_DIR: &str = "/etc/stackctl/clickhouse";
@@ -67,6 +67,16 @@ impl Topology {
     fn keepers(self) -> u32 {
         if self.pods() >= 3 { 3 } else { 1 }
     }
+}
+
+/// Whether the release's ClickHouse runs more than one pod, which then talk to
+/// each other (distributed queries, replication, Keeper).
+pub(super) fn clustered(v: &super::values::ClickHouse) -> bool {
+    Topology {
+        shards: v.shards,
+        replicas: v.replicas,
+    }
+    .clustered()
 }
 
 pub fn render(ctx: &Ctx<'_>) -> Option<Rendered> {

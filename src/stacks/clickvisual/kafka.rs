@@ -27,8 +27,8 @@ use crate::stacks::component::Builder;
 use crate::stacks::workload::{self as w, ORDINAL_SH, Timing};
 
 pub const COMPONENT: &str = "kafka";
-const PORT: i32 = 9092;
-const CONTROLLER_PORT: i32 = 9093;
+pub(super) const PORT: i32 = 9092;
+pub(super) const CONTROLLER_PORT: i32 = 9093;
 /// `appuser` of the apache/kafka image.
 const UID: i64 = 1000;
 /// The claim is mounted one level up: Kafka treats every directory in a log dir as

@@ -12,6 +12,7 @@ pub static STACK: crate::stacks::Definition<Values> = crate::stacks::Definition 
     defaults_yaml: DEFAULTS_YAML,
     render,
     probes,
+    flows: flows::flows,
     notes,
     warnings: |v| {
         let mut w = schema::warnings(&v.clickvisual);
@@ -34,6 +35,7 @@ mod app;
 mod clickhouse;
 mod common;
 pub mod credentials;
+mod flows;
 mod fluentbit;
 mod kafka;
 mod mysql;

@@ -13,7 +13,7 @@ use crate::stacks::component::Builder;
 use crate::stacks::workload::{self as w, Timing};
 
 pub const COMPONENT: &str = "mysql";
-const PORT: i32 = 3306;
+pub(super) const PORT: i32 = 3306;
 /// The `mysql` user and group of the official image.
 const UID: i64 = 999;
 /// The claim is mounted one level up: a fresh ext4 volume holds `lost+found`, and

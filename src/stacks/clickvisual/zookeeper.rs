@@ -13,8 +13,8 @@ use crate::stacks::workload::{self as w, ORDINAL_SH, Timing};
 
 pub const COMPONENT: &str = "zookeeper";
 pub const CLIENT_PORT: i32 = 2181;
-const PEER_PORT: i32 = 2888;
-const ELECTION_PORT: i32 = 3888;
+pub(super) const PEER_PORT: i32 = 2888;
+pub(super) const ELECTION_PORT: i32 = 3888;
 /// The `zookeeper` user of the official image.
 const UID: i64 = 1000;
 
