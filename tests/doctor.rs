@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use common::cli::{Env, stderr};
 use k8s_openapi::api::core::v1::{Pod, Secret, Service, ServiceAccount};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::Api;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
@@ -159,6 +160,17 @@ async fn each_fault_drift_and_network_problem_is_a_finding_with_its_remedy() {
         .await
         .unwrap();
 
+    // A user's deny-all ingress policy: every flow into the release's pods is denied.
+    let deny: NetworkPolicy = serde_json::from_value(json!({
+        "metadata": {"name": "deny-all"},
+        "spec": {"podSelector": {}, "policyTypes": ["Ingress"]}
+    }))
+    .unwrap();
+    Api::<NetworkPolicy>::namespaced(env.client.clone(), &env.ns)
+        .create(&PostParams::default(), &deny)
+        .await
+        .unwrap();
+
     let wanted = [
         ("CrashLoopBackOff", "Pod/cv-clickvisual-"),
         ("ImagePullBackOff", "Pod/cv-clickhouse-0"),
@@ -167,6 +179,7 @@ async fn each_fault_drift_and_network_problem_is_a_finding_with_its_remedy() {
         ("Drifted", "Service/cv-kafka"),
         ("NoIngressClass", "Ingress/cv-clickvisual"),
         ("TLSSecretNotFound", "Ingress/cv-clickvisual"),
+        ("FlowBlocked", "NetworkPolicy/deny-all"),
     ];
     let mut last = (None, Value::Null);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
@@ -266,6 +279,25 @@ async fn each_fault_drift_and_network_problem_is_a_finding_with_its_remedy() {
             .contains("kubectl create secret tls")
     );
 
+    let blocked: Vec<&str> = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["reason"] == "FlowBlocked")
+        .map(|f| f["summary"].as_str().unwrap())
+        .collect();
+    assert!(
+        blocked
+            .iter()
+            .any(|s| s.contains("clickvisual → mysql tcp/3306")
+                && s.contains("ingress of mysql denied by networkpolicy/deny-all")),
+        "{blocked:#?}"
+    );
+    assert!(
+        blocked.iter().any(|s| s.contains("fluentbit → kafka")),
+        "{blocked:#?}"
+    );
+
     // `status` carries the findings of the revision, its pods and claims.
     let status = env.run(&["status", "cv", "-o", "json"]).await;
     let status: Value = serde_json::from_slice(&status.stdout).unwrap();
@@ -304,32 +336,55 @@ async fn each_fault_drift_and_network_problem_is_a_finding_with_its_remedy() {
     env.done().await;
 }
 
-/// A failed install: the revision, the Job that exited non-zero and the claim that
-/// never binds.
+/// A failed install: the revision and the Job that exited non-zero.
 #[tokio::test]
-async fn a_failed_install_shows_the_failed_job_and_the_unbound_claim() {
-    let env = Env::new("docfailed").await;
-    env.faults(&[
-        (
-            "job",
-            "{pods: 'cv-clickvisual-schema-*', fault: exit-code, exitCode: 2}",
-        ),
-        (
-            "claim",
-            "{pods: 'data-cv-clickhouse-0', fault: pvc-never-bound}",
-        ),
-    ])
+async fn a_failed_install_shows_the_revision_and_the_failed_job() {
+    let env = Env::new("docjob").await;
+    env.faults(&[(
+        "job",
+        "{pods: 'cv-clickvisual-schema-*', fault: exit-code, exitCode: 2}",
+    )])
     .await;
     let out = env
-        .run(&["install", "cv", "--profile", "minimal", "--timeout", "90s"])
+        .run(&["install", "cv", "--profile", "minimal", "--skip-tests"])
         .await;
-    assert_ne!(out.status.code(), Some(0), "the install must fail");
+    assert_eq!(out.status.code(), Some(1), "the install must fail");
     let (code, r) = doctor(&env, &[]).await;
     assert_eq!(code, Some(1));
     let failed =
         find(&r, "RevisionFailed", "Release/cv").unwrap_or_else(|| panic!("{:#?}", reasons(&r)));
     assert_eq!(failed["severity"], "error");
     assert!(failed["remedy"].as_str().unwrap().contains("rollback"));
+    let job = find(&r, "JobPodFailed", "Pod/cv-clickvisual-schema-")
+        .unwrap_or_else(|| panic!("{:#?}", reasons(&r)));
+    assert_eq!(job["severity"], "error");
+    assert!(
+        job["summary"].as_str().unwrap().contains("code 2"),
+        "{job:#}"
+    );
+    assert!(
+        job["evidence"].to_string().contains("no log available"),
+        "{job:#}"
+    );
+    env.done().await;
+}
+
+/// A claim no provisioner binds: the install runs into its deadline, and the
+/// claim is the finding (not the pod waiting for it).
+#[tokio::test]
+async fn a_claim_that_never_binds_is_a_volume_finding() {
+    let env = Env::new("docclaim").await;
+    env.faults(&[(
+        "claim",
+        "{pods: 'data-cv-clickhouse-0', fault: pvc-never-bound}",
+    )])
+    .await;
+    let out = env
+        .run(&["install", "cv", "--profile", "minimal", "--timeout", "20s"])
+        .await;
+    assert_ne!(out.status.code(), Some(0), "the install must fail");
+    let (code, r) = doctor(&env, &[]).await;
+    assert_eq!(code, Some(1));
     let claim = r["findings"]
         .as_array()
         .unwrap()
@@ -338,7 +393,11 @@ async fn a_failed_install_shows_the_failed_job_and_the_unbound_claim() {
             f["check"] == "volumes" && f["object"] == "PersistentVolumeClaim/data-cv-clickhouse-0"
         })
         .unwrap_or_else(|| panic!("{:#?}", reasons(&r)));
-    assert_eq!(claim["severity"], "error", "{claim:#}");
+    assert_eq!(
+        (claim["severity"].as_str(), claim["reason"].as_str()),
+        (Some("error"), Some("ClaimPending")),
+        "{claim:#}"
+    );
     assert!(
         claim["remedy"]
             .as_str()
@@ -346,13 +405,12 @@ async fn a_failed_install_shows_the_failed_job_and_the_unbound_claim() {
             .contains("kubectl describe pvc"),
         "{claim:#}"
     );
-    let job = find(&r, "JobPodFailed", "Pod/cv-clickvisual-schema-");
-    // The install fails on whichever problem is final first; if the Job ran, its
-    // failure is a finding with the exit code.
-    if let Some(job) = job {
-        assert_eq!(job["severity"], "error");
-        assert!(job["summary"].as_str().unwrap().contains('2'), "{job:#}");
-    }
+    // The pod that waits for the claim is not reported a second time.
+    assert!(
+        find(&r, "ClaimPending", "Pod/").is_none(),
+        "{:#?}",
+        reasons(&r)
+    );
     env.done().await;
 }
 

@@ -21,8 +21,10 @@ use std::time::Duration;
 
 use anyhow::Result;
 use futures::{StreamExt, stream};
-use k8s_openapi::api::core::v1::{Endpoints, Event, Node, PersistentVolumeClaim, Pod, Secret};
-use k8s_openapi::api::networking::v1::IngressClass;
+use k8s_openapi::api::core::v1::{
+    Endpoints, Event, Namespace, Node, PersistentVolumeClaim, Pod, Secret,
+};
+use k8s_openapi::api::networking::v1::{IngressClass, NetworkPolicy};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{ListParams, LogParams};
 use kube::{Api, Client};
@@ -117,7 +119,18 @@ pub async fn doctor(session: &Session, opts: &DoctorOptions) -> Result<DoctorRep
 
     let mut outcome = release::state(&record, lock.as_ref());
     outcome.skipped.extend(unreadable);
-    outcome.extend(release::drift(session, &live).await);
+    if record.status == crate::release::Status::Deployed {
+        outcome.extend(release::drift(session, &live).await);
+    } else {
+        outcome.skip(Skipped::new(
+            Check::Release,
+            "drift",
+            format!(
+                "revision {} is {}: some of its objects were never applied, so there is no applied state to compare with",
+                record.revision, record.status
+            ),
+        ));
+    }
 
     // Pods.
     let pod_list = pods.as_deref().unwrap_or_default();
@@ -208,6 +221,8 @@ pub async fn doctor(session: &Session, opts: &DoctorOptions) -> Result<DoctorRep
         ingress_classes: ingress_classes.as_deref().ok(),
         tls_secrets: &tls_secrets,
     }));
+
+    outcome.extend(network_policies(session, &record, &release_pods).await);
 
     // Capacity.
     outcome.extend(capacity::check(&capacity::Facts {
@@ -319,6 +334,72 @@ pub async fn problems(
     );
     findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.check.cmp(&b.check)));
     findings
+}
+
+/// The stack's declared flows against the namespace's NetworkPolicies (none: no
+/// pod is isolated, nothing to evaluate).
+async fn network_policies(
+    session: &Session,
+    record: &crate::release::Record,
+    pods: &[&Value],
+) -> finding::Outcome {
+    let client = &session.client;
+    let ns = record.namespace.as_str();
+    let mut out = finding::Outcome::default();
+    let policies = match list::<NetworkPolicy>(Api::namespaced(client.clone(), ns)).await {
+        Ok(p) if p.is_empty() => return out,
+        Ok(p) => p,
+        Err(why) => {
+            out.skip(Skipped::new(Check::Network, "network policies", why));
+            return out;
+        }
+    };
+    let flows = stacks::find(&record.stack).and_then(|stack| {
+        let release = Release {
+            name: record.release.clone(),
+            namespace: record.namespace.clone(),
+            stack: stack.name(),
+            revision: record.revision,
+        };
+        stack.flows(
+            &ResolvedValues {
+                tree: record.values.clone(),
+                generated: record.generated.clone(),
+            },
+            &release,
+        )
+    });
+    let flows = match flows {
+        Ok(f) => f,
+        Err(e) => {
+            out.skip(Skipped::new(
+                Check::Network,
+                "network policies",
+                format!("the stack's flows could not be derived from the revision's values: {e:#}"),
+            ));
+            return out;
+        }
+    };
+    // Without the namespace's labels (1.20 sets none by itself, and reading the
+    // Namespace is cluster-scoped), selectors on them are judged against none.
+    let labels = match Api::<Namespace>::all(client.clone()).get_metadata(ns).await {
+        Ok(n) => serde_json::to_value(n.metadata.labels.unwrap_or_default()).unwrap_or_default(),
+        Err(e) => {
+            out.skip(Skipped::new(
+                Check::Network,
+                "namespace labels",
+                format!(
+                    "{}; namespaceSelectors were matched against no labels",
+                    denied(&e, &format!("read namespace {ns}"))
+                ),
+            ));
+            Value::Object(serde_json::Map::new())
+        }
+    };
+    let pods: Vec<Value> = pods.iter().map(|p| (*p).clone()).collect();
+    let eval = crate::netpol_eval::blocked_flows(&policies, &pods, &labels, &flows);
+    out.extend(network::policies(ns, &eval));
+    out
 }
 
 /// Each recorded object as the cluster has it now (`None`: not found), and the

@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::finding::{Check, Finding, Outcome, Severity, Skipped};
-use crate::model::Manifest;
+use crate::model::{Manifest, Peer};
+use crate::netpol_eval::Evaluation;
 use crate::wait::json::{self, array_at, str_at};
 
 /// Legacy way of naming an Ingress's class, still honoured by controllers.
@@ -171,6 +172,39 @@ fn names(classes: &[Value]) -> String {
     } else {
         format!("the cluster has: {}", names.join(", "))
     }
+}
+
+/// Declared flows that the namespace's NetworkPolicies deny.
+pub fn policies(namespace: &str, eval: &Evaluation) -> Outcome {
+    let mut out = Outcome::default();
+    for b in &eval.blocked {
+        let component = match b.side() {
+            Peer::Pods(c) => c.to_string(),
+            _ => String::new(),
+        };
+        let object = b.policies.first().map_or_else(
+            || "NetworkPolicy".to_string(),
+            |p| format!("NetworkPolicy/{p}"),
+        );
+        out.add(
+            Finding::new(
+                Check::Network,
+                Severity::Error,
+                object,
+                "FlowBlocked",
+                format!("a connection the stack needs is denied: {}", b.describe()),
+                format!(
+                    "allow it in the policies named (kubectl get networkpolicy -n {namespace} -o yaml), or, for the release's own policies, in the networkPolicy values"
+                ),
+            )
+            .component(component)
+            .evidence([b.detail.clone()]),
+        );
+    }
+    for why in &eval.skipped {
+        out.skip(Skipped::new(Check::Network, "network policy", why.clone()));
+    }
+    out
 }
 
 #[cfg(test)]

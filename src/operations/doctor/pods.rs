@@ -65,7 +65,16 @@ pub fn check(f: &Facts<'_>) -> Vec<PodFinding> {
             namespace: Some(f.namespace.to_string()),
             component: m.component.clone(),
         };
-        let pods = owned_pods(live, f.pods);
+        let mut pods = owned_pods(live, f.pods);
+        if m.kind == "Job" {
+            // A Job's retries fail alike: the newest pod speaks for them.
+            pods.sort_by_key(|p| {
+                str_at(p, "metadata.creationTimestamp")
+                    .unwrap_or_default()
+                    .to_string()
+            });
+            pods.drain(..pods.len().saturating_sub(1));
+        }
         let mut explained = false;
         for pod in &pods {
             for p in pod_problems(pod, f.claims, f.classes) {
@@ -91,7 +100,9 @@ pub fn check(f: &Facts<'_>) -> Vec<PodFinding> {
                         Check::Pods,
                         severity,
                         pod_id(p.pod.as_deref(), &d.object),
-                        d.reason,
+                        // The kind, not the diagnosis's reason with its exit code:
+                        // scripts match on it.
+                        p.kind.as_str(),
                         d.detail,
                         d.remedy,
                     )
