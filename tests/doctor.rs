@@ -99,6 +99,36 @@ async fn a_healthy_release_exits_0_with_the_documented_report() {
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(text.contains("FOUND: 0 errors, 0 warnings"), "{text}");
     assert!(text.contains("of the last 10m"), "{text}");
+
+    // --probes runs the connectivity probes; a failing one is an error finding.
+    env.faults(&[(
+        "probe",
+        "{pods: 'cv-test-mysql-*', fault: exit-code, exitCode: 1}",
+    )])
+    .await;
+    let (code, r) = doctor(&env, &["--probes"]).await;
+    assert_eq!(code, Some(1), "{:#?}", reasons(&r));
+    let probe = find(&r, "ProbeFailed", "Job/cv-test-mysql")
+        .unwrap_or_else(|| panic!("{:#?}", reasons(&r)));
+    assert_eq!(
+        (probe["check"].as_str(), probe["component"].as_str()),
+        (Some("probes"), Some("mysql"))
+    );
+    assert!(
+        probe["remedy"].as_str().unwrap().contains("--filter mysql"),
+        "{probe:#}"
+    );
+    let failed = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["check"] == "probes")
+        .count();
+    assert_eq!(failed, 1, "only the mysql probe fails: {:#?}", reasons(&r));
+    // doctor only looks: the probe run is not recorded in the revision.
+    let status = env.run(&["status", "cv", "-o", "json"]).await;
+    let status: Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert!(status["probes"].is_null(), "{:#}", status["probes"]);
     env.done().await;
 }
 
@@ -525,4 +555,44 @@ async fn reader_kubeconfig(env: &Env) -> std::path::PathBuf {
     let path = std::env::temp_dir().join(format!("stackctl-doctor-{ns}.kubeconfig"));
     std::fs::write(&path, serde_json::to_string(&config).unwrap()).unwrap();
     path
+}
+
+/// AIOps with its own NetworkPolicies on and everything else denied: no declared
+/// flow is blocked, and volume usage is asked of the release's Prometheus (which
+/// the simulated node does not run, so the query fails and says so).
+#[tokio::test]
+async fn aiops_with_default_deny_blocks_no_declared_flow() {
+    let env = Env::new("docaiops").await;
+    env.ok(&[
+        "install",
+        "aiops",
+        "--profile",
+        "aiops-minimal",
+        "--skip-tests",
+        // Traefik v3.1+ needs EndpointSlice v1 (1.21); the test bed is 1.20.
+        "--allow-unsupported-kubernetes",
+        "--set",
+        "networkPolicy.enabled=true",
+        "--set",
+        "networkPolicy.defaultDeny=true",
+    ])
+    .await;
+    let out = env.run(&["doctor", "aiops", "-o", "json"]).await;
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{:#?}", reasons(&r));
+    assert!(find(&r, "FlowBlocked", "").is_none(), "{:#?}", reasons(&r));
+    let usage = r["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["what"] == "volume usage")
+        .unwrap_or_else(|| panic!("{r:#}"));
+    assert!(
+        usage["reason"]
+            .as_str()
+            .unwrap()
+            .contains("Prometheus through Service aiops-prometheus"),
+        "{usage:#}"
+    );
+    env.done().await;
 }

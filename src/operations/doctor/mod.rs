@@ -534,7 +534,10 @@ async fn volume_usage(
         (m.kind == "Service"
             && m.component == "prometheus"
             && json::str_at(o, "spec.clusterIP") != Some("None"))
-        .then(|| Some((m.name.clone(), json::int_at(o, "spec.ports.0.port")?)))
+        .then(|| {
+            let port = json::array_at(o, "spec.ports").first()?;
+            Some((m.name.clone(), json::int_at(port, "port")?))
+        })
         .flatten()
     }) else {
         return Ok(None);
