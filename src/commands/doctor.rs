@@ -3,10 +3,8 @@
 
 use anyhow::Result;
 
-use super::Verdict;
-use crate::cli::{DoctorArgs, GlobalArgs, OutputFormat};
+use crate::cli::{DoctorArgs, GlobalArgs};
 use crate::operations::doctor::{self, DoctorOptions, DoctorReport};
-use crate::output::print_structured;
 
 pub async fn run(global: &GlobalArgs, args: &DoctorArgs) -> Result<()> {
     let session = super::connect(global).await?;
@@ -20,20 +18,9 @@ pub async fn run(global: &GlobalArgs, args: &DoctorArgs) -> Result<()> {
         },
     )
     .await?;
-    if global.output == OutputFormat::Text {
-        print!("{}", render(&report));
-    } else {
-        print_structured(global.output, &report)?;
-    }
-    if report.healthy {
-        Ok(())
-    } else {
-        Err(Verdict::Unhealthy {
-            release: report.release,
-            silent: global.output != OutputFormat::Text,
-        }
-        .into())
-    }
+    super::print_health(global, &report, &report.release, report.healthy, |r| {
+        print!("{}", render(r));
+    })
 }
 
 fn render(r: &DoctorReport) -> String {

@@ -91,6 +91,32 @@ pub async fn run(cli: Cli) -> ExitCode {
     }
 }
 
+/// Prints a report that ends in a health verdict (`status`, `doctor`): as text
+/// through `text`, or as the structured document asked for; unhealthy is exit 1,
+/// without a stderr line when the document already said so.
+fn print_health<T: serde::Serialize>(
+    global: &crate::cli::GlobalArgs,
+    report: &T,
+    release: &str,
+    healthy: bool,
+    text: impl FnOnce(&T),
+) -> anyhow::Result<()> {
+    if global.output == crate::cli::OutputFormat::Text {
+        text(report);
+    } else {
+        crate::output::print_structured(global.output, report)?;
+    }
+    if healthy {
+        Ok(())
+    } else {
+        Err(Verdict::Unhealthy {
+            release: release.to_string(),
+            silent: global.output != crate::cli::OutputFormat::Text,
+        }
+        .into())
+    }
+}
+
 /// Prints an error for a person: the message and its causes, no stack trace. The
 /// one place where errors of the layers below become exit codes.
 fn report(e: &anyhow::Error) -> ExitCode {

@@ -2,7 +2,6 @@
 
 use anyhow::Result;
 
-use super::Verdict;
 use crate::cli::{GlobalArgs, OutputFormat, ReleaseArg};
 use crate::operations::status::{self, StatusReport};
 use crate::output::{print_structured, table};
@@ -16,21 +15,13 @@ pub async fn status(global: &GlobalArgs, args: &ReleaseArg) -> Result<()> {
         global.namespace.as_deref(),
     )
     .await?;
-    let healthy = report.healthy;
-    if global.output == OutputFormat::Text {
-        print_status(&report);
-    } else {
-        print_structured(global.output, &report)?;
-    }
-    if healthy {
-        Ok(())
-    } else {
-        Err(Verdict::Unhealthy {
-            release: report.release,
-            silent: global.output != OutputFormat::Text,
-        }
-        .into())
-    }
+    super::print_health(
+        global,
+        &report,
+        &report.release,
+        report.healthy,
+        print_status,
+    )
 }
 
 fn print_status(r: &StatusReport) {

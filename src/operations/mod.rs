@@ -69,6 +69,29 @@ pub fn stored_objects(record: &Record) -> Vec<Manifest> {
         .collect()
 }
 
+/// A recorded revision as its stack reads it again (probes, flows): the stack, the
+/// release and the values, generated secrets included.
+pub fn recorded_stack(
+    record: &Record,
+) -> Result<(
+    &'static dyn crate::stacks::Stack,
+    crate::model::Release,
+    crate::stacks::ResolvedValues,
+)> {
+    let stack = crate::stacks::find(&record.stack)?;
+    let release = crate::model::Release {
+        name: record.release.clone(),
+        namespace: record.namespace.clone(),
+        stack: stack.name(),
+        revision: record.revision,
+    };
+    let values = crate::stacks::ResolvedValues {
+        tree: record.values.clone(),
+        generated: record.generated.clone(),
+    };
+    Ok((stack, release, values))
+}
+
 /// How long a holder's lock lives without renewal: a killed stackctl blocks the next
 /// operation for at most this long.
 pub const LOCK_TTL: Duration = Duration::from_secs(30);

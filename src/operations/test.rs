@@ -7,12 +7,11 @@ use std::time::Duration;
 use anyhow::Result;
 
 use super::failure::Refused;
-use super::target;
+use super::{recorded_stack, target};
 use crate::cluster::Session;
 use crate::model::{ProbeSpec, Release};
 use crate::probe::{ProbeReport, ProbeResult, RunOptions, run_probes, save_to_record, select};
 use crate::release::{Lock, Store};
-use crate::stacks::{self, ResolvedValues};
 
 pub struct TestOptions {
     pub release: Option<String>,
@@ -57,17 +56,7 @@ pub async fn plan(session: &Session, opts: &TestOptions) -> Result<TestPlan> {
     let Some(record) = store.latest(&t.name).await? else {
         return Err(Refused(format!("release {} has no revisions", t.name)).into());
     };
-    let stack = stacks::find(&record.stack)?;
-    let release = Release {
-        name: t.name.clone(),
-        namespace: t.namespace.clone(),
-        stack: stack.name(),
-        revision: 1,
-    };
-    let values = ResolvedValues {
-        tree: record.values.clone(),
-        generated: record.generated.clone(),
-    };
+    let (stack, release, values) = recorded_stack(&record)?;
     let probes = select(
         stack.probes(&values, &release)?,
         opts.filter.as_deref(),

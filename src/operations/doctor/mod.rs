@@ -34,12 +34,11 @@ use serde_json::Value;
 pub use finding::{Check, Finding, Severity, Skipped};
 
 use super::failure::Refused;
-use super::{stored_objects, target};
+use super::{recorded_stack, stored_objects, target};
 use crate::cluster::Session;
-use crate::model::{Manifest, RELEASE_LABEL, Release};
+use crate::model::{Manifest, RELEASE_LABEL};
 use crate::probe::{Outcome as ProbeOutcome, RunOptions, run_probes};
 use crate::release::{Lock, Store};
-use crate::stacks::{self, ResolvedValues};
 use crate::wait::StorageClasses;
 use crate::wait::json;
 
@@ -354,21 +353,8 @@ async fn network_policies(
             return out;
         }
     };
-    let flows = stacks::find(&record.stack).and_then(|stack| {
-        let release = Release {
-            name: record.release.clone(),
-            namespace: record.namespace.clone(),
-            stack: stack.name(),
-            revision: record.revision,
-        };
-        stack.flows(
-            &ResolvedValues {
-                tree: record.values.clone(),
-                generated: record.generated.clone(),
-            },
-            &release,
-        )
-    });
+    let flows =
+        recorded_stack(record).and_then(|(stack, release, values)| stack.flows(&values, &release));
     let flows = match flows {
         Ok(f) => f,
         Err(e) => {
@@ -627,17 +613,7 @@ fn replica_set_owner(object: &str, live: &[(Manifest, Option<Value>)]) -> Option
 async fn probes(session: &Session, record: &crate::release::Record) -> finding::Outcome {
     let mut out = finding::Outcome::default();
     let run = async {
-        let stack = stacks::find(&record.stack)?;
-        let release = Release {
-            name: record.release.clone(),
-            namespace: record.namespace.clone(),
-            stack: stack.name(),
-            revision: 1,
-        };
-        let values = ResolvedValues {
-            tree: record.values.clone(),
-            generated: record.generated.clone(),
-        };
+        let (stack, release, values) = recorded_stack(record)?;
         let specs = stack.probes(&values, &release)?;
         let opts = RunOptions {
             filter: None,
