@@ -10,7 +10,7 @@ pub mod commands;
 
 pub mod logging;
 pub mod model;
-pub mod netpol_eval;
+pub mod netpol;
 pub mod operations;
 pub mod output;
 pub mod plan;

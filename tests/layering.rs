@@ -25,6 +25,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("cluster", &["model"]),
     ("apply", &["model", "cluster"]),
     ("wait", &["model", "cluster"]),
+    // Which declared flows live NetworkPolicies deny: pure, over JSON.
+    ("netpol", &["model"]),
     (
         "probe",
         &["model", "cluster", "apply", "stacks", "release", "output"],
@@ -33,8 +35,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "operations",
         &[
-            "model", "values", "profiles", "stacks", "plan", "cluster", "apply", "wait", "probe",
-            "release", "output",
+            "model", "values", "profiles", "stacks", "plan", "cluster", "apply", "wait", "netpol",
+            "probe", "release", "output",
         ],
     ),
     // The edge: flags in, output and exit codes out.

@@ -383,7 +383,7 @@ async fn network_policies(
         }
     };
     let pods: Vec<Value> = pods.iter().map(|p| (*p).clone()).collect();
-    let eval = crate::netpol_eval::blocked_flows(&policies, &pods, &labels, &flows);
+    let eval = crate::netpol::blocked_flows(&policies, &pods, &labels, &flows);
     out.extend(network::policies(ns, &eval));
     out
 }

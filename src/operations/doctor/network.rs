@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::finding::{Check, Finding, Outcome, Severity, Skipped};
 use crate::model::{Manifest, Peer};
-use crate::netpol_eval::Evaluation;
+use crate::netpol::Evaluation;
 use crate::wait::json::{self, array_at, str_at};
 
 /// Legacy way of naming an Ingress's class, still honoured by controllers.
