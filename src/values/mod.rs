@@ -65,6 +65,7 @@
 mod alias;
 pub mod checks;
 pub mod fields;
+pub mod limits;
 mod merge;
 pub mod origin;
 pub mod path;
@@ -229,7 +230,8 @@ impl<T> Resolved<T> {
     }
 }
 
-/// Resolves values; `--set-file` paths are read from the file system.
+/// Resolves values; `--set-file` paths are read from the file system, each up to
+/// [`limits::SET_FILE`].
 pub fn resolve<T, R>(
     layers: &[Layer],
     sets: &[SetFlag],
@@ -239,10 +241,19 @@ where
     T: DeserializeOwned + schemars::JsonSchema + Validate,
     R: Rng + ?Sized,
 {
-    resolve_with(layers, sets, rng, &|p: &str| std::fs::read_to_string(p))
+    resolve_with(layers, sets, rng, &|p: &str| {
+        limits::read_file(
+            std::path::Path::new(p),
+            &format!("file {p:?}"),
+            "--set-file",
+            limits::SET_FILE,
+        )
+        .map_err(|e| e.to_string())
+    })
 }
 
-/// [`resolve`] with a custom `--set-file` reader.
+/// [`resolve`] with a custom `--set-file` reader. What the user gave (profile and
+/// `-f` layers, flags, `--set-file` contents) counts against [`limits::TOTAL`].
 pub fn resolve_with<T, R>(
     layers: &[Layer],
     sets: &[SetFlag],
@@ -258,8 +269,15 @@ where
     let mut tree = Value::Object(serde_json::Map::new());
     let mut origins = Origins::default();
 
+    let budget = limits::Budget::default();
     let mut required = Vec::new();
     for layer in layers {
+        if let (LayerKind::Profile | LayerKind::File, LayerSource::Yaml(text)) =
+            (layer.kind, &layer.source)
+            && let Err(e) = budget.spend(&layer.name, text.len())
+        {
+            problems.add(Path::root(), e.to_string());
+        }
         merge_layer(
             layer,
             &schema,
@@ -275,6 +293,7 @@ where
     let cx = set::SetContext {
         schema: &schema,
         read_file,
+        budget: &budget,
     };
     for flag in sets {
         set::apply_flag(flag, &mut set_tree, &mut set_origins, &cx, &mut problems);
