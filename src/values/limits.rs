@@ -182,11 +182,13 @@ pub struct Budget {
 }
 
 impl Budget {
-    /// Adds `bytes` of `input`; an error once the total is over [`TOTAL`].
+    /// Adds `bytes` of `input`: an error for the input that takes the total over
+    /// [`TOTAL`], and only for that one, so that it is reported once.
     pub fn spend(&self, input: &str, bytes: usize) -> Result<(), InputError> {
-        let used = self.used.get().saturating_add(bytes as u64);
-        self.used.set(used);
-        if used > TOTAL {
+        let before = self.used.get();
+        let after = before.saturating_add(bytes as u64);
+        self.used.set(after);
+        if before <= TOTAL && after > TOTAL {
             return Err(InputError::OverTotal {
                 input: input.to_owned(),
             });
@@ -345,6 +347,7 @@ mod tests {
         );
         assert!(err.contains("more than 768 KiB in all"), "{err}");
         assert!(b.exhausted());
+        b.spend("d", 1).unwrap();
     }
 
     #[test]
