@@ -34,7 +34,7 @@
 //!     &[
 //!         Layer::defaults(DEFAULTS_YAML),
 //!         Layer::profile("minimal", "profiles/minimal.yaml", MINIMAL_YAML),
-//!         Layer::file("my.yaml", std::fs::read_to_string("my.yaml")?),
+//!         Layer::file("my.yaml", limits::read_file(path, "values file my.yaml (-f)", "values file", limits::VALUES_FILE)?),
 //!     ],
 //!     &[SetFlag::set("clickvisual.image.tag=v1.2.0")],
 //!     &mut rand::rng(), // tests: &mut StdRng::seed_from_u64(…)
@@ -56,6 +56,9 @@
 //!   [`Problem::blame`], reusable [`checks`], and [`Quantity`]; checks a type
 //!   carries ([`fields`], [`FieldCheck`]); [`validate_typed`] runs both on a `T`.
 //! - A profile's `requires:` ([`requires`], [`Requirement`]).
+//! - [`limits`]: how much a user may give (per file, per flag, in total) and the
+//!   one reader of every file they name; [`resolve`] counts layers, flags and
+//!   `--set-file` contents against the total.
 //! - [`redact`]`::<T>(&Value)` for stored values; [`SECRET_MARKER`].
 //!
 //! For upgrades, feed the previous release's values back as a layer
