@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
-use crate::values::{Requirement, requires};
+use crate::values::{Requirement, limits, requires};
 
 /// A profile file: `stack:` and `description:` first, then what it `requires:`
 /// of its user (see [`requires`]), then values.
@@ -74,8 +74,12 @@ pub fn load(name_or_path: &str) -> Result<Profile> {
         }
     }
     let path = Path::new(name_or_path);
-    let yaml = std::fs::read_to_string(path)
-        .with_context(|| format!("reading profile file {}", path.display()))?;
+    let yaml = limits::read_file(
+        path,
+        &format!("profile file {}", path.display()),
+        "profile file",
+        limits::VALUES_FILE,
+    )?;
     let name = path.file_stem().map_or_else(
         || name_or_path.to_string(),
         |s| s.to_string_lossy().into_owned(),

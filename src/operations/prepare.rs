@@ -12,7 +12,7 @@ use crate::stacks::{self, ResolvedValues, Stack};
 use serde_json::Value;
 
 use crate::release::Record;
-use crate::values::{Layer, Path as ValuesPath, SetFlag};
+use crate::values::{Layer, Path as ValuesPath, SetFlag, limits};
 
 /// Everything a command needs once the values are known to be valid.
 pub struct Prepared {
@@ -92,8 +92,14 @@ pub fn prepare_on(args: &Input, base: Base, rng: &mut dyn rand::Rng) -> Result<P
         Layer::profile(&profile.name, &profile.source, profile.yaml.clone()),
     ];
     layers.extend(base.layer);
+    // Counted here as well as by the values engine, so that a thousand `-f` of the
+    // same big file are refused before they are all in memory.
+    let budget = limits::Budget::default();
+    budget
+        .spend(&format!("profile {}", profile.source), profile.yaml.len())
+        .map_err(|e| Refused(e.to_string()))?;
     for file in &args.files {
-        layers.push(read_layer(file)?);
+        layers.push(read_layer(file, &budget)?);
     }
     if let Some(answers) = &args.answers {
         layers.push(Layer::tree(ANSWERS_LAYER, answers.clone()));
@@ -124,13 +130,12 @@ pub fn prepare_on(args: &Input, base: Base, rng: &mut dyn rand::Rng) -> Result<P
     })
 }
 
-fn read_layer(path: &Path) -> Result<Layer> {
-    let yaml = std::fs::read_to_string(path).map_err(|e| {
-        Refused(format!(
-            "cannot read values file {} (-f): {e}",
-            path.display()
-        ))
-    })?;
+/// A `-f` file, read within its limit and the command's total (see [`limits`]).
+fn read_layer(path: &Path, budget: &limits::Budget) -> Result<Layer> {
+    let input = format!("values file {} (-f)", path.display());
+    let yaml = limits::read_file(path, &input, "values file", limits::VALUES_FILE)
+        .and_then(|yaml| budget.spend(&input, yaml.len()).map(|()| yaml))
+        .map_err(|e| Refused(e.to_string()))?;
     Ok(Layer::file(&path.display().to_string(), yaml))
 }
 

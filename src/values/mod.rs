@@ -34,7 +34,7 @@
 //!     &[
 //!         Layer::defaults(DEFAULTS_YAML),
 //!         Layer::profile("minimal", "profiles/minimal.yaml", MINIMAL_YAML),
-//!         Layer::file("my.yaml", std::fs::read_to_string("my.yaml")?),
+//!         Layer::file("my.yaml", limits::read_file(path, "values file my.yaml (-f)", "values file", limits::VALUES_FILE)?),
 //!     ],
 //!     &[SetFlag::set("clickvisual.image.tag=v1.2.0")],
 //!     &mut rand::rng(), // tests: &mut StdRng::seed_from_u64(…)
@@ -56,6 +56,9 @@
 //!   [`Problem::blame`], reusable [`checks`], and [`Quantity`]; checks a type
 //!   carries ([`fields`], [`FieldCheck`]); [`validate_typed`] runs both on a `T`.
 //! - A profile's `requires:` ([`requires`], [`Requirement`]).
+//! - [`limits`]: how much a user may give (per file, per flag, in total) and the
+//!   one reader of every file they name; [`resolve`] counts layers, flags and
+//!   `--set-file` contents against the total.
 //! - [`redact`]`::<T>(&Value)` for stored values; [`SECRET_MARKER`].
 //!
 //! For upgrades, feed the previous release's values back as a layer
@@ -65,6 +68,7 @@
 mod alias;
 pub mod checks;
 pub mod fields;
+pub mod limits;
 mod merge;
 pub mod origin;
 pub mod path;
@@ -229,7 +233,8 @@ impl<T> Resolved<T> {
     }
 }
 
-/// Resolves values; `--set-file` paths are read from the file system.
+/// Resolves values; `--set-file` paths are read from the file system, each up to
+/// [`limits::SET_FILE`].
 pub fn resolve<T, R>(
     layers: &[Layer],
     sets: &[SetFlag],
@@ -239,10 +244,19 @@ where
     T: DeserializeOwned + schemars::JsonSchema + Validate,
     R: Rng + ?Sized,
 {
-    resolve_with(layers, sets, rng, &|p: &str| std::fs::read_to_string(p))
+    resolve_with(layers, sets, rng, &|p: &str| {
+        limits::read_file(
+            std::path::Path::new(p),
+            &format!("file {p:?}"),
+            "--set-file",
+            limits::SET_FILE,
+        )
+        .map_err(|e| e.to_string())
+    })
 }
 
-/// [`resolve`] with a custom `--set-file` reader.
+/// [`resolve`] with a custom `--set-file` reader. What the user gave (profile and
+/// `-f` layers, flags, `--set-file` contents) counts against [`limits::TOTAL`].
 pub fn resolve_with<T, R>(
     layers: &[Layer],
     sets: &[SetFlag],
@@ -258,8 +272,15 @@ where
     let mut tree = Value::Object(serde_json::Map::new());
     let mut origins = Origins::default();
 
+    let budget = limits::Budget::default();
     let mut required = Vec::new();
     for layer in layers {
+        if let (LayerKind::Profile | LayerKind::File, LayerSource::Yaml(text)) =
+            (layer.kind, &layer.source)
+            && let Err(e) = budget.spend(&layer.name, text.len())
+        {
+            problems.add(Path::root(), e.to_string());
+        }
         merge_layer(
             layer,
             &schema,
@@ -275,6 +296,7 @@ where
     let cx = set::SetContext {
         schema: &schema,
         read_file,
+        budget: &budget,
     };
     for flag in sets {
         set::apply_flag(flag, &mut set_tree, &mut set_origins, &cx, &mut problems);

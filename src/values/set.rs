@@ -31,6 +31,7 @@ use std::fmt;
 use serde_json::Value;
 
 use super::alias;
+use super::limits;
 use super::origin::{Origin, Origins};
 use super::path::{Path, Seg};
 use super::problems::{Problem, Problems};
@@ -104,13 +105,16 @@ impl fmt::Display for SetFlag {
     }
 }
 
-/// Reads a `--set-file` path; injectable so tests need no files.
-pub type FileReader<'a> = &'a dyn Fn(&str) -> std::io::Result<String>;
+/// Reads a `--set-file` path, or says why not in a sentence naming it (see
+/// [`limits::read_file`]); injectable so tests need no files.
+pub type FileReader<'a> = &'a dyn Fn(&str) -> Result<String, String>;
 
 /// Everything a flag needs besides its text.
 pub(crate) struct SetContext<'a> {
     pub schema: &'a SchemaTree,
     pub read_file: FileReader<'a>,
+    /// What the command was given so far; flags and file contents add to it.
+    pub budget: &'a limits::Budget,
 }
 
 /// Applies one flag to the accumulated set-values `acc` (an object), recording
@@ -124,6 +128,17 @@ pub(crate) fn apply_flag(
     cx: &SetContext<'_>,
     problems: &mut Problems,
 ) {
+    let flag_name = flag.kind.flag();
+    let size = limits::check_flag(flag_name, &flag.raw).and_then(|()| {
+        cx.budget.spend(
+            &format!("{flag_name} {}", limits::key_of(&flag.raw)),
+            flag.raw.len(),
+        )
+    });
+    if let Err(e) = size {
+        problems.add(Path::root(), e.to_string());
+        return;
+    }
     let mut p = Scanner::new(&flag.raw);
     // What this flag's pairs set, with the old key names each went through: one
     // flag may not use both names of a key.
@@ -230,9 +245,7 @@ fn typed(kind: SetKind, path: &Path, raw: RawValue, cx: &SetContext<'_>) -> Resu
     let one = |path: &Path, text: String| -> Result<Value, String> {
         match kind {
             SetKind::Set => cx.schema.type_set_value(path, &text),
-            SetKind::File => (cx.read_file)(&text)
-                .map(Value::String)
-                .map_err(|e| format!("cannot read file {text:?}: {e}")),
+            SetKind::File => read_set_file(&text, cx).map(Value::String),
             SetKind::String | SetKind::Json => Ok(Value::String(text)),
         }
     };
@@ -254,6 +267,23 @@ fn typed(kind: SetKind, path: &Path, raw: RawValue, cx: &SetContext<'_>) -> Resu
             }
         }
     }
+}
+
+/// A `--set-file`'s content, counted against the command's total; once that is
+/// spent, nothing more is read.
+fn read_set_file(path: &str, cx: &SetContext<'_>) -> Result<String, String> {
+    let input = format!("file {path:?}");
+    if cx.budget.exhausted() {
+        return Err(format!(
+            "{input} not read: what was given is already more than {} in all",
+            limits::Human(limits::TOTAL)
+        ));
+    }
+    let text = (cx.read_file)(path)?;
+    cx.budget
+        .spend(&input, text.len())
+        .map_err(|e| e.to_string())?;
+    Ok(text)
 }
 
 /// Character scanner over one flag's text.
@@ -478,13 +508,12 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn no_files(path: &str) -> std::io::Result<String> {
+    fn no_files(path: &str) -> Result<String, String> {
         match path {
             "path1" => Ok("value1".into()),
             "cert.pem" => Ok("-----BEGIN-----\n".into()),
-            _ => Err(std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                "No such file or directory",
+            _ => Err(format!(
+                "cannot read file {path:?}: No such file or directory"
             )),
         }
     }
@@ -499,9 +528,11 @@ mod tests {
         let mut acc = start;
         let mut origins = Origins::default();
         let mut problems = Problems::new();
+        let budget = limits::Budget::default();
         let cx = SetContext {
             schema,
             read_file: &no_files,
+            budget: &budget,
         };
         for f in flags {
             apply_flag(f, &mut acc, &mut origins, &cx, &mut problems);

@@ -18,10 +18,7 @@ mysql:
 
 fn run(layers: &[Layer], sets: &[SetFlag]) -> Result<Resolved<TestValues>, Problems> {
     resolve_with(layers, sets, &mut StdRng::seed_from_u64(42), &|p: &str| {
-        Err(std::io::Error::new(
-            std::io::ErrorKind::NotFound,
-            format!("no {p} in tests"),
-        ))
+        Err(format!("no {p} in tests"))
     })
 }
 
@@ -474,4 +471,51 @@ mysql:
     assert!(got[1].starts_with("app.image.tag: required by the profile"));
     assert!(got[2].starts_with("mysql.external.host: required when mysql.enabled=false"));
     assert!(problems.only_missing().is_none());
+}
+
+#[test]
+fn inputs_are_bounded_one_by_one_and_in_total() {
+    let long = format!("mysql.external.host={}", "h".repeat(64 * 1024));
+    let found = problems(&[Layer::defaults(DEFAULTS)], &[SetFlag::string(long)]);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].starts_with("--set-string mysql.external.host=… is larger than 64 KiB"),
+        "{found:?}"
+    );
+
+    // Three set-files of 300 KiB each: the third goes over the total and is not
+    // spent; nothing is read once the total is gone.
+    let reads = std::cell::Cell::new(0);
+    let reader = |_: &str| {
+        reads.set(reads.get() + 1);
+        Ok("x".repeat(300 * 1024))
+    };
+    let sets: Vec<SetFlag> = (0..4)
+        .map(|i| SetFlag::file(format!("blob{i}=f{i}")))
+        .collect();
+    let err = resolve_with::<TestValues, _>(
+        &[Layer::defaults(DEFAULTS)],
+        &sets,
+        &mut StdRng::seed_from_u64(42),
+        &reader,
+    )
+    .unwrap_err()
+    .to_string();
+    assert_eq!(reads.get(), 3, "{err}");
+    assert!(
+        err.contains("blob2: file \"f2\" brings what was given (profile, -f files, --set flags and --set-file contents) to more than 768 KiB in all")
+            && err.contains("blob3: file \"f3\" not read: what was given is already more than 768 KiB in all"),
+        "{err}"
+    );
+
+    // A previous release's values are not counted: they were bounded when given.
+    let big = json!({ "blob": "x".repeat(800 * 1024) });
+    let found = problems(
+        &[
+            Layer::defaults(DEFAULTS),
+            Layer::tree("values of revision 1", big),
+        ],
+        &[],
+    );
+    assert!(!found.iter().any(|p| p.contains("in all")), "{found:?}");
 }
