@@ -27,21 +27,29 @@ pub async fn apply_one(resolver: &Resolver, m: &Manifest, dry_run: bool) -> Resu
 }
 
 /// Applies objects concurrently (bounded); all errors are collected, not just the
-/// first, so one run shows everything the server rejected.
+/// first, so one run shows everything the server rejected. Each error comes with the
+/// index of its object, so a caller can tell whose object was refused.
 pub async fn apply_all(
     resolver: &Resolver,
     manifests: &[Manifest],
     dry_run: bool,
-) -> Result<Vec<DynamicObject>, Vec<anyhow::Error>> {
+) -> Result<Vec<DynamicObject>, Vec<(usize, anyhow::Error)>> {
     let results: Vec<Result<DynamicObject>> = stream::iter(manifests)
         .map(|m| apply_one(resolver, m, dry_run))
         .buffered(CONCURRENCY)
         .collect()
         .await;
-    let (ok, errors): (Vec<_>, Vec<_>) = results.into_iter().partition(Result::is_ok);
+    let mut applied = Vec::with_capacity(results.len());
+    let mut errors = Vec::new();
+    for (i, r) in results.into_iter().enumerate() {
+        match r {
+            Ok(o) => applied.push(o),
+            Err(e) => errors.push((i, e)),
+        }
+    }
     if errors.is_empty() {
-        Ok(ok.into_iter().map(Result::unwrap).collect())
+        Ok(applied)
     } else {
-        Err(errors.into_iter().map(|e| e.unwrap_err()).collect())
+        Err(errors)
     }
 }

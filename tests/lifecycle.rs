@@ -326,6 +326,134 @@ async fn image_pull_failures_name_the_image() {
     env.done().await;
 }
 
+/// Components of one wave are reported each with its own outcome: Kafka failing to
+/// pull its image must not paint MySQL and ClickHouse, ready next to it, failed.
+#[tokio::test]
+async fn a_failed_wave_reports_each_component_with_its_own_outcome() {
+    let env = Env::new("honest").await;
+    env.faults(&[("kafka", "{pods: 'cv-kafka-*', fault: image-pull}")])
+        .await;
+    let out = env
+        .run(&[
+            "install",
+            "cv",
+            "--profile",
+            "minimal",
+            "--timeout",
+            "3m",
+            "-o",
+            "json",
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    // Kafka shares its data wave with MySQL and ClickHouse.
+    let applying = |c: &str| format!("data: applying {c} (");
+    let (mysql, kafka, clickhouse) = (
+        err.find(&applying("mysql")),
+        err.find(&applying("kafka")),
+        err.find(&applying("clickhouse")),
+    );
+    assert!(
+        mysql.is_some() && kafka.is_some() && clickhouse.is_some(),
+        "{err}"
+    );
+    let kafka_failed = err
+        .find("data: kafka FAILED")
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!(
+        mysql < Some(kafka_failed) && clickhouse < Some(kafka_failed),
+        "not one wave: {err}"
+    );
+    for line in [
+        "data: mysql ready",
+        "data: clickhouse ready",
+        "apps: clickvisual not started",
+        "apps: fluentbit not started",
+    ] {
+        assert!(err.contains(line), "no {line:?}: {err}");
+    }
+    for wrong in ["data: mysql FAILED", "data: clickhouse FAILED"] {
+        assert!(!err.contains(wrong), "{wrong:?}: {err}");
+    }
+    // The summary under the diagnosis says the same.
+    assert!(
+        err.contains("ImagePullBackOff") || err.contains("ErrImagePull"),
+        "{err}"
+    );
+    let summary = err
+        .lines()
+        .find(|l| l.trim_start().starts_with("data: ready "))
+        .unwrap_or_else(|| panic!("no summary line for phase data: {err}"));
+    assert!(summary.contains("failed kafka"), "{summary}");
+    let ready = summary
+        .trim_start()
+        .strip_prefix("data: ready ")
+        .and_then(|s| s.split(';').next())
+        .unwrap_or_default();
+    assert!(
+        ready.contains("mysql") && ready.contains("clickhouse") && !ready.contains("kafka"),
+        "{summary}"
+    );
+    assert!(
+        err.contains("  apps: not started clickvisual, fluentbit")
+            || err.contains("  apps: not started fluentbit, clickvisual"),
+        "{err}"
+    );
+
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "-o json printed no report ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
+    let outcome = |component: &str, phase: &str| {
+        report["components"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no components: {report}"))
+            .iter()
+            .find(|c| c["component"] == component && c["phase"] == phase)
+            .map_or_else(
+                || panic!("no {component} in {phase}: {report}"),
+                |c| c["outcome"].as_str().unwrap_or_default().to_string(),
+            )
+    };
+    assert_eq!(outcome("mysql", "data"), "ready");
+    assert_eq!(outcome("clickhouse", "data"), "ready");
+    assert_eq!(outcome("kafka", "data"), "failed");
+    assert_eq!(outcome("clickvisual", "apps"), "notStarted");
+    assert_eq!(outcome("fluentbit", "apps"), "notStarted");
+    assert_eq!(report["failure"]["phase"], "data", "{report}");
+    let diagnosed: Vec<&str> = report["failure"]["wait"]["diagnoses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|d| d["component"].as_str())
+        .collect();
+    assert_eq!(diagnosed, ["kafka"], "{report}");
+
+    // The record keeps them, for `status`.
+    let status = status_json(&env).await;
+    let recorded: Vec<(String, String)> = status["failure"]["components"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no components in status: {status}"))
+        .iter()
+        .map(|c| {
+            (
+                c["component"].as_str().unwrap().to_string(),
+                c["outcome"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        recorded.contains(&("mysql".into(), "ready".into()))
+            && recorded.contains(&("kafka".into(), "failed".into()))
+            && recorded.contains(&("clickvisual".into(), "notStarted".into())),
+        "{status}"
+    );
+    env.done().await;
+}
+
 #[tokio::test]
 async fn atomic_upgrade_restores_the_previous_revision() {
     let env = Env::new("atomic").await;

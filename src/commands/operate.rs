@@ -13,6 +13,7 @@ use crate::cli::{
 };
 use crate::operations::failure::Failure;
 use crate::operations::install::{InstallOptions, Installed};
+use crate::operations::outcome;
 use crate::operations::progress::Reporter;
 use crate::operations::rollback::RollbackOptions;
 use crate::operations::upgrade::UpgradeOptions;
@@ -23,7 +24,7 @@ use crate::operations::{
 use crate::output::print_structured;
 use crate::plan::Plan;
 use crate::probe::ProbeReport;
-use crate::release::Record;
+use crate::release::{ComponentOutcome, Record};
 
 pub async fn install(global: &GlobalArgs, args: &InstallArgs) -> Result<()> {
     let mut opts = InstallOptions {
@@ -192,6 +193,10 @@ pub struct OperationReport {
     pub rolled_back: Option<String>,
     /// Why it stopped before the end (Ctrl-C, a lost lock).
     pub interrupted: Option<String>,
+    /// Each component's outcome per phase, in apply order: `ready`, `failed`,
+    /// `notWaitedFor` (still progressing when another component of its wave
+    /// failed), `notStarted` (a later wave or phase).
+    pub components: Vec<ComponentOutcome>,
 }
 
 impl OperationReport {
@@ -207,6 +212,7 @@ impl OperationReport {
             failure: None,
             rolled_back: None,
             interrupted: None,
+            components: outcome::of_phases(&record.phases),
         }
     }
 

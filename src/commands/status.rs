@@ -34,6 +34,12 @@ fn print_status(r: &StatusReport) {
         r.revision, r.status, r.updated
     );
     println!("LAST OPERATION: {} — {}", r.last_operation, r.description);
+    if let Some(f) = r.failure.as_ref().filter(|f| !f.components.is_empty()) {
+        println!("FAILED IN PHASE {}; components:", f.phase);
+        for line in crate::operations::outcome::summary(&f.components) {
+            println!("  {line}");
+        }
+    }
     if let Some(h) = &r.locked_by {
         let gone = if r.lock_holder_dead {
             " (process gone; the next operation takes the lock over)"

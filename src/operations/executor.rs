@@ -585,6 +585,7 @@ async fn probe_phase(
         duration_ms: started.elapsed().as_millis() as u64,
         message: if passed { String::new() } else { text.clone() },
         diagnoses: Vec::new(),
+        components: Vec::new(),
     });
     if passed {
         reporter.phase_done_named("probes", started.elapsed());

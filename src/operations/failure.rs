@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::release::{Operation, Record};
+use crate::release::{Operation, Outcome, Record};
 use crate::wait::WaitError;
 
 /// The request cannot be carried out as given (already installed, an immutable field
@@ -110,6 +110,15 @@ impl fmt::Display for Failed {
             self.record.revision,
             self.failure
         )?;
+        // Only when it tells more than the failure: after failed probes every
+        // component is ready.
+        let outcomes = super::outcome::of_phases(&self.record.phases);
+        if outcomes.iter().any(|o| o.outcome != Outcome::Ready) {
+            write!(f, "\ncomponents:")?;
+            for line in super::outcome::summary(&outcomes) {
+                write!(f, "\n  {line}")?;
+            }
+        }
         match &self.rolled_back {
             Some(r) => write!(f, "\n{r}"),
             None => write!(

@@ -30,6 +30,7 @@ pub mod failure;
 pub mod guard;
 pub mod immutable;
 pub mod install;
+pub mod outcome;
 pub mod phases;
 pub mod preflight;
 pub mod prepare;
@@ -138,7 +139,7 @@ pub async fn server_dry_run(session: &Session, plan: &Plan) -> Result<usize> {
     match apply_all(&session.resolver, &manifests, true).await {
         Ok(objects) => Ok(objects.len()),
         Err(errors) => Err(ServerDryRunRejected {
-            errors: errors.iter().map(|e| format!("{e:#}")).collect(),
+            errors: errors.iter().map(|(_, e)| format!("{e:#}")).collect(),
         }
         .into()),
     }

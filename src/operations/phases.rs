@@ -1,20 +1,22 @@
 //! Runs a plan: phase by phase, wave by wave; each wave is applied concurrently by
 //! server-side apply and must be ready before the next starts. The release record is
-//! updated after every phase, so `status` and a post-mortem see how far it got.
+//! updated after every phase, so `status` and a post-mortem see how far it got, and
+//! which components were ready, failed, not waited for or not started.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Instant;
 
 use tokio::time::Instant as TokioInstant;
 
 use super::failure::Failure;
+use super::outcome::{self, StoppedWave};
 use super::progress::Reporter;
 use crate::apply::apply_all;
 use crate::cluster::Resolver;
 use crate::model::{Manifest, Phase};
 use crate::plan::{Plan, Wave};
 use crate::release::record::now;
-use crate::release::{PhaseResult, PhaseStatus, Record, Store};
+use crate::release::{ComponentOutcome, Outcome, PhaseResult, PhaseStatus, Record, Store};
 
 pub struct Runner<'a> {
     pub resolver: &'a Resolver,
@@ -25,21 +27,29 @@ pub struct Runner<'a> {
 }
 
 impl Runner<'_> {
-    /// Applies and waits for every phase; records each phase's result in `record`.
+    /// Applies and waits for every phase; records each phase's result in `record`,
+    /// with every component's own outcome (phases after a failure as skipped).
     pub async fn run(&self, plan: &Plan, record: &mut Record) -> Result<(), Failure> {
-        for phase in &plan.phases {
+        for (index, phase) in plan.phases.iter().enumerate() {
             let started_at = now();
             let started = Instant::now();
+            let name = phase.phase.to_string();
             let mut outcome = Ok(());
-            for wave in &phase.waves {
-                outcome = self.run_wave(phase.phase, wave).await;
-                if outcome.is_err() {
+            let mut components = Vec::new();
+            for (w, wave) in phase.waves.iter().enumerate() {
+                let (result, outcomes) = self.run_wave(phase.phase, wave).await;
+                components.extend(outcomes);
+                if let Err(failure) = result {
+                    let rest = &phase.waves[w + 1..];
+                    self.not_started(phase.phase, rest);
+                    components.extend(outcome::all(rest, &name, Outcome::NotStarted));
+                    outcome = Err(failure);
                     break;
                 }
             }
             let took = started.elapsed();
             record.phases.push(PhaseResult {
-                name: phase.phase.to_string(),
+                name: name.clone(),
                 status: if outcome.is_ok() {
                     PhaseStatus::Succeeded
                 } else {
@@ -62,7 +72,26 @@ impl Runner<'_> {
                         .collect(),
                     _ => Vec::new(),
                 },
+                components,
             });
+            if outcome.is_err() {
+                for later in &plan.phases[index + 1..] {
+                    self.not_started(later.phase, &later.waves);
+                    record.phases.push(PhaseResult {
+                        name: later.phase.to_string(),
+                        status: PhaseStatus::Skipped,
+                        started_at: now(),
+                        duration_ms: 0,
+                        message: format!("not started: phase {name} failed"),
+                        diagnoses: Vec::new(),
+                        components: outcome::all(
+                            &later.waves,
+                            later.phase.as_str(),
+                            Outcome::NotStarted,
+                        ),
+                    });
+                }
+            }
             // The record is best-effort here: losing a progress update must not turn a
             // good install into a failed one; the final status write is checked.
             if let Err(e) = self.store.update(record).await {
@@ -75,7 +104,18 @@ impl Runner<'_> {
         Ok(())
     }
 
-    async fn run_wave(&self, phase: Phase, wave: &Wave) -> Result<(), Failure> {
+    fn not_started(&self, phase: Phase, waves: &[Wave]) {
+        for component in waves.iter().flat_map(|w| &w.components) {
+            self.reporter.component_not_started(phase, component);
+        }
+    }
+
+    /// Applies a wave and waits for it; each component's outcome either way.
+    async fn run_wave(
+        &self,
+        phase: Phase,
+        wave: &Wave,
+    ) -> (Result<(), Failure>, Vec<ComponentOutcome>) {
         let mut per_component: BTreeMap<&str, usize> = BTreeMap::new();
         for m in &wave.manifests {
             *per_component.entry(m.component.as_str()).or_default() += 1;
@@ -83,38 +123,71 @@ impl Runner<'_> {
         for (component, total) in &per_component {
             self.reporter.component_started(phase, component, *total);
         }
-        if let Err(errors) = apply_all(self.resolver, &wave.manifests, false).await {
-            for component in per_component.keys() {
-                self.reporter.component_done(phase, component, false);
-            }
-            return Err(Failure::Rejected {
+        let applied = apply_all(self.resolver, &wave.manifests, false).await;
+        let (result, ready, failed) = if let Err(errors) = applied {
+            let failed = errors
+                .iter()
+                .map(|(i, _)| wave.manifests[*i].component.clone())
+                .collect();
+            let failure = Failure::Rejected {
                 phase: phase.to_string(),
-                errors: errors.iter().map(crate::output::describe).collect(),
+                errors: errors
+                    .iter()
+                    .map(|(_, e)| crate::output::describe(e))
+                    .collect(),
+            };
+            (Err(failure), BTreeSet::new(), failed)
+        } else {
+            let (result, ready) = wait_wave(self, phase, &wave.manifests).await;
+            let failed = result.as_ref().err().map_or_else(BTreeSet::new, |wait| {
+                wait.diagnoses.iter().map(|d| d.component.clone()).collect()
             });
+            let result = result.map_err(|wait| Failure::NotReady {
+                phase: phase.to_string(),
+                wait,
+            });
+            (result, ready, failed)
+        };
+        let outcomes: Vec<(String, Outcome)> = if result.is_ok() {
+            wave.components
+                .iter()
+                .map(|c| (c.clone(), Outcome::Ready))
+                .collect()
+        } else {
+            StoppedWave {
+                wave,
+                ready: &ready,
+                failed: &failed,
+            }
+            .outcomes()
+        };
+        for (component, outcome) in &outcomes {
+            self.reporter.component_done(phase, component, *outcome);
         }
-        let result = wait_wave(self, phase, &wave.manifests).await;
-        for component in per_component.keys() {
-            self.reporter
-                .component_done(phase, component, result.is_ok());
-        }
-        result.map_err(|wait| Failure::NotReady {
-            phase: phase.to_string(),
-            wait,
-        })
+        let outcomes = outcomes
+            .into_iter()
+            .map(|(component, outcome)| ComponentOutcome {
+                component,
+                phase: phase.to_string(),
+                outcome,
+            })
+            .collect();
+        (result, outcomes)
     }
 }
 
 /// Waits until every object of a wave is ready, feeding per-component counts of
-/// ready objects and what each is waiting for to the reporter.
+/// ready objects and what each is waiting for to the reporter. Also returns the
+/// objects ready when waiting ended: on a failure, they tell which components
+/// were ready.
 async fn wait_wave(
     runner: &Runner<'_>,
     phase: Phase,
     manifests: &[Manifest],
-) -> Result<(), crate::wait::WaitError> {
-    use std::collections::{BTreeSet, HashMap};
+) -> (Result<(), crate::wait::WaitError>, BTreeSet<String>) {
     let mut ready: HashMap<String, BTreeSet<String>> = HashMap::new();
     let options = crate::wait::WaitOptions::new(runner.deadline);
-    crate::wait::wait_ready(
+    let result = crate::wait::wait_ready(
         runner.resolver,
         manifests,
         options,
@@ -136,5 +209,6 @@ async fn wait_wave(
                 .component_progress(phase, &p.component, set.len(), &detail);
         },
     )
-    .await
+    .await;
+    (result, ready.into_values().flatten().collect())
 }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::model::Phase;
+use crate::release::Outcome;
 
 enum Mode {
     Bars(MultiProgress),
@@ -126,7 +127,9 @@ impl Reporter {
         }
     }
 
-    pub fn component_done(&self, phase: Phase, component: &str, ok: bool) {
+    /// Ends a component's wave with its own outcome: a wave that failed because of
+    /// one component must not paint the others failed.
+    pub fn component_done(&self, phase: Phase, component: &str, outcome: Outcome) {
         let key = format!("{phase}/{component}");
         match &self.mode {
             Mode::Bars(m) => {
@@ -139,11 +142,15 @@ impl Reporter {
                     // A finished bar is replaced by a permanent line, so the screen keeps
                     // a record of every component once the operation ends.
                     let total = bar.length().unwrap_or(0);
+                    let (mark, ready, note) = match outcome {
+                        Outcome::Ready => ("✔", total, ""),
+                        Outcome::Failed => ("✘", bar.position(), "  failed"),
+                        Outcome::NotWaitedFor => ("–", bar.position(), "  not waited for"),
+                        Outcome::NotStarted => ("·", 0, "  not started"),
+                    };
                     let line = format!(
-                        "{:>8} {} {component:<44} {}/{total} ready  {:.1}s",
+                        "{:>8} {mark} {component:<44} {ready}/{total} ready  {:.1}s{note}",
                         phase.as_str(),
-                        if ok { "✔" } else { "✘" },
-                        if ok { total } else { bar.position() },
                         bar.elapsed().as_secs_f64()
                     );
                     bar.finish_and_clear();
@@ -153,8 +160,30 @@ impl Reporter {
             }
             Mode::Lines => self.info(format!(
                 "{phase}: {component} {}",
-                if ok { "ready" } else { "FAILED" }
+                match outcome {
+                    Outcome::Ready => "ready",
+                    Outcome::Failed => "FAILED",
+                    // Said in full: a bare "not waited for" could read as skipped.
+                    Outcome::NotWaitedFor => {
+                        "not waited for (still progressing when another component of its wave failed)"
+                    }
+                    Outcome::NotStarted => "not started",
+                }
             )),
+            Mode::Quiet => {}
+        }
+    }
+
+    /// A component of a wave or phase after a failure: never applied.
+    pub fn component_not_started(&self, phase: Phase, component: &str) {
+        match &self.mode {
+            Mode::Bars(m) => {
+                let _ = m.println(format!(
+                    "{:>8} · {component:<44} not started",
+                    phase.as_str()
+                ));
+            }
+            Mode::Lines => self.info(format!("{phase}: {component} not started")),
             Mode::Quiet => {}
         }
     }

@@ -12,7 +12,7 @@ use super::{stored_objects, target};
 use crate::cluster::Session;
 use crate::model::Manifest;
 use crate::probe::ProbeReport;
-use crate::release::{Lock, PhaseStatus, Status, Store, Summary};
+use crate::release::{ComponentOutcome, Lock, PhaseStatus, Status, Store, Summary};
 use crate::stacks::kit::read_secret_command;
 use crate::wait::status::{State, compute};
 
@@ -56,6 +56,9 @@ pub struct PhaseFailure {
     pub message: String,
     /// One per object: object, component, reason, detail, events, remedy.
     pub diagnoses: Vec<Value>,
+    /// How each component ended, per phase (`ready`, `failed`, `notWaitedFor`,
+    /// `notStarted`); empty for revisions recorded before stackctl kept this.
+    pub components: Vec<ComponentOutcome>,
 }
 
 #[derive(Debug, Serialize)]
@@ -197,6 +200,7 @@ pub async fn status(
                 phase: p.name.clone(),
                 message: p.message.clone(),
                 diagnoses: p.diagnoses.clone(),
+                components: super::outcome::of_phases(&record.phases),
             }),
         problems,
     };

@@ -20,5 +20,8 @@ pub mod store;
 pub mod trim;
 
 pub use lock::{Lock, LockError, LockGuard, LockInfo};
-pub use record::{ObjectRef, Operation, PhaseResult, PhaseStatus, Record, Status, Summary};
+pub use record::{
+    ComponentOutcome, ObjectRef, Operation, Outcome, PhaseResult, PhaseStatus, Record, Status,
+    Summary,
+};
 pub use store::{ReleaseSummary, Store, StoreError};

@@ -163,6 +163,51 @@ pub struct PhaseResult {
     /// JSON so the record does not depend on that layer's types.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub diagnoses: Vec<serde_json::Value>,
+    /// How each component's objects of this phase ended. Records written before
+    /// stackctl kept this have none; a failed wave must not make ready components
+    /// look failed, so they are told apart here.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub components: Vec<ComponentOutcome>,
+}
+
+/// How one component's objects of one phase ended in an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Outcome {
+    /// Every object became ready.
+    Ready,
+    /// An object cannot become ready (or did not in time): the failure is its own.
+    Failed,
+    /// Applied, still progressing, when another component of its wave failed and
+    /// waiting stopped: nothing is known against it.
+    NotWaitedFor,
+    /// In a wave or phase after the failure: never applied.
+    NotStarted,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ready => "ready",
+            Outcome::Failed => "failed",
+            Outcome::NotWaitedFor => "not waited for",
+            Outcome::NotStarted => "not started",
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ComponentOutcome {
+    pub component: String,
+    pub phase: String,
+    pub outcome: Outcome,
 }
 
 /// One revision of a release.

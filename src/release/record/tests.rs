@@ -195,6 +195,7 @@ pub(super) fn realistic() -> Record {
             duration_ms: 12_345,
             message: String::new(),
             diagnoses: Vec::new(),
+            components: Vec::new(),
         });
     }
     r.finish(Status::Deployed, "Upgrade complete");
@@ -314,4 +315,34 @@ fn oversized_records_are_refused_before_the_api_does() {
         RecordError::TooLarge { size, max } => assert!(size > max),
         other => panic!("unexpected {other}"),
     }
+}
+
+#[test]
+fn phase_results_without_component_outcomes_still_parse() {
+    // As the previous version wrote a failed phase: no `components`.
+    let old = json!({
+        "name": "data",
+        "status": "failed",
+        "startedAt": "2026-11-22T03:04:05Z",
+        "durationMs": 1200,
+        "message": "1 object cannot become ready",
+        "diagnoses": [{"object": "StatefulSet/cv-kafka"}]
+    });
+    let p: PhaseResult = serde_json::from_value(old).unwrap();
+    assert!(p.components.is_empty());
+
+    let with = PhaseResult {
+        components: vec![ComponentOutcome {
+            component: "kafka".into(),
+            phase: "data".into(),
+            outcome: Outcome::NotWaitedFor,
+        }],
+        ..p
+    };
+    let v = serde_json::to_value(&with).unwrap();
+    assert_eq!(
+        v["components"],
+        json!([{"component": "kafka", "phase": "data", "outcome": "notWaitedFor"}])
+    );
+    assert_eq!(serde_json::from_value::<PhaseResult>(v).unwrap(), with);
 }
