@@ -131,37 +131,15 @@ pub async fn doctor(session: &Session, opts: &DoctorOptions) -> Result<DoctorRep
         ));
     }
 
-    // Pods.
-    let pod_list = pods.as_deref().unwrap_or_default();
-    let claim_map: BTreeMap<String, Value> = claims
-        .as_deref()
-        .unwrap_or_default()
-        .iter()
-        .map(|c| (json::name(c).to_string(), c.clone()))
-        .collect();
-    let present = |kinds: &[&str]| -> Vec<(&Manifest, &Value)> {
-        live.iter()
-            .filter(|(m, _)| kinds.contains(&m.kind.as_str()))
-            .filter_map(|(m, o)| Some((m, o.as_ref()?)))
-            .collect()
-    };
-    let workloads = present(&pods::WORKLOADS);
-    let release_pods: Vec<&Value> = workloads
-        .iter()
-        .flat_map(|(_, w)| crate::wait::pods::owned_pods(w, pod_list))
-        .collect();
+    let scope = Scope::new(
+        &live,
+        pods.as_deref().ok(),
+        claims.as_deref().ok(),
+        &classes,
+    );
     match &pods {
         Ok(_) => {
-            let found = pods::check(&pods::Facts {
-                namespace: ns,
-                workloads: workloads.clone(),
-                pods: pod_list,
-                claims: &claim_map,
-                classes: &classes,
-                now,
-                window: opts.window,
-            });
-            for pf in found {
+            for pf in scope.pods(ns, now, opts.window) {
                 let mut f = pf.finding;
                 if let Some(req) = pf.log {
                     f.evidence.extend(logs(client, ns, &req).await);
@@ -171,35 +149,19 @@ pub async fn doctor(session: &Session, opts: &DoctorOptions) -> Result<DoctorRep
         }
         Err(why) => outcome.skip(Skipped::new(Check::Pods, "pods", why.clone())),
     }
-
-    // Volumes.
     match &claims {
-        Ok(all) => {
-            let ours: Vec<&Value> = all
-                .iter()
-                .filter(|c| json::label(c, RELEASE_LABEL) == Some(t.name.as_str()))
-                .collect();
+        Ok(_) => {
             let usage = volume_usage(client, ns, &live).await;
-            outcome.extend(volumes::check(&volumes::Facts {
-                namespace: ns,
-                claims: ours,
-                pods: pod_list,
-                classes: &classes,
-                usage,
-            }));
+            outcome.extend(scope.volumes(ns, &t.name, usage));
         }
         Err(why) => outcome.skip(Skipped::new(Check::Volumes, "claims", why.clone())),
     }
+    let release_pods = scope.release_pods();
 
     // Network.
-    let services = present(&["Service"]);
-    let ingresses = present(&["Ingress"]);
-    let endpoint_map: BTreeMap<String, Value> = endpoints
-        .as_deref()
-        .unwrap_or_default()
-        .iter()
-        .map(|e| (json::name(e).to_string(), e.clone()))
-        .collect();
+    let services = present(&live, &["Service"]);
+    let ingresses = present(&live, &["Ingress"]);
+    let endpoint_map = by_name(endpoints.as_deref().unwrap_or_default());
     let tls_secrets = tls_secrets(client, ns, &ingresses).await;
     if let Err(why) = &endpoints {
         outcome.skip(Skipped::new(
@@ -239,7 +201,7 @@ pub async fn doctor(session: &Session, opts: &DoctorOptions) -> Result<DoctorRep
     let mut findings = outcome.findings;
     match &events {
         Ok(list) => {
-            let ours = owned_names(&live, &release_pods, &claim_map, &t.name);
+            let ours = owned_names(&live, &release_pods, &scope.claims, &t.name);
             events::attach(
                 list,
                 since,
@@ -277,6 +239,88 @@ pub async fn doctor(session: &Session, opts: &DoctorOptions) -> Result<DoctorRep
     })
 }
 
+/// The release's workloads, pods and claims as one read of the namespace found
+/// them, for the pods and volumes checks (`doctor` and `status` alike).
+struct Scope<'a> {
+    workloads: Vec<(&'a Manifest, &'a Value)>,
+    pods: &'a [Value],
+    claims: BTreeMap<String, Value>,
+    classes: &'a StorageClasses,
+}
+
+impl<'a> Scope<'a> {
+    fn new(
+        live: &'a [(Manifest, Option<Value>)],
+        pods: Option<&'a [Value]>,
+        claims: Option<&'a [Value]>,
+        classes: &'a StorageClasses,
+    ) -> Self {
+        Scope {
+            workloads: present(live, &pods::WORKLOADS),
+            pods: pods.unwrap_or_default(),
+            claims: by_name(claims.unwrap_or_default()),
+            classes,
+        }
+    }
+
+    fn pods(&self, namespace: &str, now: Timestamp, window: Duration) -> Vec<pods::PodFinding> {
+        pods::check(&pods::Facts {
+            namespace,
+            workloads: self.workloads.clone(),
+            pods: self.pods,
+            claims: &self.claims,
+            classes: self.classes,
+            now,
+            window,
+        })
+    }
+
+    fn volumes(
+        &self,
+        namespace: &str,
+        release: &str,
+        usage: Result<Option<volumes::Usage>, String>,
+    ) -> finding::Outcome {
+        volumes::check(&volumes::Facts {
+            namespace,
+            claims: self
+                .claims
+                .values()
+                .filter(|c| json::label(c, RELEASE_LABEL) == Some(release))
+                .collect(),
+            pods: self.pods,
+            classes: self.classes,
+            usage,
+        })
+    }
+
+    /// The pods the release's workloads own.
+    fn release_pods(&self) -> Vec<&'a Value> {
+        self.workloads
+            .iter()
+            .flat_map(|(_, w)| crate::wait::pods::owned_pods(w, self.pods))
+            .collect()
+    }
+}
+
+/// The recorded objects of these kinds that exist, with their live state.
+fn present<'a>(
+    live: &'a [(Manifest, Option<Value>)],
+    kinds: &[&str],
+) -> Vec<(&'a Manifest, &'a Value)> {
+    live.iter()
+        .filter(|(m, _)| kinds.contains(&m.kind.as_str()))
+        .filter_map(|(m, o)| Some((m, o.as_ref()?)))
+        .collect()
+}
+
+fn by_name(items: &[Value]) -> BTreeMap<String, Value> {
+    items
+        .iter()
+        .map(|i| (json::name(i).to_string(), i.clone()))
+        .collect()
+}
+
 /// The findings `status` shows: the revision and lock, and the pods and claims of
 /// the release — what explains "not healthy" without the slower reads (drift, logs,
 /// nodes, events) of the full report.
@@ -294,43 +338,14 @@ pub async fn problems(
         StorageClasses::list(client),
     );
     let mut findings = release::state(record, lock).findings;
-    let pods = pods.unwrap_or_default();
-    let claims = claims.unwrap_or_default();
-    let claim_map: BTreeMap<String, Value> = claims
-        .iter()
-        .map(|c| (json::name(c).to_string(), c.clone()))
-        .collect();
-    let workloads: Vec<(&Manifest, &Value)> = live
-        .iter()
-        .filter(|(m, _)| pods::WORKLOADS.contains(&m.kind.as_str()))
-        .filter_map(|(m, o)| Some((m, o.as_ref()?)))
-        .collect();
+    let scope = Scope::new(live, pods.as_deref().ok(), claims.as_deref().ok(), &classes);
     findings.extend(
-        pods::check(&pods::Facts {
-            namespace: ns,
-            workloads,
-            pods: &pods,
-            claims: &claim_map,
-            classes: &classes,
-            now: Timestamp::now(),
-            window: DEFAULT_WINDOW,
-        })
-        .into_iter()
-        .map(|p| p.finding),
+        scope
+            .pods(ns, Timestamp::now(), DEFAULT_WINDOW)
+            .into_iter()
+            .map(|p| p.finding),
     );
-    findings.extend(
-        volumes::check(&volumes::Facts {
-            namespace: ns,
-            claims: claims
-                .iter()
-                .filter(|c| json::label(c, RELEASE_LABEL) == Some(record.release.as_str()))
-                .collect(),
-            pods: &pods,
-            classes: &classes,
-            usage: Ok(None),
-        })
-        .findings,
-    );
+    findings.extend(scope.volumes(ns, &record.release, Ok(None)).findings);
     findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.check.cmp(&b.check)));
     findings
 }
