@@ -11,16 +11,23 @@ use crate::model::Capabilities;
 
 mod access;
 mod resolver;
+pub mod retry;
 mod session;
 
 pub use access::{Permission, denied_permissions};
 pub use resolver::Resolver;
+pub use retry::RetryBudget;
 pub use session::{Session, Unreachable};
 
 /// A client from `--kubeconfig` (or `$KUBECONFIG`), `--context`, else the default
 /// kubeconfig, else the in-cluster service account. A failure says its cause once
-/// (kube's errors nest the same cause several times) and what to do.
-pub async fn connect(kubeconfig: Option<&Path>, context: Option<&str>) -> Result<Client> {
+/// (kube's errors nest the same cause several times) and what to do. Its requests
+/// retry transient errors for as long as `budget` says (see [`retry`]).
+pub async fn connect(
+    kubeconfig: Option<&Path>,
+    context: Option<&str>,
+    budget: &RetryBudget,
+) -> Result<Client> {
     let options = KubeConfigOptions {
         context: context.map(str::to_string),
         ..Default::default()
@@ -53,7 +60,21 @@ pub async fn connect(kubeconfig: Option<&Path>, context: Option<&str>) -> Result
                 _ => anyhow!(NO_CLUSTER),
             })?,
     };
-    Client::try_from(config).context("creating the Kubernetes client")
+    client_with_retry(config, budget)
+}
+
+/// kube's client stack with our retry policy in place of its own (see [`retry`]).
+/// The buffer makes the boxed stack cloneable, which a retry needs to send twice.
+pub fn client_with_retry(mut config: Config, budget: &RetryBudget) -> Result<Client> {
+    config.default_retry = false;
+    let builder =
+        kube::client::ClientBuilder::try_from(config).context("creating the Kubernetes client")?;
+    Ok(builder
+        .with_layer(&tower::buffer::BufferLayer::new(1024))
+        .with_layer(&tower::retry::RetryLayer::new(retry::Transient::new(
+            budget.clone(),
+        )))
+        .build())
 }
 
 /// What to say when there is no cluster to talk to at all.

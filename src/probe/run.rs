@@ -154,7 +154,7 @@ pub async fn run_probes(
         jobs.clone(),
         watcher::Config::default().labels(&format!("{RUN_LABEL}={run_id}")),
     )
-    .default_backoff()
+    .backoff(crate::cluster::retry::WatchBackoff::default())
     .applied_objects();
     let mut watch = std::pin::pin!(watch);
     let mut watch_failures = 0usize;

@@ -563,10 +563,21 @@ async fn renew(
         if let Some(spec) = lease.spec.as_mut() {
             spec.renew_time = Some(MicroTime(Timestamp::now()));
         }
-        match api
-            .replace(&ctx.lease, &PostParams::default(), &lease)
-            .await
-        {
+        // The client retries a transient failure until the operation's deadline; the
+        // renewal may not wait that long: past the lease duration the lock is lost,
+        // outage or not.
+        let left = ttl.saturating_sub(last_renewed.elapsed());
+        let renewal = tokio::time::timeout(
+            left,
+            api.replace(&ctx.lease, &PostParams::default(), &lease),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(kube::Error::Service(
+                format!("no answer within {}s", left.as_secs_f64().ceil()).into(),
+            ))
+        });
+        match renewal {
             Ok(written) => {
                 lease = written;
                 last_renewed = tokio::time::Instant::now();
