@@ -235,6 +235,12 @@ pub struct OperationArgs {
     /// Release revisions to keep (the last deployed one is always kept)
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub history_max: usize,
+    /// After applying each wave, delete the release's pods stuck in CrashLoopBackOff or
+    /// ImagePullBackOff so their controllers start them afresh; their last state and log
+    /// lines are kept in the release record [default: true when install retries a
+    /// failed or interrupted revision, false otherwise]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub restart_failed: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use k8s_openapi::jiff::Timestamp;
 use kube::Api;
@@ -287,18 +287,79 @@ async fn a_crashlooping_pod_is_diagnosed_and_the_release_marked_failed() {
         "lock not released after failure"
     );
 
-    // Fixing the cause and re-running install retries as a new revision.
+    // A retry that does not restart the pod fails on it only once it crashed again
+    // during the retry: the crashes from before may be what the retry fixes. (The
+    // simulated pod keeps the fault it started with, so it does crash again.)
+    let pods = Api::<Pod>::namespaced(env.client.clone(), &env.ns);
+    let before = mysql_restarts(&pods).await;
+    let out = env
+        .run(&[
+            "install",
+            "cv",
+            "--profile",
+            "minimal",
+            "--restart-failed=false",
+            "--no-progress",
+            "-o",
+            "json",
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let diagnosis = &report["failure"]["wait"]["diagnoses"][0];
+    assert_eq!(diagnosis["reason"], "CrashLoopBackOff", "{report}");
+    let detail = diagnosis["detail"].as_str().unwrap_or_default();
+    let restarts: u64 = detail
+        .split("restarted ")
+        .nth(1)
+        .and_then(|t| t.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no restart count in {detail:?}"));
+    assert!(detail.contains("since this operation began"), "{detail}");
+    assert!(
+        restarts > u64::from(before),
+        "failed on the crashes from before the retry ({before} restarts then, {restarts} at the failure): {report}"
+    );
+    assert!(
+        stderr(&out).contains("crashed before this operation began"),
+        "the wait did not say it is waiting out the back-off: {}",
+        stderr(&out)
+    );
+    assert!(report["restarted"].is_null() || report["restarted"] == serde_json::json!([]));
+
+    // Fixing the cause and re-running install retries as a new revision, restarting
+    // the stuck pod first (the default for a retried install), its last words kept.
     env.clear_faults().await;
-    // The crash-looping pod must be replaced to pick up the fix, as on a real cluster.
-    kube::Api::<k8s_openapi::api::core::v1::Pod>::namespaced(env.client.clone(), &env.ns)
-        .delete("cv-mysql-0", &kube::api::DeleteParams::default())
-        .await
-        .unwrap();
-    env.ok(&["install", "cv", "--profile", "minimal"]).await;
+    let out = env.ok(&["install", "cv", "--profile", "minimal"]).await;
+    assert!(
+        stderr(&out).contains("restarted pod cv-mysql-0"),
+        "{}",
+        stderr(&out)
+    );
     let history = env.history("cv").await;
-    assert_eq!(history.len(), 2);
-    assert_eq!(history[1]["status"], "deployed");
+    assert_eq!(history.len(), 3);
+    assert_eq!(history[2]["status"], "deployed");
+    let status = status_json(&env).await;
+    let restarted = &status["restarted"][0];
+    assert_eq!(restarted["pod"], "cv-mysql-0", "{status}");
+    assert_eq!(restarted["component"], "mysql", "{status}");
+    assert_eq!(restarted["reason"], "CrashLoopBackOff", "{status}");
+    assert_eq!(
+        restarted["lastState"]["terminated"]["exitCode"], 3,
+        "{status}"
+    );
+    // The simulated node serves no logs: the API server's reason is kept instead.
+    let log = restarted["log"][0].as_str().unwrap_or_default();
+    assert!(log.starts_with("no log available"), "{status}");
     env.done().await;
+}
+
+async fn mysql_restarts(pods: &Api<Pod>) -> u32 {
+    let pod = pods.get("cv-mysql-0").await.unwrap();
+    pod.status
+        .and_then(|s| s.container_statuses)
+        .and_then(|c| c.into_iter().find(|c| c.name == "mysql"))
+        .map_or(0, |c| u32::try_from(c.restart_count).unwrap_or(0))
 }
 
 #[tokio::test]

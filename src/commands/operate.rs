@@ -152,6 +152,7 @@ fn run_options(op: &OperationArgs) -> RunOptions {
         atomic: op.atomic,
         history_max: op.history_max,
         skip_tests: op.skip_tests,
+        restart_failed: op.restart_failed,
     }
 }
 

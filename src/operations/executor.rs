@@ -143,6 +143,7 @@ pub struct Options {
     pub deadline: Instant,
     pub atomic: bool,
     pub history_max: usize,
+    pub restart_failed: bool,
 }
 
 /// Runs one operation while holding `lock`; the caller releases the lock.
@@ -194,11 +195,22 @@ pub async fn execute(
         recreate_orphaning(session, m, reporter).await?;
     }
 
+    // Taken before anything is applied: crashes from before this operation do not
+    // fail it until they happen again.
+    let namespaces = spec
+        .plan
+        .manifests()
+        .filter_map(|m| m.namespace.clone())
+        .collect();
+    let baseline = super::restart::baseline(&session.client, &namespaces, &spec.release).await;
     let runner = Runner {
         resolver: &session.resolver,
         reporter,
         store,
         deadline: options.deadline,
+        baseline: std::sync::Arc::new(baseline),
+        restart_failed: options.restart_failed,
+        release: &spec.release,
     };
     let mut lost = lock.watch_lost();
     let run = async {
@@ -299,7 +311,11 @@ pub async fn run_locked(
         deadline: Instant::now() + run.timeout.unwrap_or_else(|| default_timeout(&spec.plan)),
         atomic: run.atomic,
         history_max: run.history_max,
+        restart_failed: run.restart_failed.unwrap_or(false),
     };
+    // A transient API error must not fail a revision that still has time: requests
+    // retry until the operation's own deadline.
+    session.retry.until(options.deadline);
     let outcome = execute(session, store, reporter, &lock, spec, &options).await;
     if let Err(e) = lock.release().await {
         reporter.warn(format!("could not release the lock: {e}"));
@@ -406,7 +422,9 @@ async fn atomic_recovery(
             .max(Instant::now() + Duration::from_secs(300)),
         atomic: false,
         history_max: options.history_max,
+        restart_failed: options.restart_failed,
     };
+    session.retry.until(inner.deadline);
     match Box::pin(execute(session, store, reporter, lock, rollback, &inner)).await {
         Ok(Outcome::Deployed(r)) => format!(
             "--atomic: rolled back to revision {} (now revision {}){by_hand_note}",

@@ -105,6 +105,10 @@ pub async fn install(
         spec.previous = super::stored_objects(r);
     }
     let notes = prepared.stack.notes(&prepared.values, &prepared.release);
-    let record = run_locked(session, &store, reporter, spec, &opts.run).await?;
+    // Re-running a failed install is the moment its stuck pods must start afresh:
+    // the fix is what this run applies.
+    let mut run = opts.run.clone();
+    run.restart_failed = Some(run.restart_failed.unwrap_or(latest.is_some()));
+    let record = run_locked(session, &store, reporter, spec, &run).await?;
     Ok(Installed::Done(Box::new(Completed { record, notes })))
 }

@@ -36,6 +36,7 @@ pub mod preflight;
 pub mod prepare;
 pub mod progress;
 pub mod prune;
+pub mod restart;
 pub mod rollback;
 pub mod status;
 pub mod target;
@@ -107,6 +108,9 @@ pub struct RunOptions {
     pub atomic: bool,
     pub history_max: usize,
     pub skip_tests: bool,
+    /// `--restart-failed`; `None`: the operation's default (on only when `install`
+    /// retries a failed or interrupted revision).
+    pub restart_failed: Option<bool>,
 }
 
 /// An operation that ran to the end.

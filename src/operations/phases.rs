@@ -4,6 +4,7 @@
 //! which components were ready, failed, not waited for or not started.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 use std::time::Instant;
 
 use tokio::time::Instant as TokioInstant;
@@ -16,7 +17,10 @@ use crate::cluster::Resolver;
 use crate::model::{Manifest, Phase};
 use crate::plan::{Plan, Wave};
 use crate::release::record::now;
-use crate::release::{ComponentOutcome, Outcome, PhaseResult, PhaseStatus, Record, Store};
+use crate::release::{
+    ComponentOutcome, Outcome, PhaseResult, PhaseStatus, Record, RestartedPod, Store,
+};
+use crate::wait::Baseline;
 
 pub struct Runner<'a> {
     pub resolver: &'a Resolver,
@@ -24,6 +28,12 @@ pub struct Runner<'a> {
     pub store: &'a Store,
     /// The whole operation's deadline (`--timeout`).
     pub deadline: TokioInstant,
+    /// Restart counts as the operation began (see `restart::baseline`).
+    pub baseline: Arc<Baseline>,
+    /// `--restart-failed`: after applying a wave, restart its stuck pods.
+    pub restart_failed: bool,
+    /// The release, whose pods `--restart-failed` lists.
+    pub release: &'a str,
 }
 
 impl Runner<'_> {
@@ -37,7 +47,9 @@ impl Runner<'_> {
             let mut outcome = Ok(());
             let mut components = Vec::new();
             for (w, wave) in phase.waves.iter().enumerate() {
-                let (result, outcomes) = self.run_wave(phase.phase, wave).await;
+                let (result, outcomes) = self
+                    .run_wave(phase.phase, wave, &mut record.restarted)
+                    .await;
                 components.extend(outcomes);
                 if let Err(failure) = result {
                     let rest = &phase.waves[w + 1..];
@@ -115,6 +127,7 @@ impl Runner<'_> {
         &self,
         phase: Phase,
         wave: &Wave,
+        restarted: &mut Vec<RestartedPod>,
     ) -> (Result<(), Failure>, Vec<ComponentOutcome>) {
         let mut per_component: BTreeMap<&str, usize> = BTreeMap::new();
         for m in &wave.manifests {
@@ -138,6 +151,17 @@ impl Runner<'_> {
             };
             (Err(failure), BTreeSet::new(), failed)
         } else {
+            if self.restart_failed {
+                restarted.extend(
+                    super::restart::restart_stuck(
+                        self.resolver.client(),
+                        self.reporter,
+                        &wave.manifests,
+                        self.release,
+                    )
+                    .await,
+                );
+            }
             let (result, ready) = wait_wave(self, phase, &wave.manifests).await;
             let failed = result.as_ref().err().map_or_else(BTreeSet::new, |wait| {
                 wait.diagnoses.iter().map(|d| d.component.clone()).collect()
@@ -186,7 +210,8 @@ async fn wait_wave(
     manifests: &[Manifest],
 ) -> (Result<(), crate::wait::WaitError>, BTreeSet<String>) {
     let mut ready: HashMap<String, BTreeSet<String>> = HashMap::new();
-    let options = crate::wait::WaitOptions::new(runner.deadline);
+    let mut options = crate::wait::WaitOptions::new(runner.deadline);
+    options.baseline = runner.baseline.clone();
     let result = crate::wait::wait_ready(
         runner.resolver,
         manifests,

@@ -46,6 +46,9 @@ pub struct StatusReport {
     /// What is wrong now with the revision, its lock, pods and claims, as `doctor`
     /// reports it (`stackctl doctor` adds drift, network, nodes and events).
     pub problems: Vec<Finding>,
+    /// Pods the revision's operation restarted (`--restart-failed`), each with its
+    /// container's last state and log lines from before.
+    pub restarted: Vec<crate::release::RestartedPod>,
 }
 
 /// A failed phase of the revision, as its record keeps it.
@@ -203,6 +206,7 @@ pub async fn status(
                 components: super::outcome::of_phases(&record.phases),
             }),
         problems,
+        restarted: record.restarted.clone(),
     };
     Ok(report)
 }

@@ -21,7 +21,7 @@ pub mod trim;
 
 pub use lock::{Lock, LockError, LockGuard, LockInfo};
 pub use record::{
-    ComponentOutcome, ObjectRef, Operation, Outcome, PhaseResult, PhaseStatus, Record, Status,
-    Summary,
+    ComponentOutcome, ObjectRef, Operation, Outcome, PhaseResult, PhaseStatus, Record,
+    RestartedPod, Status, Summary,
 };
 pub use store::{ReleaseSummary, Store, StoreError};

@@ -210,6 +210,25 @@ pub struct ComponentOutcome {
     pub outcome: Outcome,
 }
 
+/// A pod `--restart-failed` deleted so that its controller starts it afresh, with
+/// what it had to say first (its pod, and so its log, is gone afterwards).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RestartedPod {
+    pub pod: String,
+    pub component: String,
+    pub container: String,
+    /// `CrashLoopBackOff` or `ImagePullBackOff`.
+    pub reason: String,
+    pub restarts: u32,
+    /// The container's `lastState`, as the kubelet reported it.
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    pub last_state: Value,
+    /// The last lines of its previous run's log, or why there are none.
+    #[serde(default)]
+    pub log: Vec<String>,
+}
+
 /// One revision of a release.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -243,6 +262,9 @@ pub struct Record {
     pub phases: Vec<PhaseResult>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub probes: Option<Value>,
+    /// Pods this operation restarted (`--restart-failed`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub restarted: Vec<RestartedPod>,
     pub started_at: Timestamp,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<Timestamp>,
@@ -280,6 +302,7 @@ impl Record {
             dependencies: std::collections::BTreeMap::default(),
             phases: Vec::new(),
             probes: None,
+            restarted: Vec::new(),
             started_at: now(),
             finished_at: None,
             resource_version: None,

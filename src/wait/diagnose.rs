@@ -129,10 +129,16 @@ pub fn from_problem(target: &Target, p: &Problem, classes: &StorageClasses) -> D
     let (detail, remedy) = match p.kind {
         ProblemKind::CrashLoop => (
             format!(
-                "{} keeps exiting{}; restarted {} times",
+                "{} keeps exiting{}; restarted {} times{}",
                 p.subject(),
                 exit_text(p.exit_code, &p.message),
                 p.restarts,
+                p.restarts_before
+                    .map(|b| format!(
+                        " ({} since this operation began)",
+                        p.restarts.saturating_sub(b)
+                    ))
+                    .unwrap_or_default(),
             ),
             format!("see why it exits: {logs} --previous{}", exit_hint(p, key)),
         ),

@@ -21,6 +21,7 @@ mod tracker;
 mod fixtures;
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::stream::{BoxStream, SelectAll};
@@ -37,7 +38,7 @@ use crate::cluster::Resolver;
 use crate::model::Manifest;
 
 pub use diagnose::Diagnosis;
-pub use pods::{Problem, ProblemKind, Thresholds};
+pub use pods::{Baseline, Problem, ProblemKind, Thresholds};
 pub use status::{ObjectStatus, State, compute, compute_with};
 pub use storage::StorageClasses;
 
@@ -47,10 +48,13 @@ use tracker::{Change, Selector, Source, Tracker, Verdict};
 /// keeps progress output calm. This bounds how many are taken before evaluating.
 const MAX_BATCH: usize = 256;
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct WaitOptions {
     pub deadline: Instant,
     pub thresholds: Thresholds,
+    /// Restart counts when the operation began: a crash loop from before counts only
+    /// once it crashes again. Empty: every crash counts.
+    pub baseline: Arc<Baseline>,
 }
 
 impl WaitOptions {
@@ -58,6 +62,7 @@ impl WaitOptions {
         WaitOptions {
             deadline,
             thresholds: Thresholds::default(),
+            baseline: Arc::default(),
         }
     }
 
@@ -164,6 +169,7 @@ pub async fn wait_ready(
     let started = Instant::now();
     let client = resolver.client().clone();
     let mut tracker = Tracker::new(manifests, opts.thresholds);
+    tracker.set_baseline(opts.baseline.clone());
     let mut eval = tracker.evaluate(Instant::now());
     eval.progress.iter().for_each(&mut on_progress);
     if matches!(eval.verdict, Verdict::Done) {
@@ -301,7 +307,7 @@ async fn open(resolver: &Resolver, source: &Source) -> Result<BoxStream<'static,
         } => typed_source::<PersistentVolumeClaim>(client, namespace, selector.as_deref()),
     };
     let stream = watcher(api, config)
-        .default_backoff()
+        .backoff(crate::cluster::retry::WatchBackoff::default())
         .map(move |event| {
             let decode = |o: DynamicObject| {
                 let mut v = serde_json::to_value(o).unwrap_or(Value::Null);

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
 
 use super::json::{self, array_at, int_at, str_at};
@@ -78,6 +79,31 @@ pub struct Problem {
     pub image: Option<String>,
     pub claim: Option<String>,
     pub storage_class: Option<String>,
+    /// The container's restart count when the operation began, for a pod that existed
+    /// then; `None` for a pod this operation created (or when nobody took a baseline).
+    pub restarts_before: Option<u32>,
+    /// For a crash loop: the kubelet's back-off before the next start, and when the
+    /// last run ended (the next start is at their sum).
+    pub backoff: Option<Backoff>,
+}
+
+/// The kubelet's wait before restarting a crashed container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backoff {
+    pub delay: Duration,
+    /// `lastState.terminated.finishedAt`.
+    pub since: Option<Timestamp>,
+}
+
+impl Backoff {
+    /// Time left until the next start, as of `now`.
+    pub fn left(&self, now: Timestamp) -> Option<Duration> {
+        let ends = self
+            .since?
+            .checked_add(SignedDuration::try_from(self.delay).ok()?)
+            .ok()?;
+        Duration::try_from(ends.duration_since(now)).ok()
+    }
 }
 
 /// Identity of a problem across observations, so that its age survives the reason
@@ -103,7 +129,18 @@ impl Problem {
             image: None,
             claim: None,
             storage_class: None,
+            restarts_before: None,
+            backoff: None,
         }
+    }
+
+    /// A crash loop that has not crashed again since the operation began: the
+    /// evidence is from before, and the fix being applied may have cured it.
+    pub fn is_stale(&self) -> bool {
+        self.kind == ProblemKind::CrashLoop
+            && self
+                .restarts_before
+                .is_some_and(|before| self.restarts <= before)
     }
 
     pub fn key(&self) -> ProblemKey {
@@ -147,8 +184,102 @@ impl fmt::Display for Problem {
         if !self.message.is_empty() {
             write!(f, ": {}", self.message)?;
         }
+        if self.is_stale() {
+            write!(
+                f,
+                "; it crashed before this operation began, waiting for its next start"
+            )?;
+            if let Some(b) = &self.backoff {
+                write!(f, " (back-off {}s", b.delay.as_secs())?;
+                match b.left(Timestamp::now()) {
+                    Some(left) => write!(f, ", about {}s left)", left.as_secs())?,
+                    None => write!(f, ")")?,
+                }
+            }
+        }
         Ok(())
     }
+}
+
+/// Each container's restart count when an operation began, by pod uid: a crash loop
+/// from before must crash again before an operation fails on it (the fix it applies
+/// may have cured it; the pod still carries the old restarts).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Baseline {
+    restarts: BTreeMap<(String, String), u32>,
+}
+
+impl Baseline {
+    /// From the pods as listed when the operation began.
+    pub fn from_pods<'a>(pods: impl IntoIterator<Item = &'a Value>) -> Self {
+        let mut restarts = BTreeMap::new();
+        for pod in pods {
+            let Some(uid) = str_at(pod, "metadata.uid") else {
+                continue;
+            };
+            for field in ["status.initContainerStatuses", "status.containerStatuses"] {
+                for status in array_at(pod, field) {
+                    if let Some(name) = str_at(status, "name") {
+                        let n = json::count(int_at(status, "restartCount").unwrap_or(0));
+                        restarts.insert((uid.to_string(), name.to_string()), n);
+                    }
+                }
+            }
+        }
+        Baseline { restarts }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.restarts.is_empty()
+    }
+
+    /// Marks the crash loops of `pod` that predate the baseline.
+    pub fn mark(&self, pod: &Value, problems: &mut [Problem]) {
+        let Some(uid) = str_at(pod, "metadata.uid") else {
+            return;
+        };
+        for p in problems.iter_mut() {
+            if let Some(c) = &p.container {
+                p.restarts_before = self.restarts.get(&(uid.to_string(), c.clone())).copied();
+            }
+        }
+    }
+}
+
+/// `back-off 5m0s restarting failed container=…` → 300 s.
+fn backoff_delay(message: &str) -> Option<Duration> {
+    let token = message
+        .split("back-off ")
+        .nth(1)?
+        .split_whitespace()
+        .next()?;
+    go_duration(token)
+}
+
+/// A Go duration as the kubelet prints it: `10s`, `1m20s`, `5m0s`, `1h0m0s`.
+fn go_duration(s: &str) -> Option<Duration> {
+    let mut total = 0f64;
+    let mut number = String::new();
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() || c == '.' {
+            number.push(c);
+            continue;
+        }
+        let unit = match (c, chars.peek()) {
+            ('m', Some('s')) => {
+                chars.next();
+                0.001
+            }
+            ('h', _) => 3600.0,
+            ('m', _) => 60.0,
+            ('s', _) => 1.0,
+            _ => return None,
+        };
+        total += number.parse::<f64>().ok()? * unit;
+        number.clear();
+    }
+    (number.is_empty() && total > 0.0).then(|| Duration::from_secs_f64(total))
 }
 
 // ---- thresholds ----------------------------------------------------------------------
@@ -204,9 +335,12 @@ impl Thresholds {
     pub fn grace(&self, p: &Problem) -> Option<Duration> {
         match p.kind {
             ProblemKind::InvalidImage | ProblemKind::ClaimLost => Some(Duration::ZERO),
-            ProblemKind::CrashLoop => {
-                (p.restarts >= self.crash_loop_restarts).then_some(Duration::ZERO)
-            }
+            // A crash loop from before the operation is final once it crashed again;
+            // a new one after the usual restarts.
+            ProblemKind::CrashLoop => match p.restarts_before {
+                Some(before) => (p.restarts > before).then_some(Duration::ZERO),
+                None => (p.restarts >= self.crash_loop_restarts).then_some(Duration::ZERO),
+            },
             ProblemKind::ImagePull => Some(self.image_pull),
             ProblemKind::ContainerConfig | ProblemKind::ContainerCreate => {
                 Some(self.container_config)
@@ -327,6 +461,11 @@ fn container_problems(pod: &Value) -> Vec<Problem> {
             if let Some(code) = int_at(status, "lastState.terminated.exitCode") {
                 p.exit_code = i32::try_from(code).ok();
             }
+            p.backoff = backoff_delay(&p.message).map(|delay| Backoff {
+                delay,
+                since: str_at(status, "lastState.terminated.finishedAt")
+                    .and_then(|t| t.parse().ok()),
+            });
             let last = str_at(status, "lastState.terminated.reason").unwrap_or_default();
             let detail = str_at(status, "lastState.terminated.message").unwrap_or_default();
             if !last.is_empty() || !detail.is_empty() {

@@ -3,6 +3,7 @@
 //! next change the answer (a problem crossing its threshold).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use serde_json::Value;
 use tokio::time::Instant;
@@ -10,7 +11,7 @@ use tokio::time::Instant;
 use super::Progress;
 use super::diagnose::{self, Diagnosis, Target};
 use super::json;
-use super::pods::{self, Problem, ProblemKey, Thresholds};
+use super::pods::{self, Baseline, Problem, ProblemKey, Thresholds};
 use super::status::{self, ObjectStatus, State};
 use super::storage::StorageClasses;
 use crate::model::{Manifest, RELEASE_LABEL};
@@ -139,6 +140,8 @@ pub struct Tracker {
     classes: StorageClasses,
     thresholds: Thresholds,
     first_seen: HashMap<ProblemKey, Instant>,
+    /// Restart counts when the operation began (see [`pods::Baseline`]).
+    baseline: Arc<Baseline>,
     /// Each object's problems as of the last evaluation.
     problems: Vec<Vec<(Problem, bool)>>,
 }
@@ -237,12 +240,17 @@ impl Tracker {
             classes: StorageClasses::unknown(),
             thresholds,
             first_seen: HashMap::new(),
+            baseline: Arc::default(),
             problems,
         }
     }
 
     pub fn sources(&self) -> &[Source] {
         &self.sources
+    }
+
+    pub fn set_baseline(&mut self, baseline: Arc<Baseline>) {
+        self.baseline = baseline;
     }
 
     pub fn set_classes(&mut self, classes: StorageClasses) {
@@ -315,7 +323,11 @@ impl Tracker {
             .unwrap_or(&empty);
         self.pods_of(i)
             .into_iter()
-            .flat_map(|p| pods::pod_problems(p, claims, &self.classes))
+            .flat_map(|p| {
+                let mut found = pods::pod_problems(p, claims, &self.classes);
+                self.baseline.mark(p, &mut found);
+                found
+            })
             .collect()
     }
 

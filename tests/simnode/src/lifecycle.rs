@@ -19,10 +19,13 @@ use k8s_openapi::jiff::Timestamp;
 
 use crate::faults::{FaultKind, Rule};
 
-/// Compressed versions of kubelet's 10s..5m back-off, so tests see restarts within
-/// seconds rather than minutes.
-const BACKOFF_BASE: Duration = Duration::from_secs(5);
-const BACKOFF_CAP: Duration = Duration::from_secs(20);
+/// The kubelet's back-off for restarting a crashed container and for retrying an image
+/// pull: 10 s, doubling, at most 5 min (kubernetes v1.20.2, pkg/kubelet/kubelet.go:
+/// `backOffPeriod = time.Second * 10`, `MaxContainerBackOff = 300 * time.Second`).
+/// Not compressed: an installer re-run in the middle of a crash loop meets the real
+/// back-off, and how it copes with that is what the tests are for.
+const BACKOFF_BASE: Duration = Duration::from_secs(10);
+const BACKOFF_CAP: Duration = Duration::from_mins(5);
 /// How often a failing readiness probe is reported, like a 10s `periodSeconds`.
 const PROBE_PERIOD: Duration = Duration::from_secs(10);
 /// ErrImagePull stays visible at least this long before it turns into ImagePullBackOff.

@@ -198,7 +198,7 @@ fn job_pods_succeed() {
 fn crashloop_restarts_with_growing_count() {
     let p = pod(json!({"containers": [app()]}));
     let r = rule("{pods: 'web-*', fault: crashloop, exitCode: 3}");
-    // Runs 1..2s, restarts at once, runs 2..3s, then backs off 5s, 10s, 20s...
+    // Runs 1..2s, restarts at once, runs 2..3s, then backs off 10s, 20s, 40s...
     let s = snapshot(&p, Some(&r), secs(2.5));
     assert_eq!(main_status(&s).restart_count, 1);
     assert!(main_status(&s).state.as_ref().unwrap().running.is_some());
@@ -219,7 +219,7 @@ fn crashloop_restarts_with_growing_count() {
         .unwrap();
     assert_eq!(
         msg,
-        "back-off 5s restarting failed container=app pod=web-0_ns(u-1)"
+        "back-off 10s restarting failed container=app pod=web-0_ns(u-1)"
     );
     assert_eq!(c.restart_count, 1);
     assert!(!c.ready);
@@ -237,15 +237,19 @@ fn crashloop_restarts_with_growing_count() {
     let backoff = s.events.iter().find(|e| e.reason == "BackOff").unwrap();
     assert!(backoff.warning);
     assert_eq!(backoff.message, "Back-off restarting failed container");
-    assert_eq!(s.next, Some(secs(8.0)));
+    assert_eq!(s.next, Some(secs(13.0)));
 
-    let s = snapshot(&p, Some(&r), secs(10.0));
+    // Restart 2 at 13s, then 34s, 75s, 156s, 317s, 618s (7, the first after a capped
+    // 300s back-off), 919s (8).
+    let s = snapshot(&p, Some(&r), secs(20.0));
     assert_eq!(main_status(&s).restart_count, 2);
     assert_eq!(waiting_reason(main_status(&s)), Some("CrashLoopBackOff"));
-    let s = snapshot(&p, Some(&r), secs(30.0));
+    let s = snapshot(&p, Some(&r), secs(40.0));
     assert_eq!(main_status(&s).restart_count, 3);
-    let s = snapshot(&p, Some(&r), secs(600.0));
-    assert!(main_status(&s).restart_count > 20);
+    let s = snapshot(&p, Some(&r), secs(900.0));
+    assert_eq!(main_status(&s).restart_count, 7);
+    let s = snapshot(&p, Some(&r), secs(930.0));
+    assert_eq!(main_status(&s).restart_count, 8);
     assert_eq!(phase_of(&s), "Running");
     assert!(!s.terminal);
 }
@@ -343,7 +347,7 @@ fn image_pull_backs_off() {
     assert_eq!(condition(&s, "Ready").status, "False");
 
     // It keeps retrying: ErrImagePull again after the back-off, then back off longer.
-    let s = snapshot(&p, Some(&r), secs(7.2));
+    let s = snapshot(&p, Some(&r), secs(12.2));
     assert_eq!(waiting_reason(main_status(&s)), Some("ErrImagePull"));
     assert_eq!(reasons(&s).iter().filter(|r| **r == "Pulling").count(), 2);
     let s = snapshot(&p, Some(&r), secs(3600.0));
@@ -552,10 +556,11 @@ fn scheduler_condition_is_kept() {
 #[test]
 fn helpers() {
     assert_eq!(backoff(0), Duration::ZERO);
-    assert_eq!(backoff(1), secs(5.0));
-    assert_eq!(backoff(2), secs(10.0));
-    assert_eq!(backoff(3), secs(20.0));
-    assert_eq!(backoff(100), secs(20.0));
+    assert_eq!(backoff(1), secs(10.0));
+    assert_eq!(backoff(2), secs(20.0));
+    assert_eq!(backoff(3), secs(40.0));
+    assert_eq!(backoff(6), secs(300.0));
+    assert_eq!(backoff(100), secs(300.0));
     assert_eq!(go_duration(secs(0.5)), "500ms");
     assert_eq!(go_duration(secs(10.0)), "10s");
     assert_eq!(go_duration(secs(1.25)), "1.25s");
