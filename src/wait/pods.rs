@@ -363,6 +363,11 @@ impl Thresholds {
 
 fn waits_for_claims(scheduler_message: &str) -> bool {
     scheduler_message.contains("unbound immediate PersistentVolumeClaims")
+        // A StatefulSet's pod whose claim is not there yet: the controller creates a
+        // missing claim on its next sync. Seen after an API server restart, where the
+        // pod got created and its claim did not until the controller came back.
+        || (scheduler_message.contains("persistentvolumeclaim \"")
+            && scheduler_message.contains("not found"))
 }
 
 // ---- detection -----------------------------------------------------------------------

@@ -175,6 +175,21 @@ fn unschedulable_for_unbound_claims_waits_like_a_claim() {
 }
 
 #[test]
+fn a_claim_the_statefulset_controller_has_yet_to_create_waits_like_a_claim() {
+    // Seen after an API server restart: the pod was created, its claim only when the
+    // controller synced again, 60 s later.
+    let pod = set(
+        fixture("pod-unschedulable.json"),
+        "/status/conditions/0/message",
+        json!("0/3 nodes are available: 3 persistentvolumeclaim \"data-cv-mysql-0\" not found."),
+    );
+    let p = only(&pod);
+    let t = Thresholds::default();
+    assert!(!t.is_terminal(&p, 30 * SEC));
+    assert!(t.is_terminal(&p, 60 * SEC));
+}
+
+#[test]
 fn job_pod_failure_carries_the_exit_code_but_the_job_decides() {
     let p = only(&fixture("pod-job-failed.json"));
     assert_eq!(p.kind, ProblemKind::JobPodFailed);
