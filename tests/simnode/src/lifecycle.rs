@@ -18,6 +18,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use k8s_openapi::jiff::Timestamp;
 
 use crate::faults::{FaultKind, Rule};
+use crate::timing::{self, Prep, Timeline, Wait};
 
 /// Compressed versions of kubelet's 10s..5m back-off, so tests see restarts within
 /// seconds rather than minutes.
@@ -104,6 +105,9 @@ pub struct Snapshot {
     /// When the state next changes (or an event is due); `None` if never.
     pub next: Option<Duration>,
     pub terminal: bool,
+    /// Realistic timings: the init container (index) running until a Service it waits
+    /// for has a ready endpoint, which only the caller can find out.
+    pub blocked_on: Option<usize>,
 }
 
 pub struct Sim<'a> {
@@ -115,6 +119,8 @@ pub struct Sim<'a> {
     pub step: Duration,
     pub host_ip: &'a str,
     pub pod_ip: &'a str,
+    /// Realistic timings for this pod (see `timing`); `None`: the uniform `step`.
+    pub timing: Option<&'a Timeline>,
 }
 
 /// Records what has happened by `now` and the earliest moment after it that matters.
@@ -122,6 +128,7 @@ struct Clock {
     now: Duration,
     next: Option<Duration>,
     events: Vec<SimEvent>,
+    blocked_on: Option<usize>,
 }
 
 impl Clock {
@@ -155,6 +162,8 @@ impl Clock {
 
 struct Track<'c> {
     container: &'c Container,
+    /// Position among the init or the app containers.
+    index: usize,
     init: bool,
     behavior: Behavior,
     /// When the kubelet starts pulling/creating it.
@@ -173,6 +182,7 @@ impl Sim<'_> {
             now,
             next: None,
             events: Vec::new(),
+            blocked_on: None,
         };
         let empty = PodSpec::default();
         let spec = self.pod.spec.as_ref().unwrap_or(&empty);
@@ -182,13 +192,14 @@ impl Sim<'_> {
         // Init containers run one after another; app containers begin once all succeed.
         let mut begin = Some(Duration::ZERO);
         let mut init_statuses = Vec::new();
-        for (c, b) in init_containers.iter().zip(&self.plan.init) {
+        for (index, (c, b)) in init_containers.iter().zip(&self.plan.init).enumerate() {
             let status = match begin {
                 Some(at) => {
                     let view = self.container(
                         &mut clock,
                         &Track {
                             container: c,
+                            index,
                             init: true,
                             behavior: *b,
                             begin: at,
@@ -208,12 +219,14 @@ impl Sim<'_> {
             .containers
             .iter()
             .zip(&self.plan.main)
-            .map(|(c, b)| match begin {
+            .enumerate()
+            .map(|(index, (c, b))| match begin {
                 Some(at) => {
                     self.container(
                         &mut clock,
                         &Track {
                             container: c,
+                            index,
                             init: false,
                             behavior: *b,
                             begin: at,
@@ -249,7 +262,16 @@ impl Sim<'_> {
             events: clock.events,
             next: if terminal { None } else { clock.next },
             terminal,
+            blocked_on: clock.blocked_on,
         }
+    }
+
+    /// The realistic timings of this container, unless a fault rules it.
+    fn prep(&self, track: &Track) -> Option<&Prep> {
+        let t = self.timing?;
+        let list = if track.init { &t.init } else { &t.main };
+        list.get(track.index)
+            .filter(|_| track.behavior == Behavior::Normal)
     }
 
     fn container(&self, clock: &mut Clock, track: &Track) -> View {
@@ -261,32 +283,44 @@ impl Sim<'_> {
         }
 
         // App containers pay one step for image pull and creation; init containers are
-        // prepared while the previous one runs.
-        let create = if track.init {
-            Duration::ZERO
-        } else {
-            self.step
+        // prepared while the previous one runs. Realistic timings: the image is there
+        // when the node's pull lane brought it.
+        let prep = self.prep(track);
+        let create = match prep {
+            Some(p) => p.image_at.saturating_sub(track.begin),
+            None if track.init => Duration::ZERO,
+            None => self.step,
         };
-        let pull = create / 2;
-        clock.event(
-            track.begin,
-            false,
-            "Pulling",
-            || format!("Pulling image {image:?}"),
-            &fp,
-        );
-        clock.event(
-            track.begin + pull,
-            false,
-            "Pulled",
-            || {
-                format!(
-                    "Successfully pulled image {image:?} in {}",
-                    go_duration(pull)
-                )
-            },
-            &fp,
-        );
+        let pull = if prep.is_some() { create } else { create / 2 };
+        if prep.is_some() && pull.is_zero() {
+            clock.event(
+                track.begin,
+                false,
+                "Pulled",
+                || format!("Container image {image:?} already present on machine"),
+                &fp,
+            );
+        } else {
+            clock.event(
+                track.begin,
+                false,
+                "Pulling",
+                || format!("Pulling image {image:?}"),
+                &fp,
+            );
+            clock.event(
+                track.begin + pull,
+                false,
+                "Pulled",
+                || {
+                    format!(
+                        "Successfully pulled image {image:?} in {}",
+                        go_duration(pull)
+                    )
+                },
+                &fp,
+            );
+        }
         let mut started = track.begin + create;
         let pending_reason = self.pending_reason();
         if !clock.reached(started) {
@@ -296,7 +330,20 @@ impl Sim<'_> {
             };
         }
 
-        let run = self.run_time(track);
+        let run = match prep {
+            Some(p) => match (track.init, p.wait) {
+                // Still polling a Service with no ready endpoint: the caller finds out.
+                (true, Wait::Pending) => {
+                    clock.blocked_on = Some(track.index);
+                    None
+                }
+                (true, Wait::Done(at)) => Some(at.saturating_sub(started)),
+                (true, _) => Some(p.startup),
+                (false, _) if self.plan.runs_to_completion => Some(p.startup),
+                (false, _) => None,
+            },
+            None => self.run_time(track),
+        };
         let mut restarts = 0;
         let mut last: Option<ContainerStateTerminated> = None;
         loop {
@@ -339,7 +386,7 @@ impl Sim<'_> {
             let Some(run) = run else {
                 status.state = Some(running_state(self.start, started));
                 status.started = Some(true);
-                status.ready = self.ready(clock, track, started, &fp);
+                status.ready = !track.init && self.ready(clock, track, started, &fp);
                 return View {
                     status,
                     finished: None,
@@ -498,7 +545,17 @@ impl Sim<'_> {
         let ready_at = match track.behavior {
             Behavior::NeverReady => None,
             Behavior::Slow(delay) => Some(started + delay),
-            _ => return true,
+            _ => {
+                return self.prep(track).is_none_or(|p| {
+                    let c = track.container;
+                    clock.reached(timing::ready_at(
+                        started,
+                        p.startup,
+                        c.readiness_probe.as_ref(),
+                        c.startup_probe.as_ref(),
+                    ))
+                });
+            }
         };
         let mut probe_at = started + self.step;
         while ready_at.is_none_or(|r| probe_at < r) && clock.reached(probe_at) {
