@@ -105,9 +105,9 @@ pub struct Snapshot {
     /// When the state next changes (or an event is due); `None` if never.
     pub next: Option<Duration>,
     pub terminal: bool,
-    /// Realistic timings: the init container (index) running until a Service it waits
-    /// for has a ready endpoint, which only the caller can find out.
-    pub blocked_on: Option<usize>,
+    /// Realistic timings: the container (init or not, index) running until a Service
+    /// it waits for has a ready endpoint, which only the caller can find out.
+    pub blocked_on: Option<(bool, usize)>,
 }
 
 pub struct Sim<'a> {
@@ -128,7 +128,7 @@ struct Clock {
     now: Duration,
     next: Option<Duration>,
     events: Vec<SimEvent>,
-    blocked_on: Option<usize>,
+    blocked_on: Option<(bool, usize)>,
 }
 
 impl Clock {
@@ -330,18 +330,20 @@ impl Sim<'_> {
             };
         }
 
+        let runs_once = track.init || self.plan.runs_to_completion;
         let run = match prep {
-            Some(p) => match (track.init, p.wait) {
+            Some(p) if runs_once => match p.wait {
                 // Still polling a Service with no ready endpoint: the caller finds out.
-                (true, Wait::Pending) => {
-                    clock.blocked_on = Some(track.index);
+                Wait::Pending => {
+                    clock.blocked_on = Some((track.init, track.index));
                     None
                 }
-                (true, Wait::Done(at)) => Some(at.saturating_sub(started)),
-                (true, _) => Some(p.startup),
-                (false, _) if self.plan.runs_to_completion => Some(p.startup),
-                (false, _) => None,
+                // A waiting init container does nothing else; a Job then does its work.
+                Wait::Done(at) if track.init => Some(at.saturating_sub(started)),
+                Wait::Done(at) => Some(at.saturating_sub(started) + p.startup),
+                Wait::No => Some(p.startup),
             },
+            Some(_) => None,
             None => self.run_time(track),
         };
         let mut restarts = 0;

@@ -39,9 +39,6 @@ pub struct Kubelet {
     pub used_claims: Mutex<HashSet<String>>,
 }
 
-/// How often an init container's `until nc -z …; do sleep 2; done` polls.
-const WAIT_POLL: Duration = Duration::from_secs(2);
-
 enum Entry {
     Running(JoinHandle<()>),
     Deleting,
@@ -193,22 +190,27 @@ impl Kubelet {
                 timing: timeline.as_ref(),
             };
             let snapshot = sim.at(now);
-            if let (Some(index), Some(t)) = (snapshot.blocked_on, timeline.as_mut()) {
-                let target = pod
-                    .spec
-                    .as_ref()
-                    .and_then(|s| s.init_containers.as_ref())
-                    .and_then(|cs| cs.get(index))
-                    .and_then(timing::wait_target);
-                let answered = match &target {
-                    Some((host, port)) => {
-                        timing::answers(&self.client, &namespace, host, *port).await
-                    }
+            let mut poll = None;
+            if let (Some((init, index)), Some(t)) = (snapshot.blocked_on, timeline.as_mut()) {
+                let spec = pod.spec.as_ref();
+                let container = if init {
+                    spec.and_then(|s| s.init_containers.as_ref())
+                        .and_then(|cs| cs.get(index))
+                } else {
+                    spec.and_then(|s| s.containers.get(index))
+                };
+                let answered = match container.and_then(timing::wait_target) {
+                    Some(w) => timing::answers(&self.client, &namespace, &w.host, w.port).await,
                     None => true,
                 };
-                if answered {
-                    t.init[index].wait = Wait::Done(elapsed_since(start));
-                    continue;
+                let prep = if init { &mut t.init } else { &mut t.main };
+                if let Some(prep) = prep.get_mut(index) {
+                    if answered {
+                        prep.wait = Wait::Done(elapsed_since(start));
+                        continue;
+                    }
+                    // A pending wait polls again like the script does.
+                    poll = Some(now + prep.poll);
                 }
             }
             let mut next = snapshot.status;
@@ -268,8 +270,6 @@ impl Kubelet {
                     .await;
             }
             events_until = Some(now);
-            // A pending wait polls again like the script does.
-            let poll = snapshot.blocked_on.map(|_| now + WAIT_POLL);
             let next = match (snapshot.next, poll) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),

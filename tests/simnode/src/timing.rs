@@ -11,8 +11,9 @@
 //!   answering, longer on an empty volume than on a restart;
 //! - **probes**: a container turns ready at the first readiness-probe tick after its
 //!   start-up time;
-//! - **init containers that wait for a host and port** (`nc -z HOST PORT` in their
-//!   command, see [`wait_target`]) finish only once that Service has a ready endpoint.
+//! - **init containers and Jobs that wait for a host and port** (an `until …; do …;
+//!   done` loop on `nc -z HOST PORT`, a URL or a client's `-h HOST -P PORT`, see
+//!   [`wait_target`]) get past it only once that Service has a ready endpoint.
 //!
 //! Everything here is pure (the caller owns the clock and the API), so the model is
 //! unit-tested without waiting.
@@ -450,10 +451,10 @@ impl Realistic {
     }
 }
 
-/// An init container's wait for a Service (see [`wait_target`]).
+/// A wait for a Service by an init container or a Job's container (see [`wait_target`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Wait {
-    /// It waits for nothing we recognise: it runs `initSeconds`.
+    /// It waits for nothing we recognise.
     No,
     /// The Service had no ready endpoint at the last poll.
     Pending,
@@ -466,9 +467,12 @@ pub enum Wait {
 pub struct Prep {
     /// Offset from the pod's start at which its image is on the node.
     pub image_at: Duration,
-    /// App container: start → ready endpoint (or a Job's run). Init container: its run.
+    /// App container: start → ready endpoint (or a Job's run after its wait). Init
+    /// container that waits for nothing: its run.
     pub startup: Duration,
     pub wait: Wait,
+    /// How often a pending wait tries again.
+    pub poll: Duration,
 }
 
 /// The realistic timings of one pod's init and app containers, in spec order.
@@ -485,9 +489,10 @@ impl Timeline {
     /// queued when the pod is picked up. stackctl's init containers run the app's own
     /// image, so its pods pull the same way either way.
     ///
-    /// A Job's containers run `defaultStartupSeconds`: the table's start-up times are
-    /// those of servers, and a Job running a server's image (a MySQL client) is not
-    /// one. A wait inside a Job's own script (not an init container) is not seen.
+    /// A Job's containers run `defaultStartupSeconds` (after their wait, if any): the
+    /// table's start-up times are those of servers, and a Job running a server's image
+    /// (a MySQL client) is not one. A wait in a long-running app container is not
+    /// modelled: its start-up counts from its start.
     pub fn new(
         spec: &PodSpec,
         model: &Realistic,
@@ -495,31 +500,39 @@ impl Timeline {
         job: bool,
         mut image_at: impl FnMut(&Container) -> Duration,
     ) -> Self {
+        let wait = |c: &Container, runs_once: bool| match wait_target(c) {
+            Some(w) if runs_once => (Wait::Pending, w.poll),
+            _ => (Wait::No, DEFAULT_POLL),
+        };
         let init = spec
             .init_containers
             .iter()
             .flatten()
-            .map(|c| Prep {
-                image_at: image_at(c),
-                startup: model.init_run,
-                wait: if wait_target(c).is_some() {
-                    Wait::Pending
-                } else {
-                    Wait::No
-                },
+            .map(|c| {
+                let (wait, poll) = wait(c, true);
+                Prep {
+                    image_at: image_at(c),
+                    startup: model.init_run,
+                    wait,
+                    poll,
+                }
             })
             .collect();
         let main = spec
             .containers
             .iter()
-            .map(|c| Prep {
-                image_at: image_at(c),
-                startup: if job {
-                    model.default_startup
-                } else {
-                    model.startup(c.image.as_deref().unwrap_or_default(), fresh)
-                },
-                wait: Wait::No,
+            .map(|c| {
+                let (wait, poll) = wait(c, job);
+                Prep {
+                    image_at: image_at(c),
+                    startup: if job {
+                        model.default_startup
+                    } else {
+                        model.startup(c.image.as_deref().unwrap_or_default(), fresh)
+                    },
+                    wait,
+                    poll,
+                }
             })
             .collect();
         Self { init, main }
@@ -582,19 +595,128 @@ impl Puller {
     }
 }
 
-/// `host` and `port` an init container waits for, recognised from its command and args
-/// joined with spaces: `nc -z [-w N] [-v] HOST PORT` (BusyBox and OpenBSD netcat spell it
-/// alike), typically in `until nc -z HOST PORT; do sleep 2; done`. stackctl renders
-/// exactly that (`wait_for_tcp`); any tool's pod written the same way is treated alike.
-pub fn wait_target(c: &Container) -> Option<(String, u16)> {
-    let words: Vec<&str> = c
+/// What a container waits for before doing its own work.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaitFor {
+    pub host: String,
+    pub port: u16,
+    /// The loop's `sleep`: how often it tries again.
+    pub poll: Duration,
+}
+
+/// How often a wait loop without a recognisable `sleep N` tries again.
+const DEFAULT_POLL: Duration = Duration::from_secs(2);
+
+/// The target of a wait loop in a container's script (command and args, one per line):
+/// `until CONDITION; do …; [sleep N;] done`, where CONDITION, after inlining a shell
+/// function it calls (`run() { … }`, one level) and expanding `$VAR`/`${VAR}` from the
+/// container's literal `env`, names its target as
+///
+/// - `nc -z [-w N] [-v] HOST PORT` (BusyBox and OpenBSD netcat spell it alike): what
+///   stackctl's `wait_for_tcp` init containers render;
+/// - a URL `scheme://HOST:PORT/…` (`curl`, `wget`): the Kibana setup Job;
+/// - a client's `-h HOST` with `-P PORT`, `-p PORT` or `--port=PORT` (`mysql`, `psql`,
+///   `redis-cli`): the ClickVisual schema Job.
+///
+/// Any tool's pods written the same way are treated alike.
+pub fn wait_target(c: &Container) -> Option<WaitFor> {
+    let script: Vec<&str> = c
         .command
         .iter()
         .flatten()
         .chain(c.args.iter().flatten())
-        .flat_map(|s| s.split(|ch: char| ch.is_whitespace() || ch == ';'))
+        .map(String::as_str)
+        .collect();
+    let script = script.join("\n");
+    let env: HashMap<&str, &str> = c
+        .env
+        .iter()
+        .flatten()
+        .filter_map(|e| Some((e.name.as_str(), e.value.as_deref()?)))
+        .collect();
+    let at = find_word(&script, "until")?;
+    let rest = &script[at + "until".len()..];
+    let do_at = find_word(rest, "do")?;
+    let condition = rest[..do_at].trim_end().trim_end_matches(';');
+    let body = &rest[do_at + 2..];
+    let body = &body[..find_word(body, "done").unwrap_or(body.len())];
+    let poll = body
+        .split(|ch: char| ch.is_whitespace() || ch == ';')
+        .skip_while(|w| *w != "sleep")
+        .nth(1)
+        .and_then(|n| n.parse::<f64>().ok())
+        .filter(|n| n.is_finite() && *n >= 0.0)
+        .map_or(DEFAULT_POLL, Duration::from_secs_f64);
+    let called = condition.split_whitespace().next().unwrap_or_default();
+    let condition = match function_body(&script, called) {
+        Some(body) => format!("{body} {condition}"),
+        None => condition.to_owned(),
+    };
+    let condition = expand(&condition, &env);
+    let words: Vec<&str> = condition
+        .split(|ch: char| ch.is_whitespace() || matches!(ch, ';' | '"' | '\''))
         .filter(|w| !w.is_empty())
         .collect();
+    let (host, port) = netcat(&words)
+        .or_else(|| url(&words))
+        .or_else(|| client(&words))?;
+    Some(WaitFor { host, port, poll })
+}
+
+/// Byte offset of `word` standing alone (between blanks, `;`, or the ends).
+fn find_word(text: &str, word: &str) -> Option<usize> {
+    let boundary = |ch: Option<char>| ch.is_none_or(|ch| ch.is_whitespace() || ch == ';');
+    text.match_indices(word).map(|(i, _)| i).find(|&i| {
+        boundary(text[..i].chars().next_back()) && boundary(text[i + word.len()..].chars().next())
+    })
+}
+
+/// The body of `name() { … }` in a script, up to the line holding only `}`.
+fn function_body<'s>(script: &'s str, name: &str) -> Option<&'s str> {
+    if name.is_empty() {
+        return None;
+    }
+    let start = [format!("{name}() {{"), format!("{name} () {{")]
+        .iter()
+        .find_map(|head| script.find(head.as_str()).map(|i| i + head.len()))?;
+    let body = &script[start..];
+    let mut end = 0;
+    for line in body.split_inclusive('\n') {
+        if line.trim() == "}" {
+            return Some(&body[..end]);
+        }
+        end += line.len();
+    }
+    None
+}
+
+/// `$NAME` and `${NAME}` replaced by the container's literal env values; others kept.
+fn expand(text: &str, env: &HashMap<&str, &str>) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        // `used`: bytes after the `$` that belong to the reference.
+        let (name, used) = if let Some(inner) = after.strip_prefix('{') {
+            inner.find('}').map_or(("", 0), |j| (&inner[..j], j + 2))
+        } else {
+            let n = after
+                .find(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_'))
+                .unwrap_or(after.len());
+            (&after[..n], n)
+        };
+        match env.get(name) {
+            Some(value) if !name.is_empty() => out.push_str(value),
+            _ => out.push_str(&rest[i..=i + used]),
+        }
+        rest = &rest[(i + 1 + used).min(rest.len())..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn netcat(words: &[&str]) -> Option<(String, u16)> {
     let at = words
         .windows(2)
         .position(|w| w[0] == "nc" && w[1].starts_with('-') && w[1].contains('z'))?;
@@ -617,6 +739,40 @@ pub fn wait_target(c: &Container) -> Option<(String, u16)> {
         [host, port] => Some((host.to_owned(), port.parse().ok()?)),
         _ => None,
     }
+}
+
+fn url(words: &[&str]) -> Option<(String, u16)> {
+    words.iter().find_map(|w| {
+        let (scheme, rest) = w.split_once("://")?;
+        let authority = rest.split(['/', '?']).next()?;
+        let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
+        if let Some((host, port)) = authority.rsplit_once(':') {
+            return Some((host.to_owned(), port.parse().ok()?));
+        }
+        let port = match scheme {
+            "http" => 80,
+            "https" => 443,
+            _ => return None,
+        };
+        Some((authority.to_owned(), port))
+    })
+}
+
+fn client(words: &[&str]) -> Option<(String, u16)> {
+    let value = |flags: &[&str]| {
+        words.iter().enumerate().find_map(|(i, w)| {
+            flags.iter().find_map(|f| {
+                if w == f {
+                    words.get(i + 1).copied()
+                } else {
+                    w.strip_prefix(f).and_then(|v| v.strip_prefix('='))
+                }
+            })
+        })
+    };
+    let host = value(&["-h", "--host"])?;
+    let port = value(&["-P", "-p", "--port"])?.parse().ok()?;
+    Some((host.to_owned(), port))
 }
 
 /// Which Service a host name means, seen from a pod in `namespace`: `svc`, `svc.ns`,
@@ -765,7 +921,7 @@ pub async fn answers(client: &Client, namespace: &str, host: &str, port: u16) ->
 mod tests {
     use super::*;
     use k8s_openapi::api::core::v1::{
-        EndpointAddress, EndpointPort, EndpointSubset, ServicePort, ServiceSpec,
+        EndpointAddress, EndpointPort, EndpointSubset, EnvVar, ServicePort, ServiceSpec,
     };
 
     fn data(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -972,10 +1128,18 @@ mod tests {
 
     #[test]
     fn recognises_waits() {
+        let wait = |host: &str, port: u16, poll: f64| {
+            Some(WaitFor {
+                host: host.to_owned(),
+                port,
+                poll: secs(poll),
+            })
+        };
+        // What stackctl's `wait_for_tcp` renders.
         let stackctl = shell(
-            "until nc -z -w 2 rel-mysql 3306; do echo waiting for rel-mysql:3306; sleep 2; done",
+            "until nc -z -w 2 rel-mysql.ns.svc 3306; do echo waiting for rel-mysql.ns.svc:3306; sleep 2; done",
         );
-        assert_eq!(wait_target(&stackctl), Some(("rel-mysql".into(), 3306)));
+        assert_eq!(wait_target(&stackctl), wait("rel-mysql.ns.svc", 3306, 2.0));
         let split = Container {
             command: Some(vec!["sh".into(), "-c".into()]),
             args: Some(vec![
@@ -985,17 +1149,69 @@ mod tests {
         };
         assert_eq!(
             wait_target(&split),
-            Some(("db.ns.svc.cluster.local".into(), 5432))
+            wait("db.ns.svc.cluster.local", 5432, 1.0)
+        );
+        // The Kibana setup Job: a URL from the env, polled every 5 s.
+        let mut kibana = shell(
+            "set -eu\nuntil curl -sS -f -o /dev/null --max-time 15 \"$ES_URL/_cluster/health?wait_for_status=yellow\"; do\n  echo \"waiting\"; sleep 5\ndone\ncurl -X POST \"$ES_URL/_security\"",
+        );
+        kibana.env = Some(vec![EnvVar {
+            name: "ES_URL".into(),
+            value: Some("http://es.ns.svc:9200".into()),
+            ..Default::default()
+        }]);
+        assert_eq!(wait_target(&kibana), wait("es.ns.svc", 9200, 5.0));
+        // The ClickVisual schema Job: a client called through a shell function.
+        let mut schema = shell(
+            "run() {\n  \"$client\" --protocol=TCP -h \"$HOST\" -P \"${PORT}\" -u \"$USER\" \"$@\"\n}\nwaited=0\nuntil run -N -B -e 'SELECT 1' >/dev/null 2>\"$dir/err\"; do\n  case $(cat \"$dir/err\") in *) ;; esac\n  sleep 5\n  waited=$((waited + 5))\ndone\nrun < \"$SCHEMA_FILE\"",
+        );
+        schema.env = Some(vec![
+            EnvVar {
+                name: "HOST".into(),
+                value: Some("db.ns.svc".into()),
+                ..Default::default()
+            },
+            EnvVar {
+                name: "PORT".into(),
+                value: Some("3306".into()),
+                ..Default::default()
+            },
+        ]);
+        assert_eq!(wait_target(&schema), wait("db.ns.svc", 3306, 5.0));
+        assert_eq!(
+            wait_target(&shell(
+                "until psql -h pg -p 5432 -c 'SELECT 1'; do sleep 3; done"
+            )),
+            wait("pg", 5432, 3.0)
+        );
+        assert_eq!(
+            wait_target(&shell("until wget -q http://web/; do :; done")),
+            wait("web", 80, 2.0)
         );
         for other in [
             "echo nc -z",
             "nc -l 8080",
             "sleep 5",
+            "nc -z host 80",
             "until nc -z host; do sleep 1; done",
-            "nc -z host port",
+            "until nc -z host port; do sleep 1; done",
+            // An env var the container does not set literally (from a Secret).
+            "until curl \"$URL\"; do sleep 1; done",
+            "until [ -f /tmp/ready ]; do sleep 1; done",
         ] {
             assert_eq!(wait_target(&shell(other)), None, "{other}");
         }
+    }
+
+    #[test]
+    fn expansion() {
+        let env: HashMap<&str, &str> = [("A", "x"), ("B_2", "y")].into_iter().collect();
+        assert_eq!(
+            expand("$A ${B_2} $C ${C} $ \"$A\"", &env),
+            "x y $C ${C} $ \"x\""
+        );
+        assert_eq!(expand("${A", &env), "${A");
+        assert_eq!(expand("end$", &env), "end$");
     }
 
     #[test]
@@ -1158,10 +1374,10 @@ mod tests {
         assert!(s.next.is_some_and(|n| close(n, secs(1.2))));
         // The init container runs and polls MySQL's Service: blocked however long it takes.
         let s = at(&pod, &t, 1.5);
-        assert_eq!(s.blocked_on, Some(0));
+        assert_eq!(s.blocked_on, Some((true, 0)));
         assert_eq!(s.status.phase.as_deref(), Some("Pending"));
         let s = at(&pod, &t, 600.0);
-        assert_eq!(s.blocked_on, Some(0));
+        assert_eq!(s.blocked_on, Some((true, 0)));
         assert!(!ready(&s));
         // A poll at 31 s found an endpoint: the app starts then (image present) and its
         // endpoint answers 2 s later, but readiness ticks at 10 s steps from the pod's
@@ -1195,5 +1411,44 @@ mod tests {
         assert!(!ready(&at(&pod, &t, 4.6)));
         // No readiness probe: the kubelet reports ready as soon as it runs.
         assert!(ready(&at(&pod, &t, 4.7)));
+    }
+
+    #[test]
+    fn a_job_waits_then_works() {
+        let mut pod: k8s_openapi::api::core::v1::Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {
+                "name": "schema-1-x", "namespace": "ns", "uid": "u-3",
+                "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": "schema-1", "uid": "j"}],
+            },
+            "spec": {
+                "restartPolicy": "Never",
+                "containers": [{
+                    "name": "apply", "image": "mysql:8.4",
+                    "command": ["sh", "-c", "until mysql -h db -P 3306 -e 'SELECT 1'; do sleep 5; done"],
+                }],
+            },
+        }))
+        .unwrap();
+        let model = Realistic::default();
+        let job = crate::lifecycle::is_job_pod(&pod);
+        let mut t = Timeline::new(pod.spec.as_ref().unwrap(), &model, true, job, |_| secs(4.7));
+        assert_eq!((t.main[0].wait, t.main[0].poll), (Wait::Pending, secs(5.0)));
+        let s = at(&pod, &t, 100.0);
+        assert_eq!(s.blocked_on, Some((false, 0)));
+        assert_eq!(s.status.phase.as_deref(), Some("Running"));
+        // Found MySQL answering at 30 s: the Job then runs its 2 s and succeeds.
+        t.main[0].wait = Wait::Done(secs(30.0));
+        let s = at(&pod, &t, 31.0);
+        assert_eq!((s.blocked_on, s.next), (None, Some(secs(32.0))));
+        assert_eq!(
+            at(&pod, &t, 32.0).status.phase.as_deref(),
+            Some("Succeeded")
+        );
+        // The same container in a long-running pod is not held by its loop.
+        pod.metadata.owner_references = None;
+        let t = Timeline::new(pod.spec.as_ref().unwrap(), &model, true, false, |_| {
+            secs(4.7)
+        });
+        assert_eq!(t.main[0].wait, Wait::No);
     }
 }
