@@ -548,15 +548,25 @@ impl Sim<'_> {
             Behavior::NeverReady => None,
             Behavior::Slow(delay) => Some(started + delay),
             _ => {
-                return self.prep(track).is_none_or(|p| {
-                    let c = track.container;
-                    clock.reached(timing::ready_at(
-                        started,
-                        p.startup,
-                        c.readiness_probe.as_ref(),
-                        c.startup_probe.as_ref(),
-                    ))
-                });
+                let Some(p) = self.prep(track) else {
+                    return true;
+                };
+                // A program that waits for a Service by itself starts up once it answers.
+                let waited = match p.wait {
+                    Wait::Pending => {
+                        clock.blocked_on = Some((false, track.index));
+                        return false;
+                    }
+                    Wait::Done(at) => at.saturating_sub(started),
+                    Wait::No => Duration::ZERO,
+                };
+                let c = track.container;
+                return clock.reached(timing::ready_at(
+                    started,
+                    waited + p.startup,
+                    c.readiness_probe.as_ref(),
+                    c.startup_probe.as_ref(),
+                ));
             }
         };
         let mut probe_at = started + self.step;

@@ -199,8 +199,10 @@ impl Kubelet {
                 } else {
                     spec.and_then(|s| s.containers.get(index))
                 };
-                let answered = match container.and_then(timing::wait_target) {
-                    Some(w) => timing::answers(&self.client, &namespace, &w.host, w.port).await,
+                let answered = match container.and_then(|c| t.target(init, index, c)) {
+                    Some((host, port)) => {
+                        timing::answers(&self.client, &namespace, &host, port).await
+                    }
                     None => true,
                 };
                 let prep = if init { &mut t.init } else { &mut t.main };

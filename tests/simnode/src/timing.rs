@@ -257,6 +257,9 @@ pub struct Realistic {
     pub sizes_mb: BTreeMap<String, f64>,
     pub first_start: BTreeMap<String, f64>,
     pub restart: BTreeMap<String, f64>,
+    /// Image → `host:port` of a Service its program waits for by itself before its
+    /// start-up begins (Kibana retries Elasticsearch): no script shows it.
+    pub startup_after: BTreeMap<String, String>,
 }
 
 impl Default for Realistic {
@@ -270,6 +273,7 @@ impl Default for Realistic {
             sizes_mb: BTreeMap::new(),
             first_start: BTreeMap::new(),
             restart: BTreeMap::new(),
+            startup_after: BTreeMap::new(),
         }
     }
 }
@@ -368,6 +372,24 @@ impl Realistic {
         r.sizes_mb = map("imageSizesMB")?;
         r.first_start = map("startupSeconds")?;
         r.restart = map("restartSeconds")?;
+        if let Some(v) = data.get("startupAfter") {
+            let m: BTreeMap<String, String> =
+                serde_saphyr::from_str(v).map_err(|e| format!("startupAfter: {e}"))?;
+            for (image, target) in m {
+                if host_port(&target).is_none() {
+                    return Err(format!(
+                        "startupAfter: {image}: {target:?} is not host:port"
+                    ));
+                }
+                let (repo, tag) = image_key(&image);
+                let key = if image.contains(':') {
+                    format!("{repo}:{tag}")
+                } else {
+                    repo
+                };
+                r.startup_after.insert(key, target);
+            }
+        }
         Ok(Some(r))
     }
 
@@ -425,6 +447,9 @@ impl Realistic {
                 let _ = writeln!(out, "{name} {k} {v}");
             }
         }
+        for (k, v) in &self.startup_after {
+            let _ = writeln!(out, "startupAfter {k} {v}");
+        }
         for i in IMAGES {
             let image = format!("{}:{}", i.repo, i.tag);
             let _ = writeln!(
@@ -437,6 +462,16 @@ impl Realistic {
             );
         }
         out
+    }
+
+    /// The Service an image's program waits for before its start-up begins.
+    pub fn startup_after(&self, image: &str) -> Option<(String, u16)> {
+        let (repo, tag) = image_key(image);
+        let target = self
+            .startup_after
+            .get(&format!("{repo}:{tag}"))
+            .or_else(|| self.startup_after.get(&repo))?;
+        host_port(target)
     }
 
     /// FNV-1a of [`Realistic::describe`]: stable across builds and Rust releases, so
@@ -480,6 +515,29 @@ pub struct Prep {
 pub struct Timeline {
     pub init: Vec<Prep>,
     pub main: Vec<Prep>,
+    /// Per app container, the `startupAfter` Service it waits for, if any.
+    pub after: Vec<Option<(String, u16)>>,
+}
+
+impl Timeline {
+    /// What a blocked container polls: its `startupAfter` Service, else its loop's.
+    pub fn target(&self, init: bool, index: usize, c: &Container) -> Option<(String, u16)> {
+        let after = if init {
+            None
+        } else {
+            self.after.get(index).cloned().flatten()
+        };
+        after.or_else(|| wait_target(c).map(|w| (w.host, w.port)))
+    }
+}
+
+/// `host:port` with a numeric port.
+fn host_port(s: &str) -> Option<(String, u16)> {
+    let (host, port) = s.trim().rsplit_once(':')?;
+    if host.is_empty() {
+        return None;
+    }
+    Some((host.to_owned(), port.parse().ok()?))
 }
 
 impl Timeline {
@@ -518,11 +576,25 @@ impl Timeline {
                 }
             })
             .collect();
-        let main = spec
+        let after: Vec<Option<(String, u16)>> = spec
             .containers
             .iter()
             .map(|c| {
-                let (wait, poll) = wait(c, job);
+                (!job)
+                    .then(|| model.startup_after(c.image.as_deref().unwrap_or_default()))
+                    .flatten()
+            })
+            .collect();
+        let main = spec
+            .containers
+            .iter()
+            .zip(&after)
+            .map(|(c, after)| {
+                let (wait, poll) = if after.is_some() {
+                    (Wait::Pending, DEFAULT_POLL)
+                } else {
+                    wait(c, job)
+                };
                 Prep {
                     image_at: image_at(c),
                     startup: if job {
@@ -535,7 +607,7 @@ impl Timeline {
                 }
             })
             .collect();
-        Self { init, main }
+        Self { init, main, after }
     }
 }
 
@@ -1450,5 +1522,60 @@ mod tests {
             secs(4.7)
         });
         assert_eq!(t.main[0].wait, Wait::No);
+    }
+
+    #[test]
+    fn a_program_that_waits_by_itself_starts_up_once_its_service_answers() {
+        let model = Realistic::parse(&data(&[
+            ("profile", "realistic"),
+            (
+                "startupAfter",
+                "{docker.elastic.co/kibana/kibana: 'es:9200'}",
+            ),
+        ]))
+        .unwrap()
+        .unwrap();
+        assert!(
+            model
+                .describe()
+                .contains("startupAfter docker.elastic.co/kibana/kibana es:9200")
+        );
+        for bad in ["{kibana: es}", "{kibana: ':9200'}", "[es]"] {
+            let parsed =
+                Realistic::parse(&data(&[("profile", "realistic"), ("startupAfter", bad)]));
+            assert!(parsed.is_err(), "{bad}");
+        }
+        let pod: k8s_openapi::api::core::v1::Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "kibana-x", "namespace": "ns", "uid": "u-4"},
+            "spec": {"containers": [{
+                "name": "kibana", "image": "docker.elastic.co/kibana/kibana:8.19.2",
+                "readinessProbe": {"initialDelaySeconds": 10, "periodSeconds": 10},
+            }]},
+        }))
+        .unwrap();
+        let c = &pod.spec.as_ref().unwrap().containers[0];
+        let mut t = Timeline::new(pod.spec.as_ref().unwrap(), &model, true, false, |_| {
+            secs(8.4)
+        });
+        assert_eq!(t.main[0].wait, Wait::Pending);
+        assert_eq!(t.target(false, 0, c), Some(("es".to_owned(), 9200)));
+        // Running, not ready, while Elasticsearch does not answer.
+        let s = at(&pod, &t, 300.0);
+        assert_eq!(s.blocked_on, Some((false, 0)));
+        assert_eq!(s.status.phase.as_deref(), Some("Running"));
+        assert!(!ready(&s));
+        // It answers at 50 s: 40 s of start-up from then, ready at the 90 s tick.
+        t.main[0].wait = Wait::Done(secs(50.0));
+        assert!(!ready(&at(&pod, &t, 89.0)));
+        assert!(ready(&at(&pod, &t, 90.0)));
+        // Without the override, start-up counts from the start: ready at 50 s.
+        let t = Timeline::new(
+            pod.spec.as_ref().unwrap(),
+            &Realistic::default(),
+            true,
+            false,
+            |_| secs(8.4),
+        );
+        assert!(ready(&at(&pod, &t, 50.0)));
     }
 }
