@@ -18,6 +18,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use k8s_openapi::jiff::Timestamp;
 
 use crate::faults::{FaultKind, Rule};
+use crate::timing::{self, Prep, Timeline, Wait};
 
 /// The kubelet's back-off for restarting a crashed container and for retrying an image
 /// pull: 10 s, doubling, at most 5 min (kubernetes v1.20.2, pkg/kubelet/kubelet.go:
@@ -107,6 +108,9 @@ pub struct Snapshot {
     /// When the state next changes (or an event is due); `None` if never.
     pub next: Option<Duration>,
     pub terminal: bool,
+    /// Realistic timings: the container (init or not, index) running until a Service
+    /// it waits for has a ready endpoint, which only the caller can find out.
+    pub blocked_on: Option<(bool, usize)>,
 }
 
 pub struct Sim<'a> {
@@ -118,6 +122,8 @@ pub struct Sim<'a> {
     pub step: Duration,
     pub host_ip: &'a str,
     pub pod_ip: &'a str,
+    /// Realistic timings for this pod (see `timing`); `None`: the uniform `step`.
+    pub timing: Option<&'a Timeline>,
 }
 
 /// Records what has happened by `now` and the earliest moment after it that matters.
@@ -125,6 +131,7 @@ struct Clock {
     now: Duration,
     next: Option<Duration>,
     events: Vec<SimEvent>,
+    blocked_on: Option<(bool, usize)>,
 }
 
 impl Clock {
@@ -158,6 +165,8 @@ impl Clock {
 
 struct Track<'c> {
     container: &'c Container,
+    /// Position among the init or the app containers.
+    index: usize,
     init: bool,
     behavior: Behavior,
     /// When the kubelet starts pulling/creating it.
@@ -176,6 +185,7 @@ impl Sim<'_> {
             now,
             next: None,
             events: Vec::new(),
+            blocked_on: None,
         };
         let empty = PodSpec::default();
         let spec = self.pod.spec.as_ref().unwrap_or(&empty);
@@ -185,13 +195,14 @@ impl Sim<'_> {
         // Init containers run one after another; app containers begin once all succeed.
         let mut begin = Some(Duration::ZERO);
         let mut init_statuses = Vec::new();
-        for (c, b) in init_containers.iter().zip(&self.plan.init) {
+        for (index, (c, b)) in init_containers.iter().zip(&self.plan.init).enumerate() {
             let status = match begin {
                 Some(at) => {
                     let view = self.container(
                         &mut clock,
                         &Track {
                             container: c,
+                            index,
                             init: true,
                             behavior: *b,
                             begin: at,
@@ -211,12 +222,14 @@ impl Sim<'_> {
             .containers
             .iter()
             .zip(&self.plan.main)
-            .map(|(c, b)| match begin {
+            .enumerate()
+            .map(|(index, (c, b))| match begin {
                 Some(at) => {
                     self.container(
                         &mut clock,
                         &Track {
                             container: c,
+                            index,
                             init: false,
                             behavior: *b,
                             begin: at,
@@ -252,7 +265,16 @@ impl Sim<'_> {
             events: clock.events,
             next: if terminal { None } else { clock.next },
             terminal,
+            blocked_on: clock.blocked_on,
         }
+    }
+
+    /// The realistic timings of this container, unless a fault rules it.
+    fn prep(&self, track: &Track) -> Option<&Prep> {
+        let t = self.timing?;
+        let list = if track.init { &t.init } else { &t.main };
+        list.get(track.index)
+            .filter(|_| track.behavior == Behavior::Normal)
     }
 
     fn container(&self, clock: &mut Clock, track: &Track) -> View {
@@ -264,32 +286,44 @@ impl Sim<'_> {
         }
 
         // App containers pay one step for image pull and creation; init containers are
-        // prepared while the previous one runs.
-        let create = if track.init {
-            Duration::ZERO
-        } else {
-            self.step
+        // prepared while the previous one runs. Realistic timings: the image is there
+        // when the node's pull lane brought it.
+        let prep = self.prep(track);
+        let create = match prep {
+            Some(p) => p.image_at.saturating_sub(track.begin),
+            None if track.init => Duration::ZERO,
+            None => self.step,
         };
-        let pull = create / 2;
-        clock.event(
-            track.begin,
-            false,
-            "Pulling",
-            || format!("Pulling image {image:?}"),
-            &fp,
-        );
-        clock.event(
-            track.begin + pull,
-            false,
-            "Pulled",
-            || {
-                format!(
-                    "Successfully pulled image {image:?} in {}",
-                    go_duration(pull)
-                )
-            },
-            &fp,
-        );
+        let pull = if prep.is_some() { create } else { create / 2 };
+        if prep.is_some() && pull.is_zero() {
+            clock.event(
+                track.begin,
+                false,
+                "Pulled",
+                || format!("Container image {image:?} already present on machine"),
+                &fp,
+            );
+        } else {
+            clock.event(
+                track.begin,
+                false,
+                "Pulling",
+                || format!("Pulling image {image:?}"),
+                &fp,
+            );
+            clock.event(
+                track.begin + pull,
+                false,
+                "Pulled",
+                || {
+                    format!(
+                        "Successfully pulled image {image:?} in {}",
+                        go_duration(pull)
+                    )
+                },
+                &fp,
+            );
+        }
         let mut started = track.begin + create;
         let pending_reason = self.pending_reason();
         if !clock.reached(started) {
@@ -299,7 +333,22 @@ impl Sim<'_> {
             };
         }
 
-        let run = self.run_time(track);
+        let runs_once = track.init || self.plan.runs_to_completion;
+        let run = match prep {
+            Some(p) if runs_once => match p.wait {
+                // Still polling a Service with no ready endpoint: the caller finds out.
+                Wait::Pending => {
+                    clock.blocked_on = Some((track.init, track.index));
+                    None
+                }
+                // A waiting init container does nothing else; a Job then does its work.
+                Wait::Done(at) if track.init => Some(at.saturating_sub(started)),
+                Wait::Done(at) => Some(at.saturating_sub(started) + p.startup),
+                Wait::No => Some(p.startup),
+            },
+            Some(_) => None,
+            None => self.run_time(track),
+        };
         let mut restarts = 0;
         let mut last: Option<ContainerStateTerminated> = None;
         loop {
@@ -342,7 +391,7 @@ impl Sim<'_> {
             let Some(run) = run else {
                 status.state = Some(running_state(self.start, started));
                 status.started = Some(true);
-                status.ready = self.ready(clock, track, started, &fp);
+                status.ready = !track.init && self.ready(clock, track, started, &fp);
                 return View {
                     status,
                     finished: None,
@@ -501,7 +550,27 @@ impl Sim<'_> {
         let ready_at = match track.behavior {
             Behavior::NeverReady => None,
             Behavior::Slow(delay) => Some(started + delay),
-            _ => return true,
+            _ => {
+                let Some(p) = self.prep(track) else {
+                    return true;
+                };
+                // A program that waits for a Service by itself starts up once it answers.
+                let waited = match p.wait {
+                    Wait::Pending => {
+                        clock.blocked_on = Some((false, track.index));
+                        return false;
+                    }
+                    Wait::Done(at) => at.saturating_sub(started),
+                    Wait::No => Duration::ZERO,
+                };
+                let c = track.container;
+                return clock.reached(timing::ready_at(
+                    started,
+                    waited + p.startup,
+                    c.readiness_probe.as_ref(),
+                    c.startup_probe.as_ref(),
+                ));
+            }
         };
         let mut probe_at = started + self.step;
         while ready_at.is_none_or(|r| probe_at < r) && clock.reached(probe_at) {

@@ -11,11 +11,13 @@ mod ipam;
 mod lifecycle;
 mod nodes;
 mod pods;
+mod timing;
 mod volumes;
 
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
@@ -55,6 +57,10 @@ struct Args {
     /// Time for each simulated step: image pull and start, one init container, one Job run.
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     ready_delay: Duration,
+    /// Print the realistic timing model (parameters, image table with sources, and
+    /// its fingerprint) and exit; see the `simnode-timing` ConfigMap.
+    #[arg(long)]
+    print_timing: bool,
 }
 
 /// Accepts `500ms`, `1s`, `2m`, `1h` or a bare number of seconds.
@@ -150,6 +156,10 @@ async fn main() {
         )
         .init();
     let args = Args::parse();
+    if args.print_timing {
+        print_timing();
+        return;
+    }
     if let Err(e) = run(args).await {
         error!("{e:#}");
         std::process::exit(1);
@@ -157,6 +167,22 @@ async fn main() {
     // Nothing needs flushing; exiting here skips waiting for in-flight requests while
     // the runtime winds down, so `tests/cluster/down` sees us go at once.
     std::process::exit(0);
+}
+
+fn print_timing() {
+    use std::fmt::Write as _;
+    use std::io::Write as _;
+    let model = timing::Realistic::default();
+    let mut out = format!("fingerprint {}\n{}", model.fingerprint(), model.describe());
+    for i in timing::IMAGES {
+        let _ = writeln!(
+            out,
+            "source {}:{} size: {}; start-up: {}",
+            i.repo, i.tag, i.size_source, i.startup_source
+        );
+    }
+    // A closed pipe (`| head`) is not an error worth a panic.
+    let _ = std::io::stdout().write_all(out.as_bytes());
 }
 
 async fn run(args: Args) -> Result<()> {
@@ -193,6 +219,9 @@ async fn run(args: Args) -> Result<()> {
         step: args.ready_delay,
         recorder: recorder.clone(),
         ipam: Mutex::new(ipam::Ipam::default()),
+        origin: Instant::now(),
+        pullers: Mutex::new(HashMap::new()),
+        used_claims: Mutex::new(HashSet::new()),
     });
     let node_names = sim_nodes.iter().map(|n| n.name.clone()).collect();
     info!(nodes = sim_nodes.len(), step = ?args.ready_delay, "simnode running");

@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::pin::pin;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
@@ -20,6 +20,7 @@ use tracing::{debug, info, warn};
 use crate::events::{Recorder, Source, pod_ref};
 use crate::ipam::Ipam;
 use crate::lifecycle::{Plan, Sim, carry_transitions, is_job_pod};
+use crate::timing::{self, Puller, Realistic, Timeline, Wait};
 use crate::{faults, status_code};
 
 pub struct Kubelet {
@@ -29,6 +30,13 @@ pub struct Kubelet {
     pub step: Duration,
     pub recorder: Recorder,
     pub ipam: Mutex<Ipam>,
+    /// Realistic timings: the clock of the pull lanes.
+    pub origin: Instant,
+    /// Realistic timings: node name → its image cache and pull lane.
+    pub pullers: Mutex<HashMap<String, Puller>>,
+    /// Realistic timings: claims (`namespace/name`) a pod has started on before, so a
+    /// later pod on them restarts on used data instead of initialising it.
+    pub used_claims: Mutex<HashSet<String>>,
 }
 
 enum Entry {
@@ -136,6 +144,9 @@ impl Kubelet {
             info!(namespace, pod = name, rule = rule.key, glob = rule.pattern, fault = ?rule.kind, "injecting fault");
         }
         let plan = Plan::new(&pod, rule.as_ref());
+        let mut timeline = timing::load(&self.client, &namespace)
+            .await
+            .map(|model| self.timeline(&pod, &node, &namespace, &model));
         let status = pod.status.clone().unwrap_or_default();
         let host_network = pod
             .spec
@@ -165,19 +176,45 @@ impl Kubelet {
             job = is_job_pod(&pod),
             "driving pod"
         );
-        let sim = Sim {
-            pod: &pod,
-            plan: &plan,
-            start,
-            step: self.step,
-            host_ip: &host_ip,
-            pod_ip: &pod_ip,
-        };
         let mut current = pod.status.clone();
 
         loop {
             let now = elapsed_since(start);
+            let sim = Sim {
+                pod: &pod,
+                plan: &plan,
+                start,
+                step: self.step,
+                host_ip: &host_ip,
+                pod_ip: &pod_ip,
+                timing: timeline.as_ref(),
+            };
             let snapshot = sim.at(now);
+            let mut poll = None;
+            if let (Some((init, index)), Some(t)) = (snapshot.blocked_on, timeline.as_mut()) {
+                let spec = pod.spec.as_ref();
+                let container = if init {
+                    spec.and_then(|s| s.init_containers.as_ref())
+                        .and_then(|cs| cs.get(index))
+                } else {
+                    spec.and_then(|s| s.containers.get(index))
+                };
+                let answered = match container.and_then(|c| t.target(init, index, c)) {
+                    Some((host, port)) => {
+                        timing::answers(&self.client, &namespace, &host, port).await
+                    }
+                    None => true,
+                };
+                let prep = if init { &mut t.init } else { &mut t.main };
+                if let Some(prep) = prep.get_mut(index) {
+                    if answered {
+                        prep.wait = Wait::Done(elapsed_since(start));
+                        continue;
+                    }
+                    // A pending wait polls again like the script does.
+                    poll = Some(now + prep.poll);
+                }
+            }
             let mut next = snapshot.status;
             carry_transitions(current.as_ref(), &mut next);
             if current.as_ref() != Some(&next) {
@@ -235,7 +272,11 @@ impl Kubelet {
                     .await;
             }
             events_until = Some(now);
-            match snapshot.next {
+            let next = match (snapshot.next, poll) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            match next {
                 Some(next) if !snapshot.terminal => {
                     tokio::time::sleep(
                         next.saturating_sub(elapsed_since(start))
@@ -246,6 +287,41 @@ impl Kubelet {
                 _ => return,
             }
         }
+    }
+
+    /// Realistic timings of a pod the node just picked up: its images are queued on the
+    /// node's pull lane now, its data services start fresh unless a pod ran on its
+    /// claims before. A pod already started (simnode restarted) finds its images there.
+    fn timeline(&self, pod: &Pod, node: &str, namespace: &str, model: &Realistic) -> Timeline {
+        let Some(spec) = pod.spec.as_ref() else {
+            return Timeline::default();
+        };
+        let claims: Vec<String> = spec
+            .volumes
+            .iter()
+            .flatten()
+            .filter_map(|v| v.persistent_volume_claim.as_ref())
+            .map(|c| format!("{namespace}/{}", c.claim_name))
+            .collect();
+        let fresh = {
+            let mut used = self.used_claims.lock().expect("claims poisoned");
+            let fresh = claims.is_empty() || !claims.iter().all(|c| used.contains(c));
+            used.extend(claims);
+            fresh
+        };
+        let resumed = pod.status.as_ref().and_then(|s| s.start_time.as_ref());
+        let since_start = resumed.map_or(Duration::ZERO, |t| elapsed_since(t.0));
+        let mut pullers = self.pullers.lock().expect("pullers poisoned");
+        let lane = pullers.entry(node.to_owned()).or_default();
+        let now = self.origin.elapsed();
+        Timeline::new(spec, model, fresh, is_job_pod(pod), |c| {
+            if resumed.is_some() {
+                return Duration::ZERO;
+            }
+            let image = c.image.as_deref().unwrap_or_default();
+            let at = lane.available_at(namespace, image, timing::pull_policy(c), now, model);
+            at.saturating_sub(now) + since_start
+        })
     }
 
     /// What kubelet does once the containers of a deleted pod are stopped: the final

@@ -48,6 +48,7 @@ fn snapshot(pod: &Pod, rule: Option<&Rule>, at: Duration) -> Snapshot {
         step: STEP,
         host_ip: "10.0.0.10",
         pod_ip: "10.244.0.5",
+        timing: None,
     };
     sim.at(at)
 }
@@ -499,6 +500,7 @@ fn zero_step_does_not_spin() {
         step: Duration::ZERO,
         host_ip: "h",
         pod_ip: "p",
+        timing: None,
     };
     assert_eq!(
         sim.at(Duration::ZERO).status.phase.as_deref(),
