@@ -493,12 +493,13 @@ async fn an_install_rides_out_an_api_server_restart() {
         env.done().await;
     }
     if runs > 1 && !disturbed.is_empty() {
+        let n = disturbed.len();
         let (p, d, o) = (median(plain), median(disturbed), median(outages));
         eprintln!(
             "\napi server restart, median of {} (of {runs}): undisturbed {:.1}s; across a restart {:.1}s \
              with the server away {:.1}s; time lost beyond the outage {:.1}s; the end noticed \
              {:.1}s after the last object was ready (all: {lags:?})",
-            disturbed.len(),
+            n,
             p.as_secs_f64(),
             d.as_secs_f64(),
             o.as_secs_f64(),

@@ -240,6 +240,13 @@ pub async fn execute(
         Ok(()) => probe_phase(session, reporter, &spec, &mut record).await,
         Err(failure) => Err(failure),
     };
+    // The record must be finished even when the deadline has passed (a wait that timed
+    // out): its writes keep retrying a little beyond it.
+    session.retry.until(
+        options
+            .deadline
+            .max(Instant::now() + crate::cluster::retry::DEFAULT_BUDGET),
+    );
     match result {
         Ok(()) => {
             let pruned = prune(session, reporter, &spec, &spec.plan).await;
