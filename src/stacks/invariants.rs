@@ -154,6 +154,48 @@ fn pods_get_no_service_links_and_a_seccomp_profile() {
     }
 }
 
+/// Components whose pods call the Kubernetes API, and so get a service-account
+/// token: Fluent Bit (its kubernetes filter reads pod metadata), Prometheus of
+/// both stacks (service discovery), Traefik (Ingresses, Services, endpoints),
+/// kube-state-metrics (everything it exports) and the self-healing executor (it
+/// restarts and scales workloads). Every other pod runs without one.
+const CALL_THE_API: [&str; 5] = [
+    "fluentbit",
+    "prometheus",
+    "traefik",
+    "kube-state-metrics",
+    "self-healing",
+];
+
+#[test]
+fn only_pods_that_call_the_api_mount_a_service_account_token() {
+    let mut mounting = std::collections::BTreeSet::new();
+    for (profile, components, _) in rendered() {
+        for m in manifests(&components) {
+            let Some(spec) = m.body["spec"]["template"]["spec"].as_object() else {
+                continue;
+            };
+            let at = format!("{profile}: {}", m.id());
+            // Unset means mounted (unless the ServiceAccount says otherwise): say it.
+            let mounts = spec["automountServiceAccountToken"]
+                .as_bool()
+                .unwrap_or_else(|| panic!("{at}: automountServiceAccountToken unset"));
+            assert_eq!(
+                mounts,
+                CALL_THE_API.contains(&m.component.as_str()),
+                "{at}: automountServiceAccountToken {mounts}"
+            );
+            if mounts {
+                mounting.insert(m.component.clone());
+            }
+        }
+    }
+    // Each of them renders in some profile, so the rule above was met, not skipped.
+    let mut all = CALL_THE_API.map(String::from).to_vec();
+    all.sort_unstable();
+    assert_eq!(mounting.into_iter().collect::<Vec<_>>(), all);
+}
+
 #[test]
 fn dependencies_name_rendered_components() {
     for (profile, components, _) in rendered() {
