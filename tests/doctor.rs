@@ -563,15 +563,9 @@ async fn reader_kubeconfig(env: &Env) -> std::path::PathBuf {
 #[tokio::test]
 async fn clickvisual_with_default_deny_installs_upgrades_and_blocks_no_declared_flow() {
     let env = Env::new("doccv").await;
-    env.ok(&[
-        "install",
-        "cv",
-        "--profile",
-        "minimal",
-        "--set",
-        "networkPolicy.enabled=true,networkPolicy.defaultDeny=true",
-    ])
-    .await;
+    let deny = "networkPolicy.enabled=true,networkPolicy.defaultDeny=true";
+    env.ok(&["install", "cv", "--profile", "minimal", "--set", deny])
+        .await;
     let policies = Api::<NetworkPolicy>::namespaced(env.client.clone(), &env.ns)
         .list(&ListParams::default())
         .await
