@@ -265,6 +265,7 @@ fn refused(check: FieldCheck) -> &'static str {
         FieldCheck::Port | FieldCheck::Replicas => "0",
         FieldCheck::ImageRepository => "Not A Repository",
         FieldCheck::ImageTag => "-not-a-tag",
+        FieldCheck::ImageDigest => "sha256:not-hex",
         FieldCheck::StorageClass => "Not_A_Class",
     }
 }

@@ -88,15 +88,21 @@ pub fn pod_host(release: &Release, component: &str, ordinal: u32) -> String {
 // ---------------------------------------------------------------------------------
 // Images, resources, storage
 
-/// Full image reference: the mirror prefix, then `repo:tag`, or `repo@digest`.
-pub fn image(registry: &str, repository: &str, tag: &str) -> String {
+/// Full image reference: the mirror prefix, then `repo:tag`, `repo:tag@digest`
+/// with a digest, or `repo@digest` for a tag that is itself a digest.
+pub fn image(registry: &str, repository: &str, tag: &str, digest: &str) -> String {
     let prefix = match registry {
         "" => String::new(),
         r if r.ends_with('/') => r.to_string(),
         r => format!("{r}/"),
     };
     let sep = if tag.contains(':') { '@' } else { ':' };
-    format!("{prefix}{repository}{sep}{tag}")
+    let pinned = if digest.is_empty() {
+        String::new()
+    } else {
+        format!("@{digest}")
+    };
+    format!("{prefix}{repository}{sep}{tag}{pinned}")
 }
 
 /// Requests and limits, each a `(cpu, memory)` pair of Kubernetes quantities.
@@ -910,16 +916,20 @@ mod tests {
 
     #[test]
     fn image_references() {
-        assert_eq!(image("", "mysql", "8.4"), "mysql:8.4");
+        assert_eq!(image("", "mysql", "8.4", ""), "mysql:8.4");
         assert_eq!(
-            image("mirror.local/", "mysql", "8.4"),
+            image("mirror.local/", "mysql", "8.4", ""),
             "mirror.local/mysql:8.4"
         );
         assert_eq!(
-            image("mirror.local", "mysql", "8.4"),
+            image("mirror.local", "mysql", "8.4", ""),
             "mirror.local/mysql:8.4"
         );
-        assert_eq!(image("", "redis", "sha256:abc"), "redis@sha256:abc");
+        assert_eq!(image("", "redis", "sha256:abc", ""), "redis@sha256:abc");
+        assert_eq!(
+            image("mirror.local/", "mysql", "8.4", "sha256:abc"),
+            "mirror.local/mysql:8.4@sha256:abc"
+        );
     }
 
     #[test]
