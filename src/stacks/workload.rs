@@ -208,6 +208,17 @@ pub fn container_security() -> SecurityContext {
     }
 }
 
+/// The container with a read-only root filesystem: for images whose contract
+/// lists every path they write (`crate::stacks::contracts`, read at the pinned
+/// tag), each of which the container mounts; `tests/contracts.rs` fails a
+/// rendered container under a read-only root that leaves one unmounted.
+pub fn read_only_root(mut c: Container) -> Container {
+    c.security_context
+        .get_or_insert_with(container_security)
+        .read_only_root_filesystem = Some(true);
+    c
+}
+
 /// Pod security context: run as the image's own user (`None`: the image default),
 /// group-own volumes by `fs_group`, and the runtime's default seccomp profile.
 pub fn pod_security(user: Option<i64>, fs_group: Option<i64>) -> PodSecurityContext {
