@@ -149,6 +149,13 @@ fn pods_get_no_service_links_and_a_seccomp_profile() {
                     spec["securityContext"]["seccompProfile"].is_object(),
                     "{at}"
                 );
+                // Volumes keep their owner; the kubelet only skips re-walking them.
+                if m.kind == "StatefulSet" && spec["securityContext"]["fsGroup"].is_i64() {
+                    assert_eq!(
+                        spec["securityContext"]["fsGroupChangePolicy"], "OnRootMismatch",
+                        "{at}"
+                    );
+                }
             }
         }
     }

@@ -514,7 +514,17 @@ pub struct StatefulSetParts {
 }
 
 /// StatefulSet `<release>-<component>` governed by `<release>-<component>-headless`.
-pub fn stateful_set(b: &Builder<'_>, parts: StatefulSetParts) -> StatefulSet {
+pub fn stateful_set(b: &Builder<'_>, mut parts: StatefulSetParts) -> StatefulSet {
+    // With a group for its volumes, the kubelet changes a volume's ownership only
+    // when the volume's root does not already carry it (`OnRootMismatch`, beta and
+    // on by default from Kubernetes 1.20) instead of walking every file at each
+    // start; the owner and group it sets are the same either way, so existing
+    // volumes keep theirs.
+    if let Some(sc) = parts.pod.security_context.as_mut()
+        && sc.fs_group.is_some()
+    {
+        sc.fs_group_change_policy = Some("OnRootMismatch".into());
+    }
     StatefulSet {
         metadata: b.meta(workload_name(b)),
         spec: Some(StatefulSetSpec {
