@@ -24,10 +24,10 @@ const GOAL: f64 = 4.0;
 
 /// Each profile's figure as measured with checkov 3.3.30: a ratchet, not the goal.
 const BOUNDS: [(&str, f64); 7] = [
-    ("minimal", 5.67),
-    ("default", 5.58),
-    ("production", 4.63),
-    ("external-services", 5.67),
+    ("minimal", 5.5),
+    ("default", 5.43),
+    ("production", 4.5),
+    ("external-services", 5.34),
     ("aiops-minimal", 5.34),
     ("aiops", 5.87),
     ("aiops-production", 4.88),

@@ -35,9 +35,11 @@ pub const COMPONENT: &str = "clickvisual-schema";
 /// Key of the script in the schema ConfigMap, and where the Job mounts it.
 pub const SCRIPT_KEY: &str = "schema.sql";
 const MOUNT_DIR: &str = "/schema";
-/// `mysql` user of the official image (docker-library/mysql `8.4/Dockerfile.oracle`:
-/// `groupadd --system --gid 999 mysql; useradd --system --uid 999 --gid 999 …`).
-const MYSQL_UID: i64 = 999;
+/// `nobody`, not the image's `mysql` (999): the Job runs the mysql client only,
+/// which needs no file of the server's user and writes nothing but `HOME=/tmp` (an
+/// emptyDir), as the MySQL probe does (`src/probe/job.rs`). The Job's name holds the
+/// revision, so a release upgraded to this runs a new Job, not a changed one.
+const CLIENT_UID: i64 = 65534;
 
 /// A ClickVisual release version, `major.minor.patch`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -335,7 +337,7 @@ pub fn render(ctx: &Ctx<'_>) -> Option<Rendered> {
             &b,
             &ctx.pod_globals(),
             1,
-            w::pod_security(Some(MYSQL_UID), Some(MYSQL_UID)),
+            w::pod_security(Some(CLIENT_UID), Some(CLIENT_UID)),
         )
     };
     let base = w::workload_name(&b);

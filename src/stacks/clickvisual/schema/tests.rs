@@ -300,7 +300,8 @@ fn one_job_per_revision_before_the_app() {
     assert_eq!(spec["backoffLimit"], 2);
     assert_eq!(spec["activeDeadlineSeconds"], 600);
     let pod = &spec["template"]["spec"];
-    assert_eq!(pod["securityContext"]["runAsUser"], 999);
+    assert_eq!(pod["securityContext"]["runAsUser"], 65534);
+    assert_eq!(pod["securityContext"]["runAsGroup"], 65534);
     assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
     assert_eq!(pod["automountServiceAccountToken"], false);
     // Each try keeps its pod, and so its log.
