@@ -28,9 +28,9 @@ const BOUNDS: [(&str, f64); 7] = [
     ("default", 5.43),
     ("production", 4.5),
     ("external-services", 5.34),
-    ("aiops-minimal", 5.34),
-    ("aiops", 5.87),
-    ("aiops-production", 4.88),
+    ("aiops-minimal", 5.17),
+    ("aiops", 5.74),
+    ("aiops-production", 4.75),
 ];
 
 /// Kinds that run pods: what the figure divides by.

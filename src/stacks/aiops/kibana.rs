@@ -25,9 +25,12 @@ pub const SETUP: &str = "kibana-setup";
 pub const PORT: u16 = 5601;
 /// The `kibana` user of the official image.
 const UID: i64 = 1000;
-/// `curl_user` of the curlimages/curl tools image.
-const TOOLS_UID: i64 = 100;
-const TOOLS_GID: i64 = 101;
+/// `nobody`, not the tools image's `curl_user` (a system uid Alpine picks): the Job
+/// runs curl, which needs no file of the image's user, as the HTTP probes do
+/// (`src/probe/job.rs`). Its only writes go to `/tmp`, an emptyDir under a read-only
+/// root. The Job's name hashes its pod template, so a release upgraded to this runs
+/// it once more, which sets the password the Secret already holds.
+const TOOLS_UID: i64 = 65534;
 
 /// Waits for Elasticsearch, then sets `kibana_system`'s password (idempotent).
 /// Env: `ES_URL`, `ES_HOST` (of the URL, for the `.netrc`), `ES_USER`,
@@ -67,11 +70,13 @@ pub fn render_setup(ctx: &Ctx<'_>) -> Option<Rendered> {
                 keys::KIBANA_SYSTEM_PASSWORD,
             ),
         ]),
-        ..ctx.tools_container("set-password")
+        volume_mounts: Some(vec![w::mount("tmp", "/tmp", false)]),
+        ..w::read_only_root(ctx.tools_container("set-password"))
     };
     let pod = PodSpec {
         containers: vec![container],
-        ..ctx.pod_spec(&b, 1, w::pod_security(Some(TOOLS_UID), Some(TOOLS_GID)))
+        volumes: Some(vec![w::empty_dir("tmp")]),
+        ..ctx.pod_spec(&b, 1, w::pod_security(Some(TOOLS_UID), Some(TOOLS_UID)))
     };
     b.push(w::job(&b, 6, 900, pod));
     let deps = if es.internal {
@@ -233,10 +238,15 @@ mod tests {
             env(c, "ES_URL"),
             Some("http://ops-elasticsearch.mon.svc:9200")
         );
-        assert_eq!(
-            job.body["spec"]["template"]["spec"]["restartPolicy"],
-            "OnFailure"
-        );
+        let pod = &job.body["spec"]["template"]["spec"];
+        assert_eq!(pod["restartPolicy"], "OnFailure");
+        // curl as nobody under a read-only root; the script's files go to /tmp.
+        assert_eq!(pod["securityContext"]["runAsUser"], 65534);
+        assert_eq!(pod["securityContext"]["runAsGroup"], 65534);
+        assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
+        assert_eq!(c["volumeMounts"][0]["mountPath"], "/tmp");
+        assert_eq!(c["volumeMounts"][0]["name"], "tmp");
+        assert!(pod["volumes"][0]["emptyDir"].is_object(), "{pod}");
     }
 
     #[test]
