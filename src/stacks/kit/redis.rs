@@ -338,6 +338,7 @@ pub fn render<V: StackValues, C, X: RedisExtras>(
     b.push(w::client_service(&b, "ClusterIP", vec![client]));
     let pod = PodSpec {
         containers: vec![container(ctx, v, level)],
+        volumes: Some(vec![w::empty_dir("tmp")]),
         ..ctx.pod_spec(
             &b,
             replicas,
@@ -512,12 +513,17 @@ fn container<V: StackValues, C, X: RedisExtras>(
         )))),
         env: Some(env),
         ports: Some(ports),
-        volume_mounts: Some(vec![w::mount(DATA_VOLUME, "/data", false)]),
+        // Read-only root: redis-server writes only under --dir (the volume) and the
+        // start script only /tmp/auth.conf (an emptyDir); see the image contract.
+        volume_mounts: Some(vec![
+            w::mount(DATA_VOLUME, "/data", false),
+            w::mount("tmp", "/tmp", false),
+        ]),
         readiness_probe: Some(w::exec_probe(ping, Timing::READINESS)),
         liveness_probe: Some(w::exec_probe(ping, Timing::LIVENESS)),
         // Replaying a large append-only file takes a while after a restart.
         startup_probe: Some(w::exec_probe(ping, Timing::STARTUP)),
-        ..ctx.container(COMPONENT, &v.image, &v.resources)
+        ..w::read_only_root(ctx.container(COMPONENT, &v.image, &v.resources))
     }
 }
 
