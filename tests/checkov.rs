@@ -30,7 +30,7 @@ const BOUNDS: [(&str, f64); 7] = [
     ("external-services", 5.34),
     ("aiops-minimal", 5.09),
     ("aiops", 5.67),
-    ("aiops-production", 4.69),
+    ("aiops-production", 4.57),
 ];
 
 /// Kinds that run pods: what the figure divides by.
