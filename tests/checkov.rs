@@ -28,9 +28,9 @@ const BOUNDS: [(&str, f64); 7] = [
     ("default", 5.43),
     ("production", 4.38),
     ("external-services", 5.34),
-    ("aiops-minimal", 5.09),
-    ("aiops", 5.67),
-    ("aiops-production", 4.57),
+    ("aiops-minimal", 5.0),
+    ("aiops", 5.6),
+    ("aiops-production", 4.5),
 ];
 
 /// Kinds that run pods: what the figure divides by.
