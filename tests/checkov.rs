@@ -28,9 +28,9 @@ const BOUNDS: [(&str, f64); 7] = [
     ("default", 5.29),
     ("production", 4.25),
     ("external-services", 5.0),
-    ("aiops-minimal", 5.0),
-    ("aiops", 5.6),
-    ("aiops-production", 4.5),
+    ("aiops-minimal", 4.92),
+    ("aiops", 5.54),
+    ("aiops-production", 4.44),
 ];
 
 /// Kinds that run pods: what the figure divides by.

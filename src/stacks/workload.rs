@@ -750,6 +750,24 @@ pub fn secret_volume(name: &str, secret: &str) -> Volume {
     }
 }
 
+/// One key of a Secret as the file `password` (mode 0440: the pod's fsGroup reads
+/// it), for a container that reads credentials from files rather than env vars.
+pub fn secret_key_volume(name: &str, secret: &str, key: &str) -> Volume {
+    Volume {
+        name: name.to_string(),
+        secret: Some(SecretVolumeSource {
+            secret_name: Some(secret.to_string()),
+            items: Some(vec![k8s_openapi::api::core::v1::KeyToPath {
+                key: key.to_string(),
+                path: "password".into(),
+                mode: Some(0o440),
+            }]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
 pub fn empty_dir(name: &str) -> Volume {
     Volume {
         name: name.to_string(),

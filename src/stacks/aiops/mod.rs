@@ -47,7 +47,7 @@ mod exporters;
 mod grafana;
 mod ingress;
 mod inhouse;
-mod kibana;
+pub mod kibana;
 mod logstash;
 mod namespace;
 mod netpol;

@@ -20,7 +20,7 @@ pub mod sql;
 use std::collections::BTreeMap;
 use std::fmt;
 
-use k8s_openapi::api::core::v1::{Container, KeyToPath, PodSpec, SecretVolumeSource, Volume};
+use k8s_openapi::api::core::v1::{Container, PodSpec};
 
 use super::Ctx;
 use super::mysql;
@@ -340,19 +340,11 @@ pub fn render(ctx: &Ctx<'_>) -> Option<Rendered> {
         containers: vec![container],
         volumes: Some(vec![
             w::config_map_volume("schema", &config_map),
-            Volume {
-                name: "password".into(),
-                secret: Some(SecretVolumeSource {
-                    secret_name: Some(mysql_conn.password_ref.secret.clone()),
-                    items: Some(vec![KeyToPath {
-                        key: mysql_conn.password_ref.key.to_string(),
-                        path: "password".into(),
-                        mode: Some(0o440),
-                    }]),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            },
+            w::secret_key_volume(
+                "password",
+                &mysql_conn.password_ref.secret,
+                mysql_conn.password_ref.key,
+            ),
             w::empty_dir("tmp"),
         ]),
         ..w::pod_spec(
