@@ -18,9 +18,9 @@
 //!   `except` entries taken to carve out cluster ranges, not the outside world),
 //!   and matches `ApiServer` whatever its CIDR, whose address differs between
 //!   distributions and is usually admitted by an ipBlock of its own.
-//!   `IngressController` is matched like `Anywhere`, and also by any peer with a
-//!   `namespaceSelector`: the controller may run in a namespace whose labels are
-//!   unknown here, so such a rule gets the benefit of the doubt.
+//!   `IngressController` and `OtherClients` are matched like `Anywhere`, and also
+//!   by any peer with a `namespaceSelector`: they may run in a namespace whose
+//!   labels are unknown here, so such a rule gets the benefit of the doubt.
 //! - Probe pods run only during `stackctl test`: when none is live, one is
 //!   assumed with the labels every probe pod of the release carries (taken from
 //!   the release's pods), and without an address.
@@ -203,7 +203,9 @@ impl<'a> World<'a> {
                     .collect(),
             ),
             Peer::Probes => Some(probes.iter().collect()),
-            Peer::Anywhere | Peer::ApiServer | Peer::IngressController => None,
+            Peer::Anywhere | Peer::ApiServer | Peer::IngressController | Peer::OtherClients(_) => {
+                None
+            }
         }
     }
 
@@ -491,7 +493,7 @@ fn peer_matches(
         };
     }
     match end {
-        End::Outside(Peer::IngressController) => ns_selector.is_some(),
+        End::Outside(Peer::IngressController | Peer::OtherClients(_)) => ns_selector.is_some(),
         End::Outside(_) => false,
         End::Pod(pod) if pod.host_network => false,
         End::Pod(pod) => {
@@ -1047,5 +1049,176 @@ mod tests {
             "{:#?}",
             e.blocked.iter().map(Blocked::describe).collect::<Vec<_>>()
         );
+    }
+
+    /// Every built-in profile of both stacks, as it is and with the policies on,
+    /// with and without default deny: every flow its stack declares (probes,
+    /// scraping, the API server included) passes the rendered policies, so does
+    /// DNS from every pod to the cluster's resolver, and flows nobody declared
+    /// (each pod to every container port of every other component, unless the
+    /// table lets anyone reach that port) are denied.
+    #[test]
+    fn every_profile_allows_its_flows_and_denies_the_undeclared() {
+        let modes: [&[&str]; 3] = [
+            &[],
+            &[
+                "networkPolicy.enabled=true",
+                "networkPolicy.defaultDeny=false",
+            ],
+            &[
+                "networkPolicy.enabled=true",
+                "networkPolicy.defaultDeny=true",
+            ],
+        ];
+        let mut checked_profiles = 0;
+        for profile in crate::stacks::testing::builtin_profiles() {
+            for sets in modes {
+                let r = crate::stacks::testing::resolve(&profile, sets);
+                let rendered = r.render();
+                let policies = policies_of(&rendered);
+                let what = format!("{profile} {sets:?}");
+                if policies.is_empty() {
+                    // Only the profile as it is may come without policies.
+                    assert!(sets.is_empty(), "{what}: no NetworkPolicy rendered");
+                    continue;
+                }
+                let default_deny = policies
+                    .iter()
+                    .any(|p| p["metadata"]["name"] == "rel-default-deny");
+                let mut pods = pods_of(&rendered);
+                pods.push(resolver_pod());
+                let declared = r.stack.flows(&r.values, &r.release).unwrap();
+                let components = crate::model::with_pods(&rendered);
+                let mut flows = declared.clone();
+                flows.extend(dns_flows(&components));
+                let e = blocked_flows(&policies, &pods, &json!({}), &flows);
+                let lines: Vec<String> = e.blocked.iter().map(Blocked::describe).collect();
+                assert!(lines.is_empty(), "{what}: {lines:#?}");
+                assert!(e.skipped.is_empty(), "{what}: {:#?}", e.skipped);
+
+                let undeclared = undeclared_flows(&pods, &declared, &components);
+                assert!(!undeclared.is_empty(), "{what}: nothing to sample");
+                let e = blocked_flows(&policies, &pods, &json!({}), &undeclared);
+                for f in &undeclared {
+                    assert!(
+                        e.blocked.iter().any(|b| &b.flow == f),
+                        "{what}: nobody declared {f}, yet the policies allow it"
+                    );
+                }
+                // Under default deny, a pod's egress is closed too: to the outside
+                // on a port no flow declares (443 and 6443 are open to the
+                // components that reach the API server, whose address is unknown).
+                if default_deny {
+                    for c in ["mysql", "fluentbit", "grafana", "kafka"] {
+                        let f = Flow {
+                            from: Peer::Pods(c),
+                            to: Peer::Anywhere,
+                            ports: crate::model::tcp(&[80]),
+                        };
+                        let open = declared
+                            .iter()
+                            .any(|d| d.from == f.from && d.to == Peer::Anywhere);
+                        if !components.contains(c) || open {
+                            continue;
+                        }
+                        let e =
+                            blocked_flows(&policies, &pods, &json!({}), std::slice::from_ref(&f));
+                        assert!(!e.blocked.is_empty(), "{what}: {f} is allowed");
+                    }
+                }
+                checked_profiles += 1;
+            }
+        }
+        assert!(checked_profiles >= 14, "{checked_profiles}");
+    }
+
+    /// A CoreDNS pod in `kube-system`, labelled as the default DNS peers select.
+    fn resolver_pod() -> Value {
+        json!({
+            "metadata": {
+                "name": "coredns-0",
+                "namespace": "kube-system",
+                "labels": {"k8s-app": "kube-dns", COMPONENT_LABEL: "cluster-dns"},
+            },
+            "spec": {"containers": [{"name": "coredns"}]},
+            "status": {"podIP": "10.43.0.10"},
+        })
+    }
+
+    /// Name resolution from every component with pods, over UDP and TCP.
+    fn dns_flows(components: &BTreeSet<&'static str>) -> Vec<Flow> {
+        components
+            .iter()
+            .map(|c| Flow {
+                from: Peer::Pods(c),
+                to: Peer::Pods("cluster-dns"),
+                ports: vec![(Proto::Udp, 53), (Proto::Tcp, 53)],
+            })
+            .collect()
+    }
+
+    /// From each component's pod to each TCP container port of every other
+    /// component, the flows the table does not declare. Left out: pods in the host
+    /// network (no policy governs them), and ports the table opens to anyone (an `Anywhere`, ingress controller or other clients'
+    /// flow), which any pod may then reach too.
+    fn undeclared_flows(
+        pods: &[Value],
+        declared: &[Flow],
+        components: &BTreeSet<&'static str>,
+    ) -> Vec<Flow> {
+        let component = |p: &Value| {
+            p["metadata"]["labels"][COMPONENT_LABEL]
+                .as_str()
+                .and_then(|c| components.get(c).copied())
+        };
+        let open_to_anyone = |to: &Peer, port: u16| {
+            declared.iter().any(|f| {
+                &f.to == to
+                    && matches!(
+                        f.from,
+                        Peer::Anywhere | Peer::IngressController | Peer::OtherClients(_)
+                    )
+                    && (f.ports.is_empty() || f.ports.contains(&(Proto::Tcp, port)))
+            })
+        };
+        let is_declared = |from: &Peer, to: &Peer, port: u16| {
+            declared.iter().any(|f| {
+                &f.from == from
+                    && &f.to == to
+                    && (f.ports.is_empty() || f.ports.contains(&(Proto::Tcp, port)))
+            })
+        };
+        let mut out: Vec<Flow> = Vec::new();
+        for a in pods.iter().filter_map(component) {
+            for b_pod in pods {
+                let Some(b) = component(b_pod) else { continue };
+                // NetworkPolicies do not govern pods in the host network.
+                if a == b || b_pod["spec"]["hostNetwork"] == true {
+                    continue;
+                }
+                let ports = b_pod["spec"]["containers"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .flat_map(|c| c["ports"].as_array().into_iter().flatten())
+                    .filter_map(|p| p["containerPort"].as_u64())
+                    .filter_map(|p| u16::try_from(p).ok());
+                for port in ports {
+                    let (from, to) = (Peer::Pods(a), Peer::Pods(b));
+                    if is_declared(&from, &to, port) || open_to_anyone(&to, port) {
+                        continue;
+                    }
+                    let f = Flow {
+                        from,
+                        to,
+                        ports: crate::model::tcp(&[port]),
+                    };
+                    if !out.contains(&f) {
+                        out.push(f);
+                    }
+                }
+            }
+        }
+        out
     }
 }

@@ -557,6 +557,35 @@ async fn reader_kubeconfig(env: &Env) -> std::path::PathBuf {
     path
 }
 
+/// ClickVisual with its NetworkPolicies on and everything else denied installs,
+/// passes its probes and upgrades; doctor finds no declared flow blocked. (The
+/// simulated node enforces no policy: the evaluator is what checks the flows.)
+#[tokio::test]
+async fn clickvisual_with_default_deny_installs_upgrades_and_blocks_no_declared_flow() {
+    let env = Env::new("doccv").await;
+    let deny = "networkPolicy.enabled=true,networkPolicy.defaultDeny=true";
+    env.ok(&["install", "cv", "--profile", "minimal", "--set", deny])
+        .await;
+    let policies = Api::<NetworkPolicy>::namespaced(env.client.clone(), &env.ns)
+        .list(&ListParams::default())
+        .await
+        .unwrap();
+    let names: Vec<String> = policies
+        .items
+        .iter()
+        .filter_map(|p| p.metadata.name.clone())
+        .collect();
+    for name in ["cv-default-deny", "cv-allow-dns", "cv-probes", "cv-kafka"] {
+        assert!(names.iter().any(|n| n == name), "{name}: {names:?}");
+    }
+    env.ok(&["upgrade", "cv", "--set", "clickvisual.image.tag=1.0.6"])
+        .await;
+    let out = env.run(&["doctor", "cv", "-o", "json"]).await;
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(find(&r, "FlowBlocked", "").is_none(), "{:#?}", reasons(&r));
+    env.done().await;
+}
+
 /// AIOps with its own NetworkPolicies on and everything else denied: no declared
 /// flow is blocked, and volume usage is asked of the release's Prometheus (which
 /// the simulated node does not run, so the query fails and says so).

@@ -17,6 +17,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
+use base64::Engine as _;
 use stackctl::stacks::kit::redis;
 use stackctl::stacks::probe_scripts as scripts;
 
@@ -433,6 +434,46 @@ fn http_check_needs_2xx_and_the_expected_text() {
     );
     let nobody_there = probe(&format!("http://127.0.0.1:{}/", free_port()), "ok");
     assert_eq!(nobody_there.status.code(), Some(1));
+}
+
+/// The kibana-setup Job's script, run with curl against a fake Elasticsearch: it
+/// reads both passwords from their files (as the Job mounts them), authenticates as
+/// the elastic user with the one and sets kibana_system's to the other.
+#[test]
+fn kibana_setup_reads_its_passwords_from_files() {
+    if !have(&["sh", "curl", "cat"]) {
+        return;
+    }
+    let (port, seen) = http_fake(|_| (200, "{}".into()));
+    let dir = tempfile::tempdir().unwrap();
+    let es_file = dir.path().join("es");
+    let kibana_file = dir.path().join("kibana");
+    std::fs::write(&es_file, "es-pw-1").unwrap();
+    std::fs::write(&kibana_file, "kibana-pw-2").unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let out = run(
+        stackctl::stacks::aiops::kibana::SET_PASSWORD,
+        &[
+            ("ES_URL", url.as_str()),
+            ("ES_HOST", "127.0.0.1"),
+            ("ES_USER", "elastic"),
+            ("ES_PASSWORD_FILE", es_file.to_str().unwrap()),
+            ("KIBANA_PASSWORD_FILE", kibana_file.to_str().unwrap()),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let seen = seen.lock().unwrap();
+    let post = seen
+        .iter()
+        .find(|r| r.path == "/_security/user/kibana_system/_password")
+        .expect("the password request");
+    assert_eq!(post.method, "POST");
+    assert_eq!(post.body, r#"{"password":"kibana-pw-2"}"#);
+    let basic = base64::engine::general_purpose::STANDARD.encode("elastic:es-pw-1");
+    assert_eq!(
+        post.header("authorization"),
+        Some(format!("Basic {basic}").as_str())
+    );
 }
 
 #[test]

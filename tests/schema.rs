@@ -70,6 +70,9 @@ fn apply(db: &Mariadb, r: &Rendered, database: &str, password: &str) -> std::pro
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("schema.sql");
     std::fs::write(&file, &r.schema).unwrap();
+    // The password as the Job has it: a file from the Secret.
+    let password_file = dir.path().join("password");
+    std::fs::write(&password_file, password).unwrap();
     let port = db.port.to_string();
     run(
         &r.script,
@@ -78,7 +81,7 @@ fn apply(db: &Mariadb, r: &Rendered, database: &str, password: &str) -> std::pro
             ("PORT", &port),
             ("DATABASE", database),
             ("MYSQL_USER", "clickvisual"),
-            ("MYSQL_PASSWORD", password),
+            ("MYSQL_PASSWORD_FILE", password_file.to_str().unwrap()),
             ("SCHEMA_FILE", file.to_str().unwrap()),
         ],
     )

@@ -16,6 +16,9 @@ pub enum Peer {
     /// The ingress controller that serves the release's Ingress when it is not one
     /// of the release's own components.
     IngressController,
+    /// Clients of one component's service from outside the release, as the values
+    /// name them (other producers writing to Kafka).
+    OtherClients(&'static str),
 }
 
 impl fmt::Display for Peer {
@@ -26,6 +29,7 @@ impl fmt::Display for Peer {
             Peer::ApiServer => f.write_str("the API server"),
             Peer::Probes => f.write_str("stackctl probes"),
             Peer::IngressController => f.write_str("the ingress controller"),
+            Peer::OtherClients(c) => write!(f, "other clients of {c}"),
         }
     }
 }

@@ -120,13 +120,63 @@ pub fn prepare_on(args: &Input, base: Base, rng: &mut dyn rand::Rng) -> Result<P
     };
     check_release_name(&release.name)
         .map_err(|e| Refused(format!("{e} (the RELEASE argument)")))?;
-    let warnings = stack.warnings(&values)?;
+    let mut warnings = stack.warnings(&values)?;
+    if is_production(&profile.name) {
+        warnings.extend(undigested_warning(&profile.name, &values.tree));
+    }
     Ok(Prepared {
         stack,
         profile,
         release,
         values,
         warnings,
+    })
+}
+
+/// Built-in production profiles (`production`, `aiops-production`) and files
+/// named like them.
+fn is_production(profile: &str) -> bool {
+    profile == "production" || profile.ends_with("-production")
+}
+
+/// The `image` keys (`mysql.image`) of enabled components whose `digest` is empty:
+/// such an image is whatever the registry serves under the tag today.
+fn undigested_images(tree: &serde_json::Value) -> Vec<String> {
+    fn walk(v: &serde_json::Value, path: &str, out: &mut Vec<String>) {
+        let Some(map) = v.as_object() else { return };
+        if map.get("enabled") == Some(&serde_json::Value::Bool(false)) {
+            return;
+        }
+        for (key, child) in map {
+            let at = if path.is_empty() {
+                key.clone()
+            } else {
+                format!("{path}.{key}")
+            };
+            let is_image = child.get("repository").is_some() && child.get("tag").is_some();
+            if is_image {
+                if child["digest"].as_str().is_none_or(str::is_empty) {
+                    out.push(at);
+                }
+            } else {
+                walk(child, &at, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(tree, "", &mut out);
+    out
+}
+
+/// A warning naming the images a production profile runs by tag alone.
+fn undigested_warning(profile: &str, tree: &serde_json::Value) -> Option<String> {
+    let missing = undigested_images(tree);
+    (!missing.is_empty()).then(|| {
+        format!(
+            "profile {profile} runs {} image(s) by tag alone, which a registry can change under the same tag: set `<key>.digest=sha256:…` (the digest your registry reports for the tag) for {}",
+            missing.len(),
+            missing.join(", ")
+        )
     })
 }
 
@@ -186,5 +236,26 @@ mod tests {
             tree,
             serde_json::json!({"mysql": {"auth": {"password": "p", "rootPassword": "r"}}})
         );
+    }
+
+    #[test]
+    fn a_production_profile_without_digests_is_warned_about_each_image() {
+        let tree = serde_json::json!({
+            "mysql": {"enabled": true, "image": {"repository": "mysql", "tag": "8.4", "digest": ""}},
+            "redis": {"enabled": false, "image": {"repository": "redis", "tag": "7", "digest": ""}},
+            "kafka": {"image": {"repository": "apache/kafka", "tag": "3.9.1",
+                "digest": format!("sha256:{}", "a".repeat(64))}},
+            "global": {"toolsImage": {"repository": "busybox", "tag": "1"}},
+        });
+        assert_eq!(
+            undigested_images(&tree),
+            vec!["mysql.image".to_string(), "global.toolsImage".to_string()]
+        );
+        let w = undigested_warning("production", &tree).unwrap();
+        assert!(w.contains("2 image(s)") && w.contains("mysql.image"), "{w}");
+        assert!(is_production("aiops-production") && !is_production("minimal"));
+        let pinned = serde_json::json!({"kafka": {"image": {"repository": "k", "tag": "1",
+            "digest": format!("sha256:{}", "b".repeat(64))}}});
+        assert!(undigested_warning("production", &pinned).is_none());
     }
 }

@@ -25,6 +25,11 @@ pub fn required_input(p: &profiles::Profile) -> Vec<SetFlag> {
         .collect()
 }
 
+/// The names of the built-in profiles, of every stack.
+pub fn builtin_profiles() -> Vec<String> {
+    profiles::builtin().into_iter().map(|p| p.name).collect()
+}
+
 /// A resolved built-in profile with `sets` (`--set` syntax) on top.
 pub struct Resolved {
     pub stack: &'static dyn Stack,

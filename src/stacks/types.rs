@@ -54,6 +54,12 @@ pub struct Image {
     pub repository: String,
     #[schemars(extend("x-stackctl-check" = "image-tag"))]
     pub tag: String,
+    /// The digest of `repository:tag` (`sha256:…`), pinning the exact image; the
+    /// reference becomes `repository:tag@digest`, so the tag stays readable. Empty:
+    /// the tag alone. Absent from records of releases installed before it existed.
+    #[serde(default)]
+    #[schemars(extend("x-stackctl-check" = "image-digest"))]
+    pub digest: String,
     pub pull_policy: PullPolicy,
 }
 
@@ -133,6 +139,7 @@ mod tests {
         let image = |tag: &str| Image {
             repository: "example/app".into(),
             tag: tag.into(),
+            digest: String::new(),
             pull_policy: PullPolicy::IfNotPresent,
         };
         NewStack {

@@ -88,15 +88,21 @@ pub fn pod_host(release: &Release, component: &str, ordinal: u32) -> String {
 // ---------------------------------------------------------------------------------
 // Images, resources, storage
 
-/// Full image reference: the mirror prefix, then `repo:tag`, or `repo@digest`.
-pub fn image(registry: &str, repository: &str, tag: &str) -> String {
+/// Full image reference: the mirror prefix, then `repo:tag`, `repo:tag@digest`
+/// with a digest, or `repo@digest` for a tag that is itself a digest.
+pub fn image(registry: &str, repository: &str, tag: &str, digest: &str) -> String {
     let prefix = match registry {
         "" => String::new(),
         r if r.ends_with('/') => r.to_string(),
         r => format!("{r}/"),
     };
     let sep = if tag.contains(':') { '@' } else { ':' };
-    format!("{prefix}{repository}{sep}{tag}")
+    let pinned = if digest.is_empty() {
+        String::new()
+    } else {
+        format!("@{digest}")
+    };
+    format!("{prefix}{repository}{sep}{tag}{pinned}")
 }
 
 /// Requests and limits, each a `(cpu, memory)` pair of Kubernetes quantities.
@@ -200,6 +206,17 @@ pub fn container_security() -> SecurityContext {
         }),
         ..Default::default()
     }
+}
+
+/// The container with a read-only root filesystem: for images whose contract
+/// lists every path they write (`crate::stacks::contracts`, read at the pinned
+/// tag), each of which the container mounts; `tests/contracts.rs` fails a
+/// rendered container under a read-only root that leaves one unmounted.
+pub fn read_only_root(mut c: Container) -> Container {
+    c.security_context
+        .get_or_insert_with(container_security)
+        .read_only_root_filesystem = Some(true);
+    c
 }
 
 /// Pod security context: run as the image's own user (`None`: the image default),
@@ -497,7 +514,17 @@ pub struct StatefulSetParts {
 }
 
 /// StatefulSet `<release>-<component>` governed by `<release>-<component>-headless`.
-pub fn stateful_set(b: &Builder<'_>, parts: StatefulSetParts) -> StatefulSet {
+pub fn stateful_set(b: &Builder<'_>, mut parts: StatefulSetParts) -> StatefulSet {
+    // With a group for its volumes, the kubelet changes a volume's ownership only
+    // when the volume's root does not already carry it (`OnRootMismatch`, beta and
+    // on by default from Kubernetes 1.20) instead of walking every file at each
+    // start; the owner and group it sets are the same either way, so existing
+    // volumes keep theirs.
+    if let Some(sc) = parts.pod.security_context.as_mut()
+        && sc.fs_group.is_some()
+    {
+        sc.fs_group_change_policy = Some("OnRootMismatch".into());
+    }
     StatefulSet {
         metadata: b.meta(workload_name(b)),
         spec: Some(StatefulSetSpec {
@@ -723,6 +750,24 @@ pub fn secret_volume(name: &str, secret: &str) -> Volume {
     }
 }
 
+/// One key of a Secret as the file `password` (mode 0440: the pod's fsGroup reads
+/// it), for a container that reads credentials from files rather than env vars.
+pub fn secret_key_volume(name: &str, secret: &str, key: &str) -> Volume {
+    Volume {
+        name: name.to_string(),
+        secret: Some(SecretVolumeSource {
+            secret_name: Some(secret.to_string()),
+            items: Some(vec![k8s_openapi::api::core::v1::KeyToPath {
+                key: key.to_string(),
+                path: "password".into(),
+                mode: Some(0o440),
+            }]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
 pub fn empty_dir(name: &str) -> Volume {
     Volume {
         name: name.to_string(),
@@ -910,16 +955,20 @@ mod tests {
 
     #[test]
     fn image_references() {
-        assert_eq!(image("", "mysql", "8.4"), "mysql:8.4");
+        assert_eq!(image("", "mysql", "8.4", ""), "mysql:8.4");
         assert_eq!(
-            image("mirror.local/", "mysql", "8.4"),
+            image("mirror.local/", "mysql", "8.4", ""),
             "mirror.local/mysql:8.4"
         );
         assert_eq!(
-            image("mirror.local", "mysql", "8.4"),
+            image("mirror.local", "mysql", "8.4", ""),
             "mirror.local/mysql:8.4"
         );
-        assert_eq!(image("", "redis", "sha256:abc"), "redis@sha256:abc");
+        assert_eq!(image("", "redis", "sha256:abc", ""), "redis@sha256:abc");
+        assert_eq!(
+            image("mirror.local/", "mysql", "8.4", "sha256:abc"),
+            "mirror.local/mysql:8.4@sha256:abc"
+        );
     }
 
     #[test]

@@ -364,6 +364,22 @@ pub fn image_tag(s: &str) -> Result<(), String> {
     }
 }
 
+/// An image digest as registries compute them: `sha256:` and 64 lowercase hex
+/// digits (what `docker buildx imagetools inspect` or `crane digest` print).
+pub fn image_digest(s: &str) -> Result<(), String> {
+    let ok = s.strip_prefix("sha256:").is_some_and(|hex| {
+        hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} is not an image digest (sha256: and 64 lowercase hex digits)",
+            quoted(s)
+        ))
+    }
+}
+
 /// The string formats the schema walk understands, by `format` name; `None`
 /// for formats it does not check (schemars emits some for its own types).
 pub fn format(name: &str, s: &str) -> Option<Result<(), String>> {

@@ -53,16 +53,19 @@ pub enum FieldCheck {
     ImageRepository,
     /// `image-tag`.
     ImageTag,
+    /// `image-digest`: `sha256:` and 64 hex digits, or empty for none.
+    ImageDigest,
     /// `storage-class`: a StorageClass name, or empty to inherit.
     StorageClass,
 }
 
 impl FieldCheck {
-    pub const ALL: [FieldCheck; 5] = [
+    pub const ALL: [FieldCheck; 6] = [
         FieldCheck::Port,
         FieldCheck::Replicas,
         FieldCheck::ImageRepository,
         FieldCheck::ImageTag,
+        FieldCheck::ImageDigest,
         FieldCheck::StorageClass,
     ];
 
@@ -72,6 +75,7 @@ impl FieldCheck {
             FieldCheck::Replicas => "replicas",
             FieldCheck::ImageRepository => "image-repository",
             FieldCheck::ImageTag => "image-tag",
+            FieldCheck::ImageDigest => "image-digest",
             FieldCheck::StorageClass => "storage-class",
         }
     }
@@ -88,6 +92,10 @@ impl FieldCheck {
             FieldCheck::Replicas => value.as_i64().map_or(Ok(()), checks::replicas),
             FieldCheck::ImageRepository => value.as_str().map_or(Ok(()), checks::image_repository),
             FieldCheck::ImageTag => value.as_str().map_or(Ok(()), checks::image_tag),
+            FieldCheck::ImageDigest => match value.as_str() {
+                Some("") | None => Ok(()),
+                Some(digest) => checks::image_digest(digest),
+            },
             FieldCheck::StorageClass => match value.as_str() {
                 Some("") | None => Ok(()),
                 Some(name) => checks::dns1123_subdomain(name),

@@ -113,7 +113,9 @@ fn container(ctx: &Ctx<'_>) -> Container {
         ]),
         readiness_probe: Some(w::http_probe("/-/ready", "http", Timing::READINESS)),
         liveness_probe: Some(w::http_probe("/-/healthy", "http", Timing::LIVENESS)),
-        ..ctx.container(COMPONENT, &v.image, &v.resources)
+        // Writes only silences and notification log under /alertmanager (the
+        // image's declared data directory, its contract), the volume above.
+        ..w::read_only_root(ctx.container(COMPONENT, &v.image, &v.resources))
     }
 }
 

@@ -170,6 +170,23 @@ mod render_tests {
             {
                 for e in c["env"].as_array().into_iter().flatten() {
                     let name = e["name"].as_str().unwrap();
+                    // A `*_FILE` names a file of a Secret volume the container mounts.
+                    if name.ends_with("_FILE") {
+                        let path = e["value"].as_str().unwrap_or_default();
+                        let from_secret =
+                            c["volumeMounts"]
+                                .as_array()
+                                .into_iter()
+                                .flatten()
+                                .any(|mnt| {
+                                    path.starts_with(mnt["mountPath"].as_str().unwrap_or("?"))
+                                        && spec["volumes"].as_array().into_iter().flatten().any(
+                                            |v| v["name"] == mnt["name"] && v["secret"].is_object(),
+                                        )
+                                });
+                        assert!(from_secret, "{name} of {} is no file of a Secret", m.id());
+                        continue;
+                    }
                     if name.contains("PASSWORD") || name.contains("PASS") || name.ends_with("_AUTH")
                     {
                         assert!(

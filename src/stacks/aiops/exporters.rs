@@ -60,7 +60,9 @@ pub fn render_node_exporter(ctx: &Ctx<'_>) -> Option<Rendered> {
         ]),
         readiness_probe: Some(w::http_probe("/", "metrics", Timing::READINESS)),
         liveness_probe: Some(w::http_probe("/", "metrics", Timing::LIVENESS)),
-        ..ctx.container(NODE_EXPORTER, &v.image, &v.resources)
+        // Reads the host's filesystems, writes nothing (its contract: no data
+        // directory in the image).
+        ..w::read_only_root(ctx.container(NODE_EXPORTER, &v.image, &v.resources))
     };
     let pod = PodSpec {
         host_network: v.host_network.then_some(true),
@@ -120,7 +122,9 @@ pub fn render_kube_state_metrics(ctx: &Ctx<'_>) -> Option<Rendered> {
         ]),
         readiness_probe: Some(w::http_probe("/readyz", "telemetry", Timing::READINESS)),
         liveness_probe: Some(w::http_probe("/livez", "http", Timing::LIVENESS)),
-        ..ctx.container(KSM, &v.image, &v.resources)
+        // Serves what it reads from the API from memory, writes nothing (its
+        // contract: no data directory in the distroless image).
+        ..w::read_only_root(ctx.container(KSM, &v.image, &v.resources))
     };
     let pod = PodSpec {
         service_account_name: Some(account.name),

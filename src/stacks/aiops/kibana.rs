@@ -25,15 +25,22 @@ pub const SETUP: &str = "kibana-setup";
 pub const PORT: u16 = 5601;
 /// The `kibana` user of the official image.
 const UID: i64 = 1000;
-/// `curl_user` of the curlimages/curl tools image.
-const TOOLS_UID: i64 = 100;
-const TOOLS_GID: i64 = 101;
+/// `nobody`, not the tools image's `curl_user` (a system uid Alpine picks): the Job
+/// runs curl, which needs no file of the image's user, as the HTTP probes do
+/// (`src/probe/job.rs`). Its only writes go to `/tmp`, an emptyDir under a read-only
+/// root. The Job's name hashes its pod template, so a release upgraded to this runs
+/// it once more, which sets the password the Secret already holds.
+const TOOLS_UID: i64 = 65534;
 
 /// Waits for Elasticsearch, then sets `kibana_system`'s password (idempotent).
-/// Env: `ES_URL`, `ES_HOST` (of the URL, for the `.netrc`), `ES_USER`,
-/// `ES_PASSWORD`, `KIBANA_PASSWORD`.
-const SET_PASSWORD: &str = r#"set -eu
+/// Env: `ES_URL`, `ES_HOST` (of the URL, for the `.netrc`), `ES_USER`, and the
+/// passwords as files: `ES_PASSWORD_FILE`, `KIBANA_PASSWORD_FILE` (the Job mounts
+/// the Secrets' keys; `$(cat)` drops trailing newlines, which neither the `.netrc`
+/// nor the JSON body could hold anyway).
+pub const SET_PASSWORD: &str = r#"set -eu
 umask 077
+ES_PASSWORD=$(cat "$ES_PASSWORD_FILE")
+KIBANA_PASSWORD=$(cat "$KIBANA_PASSWORD_FILE")
 printf 'machine %s login %s password %s\n' "$ES_HOST" "$ES_USER" "$ES_PASSWORD" > /tmp/netrc
 printf '{"password":"%s"}' "$KIBANA_PASSWORD" > /tmp/body.json
 until curl -sS -f -o /dev/null --max-time 15 --netrc-file /tmp/netrc "$ES_URL/_cluster/health?wait_for_status=yellow&timeout=10s"; do
@@ -60,18 +67,32 @@ pub fn render_setup(ctx: &Ctx<'_>) -> Option<Rendered> {
             w::env("ES_URL", &es.url),
             w::env("ES_HOST", &es.host),
             w::env("ES_USER", &es.username),
-            es.password_ref.env("ES_PASSWORD"),
-            w::env_secret(
-                "KIBANA_PASSWORD",
+            w::env("ES_PASSWORD_FILE", "/credentials/elasticsearch/password"),
+            w::env("KIBANA_PASSWORD_FILE", "/credentials/kibana/password"),
+        ]),
+        volume_mounts: Some(vec![
+            w::mount("tmp", "/tmp", false),
+            w::mount("elasticsearch-password", "/credentials/elasticsearch", true),
+            w::mount("kibana-password", "/credentials/kibana", true),
+        ]),
+        ..w::read_only_root(ctx.tools_container("set-password"))
+    };
+    let pod = PodSpec {
+        containers: vec![container],
+        volumes: Some(vec![
+            w::empty_dir("tmp"),
+            w::secret_key_volume(
+                "elasticsearch-password",
+                &es.password_ref.secret,
+                es.password_ref.key,
+            ),
+            w::secret_key_volume(
+                "kibana-password",
                 &kibana_secret,
                 keys::KIBANA_SYSTEM_PASSWORD,
             ),
         ]),
-        ..ctx.tools_container("set-password")
-    };
-    let pod = PodSpec {
-        containers: vec![container],
-        ..ctx.pod_spec(&b, 1, w::pod_security(Some(TOOLS_UID), Some(TOOLS_GID)))
+        ..ctx.pod_spec(&b, 1, w::pod_security(Some(TOOLS_UID), Some(TOOLS_UID)))
     };
     b.push(w::job(&b, 6, 900, pod));
     let deps = if es.internal {
@@ -215,28 +236,61 @@ mod tests {
         assert!(script.contains("--data-binary @/tmp/body.json"), "{script}");
         assert!(!script.contains(" -u "), "{script}");
         assert!(!script.contains(" -d "), "{script}");
-        assert_eq!(
-            env_ref(c, "ES_PASSWORD"),
-            Some((
-                "ops-elasticsearch-credentials".into(),
-                "elastic-password".into()
-            ))
+        // Passwords as files of the Secrets, no env var holds one.
+        assert!(
+            c["env"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|e| e.get("valueFrom").is_none()),
+            "{c}"
         );
-        assert_eq!(
-            env_ref(c, "KIBANA_PASSWORD"),
-            Some((
-                "ops-kibana-credentials".into(),
-                "kibana-system-password".into()
-            ))
-        );
+        let pod = &job.body["spec"]["template"]["spec"];
+        for (var, dir, secret, key) in [
+            (
+                "ES_PASSWORD_FILE",
+                "/credentials/elasticsearch",
+                "ops-elasticsearch-credentials",
+                "elastic-password",
+            ),
+            (
+                "KIBANA_PASSWORD_FILE",
+                "/credentials/kibana",
+                "ops-kibana-credentials",
+                "kibana-system-password",
+            ),
+        ] {
+            assert_eq!(env(c, var), Some(format!("{dir}/password").as_str()));
+            let mount = c["volumeMounts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|m| m["mountPath"] == dir)
+                .unwrap();
+            assert_eq!(mount["readOnly"], true);
+            let volume = pod["volumes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|v| v["name"] == mount["name"])
+                .unwrap();
+            assert_eq!(volume["secret"]["secretName"], secret);
+            assert_eq!(volume["secret"]["items"][0]["key"], key);
+            assert_eq!(volume["secret"]["items"][0]["path"], "password");
+        }
         assert_eq!(
             env(c, "ES_URL"),
             Some("http://ops-elasticsearch.mon.svc:9200")
         );
-        assert_eq!(
-            job.body["spec"]["template"]["spec"]["restartPolicy"],
-            "OnFailure"
-        );
+        let pod = &job.body["spec"]["template"]["spec"];
+        assert_eq!(pod["restartPolicy"], "OnFailure");
+        // curl as nobody under a read-only root; the script's files go to /tmp.
+        assert_eq!(pod["securityContext"]["runAsUser"], 65534);
+        assert_eq!(pod["securityContext"]["runAsGroup"], 65534);
+        assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
+        assert_eq!(c["volumeMounts"][0]["mountPath"], "/tmp");
+        assert_eq!(c["volumeMounts"][0]["name"], "tmp");
+        assert!(pod["volumes"][0]["emptyDir"].is_object(), "{pod}");
     }
 
     #[test]

@@ -17,7 +17,13 @@ pub static STACK: crate::stacks::Definition<Values> = crate::stacks::Definition 
     probes,
     flows,
     notes,
-    warnings: |_| Vec::new(),
+    warnings: |v| {
+        let np = &v.network_policy;
+        np.warnings(crate::stacks::kit::keyed_peers(
+            "networkPolicy.ingressController.peers",
+            &np.ingress_controller.peers,
+        ))
+    },
     rbac_switches: &[
         crate::stacks::RbacSwitch {
             component: traefik::COMPONENT,
@@ -41,7 +47,7 @@ mod exporters;
 mod grafana;
 mod ingress;
 mod inhouse;
-mod kibana;
+pub mod kibana;
 mod logstash;
 mod namespace;
 mod netpol;

@@ -1,8 +1,6 @@
 //! NetworkPolicies (`networkPolicy.enabled`): every pod of the release accepts only
-//! the platform's own flows, listed once in [`flows`]. With
-//! `networkPolicy.defaultDeny` the release's pods are also denied everything else,
-//! egress included, and get egress rules from the same flows plus DNS (to the
-//! resolvers of `networkPolicy.dns`).
+//! the platform's own flows, listed once in [`flows`], rendered by the kit
+//! (`crate::stacks::kit::netpol`, which says what `networkPolicy.defaultDeny` adds).
 //!
 //! Peers are pods of this release (selected by component labels), "anywhere" (the
 //! edge, shippers, notification targets, external data services), the API server,
@@ -13,25 +11,15 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use k8s_openapi::api::networking::v1::{
-    IPBlock, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer,
-    NetworkPolicyPort, NetworkPolicySpec,
-};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
-use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-
 use super::Ctx;
 use super::connections::{ALERTMANAGER_PORT, ES_PORT, POSTGRES_PORT, PROMETHEUS_PORT, REDIS_PORT};
-use super::values::{DnsPolicy, PolicyPeer, Values};
+use super::values::Values;
 use super::{
     alertmanager, elasticsearch, exporters, grafana, inhouse, kibana, logstash, postgresql,
     prometheus, redis, traefik,
 };
-use crate::model::{API_SERVER_PORTS, Flow, Peer, Phase, Proto, Rendered, tcp, with_pods};
-use crate::stacks::component::{Builder, selector_labels};
-use crate::stacks::workload as w;
-
-pub const COMPONENT: &str = "network-policy";
+use crate::model::{API_SERVER_PORTS, Flow, Peer, Proto, Rendered, tcp, with_pods};
+use crate::stacks::kit::netpol;
 
 /// Port of an external service's URL (`http(s)://host[:port]`).
 fn url_port(url: &str) -> u16 {
@@ -277,171 +265,22 @@ pub fn render(ctx: &Ctx<'_>, rendered: &[Rendered]) -> Option<Rendered> {
     }
     // Components with pods; NetworkPolicies govern those outside the host network.
     let all_present = with_pods(rendered);
-    let mut present = all_present.clone();
+    let mut governed = all_present.clone();
     if ctx.values.node_exporter.host_network {
-        present.remove(exporters::NODE_EXPORTER);
+        governed.remove(exporters::NODE_EXPORTER);
     }
-    let flows = flows(ctx, &all_present);
-    let mut b = Builder::new(ctx.release, COMPONENT, Phase::Storage, "v1");
-    let release_pods = BTreeMap::from([(
-        "app.kubernetes.io/instance".to_string(),
-        ctx.release.name.clone(),
-    )]);
-
-    if np.default_deny {
-        b.push(policy(
-            &b,
-            ctx.release.object_name("default-deny"),
-            &release_pods,
-            Some(vec![]),
-            Some(vec![]),
-        ));
-        b.push(policy(
-            &b,
-            ctx.release.object_name("allow-dns"),
-            &release_pods,
-            None,
-            Some(vec![dns_rule(&np.dns)]),
-        ));
-        // Probes check external services too: their egress is open.
-        b.push(policy(
-            &b,
-            ctx.release.object_name("probes"),
-            &probe_pods(ctx),
-            None,
-            Some(vec![NetworkPolicyEgressRule::default()]),
-        ));
-    }
-    for component in &present {
-        let ingress: Vec<NetworkPolicyIngressRule> = flows
-            .iter()
-            .filter(|f| f.to == Peer::Pods(component))
-            .map(|f| NetworkPolicyIngressRule {
-                from: peer(ctx, &f.from),
-                ports: ports(&f.ports),
-            })
-            .collect();
-        let egress = np.default_deny.then(|| {
-            flows
-                .iter()
-                .filter(|f| f.from == Peer::Pods(component))
-                .map(|f| NetworkPolicyEgressRule {
-                    to: peer(ctx, &f.to),
-                    ports: ports(&f.ports),
-                })
-                .collect()
-        });
-        b.push(policy(
-            &b,
-            ctx.release.object_name(component),
-            &selector_labels(ctx.release, component),
-            Some(ingress),
-            egress,
-        ));
-    }
-    Some(b.finish(vec![]))
-}
-
-fn policy(
-    b: &Builder<'_>,
-    name: String,
-    pods: &BTreeMap<String, String>,
-    ingress: Option<Vec<NetworkPolicyIngressRule>>,
-    egress: Option<Vec<NetworkPolicyEgressRule>>,
-) -> NetworkPolicy {
-    let mut types = Vec::new();
-    if ingress.is_some() {
-        types.push("Ingress".to_string());
-    }
-    if egress.is_some() {
-        types.push("Egress".to_string());
-    }
-    NetworkPolicy {
-        metadata: b.meta(name),
-        spec: Some(NetworkPolicySpec {
-            pod_selector: Some(w::label_selector(pods)),
-            policy_types: Some(types),
-            ingress,
-            egress,
-        }),
-    }
-}
-
-/// `None` (no `from`/`to`): any address.
-fn peer(ctx: &Ctx<'_>, p: &Peer) -> Option<Vec<NetworkPolicyPeer>> {
-    match p {
-        Peer::Pods(c) => Some(vec![NetworkPolicyPeer {
-            pod_selector: Some(w::label_selector(&selector_labels(ctx.release, c))),
-            ..Default::default()
-        }]),
-        Peer::Probes => Some(vec![NetworkPolicyPeer {
-            pod_selector: Some(w::label_selector(&probe_pods(ctx))),
-            ..Default::default()
-        }]),
-        Peer::IngressController => {
-            let peers = &ctx.values.network_policy.ingress_controller.peers;
-            (!peers.is_empty()).then(|| peers.iter().map(policy_peer).collect())
-        }
-        Peer::Anywhere | Peer::ApiServer => None,
-    }
-}
-
-/// A peer of the values as the API's: `{}` selectors stay `{}` (every pod, every
-/// namespace), an absent one stays absent.
-fn policy_peer(p: &PolicyPeer) -> NetworkPolicyPeer {
-    let selector = |labels: &Option<BTreeMap<String, String>>| {
-        labels.as_ref().map(|l| LabelSelector {
-            match_labels: (!l.is_empty()).then(|| l.clone()),
-            ..Default::default()
-        })
+    let settings = netpol::Settings {
+        default_deny: np.default_deny,
+        dns: &np.dns,
+        ingress_controller: &np.ingress_controller.peers,
+        other_clients: BTreeMap::new(),
     };
-    NetworkPolicyPeer {
-        pod_selector: selector(&p.pod_selector),
-        namespace_selector: selector(&p.namespace_selector),
-        ip_block: p.ip_block.as_ref().map(|cidr| IPBlock {
-            cidr: cidr.clone(),
-            except: None,
-        }),
-    }
-}
-
-/// Labels of this release's probe pods (not a component's selector labels).
-fn probe_pods(ctx: &Ctx<'_>) -> BTreeMap<String, String> {
-    let mut labels = crate::model::probe_labels(ctx.release, "");
-    labels.retain(|k, _| k == "app.kubernetes.io/name" || k == "app.kubernetes.io/instance");
-    labels
-}
-
-fn ports(ports: &[(Proto, u16)]) -> Option<Vec<NetworkPolicyPort>> {
-    (!ports.is_empty()).then(|| {
-        ports
-            .iter()
-            .map(|(proto, port)| NetworkPolicyPort {
-                port: Some(IntOrString::Int(i32::from(*port))),
-                protocol: Some(proto.as_k8s().into()),
-                ..Default::default()
-            })
-            .collect()
-    })
-}
-
-/// DNS to the resolvers of `networkPolicy.dns`, each port over UDP and TCP (TCP
-/// for answers too large for a datagram). The defaults select resolver pods by the
-/// `k8s-app: kube-dns` label kube-dns and CoreDNS carry, in any namespace, not by
-/// the `kubernetes.io/metadata.name` namespace label, which exists only from
-/// Kubernetes 1.21; plus the node-local addresses of NodeLocal DNSCache and GKE's
-/// Cloud DNS, whose resolvers are no pods a selector could match. No peers: any
-/// address on those ports.
-fn dns_rule(dns: &DnsPolicy) -> NetworkPolicyEgressRule {
-    let dns_ports: Vec<(Proto, u16)> = dns
-        .ports
-        .iter()
-        .flat_map(|p| [(Proto::Udp, *p), (Proto::Tcp, *p)])
-        .collect();
-    NetworkPolicyEgressRule {
-        to: (!dns.peers.is_empty()).then(|| dns.peers.iter().map(policy_peer).collect()),
-        ports: ports(&dns_ports),
-    }
+    Some(netpol::render(
+        ctx.release,
+        &settings,
+        &flows(ctx, &all_present),
+        &governed,
+    ))
 }
 
 #[cfg(test)]
@@ -449,6 +288,8 @@ mod tests {
     use super::super::common::testing::*;
     use super::*;
     use crate::model::Capabilities;
+    use crate::stacks::aiops::values::PolicyPeer;
+    use crate::stacks::kit::netpol::COMPONENT;
 
     fn policies(v: &Values) -> Vec<crate::model::Manifest> {
         let all = render_all(v);

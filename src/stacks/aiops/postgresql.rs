@@ -68,7 +68,11 @@ pub fn render(ctx: &Ctx<'_>) -> Option<Rendered> {
     }
     let pod = PodSpec {
         containers,
-        volumes: Some(vec![w::config_map_volume("init", &init_name)]),
+        volumes: Some(vec![
+            w::config_map_volume("init", &init_name),
+            w::empty_dir("run"),
+            w::empty_dir("tmp"),
+        ]),
         ..ctx.pod_spec(&b, 1, w::pod_security(Some(UID), Some(UID)))
     };
     b.push(ctx.single_stateful_set(&b, annotations, pod, &v.persistence));
@@ -135,14 +139,19 @@ fn container(ctx: &Ctx<'_>) -> Container {
             "postgresql",
             i32::from(POSTGRES_PORT),
         )]),
+        // Read-only root: the server writes PGDATA (the volume) and its socket and
+        // lock in /var/run/postgresql; the entrypoint may mktemp in /tmp. Both are
+        // emptyDirs (see the image contract).
         volume_mounts: Some(vec![
             w::mount(DATA_VOLUME, MOUNT, false),
             w::mount("init", "/docker-entrypoint-initdb.d", true),
+            w::mount("run", "/var/run/postgresql", false),
+            w::mount("tmp", "/tmp", false),
         ]),
         readiness_probe: Some(w::exec_probe(&ready, Timing::READINESS)),
         liveness_probe: Some(w::exec_probe(&alive, Timing::LIVENESS)),
         startup_probe: Some(w::exec_probe(&alive, Timing::STARTUP)),
-        ..ctx.container(COMPONENT, &v.image, &v.resources)
+        ..w::read_only_root(ctx.container(COMPONENT, &v.image, &v.resources))
     }
 }
 
@@ -161,12 +170,13 @@ fn exporter(ctx: &Ctx<'_>) -> Container {
         ports: Some(vec![w::container_port("metrics", i32::from(METRICS_PORT))]),
         readiness_probe: Some(w::tcp_probe("metrics", Timing::READINESS)),
         liveness_probe: Some(w::tcp_probe("metrics", Timing::LIVENESS)),
-        ..w::container(
+        // The exporter writes nothing (its contract lists no writable path).
+        ..w::read_only_root(w::container(
             "metrics",
             ctx.image(&m.image),
             m.image.pull_policy.as_str(),
             w::resources(("25m", "32Mi"), ("200m", "128Mi")),
-        )
+        ))
     }
 }
 
@@ -191,6 +201,29 @@ mod tests {
         assert_eq!(
             c["volumeMounts"][0]["mountPath"],
             "/var/lib/postgresql/data"
+        );
+        // Read-only roots; the socket directory and /tmp on emptyDirs.
+        assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
+        let pod = &sts.body["spec"]["template"]["spec"];
+        for (name, path) in [("run", "/var/run/postgresql"), ("tmp", "/tmp")] {
+            let mounts = c["volumeMounts"].as_array().unwrap();
+            assert!(
+                mounts
+                    .iter()
+                    .any(|m| m["name"] == name && m["mountPath"] == path),
+                "{c}"
+            );
+            let volumes = pod["volumes"].as_array().unwrap();
+            assert!(
+                volumes
+                    .iter()
+                    .any(|v| v["name"] == name && v["emptyDir"].is_object()),
+                "{pod}"
+            );
+        }
+        assert_eq!(
+            container_of(sts, "metrics")["securityContext"]["readOnlyRootFilesystem"],
+            true
         );
         assert_eq!(
             env_ref(c, "POSTGRES_PASSWORD"),

@@ -121,6 +121,14 @@ mod tests {
             script.contains("cluster_known_nodes"),
             "idempotent: {script}"
         );
+        // redis-cli as nobody under a read-only root, HOME on an emptyDir.
+        let pod = &job.body["spec"]["template"]["spec"];
+        assert_eq!(pod["securityContext"]["runAsUser"], 65534);
+        assert_eq!(pod["securityContext"]["runAsGroup"], 65534);
+        assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
+        assert_eq!(env(c, "HOME"), Some("/tmp"));
+        assert_eq!(c["volumeMounts"][0]["mountPath"], "/tmp");
+        assert!(pod["volumes"][0]["emptyDir"].is_object(), "{pod}");
         assert_eq!(
             env_ref(c, "REDISCLI_AUTH"),
             Some(("ops-redis-credentials".into(), "redis-password".into()))

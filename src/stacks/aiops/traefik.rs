@@ -208,7 +208,9 @@ fn container(ctx: &Ctx<'_>) -> Container {
         ]),
         readiness_probe: Some(w::http_probe("/ping", "traefik", Timing::READINESS)),
         liveness_probe: Some(w::http_probe("/ping", "traefik", Timing::LIVENESS)),
-        ..ctx.container(COMPONENT, &v.image, &v.resources)
+        // The image declares no data directory and, configured by flags with no
+        // ACME storage or plugins, writes nothing (its contract).
+        ..w::read_only_root(ctx.container(COMPONENT, &v.image, &v.resources))
     }
 }
 

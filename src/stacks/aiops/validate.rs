@@ -343,36 +343,14 @@ impl Values {
                 .hint("set podSecurityPolicy.enforce=auto, or turn off the settings named");
             }
         }
-        if self.network_policy.default_deny && !self.network_policy.enabled {
-            p.add(
-                "networkPolicy.defaultDeny",
-                "has no effect unless networkPolicy.enabled is true",
-            )
-            .hint("set networkPolicy.enabled=true as well");
-        }
         let np = &self.network_policy;
-        let peers = np
-            .dns
-            .peers
-            .iter()
-            .enumerate()
-            .map(|(i, peer)| (format!("networkPolicy.dns.peers[{i}]"), peer))
-            .chain(
-                np.ingress_controller
-                    .peers
-                    .iter()
-                    .enumerate()
-                    .map(|(i, peer)| (format!("networkPolicy.ingressController.peers[{i}]"), peer)),
-            );
-        for (path, peer) in peers {
-            if let Err(e) = policy_peer(peer) {
-                p.add(path, e)
-                    .hint("give podSelector and/or namespaceSelector labels, or ipBlock: <address>/<prefix>");
-            }
-        }
-        if np.dns.ports.contains(&0) {
-            p.add("networkPolicy.dns.ports", "0 is no port");
-        }
+        np.check(
+            p,
+            crate::stacks::kit::keyed_peers(
+                "networkPolicy.ingressController.peers",
+                &np.ingress_controller.peers,
+            ),
+        );
     }
 
     fn check_inhouse_env(&self, p: &mut Problems) {
@@ -513,32 +491,6 @@ fn looks_secret(name: &str) -> bool {
     ["PASSWORD", "SECRET", "TOKEN", "APIKEY", "API_KEY"]
         .iter()
         .any(|w| upper.contains(w))
-}
-
-/// A NetworkPolicy peer is pods (by pod and/or namespace labels) or an address
-/// range, never both (the API refuses `ipBlock` with selectors).
-fn policy_peer(peer: &super::values::PolicyPeer) -> Result<(), String> {
-    let selects = peer.pod_selector.is_some() || peer.namespace_selector.is_some();
-    match &peer.ip_block {
-        Some(_) if selects => {
-            Err("ipBlock cannot be combined with podSelector or namespaceSelector".into())
-        }
-        Some(cidr) => cidr_ok(cidr),
-        None if selects => Ok(()),
-        None => Err("selects nothing: set podSelector, namespaceSelector or ipBlock".into()),
-    }
-}
-
-/// `169.254.20.10/32`, `10.0.0.0/8`, `fd00::/8`.
-fn cidr_ok(cidr: &str) -> Result<(), String> {
-    let err = || format!("ipBlock {cidr:?} is no CIDR; use e.g. 169.254.20.10/32");
-    let (addr, prefix) = cidr.split_once('/').ok_or_else(err)?;
-    let addr: std::net::IpAddr = addr.parse().map_err(|_| err())?;
-    let max = if addr.is_ipv4() { 32 } else { 128 };
-    match prefix.parse::<u8>() {
-        Ok(n) if n <= max => Ok(()),
-        _ => Err(err()),
-    }
 }
 
 #[cfg(test)]

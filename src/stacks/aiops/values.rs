@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use crate::stacks::kit::values::{DnsPolicy, IngressTls, Persistence, PolicyPeer};
 use crate::stacks::kit::values::{ExternalDatabase, GlobalExtras, NoExtras, Rbac, ServiceAccount};
-pub use crate::stacks::kit::values::{IngressTls, Persistence};
 pub use crate::stacks::types::{
     AntiAffinity, Image, LogLevel, PullPolicy, ResourceList, Resources, ServiceType,
 };
@@ -41,33 +41,16 @@ pub struct Values {
     pub self_healing: InHouse,
 }
 
+/// `networkPolicy`: the shared keys, plus the ingress controller's peers.
+pub type NetworkPolicy = crate::stacks::kit::NetworkPolicy<IngressControllerKey>;
+
+/// AIOps' own `networkPolicy` key, next to the shared ones.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct NetworkPolicy {
-    /// Only the platform's own flows may reach its pods (ingress policies).
-    pub enabled: bool,
-    /// Also deny everything else, egress included, for the release's pods; DNS, the
-    /// API server (for the components that watch it) and the flows the platform
-    /// needs stay allowed.
-    pub default_deny: bool,
-    /// Name resolution under `defaultDeny`: the resolvers the release's pods may ask.
-    pub dns: DnsPolicy,
+pub struct IngressControllerKey {
     /// An ingress controller of yours (Traefik off, or `ingress.className` naming
     /// another class): who may reach the services the Ingress routes to.
     pub ingress_controller: IngressControllerPolicy,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct DnsPolicy {
-    /// The cluster's resolvers. Defaults: pods labelled `k8s-app: kube-dns` in any
-    /// namespace (kube-dns and CoreDNS), NodeLocal DNSCache at 169.254.20.10 and
-    /// the metadata server at 169.254.169.254 (GKE Cloud DNS). Empty: any address.
-    pub peers: Vec<PolicyPeer>,
-    /// Ports the resolvers listen on, each allowed over UDP and TCP: 53, and 5353
-    /// for resolvers behind a Service that maps 53 to it (NetworkPolicies match the
-    /// pod's port, not the Service's).
-    pub ports: Vec<u16>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -78,23 +61,6 @@ pub struct IngressControllerPolicy {
     /// namespace, labels and network (many run in the host network, where no pod
     /// selector matches) are yours to know.
     pub peers: Vec<PolicyPeer>,
-}
-
-/// One side of a NetworkPolicy rule: pods by labels (in the release's namespace,
-/// or in the namespaces `namespaceSelector` picks; `{}` is every namespace), or an
-/// address range.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct PolicyPeer {
-    /// Labels of the pods (`matchLabels`); `{}`: every pod.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pod_selector: Option<BTreeMap<String, String>>,
-    /// Labels of the namespaces (`matchLabels`); `{}`: every namespace.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespace_selector: Option<BTreeMap<String, String>>,
-    /// An address range in CIDR notation, e.g. `169.254.20.10/32`; not with selectors.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ip_block: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]

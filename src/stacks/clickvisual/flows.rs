@@ -9,24 +9,34 @@
 //! Ports are the pods' (container) ports, which NetworkPolicies see, not the
 //! Services': ClickVisual's Service may publish another port than the pod's.
 //!
+//! ClickVisual itself may reach any address: it sends alert notifications to the
+//! webhooks its UI is given (DingTalk, Feishu, Slack, …), signs users in through
+//! the OAuth providers of its configuration, and reads the Kubernetes clusters a
+//! user registers in its UI; all of them are data, not values, and may be
+//! anywhere on any port. Other clients of the release's Kafka (producers of
+//! yours) are [`Peer::OtherClients`], whom `networkPolicy.kafkaFrom` names.
+//!
+//! These flows are also what the NetworkPolicies are rendered from
+//! ([`policies`], with the kit's `netpol`).
+//!
 //! Not listed, each for a reason:
 //! - DNS: every pod resolves names; the resolvers are the cluster's, not the
-//!   release's, and a policy that allows a stack's flows allows DNS separately.
+//!   release's, and the policies allow DNS separately (`networkPolicy.dns`).
 //! - The kubelet's liveness and readiness probes: NetworkPolicies do not apply to
 //!   traffic from a pod's own node.
 //! - Prometheus scraping itself (`localhost`), Kafka in KRaft mode with one broker
 //!   reaching its own controller: a pod cannot block access to itself.
 //! - ClickVisual to Kafka: ClickVisual hands the brokers to ClickHouse's Kafka engine
 //!   tables, which consume; it opens no connection of its own.
-//! - ClickVisual to Kubernetes clusters a user registers in its UI: they are data,
-//!   not values, and may be anywhere.
 //! - `kubectl port-forward` to ClickVisual: it enters the pod through the kubelet.
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::connections::Connections;
 use super::values::{ServiceType, Values};
 use super::{Ctx, app, clickhouse, fluentbit, kafka, mysql, redis, schema, zookeeper};
-use crate::model::{API_SERVER_PORTS, Flow, Peer, Proto, Release, tcp, with_pods};
-use crate::stacks::kit::{prometheus, redis as kit_redis};
+use crate::model::{API_SERVER_PORTS, Flow, Peer, Proto, Release, Rendered, tcp, with_pods};
+use crate::stacks::kit::{netpol, prometheus, redis as kit_redis};
 
 /// A port constant of the renderers (Kubernetes spells them `i32`) as a flow's.
 fn port(p: i32) -> u16 {
@@ -73,7 +83,12 @@ pub fn flows(values: &Values, release: &Release) -> Vec<Flow> {
     let caps = crate::model::Capabilities::latest();
     let present = with_pods(&super::render(values, release, caps));
     let ctx = Ctx::new(release, values, caps);
-    table(&ctx)
+    of_present(&ctx, &present)
+}
+
+/// The flows of [`table`] whose components in the release all have pods.
+fn of_present(ctx: &Ctx<'_>, present: &BTreeSet<&'static str>) -> Vec<Flow> {
+    table(ctx)
         .into_iter()
         .filter(|f| {
             [&f.from, &f.to]
@@ -81,6 +96,29 @@ pub fn flows(values: &Values, release: &Release) -> Vec<Flow> {
                 .all(|p| !matches!(p, Peer::Pods(c) if !present.contains(c)))
         })
         .collect()
+}
+
+/// The NetworkPolicies (`networkPolicy.enabled`), from the flows between the
+/// components in `rendered`; rendered last, as they follow from which have pods
+/// (none of ClickVisual's runs in the host network).
+pub fn policies(ctx: &Ctx<'_>, rendered: &[Rendered]) -> Option<Rendered> {
+    let np = &ctx.values.network_policy;
+    if !np.enabled {
+        return None;
+    }
+    let present = with_pods(rendered);
+    let settings = netpol::Settings {
+        default_deny: np.default_deny,
+        dns: &np.dns,
+        ingress_controller: &np.ingress_from,
+        other_clients: BTreeMap::from([(kafka::COMPONENT, np.kafka_from.as_slice())]),
+    };
+    Some(netpol::render(
+        ctx.release,
+        &settings,
+        &of_present(ctx, &present),
+        &present,
+    ))
 }
 
 /// The flows the values call for, before dropping those of components without pods.
@@ -101,6 +139,8 @@ fn table(ctx: &Ctx<'_>) -> Vec<Flow> {
     if !matches!(v.clickvisual.service.type_, ServiceType::ClusterIP) {
         add(Anywhere, cv.clone(), tcp(&[app::HTTP_PORT]));
     }
+    // Alert webhooks, OAuth providers, registered clusters (module documentation).
+    add(cv.clone(), Anywhere, vec![]);
 
     // MySQL: ClickVisual's metadata, the schema Job's migrations.
     let m = &conn.mysql;
@@ -157,6 +197,13 @@ fn table(ctx: &Ctx<'_>) -> Vec<Flow> {
         let (target, ports) = brokers(k);
         for client in [fluentbit::COMPONENT, clickhouse::COMPONENT] {
             add(Pods(client), target.clone(), tcp(&ports));
+        }
+        if k.internal {
+            add(
+                Peer::OtherClients(kafka::COMPONENT),
+                Pods(kafka::COMPONENT),
+                tcp(&ports),
+            );
         }
         if k.internal && v.kafka.replicas > 1 {
             // Replication; in KRaft mode the brokers are also the controllers.
@@ -356,5 +403,103 @@ mod tests {
                 "{gone}: {flows:#?}"
             );
         }
+    }
+
+    fn policy<'a>(all: &'a [Rendered], name: &str) -> &'a serde_json::Value {
+        &crate::stacks::kit::testing::component(all, netpol::COMPONENT)
+            .manifests
+            .iter()
+            .find(|m| m.name == name)
+            .unwrap_or_else(|| panic!("no NetworkPolicy {name}"))
+            .body
+    }
+
+    #[test]
+    fn kafka_from_and_ingress_from_name_who_gets_in() {
+        use super::super::common::testing::render_all;
+        use super::super::values::PolicyPeer;
+        let mut v = values();
+        v.network_policy.enabled = true;
+        v.ingress.enabled = true;
+        // Defaults: anyone, on the one port.
+        let all = render_all(&v);
+        let kafka = &policy(&all, "cv-kafka")["spec"]["ingress"];
+        assert!(
+            kafka
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r.get("from").is_none()
+                    && r["ports"] == serde_json::json!([{"port": 9092, "protocol": "TCP"}])),
+            "{kafka}"
+        );
+        let peer = PolicyPeer {
+            pod_selector: Some([("app".to_string(), "shipper".to_string())].into()),
+            namespace_selector: Some([("team".to_string(), "logs".to_string())].into()),
+            ip_block: None,
+        };
+        v.network_policy.kafka_from = vec![peer.clone()];
+        v.network_policy.ingress_from = vec![PolicyPeer {
+            ip_block: Some("10.0.0.0/8".into()),
+            ..peer.clone()
+        }];
+        v.network_policy.ingress_from[0].pod_selector = None;
+        v.network_policy.ingress_from[0].namespace_selector = None;
+        let all = render_all(&v);
+        let kafka = &policy(&all, "cv-kafka")["spec"]["ingress"];
+        let rules = kafka.as_array().unwrap();
+        assert!(rules.iter().all(|r| r.get("from").is_some()), "{kafka}");
+        assert!(
+            rules.iter().any(|r| r["from"]
+                == serde_json::json!([{
+                    "namespaceSelector": {"matchLabels": {"team": "logs"}},
+                    "podSelector": {"matchLabels": {"app": "shipper"}},
+                }])),
+            "{kafka}"
+        );
+        let cv = &policy(&all, "cv-clickvisual")["spec"]["ingress"];
+        assert!(
+            cv.as_array().unwrap().iter().any(|r| r["from"]
+                == serde_json::json!([{"ipBlock": {"cidr": "10.0.0.0/8"}}])
+                && r["ports"][0]["port"] == 19001),
+            "{cv}"
+        );
+    }
+
+    #[test]
+    fn a_peer_selecting_by_the_namespace_name_label_warns_of_1_20() {
+        use crate::stacks::Stack;
+        let mut v = values();
+        v.network_policy.enabled = true;
+        v.network_policy.ingress_from = vec![super::super::values::PolicyPeer {
+            pod_selector: None,
+            namespace_selector: Some(
+                [(
+                    "kubernetes.io/metadata.name".to_string(),
+                    "ingress-nginx".to_string(),
+                )]
+                .into(),
+            ),
+            ip_block: None,
+        }];
+        let resolved = |v: &Values| crate::stacks::ResolvedValues {
+            tree: serde_json::to_value(v).unwrap(),
+            generated: Vec::new(),
+        };
+        let w = super::super::STACK.warnings(&resolved(&v)).unwrap();
+        assert!(
+            w.iter().any(
+                |w| w.starts_with("networkPolicy.ingressFrom[0] selects namespaces")
+                    && w.contains("1.21")
+            ),
+            "{w:?}"
+        );
+        v.network_policy.enabled = false;
+        assert!(
+            super::super::STACK
+                .warnings(&resolved(&v))
+                .unwrap()
+                .is_empty()
+        );
     }
 }

@@ -1,5 +1,5 @@
 //! The ClickVisual log platform: ClickVisual, MySQL, Redis, ClickHouse, Kafka
-//! (+ ZooKeeper), Fluent Bit, optional Prometheus and Ingress.
+//! (+ ZooKeeper), Fluent Bit, optional Prometheus, Ingress and NetworkPolicies.
 
 pub mod connections;
 mod validate;
@@ -17,6 +17,7 @@ pub static STACK: crate::stacks::Definition<Values> = crate::stacks::Definition 
     warnings: |v| {
         let mut w = schema::warnings(&v.clickvisual);
         w.extend(app::unused_redis(v));
+        w.extend(v.network_policy.warnings(validate::outside_peers(v)));
         w
     },
     rbac_switches: &[crate::stacks::RbacSwitch {
@@ -60,7 +61,7 @@ pub type Ctx<'a> = crate::stacks::kit::Ctx<'a, Values, Connections>;
 /// dependency).
 pub fn render(values: &Values, release: &Release, caps: Capabilities) -> Vec<Rendered> {
     let ctx = Ctx::new(release, values, caps);
-    [
+    let mut out: Vec<Rendered> = [
         mysql::render(&ctx),
         redis::render(&ctx),
         zookeeper::render(&ctx),
@@ -73,7 +74,12 @@ pub fn render(values: &Values, release: &Release, caps: Capabilities) -> Vec<Ren
     ]
     .into_iter()
     .flatten()
-    .collect()
+    .collect();
+    // Last: the policies follow from which components have pods.
+    if let Some(policies) = flows::policies(&ctx, &out) {
+        out.push(policies);
+    }
+    out
 }
 
 /// The connectivity probes of every component in use (see `probes.rs`).

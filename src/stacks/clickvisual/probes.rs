@@ -158,7 +158,12 @@ pub fn probes(ctx: &Ctx<'_>) -> Vec<ProbeSpec> {
 
 fn curl_image(ctx: &Ctx<'_>) -> (String, String) {
     (
-        w::image(&ctx.values.global.image_registry, CURL_REPOSITORY, CURL_TAG),
+        w::image(
+            &ctx.values.global.image_registry,
+            CURL_REPOSITORY,
+            CURL_TAG,
+            "",
+        ),
         "IfNotPresent".to_string(),
     )
 }

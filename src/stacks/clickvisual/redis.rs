@@ -42,6 +42,25 @@ mod tests {
         assert!(script.contains("--loglevel notice"), "{script}");
         assert!(!script.contains("--requirepass"), "{script}");
         assert!(!script.contains("cluster-enabled"), "{script}");
+        // Read-only root: the script's /tmp/auth.conf goes to an emptyDir.
+        assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
+        let tmp = c["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["mountPath"] == "/tmp");
+        assert_eq!(
+            tmp.map(|m| &m["name"]),
+            Some(&serde_json::json!("tmp")),
+            "{c}"
+        );
+        let pod = &sts.body["spec"]["template"]["spec"];
+        let volume = pod["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == "tmp");
+        assert!(volume.is_some_and(|v| v["emptyDir"].is_object()), "{pod}");
         // The policy of the existing StatefulSet, which cannot change.
         assert_eq!(sts.body["spec"]["podManagementPolicy"], "OrderedReady");
         assert_eq!(

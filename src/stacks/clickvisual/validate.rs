@@ -2,8 +2,8 @@
 //! ports, replica counts and StorageClasses carry their own checks in the schema
 //! (`crate::values::fields`) and are not listed here.
 
-use super::values::Values;
-use crate::stacks::kit::{check_service_account, redis};
+use super::values::{PolicyPeer, Values};
+use crate::stacks::kit::{check_service_account, keyed_peers, redis};
 use crate::values::{Problems, Validate, checks};
 
 impl Validate for Values {
@@ -13,7 +13,15 @@ impl Validate for Values {
         self.check_names(p);
         self.check_app(p);
         redis::check(&self.redis, p);
+        self.network_policy.check(p, outside_peers(self));
     }
+}
+
+/// The peers outside the release `networkPolicy` names, each with its key.
+pub(super) fn outside_peers(v: &Values) -> impl Iterator<Item = (String, &PolicyPeer)> {
+    let np = &v.network_policy;
+    keyed_peers("networkPolicy.ingressFrom", &np.ingress_from)
+        .chain(keyed_peers("networkPolicy.kafkaFrom", &np.kafka_from))
 }
 
 /// A custom schema script lives in a ConfigMap (at most 1 MiB) and, with the values,

@@ -5,8 +5,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use crate::stacks::kit::values::{DnsPolicy, IngressTls, Persistence, PolicyPeer};
 use crate::stacks::kit::values::{ExternalDatabase, NoExtras, Rbac, ServiceAccount};
-pub use crate::stacks::kit::values::{IngressTls, Persistence};
 pub use crate::stacks::types::{
     AntiAffinity, Image, LogLevel, PullPolicy, ResourceList, Resources, ServiceType,
 };
@@ -26,6 +26,27 @@ pub struct Values {
     pub fluentbit: FluentBit,
     pub prometheus: Prometheus,
     pub ingress: Ingress,
+    pub network_policy: NetworkPolicy,
+}
+
+/// `networkPolicy`: the shared keys, plus who outside the release may reach
+/// ClickVisual's UI and Kafka.
+pub type NetworkPolicy = crate::stacks::kit::NetworkPolicy<OutsidePeers>;
+
+/// ClickVisual's own `networkPolicy` keys, next to the shared ones.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct OutsidePeers {
+    /// Who may reach ClickVisual's HTTP port through the Ingress: the cluster's
+    /// ingress controller. Empty: any address (on that port only), since the
+    /// controller's namespace, labels and network (many run in the host network,
+    /// where no pod selector matches) are yours to know.
+    pub ingress_from: Vec<PolicyPeer>,
+    /// Who besides Fluent Bit and ClickHouse may reach the release's Kafka on its
+    /// client port: other producers (and consumers) of yours. Empty: any address,
+    /// so producers that wrote to Kafka before the policies still do; name them to
+    /// close it.
+    pub kafka_from: Vec<PolicyPeer>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]

@@ -603,6 +603,10 @@ pub static POSTGRES: ImageContract = ImageContract {
     writable_paths: &[
         fact("/var/lib/postgresql/data", up(PG, PG_REV, PG_DF)),
         fact("/var/run/postgresql", up(PG, PG_REV, PG_DF)),
+        Fact {
+            note: "mktemp for nss_wrapper's passwd and group files, only when the uid has no passwd entry (999 has one)",
+            ..fact("/tmp", up(PG, PG_REV, "17/trixie/docker-entrypoint.sh"))
+        },
     ],
     data_dir: fact(Some("/var/lib/postgresql/data"), up(PG, PG_REV, PG_DF)),
     config_files: &[fact(

@@ -237,6 +237,18 @@ pub static MYSQL_8_4: ImageContract = ImageContract {
             why: "the schema Job runs the mysql client only, which writes nothing but HOME=/tmp (an emptyDir)",
             known_defect: false,
         },
+        Exception {
+            container: "apply-schema",
+            rule: Rule::Uid,
+            why: "the schema Job runs as nobody (65534) on purpose, as the probe does: only the mysql client runs, which needs no file of the image's user",
+            known_defect: false,
+        },
+        Exception {
+            container: "apply-schema",
+            rule: Rule::Gid,
+            why: "nobody's group (65534), see uid",
+            known_defect: false,
+        },
         PROBE_UID,
         PROBE_GID,
         PROBE_PATHS,

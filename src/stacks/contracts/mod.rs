@@ -202,12 +202,11 @@ pub fn all() -> Vec<&'static ImageContract> {
         .collect()
 }
 
-/// Repository and tag of an image reference (`mirror/repo:tag`, `repo@digest` has no
-/// tag); the registry mirror prefix is left on the repository.
+/// Repository and tag of an image reference (`mirror/repo:tag`, also with
+/// `@digest`; `repo@digest` has no tag); the registry mirror prefix is left on the
+/// repository.
 pub fn split_reference(image: &str) -> (&str, &str) {
-    if let Some((repo, _digest)) = image.split_once('@') {
-        return (repo, "");
-    }
+    let image = image.split_once('@').map_or(image, |(name, _digest)| name);
     // A ':' after the last '/' separates the tag; one before it is a registry port.
     match image.rfind(':') {
         Some(i) if !image[i..].contains('/') => (&image[..i], &image[i + 1..]),
@@ -269,6 +268,10 @@ mod tests {
             ("registry.local:5000/redis", "")
         );
         assert_eq!(split_reference("redis@sha256:ab"), ("redis", ""));
+        assert_eq!(
+            split_reference("mirror:5000/redis:7.4-alpine@sha256:ab"),
+            ("mirror:5000/redis", "7.4-alpine")
+        );
     }
 
     #[test]

@@ -33,6 +33,10 @@ const NOTHING: Fact<Option<&str>> = fact(
 const REDIS_REV: &str = "e92049967d6baa9b4b3d6fd950553e6458e61f13";
 const REDIS_WHY: &str = "read in 7.4-rc/alpine/ of docker-library/redis at e920499 (2024-06): the stored snapshot predates the 7.4 directory";
 
+/// The server's source: where redis-server writes, from its config defaults.
+const REDIS_SRC: &str = "redis/redis";
+const REDIS_SRC_TAG: &str = "7.4.1";
+
 pub static REDIS: ImageContract = ImageContract {
     image: "redis",
     tag: "7.4-alpine",
@@ -46,7 +50,16 @@ pub static REDIS: ImageContract = ImageContract {
         note: "addgroup -S -g 1000 redis (the Debian variant uses 999)",
         ..fact(Some(1000), unverified(REDIS_WHY))
     },
-    writable_paths: &[fact("/data", unverified(REDIS_WHY))],
+    writable_paths: &[
+        Fact {
+            note: "--dir (stackctl passes /data): dump.rdb, appendonlydir and nodes.conf are relative to it; no pidfile unless set or daemonized (src/server.c), logfile \"\" is stdout, no unix socket by default (src/config.c); read at 7.4.1, the image's 7.4 is a later patch release",
+            ..fact("/data", up(REDIS_SRC, REDIS_SRC_TAG, "src/config.c"))
+        },
+        Fact {
+            note: "the start script's auth.conf (the config file: CONFIG REWRITE writes it back there)",
+            ..fact("/tmp", by_stackctl("src/stacks/kit/redis.rs start_script"))
+        },
+    ],
     data_dir: fact(Some("/data"), unverified(REDIS_WHY)),
     config_files: &[fact(
         ConfigFile {
@@ -99,8 +112,20 @@ pub static REDIS: ImageContract = ImageContract {
     exceptions: &[
         Exception {
             container: "create",
+            rule: Rule::Uid,
+            why: "the Redis Cluster init Job runs as nobody (65534) on purpose, as the probe does: only redis-cli runs, which needs no file of the image's user (its name hashes the pod template, so an upgrade runs a new Job, which finds the cluster formed)",
+            known_defect: false,
+        },
+        Exception {
+            container: "create",
             rule: Rule::Gid,
-            why: "the Redis Cluster init Job keeps group 999: it runs only redis-cli and writes nothing, and a Job's pod template cannot change in place on upgrade",
+            why: "nobody's group (65534), see uid",
+            known_defect: false,
+        },
+        Exception {
+            container: "create",
+            rule: Rule::WritablePaths,
+            why: "the Redis Cluster init Job runs redis-cli only, which writes nothing but under HOME=/tmp (an emptyDir); the server's /data is not used",
             known_defect: false,
         },
         PROBE_UID,

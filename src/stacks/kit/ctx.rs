@@ -86,6 +86,7 @@ impl<V: StackValues, C> Ctx<'_, V, C> {
             &self.values.global().image_registry,
             &image.repository,
             &image.tag,
+            &image.digest,
         )
     }
 

@@ -7,6 +7,7 @@
 
 pub mod connections;
 pub mod ctx;
+pub mod netpol;
 pub mod prometheus;
 pub mod redis;
 pub mod rotation;
@@ -17,8 +18,9 @@ pub mod values;
 pub use connections::{Database, SecretKey, Side, credentials_secret, read_secret_command, side};
 pub use ctx::{Ctx, DATA_VOLUME, StackValues, Wiring};
 pub use values::{
-    ExternalDatabase, ExternalRedis, Global, GlobalExtras, Ingress, IngressTls, NoExtras,
-    Persistence, Rbac, ServiceAccount, check_service_account,
+    DnsPolicy, ExternalDatabase, ExternalRedis, Global, GlobalExtras, Ingress, IngressTls,
+    NetworkPolicy, NoExtras, Persistence, PolicyPeer, Rbac, ServiceAccount, check_service_account,
+    keyed_peers,
 };
 
 #[cfg(test)]

@@ -153,7 +153,9 @@ fn container<V: StackValues, C, X>(
             "http",
             Timing::STARTUP,
         )),
-        ..ctx.container(COMPONENT, &v.image, &v.resources)
+        // Writes only its TSDB under /prometheus (the image's declared data
+        // directory, its contract), the volume above.
+        ..w::read_only_root(ctx.container(COMPONENT, &v.image, &v.resources))
     }
 }
 

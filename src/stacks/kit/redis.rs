@@ -36,6 +36,8 @@ pub const BUS_PORT: u16 = 16379;
 pub const PASSWORD_KEY: &str = "redis-password";
 /// The `redis` user of the official image, in both variants.
 const UID: i64 = 999;
+/// `nobody`: the cluster init Job runs redis-cli only, as the probe does.
+const CLIENT_UID: i64 = 65534;
 
 /// The `redis` group of the official image: 1000 in the Alpine variant, where
 /// gid 999 was taken (`addgroup -S -g 1000 redis; adduser -S -G redis -u 999
@@ -338,6 +340,7 @@ pub fn render<V: StackValues, C, X: RedisExtras>(
     b.push(w::client_service(&b, "ClusterIP", vec![client]));
     let pod = PodSpec {
         containers: vec![container(ctx, v, level)],
+        volumes: Some(vec![w::empty_dir("tmp")]),
         ..ctx.pod_spec(
             &b,
             replicas,
@@ -512,12 +515,17 @@ fn container<V: StackValues, C, X: RedisExtras>(
         )))),
         env: Some(env),
         ports: Some(ports),
-        volume_mounts: Some(vec![w::mount(DATA_VOLUME, "/data", false)]),
+        // Read-only root: redis-server writes only under --dir (the volume) and the
+        // start script only /tmp/auth.conf (an emptyDir); see the image contract.
+        volume_mounts: Some(vec![
+            w::mount(DATA_VOLUME, "/data", false),
+            w::mount("tmp", "/tmp", false),
+        ]),
         readiness_probe: Some(w::exec_probe(ping, Timing::READINESS)),
         liveness_probe: Some(w::exec_probe(ping, Timing::LIVENESS)),
         // Replaying a large append-only file takes a while after a restart.
         startup_probe: Some(w::exec_probe(ping, Timing::STARTUP)),
-        ..ctx.container(COMPONENT, &v.image, &v.resources)
+        ..w::read_only_root(ctx.container(COMPONENT, &v.image, &v.resources))
     }
 }
 
@@ -557,19 +565,27 @@ redis-cli --cluster create $addresses --cluster-replicas 1 --cluster-yes"#,
         hosts = hosts.join(" "),
         first = hosts[0],
     );
+    // Only redis-cli runs, as in the probe: as nobody, under a read-only root, with
+    // a writable HOME on an emptyDir. The Job's name hashes its pod template, so a
+    // release upgraded to this runs it once more, and the script finds the cluster.
     let container = Container {
         command: Some(w::shell(script)),
-        env: Some(vec![conn.password_ref.env("REDISCLI_AUTH")]),
-        ..w::container(
+        env: Some(vec![
+            conn.password_ref.env("REDISCLI_AUTH"),
+            w::env("HOME", "/tmp"),
+        ]),
+        volume_mounts: Some(vec![w::mount("tmp", "/tmp", false)]),
+        ..w::read_only_root(w::container(
             "create",
             ctx.image(&v.image),
             v.image.pull_policy.as_str(),
             w::helper_resources(),
-        )
+        ))
     };
     let pod = PodSpec {
         containers: vec![container],
-        ..ctx.pod_spec(&b, 1, w::pod_security(Some(UID), Some(UID)))
+        volumes: Some(vec![w::empty_dir("tmp")]),
+        ..ctx.pod_spec(&b, 1, w::pod_security(Some(CLIENT_UID), Some(CLIENT_UID)))
     };
     b.push(w::job(&b, 6, 600, pod));
     Some(b.finish(vec![COMPONENT]))

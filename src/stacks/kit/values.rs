@@ -82,6 +82,151 @@ pub struct IngressTls {
     pub secret_name: String,
 }
 
+/// `networkPolicy`: the release's NetworkPolicies, rendered from the stack's flow
+/// table (`crate::stacks::kit::netpol`). A stack adds keys of its own for the
+/// peers outside the release it lets in (flattened beside these).
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkPolicy<X = NoExtras> {
+    /// Only the platform's own flows may reach its pods (ingress policies).
+    pub enabled: bool,
+    /// Also deny everything else, egress included, for the release's pods; DNS, the
+    /// API server (for the components that watch it) and the flows the platform
+    /// needs stay allowed.
+    pub default_deny: bool,
+    /// Name resolution under `defaultDeny`: the resolvers the release's pods may ask.
+    pub dns: DnsPolicy,
+    /// The stack's own peers.
+    #[serde(flatten)]
+    pub stack: X,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DnsPolicy {
+    /// The cluster's resolvers. Defaults: pods labelled `k8s-app: kube-dns` in any
+    /// namespace (kube-dns and CoreDNS), NodeLocal DNSCache at 169.254.20.10 and
+    /// the metadata server at 169.254.169.254 (GKE Cloud DNS). Empty: any address.
+    pub peers: Vec<PolicyPeer>,
+    /// Ports the resolvers listen on, each allowed over UDP and TCP: 53, and 5353
+    /// for resolvers behind a Service that maps 53 to it (NetworkPolicies match the
+    /// pod's port, not the Service's).
+    pub ports: Vec<u16>,
+}
+
+/// One side of a NetworkPolicy rule: pods by labels (in the release's namespace,
+/// or in the namespaces `namespaceSelector` picks; `{}` is every namespace), or an
+/// address range.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PolicyPeer {
+    /// Labels of the pods (`matchLabels`); `{}`: every pod.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_selector: Option<BTreeMap<String, String>>,
+    /// Labels of the namespaces (`matchLabels`); `{}`: every namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace_selector: Option<BTreeMap<String, String>>,
+    /// An address range in CIDR notation, e.g. `169.254.20.10/32`; not with selectors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_block: Option<String>,
+}
+
+/// Each peer of a list with its key path (`networkPolicy.ingressFrom[0]`), as
+/// [`NetworkPolicy::check`] and [`NetworkPolicy::warnings`] name them.
+pub fn keyed_peers<'a>(
+    key: &'a str,
+    peers: &'a [PolicyPeer],
+) -> impl Iterator<Item = (String, &'a PolicyPeer)> + 'a {
+    peers
+        .iter()
+        .enumerate()
+        .map(move |(i, peer)| (format!("{key}[{i}]"), peer))
+}
+
+/// The namespace label Kubernetes sets on every namespace only from 1.21.
+pub const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
+
+impl<X> NetworkPolicy<X> {
+    /// Problems with the shared keys and with `peers` (each with its key path),
+    /// the stack's own.
+    pub fn check<'a>(
+        &'a self,
+        p: &mut Problems,
+        peers: impl IntoIterator<Item = (String, &'a PolicyPeer)>,
+    ) {
+        if self.default_deny && !self.enabled {
+            p.add(
+                "networkPolicy.defaultDeny",
+                "has no effect unless networkPolicy.enabled is true",
+            )
+            .hint("set networkPolicy.enabled=true as well");
+        }
+        let dns = keyed_peers("networkPolicy.dns.peers", &self.dns.peers);
+        for (path, peer) in dns.chain(peers) {
+            if let Err(e) = peer.check() {
+                p.add(path, e)
+                    .hint("give podSelector and/or namespaceSelector labels, or ipBlock: <address>/<prefix>");
+            }
+        }
+        if self.dns.ports.contains(&0) {
+            p.add("networkPolicy.dns.ports", "0 is no port");
+        }
+    }
+
+    /// Warnings for peers (DNS's, and `peers` with their key paths) that select namespaces by
+    /// `kubernetes.io/metadata.name`: on Kubernetes 1.20 no namespace carries it
+    /// unless someone labelled it, so such a peer matches nothing there.
+    pub fn warnings<'a>(
+        &'a self,
+        peers: impl IntoIterator<Item = (String, &'a PolicyPeer)>,
+    ) -> Vec<String> {
+        if !self.enabled {
+            return Vec::new();
+        }
+        keyed_peers("networkPolicy.dns.peers", &self.dns.peers)
+            .chain(peers)
+            .filter(|(_, peer)| {
+                peer.namespace_selector
+                    .as_ref()
+                    .is_some_and(|l| l.contains_key(NAMESPACE_NAME_LABEL))
+            })
+            .map(|(path, _)| {
+                format!(
+                    "{path} selects namespaces by {NAMESPACE_NAME_LABEL}, which Kubernetes sets by itself only from 1.21: on 1.20, label the namespace yourself (kubectl label namespace <name> {NAMESPACE_NAME_LABEL}=<name>)"
+                )
+            })
+            .collect()
+    }
+}
+
+impl PolicyPeer {
+    /// A NetworkPolicy peer is pods (by pod and/or namespace labels) or an address
+    /// range, never both (the API refuses `ipBlock` with selectors).
+    pub fn check(&self) -> Result<(), String> {
+        let selects = self.pod_selector.is_some() || self.namespace_selector.is_some();
+        match &self.ip_block {
+            Some(_) if selects => {
+                Err("ipBlock cannot be combined with podSelector or namespaceSelector".into())
+            }
+            Some(cidr) => cidr_ok(cidr),
+            None if selects => Ok(()),
+            None => Err("selects nothing: set podSelector, namespaceSelector or ipBlock".into()),
+        }
+    }
+}
+
+/// `169.254.20.10/32`, `10.0.0.0/8`, `fd00::/8`.
+fn cidr_ok(cidr: &str) -> Result<(), String> {
+    let err = || format!("ipBlock {cidr:?} is no CIDR; use e.g. 169.254.20.10/32");
+    let (addr, prefix) = cidr.split_once('/').ok_or_else(err)?;
+    let addr: std::net::IpAddr = addr.parse().map_err(|_| err())?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    match prefix.parse::<u8>() {
+        Ok(n) if n <= max => Ok(()),
+        _ => Err(err()),
+    }
+}
+
 /// `<component>.rbac`: Helm's switch for the RBAC a component's pods need.
 ///
 /// Off, stackctl renders no ServiceAccount, Role or binding for the component, so a
@@ -172,28 +317,21 @@ pub struct ExternalRedis {
 
 // The stack's own keys read as if declared beside the shared ones
 // (`values.global.development`, `values.ingress.path`), as they appear to users.
-impl<X> std::ops::Deref for Global<X> {
-    type Target = X;
-    fn deref(&self) -> &X {
-        &self.stack
-    }
+macro_rules! stack_keys_beside_shared {
+    ($($t:ident),*) => {$(
+        impl<X> std::ops::Deref for $t<X> {
+            type Target = X;
+            fn deref(&self) -> &X {
+                &self.stack
+            }
+        }
+
+        impl<X> std::ops::DerefMut for $t<X> {
+            fn deref_mut(&mut self) -> &mut X {
+                &mut self.stack
+            }
+        }
+    )*};
 }
 
-impl<X> std::ops::DerefMut for Global<X> {
-    fn deref_mut(&mut self) -> &mut X {
-        &mut self.stack
-    }
-}
-
-impl<X> std::ops::Deref for Ingress<X> {
-    type Target = X;
-    fn deref(&self) -> &X {
-        &self.stack
-    }
-}
-
-impl<X> std::ops::DerefMut for Ingress<X> {
-    fn deref_mut(&mut self) -> &mut X {
-        &mut self.stack
-    }
-}
+stack_keys_beside_shared!(Global, Ingress, NetworkPolicy);

@@ -35,9 +35,13 @@ pub const COMPONENT: &str = "clickvisual-schema";
 /// Key of the script in the schema ConfigMap, and where the Job mounts it.
 pub const SCRIPT_KEY: &str = "schema.sql";
 const MOUNT_DIR: &str = "/schema";
-/// `mysql` user of the official image (docker-library/mysql `8.4/Dockerfile.oracle`:
-/// `groupadd --system --gid 999 mysql; useradd --system --uid 999 --gid 999 …`).
-const MYSQL_UID: i64 = 999;
+/// Where the Job mounts the app's MySQL password (file `password`).
+const PASSWORD_DIR: &str = "/credentials";
+/// `nobody`, not the image's `mysql` (999): the Job runs the mysql client only,
+/// which needs no file of the server's user and writes nothing but `HOME=/tmp` (an
+/// emptyDir), as the MySQL probe does (`src/probe/job.rs`). The Job's name holds the
+/// revision, so a release upgraded to this runs a new Job, not a changed one.
+const CLIENT_UID: i64 = 65534;
 
 /// A ClickVisual release version, `major.minor.patch`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -242,6 +246,11 @@ pub fn warnings(v: &ClickVisual) -> Vec<String> {
 /// failing statement and names its line.
 pub const APPLY: &str = concat!(
     "set -u\n",
+    // The password from a file (the Job mounts the Secret's key), else from the env.
+    // `$(cat)` drops trailing newlines, which the option file could not hold anyway.
+    "if [ -n \"${MYSQL_PASSWORD_FILE:-}\" ]; then\n",
+    "  MYSQL_PASSWORD=$(cat \"$MYSQL_PASSWORD_FILE\") || exit 2\n",
+    "fi\n",
     mysql_client_setup!(),
     r#"run() {
   "$client" --defaults-extra-file="$dir/my.cnf" --protocol=TCP --connect-timeout=10 \
@@ -302,13 +311,15 @@ pub fn render(ctx: &Ctx<'_>) -> Option<Rendered> {
             w::env("PORT", mysql_conn.port.to_string()),
             w::env("DATABASE", &mysql_conn.database),
             w::env("MYSQL_USER", &mysql_conn.username),
-            mysql_conn.password_ref.env("MYSQL_PASSWORD"),
+            // A file, not an env var: the Secret's key mounted read-only.
+            w::env("MYSQL_PASSWORD_FILE", format!("{PASSWORD_DIR}/password")),
             w::env("SCHEMA_FILE", format!("{MOUNT_DIR}/{SCRIPT_KEY}")),
             // The client wants a writable home for its history and option files.
             w::env("HOME", "/tmp"),
         ]),
         volume_mounts: Some(vec![
             w::mount("schema", MOUNT_DIR, true),
+            w::mount("password", PASSWORD_DIR, true),
             w::mount("tmp", "/tmp", false),
         ]),
         security_context: Some(security),
@@ -329,13 +340,18 @@ pub fn render(ctx: &Ctx<'_>) -> Option<Rendered> {
         containers: vec![container],
         volumes: Some(vec![
             w::config_map_volume("schema", &config_map),
+            w::secret_key_volume(
+                "password",
+                &mysql_conn.password_ref.secret,
+                mysql_conn.password_ref.key,
+            ),
             w::empty_dir("tmp"),
         ]),
         ..w::pod_spec(
             &b,
             &ctx.pod_globals(),
             1,
-            w::pod_security(Some(MYSQL_UID), Some(MYSQL_UID)),
+            w::pod_security(Some(CLIENT_UID), Some(CLIENT_UID)),
         )
     };
     let base = w::workload_name(&b);

@@ -300,7 +300,8 @@ fn one_job_per_revision_before_the_app() {
     assert_eq!(spec["backoffLimit"], 2);
     assert_eq!(spec["activeDeadlineSeconds"], 600);
     let pod = &spec["template"]["spec"];
-    assert_eq!(pod["securityContext"]["runAsUser"], 999);
+    assert_eq!(pod["securityContext"]["runAsUser"], 65534);
+    assert_eq!(pod["securityContext"]["runAsGroup"], 65534);
     assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
     assert_eq!(pod["automountServiceAccountToken"], false);
     // Each try keeps its pod, and so its log.
@@ -313,19 +314,34 @@ fn one_job_per_revision_before_the_app() {
     assert_eq!(env(c, "MYSQL_USER"), Some("clickvisual"));
     assert_eq!(env(c, "DATABASE"), Some("clickvisual"));
     assert_eq!(env(c, "SCHEMA_FILE"), Some("/schema/schema.sql"));
-    let password = c["env"]
+    // The password is a file from the Secret, not an env var.
+    assert!(
+        c["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["name"] != "MYSQL_PASSWORD" && e.get("valueFrom").is_none()),
+        "{c}"
+    );
+    assert_eq!(env(c, "MYSQL_PASSWORD_FILE"), Some("/credentials/password"));
+    let mount = c["volumeMounts"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|e| e["name"] == "MYSQL_PASSWORD")
+        .find(|m| m["mountPath"] == "/credentials")
         .unwrap();
-    assert!(
-        password.get("value").is_none(),
-        "the password comes from a Secret"
-    );
+    assert_eq!(mount["readOnly"], true);
+    let volume = pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == mount["name"])
+        .unwrap();
+    assert_eq!(volume["secret"]["secretName"], "cv-mysql-credentials");
+    assert_eq!(volume["secret"]["items"][0]["path"], "password");
     assert_eq!(
-        password["valueFrom"]["secretKeyRef"]["name"],
-        "cv-mysql-credentials"
+        volume["secret"]["items"][0]["key"], "mysql-password",
+        "{volume}"
     );
     assert!(!job.body.to_string().contains(MYSQL_PW));
 
