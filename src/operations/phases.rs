@@ -162,7 +162,10 @@ impl Runner<'_> {
                     .await,
                 );
             }
-            let (result, ready) = wait_wave(self, phase, &wave.manifests).await;
+            let (mut result, ready) = wait_wave(self, phase, &wave.manifests).await;
+            if let Err(wait) = &mut result {
+                super::restart::recall(&mut wait.diagnoses, restarted);
+            }
             let failed = result.as_ref().err().map_or_else(BTreeSet::new, |wait| {
                 wait.diagnoses.iter().map(|d| d.component.clone()).collect()
             });

@@ -23,9 +23,9 @@ use serde_json::Value;
 use super::progress::Reporter;
 use crate::model::{Manifest, RELEASE_LABEL};
 use crate::release::RestartedPod;
-use crate::wait::Baseline;
 use crate::wait::json::{self, array_at, int_at, str_at};
 use crate::wait::pods::{is_job_pod, owned_pods};
+use crate::wait::{Baseline, Diagnosis};
 
 /// Log lines kept per restarted container.
 const LOG_LINES: i64 = 10;
@@ -173,6 +173,30 @@ pub async fn restart_stuck(
     restarted
 }
 
+/// Adds to each diagnosis what the pods `--restart-failed` deleted for its component
+/// last said: a replacement failing the same way is best explained by its predecessor,
+/// whose log is gone with it.
+pub fn recall(diagnoses: &mut [Diagnosis], restarted: &[RestartedPod]) {
+    for d in diagnoses {
+        for r in restarted.iter().filter(|r| r.component == d.component) {
+            let last = &r.last_state["terminated"];
+            let ended = match (last["reason"].as_str(), last["exitCode"].as_i64()) {
+                (Some(reason), Some(code)) => {
+                    format!(", last run ended {reason} (exit code {code})")
+                }
+                (None, Some(code)) => format!(", last run exited {code}"),
+                _ => String::new(),
+            };
+            d.before_restart.push(format!(
+                "pod {} ({} of container {}, {} restarts{ended})",
+                r.pod, r.reason, r.container, r.restarts
+            ));
+            d.before_restart
+                .extend(r.log.iter().map(|line| format!("  {line}")));
+        }
+    }
+}
+
 /// The previous run's last lines (a container in an image-pull back-off never ran:
 /// its current log, which is empty, says so), or why there are none.
 async fn last_log(api: &Api<Pod>, s: &Stuck) -> Vec<String> {
@@ -262,6 +286,50 @@ mod tests {
         let mut other = pod("other", Some("CrashLoopBackOff"), false);
         other["metadata"]["labels"] = json!({"app.kubernetes.io/name": "mysql"});
         assert!(stuck(&[(&d, &d.body)], &[other]).is_empty());
+    }
+
+    #[test]
+    fn a_diagnosis_quotes_the_pods_restarted_for_its_component() {
+        let restarted = RestartedPod {
+            pod: "cv-mysql-0".into(),
+            component: "mysql".into(),
+            container: "mysql".into(),
+            reason: "CrashLoopBackOff".into(),
+            restarts: 6,
+            last_state: json!({"terminated": {"reason": "Error", "exitCode": 3}}),
+            log: vec!["[ERROR] unknown variable 'x'".into()],
+        };
+        let target = crate::wait::diagnose::Target {
+            kind: "StatefulSet".into(),
+            name: "cv-mysql".into(),
+            namespace: Some("demo".into()),
+            component: "mysql".into(),
+        };
+        let status = crate::wait::ObjectStatus::in_progress("0/1 ready");
+        let mut diagnoses = vec![
+            crate::wait::diagnose::from_status(&target, &status, &[]),
+            crate::wait::diagnose::from_status(
+                &crate::wait::diagnose::Target {
+                    component: "kafka".into(),
+                    ..target.clone()
+                },
+                &status,
+                &[],
+            ),
+        ];
+        recall(&mut diagnoses, &[restarted]);
+        assert_eq!(
+            diagnoses[0].before_restart,
+            [
+                "pod cv-mysql-0 (CrashLoopBackOff of container mysql, 6 restarts, last run ended Error (exit code 3))",
+                "  [ERROR] unknown variable 'x'"
+            ]
+        );
+        assert!(diagnoses[0].to_string().contains("before the restart:"));
+        assert!(
+            diagnoses[1].before_restart.is_empty(),
+            "another component's"
+        );
     }
 
     #[test]

@@ -38,6 +38,10 @@ pub struct Diagnosis {
     /// Recent Warning events of the pod (or object), deduplicated, newest last.
     pub events: Vec<String>,
     pub remedy: String,
+    /// What the component's pods said before `--restart-failed` replaced them: their
+    /// logs went with them, and the new pods' trouble may be the same.
+    #[serde(rename = "beforeRestart", skip_serializing_if = "Vec::is_empty")]
+    pub before_restart: Vec<String>,
 }
 
 /// The object a diagnosis is about.
@@ -83,6 +87,7 @@ impl Target {
             detail: detail.into(),
             events: Vec::new(),
             remedy: remedy.into(),
+            before_restart: Vec::new(),
         }
     }
 }
@@ -107,6 +112,12 @@ impl fmt::Display for Diagnosis {
             writeln!(f, "  events:")?;
             for e in &self.events {
                 writeln!(f, "    - {e}")?;
+            }
+        }
+        if !self.before_restart.is_empty() {
+            writeln!(f, "  before the restart:")?;
+            for line in &self.before_restart {
+                writeln!(f, "    {line}")?;
             }
         }
         if !self.remedy.is_empty() {
