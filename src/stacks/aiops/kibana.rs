@@ -260,23 +260,7 @@ mod tests {
                 "kibana-system-password",
             ),
         ] {
-            assert_eq!(env(c, var), Some(format!("{dir}/password").as_str()));
-            let mount = c["volumeMounts"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|m| m["mountPath"] == dir)
-                .unwrap();
-            assert_eq!(mount["readOnly"], true);
-            let volume = pod["volumes"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|v| v["name"] == mount["name"])
-                .unwrap();
-            assert_eq!(volume["secret"]["secretName"], secret);
-            assert_eq!(volume["secret"]["items"][0]["key"], key);
-            assert_eq!(volume["secret"]["items"][0]["path"], "password");
+            assert_password_file(pod, c, var, dir, secret, key);
         }
         assert_eq!(
             env(c, "ES_URL"),

@@ -82,3 +82,32 @@ pub fn config_value(m: &Manifest, key: &str) -> String {
         .unwrap_or_else(|| panic!("{key} not in {}", m.id()))
         .to_string()
 }
+
+/// Asserts that `var` of `container` names the file `<dir>/password`, and that `dir` is
+/// a read-only mount of key `key` of Secret `secret`, in `pod` (a pod spec): a
+/// credential passed as a file, not as an env var.
+pub fn assert_password_file(
+    pod: &serde_json::Value,
+    container: &serde_json::Value,
+    var: &str,
+    dir: &str,
+    secret: &str,
+    key: &str,
+) {
+    assert_eq!(
+        env(container, var),
+        Some(format!("{dir}/password").as_str())
+    );
+    let mount = container["volumeMounts"]
+        .as_array()
+        .and_then(|ms| ms.iter().find(|m| m["mountPath"] == dir))
+        .unwrap_or_else(|| panic!("nothing mounted at {dir}: {container}"));
+    assert_eq!(mount["readOnly"], true, "{mount}");
+    let volume = pod["volumes"]
+        .as_array()
+        .and_then(|vs| vs.iter().find(|v| v["name"] == mount["name"]))
+        .unwrap_or_else(|| panic!("no volume {} in the pod", mount["name"]));
+    assert_eq!(volume["secret"]["secretName"], secret, "{volume}");
+    assert_eq!(volume["secret"]["items"][0]["key"], key, "{volume}");
+    assert_eq!(volume["secret"]["items"][0]["path"], "password", "{volume}");
+}

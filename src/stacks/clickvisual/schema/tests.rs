@@ -323,25 +323,13 @@ fn one_job_per_revision_before_the_app() {
             .all(|e| e["name"] != "MYSQL_PASSWORD" && e.get("valueFrom").is_none()),
         "{c}"
     );
-    assert_eq!(env(c, "MYSQL_PASSWORD_FILE"), Some("/credentials/password"));
-    let mount = c["volumeMounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["mountPath"] == "/credentials")
-        .unwrap();
-    assert_eq!(mount["readOnly"], true);
-    let volume = pod["volumes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|v| v["name"] == mount["name"])
-        .unwrap();
-    assert_eq!(volume["secret"]["secretName"], "cv-mysql-credentials");
-    assert_eq!(volume["secret"]["items"][0]["path"], "password");
-    assert_eq!(
-        volume["secret"]["items"][0]["key"], "mysql-password",
-        "{volume}"
+    assert_password_file(
+        pod,
+        c,
+        "MYSQL_PASSWORD_FILE",
+        "/credentials",
+        "cv-mysql-credentials",
+        "mysql-password",
     );
     assert!(!job.body.to_string().contains(MYSQL_PW));
 
