@@ -5,7 +5,7 @@
 use anyhow::Result;
 
 use super::confirm::{Stakes, confirm};
-use crate::operations::changes::{change_summary, render_diff};
+use crate::operations::changes::{change_summary, policies_turned_on, render_diff};
 use serde::Serialize;
 
 use crate::cli::{
@@ -67,6 +67,15 @@ pub async fn upgrade(global: &GlobalArgs, args: &UpgradeArgs) -> Result<()> {
     let changes = change_summary(&planned.previous, &planned.plan);
     if !global.quiet {
         eprintln!("{}", changes.text);
+        if let Some(note) = policies_turned_on(&planned.previous, &planned.plan)? {
+            // With --diff the policies are in the full diff below.
+            let note = if args.diff {
+                note.lines().next().unwrap_or_default().to_string()
+            } else {
+                note
+            };
+            eprintln!("{note}");
+        }
         if args.diff {
             eprintln!(
                 "{}",

@@ -148,6 +148,34 @@ pub async fn render_diff(
     Ok(out)
 }
 
+/// When an upgrade turns NetworkPolicies on (the previous revision had none): what
+/// that means, and each policy as a diff from nothing, shown before the question
+/// whether or not `--diff` was given. Where the network plugin enforces them, a
+/// client of the user's that the values do not admit loses its connection, and
+/// that is not seen in a one-line summary.
+pub fn policies_turned_on(previous: &[Manifest], plan: &Plan) -> Result<Option<String>> {
+    const KIND: &str = "NetworkPolicy";
+    if previous.iter().any(|m| m.kind == KIND) {
+        return Ok(None);
+    }
+    let added: Vec<&Manifest> = plan.manifests().filter(|m| m.kind == KIND).collect();
+    if added.is_empty() {
+        return Ok(None);
+    }
+    let mut out = format!(
+        "note: this upgrade turns NetworkPolicies on ({} of them). Where the cluster's network plugin \
+         enforces them, each pod of the release then admits only the stack's own flows and the \
+         clients the networkPolicy values name: any other client of yours loses its connection \
+         (networkPolicy.enabled=false keeps them off).\n",
+        added.len()
+    );
+    for m in added {
+        let after = to_yaml(&normalize(m.body.clone()))?;
+        out.push_str(&unified("", &after, "no policy", &m.id()));
+    }
+    Ok(Some(out))
+}
+
 pub fn unified(before: &str, after: &str, old_label: &str, new_id: &str) -> String {
     TextDiff::from_lines(before, after)
         .unified_diff()
@@ -265,5 +293,30 @@ mod tests {
             changed.text
         );
         assert_eq!(changed.removed, 0, "{}", changed.text);
+
+        // Policies are on by default: a revision without them, turned on.
+        let off: Vec<Manifest> = plan(1, &["networkPolicy.enabled=false"])
+            .manifests()
+            .cloned()
+            .collect();
+        assert!(off.iter().all(|m| m.kind != "NetworkPolicy"));
+        let note = policies_turned_on(&off, &plan(2, &[])).unwrap().unwrap();
+        assert!(
+            note.starts_with("note: this upgrade turns NetworkPolicies on"),
+            "{note}"
+        );
+        let shown = note.matches("+kind: NetworkPolicy").count();
+        let planned = plan(2, &[])
+            .manifests()
+            .filter(|m| m.kind == "NetworkPolicy")
+            .count();
+        assert!(
+            shown > 0 && shown == planned,
+            "{shown} of {planned}: {note}"
+        );
+        // Already on, or still off: nothing to say.
+        assert!(policies_turned_on(&first, &plan(2, &[])).unwrap().is_none());
+        let still_off = plan(2, &["networkPolicy.enabled=false"]);
+        assert!(policies_turned_on(&off, &still_off).unwrap().is_none());
     }
 }

@@ -68,6 +68,7 @@ pub async fn install(
             Base {
                 profile: None,
                 layer: Some(generated_layer(r)),
+                earlier_defaults: false,
             },
             &mut rand::rng(),
         )?;

@@ -73,6 +73,10 @@ pub struct Base {
     /// Values layered over the profile, under `-f` and `--set`: the previous
     /// revision's values, or only its generated secrets with `--reset-values`.
     pub layer: Option<Layer>,
+    /// `layer` holds a revision's complete values: the stack's earlier defaults
+    /// ([`Stack::earlier_defaults_yaml`](crate::stacks::Stack::earlier_defaults_yaml))
+    /// go under it, for the keys its stackctl did not know yet.
+    pub earlier_defaults: bool,
 }
 
 /// Resolves values over an existing release's base.
@@ -91,6 +95,9 @@ pub fn prepare_on(args: &Input, base: Base, rng: &mut dyn rand::Rng) -> Result<P
         Layer::defaults(stack.defaults_yaml()),
         Layer::profile(&profile.name, &profile.source, profile.yaml.clone()),
     ];
+    if base.earlier_defaults && !stack.earlier_defaults_yaml().is_empty() {
+        layers.push(Layer::earlier_defaults(stack.earlier_defaults_yaml()));
+    }
     layers.extend(base.layer);
     // Counted here as well as by the values engine, so that a thousand `-f` of the
     // same big file are refused before they are all in memory.
@@ -257,5 +264,84 @@ mod tests {
         let pinned = serde_json::json!({"kafka": {"image": {"repository": "k", "tag": "1",
             "digest": format!("sha256:{}", "b".repeat(64))}}});
         assert!(undigested_warning("production", &pinned).is_none());
+    }
+
+    /// The values an upgrade over `stored` (a revision's values) resolves to.
+    fn upgraded(profile: &str, stored: Value, earlier_defaults: bool) -> Value {
+        use rand::SeedableRng;
+        let input = Input {
+            sets: vec![
+                SetFlag::set("aiEngine.image.repository=r/ai"),
+                SetFlag::set("apiGateway.image.repository=r/gw"),
+                SetFlag::set("selfHealing.image.repository=r/sh"),
+            ]
+            .into_iter()
+            .filter(|_| profile.starts_with("aiops"))
+            .collect(),
+            ..Input::default()
+        };
+        let base = Base {
+            profile: Some(profile.into()),
+            layer: Some(Layer::tree("values of revision 1", stored)),
+            earlier_defaults,
+        };
+        prepare_on(&input, base, &mut rand::rngs::StdRng::seed_from_u64(1))
+            .unwrap()
+            .values
+            .tree
+    }
+
+    #[test]
+    fn keys_a_release_predates_keep_their_earlier_meaning_on_upgrade() {
+        // A ClickVisual release installed before it had NetworkPolicies: its
+        // stored values have no `networkPolicy` at all.
+        let old = serde_json::json!({"clickvisual": {"replicas": 1}});
+        let v = upgraded("minimal", old.clone(), true);
+        assert_eq!(v["networkPolicy"]["enabled"], false);
+        // The rest of the key comes from today's defaults.
+        assert_eq!(v["networkPolicy"]["defaultDeny"], false);
+        assert!(v["networkPolicy"]["dns"]["ports"].is_array());
+        // New installs (and --reset-values) take today's default.
+        assert_eq!(
+            upgraded("minimal", old, false)["networkPolicy"]["enabled"],
+            true
+        );
+        // A release that knew the key keeps what it had, either way.
+        let on = serde_json::json!({"networkPolicy": {"enabled": true}});
+        assert_eq!(
+            upgraded("minimal", on, true)["networkPolicy"]["enabled"],
+            true
+        );
+
+        // In-house services installed before `securityContext`: still the
+        // image's own user.
+        let old = serde_json::json!({"aiEngine": {"replicas": 2}});
+        let v = upgraded("aiops", old, true);
+        for key in ["aiEngine", "apiGateway", "selfHealing"] {
+            assert_eq!(v[key]["securityContext"]["enabled"], false, "{key}");
+        }
+        assert_eq!(v["aiEngine"]["replicas"], 2);
+        let v = upgraded("aiops", serde_json::json!({}), false);
+        assert_eq!(v["aiEngine"]["securityContext"]["enabled"], true);
+    }
+
+    #[test]
+    fn earlier_defaults_are_valid_values_of_their_stack() {
+        // A key misspelt there would be layered silently under every upgrade.
+        for stack in crate::stacks::STACKS {
+            let layers = [
+                Layer::defaults(stack.defaults_yaml()),
+                Layer::earlier_defaults(stack.earlier_defaults_yaml()),
+            ];
+            let sets = [
+                SetFlag::set("aiEngine.enabled=false"),
+                SetFlag::set("apiGateway.enabled=false"),
+                SetFlag::set("selfHealing.enabled=false"),
+            ];
+            let sets: &[SetFlag] = if stack.name() == "aiops" { &sets } else { &[] };
+            if let Err(e) = stack.resolve(&layers, sets, &mut rand::rng()) {
+                panic!("{}: {e}", stack.name());
+            }
+        }
     }
 }

@@ -104,6 +104,7 @@ pub async fn plan(session: &Session, input: &Input, reset_values: bool) -> Resul
         Base {
             profile: Some(profile_of(&current)),
             layer: Some(layer),
+            earlier_defaults: !reset_values,
         },
         &mut rand::rng(),
     )?;

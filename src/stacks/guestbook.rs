@@ -99,6 +99,7 @@ static STACK: Definition<Values> = Definition {
     name: "guestbook",
     default_namespace: "guestbook",
     defaults_yaml: DEFAULTS_YAML,
+    earlier_defaults_yaml: "",
     render: |v, release, caps| {
         let ctx = ctx(v, release, caps);
         [

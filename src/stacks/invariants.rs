@@ -314,7 +314,7 @@ fn restricted_violations(spec: &serde_json::Value) -> Vec<String> {
 
 /// The components that do not meet `restricted`, and why they cannot (their image
 /// contracts, `docs/images.md`, have the facts).
-const NOT_RESTRICTED: [(&str, &str); 5] = [
+const NOT_RESTRICTED: [(&str, &str); 4] = [
     (
         "fluentbit",
         "reads the nodes' container logs through hostPath volumes, as root (the log files are root's)",
@@ -331,10 +331,6 @@ const NOT_RESTRICTED: [(&str, &str); 5] = [
         "clickvisual",
         "the image runs as root (no USER line) from a root-owned /clickvisual; whether the server writes there was not read, so it is not moved to another uid unverified",
     ),
-    (
-        "ai-engine",
-        "an in-house image whose user is not known: runAsNonRoot is not asserted",
-    ),
 ];
 
 #[test]
@@ -349,15 +345,7 @@ fn every_pod_meets_the_restricted_level_or_says_why_not() {
             }
             checked += 1;
             let found = restricted_violations(spec);
-            let exception = NOT_RESTRICTED
-                .iter()
-                .find(|(c, _)| *c == m.component)
-                .or_else(|| {
-                    // The three in-house services share one reason.
-                    ["api-gateway", "self-healing"]
-                        .contains(&m.component.as_str())
-                        .then_some(&NOT_RESTRICTED[4])
-                });
+            let exception = NOT_RESTRICTED.iter().find(|(c, _)| *c == m.component);
             match exception {
                 Some((c, _)) => {
                     seen_exceptions.insert(*c);

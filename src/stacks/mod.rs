@@ -41,6 +41,11 @@ pub trait Stack: Sync {
     fn default_namespace(&self) -> &'static str;
     /// Every key with its default, as YAML.
     fn defaults_yaml(&self) -> &'static str;
+    /// What a release installed before a key existed had in effect, as YAML: an
+    /// upgrade layers it under the release's stored values, so a key that is new
+    /// to the release keeps the behaviour it was installed with instead of taking
+    /// a default that changed meanwhile (NetworkPolicies on for new installs only).
+    fn earlier_defaults_yaml(&self) -> &'static str;
     /// Layers, `--set` flags, generated secrets, validation; every problem at once.
     fn resolve(
         &self,
@@ -138,6 +143,8 @@ pub struct Definition<T> {
     pub name: &'static str,
     pub default_namespace: &'static str,
     pub defaults_yaml: &'static str,
+    /// [`Stack::earlier_defaults_yaml`].
+    pub earlier_defaults_yaml: &'static str,
     pub render: fn(&T, &Release, Capabilities) -> Vec<Rendered>,
     pub probes: fn(&T, &Release) -> Vec<ProbeSpec>,
     /// [`Stack::flows`] over typed values.
@@ -181,6 +188,10 @@ where
 
     fn defaults_yaml(&self) -> &'static str {
         self.defaults_yaml
+    }
+
+    fn earlier_defaults_yaml(&self) -> &'static str {
+        self.earlier_defaults_yaml
     }
 
     fn resolve(

@@ -144,6 +144,16 @@ impl Layer {
         }
     }
 
+    /// The stack's defaults for keys an existing release predates (see
+    /// `Stack::earlier_defaults_yaml`).
+    pub fn earlier_defaults(yaml: impl Into<String>) -> Self {
+        Self {
+            name: "stack defaults for releases that predate the key".to_owned(),
+            kind: LayerKind::Defaults,
+            source: LayerSource::Yaml(yaml.into()),
+        }
+    }
+
     /// `name` is the profile's name, `path` where it lives (in the repository
     /// for embedded profiles, on disk otherwise).
     pub fn profile(name: &str, path: &str, yaml: impl Into<String>) -> Self {

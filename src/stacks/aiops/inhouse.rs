@@ -10,7 +10,7 @@ use k8s_openapi::api::rbac::v1::PolicyRule;
 
 use super::Ctx;
 use super::prometheus::scrape_annotations;
-use super::values::{InHouse, Values};
+use super::values::{InHouse, InHouseSecurity, Values};
 use super::{elasticsearch, postgresql, redis, routes};
 use crate::model::{Phase, Rendered};
 use crate::stacks::component::Builder;
@@ -182,9 +182,9 @@ pub fn render(ctx: &Ctx<'_>, kind: Kind) -> Option<Rendered> {
     };
     let mut pod = PodSpec {
         containers: vec![container],
-        // The image's own user: unknown to the stack.
         ..ctx.pod_spec(&b, v.replicas, w::pod_security(None, None))
     };
+    restrict(&mut pod, &v.security_context);
     if kind == Kind::SelfHealing {
         w::push_namespaced_rbac(&mut b, &name, self_healing_rules());
         pod.service_account_name = Some(name.clone());
@@ -203,6 +203,33 @@ pub fn render(ctx: &Ctx<'_>, kind: Kind) -> Option<Rendered> {
     ));
     w::push_pdb(&mut b, ctx.caps, &ctx.pod_globals(), v.replicas);
     Some(b.finish(depends_on(ctx)))
+}
+
+/// The user and root filesystem `securityContext` asks for. Off, the image's own
+/// user runs with a writable root and runAsNonRoot is not asserted: stackctl
+/// cannot read an image it does not know.
+fn restrict(pod: &mut PodSpec, sc: &InHouseSecurity) {
+    if !sc.enabled {
+        return;
+    }
+    let security = pod.security_context.get_or_insert_with(Default::default);
+    security.run_as_user = Some(i64::from(sc.run_as_user));
+    security.run_as_group = Some(i64::from(sc.run_as_group));
+    security.run_as_non_root = Some(true);
+    let container = &mut pod.containers[0];
+    for (i, path) in sc.writable_paths.iter().enumerate() {
+        let name = format!("writable-{i}");
+        pod.volumes
+            .get_or_insert_with(Vec::new)
+            .push(w::empty_dir(&name));
+        container
+            .volume_mounts
+            .get_or_insert_with(Vec::new)
+            .push(w::mount(&name, path, false));
+    }
+    if sc.read_only_root_filesystem {
+        *container = w::read_only_root(std::mem::take(container));
+    }
 }
 
 fn depends_on(ctx: &Ctx<'_>) -> Vec<&'static str> {
@@ -365,6 +392,54 @@ mod tests {
         let c = container_of(d, "api-gateway");
         assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/healthz");
         assert_eq!(env(c, "FEATURE_X"), Some("on"));
+    }
+
+    #[test]
+    fn runs_as_a_high_uid_with_a_read_only_root_unless_turned_off() {
+        let mut v = values();
+        v.api_gateway.security_context.writable_paths = vec!["/tmp".into(), "/app/cache".into()];
+        v.self_healing.security_context.enabled = false;
+        let all = render_all(&v);
+        let spec = |c: &str| {
+            find(component(&all, c), "Deployment", &format!("ops-{c}")).body["spec"]["template"]
+                ["spec"]
+                .clone()
+        };
+        let gw = spec("api-gateway");
+        let sc = &gw["securityContext"];
+        assert_eq!(
+            (&sc["runAsUser"], &sc["runAsGroup"], &sc["runAsNonRoot"]),
+            (&10001.into(), &10001.into(), &true.into())
+        );
+        let c = &gw["containers"][0];
+        assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
+        // Each writable path is its own emptyDir, mounted writable.
+        for (i, path) in ["/tmp", "/app/cache"].into_iter().enumerate() {
+            let name = format!("writable-{i}");
+            let mount = c["volumeMounts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|m| m["name"] == name.as_str())
+                .unwrap_or_else(|| panic!("{name} not mounted"));
+            assert_eq!(mount["mountPath"], path);
+            assert!(mount.get("readOnly").is_none());
+            assert!(
+                gw["volumes"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|v| v["name"] == name.as_str() && v["emptyDir"].is_object())
+            );
+        }
+        // Off: the image's own user, a writable root, nothing mounted.
+        let sh = spec("self-healing");
+        assert!(sh["securityContext"].get("runAsUser").is_none());
+        assert!(sh["securityContext"].get("runAsNonRoot").is_none());
+        assert!(sh.get("volumes").is_none());
+        let c = &sh["containers"][0];
+        assert!(c["securityContext"].get("readOnlyRootFilesystem").is_none());
+        assert!(c.get("volumeMounts").is_none());
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub static STACK: crate::stacks::Definition<Values> = crate::stacks::Definition 
     name: NAME,
     default_namespace: DEFAULT_NAMESPACE,
     defaults_yaml: DEFAULTS_YAML,
+    earlier_defaults_yaml: include_str!("earlier.yaml"),
     render,
     probes,
     flows,

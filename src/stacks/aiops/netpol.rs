@@ -335,8 +335,10 @@ mod tests {
 
     #[test]
     fn absent_unless_enabled() {
-        assert!(policies(&values()).is_empty());
+        assert!(!policies(&values()).is_empty(), "on by default");
         let mut v = values();
+        v.network_policy.enabled = false;
+        assert!(policies(&v).is_empty());
         v.network_policy.default_deny = true;
         assert!(policies(&v).is_empty(), "defaultDeny alone does nothing");
     }

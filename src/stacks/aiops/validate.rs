@@ -21,6 +21,7 @@ impl Validate for Values {
         self.check_monitoring(p);
         self.check_security(p);
         self.check_inhouse_env(p);
+        self.check_inhouse_security(p);
         redis::check(&self.redis, p);
     }
 }
@@ -388,6 +389,38 @@ impl Values {
             }
         }
     }
+
+    /// The in-house containers' user and writable paths: mount paths the kubelet
+    /// would refuse, or a uid the restricted level forbids, named before anything
+    /// is applied.
+    fn check_inhouse_security(&self, p: &mut Problems) {
+        for kind in Kind::ALL {
+            let v = kind.values(self);
+            let sc = &v.security_context;
+            if !v.enabled || !sc.enabled {
+                continue;
+            }
+            let key = format!("{}.securityContext", kind.key());
+            if sc.run_as_user == 0 {
+                p.add(
+                    format!("{key}.runAsUser"),
+                    "0 is root: the container must run as a non-root uid",
+                )
+                .hint(format!(
+                    "set {key}.enabled=false to run the image's own user, whatever it is"
+                ));
+            }
+            let mut seen = std::collections::BTreeSet::new();
+            for (i, path) in sc.writable_paths.iter().enumerate() {
+                let at = format!("{key}.writablePaths[{i}]");
+                if !path.starts_with('/') || path == "/" || path.split('/').any(|s| s == "..") {
+                    p.add(at, format!("{path:?} is not an absolute path below /"));
+                } else if !seen.insert(path.trim_end_matches('/')) {
+                    p.add(at, format!("{path:?} is listed twice"));
+                }
+            }
+        }
+    }
 }
 
 /// Names used unquoted-ish in SQL: letters, digits, '_'.
@@ -576,6 +609,34 @@ mod tests {
     }
 
     #[test]
+    fn inhouse_security_names_a_root_uid_and_bad_paths() {
+        let mut v = values();
+        let sc = &mut v.ai_engine.security_context;
+        sc.run_as_user = 0;
+        sc.writable_paths = vec![
+            "tmp".into(),
+            "/".into(),
+            "/a/../etc".into(),
+            "/x".into(),
+            "/x/".into(),
+        ];
+        let p = problems(&v);
+        for want in [
+            "aiEngine.securityContext.runAsUser: 0 is root",
+            "aiEngine.securityContext.writablePaths[0]: \"tmp\" is not an absolute path",
+            "aiEngine.securityContext.writablePaths[1]: \"/\" is not an absolute path",
+            "aiEngine.securityContext.writablePaths[2]: \"/a/../etc\" is not an absolute path",
+            "aiEngine.securityContext.writablePaths[4]: \"/x/\" is listed twice",
+        ] {
+            assert!(p.iter().any(|x| x.starts_with(want)), "{want}: {p:#?}");
+        }
+        assert_eq!(p.len(), 5, "{p:#?}");
+        // Off, nothing of it is checked: the image's own user runs.
+        v.ai_engine.security_context.enabled = false;
+        assert!(problems(&v).is_empty(), "{:#?}", problems(&v));
+    }
+
+    #[test]
     fn redis_cluster_needs_six_nodes() {
         let mut v = values();
         v.redis.cluster.enabled = true;
@@ -674,6 +735,7 @@ mod tests {
         v.postgresql.auth.username = "postgres".into();
         v.logstash.index_prefix = "logs-app".into();
         v.prometheus.retention = "15 days".into();
+        v.network_policy.enabled = false;
         v.network_policy.default_deny = true;
         v.ai_engine.env.insert("REDIS_HOST".into(), "x".into());
         v.ai_engine.env.insert("MY_TOKEN".into(), "x".into());

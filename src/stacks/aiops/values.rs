@@ -366,6 +366,27 @@ pub struct InHouse {
     /// Extra plain environment variables (no secrets: those belong in Secrets).
     pub env: BTreeMap<String, String>,
     pub resources: Resources,
+    pub security_context: InHouseSecurity,
+}
+
+/// How an in-house service's container runs. The image is the user's, so stackctl
+/// cannot read its user or what it writes: it runs it the restricted way unless
+/// told otherwise (the convention of charts such as Bitnami's
+/// `containerSecurityContext`).
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct InHouseSecurity {
+    /// `false`: the image's own user and a writable root, nothing asserted (how
+    /// releases installed before this key ran them).
+    pub enabled: bool,
+    /// Non-root uid the container runs as.
+    pub run_as_user: u32,
+    /// Its primary group.
+    pub run_as_group: u32,
+    pub read_only_root_filesystem: bool,
+    /// Absolute paths the service writes, each an `emptyDir` (under a read-only
+    /// root the only writable places).
+    pub writable_paths: Vec<String>,
 }
 
 pub type Redis = crate::stacks::kit::redis::Redis<crate::stacks::kit::redis::Clustering>;
