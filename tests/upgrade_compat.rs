@@ -27,6 +27,7 @@ use common::cli::{Env, stderr};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::Api;
 use kube::api::ListParams;
 use stackctl::apply::apply_all;
@@ -103,6 +104,21 @@ fn previous_record() -> Record {
     record
 }
 
+/// The namespace's NetworkPolicies. A release from before ClickVisual had them
+/// predates `networkPolicy` in its values: today's default (on) must not reach it
+/// through the upgrade, or clients of its users the flow table does not know would
+/// lose their connections unasked.
+async fn policies(env: &Env) -> Vec<String> {
+    Api::<NetworkPolicy>::namespaced(env.client.clone(), &env.ns)
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|p| p.metadata.name.unwrap())
+        .collect()
+}
+
 async fn claims(env: &Env) -> BTreeMap<String, String> {
     Api::<PersistentVolumeClaim>::namespaced(env.client.clone(), &env.ns)
         .list(&ListParams::default())
@@ -138,6 +154,9 @@ async fn a_release_of_the_previous_stackctl_upgrades_in_place() {
     );
 
     assert_eq!(claims(&env).await, before, "volumes were replaced");
+    assert!(record.values.get("networkPolicy").is_none());
+    assert_eq!(policies(&env).await, Vec::<String>::new());
+    assert!(!stderr(&out).contains("turns NetworkPolicies on"));
     assert_eq!(
         env.secret_value("cv-mysql-credentials", "mysql-root-password")
             .await,
@@ -173,6 +192,19 @@ async fn a_release_of_the_previous_stackctl_upgrades_in_place() {
         pod.containers[0].image.as_deref(),
         Some("clickvisual/clickvisual:v1.2.0")
     );
+
+    // Turning them on is the user's call, and is shown before it is made.
+    let out = env
+        .ok(&["upgrade", "cv", "--set", "networkPolicy.enabled=true"])
+        .await;
+    let err = stderr(&out);
+    let on = policies(&env).await;
+    assert!(!on.is_empty());
+    assert!(err.contains("note: this upgrade turns NetworkPolicies on"), "{err}");
+    for name in &on {
+        assert!(err.contains(&format!("new NetworkPolicy/{name}")), "{name}: {err}");
+    }
+    assert_eq!(claims(&env).await, before, "volumes were replaced");
     env.done().await;
 }
 
@@ -228,6 +260,7 @@ async fn an_aiops_release_with_storage_keys_upgrades_to_persistence() {
     );
 
     assert_eq!(claims(&env).await, before, "volumes were replaced");
+    assert_eq!(policies(&env).await, Vec::<String>::new());
     assert_eq!(
         env.secret_value("ops-grafana-credentials", "admin-password")
             .await,
@@ -280,6 +313,7 @@ async fn a_default_release_keeps_its_redis_and_is_told_it_is_unused() {
         "{err}"
     );
     assert_eq!(claims(&env).await, before, "volumes were replaced");
+    assert_eq!(policies(&env).await, Vec::<String>::new());
     assert_eq!(
         env.secret_value("cv-redis-credentials", "redis-password")
             .await,
