@@ -200,9 +200,15 @@ async fn a_release_of_the_previous_stackctl_upgrades_in_place() {
     let err = stderr(&out);
     let on = policies(&env).await;
     assert!(!on.is_empty());
-    assert!(err.contains("note: this upgrade turns NetworkPolicies on"), "{err}");
+    assert!(
+        err.contains("note: this upgrade turns NetworkPolicies on"),
+        "{err}"
+    );
     for name in &on {
-        assert!(err.contains(&format!("new NetworkPolicy/{name}")), "{name}: {err}");
+        assert!(
+            err.contains(&format!("new NetworkPolicy/{name}")),
+            "{name}: {err}"
+        );
     }
     assert_eq!(claims(&env).await, before, "volumes were replaced");
     env.done().await;

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::Namespace;
 
 use super::Ctx;
+use super::inhouse::Kind;
 use super::values::{PodSecurityLevel, Values};
 use crate::model::{Phase, Rendered};
 use crate::stacks::component::Builder;
@@ -63,15 +64,17 @@ pub fn level_str(l: PodSecurityLevel) -> &'static str {
 /// - `privileged`: Elasticsearch's init container that sets `vm.max_map_count` is
 ///   privileged; node-exporter reads the host (hostPath; host network and PID with
 ///   `nodeExporter.hostNetwork`).
-/// - `baseline`: the in-house services run images whose user we do not know, so
-///   `runAsNonRoot` (required by `restricted`) cannot be promised for them.
+/// - `baseline`: an in-house service run as its image's own user
+///   (`securityContext.enabled=false`): `runAsNonRoot`, which `restricted`
+///   requires, cannot be promised for an image stackctl does not know.
 /// - `restricted`: everything else runs as a fixed non-root user, drops every
 ///   capability, forbids privilege escalation and uses the runtime's seccomp profile.
-pub fn required_level(v: &Values) -> (PodSecurityLevel, Vec<&'static str>) {
-    let mut privileged = Vec::new();
+pub fn required_level(v: &Values) -> (PodSecurityLevel, Vec<String>) {
+    let mut privileged: Vec<String> = Vec::new();
     if v.elasticsearch.enabled && v.elasticsearch.sysctl_init_container {
         privileged.push(
-            "elasticsearch.sysctlInitContainer (a privileged init container sets vm.max_map_count)",
+            "elasticsearch.sysctlInitContainer (a privileged init container sets vm.max_map_count)"
+                .into(),
         );
     }
     if v.prometheus.enabled && v.node_exporter.enabled {
@@ -80,27 +83,26 @@ pub fn required_level(v: &Values) -> (PodSecurityLevel, Vec<&'static str>) {
             "nodeExporter.enabled (hostPath mounts of /proc, /sys and /; host network and PID with nodeExporter.hostNetwork)"
         } else {
             "nodeExporter.enabled (hostPath mounts of /proc, /sys and /)"
-        });
+        }
+        .into());
     }
     if !privileged.is_empty() {
         return (PodSecurityLevel::Privileged, privileged);
     }
-    let mut baseline = Vec::new();
-    for (enabled, key) in [
-        (v.ai_engine.enabled, "aiEngine.enabled (image user unknown)"),
-        (
-            v.api_gateway.enabled,
-            "apiGateway.enabled (image user unknown)",
-        ),
-        (
-            v.self_healing.enabled,
-            "selfHealing.enabled (image user unknown)",
-        ),
-    ] {
-        if enabled {
-            baseline.push(key);
-        }
-    }
+    // An in-house service run as the image's own user asserts nothing about it.
+    let baseline: Vec<String> = Kind::ALL
+        .into_iter()
+        .filter(|k| {
+            let s = k.values(v);
+            s.enabled && !s.security_context.enabled
+        })
+        .map(|k| {
+            format!(
+                "{}.securityContext.enabled=false (the image's own user, unknown)",
+                k.key()
+            )
+        })
+        .collect();
     if !baseline.is_empty() {
         return (PodSecurityLevel::Baseline, baseline);
     }
@@ -152,10 +154,14 @@ mod tests {
         v.pod_security_policy.enabled = true;
         v.elasticsearch.sysctl_init_container = false;
         v.node_exporter.enabled = false;
+        // The in-house services run as uid 10001 by default: restricted holds.
+        assert_eq!(
+            labels(&v)["pod-security.kubernetes.io/enforce"],
+            "restricted"
+        );
+        v.api_gateway.security_context.enabled = false;
         assert_eq!(labels(&v)["pod-security.kubernetes.io/enforce"], "baseline");
-        v.ai_engine.enabled = false;
         v.api_gateway.enabled = false;
-        v.self_healing.enabled = false;
         assert_eq!(
             labels(&v)["pod-security.kubernetes.io/enforce"],
             "restricted"
