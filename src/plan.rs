@@ -144,6 +144,30 @@ impl Plan {
         })
     }
 
+    /// Gives each object named for its revision (a Job that runs once per revision
+    /// that changes it) the name it had in `previous`, the last deployed revision's
+    /// objects, when nothing but the revision differs: that revision completed it,
+    /// so re-applying it is a no-op instead of a new pod to wait for. Returns how
+    /// many kept their names.
+    pub fn keep_completed_runs(&mut self, previous: &[Manifest]) -> usize {
+        let mut kept = 0;
+        let manifests = self
+            .phases
+            .iter_mut()
+            .flat_map(|p| p.waves.iter_mut())
+            .flat_map(|w| w.manifests.iter_mut());
+        for m in manifests {
+            if let Some(p) = previous.iter().find(|p| {
+                m.is_counterpart_of(p) && p.revision_neutral_body() == m.revision_neutral_body()
+            }) {
+                m.name.clone_from(&p.name);
+                m.body["metadata"]["name"] = p.name.clone().into();
+                kept += 1;
+            }
+        }
+        kept
+    }
+
     /// Every object in apply order.
     pub fn manifests(&self) -> impl Iterator<Item = &Manifest> {
         self.phases

@@ -149,6 +149,10 @@ async fn each_fault_drift_and_network_problem_is_a_finding_with_its_remedy() {
         "ingress.tls.enabled=true",
         "--set",
         "ingress.tls.secretName=cv-tls",
+        // Without the release's own policies, which would admit its flows: the
+        // user's deny-all below is then what blocks them.
+        "--set",
+        "networkPolicy.enabled=false",
     ])
     .await;
     env.faults(&[

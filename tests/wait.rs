@@ -447,6 +447,38 @@ async fn failed_job_reports_the_exit_code() {
     f.done().await;
 }
 
+/// A Job named for what it runs meets, on a retry, the Job that failed under the
+/// same name: applying it again runs it anew instead of failing the wait at once.
+#[tokio::test]
+async fn a_failed_job_applied_again_runs_again() {
+    let f = Fixture::new("wait-rerun").await;
+    f.faults(&["{pods: 'setup-*', fault: exit-code, exitCode: 4}"])
+        .await;
+    let manifests = [f.manifest("setup", job("setup"))];
+    let (result, _, _) = f.apply_and_wait(&manifests, common::WAIT).await;
+    assert_eq!(failure(result).kind, WaitFailure::Failed);
+    let jobs: kube::Api<k8s_openapi::api::batch::v1::Job> =
+        kube::Api::namespaced(f.client.clone(), &f.ns);
+    let failed = jobs.get("setup").await.unwrap().metadata.uid;
+
+    // Faults gone, the same Job applied again: a new Job object that completes.
+    f.faults(&[]).await;
+    let (result, _, _) = f.apply_and_wait(&manifests, common::WAIT).await;
+    result.expect("the Job ran again and completed");
+    let job = jobs.get("setup").await.unwrap();
+    assert_ne!(job.metadata.uid, failed, "the failed Job was kept");
+    assert_eq!(job.status.unwrap().succeeded, Some(1));
+
+    // A completed Job applied again is left as it is: nothing runs twice.
+    let (result, _, _) = f.apply_and_wait(&manifests, common::WAIT).await;
+    result.unwrap();
+    assert_eq!(
+        jobs.get("setup").await.unwrap().metadata.uid,
+        job.metadata.uid
+    );
+    f.done().await;
+}
+
 #[tokio::test]
 async fn never_ready_pod_times_out_with_a_diagnosis() {
     let f = Fixture::new("wait-never").await;

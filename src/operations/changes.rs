@@ -294,6 +294,29 @@ mod tests {
         );
         assert_eq!(changed.removed, 0, "{}", changed.text);
 
+        // An upgrade keeps the last revision's run when only the revision differs.
+        let mut kept = plan(2, &[]);
+        assert_eq!(kept.keep_completed_runs(&first), 1);
+        let summary = change_summary(&first, &kept);
+        assert_eq!(summary.text, "changes: 0 to add, 0 to change, 0 to remove");
+        assert!(
+            kept.manifests()
+                .any(|m| m.name == "clickvisual-clickvisual-schema-1")
+        );
+        // What the Job runs changed: the image, or the script in its ConfigMap.
+        for set in [
+            "mysql.image.tag=8.4.3",
+            "clickvisual.schema.sql=CREATE TABLE IF NOT EXISTS x (id INT);",
+        ] {
+            let mut next = plan(2, &[set]);
+            assert_eq!(next.keep_completed_runs(&first), 0, "{set}");
+            assert!(
+                next.manifests()
+                    .any(|m| m.name == "clickvisual-clickvisual-schema-2"),
+                "{set}"
+            );
+        }
+
         // Policies are on by default: a revision without them, turned on.
         let off: Vec<Manifest> = plan(1, &["networkPolicy.enabled=false"])
             .manifests()

@@ -110,8 +110,9 @@ pub async fn plan(session: &Session, input: &Input, reset_values: bool) -> Resul
     )?;
     let latest = store.latest(&t.name).await?;
     prepared.release.revision = latest.map_or(current.revision, |r| r.revision) + 1;
-    let plan = prepared.plan(session.caps)?;
+    let mut plan = prepared.plan(session.caps)?;
     let previous = stored_objects(&current);
+    plan.keep_completed_runs(&previous);
     let immutable = immutable::changes(&previous, &plan.manifests().cloned().collect::<Vec<_>>());
     let init_only = match prepared.stack.init_only_changes(
         &credentials::values_of(&current.values),

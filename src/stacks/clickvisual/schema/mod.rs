@@ -284,8 +284,9 @@ echo "schema applied to $HOST:$PORT/$DATABASE: $tables tables"
 );
 
 /// The schema ConfigMap (storage phase) and the Job applying it, named for the
-/// revision: a Job's pod template cannot change, and every revision checks the
-/// schema once, whatever the previous one left.
+/// revision: a Job's pod template cannot change. An upgrade that changes nothing
+/// of the Job keeps the last revision's completed run (`Plan::keep_completed_runs`);
+/// a retry of a failed revision runs a new one.
 pub fn render(ctx: &Ctx<'_>) -> Option<Rendered> {
     let v = &ctx.values.clickvisual;
     let schema = schema(v)?;
@@ -299,7 +300,7 @@ pub fn render(ctx: &Ctx<'_>) -> Option<Rendered> {
         w::config_map(
             &b,
             config_map.clone(),
-            BTreeMap::from([(SCRIPT_KEY.to_string(), schema.script)]),
+            BTreeMap::from([(SCRIPT_KEY.to_string(), schema.script.clone())]),
         ),
     );
     let mut security = w::container_security();
@@ -359,6 +360,10 @@ pub fn render(ctx: &Ctx<'_>) -> Option<Rendered> {
     let mut job = w::job_named(&b, name, 2, 600, pod);
     let annotations = job.metadata.annotations.get_or_insert_default();
     annotations.insert(PER_REVISION_ANNOTATION.to_string(), base);
+    // The script is in a ConfigMap the Job names but does not hold: its checksum
+    // makes a changed script (`clickvisual.schema.sql`) a change of the Job, which
+    // an upgrade then runs again rather than keeping the last revision's run.
+    annotations.extend(w::checksum_annotation(&schema.script));
     annotations.insert(
         SCHEMA_ANNOTATION.to_string(),
         format!(
