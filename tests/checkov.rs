@@ -24,10 +24,10 @@ const GOAL: f64 = 4.0;
 
 /// Each profile's figure as measured with checkov 3.3.30: a ratchet, not the goal.
 const BOUNDS: [(&str, f64); 7] = [
-    ("minimal", 5.34),
-    ("default", 5.29),
-    ("production", 4.25),
-    ("external-services", 5.0),
+    ("minimal", 4.84),
+    ("default", 4.86),
+    ("production", 3.88),
+    ("external-services", 4.0),
     ("aiops-minimal", 4.92),
     ("aiops", 5.54),
     ("aiops-production", 4.44),
