@@ -531,6 +531,9 @@ const ZK: &str = "31z4/zookeeper-docker";
 const ZK_REV: &str = "52a83649bc332b3324e0f0ecd96a1c88b2793022";
 const ZK_DF: &str = "3.9.4/Dockerfile";
 const ZK_EP: &str = "3.9.4/docker-entrypoint.sh";
+/// ZooKeeper itself, the release the image's `DISTRO_NAME` downloads.
+const ZKS: &str = "apache/zookeeper";
+const ZKS_TAG: &str = "release-3.9.4";
 
 pub static ZOOKEEPER: ImageContract = ImageContract {
     image: "zookeeper",
@@ -543,13 +546,28 @@ pub static ZOOKEEPER: ImageContract = ImageContract {
     uid: fact(Some(1000), up(ZK, ZK_REV, ZK_DF)),
     gid: fact(Some(1000), up(ZK, ZK_REV, ZK_DF)),
     writable_paths: &[
-        fact("/data", up(ZK, ZK_REV, ZK_DF)),
-        fact("/datalog", up(ZK, ZK_REV, ZK_DF)),
-        fact("/logs", up(ZK, ZK_REV, ZK_DF)),
         Fact {
-            note: "zoo.cfg is written there when absent",
+            note: "snapshots, myid (the entrypoint), the epoch files",
+            ..fact("/data", up(ZK, ZK_REV, ZK_DF))
+        },
+        Fact {
+            note: "ZOO_DATA_LOG_DIR, the transaction log (stackctl moves it to /data/datalog)",
+            ..fact("/datalog", up(ZK, ZK_REV, ZK_DF))
+        },
+        Fact {
+            note: "ZOO_LOG_DIR: zkServer.sh runs mkdir -p on it when it is not writable; the logback.xml of 3.9.4 logs to the console only (conf/logback.xml)",
+            ..fact("/logs", up(ZKS, ZKS_TAG, "bin/zkServer.sh"))
+        },
+        Fact {
+            note: "zoo.cfg is written there when absent; the directory also holds the image's logback.xml, which the server finds on the classpath (zkEnv.sh puts ZOOCFGDIR first)",
             ..fact("/conf", up(ZK, ZK_REV, ZK_EP))
         },
+        fact(
+            "/tmp",
+            unverified(
+                "the JVM's perf data (/tmp/hsperfdata_<user>) and attach files are HotSpot defaults; the JDK was not read, so /tmp is an emptyDir for what it may write",
+            ),
+        ),
     ],
     data_dir: fact(Some("/data"), up(ZK, ZK_REV, ZK_DF)),
     config_files: &[fact(
@@ -621,7 +639,17 @@ pub static ZOOKEEPER: ImageContract = ImageContract {
     real_run: RealRun::None {
         why: "Debian packages ZooKeeper 3.8 (zookeeperd), but no test runs it yet; the probe's `srvr` parsing is tested against a canned answer (tests/probe_commands.rs)",
     },
-    exceptions: &[PROBE_UID, PROBE_GID, PROBE_PATHS],
+    exceptions: &[
+        PROBE_UID,
+        PROBE_GID,
+        PROBE_PATHS,
+        Exception {
+            container: "seed-conf",
+            rule: Rule::WritablePaths,
+            why: "copies the image's /conf into the emptyDir the server mounts there (cp only, no server): it writes that emptyDir and nothing else",
+            known_defect: false,
+        },
+    ],
 };
 
 const FB: &str = "fluent/fluent-bit";
