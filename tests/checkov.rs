@@ -25,8 +25,8 @@ const GOAL: f64 = 4.0;
 /// Each profile's figure as measured with checkov 3.3.30: a ratchet, not the goal.
 const BOUNDS: [(&str, f64); 7] = [
     ("minimal", 4.84),
-    ("default", 4.86),
-    ("production", 3.88),
+    ("default", 4.72),
+    ("production", 3.75),
     ("external-services", 4.0),
     ("aiops-minimal", 4.92),
     ("aiops", 5.54),
