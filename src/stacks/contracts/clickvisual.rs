@@ -539,10 +539,19 @@ pub static ZOOKEEPER: ImageContract = ImageContract {
     image: "zookeeper",
     tag: "3.9",
     matched_by: Match::Image,
-    about: &[fact(
-        "zookeeper:3.9 is built from the 3.9.4 directory",
-        unverified("the official-images library file mapping tags to directories was not read"),
-    )],
+    about: &[
+        fact(
+            "zookeeper:3.9 is built from the 3.9.4 directory",
+            unverified("the official-images library file mapping tags to directories was not read"),
+        ),
+        Fact {
+            note: "no -XX:HeapDumpPath, and the working directory is the read-only /apache-zookeeper-3.9.4-bin under stackctl: the dump is not written, and the process is killed (-XX:OnOutOfMemoryError='kill -9 %p') as before",
+            ..fact(
+                "start-foreground runs java with -XX:+HeapDumpOnOutOfMemoryError",
+                up(ZKS, ZKS_TAG, "bin/zkServer.sh"),
+            )
+        },
+    ],
     uid: fact(Some(1000), up(ZK, ZK_REV, ZK_DF)),
     gid: fact(Some(1000), up(ZK, ZK_REV, ZK_DF)),
     writable_paths: &[
