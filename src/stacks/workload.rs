@@ -319,6 +319,27 @@ pub fn wait_for_tcp(
     }
 }
 
+/// Init container that copies the image's own directory `dir` into `volume` (an
+/// emptyDir the main container mounts at `dir`): for an image whose entrypoint
+/// writes into a directory that also holds files of the image, under a read-only
+/// root. The copy runs as the pod's user, under a read-only root itself; `cp -R`
+/// keeps no owner, so the files become the user's, readable as before.
+pub fn seed_dir(
+    name: &str,
+    image: String,
+    pull_policy: &str,
+    dir: &str,
+    volume: &str,
+) -> Container {
+    const SEED: &str = "/seed";
+    let script = format!("cp -R {dir}/. {SEED}/");
+    Container {
+        command: Some(shell(script)),
+        volume_mounts: Some(vec![mount(volume, SEED, false)]),
+        ..read_only_root(container(name, image, pull_policy, helper_resources()))
+    }
+}
+
 // ---------------------------------------------------------------------------------
 // Probes
 

@@ -30,6 +30,14 @@ pub(super) const GOVERNOR_PORT: u16 = 19011;
 /// the image holds `resource.yaml` and `rbac.conf`, which the config refers to.
 const CONFIG_DIR: &str = "/clickvisual/configs";
 const CONFIG_KEY: &str = "default.toml";
+/// Not the image's user (it has no USER line: root). Every file the image holds is
+/// root's and world-readable (`config/` is mode 100644 in git, the binary is what
+/// `go build` writes), and the server writes none of them (see the image contract),
+/// so any uid runs it; a high one shares no uid with the node's users.
+const UID: i64 = 10001;
+/// Where Go spools a multipart upload past 32 MiB (gin's form binding, see the
+/// contract): the one path the server may write under its read-only root.
+const TMP_DIR: &str = "/tmp";
 
 pub fn render(ctx: &Ctx<'_>) -> Option<Rendered> {
     let v = &ctx.values.clickvisual;
@@ -48,15 +56,25 @@ pub fn render(ctx: &Ctx<'_>) -> Option<Rendered> {
     let pod = PodSpec {
         init_containers: Some(init_containers(ctx)),
         containers: vec![container(ctx)],
-        volumes: Some(vec![Volume {
-            name: "config".into(),
-            secret: Some(SecretVolumeSource {
-                secret_name: Some(config_secret),
+        volumes: Some(vec![
+            Volume {
+                name: "config".into(),
+                secret: Some(SecretVolumeSource {
+                    secret_name: Some(config_secret),
+                    ..Default::default()
+                }),
                 ..Default::default()
-            }),
-            ..Default::default()
-        }]),
-        ..w::pod_spec(&b, &globals, v.replicas, w::pod_security(None, None))
+            },
+            w::empty_dir("tmp"),
+        ]),
+        // A Deployment without volumes of its own: nothing on disk belongs to the uid
+        // it ran as before, so existing releases move to this one as they upgrade.
+        ..w::pod_spec(
+            &b,
+            &globals,
+            v.replicas,
+            w::pod_security(Some(UID), Some(UID)),
+        )
     };
     let deployment = Deployment {
         metadata: b.meta(w::workload_name(&b)),
@@ -285,6 +303,10 @@ fn config_toml(ctx: &Ctx<'_>) -> String {
                 port: GOVERNOR_PORT,
             },
         },
+        // ClickVisual's own logger (`elog.Load("logger")`, clickvisual v1.0.7
+        // `api/internal/invoker/invoker.go`): ego's default writer is a file under
+        // `./logs` (gotomicro/ego v1.2.2 `core/elog/config.go`), which the
+        // read-only root would refuse.
         logger: Logger {
             level: v.config.log_level.as_str(),
             writer: "stderr",
@@ -388,6 +410,9 @@ fn config_env() -> Vec<EnvVar> {
     vec![
         // Overrides `--config`: the image's CMD would otherwise read its own copy.
         w::env("EGO_CONFIG_PATH", format!("{CONFIG_DIR}/{CONFIG_KEY}")),
+        // ego's own loggers, built before the config is read, take their writer
+        // from here (default `file`: gotomicro/ego v1.2.2 `core/eapp/env.go`,
+        // `core/elog/elog_api.go`).
         w::env("EGO_LOG_WRITER", "stderr"),
     ]
 }
@@ -403,27 +428,28 @@ fn config_mount() -> VolumeMount {
 
 /// Wait for MySQL (and Redis, which the process connects to at start in multi-copy
 /// mode): v1.0.7 panics at start when MySQL is unreachable. The schema is not made
-/// here, in every replica, but once per revision by the schema Job.
+/// here, in every replica, but once per revision by the schema Job. Busybox `nc`
+/// writes nothing: read-only roots.
 fn init_containers(ctx: &Ctx<'_>) -> Vec<Container> {
     let v = &ctx.values.clickvisual;
     let image = ctx.image(&v.image);
     let policy = v.image.pull_policy.as_str();
     let mysql = &ctx.conn.mysql;
-    let mut inits = vec![w::wait_for_tcp(
+    let mut inits = vec![w::read_only_root(w::wait_for_tcp(
         "wait-for-mysql",
         image.clone(),
         policy,
         &mysql.host,
         mysql.port,
-    )];
+    ))];
     if let Some(r) = redis_used(ctx) {
-        inits.push(w::wait_for_tcp(
+        inits.push(w::read_only_root(w::wait_for_tcp(
             "wait-for-redis",
             image,
             policy,
             &r.host,
             r.port,
-        ));
+        )));
     }
     inits
 }
@@ -461,7 +487,9 @@ fn container(ctx: &Ctx<'_>) -> Container {
             w::container_port("http", i32::from(HTTP_PORT)),
             w::container_port("governor", i32::from(GOVERNOR_PORT)),
         ]),
-        volume_mounts: Some(vec![config_mount()]),
+        // Read-only root: with the loggers on stderr the server writes no file; /tmp
+        // takes what Go spools of a large upload (the image contract has the sources).
+        volume_mounts: Some(vec![config_mount(), w::mount("tmp", TMP_DIR, false)]),
         // Unauthenticated JSON from the API router (not just the static UI).
         readiness_probe: Some(w::http_probe(
             &install_route(ctx),
@@ -469,7 +497,7 @@ fn container(ctx: &Ctx<'_>) -> Container {
             Timing::READINESS,
         )),
         liveness_probe: Some(liveness_probe()),
-        ..ctx.container(COMPONENT, &v.image, &v.resources)
+        ..w::read_only_root(ctx.container(COMPONENT, &v.image, &v.resources))
     }
 }
 
@@ -729,6 +757,39 @@ mod tests {
                 .iter()
                 .any(|p| p["name"] == "governor" && p["containerPort"] == 19011),
             "{c}"
+        );
+    }
+
+    /// Not root, as the image would run, and nothing writable but /tmp: the server
+    /// writes no file with its loggers on stderr (see the image contract). Init
+    /// containers too, Redis's included.
+    #[test]
+    fn runs_as_a_high_uid_under_a_read_only_root() {
+        let mut v = values();
+        v.clickvisual.replicas = 3;
+        v.redis.enabled = true;
+        let all = render_all(&v);
+        let d = find(
+            component(&all, "clickvisual"),
+            "Deployment",
+            "cv-clickvisual",
+        );
+        let sc = &d.body["spec"]["template"]["spec"]["securityContext"];
+        assert_eq!(sc["runAsUser"], 10001, "{sc}");
+        assert_eq!(sc["runAsGroup"], 10001, "{sc}");
+        assert_eq!(sc["runAsNonRoot"], true, "{sc}");
+        assert_read_only_root(d, "clickvisual", &["/tmp"]);
+        for init in ["wait-for-mysql", "wait-for-redis"] {
+            assert_read_only_root(d, init, &[]);
+        }
+        assert_eq!(
+            config(&v)["logger"]["writer"].as_str(),
+            Some("stderr"),
+            "ego's default writer is a file under ./logs"
+        );
+        assert_eq!(
+            env(container_of(d, "clickvisual"), "EGO_LOG_WRITER"),
+            Some("stderr")
         );
     }
 

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{Container, PodSpec, VolumeMount};
+use k8s_openapi::api::core::v1::{Container, PodSpec};
 
 use super::Ctx;
 use super::common::{DATA_VOLUME, join, jvm_heap_mib};
@@ -17,6 +17,20 @@ pub(super) const PEER_PORT: i32 = 2888;
 pub(super) const ELECTION_PORT: i32 = 3888;
 /// The `zookeeper` user of the official image.
 const UID: i64 = 1000;
+/// `ZOO_CONF_DIR` and `ZOOCFGDIR` of the image (31z4/zookeeper-docker
+/// `3.9.4/Dockerfile`).
+const CONF_DIR: &str = "/conf";
+/// What the container writes besides its claim at /data, each an emptyDir under the
+/// read-only root (see the image contract): zoo.cfg (the entrypoint), the log
+/// directory zkServer.sh wants writable (`ZOO_LOG_DIR`; the logback.xml of 3.9.4
+/// logs to the console only), the image's default `ZOO_DATA_LOG_DIR`, unused here
+/// (the log is on the claim) but a path the image writes, and the JVM's /tmp.
+const WRITABLE: [(&str, &str); 4] = [
+    ("conf", CONF_DIR),
+    ("logs", "/logs"),
+    ("datalog", "/datalog"),
+    ("tmp", "/tmp"),
+];
 
 /// ZooKeeper runs only for an internal Kafka in ZooKeeper mode.
 pub fn used(ctx: &Ctx<'_>) -> bool {
@@ -50,7 +64,23 @@ pub fn render(ctx: &Ctx<'_>) -> Option<Rendered> {
         vec![w::service_port("client", CLIENT_PORT)],
     ));
     let pod = PodSpec {
+        // The entrypoint writes zoo.cfg into /conf, next to the logback.xml the
+        // server reads from there (its directory is on the classpath): under a
+        // read-only root /conf is an emptyDir, first given the image's own files.
+        init_containers: Some(vec![w::seed_dir(
+            "seed-conf",
+            ctx.image(&v.image),
+            v.image.pull_policy.as_str(),
+            CONF_DIR,
+            "conf",
+        )]),
         containers: vec![container(ctx)],
+        volumes: Some(
+            WRITABLE
+                .iter()
+                .map(|(volume, _)| w::empty_dir(volume))
+                .collect(),
+        ),
         ..w::pod_spec(
             &b,
             &globals,
@@ -116,11 +146,15 @@ fn container(ctx: &Ctx<'_>) -> Container {
             w::container_port("peer", PEER_PORT),
             w::container_port("election", ELECTION_PORT),
         ]),
-        volume_mounts: Some(vec![VolumeMount {
-            name: DATA_VOLUME.into(),
-            mount_path: "/data".into(),
-            ..Default::default()
-        }]),
+        volume_mounts: Some(
+            std::iter::once(w::mount(DATA_VOLUME, "/data", false))
+                .chain(
+                    WRITABLE
+                        .iter()
+                        .map(|(volume, path)| w::mount(volume, path, false)),
+                )
+                .collect(),
+        ),
         // `srvr` reports a Mode only while the member serves: standalone, leader or
         // follower with a quorum.
         readiness_probe: Some(w::exec_probe(
@@ -133,7 +167,7 @@ fn container(ctx: &Ctx<'_>) -> Container {
             "echo ruok | nc -w 2 127.0.0.1 2181 | grep -q imok",
             Timing::LIVENESS,
         )),
-        ..ctx.container(COMPONENT, &v.image, &v.resources)
+        ..w::read_only_root(ctx.container(COMPONENT, &v.image, &v.resources))
     }
 }
 
@@ -161,6 +195,25 @@ mod tests {
                 "server.1=cv-zookeeper-0.cv-zookeeper-headless.logs.svc:2888:3888;2181"
             )
         );
+    }
+
+    /// Read-only root: /data on the claim, every other path the image writes on an
+    /// emptyDir, /conf first seeded with the image's own files (logback.xml).
+    #[test]
+    fn read_only_root_with_the_image_conf_copied_to_an_empty_dir() {
+        let all = render_all(&values());
+        let sts = find(component(&all, "zookeeper"), "StatefulSet", "cv-zookeeper");
+        assert_read_only_root(sts, "zookeeper", &["/conf", "/logs", "/datalog", "/tmp"]);
+        let c = container_of(sts, "zookeeper");
+        assert_eq!(c["volumeMounts"][0]["mountPath"], "/data", "{c}");
+        assert_eq!(c["volumeMounts"][0]["name"], "data", "{c}");
+        let seed = container_of(sts, "seed-conf");
+        assert_eq!(seed["command"][2], "cp -R /conf/. /seed/", "{seed}");
+        assert_eq!(seed["volumeMounts"][0]["name"], "conf", "{seed}");
+        assert_read_only_root(sts, "seed-conf", &["/seed"]);
+        // The image's user, who owns the claim's files in existing releases.
+        let sc = &sts.body["spec"]["template"]["spec"]["securityContext"];
+        assert_eq!(sc["runAsUser"], 1000, "{sc}");
     }
 
     #[test]

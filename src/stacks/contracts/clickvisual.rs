@@ -13,6 +13,9 @@ const NO_API: Fact<Option<&str>> = fact(
 
 const CV: &str = "clickvisual/clickvisual";
 const CV_TAG: &str = "v1.0.7";
+/// The framework clickvisual v1.0.7's go.mod pins.
+const EGO: &str = "gotomicro/ego";
+const EGO_TAG: &str = "v1.2.2";
 
 pub static CLICKVISUAL: ImageContract = ImageContract {
     image: "clickvisual/clickvisual",
@@ -32,6 +35,41 @@ pub static CLICKVISUAL: ImageContract = ImageContract {
                 "the registry was not queried; only the workflow that publishes it was read",
             ),
         ),
+        Fact {
+            note: "`elog.Load(\"logger\")` in invoker.Init: stackctl renders `[logger] writer = \"stderr\"`",
+            ..fact(
+                "ClickVisual's own logger writes to the writer its `[logger]` section names",
+                up(CV, CV_TAG, "api/internal/invoker/invoker.go"),
+            )
+        },
+        Fact {
+            note: "the writer defaults to EGO_LOG_WRITER, else `file`; `logger.default` and `logger.ego` (not rendered) would rebuild them (ego_function.go initLogger)",
+            ..fact(
+                "ego's own loggers write a file under ./logs (EGO_LOG_PATH) unless EGO_LOG_WRITER=stderr",
+                up(EGO, EGO_TAG, "core/elog/config.go"),
+            )
+        },
+        Fact {
+            note: "os.WriteFile only for an instance whose Prometheus rule store is `file`, at the path set in the UI (a path on no volume here: use the ConfigMap or operator store); the only other file written, the agent search's Excel export, runs in the `agent` command or with inspectLog.enable, which stackctl does not set (api/internal/pkg/agent/)",
+            ..fact(
+                "the server writes no file of its own at start-up or while serving",
+                up(CV, CV_TAG, "api/internal/service/alarm/rule/filesystem.go"),
+            )
+        },
+        Fact {
+            note: "ego v1.2.2, egorm v1.0.4, eredis v1.0.3 and gotomicro/cetus call no os.Create/OpenFile/MkdirAll/WriteFile/CreateTemp outside that file logger; ClickVisual hands casbin its model's path and a gorm adapter over MySQL (service/permission/pmsplugin/pms.go) and keeps sessions in gin-contrib's memstore or Redis (pkg/session/container.go)",
+            ..fact(
+                "the framework writes no file either with the loggers on stderr",
+                up(EGO, EGO_TAG, "core/elog/file_writer_builder.go"),
+            )
+        },
+        Fact {
+            note: "COPY without --chown keeps modes: config/ is 100644 in git, bin/clickvisual is what `go build` writes; so any uid reads and runs them",
+            ..fact(
+                "the image's files are root's and world-readable",
+                up(CV, CV_TAG, "Dockerfile"),
+            )
+        },
         fact(
             "works with ClickHouse 24.8 (new analyzer on by default since 24.3)",
             unverified(
@@ -44,10 +82,13 @@ pub static CLICKVISUAL: ImageContract = ImageContract {
         ..fact(Some(0), up(CV, CV_TAG, "Dockerfile"))
     },
     gid: Fact {
-        note: "no USER line: root",
+        note: "no USER line: root (stackctl runs it as 10001:10001, see the exceptions)",
         ..fact(Some(0), up(CV, CV_TAG, "Dockerfile"))
     },
-    writable_paths: &[],
+    writable_paths: &[Fact {
+        note: "gin's form binding (ParseMultipartForm, 32 MiB in memory) on a multipart body: Go spools file parts past that to os.TempDir()",
+        ..fact("/tmp", up("gin-gonic/gin", "v1.9.1", "binding/form.go"))
+    }],
     data_dir: fact(None, up(CV, CV_TAG, "config/default.toml")),
     config_files: &[
         fact(
@@ -99,7 +140,7 @@ pub static CLICKVISUAL: ImageContract = ImageContract {
                        (healthcheck.Default, RaMin0/gin-health-check) answers 200 `ok` \
                        before routing, sessions or MySQL",
             },
-            up("gotomicro/ego", "v1.2.2", "server/egin/container.go"),
+            up(EGO, EGO_TAG, "server/egin/container.go"),
         ),
         fact(
             Health {
@@ -115,9 +156,7 @@ pub static CLICKVISUAL: ImageContract = ImageContract {
                 path: "/build/info",
                 what: "ego governor build info",
             },
-            unverified(
-                "served by gotomicro/ego's governor (server/egovernor); ego was not read at the version go.mod pins",
-            ),
+            up(EGO, EGO_TAG, "server/egovernor/component.go"),
         ),
     ],
     base_path: None,
@@ -127,21 +166,68 @@ pub static CLICKVISUAL: ImageContract = ImageContract {
                 name: "EGO_CONFIG_PATH",
                 effect: "config file path, overrides --config",
             },
-            unverified("read by gotomicro/ego, not read here; ClickVisual's k8s docs set it"),
+            up(CV, CV_TAG, "api/internal/pkg/config/config.go"),
         ),
         fact(
             Env {
                 name: "EGO_LOG_WRITER",
-                effect: "stderr: logs to stderr",
+                effect: "stderr: ego's loggers write to stderr, not to files under ./logs",
             },
-            unverified("read by gotomicro/ego, not read here"),
+            up(EGO, EGO_TAG, "core/eapp/env.go"),
         ),
     ],
     min_kubernetes: NO_API,
     real_run: RealRun::None {
         why: "not packaged by Debian; what it reads from MySQL is checked by running its schema Job's script against MariaDB (tests/schema.rs)",
     },
-    exceptions: &[],
+    exceptions: &[
+        CV_UID,
+        CV_GID,
+        Exception {
+            container: "wait-for-mysql",
+            ..CV_UID
+        },
+        Exception {
+            container: "wait-for-mysql",
+            ..CV_GID
+        },
+        Exception {
+            container: "wait-for-redis",
+            ..CV_UID
+        },
+        Exception {
+            container: "wait-for-redis",
+            ..CV_GID
+        },
+        WAIT_WRITES_NOTHING,
+        Exception {
+            container: "wait-for-redis",
+            ..WAIT_WRITES_NOTHING
+        },
+    ],
+};
+
+/// ClickVisual runs as 10001, not as the image's root: it writes no file of the
+/// image (see `about`), and its Deployment has no volume a uid would own.
+const CV_UID: Exception = Exception {
+    container: "clickvisual",
+    rule: Rule::Uid,
+    why: "runs as 10001 on purpose: the image's files are world-readable and the server writes only to /tmp, an emptyDir; the pod has no volume an earlier uid owns",
+    known_defect: false,
+};
+
+/// The wait containers run the image's busybox `nc` in a shell loop, not the server.
+const WAIT_WRITES_NOTHING: Exception = Exception {
+    container: "wait-for-mysql",
+    rule: Rule::WritablePaths,
+    why: "runs `nc -z` in a shell loop, not the server, and writes nothing: no /tmp",
+    known_defect: false,
+};
+
+const CV_GID: Exception = Exception {
+    rule: Rule::Gid,
+    why: "group 10001, the uid's own: no file of the image needs group root",
+    ..CV_UID
 };
 
 const MYSQL: &str = "docker-library/mysql";
@@ -445,25 +531,52 @@ const ZK: &str = "31z4/zookeeper-docker";
 const ZK_REV: &str = "52a83649bc332b3324e0f0ecd96a1c88b2793022";
 const ZK_DF: &str = "3.9.4/Dockerfile";
 const ZK_EP: &str = "3.9.4/docker-entrypoint.sh";
+/// ZooKeeper itself, the release the image's `DISTRO_NAME` downloads.
+const ZKS: &str = "apache/zookeeper";
+const ZKS_TAG: &str = "release-3.9.4";
 
 pub static ZOOKEEPER: ImageContract = ImageContract {
     image: "zookeeper",
     tag: "3.9",
     matched_by: Match::Image,
-    about: &[fact(
-        "zookeeper:3.9 is built from the 3.9.4 directory",
-        unverified("the official-images library file mapping tags to directories was not read"),
-    )],
+    about: &[
+        fact(
+            "zookeeper:3.9 is built from the 3.9.4 directory",
+            unverified("the official-images library file mapping tags to directories was not read"),
+        ),
+        Fact {
+            note: "no -XX:HeapDumpPath, and the working directory is the read-only /apache-zookeeper-3.9.4-bin under stackctl: the dump is not written, and the process is killed (-XX:OnOutOfMemoryError='kill -9 %p') as before",
+            ..fact(
+                "start-foreground runs java with -XX:+HeapDumpOnOutOfMemoryError",
+                up(ZKS, ZKS_TAG, "bin/zkServer.sh"),
+            )
+        },
+    ],
     uid: fact(Some(1000), up(ZK, ZK_REV, ZK_DF)),
     gid: fact(Some(1000), up(ZK, ZK_REV, ZK_DF)),
     writable_paths: &[
-        fact("/data", up(ZK, ZK_REV, ZK_DF)),
-        fact("/datalog", up(ZK, ZK_REV, ZK_DF)),
-        fact("/logs", up(ZK, ZK_REV, ZK_DF)),
         Fact {
-            note: "zoo.cfg is written there when absent",
+            note: "snapshots, myid (the entrypoint), the epoch files",
+            ..fact("/data", up(ZK, ZK_REV, ZK_DF))
+        },
+        Fact {
+            note: "ZOO_DATA_LOG_DIR, the transaction log (stackctl moves it to /data/datalog)",
+            ..fact("/datalog", up(ZK, ZK_REV, ZK_DF))
+        },
+        Fact {
+            note: "ZOO_LOG_DIR: zkServer.sh runs mkdir -p on it when it is not writable; the logback.xml of 3.9.4 logs to the console only (conf/logback.xml)",
+            ..fact("/logs", up(ZKS, ZKS_TAG, "bin/zkServer.sh"))
+        },
+        Fact {
+            note: "zoo.cfg is written there when absent; the directory also holds the image's logback.xml, which the server finds on the classpath (zkEnv.sh puts ZOOCFGDIR first)",
             ..fact("/conf", up(ZK, ZK_REV, ZK_EP))
         },
+        fact(
+            "/tmp",
+            unverified(
+                "the JVM's perf data (/tmp/hsperfdata_<user>) and attach files are HotSpot defaults; the JDK was not read, so /tmp is an emptyDir for what it may write",
+            ),
+        ),
     ],
     data_dir: fact(Some("/data"), up(ZK, ZK_REV, ZK_DF)),
     config_files: &[fact(
@@ -535,7 +648,17 @@ pub static ZOOKEEPER: ImageContract = ImageContract {
     real_run: RealRun::None {
         why: "Debian packages ZooKeeper 3.8 (zookeeperd), but no test runs it yet; the probe's `srvr` parsing is tested against a canned answer (tests/probe_commands.rs)",
     },
-    exceptions: &[PROBE_UID, PROBE_GID, PROBE_PATHS],
+    exceptions: &[
+        PROBE_UID,
+        PROBE_GID,
+        PROBE_PATHS,
+        Exception {
+            container: "seed-conf",
+            rule: Rule::WritablePaths,
+            why: "copies the image's /conf into the emptyDir the server mounts there (cp only, no server): it writes that emptyDir and nothing else",
+            known_defect: false,
+        },
+    ],
 };
 
 const FB: &str = "fluent/fluent-bit";

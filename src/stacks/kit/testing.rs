@@ -111,3 +111,28 @@ pub fn assert_password_file(
     assert_eq!(volume["secret"]["items"][0]["key"], key, "{volume}");
     assert_eq!(volume["secret"]["items"][0]["path"], "password", "{volume}");
 }
+
+/// Asserts that container `name` of workload `m` runs under a read-only root and that
+/// each of `writable` (the paths its image contract lists, less any on a claim) is
+/// mounted read-write from an emptyDir of the pod.
+pub fn assert_read_only_root(m: &Manifest, name: &str, writable: &[&str]) {
+    let c = container_of(m, name);
+    assert_eq!(
+        c["securityContext"]["readOnlyRootFilesystem"],
+        true,
+        "{}: {c}",
+        m.id()
+    );
+    let volumes = m.body["spec"]["template"]["spec"]["volumes"].as_array();
+    for path in writable {
+        let mount = c["volumeMounts"]
+            .as_array()
+            .and_then(|ms| ms.iter().find(|m| m["mountPath"] == *path))
+            .unwrap_or_else(|| panic!("{}: nothing mounted at {path}: {c}", m.id()));
+        assert_ne!(mount["readOnly"], true, "{}: {mount}", m.id());
+        let volume = volumes
+            .and_then(|vs| vs.iter().find(|v| v["name"] == mount["name"]))
+            .unwrap_or_else(|| panic!("{}: no volume {} in the pod", m.id(), mount["name"]));
+        assert!(volume["emptyDir"].is_object(), "{}: {volume}", m.id());
+    }
+}
