@@ -235,7 +235,7 @@ pub struct OperationArgs {
     /// Release revisions to keep (the last deployed one is always kept)
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub history_max: usize,
-    /// After applying each wave, delete the release's pods stuck in CrashLoopBackOff or
+    /// After applying each component, delete the release's pods stuck in CrashLoopBackOff or
     /// ImagePullBackOff so their controllers start them afresh; their last state and log
     /// lines are kept in the release record [default: true when install retries a
     /// failed or interrupted revision, false otherwise]

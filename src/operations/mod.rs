@@ -38,6 +38,7 @@ pub mod progress;
 pub mod prune;
 pub mod restart;
 pub mod rollback;
+pub mod schedule;
 pub mod status;
 pub mod target;
 pub mod test;

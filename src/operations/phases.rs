@@ -1,26 +1,28 @@
-//! Runs a plan: phase by phase, wave by wave; each wave is applied concurrently by
-//! server-side apply and must be ready before the next starts. The release record is
+//! Runs a plan: phase by phase; inside a phase each component is applied by
+//! server-side apply as soon as its dependencies in the phase are ready
+//! ([`schedule`]), and the phase is done when all are. The release record is
 //! updated after every phase, so `status` and a post-mortem see how far it got, and
 //! which components were ready, failed, not waited for or not started.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Instant;
 
 use tokio::time::Instant as TokioInstant;
 
 use super::failure::Failure;
-use super::outcome::{self, StoppedWave};
+use super::outcome;
 use super::progress::Reporter;
+use super::schedule::{self, Run, Verdict};
 use crate::apply::apply_all;
 use crate::cluster::Resolver;
 use crate::model::{Manifest, Phase};
-use crate::plan::{Plan, Wave};
+use crate::plan::{PhasePlan, Plan, Wave};
 use crate::release::record::now;
 use crate::release::{
     ComponentOutcome, Outcome, PhaseResult, PhaseStatus, Record, RestartedPod, Store,
 };
-use crate::wait::Baseline;
+use crate::wait::{Baseline, WaitFailure};
 
 pub struct Runner<'a> {
     pub resolver: &'a Resolver,
@@ -44,21 +46,7 @@ impl Runner<'_> {
             let started_at = now();
             let started = Instant::now();
             let name = phase.phase.to_string();
-            let mut outcome = Ok(());
-            let mut components = Vec::new();
-            for (w, wave) in phase.waves.iter().enumerate() {
-                let (result, outcomes) = self
-                    .run_wave(phase.phase, wave, &mut record.restarted)
-                    .await;
-                components.extend(outcomes);
-                if let Err(failure) = result {
-                    let rest = &phase.waves[w + 1..];
-                    self.not_started(phase.phase, rest);
-                    components.extend(outcome::all(rest, &name, Outcome::NotStarted));
-                    outcome = Err(failure);
-                    break;
-                }
-            }
+            let (outcome, components) = self.run_phase(phase, &plan.dependencies, record).await;
             let took = started.elapsed();
             record.phases.push(PhaseResult {
                 name: name.clone(),
@@ -122,110 +110,197 @@ impl Runner<'_> {
         }
     }
 
-    /// Applies a wave and waits for it; each component's outcome either way.
-    async fn run_wave(
+    /// Runs a phase's components, each as soon as its dependencies in the phase are
+    /// ready ([`schedule`]); the phase's failure, if any, and each component's outcome.
+    async fn run_phase(
+        &self,
+        phase: &PhasePlan,
+        dependencies: &BTreeMap<String, Vec<String>>,
+        record: &mut Record,
+    ) -> (Result<(), Failure>, Vec<ComponentOutcome>) {
+        let order: Vec<String> = phase
+            .waves
+            .iter()
+            .flat_map(|w| w.components.iter().cloned())
+            .collect();
+        let manifests = |component: &str| -> Vec<Manifest> {
+            phase
+                .waves
+                .iter()
+                .flat_map(|w| &w.manifests)
+                .filter(|m| m.component == component)
+                .cloned()
+                .collect()
+        };
+        let runs = schedule::run(
+            &order,
+            dependencies,
+            |component| {
+                let manifests = manifests(component);
+                async move { self.run_component(phase.phase, component, &manifests).await }
+            },
+            |run: &ComponentRun| match &run.result {
+                Ok(()) => Verdict::Ready,
+                Err(Failure::NotReady { wait, .. }) => Verdict::Failed {
+                    keep_waiting: wait.kind == WaitFailure::TimedOut,
+                },
+                Err(_) => Verdict::Failed {
+                    keep_waiting: false,
+                },
+            },
+        )
+        .await;
+
+        let mut failures = Vec::new();
+        let mut outcomes = Vec::new();
+        for (component, run) in runs {
+            let outcome = match run {
+                Run::Done(done) => {
+                    record.restarted.extend(done.restarted);
+                    match done.result {
+                        Ok(()) => Outcome::Ready,
+                        Err(failure) => {
+                            failures.push(failure);
+                            Outcome::Failed
+                        }
+                    }
+                }
+                Run::Dropped => Outcome::NotWaitedFor,
+                Run::NotStarted => {
+                    self.reporter.component_not_started(phase.phase, &component);
+                    Outcome::NotStarted
+                }
+            };
+            if outcome != Outcome::NotStarted {
+                self.reporter
+                    .component_done(phase.phase, &component, outcome);
+            }
+            outcomes.push(ComponentOutcome {
+                component,
+                phase: phase.phase.to_string(),
+                outcome,
+            });
+        }
+        let mut result = merge(phase.phase, failures);
+        if let Err(Failure::NotReady { wait, .. }) = &mut result {
+            super::restart::recall(&mut wait.diagnoses, &record.restarted);
+        }
+        (result, outcomes)
+    }
+
+    /// Applies one component's objects of a phase, restarts its stuck pods when
+    /// asked, and waits until they are ready.
+    async fn run_component(
         &self,
         phase: Phase,
-        wave: &Wave,
-        restarted: &mut Vec<RestartedPod>,
-    ) -> (Result<(), Failure>, Vec<ComponentOutcome>) {
-        let mut per_component: BTreeMap<&str, usize> = BTreeMap::new();
-        for m in &wave.manifests {
-            *per_component.entry(m.component.as_str()).or_default() += 1;
-        }
-        for (component, total) in &per_component {
-            self.reporter.component_started(phase, component, *total);
-        }
-        let applied = apply_all(self.resolver, &wave.manifests, false).await;
-        let (result, ready, failed) = if let Err(errors) = applied {
-            let failed = errors
-                .iter()
-                .map(|(i, _)| wave.manifests[*i].component.clone())
-                .collect();
-            let failure = Failure::Rejected {
-                phase: phase.to_string(),
-                errors: errors
-                    .iter()
-                    .map(|(_, e)| crate::output::describe(e))
-                    .collect(),
+        component: &str,
+        manifests: &[Manifest],
+    ) -> ComponentRun {
+        self.reporter
+            .component_started(phase, component, manifests.len());
+        if let Err(errors) = apply_all(self.resolver, manifests, false).await {
+            return ComponentRun {
+                result: Err(Failure::Rejected {
+                    phase: phase.to_string(),
+                    errors: errors
+                        .iter()
+                        .map(|(_, e)| crate::output::describe(e))
+                        .collect(),
+                }),
+                restarted: Vec::new(),
             };
-            (Err(failure), BTreeSet::new(), failed)
+        }
+        let restarted = if self.restart_failed {
+            super::restart::restart_stuck(
+                self.resolver.client(),
+                self.reporter,
+                manifests,
+                self.release,
+            )
+            .await
         } else {
-            if self.restart_failed {
-                restarted.extend(
-                    super::restart::restart_stuck(
-                        self.resolver.client(),
-                        self.reporter,
-                        &wave.manifests,
-                        self.release,
-                    )
-                    .await,
-                );
-            }
-            let (mut result, ready) = wait_wave(self, phase, &wave.manifests).await;
-            if let Err(wait) = &mut result {
-                super::restart::recall(&mut wait.diagnoses, restarted);
-            }
-            let failed = result.as_ref().err().map_or_else(BTreeSet::new, |wait| {
-                wait.diagnoses.iter().map(|d| d.component.clone()).collect()
-            });
-            let result = result.map_err(|wait| Failure::NotReady {
+            Vec::new()
+        };
+        let result = wait_component(self, phase, manifests)
+            .await
+            .map_err(|wait| Failure::NotReady {
                 phase: phase.to_string(),
                 wait,
             });
-            (result, ready, failed)
-        };
-        let outcomes: Vec<(String, Outcome)> = if result.is_ok() {
-            wave.components
-                .iter()
-                .map(|c| (c.clone(), Outcome::Ready))
-                .collect()
-        } else {
-            StoppedWave {
-                wave,
-                ready: &ready,
-                failed: &failed,
-            }
-            .outcomes()
-        };
-        for (component, outcome) in &outcomes {
-            self.reporter.component_done(phase, component, *outcome);
-        }
-        let outcomes = outcomes
-            .into_iter()
-            .map(|(component, outcome)| ComponentOutcome {
-                component,
-                phase: phase.to_string(),
-                outcome,
-            })
-            .collect();
-        (result, outcomes)
+        ComponentRun { result, restarted }
     }
 }
 
-/// Waits until every object of a wave is ready, feeding per-component counts of
-/// ready objects and what each is waiting for to the reporter. Also returns the
-/// objects ready when waiting ended: on a failure, they tell which components
-/// were ready.
-async fn wait_wave(
+/// One component's run in a phase.
+struct ComponentRun {
+    result: Result<(), Failure>,
+    /// Pods `--restart-failed` replaced.
+    restarted: Vec<RestartedPod>,
+}
+
+/// The phase's failure from its components' failures (in the phase's order): the
+/// objects the API server refused, if any did, else every object that did not
+/// become ready, in one report.
+fn merge(phase: Phase, failures: Vec<Failure>) -> Result<(), Failure> {
+    let mut rejected = Vec::new();
+    let mut waits = Vec::new();
+    let mut other = None;
+    for f in failures {
+        match f {
+            Failure::Rejected { errors, .. } => rejected.extend(errors),
+            Failure::NotReady { wait, .. } => waits.push(wait),
+            f @ Failure::Probes { .. } => other = other.or(Some(f)),
+        }
+    }
+    if !rejected.is_empty() {
+        return Err(Failure::Rejected {
+            phase: phase.to_string(),
+            errors: rejected,
+        });
+    }
+    let mut waits = waits.into_iter();
+    let Some(mut wait) = waits.next() else {
+        return other.map_or(Ok(()), Err);
+    };
+    for w in waits {
+        // A failure that needs a change outranks a timeout, which outranks the API.
+        if w.kind == WaitFailure::Failed
+            || (w.kind == WaitFailure::TimedOut && wait.kind == WaitFailure::Api)
+        {
+            wait.kind = w.kind;
+        }
+        wait.elapsed = wait.elapsed.max(w.elapsed);
+        wait.diagnoses.extend(w.diagnoses);
+        wait.still_waiting.extend(w.still_waiting);
+        wait.message = wait.message.or(w.message);
+    }
+    Err(Failure::NotReady {
+        phase: phase.to_string(),
+        wait,
+    })
+}
+
+/// Waits until every object of a component is ready, feeding the count of ready
+/// objects and what it is waiting for to the reporter.
+async fn wait_component(
     runner: &Runner<'_>,
     phase: Phase,
     manifests: &[Manifest],
-) -> (Result<(), crate::wait::WaitError>, BTreeSet<String>) {
-    let mut ready: HashMap<String, BTreeSet<String>> = HashMap::new();
+) -> Result<(), crate::wait::WaitError> {
+    // One component's objects: the set of those ready is its progress count.
+    let mut ready: BTreeSet<String> = BTreeSet::new();
     let mut options = crate::wait::WaitOptions::new(runner.deadline);
     options.baseline = runner.baseline.clone();
-    let result = crate::wait::wait_ready(
+    crate::wait::wait_ready(
         runner.resolver,
         manifests,
         options,
         |p: &crate::wait::Progress| {
-            let set = ready.entry(p.component.clone()).or_default();
             let detail = if p.state == crate::wait::State::Current {
-                set.insert(p.object.clone());
+                ready.insert(p.object.clone());
                 String::new()
             } else {
-                set.remove(&p.object);
+                ready.remove(&p.object);
                 match (p.ready, &p.problem) {
                     (_, Some(problem)) => format!("{}: {problem}", p.object),
                     (Some((r, d)), None) => format!("{} {r}/{d}", p.object),
@@ -234,9 +309,8 @@ async fn wait_wave(
             };
             runner
                 .reporter
-                .component_progress(phase, &p.component, set.len(), &detail);
+                .component_progress(phase, &p.component, ready.len(), &detail);
         },
     )
-    .await;
-    (result, ready.into_values().flatten().collect())
+    .await
 }

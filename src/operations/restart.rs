@@ -5,8 +5,8 @@
 //! CrashLoopBackOff carries its old restarts, and the kubelet will not start it again
 //! before its back-off (up to five minutes) runs out. [`baseline`] records each
 //! container's restart count as the operation begins, so the wait counts only crashes
-//! seen during this operation. [`restart_stuck`] goes further: after a wave is
-//! applied, it deletes the pods of the wave's controllers that are stuck in
+//! seen during this operation. [`restart_stuck`] goes further: after a component is
+//! applied, it deletes the pods of its controllers that are stuck in
 //! CrashLoopBackOff or ImagePullBackOff, so their controllers start them afresh now,
 //! with the configuration just applied (a StatefulSet never replaces a pod that is not
 //! ready by itself). Each pod's last state and log lines are kept first: once the pod
@@ -109,7 +109,7 @@ pub fn stuck<'a>(workloads: &[(&'a Manifest, &'a Value)], pods: &'a [Value]) -> 
     found
 }
 
-/// After a wave was applied: deletes its stuck pods (see [`stuck`]), saying each, and
+/// After a component was applied: deletes its stuck pods (see [`stuck`]), saying each, and
 /// returns what they had to say. Best-effort: a pod that cannot be read or deleted
 /// is left to the wait, which will diagnose it.
 pub async fn restart_stuck(
