@@ -21,6 +21,7 @@ use base64::Engine as _;
 use stackctl::stacks::kit::redis;
 use stackctl::stacks::probe_scripts as scripts;
 
+mod common;
 mod local;
 use local::*;
 
@@ -73,6 +74,75 @@ fn mysql_select_1_proves_user_password_and_database() {
 
     let nobody_there = mysql_probe(free_port(), "clickvisual", "RightPw1", "clickvisual");
     assert_eq!(nobody_there.status.code(), Some(1));
+}
+
+/// The MySQL pod's own readiness probe, as the stack renders it.
+fn mysql_readiness() -> String {
+    let ms = common::render("minimal", "cv", &[]);
+    let sts = common::find(&ms, "StatefulSet", "-mysql");
+    let c = &sts["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(c["readinessProbe"]["exec"]["command"][0], "sh");
+    c["readinessProbe"]["exec"]["command"][2]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn mysql_readiness_logs_in_as_root_with_the_password_file() {
+    if !have(&[
+        "sh",
+        "sed",
+        "cat",
+        "mariadbd",
+        "mariadb-install-db",
+        "mysql",
+    ]) {
+        return;
+    }
+    let script = mysql_readiness();
+    let db = start_mariadb();
+    // The probe connects to 127.0.0.1 as root (mariadb-install-db creates that
+    // account); here it gets a password over TCP.
+    db.root_sql(&format!(
+        "ALTER USER 'root'@'127.0.0.1' IDENTIFIED BY {}",
+        sql_string(NASTY)
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("password");
+    let port = db.port.to_string();
+    // The pod's MySQL listens on the client's default port; here MYSQL_TCP_PORT
+    // points the client at the test's server.
+    let probe = |password: Option<&str>| {
+        if let Some(p) = password {
+            std::fs::write(&file, p).unwrap();
+        } else {
+            let _ = std::fs::remove_file(&file);
+        }
+        run(
+            &script,
+            &[
+                ("MYSQL_ROOT_PASSWORD_FILE", file.to_str().unwrap()),
+                ("MYSQL_TCP_PORT", &port),
+            ],
+        )
+    };
+    // The file's password, byte for byte (quotes, backslashes, `#`, `$`).
+    let ok = probe(Some(NASTY));
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    // A rotated password in the file is read on the next run.
+    db.root_sql("ALTER USER 'root'@'127.0.0.1' IDENTIFIED BY 'Rotated1'");
+    assert!(!probe(Some(NASTY)).status.success());
+    assert!(probe(Some("Rotated1")).status.success());
+    assert!(!probe(Some("")).status.success());
+    // No file, no login (and no login without a password).
+    let missing = probe(None);
+    assert!(!missing.status.success());
+    assert!(
+        stderr(&missing).contains("password"),
+        "{}",
+        stderr(&missing)
+    );
 }
 
 // ---------------------------------------------------------------------------

@@ -630,6 +630,16 @@ pub static POSTGRES: ImageContract = ImageContract {
             },
             up(PG, PG_REV, PG_EP),
         ),
+        Fact {
+            note: "stackctl sets POSTGRES_PASSWORD_FILE, a file of the credentials Secret",
+            ..fact(
+                Env {
+                    name: "<VAR>_FILE for POSTGRES_PASSWORD, POSTGRES_USER, POSTGRES_DB, POSTGRES_INITDB_ARGS",
+                    effect: "`file_env` in `docker_setup_env`: the variable's value from the named file, exclusive with the variable itself; the password is used only when `initdb` runs on an empty PGDATA (no PG_VERSION)",
+                },
+                up(PG, PG_REV, PG_EP),
+            )
+        },
         fact(
             Env {
                 name: "PGDATA",
@@ -641,7 +651,7 @@ pub static POSTGRES: ImageContract = ImageContract {
     min_kubernetes: NO_API,
     real_run: RealRun::Debian {
         package: "postgresql 15 (bookworm)",
-        tests: "tests/postgres_real.rs (the init script, sourced as the entrypoint does), tests/rotation_scripts.rs (password rotation)",
+        tests: "tests/postgres_real.rs (the init script, sourced as the entrypoint does, and the pod's readiness probe, both reading password files), tests/rotation_scripts.rs (password rotation)",
         unproven: "15 stands in for 17; the image's entrypoint and its first-start initdb are not run",
     },
     exceptions: &[PROBE_UID, PROBE_GID, PROBE_PATHS],
@@ -671,10 +681,10 @@ pub static POSTGRES_EXPORTER: ImageContract = ImageContract {
     base_path: None,
     env: &[fact(
         Env {
-            name: "DATA_SOURCE_URI, DATA_SOURCE_USER, DATA_SOURCE_PASS",
-            effect: "the database to scrape",
+            name: "DATA_SOURCE_URI, DATA_SOURCE_USER, DATA_SOURCE_PASS (each or its _FILE)",
+            effect: "the database to scrape; DATA_SOURCE_PASS_FILE (stackctl's) names a file whose trimmed content is the password, read once at start, before DATA_SOURCE_PASS",
         },
-        unverified("flags' env bindings in cmd/postgres_exporter were not read"),
+        up(PGX, PGX_TAG, "cmd/postgres_exporter/datasource.go"),
     )],
     min_kubernetes: NO_API,
     real_run: RealRun::None {
