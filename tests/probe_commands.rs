@@ -223,8 +223,8 @@ fn redis_ping_must_answer_pong_with_the_password() {
 }
 
 /// The kit's Redis start script, run for real: the password a user set, spaces,
-/// quotes and backslashes included, reaches redis-server through the auth file
-/// intact.
+/// quotes and backslashes included, reaches redis-server from the password file
+/// through the auth file intact.
 #[test]
 fn the_redis_start_script_keeps_any_password_intact() {
     if !have(&["sh", "sed", "redis-server", "redis-cli"]) {
@@ -247,10 +247,12 @@ fn the_redis_start_script_keeps_any_password_intact() {
         script.contains("--port") && !script.contains("/data"),
         "{script}"
     );
+    let password = dir.path().join("password");
+    std::fs::write(&password, NASTY).unwrap();
     let mut server = Server(
         Command::new("sh")
             .args(["-c", &script])
-            .env("REDIS_PASSWORD", NASTY)
+            .env("REDIS_PASSWORD_FILE", &password)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

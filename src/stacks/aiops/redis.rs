@@ -47,6 +47,30 @@ mod tests {
         assert!(!script.contains("--requirepass"), "{script}");
         assert!(!script.contains("cluster-enabled"), "{script}");
         assert!(!has(&all, "redis-cluster-init"));
+        // The password as a file of the Secret, read by the start script and the
+        // probes; no env var holds it.
+        assert_password_file(
+            &sts.body["spec"]["template"]["spec"],
+            c,
+            "REDIS_PASSWORD_FILE",
+            "/credentials/redis",
+            "ops-redis-credentials",
+            "redis-password",
+        );
+        assert!(
+            script.contains(r#"quoted=$(sed 's/[\\"]/\\&/g' "$REDIS_PASSWORD_FILE")"#),
+            "{script}"
+        );
+        for e in c["env"].as_array().unwrap() {
+            assert!(e.get("valueFrom").is_none(), "{e}");
+        }
+        for probe in ["readinessProbe", "livenessProbe", "startupProbe"] {
+            let command = c[probe]["exec"]["command"][2].as_str().unwrap();
+            assert!(
+                command.starts_with(r#"REDISCLI_AUTH=$(cat "$REDIS_PASSWORD_FILE") redis-cli "#),
+                "{command}"
+            );
+        }
     }
 
     #[test]

@@ -363,6 +363,20 @@ pub static CLICKHOUSE: ImageContract = ImageContract {
             },
             unverified(CH_WHY),
         ),
+        Fact {
+            note: "stackctl sets it to a file of the credentials Secret, and its start command stops when the file is unreadable",
+            ..fact(
+                Env {
+                    name: "CLICKHOUSE_PASSWORD_FILE",
+                    effect: "if the file exists, the entrypoint's (non-exported) CLICKHOUSE_PASSWORD is its content, which goes into users.d/default-user.xml at every start; a missing file silently means an empty password",
+                },
+                up(
+                    "ClickHouse/docker-library",
+                    "0dda4ee3a166176d28fda59b9bfedef80ebc3023",
+                    "server/24.8.14.39/entrypoint.sh",
+                ),
+            )
+        },
         fact(
             Env {
                 name: "CLICKHOUSE_DEFAULT_ACCESS_MANAGEMENT",
