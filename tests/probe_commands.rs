@@ -145,6 +145,47 @@ fn mysql_readiness_logs_in_as_root_with_the_password_file() {
     );
 }
 
+/// The Elasticsearch pod's init container copying the password for the image, as
+/// rendered, with its two mounts moved into a temporary directory: the copy holds
+/// the password byte for byte with mode 0600, the only modes besides 0400 that the
+/// image's `elasticsearch-env-from-file` accepts (`stat -L -c '%a'`); no source file,
+/// no copy and a failed container.
+#[test]
+fn the_elasticsearch_password_copy_is_private_and_exact() {
+    use std::os::unix::fs::PermissionsExt;
+    if !have(&["sh", "cat"]) {
+        return;
+    }
+    let ms = common::render("aiops-minimal", "aiops", &[]);
+    let sts = common::find(&ms, "StatefulSet", "-elasticsearch");
+    let init = sts["spec"]["template"]["spec"]["initContainers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "elastic-password")
+        .expect("the copying init container");
+    let script = init["command"][2].as_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (secret, copy) = (dir.path().join("secret"), dir.path().join("copy"));
+    std::fs::create_dir(&secret).unwrap();
+    std::fs::create_dir(&copy).unwrap();
+    // The copy's directory first: the Secret's is a prefix of it.
+    let script = script
+        .replace("/credentials/elastic-copy", copy.to_str().unwrap())
+        .replace("/credentials/elastic", secret.to_str().unwrap());
+    assert!(!script.contains("/credentials/"), "{script}");
+
+    let missing = run(&script, &[]);
+    assert!(!missing.status.success());
+    std::fs::write(secret.join("password"), NASTY).unwrap();
+    let ok = run(&script, &[]);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    let copied = copy.join("password");
+    assert_eq!(std::fs::read_to_string(&copied).unwrap(), NASTY);
+    let mode = std::fs::metadata(&copied).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "{mode:o}");
+}
+
 // ---------------------------------------------------------------------------
 // Redis
 
