@@ -498,6 +498,10 @@ fn a_cluster_re_forms_after_every_node_restarts_on_a_new_address() {
         _dir: dir,
     };
 
+    // The Job's password file.
+    let init_password = cluster.nodes[0].dir.join("init-password");
+    fs::write(&init_password, &cluster.password).unwrap();
+
     // First start: empty volumes, then the Job forms the cluster.
     cluster.resolve_to(1);
     cluster.start_all(1);
@@ -505,7 +509,7 @@ fn a_cluster_re_forms_after_every_node_restarts_on_a_new_address() {
         &mut in_own_hosts(
             &cluster.hosts,
             &init,
-            &[("REDISCLI_AUTH", &cluster.password)],
+            &[("REDIS_PASSWORD_FILE", init_password.to_str().unwrap())],
         ),
         120,
     );
@@ -529,7 +533,7 @@ fn a_cluster_re_forms_after_every_node_restarts_on_a_new_address() {
         &mut in_own_hosts(
             &cluster.hosts,
             &init,
-            &[("REDISCLI_AUTH", &cluster.password)],
+            &[("REDIS_PASSWORD_FILE", init_password.to_str().unwrap())],
         ),
         60,
     );

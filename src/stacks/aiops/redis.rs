@@ -147,16 +147,35 @@ mod tests {
         );
         // redis-cli as nobody under a read-only root, HOME on an emptyDir.
         let pod = &job.body["spec"]["template"]["spec"];
+        // The password as a file of the Secret, set as REDISCLI_AUTH by the script.
+        assert_password_file(
+            pod,
+            c,
+            "REDIS_PASSWORD_FILE",
+            "/credentials/redis",
+            "ops-redis-credentials",
+            "redis-password",
+        );
+        assert!(
+            script.starts_with(
+                "set -eu\nREDISCLI_AUTH=$(cat \"$REDIS_PASSWORD_FILE\")\nexport REDISCLI_AUTH\n"
+            ),
+            "{script}"
+        );
+        assert!(
+            c["env"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|e| e.get("valueFrom").is_none()),
+            "{c}"
+        );
         assert_eq!(pod["securityContext"]["runAsUser"], 65534);
         assert_eq!(pod["securityContext"]["runAsGroup"], 65534);
         assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
         assert_eq!(env(c, "HOME"), Some("/tmp"));
         assert_eq!(c["volumeMounts"][0]["mountPath"], "/tmp");
         assert!(pod["volumes"][0]["emptyDir"].is_object(), "{pod}");
-        assert_eq!(
-            env_ref(c, "REDISCLI_AUTH"),
-            Some(("ops-redis-credentials".into(), "redis-password".into()))
-        );
     }
 
     #[test]

@@ -563,8 +563,12 @@ pub fn render_cluster_init<V: StackValues, C, X: RedisExtras>(
     let hosts: Vec<String> = (0..nodes)
         .map(|i| w::pod_host(ctx.release, COMPONENT, i))
         .collect();
+    // redis-cli reads its password from REDISCLI_AUTH only (no file): set from the
+    // mounted file, for this script's redis-cli alone.
     let script = format!(
         r#"set -eu
+REDISCLI_AUTH=$(cat "$REDIS_PASSWORD_FILE")
+export REDISCLI_AUTH
 addresses=""
 for host in {hosts}; do
   until redis-cli -h "$host" -p {PORT} ping 2>/dev/null | grep -q PONG; do
@@ -589,10 +593,13 @@ redis-cli --cluster create $addresses --cluster-replicas 1 --cluster-yes"#,
     let container = Container {
         command: Some(w::shell(script)),
         env: Some(vec![
-            conn.password_ref.env("REDISCLI_AUTH"),
+            w::env("REDIS_PASSWORD_FILE", format!("{PASSWORD_DIR}/password")),
             w::env("HOME", "/tmp"),
         ]),
-        volume_mounts: Some(vec![w::mount("tmp", "/tmp", false)]),
+        volume_mounts: Some(vec![
+            w::mount("tmp", "/tmp", false),
+            w::mount("password", PASSWORD_DIR, true),
+        ]),
         ..w::read_only_root(w::container(
             "create",
             ctx.image(&v.image),
@@ -602,7 +609,11 @@ redis-cli --cluster create $addresses --cluster-replicas 1 --cluster-yes"#,
     };
     let pod = PodSpec {
         containers: vec![container],
-        volumes: Some(vec![w::empty_dir("tmp")]),
+        // Mode 0440 with the fsGroup: nobody's group reads the password file.
+        volumes: Some(vec![
+            w::empty_dir("tmp"),
+            w::secret_key_volume("password", &conn.password_ref.secret, conn.password_ref.key),
+        ]),
         ..ctx.pod_spec(&b, 1, w::pod_security(Some(CLIENT_UID), Some(CLIENT_UID)))
     };
     b.push(w::job(&b, 6, 600, pod));
