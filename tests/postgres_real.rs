@@ -6,9 +6,11 @@
 //! (docker-library/postgres, `17/bookworm/docker-entrypoint.sh`,
 //! `docker_process_init_files` and `docker_temp_server_start`).
 //!
-//! A pass proves: with a password holding both quotes, a backslash, `$`, `%`, `#`
-//! and spaces, the script exits 0, the platform's role logs in over TCP with exactly
-//! that password (and not with another), and owns the platform's database.
+//! A pass proves: with a password file holding both quotes, a backslash, `$`, `%`,
+//! `#` and spaces, the script exits 0, the platform's role logs in over TCP with
+//! exactly that password (and not with another), and owns the platform's database.
+//! The pod's readiness probe, also from the rendered StatefulSet, is run the same
+//! way: it passes with the superuser's password file and fails without it.
 //!
 //! What the test changes: the server is a throwaway cluster in a temporary
 //! directory (`local::start_postgres`: local connections trusted and TCP ones
@@ -79,6 +81,8 @@ fn the_init_script_creates_the_account_with_any_password() {
     let dir = tempfile::tempdir().unwrap();
     let init_file = dir.path().join("10-create-account.sh");
     std::fs::write(&init_file, &script).unwrap();
+    let password_file = dir.path().join("password");
+    std::fs::write(&password_file, NASTY).unwrap();
 
     // As the entrypoint does it: sourced into bash, with the container's env and
     // nothing of the test's.
@@ -86,7 +90,7 @@ fn the_init_script_creates_the_account_with_any_password() {
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("POSTGRES_USER", "postgres")
-        .env("APP_PASSWORD", NASTY)
+        .env("APP_PASSWORD_FILE", &password_file)
         .env("PGHOST", &pg.socket_dir)
         .env("PGPORT", pg.port.to_string())
         .args(["-c", r#"set -Eeo pipefail; . "$1""#, "docker-entrypoint.sh"])
@@ -106,4 +110,57 @@ fn the_init_script_creates_the_account_with_any_password() {
         &format!("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = '{database}'"),
     );
     assert_eq!(String::from_utf8_lossy(&owner.stdout).trim(), role);
+}
+
+/// The PostgreSQL container's readiness probe, as the stack renders it.
+fn rendered_readiness() -> String {
+    let ms = common::render("aiops-minimal", "aiops", &[]);
+    let sts = common::find(&ms, "StatefulSet", "-postgresql");
+    let c = &sts["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(c["name"], "postgresql");
+    assert_eq!(c["readinessProbe"]["exec"]["command"][0], "sh");
+    c["readinessProbe"]["exec"]["command"][2]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn the_readiness_probe_logs_in_with_the_superusers_password_file() {
+    if !have(&["sh", "cat", "grep", "psql"]) || !have_postgres() {
+        return;
+    }
+    let pg = start_postgres();
+    pg.superuser_sql(&format!(
+        "ALTER ROLE postgres PASSWORD '{}'",
+        NASTY.replace('\'', "''")
+    ));
+    // The pod's server listens on the image's port; the test's on a free one.
+    let probe = rendered_readiness();
+    let image_port = " -p 5432 ";
+    assert!(probe.contains(image_port), "{probe}");
+    let probe = probe.replace(image_port, &format!(" -p {} ", pg.port));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("password");
+    let ready = |password: Option<&str>| {
+        match password {
+            Some(p) => std::fs::write(&file, p).unwrap(),
+            None => {
+                let _ = std::fs::remove_file(&file);
+            }
+        }
+        run(Command::new("sh")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("POSTGRES_PASSWORD_FILE", &file)
+            .args(["-c", &probe]))
+        .status
+        .success()
+    };
+    assert!(ready(Some(NASTY)), "the superuser's password from the file");
+    assert!(!ready(Some("p@ss w\"o'rd")), "another password");
+    assert!(!ready(None), "no file");
+    // A rotated password: the file's new content counts on the next run.
+    pg.superuser_sql("ALTER ROLE postgres PASSWORD 'Rotated1'");
+    assert!(ready(Some("Rotated1")));
 }

@@ -21,6 +21,7 @@ use base64::Engine as _;
 use stackctl::stacks::kit::redis;
 use stackctl::stacks::probe_scripts as scripts;
 
+mod common;
 mod local;
 use local::*;
 
@@ -73,6 +74,116 @@ fn mysql_select_1_proves_user_password_and_database() {
 
     let nobody_there = mysql_probe(free_port(), "clickvisual", "RightPw1", "clickvisual");
     assert_eq!(nobody_there.status.code(), Some(1));
+}
+
+/// The MySQL pod's own readiness probe, as the stack renders it.
+fn mysql_readiness() -> String {
+    let ms = common::render("minimal", "cv", &[]);
+    let sts = common::find(&ms, "StatefulSet", "-mysql");
+    let c = &sts["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(c["readinessProbe"]["exec"]["command"][0], "sh");
+    c["readinessProbe"]["exec"]["command"][2]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn mysql_readiness_logs_in_as_root_with_the_password_file() {
+    if !have(&[
+        "sh",
+        "sed",
+        "cat",
+        "mariadbd",
+        "mariadb-install-db",
+        "mysql",
+    ]) {
+        return;
+    }
+    let script = mysql_readiness();
+    let db = start_mariadb();
+    // The probe connects to 127.0.0.1 as root (mariadb-install-db creates that
+    // account); here it gets a password over TCP.
+    db.root_sql(&format!(
+        "ALTER USER 'root'@'127.0.0.1' IDENTIFIED BY {}",
+        sql_string(NASTY)
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("password");
+    let port = db.port.to_string();
+    // The pod's MySQL listens on the client's default port; here MYSQL_TCP_PORT
+    // points the client at the test's server.
+    let probe = |password: Option<&str>| {
+        if let Some(p) = password {
+            std::fs::write(&file, p).unwrap();
+        } else {
+            let _ = std::fs::remove_file(&file);
+        }
+        run(
+            &script,
+            &[
+                ("MYSQL_ROOT_PASSWORD_FILE", file.to_str().unwrap()),
+                ("MYSQL_TCP_PORT", &port),
+            ],
+        )
+    };
+    // The file's password, byte for byte (quotes, backslashes, `#`, `$`).
+    let ok = probe(Some(NASTY));
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    // A rotated password in the file is read on the next run.
+    db.root_sql("ALTER USER 'root'@'127.0.0.1' IDENTIFIED BY 'Rotated1'");
+    assert!(!probe(Some(NASTY)).status.success());
+    assert!(probe(Some("Rotated1")).status.success());
+    assert!(!probe(Some("")).status.success());
+    // No file, no login (and no login without a password).
+    let missing = probe(None);
+    assert!(!missing.status.success());
+    assert!(
+        stderr(&missing).contains("password"),
+        "{}",
+        stderr(&missing)
+    );
+}
+
+/// The Elasticsearch pod's init container copying the password for the image, as
+/// rendered, with its two mounts moved into a temporary directory: the copy holds
+/// the password byte for byte with mode 0600, the only modes besides 0400 that the
+/// image's `elasticsearch-env-from-file` accepts (`stat -L -c '%a'`); no source file,
+/// no copy and a failed container.
+#[test]
+fn the_elasticsearch_password_copy_is_private_and_exact() {
+    use std::os::unix::fs::PermissionsExt;
+    if !have(&["sh", "cat"]) {
+        return;
+    }
+    let ms = common::render("aiops-minimal", "aiops", &[]);
+    let sts = common::find(&ms, "StatefulSet", "-elasticsearch");
+    let init = sts["spec"]["template"]["spec"]["initContainers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "elastic-password")
+        .expect("the copying init container");
+    let script = init["command"][2].as_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (secret, copy) = (dir.path().join("secret"), dir.path().join("copy"));
+    std::fs::create_dir(&secret).unwrap();
+    std::fs::create_dir(&copy).unwrap();
+    // The copy's directory first: the Secret's is a prefix of it.
+    let script = script
+        .replace("/credentials/elastic-copy", copy.to_str().unwrap())
+        .replace("/credentials/elastic", secret.to_str().unwrap());
+    assert!(!script.contains("/credentials/"), "{script}");
+
+    let missing = run(&script, &[]);
+    assert!(!missing.status.success());
+    std::fs::write(secret.join("password"), NASTY).unwrap();
+    let ok = run(&script, &[]);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    let copied = copy.join("password");
+    assert_eq!(std::fs::read_to_string(&copied).unwrap(), NASTY);
+    let mode = std::fs::metadata(&copied).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "{mode:o}");
 }
 
 // ---------------------------------------------------------------------------
@@ -153,8 +264,8 @@ fn redis_ping_must_answer_pong_with_the_password() {
 }
 
 /// The kit's Redis start script, run for real: the password a user set, spaces,
-/// quotes and backslashes included, reaches redis-server through the auth file
-/// intact.
+/// quotes and backslashes included, reaches redis-server from the password file
+/// through the auth file intact.
 #[test]
 fn the_redis_start_script_keeps_any_password_intact() {
     if !have(&["sh", "sed", "redis-server", "redis-cli"]) {
@@ -177,10 +288,12 @@ fn the_redis_start_script_keeps_any_password_intact() {
         script.contains("--port") && !script.contains("/data"),
         "{script}"
     );
+    let password = dir.path().join("password");
+    std::fs::write(&password, NASTY).unwrap();
     let mut server = Server(
         Command::new("sh")
             .args(["-c", &script])
-            .env("REDIS_PASSWORD", NASTY)
+            .env("REDIS_PASSWORD_FILE", &password)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -61,6 +61,8 @@ fn render(profile: &str, namespace: &str) -> Vec<Manifest> {
 /// The rendered pieces of a Redis: start script, password, memory limit, replicas.
 struct Rendered {
     start: String,
+    /// The server container's readiness probe command.
+    ready: String,
     password: String,
     memory_limit: String,
     replicas: u64,
@@ -77,6 +79,10 @@ fn redis_of(ms: &[Manifest]) -> Rendered {
         .unwrap();
     Rendered {
         start: c["command"][2].as_str().unwrap().to_string(),
+        ready: c["readinessProbe"]["exec"]["command"][2]
+            .as_str()
+            .unwrap()
+            .to_string(),
         password: String::from_utf8(password).unwrap(),
         memory_limit: c["resources"]["limits"]["memory"]
             .as_str()
@@ -185,12 +191,14 @@ fn standalone_server_requires_the_password_and_evicts_at_the_rendered_maxmemory(
     assert!(script.contains("--port 6379"), "{script}");
     let script = script.replace("--port 6379", &format!("--port {port}"));
     let log = dir.path().join("redis.log");
+    let password_file = dir.path().join("password");
+    fs::write(&password_file, &r.password).unwrap();
     let mut server = Server(
         Command::new("sh")
             .args(["-c", &script])
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("REDIS_PASSWORD", &r.password)
+            .env("REDIS_PASSWORD_FILE", &password_file)
             .stdout(fs::File::create(&log).unwrap())
             .stderr(Stdio::null())
             .spawn()
@@ -204,6 +212,27 @@ fn standalone_server_requires_the_password_and_evicts_at_the_rendered_maxmemory(
     assert!(!wrong.contains("PONG"), "{wrong}");
     let pw = Some(r.password.as_str());
     assert_eq!(cli("127.0.0.1", port, pw, &["ping"]).trim(), "PONG");
+
+    // The pod's readiness probe, with the password file: passes; with another
+    // password in the file, fails.
+    let local = " -h 127.0.0.1 ";
+    assert!(r.ready.contains(local), "{}", r.ready);
+    let ready = r.ready.replace(local, &format!(" -h 127.0.0.1 -p {port} "));
+    let probe = |file: &Path| {
+        Command::new("sh")
+            .args(["-c", &ready])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("REDIS_PASSWORD_FILE", file)
+            .status()
+            .unwrap()
+            .success()
+    };
+    assert!(probe(&password_file), "{ready}");
+    let other = dir.path().join("other");
+    fs::write(&other, "not-it").unwrap();
+    assert!(!probe(&other), "{ready}");
+    assert!(!probe(&dir.path().join("missing")), "{ready}");
 
     // 75% of 512Mi, as rendered and as the server took it.
     assert!(
@@ -300,11 +329,13 @@ impl Cluster {
             let ip = format!("127.83.{net}.{}", i + 1);
             let pod = n.name.split('.').next().unwrap().to_string();
             let log = n.dir.join(format!("redis-{net}.log"));
+            let password_file = n.dir.join("password");
+            fs::write(&password_file, &self.password).unwrap();
             let child = in_own_hosts(
                 &self.hosts,
                 &localized(&self.start, &n.dir, &ip),
                 &[
-                    ("REDIS_PASSWORD", &self.password),
+                    ("REDIS_PASSWORD_FILE", password_file.to_str().unwrap()),
                     ("REDISCLI_AUTH", &self.password),
                     ("POD_IP", &ip),
                     ("POD_NAME", &pod),
@@ -467,6 +498,10 @@ fn a_cluster_re_forms_after_every_node_restarts_on_a_new_address() {
         _dir: dir,
     };
 
+    // The Job's password file.
+    let init_password = cluster.nodes[0].dir.join("init-password");
+    fs::write(&init_password, &cluster.password).unwrap();
+
     // First start: empty volumes, then the Job forms the cluster.
     cluster.resolve_to(1);
     cluster.start_all(1);
@@ -474,7 +509,7 @@ fn a_cluster_re_forms_after_every_node_restarts_on_a_new_address() {
         &mut in_own_hosts(
             &cluster.hosts,
             &init,
-            &[("REDISCLI_AUTH", &cluster.password)],
+            &[("REDIS_PASSWORD_FILE", init_password.to_str().unwrap())],
         ),
         120,
     );
@@ -498,7 +533,7 @@ fn a_cluster_re_forms_after_every_node_restarts_on_a_new_address() {
         &mut in_own_hosts(
             &cluster.hosts,
             &init,
-            &[("REDISCLI_AUTH", &cluster.password)],
+            &[("REDIS_PASSWORD_FILE", init_password.to_str().unwrap())],
         ),
         60,
     );

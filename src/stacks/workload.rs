@@ -774,16 +774,42 @@ pub fn secret_volume(name: &str, secret: &str) -> Volume {
 /// One key of a Secret as the file `password` (mode 0440: the pod's fsGroup reads
 /// it), for a container that reads credentials from files rather than env vars.
 pub fn secret_key_volume(name: &str, secret: &str, key: &str) -> Volume {
+    secret_files_volume(name, secret, &[(key, "password")])
+}
+
+/// Keys of a Secret as files, `(key, file name)`, each mode 0440 like
+/// [`secret_key_volume`]'s.
+pub fn secret_files_volume(name: &str, secret: &str, files: &[(&str, &str)]) -> Volume {
     Volume {
         name: name.to_string(),
         secret: Some(SecretVolumeSource {
             secret_name: Some(secret.to_string()),
-            items: Some(vec![k8s_openapi::api::core::v1::KeyToPath {
-                key: key.to_string(),
-                path: "password".into(),
-                mode: Some(0o440),
-            }]),
+            items: Some(
+                files
+                    .iter()
+                    .map(|(key, path)| k8s_openapi::api::core::v1::KeyToPath {
+                        key: (*key).to_string(),
+                        path: (*path).to_string(),
+                        mode: Some(0o440),
+                    })
+                    .collect(),
+            ),
             ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// An emptyDir in memory (tmpfs): for a copy of a credential, which must not
+/// reach the node's disk.
+pub fn memory_dir(name: &str) -> Volume {
+    Volume {
+        name: name.to_string(),
+        empty_dir: Some(EmptyDirVolumeSource {
+            medium: Some("Memory".into()),
+            size_limit: Some(k8s_openapi::apimachinery::pkg::api::resource::Quantity(
+                "1Mi".into(),
+            )),
         }),
         ..Default::default()
     }

@@ -1,7 +1,8 @@
 //! Elasticsearch: a single node (`discovery.type: single-node`) or a cluster of
 //! `elasticsearch.replicas` master-eligible data nodes (seed hosts through the
 //! headless Service, `cluster.initial_master_nodes` naming every pod). Security is
-//! on with the `elastic` password from a Secret (`ELASTIC_PASSWORD`); HTTP is plain
+//! on with the `elastic` password from a file of a Secret (`ELASTIC_PASSWORD_FILE`);
+//! HTTP is plain
 //! for in-cluster clients. A cluster must encrypt transport when security is on:
 //! each node presents the certificate of `transportTlsSecret`, or one it makes for
 //! itself at start (then peers are not verified). `vm.max_map_count` is raised by a
@@ -31,6 +32,21 @@ const HOME: &str = "/usr/share/elasticsearch";
 /// up from 262144, which the bootstrap check still enforces as the minimum
 /// (`MaxMapCountCheck` in server/src/main/java/org/elasticsearch/bootstrap/BootstrapChecks.java).
 const MAX_MAP_COUNT: u32 = 1_048_576;
+/// The Secret's `elastic` password, mounted (file `password`): it follows the
+/// Secret, and the readiness probe reads it.
+const PASSWORD_DIR: &str = "/credentials/elastic";
+/// The private copy the image reads (`ELASTIC_PASSWORD_FILE`), file `password`.
+const PASSWORD_COPY_DIR: &str = "/credentials/elastic-copy";
+
+/// Copies the password file for the image. The image's `elasticsearch-env-from-file`
+/// refuses an `ELASTIC_PASSWORD_FILE` whose mode is not 400 or 600 (see the image
+/// contract), and a Secret volume's files cannot be: with the pod's fsGroup the
+/// kubelet makes them group-readable (0440), and without it they are root's and
+/// unreadable to the `elasticsearch` user. The copy is the user's own, mode 0600,
+/// in memory.
+fn copy_password_script() -> String {
+    format!("set -e; umask 077; cat {PASSWORD_DIR}/password > {PASSWORD_COPY_DIR}/password")
+}
 
 pub fn render(ctx: &Ctx<'_>) -> Option<Rendered> {
     let v = &ctx.values.elasticsearch;
@@ -62,7 +78,15 @@ pub fn render(ctx: &Ctx<'_>) -> Option<Rendered> {
     b.push(w::headless_service(&b, vec![http.clone(), transport]));
     b.push(w::client_service(&b, "ClusterIP", vec![http]));
 
-    let mut volumes = vec![w::config_map_volume("config", &config_name)];
+    let mut volumes = vec![
+        w::config_map_volume("config", &config_name),
+        w::secret_key_volume(
+            "elastic-password",
+            &credentials_secret(ctx.release, COMPONENT),
+            keys::ELASTIC_PASSWORD,
+        ),
+        w::memory_dir("elastic-password-copy"),
+    ];
     if v.replicas > 1 {
         volumes.push(if v.transport_tls_secret.is_empty() {
             w::empty_dir("transport")
@@ -165,6 +189,19 @@ fn init_containers(ctx: &Ctx<'_>) -> Vec<Container> {
             )
         });
     }
+    inits.push(Container {
+        command: Some(w::shell(copy_password_script())),
+        volume_mounts: Some(vec![
+            w::mount("elastic-password", PASSWORD_DIR, true),
+            w::mount("elastic-password-copy", PASSWORD_COPY_DIR, false),
+        ]),
+        ..w::read_only_root(w::container(
+            "elastic-password",
+            ctx.image(&v.image),
+            v.image.pull_policy.as_str(),
+            w::helper_resources(),
+        ))
+    });
     if v.replicas > 1 && v.transport_tls_secret.is_empty() {
         let script = format!(
             "set -e; rm -rf /tmp/node /tmp/node.zip; \
@@ -196,10 +233,10 @@ fn init_containers(ctx: &Ctx<'_>) -> Vec<Container> {
 /// assigned); after that, this node answering authenticated requests is enough, so
 /// that a red index does not take every node out of its Service. Credentials go
 /// through a `.netrc` written by the shell's `printf` builtin: no command line
-/// carries them.
+/// carries them. The password is read from the Secret's file on every run.
 fn readiness_script() -> String {
     format!(
-        "printf 'machine 127.0.0.1 login elastic password %s\\n' \"$ELASTIC_PASSWORD\" > /tmp/.probe.netrc; \
+        "printf 'machine 127.0.0.1 login elastic password %s\\n' \"$(cat {PASSWORD_DIR}/password)\" > /tmp/.probe.netrc; \
          if [ -f /tmp/.es-started ]; then \
          curl -sf -o /dev/null --max-time 4 --netrc-file /tmp/.probe.netrc http://127.0.0.1:{ES_PORT}/; \
          else \
@@ -219,6 +256,10 @@ fn container(ctx: &Ctx<'_>) -> Container {
             "elasticsearch.yml",
         ),
     ];
+    mounts.extend([
+        w::mount("elastic-password", PASSWORD_DIR, true),
+        w::mount("elastic-password-copy", PASSWORD_COPY_DIR, true),
+    ]);
     if v.replicas > 1 {
         mounts.push(w::mount(
             "transport",
@@ -228,10 +269,9 @@ fn container(ctx: &Ctx<'_>) -> Container {
     }
     Container {
         env: Some(vec![
-            w::env_secret(
-                "ELASTIC_PASSWORD",
-                &credentials_secret(ctx.release, COMPONENT),
-                keys::ELASTIC_PASSWORD,
+            w::env(
+                "ELASTIC_PASSWORD_FILE",
+                format!("{PASSWORD_COPY_DIR}/password"),
             ),
             w::env_field("NODE_NAME", "metadata.name"),
             w::env("ES_JAVA_OPTS", format!("-Xms{heap}m -Xmx{heap}m")),
@@ -283,17 +323,52 @@ mod tests {
         let sts = find(r, "StatefulSet", "ops-elasticsearch");
         assert_eq!(sts.phase.as_str(), "data");
         let c = container_of(sts, "elasticsearch");
-        assert_eq!(
-            env_ref(c, "ELASTIC_PASSWORD"),
-            Some((
-                "ops-elasticsearch-credentials".into(),
-                "elastic-password".into()
-            ))
+        // The password as a file: the Secret's, mounted read-only, and the private
+        // copy (mode 0600) the image reads, made by an init container.
+        let pod = &sts.body["spec"]["template"]["spec"];
+        assert_password_mount(
+            pod,
+            c,
+            "/credentials/elastic",
+            "ops-elasticsearch-credentials",
+            "elastic-password",
         );
+        assert_eq!(
+            env(c, "ELASTIC_PASSWORD_FILE"),
+            Some("/credentials/elastic-copy/password")
+        );
+        for e in c["env"].as_array().unwrap() {
+            assert!(
+                e.get("valueFrom")
+                    .and_then(|f| f.get("secretKeyRef"))
+                    .is_none(),
+                "{e}"
+            );
+        }
+        let copy = container_of(sts, "elastic-password");
+        let script = copy["command"][2].as_str().unwrap();
+        assert!(script.contains("umask 077"), "{script}");
+        assert!(
+            script.ends_with(
+                "cat /credentials/elastic/password > /credentials/elastic-copy/password"
+            ),
+            "{script}"
+        );
+        let volume = pod["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == "elastic-password-copy")
+            .unwrap();
+        assert_eq!(volume["emptyDir"]["medium"], "Memory", "{volume}");
         assert_eq!(env(c, "ES_JAVA_OPTS"), Some("-Xms2048m -Xmx2048m"));
         let ready = c["readinessProbe"]["exec"]["command"][2].as_str().unwrap();
         assert!(ready.contains("wait_for_status=yellow"), "{ready}");
         assert!(ready.contains("--netrc-file"), "{ready}");
+        assert!(
+            ready.contains(r#""$(cat /credentials/elastic/password)""#),
+            "{ready}"
+        );
         assert!(!ready.contains("-u "), "{ready}");
         assert_eq!(
             sts.body["spec"]["volumeClaimTemplates"][0]["metadata"]["name"],
@@ -392,11 +467,10 @@ mod tests {
             "StatefulSet",
             "ops-elasticsearch",
         );
-        assert!(
-            sts.body["spec"]["template"]["spec"]
-                .get("initContainers")
-                .is_none()
-        );
+        let inits = sts.body["spec"]["template"]["spec"]["initContainers"]
+            .as_array()
+            .unwrap();
+        assert!(inits.iter().all(|c| c["name"] != "sysctl"), "{inits:?}");
         assert_eq!(config(&v)["node.store.allow_mmap"], false);
     }
 

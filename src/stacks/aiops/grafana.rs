@@ -1,8 +1,14 @@
 //! Grafana: admin credentials in a Secret (the password generated when not given),
-//! datasources for Prometheus, Alertmanager and Elasticsearch provisioned from a
-//! ConfigMap that names the Elasticsearch password only as `${ELASTICSEARCH_PASSWORD}`
-//! (Grafana expands environment variables in provisioning files), served from
-//! `/grafana` behind the Ingress.
+//! read from files of it (`GF_<SECTION>_<KEY>__FILE`), datasources for Prometheus,
+//! Alertmanager and Elasticsearch provisioned from a ConfigMap that names the
+//! Elasticsearch password only as `${ELASTICSEARCH_PASSWORD}` (Grafana expands
+//! environment variables in provisioning files), served from `/grafana` behind the
+//! Ingress.
+//!
+//! That password stays an env var: Grafana's `$__file{path}` in a provisioning file
+//! would read the file, but the file's content then goes through the env expansion
+//! too (`interpolateValue` in pkg/services/provisioning/values/values.go), so a
+//! password holding `$` would be mangled; an env var's value is not expanded again.
 
 use std::collections::BTreeMap;
 
@@ -19,6 +25,8 @@ use crate::stacks::component::Builder;
 use crate::stacks::workload::{self as w, Timing};
 
 pub const COMPONENT: &str = "grafana";
+/// Where the admin's credentials are mounted: files `user` and `password`.
+const ADMIN_DIR: &str = "/credentials/admin";
 pub const PORT: u16 = 3000;
 /// The `grafana` user of the official image.
 const UID: i64 = 472;
@@ -59,9 +67,22 @@ pub fn render(ctx: &Ctx<'_>) -> Option<Rendered> {
     let ports = vec![w::service_port("http", i32::from(PORT))];
     b.push(w::headless_service(&b, ports.clone()));
     b.push(w::client_service(&b, "ClusterIP", ports));
+    let volumes = vec![
+        w::config_map_volume("datasources", &config_name),
+        w::secret_files_volume(
+            "admin",
+            &credentials_secret(ctx.release, COMPONENT),
+            &[
+                (keys::GRAFANA_ADMIN_PASSWORD, "password"),
+                (keys::GRAFANA_ADMIN_USER, "user"),
+            ],
+        ),
+    ];
     let pod = PodSpec {
         containers: vec![container(ctx)],
-        volumes: Some(vec![w::config_map_volume("datasources", &config_name)]),
+        // The files are mode 0440 with the pod's fsGroup: the `grafana` user reads
+        // them.
+        volumes: Some(volumes),
         ..ctx.pod_spec(&b, 1, w::pod_security(Some(UID), Some(UID)))
     };
     // One replica: its SQLite database lives on the volume.
@@ -80,13 +101,13 @@ fn root_url(ctx: &Ctx<'_>) -> String {
 fn container(ctx: &Ctx<'_>) -> Container {
     let v = &ctx.values.grafana;
     let prefix = routes::grafana_prefix(ctx.values);
-    let creds = credentials_secret(ctx.release, COMPONENT);
+    // The image's run.sh turns every `GF_<SECTION>_<KEY>__FILE` into the setting
+    // from the file's content (see the image contract).
     let mut env = vec![
-        w::env_secret("GF_SECURITY_ADMIN_USER", &creds, keys::GRAFANA_ADMIN_USER),
-        w::env_secret(
-            "GF_SECURITY_ADMIN_PASSWORD",
-            &creds,
-            keys::GRAFANA_ADMIN_PASSWORD,
+        w::env("GF_SECURITY_ADMIN_USER__FILE", format!("{ADMIN_DIR}/user")),
+        w::env(
+            "GF_SECURITY_ADMIN_PASSWORD__FILE",
+            format!("{ADMIN_DIR}/password"),
         ),
         w::env("GF_SERVER_ROOT_URL", root_url(ctx)),
         w::env(
@@ -102,14 +123,16 @@ fn container(ctx: &Ctx<'_>) -> Container {
         // Expanded by Grafana in the provisioning file.
         env.push(es.password_ref.env("ELASTICSEARCH_PASSWORD"));
     }
+    let mounts = vec![
+        w::mount(DATA_VOLUME, "/var/lib/grafana", false),
+        w::mount("datasources", "/etc/grafana/provisioning/datasources", true),
+        w::mount("admin", ADMIN_DIR, true),
+    ];
     let health = format!("{prefix}/api/health");
     Container {
         env: Some(env),
         ports: Some(vec![w::container_port("http", i32::from(PORT))]),
-        volume_mounts: Some(vec![
-            w::mount(DATA_VOLUME, "/var/lib/grafana", false),
-            w::mount("datasources", "/etc/grafana/provisioning/datasources", true),
-        ]),
+        volume_mounts: Some(mounts),
         readiness_probe: Some(w::http_probe(&health, "http", Timing::READINESS)),
         liveness_probe: Some(w::http_probe(&health, "http", Timing::LIVENESS)),
         // Database migrations on first start or after an upgrade.
@@ -175,10 +198,37 @@ mod tests {
         assert_eq!(secret_value(s, "admin-user"), "admin");
         let sts = find(r, "StatefulSet", "ops-grafana");
         let c = container_of(sts, "grafana");
-        assert_eq!(
-            env_ref(c, "GF_SECURITY_ADMIN_PASSWORD"),
-            Some(("ops-grafana-credentials".into(), "admin-password".into()))
+        // Credentials as files of the Secret, no env var holds one.
+        let pod = &sts.body["spec"]["template"]["spec"];
+        assert_password_file(
+            pod,
+            c,
+            "GF_SECURITY_ADMIN_PASSWORD__FILE",
+            "/credentials/admin",
+            "ops-grafana-credentials",
+            "admin-password",
         );
+        assert_eq!(
+            env(c, "GF_SECURITY_ADMIN_USER__FILE"),
+            Some("/credentials/admin/user")
+        );
+        let admin = pod["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == "admin")
+            .unwrap();
+        assert_eq!(
+            admin["secret"]["items"][1],
+            serde_json::json!({"key": "admin-user", "path": "user", "mode": 0o440})
+        );
+        // Only the Elasticsearch password stays an env var (see the module doc).
+        for e in c["env"].as_array().unwrap() {
+            assert!(
+                e.get("valueFrom").is_none() || e["name"] == "ELASTICSEARCH_PASSWORD",
+                "{e}"
+            );
+        }
         assert_eq!(
             env(c, "GF_SERVER_ROOT_URL"),
             Some("http://aiops.local/grafana/")

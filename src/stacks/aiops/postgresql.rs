@@ -1,9 +1,9 @@
 //! PostgreSQL (postgres:17): a one-pod StatefulSet with its data in a subdirectory
 //! of the volume (a fresh volume holds `lost+found`), the `postgres` superuser's
-//! password and the platform's account from a Secret, created at first start by an
-//! init script that reads the password from the env (a here-document on psql's
-//! stdin, never an argument), and a postgres-exporter sidecar for the connections
-//! alert. External: only the credentials Secret.
+//! password and the platform's account from files of a Secret, created at first
+//! start by an init script that hands the password to psql through its env (a
+//! here-document on psql's stdin, never an argument), and a postgres-exporter
+//! sidecar for the connections alert. External: only the credentials Secret.
 
 use std::collections::BTreeMap;
 
@@ -24,6 +24,10 @@ pub const METRICS_PORT: u16 = 9187;
 const UID: i64 = 999;
 const MOUNT: &str = "/var/lib/postgresql/data";
 const PGDATA: &str = "/var/lib/postgresql/data/pgdata";
+/// Where the Secret's keys are mounted, one directory each holding the file
+/// `password`: the superuser's and the platform account's.
+const POSTGRES_PASSWORD_DIR: &str = "/credentials/postgres";
+const APP_PASSWORD_DIR: &str = "/credentials/app";
 
 /// Whether Prometheus scrapes the exporter sidecar.
 pub fn scraped(v: &Values) -> bool {
@@ -66,12 +70,17 @@ pub fn render(ctx: &Ctx<'_>) -> Option<Rendered> {
             annotations = scrape_annotations(METRICS_PORT, "/metrics");
         }
     }
+    let secret = credentials_secret(ctx.release, COMPONENT);
     let pod = PodSpec {
         containers,
+        // The password files are mode 0440 with the pod's fsGroup: the `postgres`
+        // user reads them, in both containers.
         volumes: Some(vec![
             w::config_map_volume("init", &init_name),
             w::empty_dir("run"),
             w::empty_dir("tmp"),
+            w::secret_key_volume("postgres-password", &secret, keys::POSTGRES_PASSWORD),
+            w::secret_key_volume("app-password", &secret, keys::PASSWORD),
         ]),
         ..ctx.pod_spec(&b, 1, w::pod_security(Some(UID), Some(UID)))
     };
@@ -85,7 +94,9 @@ pub fn render(ctx: &Ctx<'_>) -> Option<Rendered> {
 /// The entrypoint sources a `*.sh` file that is not executable (a ConfigMap file is
 /// mode 0644) into its own bash, with the container's env (docker-library/postgres,
 /// `17/bookworm/docker-entrypoint.sh`, `docker_process_init_files`). The password
-/// goes from `APP_PASSWORD` to psql by psql itself (`\getenv`, psql 15 and later),
+/// is read from the file `APP_PASSWORD_FILE` names, put in psql's env only
+/// (`APP_PASSWORD`, a prefix assignment) and read by psql itself (`\getenv`, psql 15
+/// and later),
 /// and into the SQL as a psql variable quoted as a literal (`:'name'`), so any
 /// password works, quotes, backslashes and `$` included; the here-document's
 /// delimiter is quoted, so the shell expands nothing in it. The password is on no
@@ -94,11 +105,13 @@ fn init_script(username: &str, database: &str) -> String {
     format!(
         r#"#!/bin/sh
 set -e
-psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname postgres <<'EOSQL'
+app_password=$(cat "$APP_PASSWORD_FILE")
+APP_PASSWORD=$app_password psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname postgres <<'EOSQL'
 \getenv app_password APP_PASSWORD
 CREATE ROLE "{username}" LOGIN PASSWORD :'app_password';
 CREATE DATABASE "{database}" OWNER "{username}";
 EOSQL
+unset app_password
 "#
     )
 }
@@ -114,12 +127,13 @@ fn log_min_messages(l: LogLevel) -> &'static str {
 
 fn container(ctx: &Ctx<'_>) -> Container {
     let v = &ctx.values.postgresql;
-    let secret = credentials_secret(ctx.release, COMPONENT);
     // Readiness proves the superuser's password works over TCP; the entrypoint's
     // first-run server listens on the socket only, so it stays false until
-    // initialisation is done. psql reads PGPASSWORD from the env.
+    // initialisation is done. The password is read from the mounted file on every
+    // run (the image reads POSTGRES_PASSWORD_FILE at first initialisation only; the
+    // file follows the Secret, rotations included) and reaches psql through its env.
     let ready = format!(
-        "psql -h 127.0.0.1 -p {POSTGRES_PORT} -U postgres -d postgres -tAc 'SELECT 1' | grep -q 1"
+        r#"PGPASSWORD=$(cat "$POSTGRES_PASSWORD_FILE") psql -w -h 127.0.0.1 -p {POSTGRES_PORT} -U postgres -d postgres -tAc 'SELECT 1' | grep -q 1"#
     );
     let alive = format!("pg_isready -h 127.0.0.1 -p {POSTGRES_PORT} -U postgres");
     Container {
@@ -128,11 +142,17 @@ fn container(ctx: &Ctx<'_>) -> Container {
             "-c".into(),
             format!("log_min_messages={}", log_min_messages(ctx.log_level())),
         ]),
+        // The entrypoint's `file_env` reads POSTGRES_PASSWORD_FILE (see the image
+        // contract), and only when it initialises an empty PGDATA: a release
+        // installed with the env var keeps its passwords when it moves to files.
+        // APP_PASSWORD_FILE is the init script's.
         env: Some(vec![
             w::env("POSTGRES_USER", "postgres"),
-            w::env_secret("POSTGRES_PASSWORD", &secret, keys::POSTGRES_PASSWORD),
-            w::env_secret("PGPASSWORD", &secret, keys::POSTGRES_PASSWORD),
-            w::env_secret("APP_PASSWORD", &secret, keys::PASSWORD),
+            w::env(
+                "POSTGRES_PASSWORD_FILE",
+                format!("{POSTGRES_PASSWORD_DIR}/password"),
+            ),
+            w::env("APP_PASSWORD_FILE", format!("{APP_PASSWORD_DIR}/password")),
             w::env("PGDATA", PGDATA),
         ]),
         ports: Some(vec![w::container_port(
@@ -147,6 +167,8 @@ fn container(ctx: &Ctx<'_>) -> Container {
             w::mount("init", "/docker-entrypoint-initdb.d", true),
             w::mount("run", "/var/run/postgresql", false),
             w::mount("tmp", "/tmp", false),
+            w::mount("postgres-password", POSTGRES_PASSWORD_DIR, true),
+            w::mount("app-password", APP_PASSWORD_DIR, true),
         ]),
         readiness_probe: Some(w::exec_probe(&ready, Timing::READINESS)),
         liveness_probe: Some(w::exec_probe(&alive, Timing::LIVENESS)),
@@ -157,16 +179,24 @@ fn container(ctx: &Ctx<'_>) -> Container {
 
 fn exporter(ctx: &Ctx<'_>) -> Container {
     let m = &ctx.values.postgresql.metrics;
-    let secret = credentials_secret(ctx.release, COMPONENT);
     Container {
+        // DATA_SOURCE_PASS_FILE: read once at start (see the image contract).
         env: Some(vec![
             w::env(
                 "DATA_SOURCE_URI",
                 format!("127.0.0.1:{POSTGRES_PORT}/postgres?sslmode=disable"),
             ),
             w::env("DATA_SOURCE_USER", "postgres"),
-            w::env_secret("DATA_SOURCE_PASS", &secret, keys::POSTGRES_PASSWORD),
+            w::env(
+                "DATA_SOURCE_PASS_FILE",
+                format!("{POSTGRES_PASSWORD_DIR}/password"),
+            ),
         ]),
+        volume_mounts: Some(vec![w::mount(
+            "postgres-password",
+            POSTGRES_PASSWORD_DIR,
+            true,
+        )]),
         ports: Some(vec![w::container_port("metrics", i32::from(METRICS_PORT))]),
         readiness_probe: Some(w::tcp_probe("metrics", Timing::READINESS)),
         liveness_probe: Some(w::tcp_probe("metrics", Timing::LIVENESS)),
@@ -225,28 +255,39 @@ mod tests {
             container_of(sts, "metrics")["securityContext"]["readOnlyRootFilesystem"],
             true
         );
-        assert_eq!(
-            env_ref(c, "POSTGRES_PASSWORD"),
-            Some((
-                "ops-postgresql-credentials".into(),
-                "postgres-password".into()
-            ))
+        // Passwords as files of the Secret, no env var holds one.
+        let secret = "ops-postgresql-credentials";
+        assert_password_file(
+            pod,
+            c,
+            "POSTGRES_PASSWORD_FILE",
+            "/credentials/postgres",
+            secret,
+            "postgres-password",
         );
-        assert_eq!(
-            env_ref(c, "APP_PASSWORD"),
-            Some(("ops-postgresql-credentials".into(), "password".into()))
+        assert_password_file(
+            pod,
+            c,
+            "APP_PASSWORD_FILE",
+            "/credentials/app",
+            secret,
+            "password",
         );
+        let ready = c["readinessProbe"]["exec"]["command"][2].as_str().unwrap();
+        assert!(ready.contains("SELECT 1"), "{ready}");
         assert!(
-            c["readinessProbe"]["exec"]["command"][2]
-                .as_str()
-                .unwrap()
-                .contains("SELECT 1")
+            ready.starts_with(r#"PGPASSWORD=$(cat "$POSTGRES_PASSWORD_FILE") psql "#),
+            "{ready}"
         );
         let init = config_value(
             find(r, "ConfigMap", "ops-postgresql-init"),
             "10-create-account.sh",
         );
         // The password reaches SQL as a psql variable, never through the shell.
+        assert!(
+            init.contains("app_password=$(cat \"$APP_PASSWORD_FILE\")\n"),
+            "{init}"
+        );
         assert!(
             init.contains("<<'EOSQL'\n\\getenv app_password APP_PASSWORD\n"),
             "{init}"
@@ -260,12 +301,18 @@ mod tests {
             "{init}"
         );
         let exporter = container_of(sts, "metrics");
-        assert_eq!(
-            env_ref(exporter, "DATA_SOURCE_PASS"),
-            Some((
-                "ops-postgresql-credentials".into(),
-                "postgres-password".into()
-            ))
+        assert_password_file(
+            pod,
+            exporter,
+            "DATA_SOURCE_PASS_FILE",
+            "/credentials/postgres",
+            secret,
+            "postgres-password",
         );
+        for container in [c, exporter] {
+            for e in container["env"].as_array().unwrap() {
+                assert!(e.get("valueFrom").is_none(), "{e}");
+            }
+        }
     }
 }

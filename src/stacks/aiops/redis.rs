@@ -47,6 +47,30 @@ mod tests {
         assert!(!script.contains("--requirepass"), "{script}");
         assert!(!script.contains("cluster-enabled"), "{script}");
         assert!(!has(&all, "redis-cluster-init"));
+        // The password as a file of the Secret, read by the start script and the
+        // probes; no env var holds it.
+        assert_password_file(
+            &sts.body["spec"]["template"]["spec"],
+            c,
+            "REDIS_PASSWORD_FILE",
+            "/credentials/redis",
+            "ops-redis-credentials",
+            "redis-password",
+        );
+        assert!(
+            script.contains(r#"quoted=$(sed 's/[\\"]/\\&/g' "$REDIS_PASSWORD_FILE")"#),
+            "{script}"
+        );
+        for e in c["env"].as_array().unwrap() {
+            assert!(e.get("valueFrom").is_none(), "{e}");
+        }
+        for probe in ["readinessProbe", "livenessProbe", "startupProbe"] {
+            let command = c[probe]["exec"]["command"][2].as_str().unwrap();
+            assert!(
+                command.starts_with(r#"REDISCLI_AUTH=$(cat "$REDIS_PASSWORD_FILE") redis-cli "#),
+                "{command}"
+            );
+        }
     }
 
     #[test]
@@ -123,16 +147,35 @@ mod tests {
         );
         // redis-cli as nobody under a read-only root, HOME on an emptyDir.
         let pod = &job.body["spec"]["template"]["spec"];
+        // The password as a file of the Secret, set as REDISCLI_AUTH by the script.
+        assert_password_file(
+            pod,
+            c,
+            "REDIS_PASSWORD_FILE",
+            "/credentials/redis",
+            "ops-redis-credentials",
+            "redis-password",
+        );
+        assert!(
+            script.starts_with(
+                "set -eu\nREDISCLI_AUTH=$(cat \"$REDIS_PASSWORD_FILE\")\nexport REDISCLI_AUTH\n"
+            ),
+            "{script}"
+        );
+        assert!(
+            c["env"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|e| e.get("valueFrom").is_none()),
+            "{c}"
+        );
         assert_eq!(pod["securityContext"]["runAsUser"], 65534);
         assert_eq!(pod["securityContext"]["runAsGroup"], 65534);
         assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
         assert_eq!(env(c, "HOME"), Some("/tmp"));
         assert_eq!(c["volumeMounts"][0]["mountPath"], "/tmp");
         assert!(pod["volumes"][0]["emptyDir"].is_object(), "{pod}");
-        assert_eq!(
-            env_ref(c, "REDISCLI_AUTH"),
-            Some(("ops-redis-credentials".into(), "redis-password".into()))
-        );
     }
 
     #[test]

@@ -40,6 +40,8 @@ pub(super) const RAFT_PORT: i32 = 9234;
 /// The `clickhouse` user of the official image.
 const UID: i64 = 101;
 const CONFIG_DIR: &str = "/etc/stackctl/clickhouse";
+/// Where the Secret's password is mounted (file `password`).
+const PASSWORD_DIR: &str = "/credentials/clickhouse";
 
 const PROFILE_KEY: &str = "profile.xml";
 const LOGGING_KEY: &str = "logging.xml";
@@ -122,14 +124,22 @@ pub fn render(ctx: &Ctx<'_>) -> Option<Rendered> {
 
     let pod = PodSpec {
         containers: vec![container(ctx, topo)],
-        volumes: Some(vec![Volume {
-            name: "config".into(),
-            config_map: Some(ConfigMapVolumeSource {
-                name: config_name,
+        volumes: Some(vec![
+            Volume {
+                name: "config".into(),
+                config_map: Some(ConfigMapVolumeSource {
+                    name: config_name,
+                    ..Default::default()
+                }),
                 ..Default::default()
-            }),
-            ..Default::default()
-        }]),
+            },
+            // Mode 0440 and the pod's fsGroup: the `clickhouse` user reads it.
+            w::secret_key_volume(
+                "password",
+                &credentials_secret(ctx.release, COMPONENT),
+                keys::CLICKHOUSE_PASSWORD,
+            ),
+        ]),
         ..w::pod_spec(
             &b,
             &globals,
@@ -280,9 +290,15 @@ fn keeper_xml(release: &Release, topo: Topology) -> String {
 
 /// The start command: per-pod variables from the ordinal, our files into place, then
 /// the image's entrypoint.
+///
+/// The entrypoint reads `CLICKHOUSE_PASSWORD_FILE` only if the file exists, and
+/// otherwise gives the user an empty password: a missing file stops the start here.
+/// With a cluster, `remote_servers` reads the password by `from_env`, which only
+/// the server's own environment answers, so the password is exported for it there.
 fn start_script(ctx: &Ctx<'_>, topo: Topology) -> String {
     let mut lines = vec![
         "set -e".to_string(),
+        r#"[ -r "$CLICKHOUSE_PASSWORD_FILE" ] || { echo "cannot read the password file $CLICKHOUSE_PASSWORD_FILE" >&2; exit 1; }"#.to_string(),
         format!(
             "cp {CONFIG_DIR}/{PROFILE_KEY} /etc/clickhouse-server/users.d/stackctl-profile.xml"
         ),
@@ -298,6 +314,7 @@ fn start_script(ctx: &Ctx<'_>, topo: Topology) -> String {
                 topo.replicas.max(1)
             ),
             "export CH_REPLICA=\"$HOSTNAME\"".into(),
+            r#"export CLICKHOUSE_PASSWORD="$(cat "$CLICKHOUSE_PASSWORD_FILE")""#.into(),
             format!(
                 "export CH_INTERSERVER_HOST=\"$HOSTNAME.{}.{}.svc\"",
                 w::headless_name(ctx.release, COMPONENT),
@@ -317,7 +334,6 @@ fn start_script(ctx: &Ctx<'_>, topo: Topology) -> String {
 
 fn container(ctx: &Ctx<'_>, topo: Topology) -> Container {
     let v = &ctx.values.clickhouse;
-    let secret = credentials_secret(ctx.release, COMPONENT);
     let mut ports = vec![
         w::container_port("http", HTTP_PORT),
         w::container_port("native", NATIVE_PORT),
@@ -333,7 +349,12 @@ fn container(ctx: &Ctx<'_>, topo: Topology) -> Container {
         command: Some(w::shell(start_script(ctx, topo))),
         env: Some(vec![
             w::env("CLICKHOUSE_USER", &v.auth.username),
-            w::env_secret("CLICKHOUSE_PASSWORD", &secret, keys::CLICKHOUSE_PASSWORD),
+            // The entrypoint writes users.d/default-user.xml from it at every start
+            // (see the image contract).
+            w::env(
+                "CLICKHOUSE_PASSWORD_FILE",
+                format!("{PASSWORD_DIR}/password"),
+            ),
             w::env("CLICKHOUSE_DB", &v.database),
             // The user may create users and grants: ClickVisual manages its own.
             w::env("CLICKHOUSE_DEFAULT_ACCESS_MANAGEMENT", "1"),
@@ -351,6 +372,7 @@ fn container(ctx: &Ctx<'_>, topo: Topology) -> Container {
                 read_only: Some(true),
                 ..Default::default()
             },
+            w::mount("password", PASSWORD_DIR, true),
         ]),
         // `/ping` answers "Ok." without credentials; while the entrypoint creates the
         // database its temporary server listens on localhost only, so the pod is not
@@ -422,12 +444,26 @@ mod tests {
         let c = container_of(sts, "clickhouse");
         assert_eq!(env(c, "CLICKHOUSE_DB"), Some("logger"));
         assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/ping");
-        assert!(
-            !c["command"][2]
-                .as_str()
-                .unwrap()
-                .contains("KEEPER_SERVER_ID")
+        // The password as a file of the Secret, which the entrypoint reads; alone,
+        // no env var holds it.
+        assert_password_file(
+            &sts.body["spec"]["template"]["spec"],
+            c,
+            "CLICKHOUSE_PASSWORD_FILE",
+            "/credentials/clickhouse",
+            "cv-clickhouse-credentials",
+            "clickhouse-password",
         );
+        for e in c["env"].as_array().unwrap() {
+            assert!(e.get("valueFrom").is_none(), "{e}");
+        }
+        let script = c["command"][2].as_str().unwrap();
+        assert!(!script.contains("KEEPER_SERVER_ID"), "{script}");
+        assert!(
+            script.contains(r#"[ -r "$CLICKHOUSE_PASSWORD_FILE" ] || {"#),
+            "{script}"
+        );
+        assert!(!script.contains("export CLICKHOUSE_PASSWORD="), "{script}");
     }
 
     #[test]
@@ -458,6 +494,12 @@ mod tests {
             "{script}"
         );
         assert!(script.contains("-lt 3 ]"), "{script}");
+        // remote_servers' `from_env` reads the password from the server's env.
+        assert!(cluster.contains(r#"<password from_env="CLICKHOUSE_PASSWORD"/>"#));
+        assert!(
+            script.contains(r#"export CLICKHOUSE_PASSWORD="$(cat "$CLICKHOUSE_PASSWORD_FILE")""#),
+            "{script}"
+        );
     }
 
     #[test]

@@ -20,6 +20,25 @@ const UID: i64 = 999;
 /// `mysqld --initialize` refuses a data directory that is not empty.
 const MOUNT: &str = "/var/lib/mysql";
 const DATADIR: &str = "/var/lib/mysql/data";
+/// Where the Secret's keys are mounted, one directory each holding the file
+/// `password` (the convention of the stacks' file-reading containers).
+const ROOT_PASSWORD_DIR: &str = "/credentials/root";
+const APP_PASSWORD_DIR: &str = "/credentials/app";
+
+/// Readiness: proves the root credentials work over TCP. `mysqladmin ping` exits 0
+/// even on "Access denied", and the entrypoint's first-run server listens on the
+/// socket only, so this stays false until initialisation is done.
+///
+/// The password is read from the mounted file on every run, not from the env: the
+/// image reads `MYSQL_ROOT_PASSWORD_FILE` only at first initialisation, while the
+/// file follows the Secret, so after a rotation the probe logs in with the new
+/// password without a restart. It reaches the client as an option file on a pipe,
+/// as the image's own entrypoint does (`_mysql_passfile`), never as an argument. In
+/// option files a backslash escapes and a `"` ends a quoted value, so both are
+/// escaped.
+pub const READINESS: &str = r#"pw=$(cat "$MYSQL_ROOT_PASSWORD_FILE") || exit 1
+escaped=$(printf '%s' "$pw" | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g')
+printf '[client]\npassword="%s"\n' "$escaped" | mysql --defaults-extra-file=/dev/stdin -h 127.0.0.1 -u root -e 'SELECT 1' >/dev/null"#;
 
 pub fn render(ctx: &Ctx<'_>) -> Option<Rendered> {
     let v = &ctx.values.mysql;
@@ -43,8 +62,14 @@ pub fn render(ctx: &Ctx<'_>) -> Option<Rendered> {
     b.push(w::headless_service(&b, ports.clone()));
     b.push(w::client_service(&b, "ClusterIP", ports));
     let globals = ctx.pod_globals();
+    let secret = credentials_secret(ctx.release, COMPONENT);
     let pod = PodSpec {
         containers: vec![container(ctx)],
+        // Mode 0440 and the pod's fsGroup: the `mysql` user reads them.
+        volumes: Some(vec![
+            w::secret_key_volume("root-password", &secret, keys::MYSQL_ROOT_PASSWORD),
+            w::secret_key_volume("app-password", &secret, keys::MYSQL_PASSWORD),
+        ]),
         ..w::pod_spec(&b, &globals, 1, w::pod_security(Some(UID), Some(UID)))
     };
     b.push(ctx.single_stateful_set(&b, BTreeMap::new(), pod, &v.persistence));
@@ -53,11 +78,6 @@ pub fn render(ctx: &Ctx<'_>) -> Option<Rendered> {
 
 fn container(ctx: &Ctx<'_>) -> Container {
     let v = &ctx.values.mysql;
-    let secret = credentials_secret(ctx.release, COMPONENT);
-    // Readiness proves the root credentials work over TCP: `mysqladmin ping` exits 0
-    // even on "Access denied", and the entrypoint's first-run server listens on the
-    // socket only, so this stays false until initialisation is done.
-    let ready = r#"mysql -h 127.0.0.1 -u root -p"$MYSQL_ROOT_PASSWORD" -e 'SELECT 1' >/dev/null"#;
     // Liveness only asks whether mysqld answers at all, credentials aside, so that a
     // password problem is reported by readiness rather than by a restart loop.
     let alive = "mysqladmin ping --silent";
@@ -68,19 +88,33 @@ fn container(ctx: &Ctx<'_>) -> Container {
             "--collation-server=utf8mb4_general_ci".into(),
             format!("--datadir={DATADIR}"),
         ]),
+        // Passwords as files: the entrypoint's `file_env` reads `<VAR>_FILE`
+        // (see the image contract). It does so only when it initialises an empty
+        // data directory, so a release installed with the env vars keeps its
+        // passwords when it moves to the files.
         env: Some(vec![
-            w::env_secret("MYSQL_ROOT_PASSWORD", &secret, keys::MYSQL_ROOT_PASSWORD),
+            w::env(
+                "MYSQL_ROOT_PASSWORD_FILE",
+                format!("{ROOT_PASSWORD_DIR}/password"),
+            ),
             w::env("MYSQL_DATABASE", &v.auth.database),
             w::env("MYSQL_USER", &v.auth.username),
-            w::env_secret("MYSQL_PASSWORD", &secret, keys::MYSQL_PASSWORD),
+            w::env(
+                "MYSQL_PASSWORD_FILE",
+                format!("{APP_PASSWORD_DIR}/password"),
+            ),
         ]),
         ports: Some(vec![w::container_port("mysql", PORT)]),
-        volume_mounts: Some(vec![VolumeMount {
-            name: DATA_VOLUME.into(),
-            mount_path: MOUNT.into(),
-            ..Default::default()
-        }]),
-        readiness_probe: Some(w::exec_probe(ready, Timing::READINESS)),
+        volume_mounts: Some(vec![
+            VolumeMount {
+                name: DATA_VOLUME.into(),
+                mount_path: MOUNT.into(),
+                ..Default::default()
+            },
+            w::mount("root-password", ROOT_PASSWORD_DIR, true),
+            w::mount("app-password", APP_PASSWORD_DIR, true),
+        ]),
+        readiness_probe: Some(w::exec_probe(READINESS, Timing::READINESS)),
         liveness_probe: Some(w::exec_probe(alive, Timing::LIVENESS)),
         startup_probe: Some(w::exec_probe(alive, Timing::STARTUP)),
         ..ctx.container(COMPONENT, &v.image, &v.resources)
@@ -106,18 +140,29 @@ mod tests {
         assert_eq!(sts.body["spec"]["serviceName"], "cv-mysql-headless");
         let c = container_of(sts, "mysql");
         assert_eq!(env(c, "MYSQL_DATABASE"), Some("clickvisual"));
-        let root = c["env"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|e| e["name"] == "MYSQL_ROOT_PASSWORD")
-            .unwrap();
-        assert_eq!(
-            root["valueFrom"]["secretKeyRef"]["name"],
-            "cv-mysql-credentials"
-        );
+        // Passwords as files of the Secret, no env var holds one.
+        let pod = &sts.body["spec"]["template"]["spec"];
+        for (var, dir, key) in [
+            (
+                "MYSQL_ROOT_PASSWORD_FILE",
+                "/credentials/root",
+                "mysql-root-password",
+            ),
+            ("MYSQL_PASSWORD_FILE", "/credentials/app", "mysql-password"),
+        ] {
+            assert_password_file(pod, c, var, dir, "cv-mysql-credentials", key);
+        }
+        for e in c["env"].as_array().unwrap() {
+            assert!(e.get("valueFrom").is_none(), "{e}");
+        }
+        // The probe reads the root password from the file, which follows the Secret.
         let ready = c["readinessProbe"]["exec"]["command"][2].as_str().unwrap();
         assert!(ready.contains("SELECT 1"), "{ready}");
+        assert!(
+            ready.contains(r#"cat "$MYSQL_ROOT_PASSWORD_FILE""#),
+            "{ready}"
+        );
+        assert!(!ready.contains(" -p"), "no password argument: {ready}");
         let headless = find(r, "Service", "cv-mysql-headless");
         assert_eq!(headless.body["spec"]["publishNotReadyAddresses"], true);
     }

@@ -311,12 +311,33 @@ pub static GRAFANA: ImageContract = ImageContract {
             },
             unverified(GRAFANA_WHY),
         ),
+        Fact {
+            note: "stackctl sets GF_SECURITY_ADMIN_USER__FILE and GF_SECURITY_ADMIN_PASSWORD__FILE, files of the credentials Secret",
+            ..fact(
+                Env {
+                    name: "GF_<SECTION>_<KEY>__FILE",
+                    effect: "run.sh exports GF_<SECTION>_<KEY> as the named file's content (exclusive with the variable itself) before starting the server",
+                },
+                unverified(
+                    "read in packaging/docker/run.sh of grafana/grafana at 07754534fbafa7e7e18e7272e552c166f1afae28 (a stored revision, not the v12.0.2 tag: the repository is too large to fetch here); Grafana's Docker documentation describes it since 5.x",
+                ),
+            )
+        },
         fact(
             Env {
                 name: "ELASTICSEARCH_PASSWORD",
                 effect: "read by stackctl's datasource provisioning file, not the image",
             },
             by_stackctl("src/stacks/aiops/grafana.rs"),
+        ),
+        fact(
+            Env {
+                name: "$__file{<path>} in provisioning files",
+                effect: "expanded to the file's content (trimmed), which is then expanded as env references ($VAR) too: not used, a password may hold `$`",
+            },
+            unverified(
+                "read in pkg/services/provisioning/values/values.go (interpolateValue: setting.ExpandVar, then os.ExpandEnv) of grafana/grafana at 03d9862a11fa9db1790da9ae5bc3577700e7fe61, a stored revision, not the v12.0.2 tag",
+            ),
         ),
     ],
     min_kubernetes: NO_API,
@@ -406,7 +427,7 @@ pub static ELASTICSEARCH: ImageContract = ImageContract {
         fact(
             Env {
                 name: "ELASTIC_PASSWORD (or <VAR>_FILE)",
-                effect: "the entrypoint sets it as the elastic user's bootstrap password",
+                effect: "the entrypoint sets it as the elastic user's bootstrap password; it first sources bin/elasticsearch-env-from-file, which sets <VAR> from the file <VAR>_FILE names",
             },
             up(
                 ELASTIC,
@@ -414,6 +435,18 @@ pub static ELASTICSEARCH: ImageContract = ImageContract {
                 "elasticsearch/bin/docker-entrypoint.sh",
             ),
         ),
+        Fact {
+            note: "so stackctl's init container copies the Secret's file into a memory emptyDir as the elasticsearch user, mode 0600, and ELASTIC_PASSWORD_FILE names the copy: a Secret volume's files are 0440 under the pod's fsGroup",
+            ..fact(
+                Env {
+                    name: "ELASTIC_PASSWORD_FILE, KEYSTORE_PASSWORD_FILE (only these)",
+                    effect: "the file must exist and have mode 400 or 600, else the container exits; exclusive with the variable itself",
+                },
+                unverified(
+                    "read in distribution/src/bin/elasticsearch-env-from-file of elastic/elasticsearch at 250da3e3e6e12e88aac8afb83a4bafd857069fc0 (a stored revision, not the v8.19.2 tag: the repository is too large to fetch here); the pinned docker-entrypoint.sh sources it",
+                ),
+            )
+        },
     ],
     min_kubernetes: NO_API,
     real_run: RealRun::None {
@@ -442,6 +475,18 @@ pub static ELASTICSEARCH: ImageContract = ImageContract {
             container: "sysctl",
             rule: Rule::Gid,
             why: "privileged init container, see its uid",
+            known_defect: false,
+        },
+        Exception {
+            container: "elastic-password",
+            rule: Rule::WritablePaths,
+            why: "the init container copying the password file runs `cat` only, writing the copy to its memory emptyDir: Elasticsearch does not run in it",
+            known_defect: false,
+        },
+        Exception {
+            container: "elastic-password",
+            rule: Rule::Gid,
+            why: "runs as the main container does (group 1000), see elasticsearch: the copy must be the elasticsearch user's",
             known_defect: false,
         },
     ],
@@ -630,6 +675,16 @@ pub static POSTGRES: ImageContract = ImageContract {
             },
             up(PG, PG_REV, PG_EP),
         ),
+        Fact {
+            note: "stackctl sets POSTGRES_PASSWORD_FILE, a file of the credentials Secret",
+            ..fact(
+                Env {
+                    name: "<VAR>_FILE for POSTGRES_PASSWORD, POSTGRES_USER, POSTGRES_DB, POSTGRES_INITDB_ARGS",
+                    effect: "`file_env` in `docker_setup_env`: the variable's value from the named file, exclusive with the variable itself; the password is used only when `initdb` runs on an empty PGDATA (no PG_VERSION)",
+                },
+                up(PG, PG_REV, PG_EP),
+            )
+        },
         fact(
             Env {
                 name: "PGDATA",
@@ -641,7 +696,7 @@ pub static POSTGRES: ImageContract = ImageContract {
     min_kubernetes: NO_API,
     real_run: RealRun::Debian {
         package: "postgresql 15 (bookworm)",
-        tests: "tests/postgres_real.rs (the init script, sourced as the entrypoint does), tests/rotation_scripts.rs (password rotation)",
+        tests: "tests/postgres_real.rs (the init script, sourced as the entrypoint does, and the pod's readiness probe, both reading password files), tests/rotation_scripts.rs (password rotation)",
         unproven: "15 stands in for 17; the image's entrypoint and its first-start initdb are not run",
     },
     exceptions: &[PROBE_UID, PROBE_GID, PROBE_PATHS],
@@ -671,10 +726,10 @@ pub static POSTGRES_EXPORTER: ImageContract = ImageContract {
     base_path: None,
     env: &[fact(
         Env {
-            name: "DATA_SOURCE_URI, DATA_SOURCE_USER, DATA_SOURCE_PASS",
-            effect: "the database to scrape",
+            name: "DATA_SOURCE_URI, DATA_SOURCE_USER, DATA_SOURCE_PASS (each or its _FILE)",
+            effect: "the database to scrape; DATA_SOURCE_PASS_FILE (stackctl's) names a file whose trimmed content is the password, read once at start, before DATA_SOURCE_PASS",
         },
-        unverified("flags' env bindings in cmd/postgres_exporter were not read"),
+        up(PGX, PGX_TAG, "cmd/postgres_exporter/datasource.go"),
     )],
     min_kubernetes: NO_API,
     real_run: RealRun::None {

@@ -295,6 +295,16 @@ pub static MYSQL_8_4: ImageContract = ImageContract {
             },
             up(MYSQL, MYSQL_REV, MYSQL_EP),
         ),
+        Fact {
+            note: "stackctl sets MYSQL_ROOT_PASSWORD_FILE and MYSQL_PASSWORD_FILE, files of the credentials Secret",
+            ..fact(
+                Env {
+                    name: "<VAR>_FILE for MYSQL_ROOT_HOST, MYSQL_DATABASE, MYSQL_USER, MYSQL_PASSWORD, MYSQL_ROOT_PASSWORD",
+                    effect: "`file_env` in `docker_setup_env`: the variable's value from the named file, exclusive with the variable itself; the values are used only when initialising an empty data directory",
+                },
+                up(MYSQL, MYSQL_REV, MYSQL_EP),
+            )
+        },
         fact(
             Env {
                 name: "MYSQL_DATABASE",
@@ -313,7 +323,7 @@ pub static MYSQL_8_4: ImageContract = ImageContract {
     min_kubernetes: NO_API,
     real_run: RealRun::Debian {
         package: "mariadb-server 10.11 (bookworm)",
-        tests: "tests/schema.rs (the schema Job's script, every supported ClickVisual version), tests/probe_commands.rs (the probe), tests/rotation_scripts.rs (password rotation)",
+        tests: "tests/schema.rs (the schema Job's script, every supported ClickVisual version), tests/probe_commands.rs (the probe Job's script, and the pod's readiness probe reading the root password file), tests/rotation_scripts.rs (password rotation)",
         unproven: "MariaDB stands in for MySQL 8.4: authentication plugins, reserved words and collations differ (unit tests check the schema against MySQL 8.4's), and the image's entrypoint is not run",
     },
     exceptions: &[
@@ -439,6 +449,20 @@ pub static CLICKHOUSE: ImageContract = ImageContract {
             },
             unverified(CH_WHY),
         ),
+        Fact {
+            note: "stackctl sets it to a file of the credentials Secret, and its start command stops when the file is unreadable",
+            ..fact(
+                Env {
+                    name: "CLICKHOUSE_PASSWORD_FILE",
+                    effect: "if the file exists, the entrypoint's (non-exported) CLICKHOUSE_PASSWORD is its content, which goes into users.d/default-user.xml at every start; a missing file silently means an empty password",
+                },
+                up(
+                    "ClickHouse/docker-library",
+                    "0dda4ee3a166176d28fda59b9bfedef80ebc3023",
+                    "server/24.8.14.39/entrypoint.sh",
+                ),
+            )
+        },
         fact(
             Env {
                 name: "CLICKHOUSE_DEFAULT_ACCESS_MANAGEMENT",

@@ -96,17 +96,29 @@ pub static REDIS: ImageContract = ImageContract {
     ],
     health: &[],
     base_path: None,
-    env: &[fact(
-        Env {
-            name: "REDISCLI_AUTH",
-            effect: "redis-cli's password (read by redis-cli, not the image)",
+    env: &[
+        Fact {
+            note: "the server's pod gets no password env var: the probes set it from the password file for redis-cli alone",
+            ..fact(
+                Env {
+                    name: "REDISCLI_AUTH",
+                    effect: "redis-cli's password (read by redis-cli, not the image); its only other ways are -a (an argument) and --askpass (a masked prompt): no file",
+                },
+                up(REDIS_SRC, REDIS_SRC_TAG, "src/redis-cli.c"),
+            )
         },
-        unverified("redis-cli documentation; not read in redis/redis at 7.4"),
-    )],
+        fact(
+            Env {
+                name: "REDIS_PASSWORD_FILE",
+                effect: "the password file the start script turns into requirepass/masterauth in /tmp/auth.conf: the image reads no password from env or file, only redis.conf directives",
+            },
+            by_stackctl("src/stacks/kit/redis.rs start_script"),
+        ),
+    ],
     min_kubernetes: NOTHING,
     real_run: RealRun::Debian {
         package: "redis-server 7.0.15 (bookworm)",
-        tests: "tests/redis_real.rs (the rendered start script: auth, maxmemory; a 6-node cluster formed by the init Job and re-formed after every node restarts on new addresses), tests/probe_commands.rs (the probe)",
+        tests: "tests/redis_real.rs (the rendered start script: auth from the password file, maxmemory; the pod's readiness probe reading the password file; a 6-node cluster formed by the init Job and re-formed after every node restarts on new addresses), tests/probe_commands.rs (the probe)",
         unproven: "7.0 stands in for 7.4 (7.4's extra nodes.conf fields are not exercised); glibc and dash instead of the image's musl and busybox; Kubernetes DNS timing",
     },
     exceptions: &[

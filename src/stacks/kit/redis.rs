@@ -4,9 +4,12 @@
 //! `redis-cli --cluster create … --cluster-replicas 1`, which does nothing when the
 //! cluster already exists. External: only the credentials Secret.
 //!
-//! The password reaches redis-server through a config file written at start by the
-//! shell's `printf` builtin, and redis-cli through `REDISCLI_AUTH`: it is on no
-//! command line, so not in `/proc/<pid>/cmdline` either.
+//! The password reaches the server's container as a file of the Secret
+//! (`REDIS_PASSWORD_FILE`), not an env var: redis-server reads it from no file of
+//! its own, so the start script copies it into a config file (`requirepass`) with
+//! the shell's `printf` builtin, and the pod's probes hand it to redis-cli through
+//! `REDISCLI_AUTH` (redis-cli offers no file): it is on no command line, so not in
+//! `/proc/<pid>/cmdline` either.
 //!
 //! Both stacks use Redis as a cache (ClickVisual: sessions and locks; the AIOps
 //! services: whatever they cache), so the server gets a `maxmemory` below the
@@ -38,6 +41,8 @@ pub const PASSWORD_KEY: &str = "redis-password";
 const UID: i64 = 999;
 /// `nobody`: the cluster init Job runs redis-cli only, as the probe does.
 const CLIENT_UID: i64 = 65534;
+/// Where the server's container mounts the Secret's password (file `password`).
+const PASSWORD_DIR: &str = "/credentials/redis";
 
 /// The `redis` group of the official image: 1000 in the Alpine variant, where
 /// gid 999 was taken (`addgroup -S -g 1000 redis; adduser -S -G redis -u 999
@@ -340,7 +345,16 @@ pub fn render<V: StackValues, C, X: RedisExtras>(
     b.push(w::client_service(&b, "ClusterIP", vec![client]));
     let pod = PodSpec {
         containers: vec![container(ctx, v, level)],
-        volumes: Some(vec![w::empty_dir("tmp")]),
+        // The password file is mode 0440 with the pod's fsGroup, the image's
+        // `redis` group: the server's user reads it.
+        volumes: Some(vec![
+            w::empty_dir("tmp"),
+            w::secret_key_volume(
+                "password",
+                &credentials_secret(ctx.release, COMPONENT),
+                PASSWORD_KEY,
+            ),
+        ]),
         ..ctx.pod_spec(
             &b,
             replicas,
@@ -459,7 +473,9 @@ fi
 "#;
 
 /// The server's start script: auth settings into a file, then exec redis-server.
-/// The password stays off the command line (argv is readable through `/proc`). In
+/// The password is read from the file `REDIS_PASSWORD_FILE` names (a read failure
+/// stops the start) and stays off the command line (argv is readable through
+/// `/proc`). In
 /// the file it is a double-quoted string, backslashes and quotes escaped, which
 /// redis.conf reads back verbatim (`sdssplitargs` in upstream's `src/sds.c`): any
 /// password a user sets works, spaces and quotes included.
@@ -468,7 +484,7 @@ fi
 pub fn start_script(c: &ServerConfig) -> String {
     let mut script = String::from(
         "set -e\n\
-         quoted=$(printf '%s' \"$REDIS_PASSWORD\" | sed 's/[\\\\\"]/\\\\&/g')\n\
+         quoted=$(sed 's/[\\\\\"]/\\\\&/g' \"$REDIS_PASSWORD_FILE\")\n\
          printf 'requirepass \"%s\"\\nmasterauth \"%s\"\\n' \"$quoted\" \"$quoted\" > /tmp/auth.conf\n",
     );
     let mut server = format!(
@@ -494,13 +510,14 @@ fn container<V: StackValues, C, X: RedisExtras>(
     v: &Redis<X>,
     level: LogLevel,
 ) -> Container {
-    let secret = credentials_secret(ctx.release, COMPONENT);
     // `ping` answers NOAUTH (exit status 0) to a wrong password, hence the PONG check.
-    let ping = "redis-cli -h 127.0.0.1 ping | grep -q PONG";
-    let mut env = vec![
-        w::env_secret("REDIS_PASSWORD", &secret, PASSWORD_KEY),
-        w::env_secret("REDISCLI_AUTH", &secret, PASSWORD_KEY),
-    ];
+    // The password is read from the file on every run: it follows the Secret.
+    let ping =
+        r#"REDISCLI_AUTH=$(cat "$REDIS_PASSWORD_FILE") redis-cli -h 127.0.0.1 ping | grep -q PONG"#;
+    let mut env = vec![w::env(
+        "REDIS_PASSWORD_FILE",
+        format!("{PASSWORD_DIR}/password"),
+    )];
     let mut ports = vec![w::container_port("redis", i32::from(PORT))];
     if v.clustered() {
         env.push(w::env_field("POD_NAME", "metadata.name"));
@@ -520,6 +537,7 @@ fn container<V: StackValues, C, X: RedisExtras>(
         volume_mounts: Some(vec![
             w::mount(DATA_VOLUME, "/data", false),
             w::mount("tmp", "/tmp", false),
+            w::mount("password", PASSWORD_DIR, true),
         ]),
         readiness_probe: Some(w::exec_probe(ping, Timing::READINESS)),
         liveness_probe: Some(w::exec_probe(ping, Timing::LIVENESS)),
@@ -545,8 +563,12 @@ pub fn render_cluster_init<V: StackValues, C, X: RedisExtras>(
     let hosts: Vec<String> = (0..nodes)
         .map(|i| w::pod_host(ctx.release, COMPONENT, i))
         .collect();
+    // redis-cli reads its password from REDISCLI_AUTH only (no file): set from the
+    // mounted file, for this script's redis-cli alone.
     let script = format!(
         r#"set -eu
+REDISCLI_AUTH=$(cat "$REDIS_PASSWORD_FILE")
+export REDISCLI_AUTH
 addresses=""
 for host in {hosts}; do
   until redis-cli -h "$host" -p {PORT} ping 2>/dev/null | grep -q PONG; do
@@ -571,10 +593,13 @@ redis-cli --cluster create $addresses --cluster-replicas 1 --cluster-yes"#,
     let container = Container {
         command: Some(w::shell(script)),
         env: Some(vec![
-            conn.password_ref.env("REDISCLI_AUTH"),
+            w::env("REDIS_PASSWORD_FILE", format!("{PASSWORD_DIR}/password")),
             w::env("HOME", "/tmp"),
         ]),
-        volume_mounts: Some(vec![w::mount("tmp", "/tmp", false)]),
+        volume_mounts: Some(vec![
+            w::mount("tmp", "/tmp", false),
+            w::mount("password", PASSWORD_DIR, true),
+        ]),
         ..w::read_only_root(w::container(
             "create",
             ctx.image(&v.image),
@@ -584,7 +609,11 @@ redis-cli --cluster create $addresses --cluster-replicas 1 --cluster-yes"#,
     };
     let pod = PodSpec {
         containers: vec![container],
-        volumes: Some(vec![w::empty_dir("tmp")]),
+        // Mode 0440 with the fsGroup: nobody's group reads the password file.
+        volumes: Some(vec![
+            w::empty_dir("tmp"),
+            w::secret_key_volume("password", &conn.password_ref.secret, conn.password_ref.key),
+        ]),
         ..ctx.pod_spec(&b, 1, w::pod_security(Some(CLIENT_UID), Some(CLIENT_UID)))
     };
     b.push(w::job(&b, 6, 600, pod));

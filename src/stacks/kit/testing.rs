@@ -98,6 +98,19 @@ pub fn assert_password_file(
         env(container, var),
         Some(format!("{dir}/password").as_str())
     );
+    assert_password_mount(pod, container, dir, secret, key);
+}
+
+/// Asserts that `dir` is a read-only mount, in `container` of `pod` (a pod spec), of
+/// key `key` of Secret `secret` as the file `password`: for a file that the
+/// software is told about otherwise than by an env var (a config file's reference).
+pub fn assert_password_mount(
+    pod: &serde_json::Value,
+    container: &serde_json::Value,
+    dir: &str,
+    secret: &str,
+    key: &str,
+) {
     let mount = container["volumeMounts"]
         .as_array()
         .and_then(|ms| ms.iter().find(|m| m["mountPath"] == dir))
