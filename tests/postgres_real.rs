@@ -112,19 +112,6 @@ fn the_init_script_creates_the_account_with_any_password() {
     assert_eq!(String::from_utf8_lossy(&owner.stdout).trim(), role);
 }
 
-/// The PostgreSQL container's readiness probe, as the stack renders it.
-fn rendered_readiness() -> String {
-    let ms = common::render("aiops-minimal", "aiops", &[]);
-    let sts = common::find(&ms, "StatefulSet", "-postgresql");
-    let c = &sts["spec"]["template"]["spec"]["containers"][0];
-    assert_eq!(c["name"], "postgresql");
-    assert_eq!(c["readinessProbe"]["exec"]["command"][0], "sh");
-    c["readinessProbe"]["exec"]["command"][2]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
 #[test]
 fn the_readiness_probe_logs_in_with_the_superusers_password_file() {
     if !have(&["sh", "cat", "grep", "psql"]) || !have_postgres() {
@@ -136,7 +123,7 @@ fn the_readiness_probe_logs_in_with_the_superusers_password_file() {
         NASTY.replace('\'', "''")
     ));
     // The pod's server listens on the image's port; the test's on a free one.
-    let probe = rendered_readiness();
+    let probe = common::readiness_script("aiops-minimal", "aiops", "-postgresql");
     let image_port = " -p 5432 ";
     assert!(probe.contains(image_port), "{probe}");
     let probe = probe.replace(image_port, &format!(" -p {} ", pg.port));

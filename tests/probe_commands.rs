@@ -76,18 +76,6 @@ fn mysql_select_1_proves_user_password_and_database() {
     assert_eq!(nobody_there.status.code(), Some(1));
 }
 
-/// The MySQL pod's own readiness probe, as the stack renders it.
-fn mysql_readiness() -> String {
-    let ms = common::render("minimal", "cv", &[]);
-    let sts = common::find(&ms, "StatefulSet", "-mysql");
-    let c = &sts["spec"]["template"]["spec"]["containers"][0];
-    assert_eq!(c["readinessProbe"]["exec"]["command"][0], "sh");
-    c["readinessProbe"]["exec"]["command"][2]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
 #[test]
 fn mysql_readiness_logs_in_as_root_with_the_password_file() {
     if !have(&[
@@ -100,7 +88,7 @@ fn mysql_readiness_logs_in_as_root_with_the_password_file() {
     ]) {
         return;
     }
-    let script = mysql_readiness();
+    let script = common::readiness_script("minimal", "cv", "-mysql");
     let db = start_mariadb();
     // The probe connects to 127.0.0.1 as root (mariadb-install-db creates that
     // account); here it gets a password over TCP.

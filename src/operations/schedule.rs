@@ -131,6 +131,14 @@ mod tests {
         }
     }
 
+    const fn failing(secs: u64, keep: bool) -> Part {
+        Part {
+            secs,
+            ok: false,
+            keep,
+        }
+    }
+
     /// Runs the parts; returns each one's start time (seconds from the beginning)
     /// and how its run ended.
     async fn schedule(
@@ -219,11 +227,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_failure_starts_nothing_more_and_drops_what_runs() {
-        let crash = Part {
-            secs: 5,
-            ok: false,
-            keep: false,
-        };
+        let crash = failing(5, false);
         let got = schedule(
             &[("mysql", crash), ("clickhouse", ok(60)), ("schema", ok(1))],
             &[("schema", &["mysql"])],
@@ -241,20 +245,10 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_timeout_still_waits_for_the_others_but_starts_nothing() {
-        let timeout = Part {
-            secs: 30,
-            ok: false,
-            keep: true,
-        };
-        let late = Part {
-            secs: 30,
-            ok: false,
-            keep: true,
-        };
         let got = schedule(
             &[
-                ("mysql", timeout),
-                ("clickhouse", late),
+                ("mysql", failing(30, true)),
+                ("clickhouse", failing(30, true)),
                 ("kafka", ok(10)),
                 ("schema", ok(1)),
             ],

@@ -94,6 +94,17 @@ pub fn find<'a>(
         .body
 }
 
+/// The shell script of the readiness probe of the first container of the
+/// StatefulSet whose name contains `sts`, as `profile` renders it: what the
+/// real-program tests run.
+pub fn readiness_script(profile: &str, namespace: &str, sts: &str) -> String {
+    let ms = render(profile, namespace, &[]);
+    let c = &find(&ms, "StatefulSet", sts)["spec"]["template"]["spec"]["containers"][0];
+    let command = &c["readinessProbe"]["exec"]["command"];
+    assert_eq!(command[0], "sh", "{c}");
+    command[2].as_str().unwrap().to_string()
+}
+
 static KUBECONFIG: OnceCell<PathBuf> = OnceCell::const_new();
 
 /// Path of an admin kubeconfig for the test cluster, starting the local one if needed.

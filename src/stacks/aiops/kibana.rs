@@ -237,14 +237,7 @@ mod tests {
         assert!(!script.contains(" -u "), "{script}");
         assert!(!script.contains(" -d "), "{script}");
         // Passwords as files of the Secrets, no env var holds one.
-        assert!(
-            c["env"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .all(|e| e.get("valueFrom").is_none()),
-            "{c}"
-        );
+        assert_no_secret_env(c);
         let pod = &job.body["spec"]["template"]["spec"];
         for (var, dir, secret, key) in [
             (

@@ -310,9 +310,7 @@ mod tests {
             "postgres-password",
         );
         for container in [c, exporter] {
-            for e in container["env"].as_array().unwrap() {
-                assert!(e.get("valueFrom").is_none(), "{e}");
-            }
+            assert_no_secret_env(container);
         }
     }
 }

@@ -61,9 +61,7 @@ mod tests {
             script.contains(r#"quoted=$(sed 's/[\\"]/\\&/g' "$REDIS_PASSWORD_FILE")"#),
             "{script}"
         );
-        for e in c["env"].as_array().unwrap() {
-            assert!(e.get("valueFrom").is_none(), "{e}");
-        }
+        assert_no_secret_env(c);
         for probe in ["readinessProbe", "livenessProbe", "startupProbe"] {
             let command = c[probe]["exec"]["command"][2].as_str().unwrap();
             assert!(
@@ -162,14 +160,7 @@ mod tests {
             ),
             "{script}"
         );
-        assert!(
-            c["env"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .all(|e| e.get("valueFrom").is_none()),
-            "{c}"
-        );
+        assert_no_secret_env(c);
         assert_eq!(pod["securityContext"]["runAsUser"], 65534);
         assert_eq!(pod["securityContext"]["runAsGroup"], 65534);
         assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);

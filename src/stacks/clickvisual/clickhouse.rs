@@ -454,9 +454,7 @@ mod tests {
             "cv-clickhouse-credentials",
             "clickhouse-password",
         );
-        for e in c["env"].as_array().unwrap() {
-            assert!(e.get("valueFrom").is_none(), "{e}");
-        }
+        assert_no_secret_env(c);
         let script = c["command"][2].as_str().unwrap();
         assert!(!script.contains("KEEPER_SERVER_ID"), "{script}");
         assert!(

@@ -152,9 +152,7 @@ mod tests {
         ] {
             assert_password_file(pod, c, var, dir, "cv-mysql-credentials", key);
         }
-        for e in c["env"].as_array().unwrap() {
-            assert!(e.get("valueFrom").is_none(), "{e}");
-        }
+        assert_no_secret_env(c);
         // The probe reads the root password from the file, which follows the Secret.
         let ready = c["readinessProbe"]["exec"]["command"][2].as_str().unwrap();
         assert!(ready.contains("SELECT 1"), "{ready}");

@@ -149,3 +149,11 @@ pub fn assert_read_only_root(m: &Manifest, name: &str, writable: &[&str]) {
         assert!(volume["emptyDir"].is_object(), "{}: {volume}", m.id());
     }
 }
+
+/// No environment variable of `container` is read from a Secret: its credentials
+/// come as files (see [`assert_password_file`]).
+pub fn assert_no_secret_env(container: &serde_json::Value) {
+    for e in container["env"].as_array().into_iter().flatten() {
+        assert!(e.get("valueFrom").is_none(), "{e}");
+    }
+}
