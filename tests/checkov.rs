@@ -28,9 +28,9 @@ const BOUNDS: [(&str, f64); 7] = [
     ("default", 3.43),
     ("production", 3.38),
     ("external-services", 3.0),
-    ("aiops-minimal", 3.67),
-    ("aiops", 3.8),
-    ("aiops-production", 3.63),
+    ("aiops-minimal", 3.5),
+    ("aiops", 3.67),
+    ("aiops-production", 3.5),
 ];
 
 /// Kinds that run pods: what the figure divides by.

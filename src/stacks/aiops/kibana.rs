@@ -23,8 +23,14 @@ use crate::stacks::workload::{self as w, Timing};
 pub const COMPONENT: &str = "kibana";
 pub const SETUP: &str = "kibana-setup";
 pub const PORT: u16 = 5601;
-/// The `kibana` user of the official image.
-const UID: i64 = 1000;
+/// Not the image's `kibana` (1000): a high uid in group 0, which the image is
+/// built for ("relying on GID-0 to run Kibana, rather than UID-1000": every file
+/// under /usr/share/kibana is owned by group 0 with the owner's rights,
+/// elastic/dockerfiles `kibana/Dockerfile`). Kibana keeps no volume, so the uid can
+/// change under an existing release.
+const UID: i64 = 10001;
+/// Group 0, whose rights on the image's files equal the owner's.
+const GID: i64 = 0;
 /// `nobody`, not the tools image's `curl_user` (a system uid Alpine picks): the Job
 /// runs curl, which needs no file of the image's user, as the HTTP probes do
 /// (`src/probe/job.rs`). Its only writes go to `/tmp`, an emptyDir under a read-only
@@ -168,7 +174,7 @@ pub fn render(ctx: &Ctx<'_>) -> Option<Rendered> {
     let pod = PodSpec {
         containers: vec![container],
         volumes: Some(vec![w::config_map_volume("config", &config_name)]),
-        ..ctx.pod_spec(&b, v.replicas, w::pod_security(Some(UID), Some(UID)))
+        ..ctx.pod_spec(&b, v.replicas, w::pod_security(Some(UID), Some(GID)))
     };
     b.push(w::deployment(&b, v.replicas, checksum, pod));
     b.push(w::client_service(

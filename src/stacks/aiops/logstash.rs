@@ -18,8 +18,14 @@ pub const COMPONENT: &str = "logstash";
 pub const BEATS_PORT: u16 = 5044;
 pub const HTTP_INPUT_PORT: u16 = 8080;
 pub const API_PORT: u16 = 9600;
-/// The `logstash` user of the official image.
-const UID: i64 = 1000;
+/// Not the image's `logstash` (1000): a high uid in group 0. The image gives group
+/// 0 the owner's rights on /usr/share/logstash (`chown -R logstash:root`, `chmod
+/// -R g=u`, elastic/dockerfiles `logstash/Dockerfile`), so its settings and data
+/// directories stay writable; Logstash keeps no volume, so the uid can change under
+/// an existing release.
+const UID: i64 = 10001;
+/// Group 0, whose rights on the image's files equal the owner's.
+const GID: i64 = 0;
 
 pub fn render(ctx: &Ctx<'_>) -> Option<Rendered> {
     let v = &ctx.values.logstash;
@@ -89,7 +95,7 @@ pub fn render(ctx: &Ctx<'_>) -> Option<Rendered> {
             w::config_map_volume("pipeline", &pipeline_name),
             w::config_map_volume("config", &settings_name),
         ]),
-        ..ctx.pod_spec(&b, v.replicas, w::pod_security(Some(UID), Some(UID)))
+        ..ctx.pod_spec(&b, v.replicas, w::pod_security(Some(UID), Some(GID)))
     };
     b.push(w::deployment(&b, v.replicas, checksum, pod));
     b.push(w::client_service(

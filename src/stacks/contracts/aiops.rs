@@ -553,7 +553,20 @@ pub static KIBANA: ImageContract = ImageContract {
     real_run: RealRun::None {
         why: "not packaged by Debian",
     },
-    exceptions: &[],
+    exceptions: &[
+        Exception {
+            container: "kibana",
+            rule: Rule::Uid,
+            why: "stackctl runs it as 10001 in group 0, which the image is built for: group 0 has the owner's rights on every file of the image's home (elastic/dockerfiles kibana/Dockerfile: chmod -R g=u), so a uid above 10000 shares no files with the node's users",
+            known_defect: false,
+        },
+        Exception {
+            container: "kibana",
+            rule: Rule::Gid,
+            why: "group 0: the group the image gives the owner's rights (see uid)",
+            known_defect: false,
+        },
+    ],
 };
 
 const LS_DF: &str = "logstash/Dockerfile";
@@ -624,7 +637,20 @@ pub static LOGSTASH: ImageContract = ImageContract {
     real_run: RealRun::None {
         why: "not packaged by Debian",
     },
-    exceptions: &[],
+    exceptions: &[
+        Exception {
+            container: "logstash",
+            rule: Rule::Uid,
+            why: "stackctl runs it as 10001 in group 0, which the image is built for: group 0 has the owner's rights on every file of the image's home (elastic/dockerfiles logstash/Dockerfile: chmod -R g=u), so a uid above 10000 shares no files with the node's users",
+            known_defect: false,
+        },
+        Exception {
+            container: "logstash",
+            rule: Rule::Gid,
+            why: "group 0: the group the image gives the owner's rights (see uid)",
+            known_defect: false,
+        },
+    ],
 };
 
 const PG: &str = "docker-library/postgres";
