@@ -326,6 +326,70 @@ mod tests {
     }
 
     #[test]
+    fn a_record_of_an_earlier_stackctl_is_read_with_the_keys_it_predates() {
+        // Today's values without the keys added since (the in-house services'
+        // securityContext, ClickVisual's networkPolicy): the credentials of such a
+        // revision are compared with the new one's, not skipped.
+        for (profile, drop) in [
+            (
+                "aiops",
+                &[
+                    "aiEngine.securityContext",
+                    "apiGateway.securityContext",
+                    "selfHealing.securityContext",
+                ][..],
+            ),
+            ("minimal", &["networkPolicy"][..]),
+        ] {
+            let new = upgraded(profile, serde_json::json!({}), false);
+            let mut old = new.clone();
+            for key in drop {
+                let (parent, leaf) = key.rsplit_once('.').map_or(("", *key), |(p, l)| (p, l));
+                let node = parent
+                    .split('.')
+                    .filter(|k| !k.is_empty())
+                    .fold(&mut old, |n, k| &mut n[k]);
+                node.as_object_mut().unwrap().remove(leaf).unwrap();
+            }
+            let stack = stacks::find(if profile == "aiops" {
+                "aiops"
+            } else {
+                "clickvisual"
+            })
+            .unwrap();
+            let release = Release {
+                name: "r".into(),
+                namespace: "n".into(),
+                stack: stack.name(),
+                revision: 2,
+            };
+            let as_values = |tree: &Value| ResolvedValues {
+                tree: tree.clone(),
+                generated: Vec::new(),
+            };
+            let changes = stack
+                .init_only_changes(&as_values(&old), &as_values(&new), &release)
+                .unwrap_or_else(|e| panic!("{profile}: {e:#}"));
+            assert!(changes.is_empty(), "{profile}: {changes:?}");
+            // A password changed meanwhile is still found.
+            let mut changed = new.clone();
+            let key = if profile == "aiops" {
+                "postgresql"
+            } else {
+                "mysql"
+            };
+            changed[key]["auth"]["password"] = "Changed0Password".into();
+            let changes = stack
+                .init_only_changes(&as_values(&old), &as_values(&changed), &release)
+                .unwrap();
+            assert!(
+                !changes.is_empty(),
+                "{profile}: the changed password went unseen"
+            );
+        }
+    }
+
+    #[test]
     fn earlier_defaults_are_valid_values_of_their_stack() {
         // A key misspelt there would be layered silently under every upgrade.
         for stack in crate::stacks::STACKS {

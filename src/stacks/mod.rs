@@ -17,7 +17,7 @@ pub mod testing;
 pub mod types;
 pub mod workload;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use rand::Rng;
 use serde_json::Value;
 
@@ -163,9 +163,20 @@ impl<T: serde::de::DeserializeOwned + schemars::JsonSchema> Definition<T> {
     /// Values were validated against `T` when resolved; failing here is a bug (or a
     /// release record written by an incompatible stackctl), reported, not panicked.
     /// Records from before a key was renamed are read under the new names, as
-    /// resolving them would.
+    /// resolving them would; keys added since a record was written read as such a
+    /// release had them ([`Stack::earlier_defaults_yaml`], then the defaults), so
+    /// that comparing an old revision's credentials with a new one's still works.
     fn typed(&self, v: &ResolvedValues) -> Result<T> {
-        serde_json::from_value(values::normalise_aliases::<T>(&v.tree)).map_err(|e| {
+        let mut tree = Value::Object(serde_json::Map::new());
+        for yaml in [self.defaults_yaml, self.earlier_defaults_yaml] {
+            let layer: Value = serde_saphyr::from_str(yaml)
+                .with_context(|| format!("the {} stack's built-in defaults", self.name))?;
+            if !layer.is_null() {
+                values::overlay(&mut tree, layer);
+            }
+        }
+        values::overlay(&mut tree, values::normalise_aliases::<T>(&v.tree));
+        serde_json::from_value(tree).map_err(|e| {
             anyhow::anyhow!(
                 "the values do not match the {} stack's schema ({e}); were they written by another stackctl version?",
                 self.name

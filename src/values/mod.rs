@@ -390,6 +390,12 @@ where
     }
 }
 
+/// `patch` merged into `base` as a layer is (maps key by key; lists and scalars
+/// replace), without tracking where each value came from.
+pub fn overlay(base: &mut Value, patch: Value) {
+    merge::merge(base, patch, &mut Origins::default(), &|_| None);
+}
+
 /// A tree `T` accepted before (a release record, say) with every old key name
 /// renamed (see `alias`), ready to deserialize. Records were checked when written,
 /// so a key set under both names cannot occur; the new name would win.
