@@ -5,11 +5,10 @@ use anyhow::{Context, Result};
 use futures::{StreamExt, stream};
 use std::time::Duration;
 
-use kube::api::{DeleteParams, Patch, PatchParams, PropagationPolicy};
+use kube::api::{Patch, PatchParams};
 use kube::core::DynamicObject;
-use kube::runtime::{conditions, wait::await_condition};
 
-use crate::cluster::Resolver;
+use crate::cluster::{Resolver, delete_and_wait};
 use crate::model::Manifest;
 
 pub const FIELD_MANAGER: &str = "stackctl";
@@ -42,25 +41,16 @@ pub async fn apply_one(resolver: &Resolver, m: &Manifest, dry_run: bool) -> Resu
         return Ok(applied);
     }
     tracing::info!("{} failed before: deleting it to run it again", m.id());
-    let foreground = DeleteParams {
-        propagation_policy: Some(PropagationPolicy::Foreground),
-        ..DeleteParams::default()
-    };
     let uid = applied.metadata.uid.clone().unwrap_or_default();
-    match api.delete(&m.name, &foreground).await {
-        Ok(_) => {}
-        Err(kube::Error::Api(s)) if s.code == 404 => {}
-        Err(e) => return Err(e).with_context(|| format!("deleting the failed {}", m.id())),
-    }
-    let gone = await_condition(api.clone(), &m.name, conditions::is_deleted(&uid));
-    match tokio::time::timeout(FAILED_JOB_GONE, gone).await {
-        Ok(Ok(_)) => {}
-        Ok(Err(e)) => tracing::debug!("waiting for {} to go: {e}", m.id()),
-        Err(_) => anyhow::bail!(
+    let gone = delete_and_wait(&api, &m.name, &uid, FAILED_JOB_GONE)
+        .await
+        .with_context(|| format!("deleting the failed {}", m.id()))?;
+    if !gone {
+        anyhow::bail!(
             "the failed {} and its pods are still being deleted after {}s; retry once it is gone",
             m.id(),
             FAILED_JOB_GONE.as_secs()
-        ),
+        );
     }
     api.patch(&m.name, &params, &Patch::Apply(&m.body))
         .await

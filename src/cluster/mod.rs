@@ -10,11 +10,13 @@ use kube::{Client, Config};
 use crate::model::Capabilities;
 
 mod access;
+mod delete;
 mod resolver;
 pub mod retry;
 mod session;
 
 pub use access::{Permission, denied_permissions};
+pub use delete::delete_and_wait;
 pub use resolver::Resolver;
 pub use retry::RetryBudget;
 pub use session::{Session, Unreachable};

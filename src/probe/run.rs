@@ -17,7 +17,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::{
     DeleteParams, ListParams, LogParams, Patch, PatchParams, PostParams, PropagationPolicy,
 };
-use kube::runtime::{WatchStreamExt, conditions, wait::await_condition, watcher};
+use kube::runtime::{WatchStreamExt, wait::await_condition, watcher};
 use kube::{Api, ResourceExt};
 use tokio::time::{Instant, sleep_until};
 
@@ -488,27 +488,16 @@ async fn remove_finished(jobs: Api<Job>, old: Job) -> Result<()> {
             ));
         }
     }
-    let foreground = DeleteParams {
-        propagation_policy: Some(PropagationPolicy::Foreground),
-        ..Default::default()
-    };
-    match jobs.delete(&name, &foreground).await {
-        Ok(_) => {}
-        Err(kube::Error::Api(s)) if s.code == 404 => return Ok(()),
-        Err(e) => return Err(e).with_context(|| format!("deleting the earlier probe Job {name}")),
-    }
-    let gone = await_condition(jobs.clone(), &name, conditions::is_deleted(&uid));
-    match tokio::time::timeout(DELETE_WAIT, gone).await {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => {
-            tracing::debug!("waiting for Job {name} to go: {e}");
-            Ok(())
-        }
-        Err(_) => anyhow::bail!(
+    let gone = crate::cluster::delete_and_wait(&jobs, &name, &uid, DELETE_WAIT)
+        .await
+        .with_context(|| format!("deleting the earlier probe Job {name}"))?;
+    if !gone {
+        anyhow::bail!(
             "the earlier probe Job {name} and its pods are still being deleted after {}s",
             DELETE_WAIT.as_secs()
-        ),
+        );
     }
+    Ok(())
 }
 
 fn background() -> DeleteParams {
