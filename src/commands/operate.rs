@@ -162,6 +162,7 @@ fn run_options(op: &OperationArgs) -> RunOptions {
         history_max: op.history_max,
         skip_tests: op.skip_tests,
         restart_failed: op.restart_failed,
+        prepull: op.prepull,
     }
 }
 

@@ -144,6 +144,8 @@ pub struct Options {
     pub atomic: bool,
     pub history_max: usize,
     pub restart_failed: bool,
+    /// `--prepull`; `global.prepull` in the values turns it on too.
+    pub prepull: bool,
 }
 
 /// Runs one operation while holding `lock`; the caller releases the lock.
@@ -165,6 +167,11 @@ pub async fn execute(
             revision - 1
         );
     }
+    let prepull = if options.prepull || spec.values["global"]["prepull"] == true {
+        prepull_plan(session, reporter, &spec).await?
+    } else {
+        None
+    };
     // Before the revision exists: a rotation that fails leaves nothing written.
     if let Some(rotation) = &spec.rotation {
         super::credentials::rotate(session, reporter, rotation).await?;
@@ -211,6 +218,8 @@ pub async fn execute(
         baseline: std::sync::Arc::new(baseline),
         restart_failed: options.restart_failed,
         release: &spec.release,
+        prepull: prepull.as_ref(),
+        applied: super::phases::Applied::default(),
     };
     let mut lost = lock.watch_lost();
     let run = async {
@@ -221,6 +230,7 @@ pub async fn execute(
         out = run => out,
         _ = tokio::signal::ctrl_c() => {
             reporter.clear();
+            finish_prepull(session, reporter, prepull.as_ref()).await;
             let mut record = store.get(&spec.release, revision).await?;
             record.finish(Status::Failed, format!("{} interrupted by the user (Ctrl-C)", spec.operation.title()));
             store.update(&mut record).await?;
@@ -228,6 +238,7 @@ pub async fn execute(
         }
         _ = lost.changed() => {
             reporter.clear();
+            finish_prepull(session, reporter, prepull.as_ref()).await;
             let reason = lost.borrow().clone().unwrap_or_else(|| "it could not be renewed".into());
             let mut record = store.get(&spec.release, revision).await?;
             record.finish(Status::Failed, format!("{} stopped: lost the release lock ({reason})", spec.operation.title()));
@@ -240,6 +251,7 @@ pub async fn execute(
         Ok(()) => probe_phase(session, reporter, &spec, &mut record).await,
         Err(failure) => Err(failure),
     };
+    finish_prepull(session, reporter, prepull.as_ref()).await;
     // The record must be finished even when the deadline has passed (a wait that timed
     // out): its writes keep retrying a little beyond it.
     session.retry.until(
@@ -302,6 +314,60 @@ pub async fn execute(
     }
 }
 
+/// What `--prepull` will create for `spec`, after checking that the user may: a
+/// denial stops the operation before anything is written, naming what is missing.
+async fn prepull_plan(
+    session: &Session,
+    reporter: &Reporter,
+    spec: &Spec,
+) -> Result<Option<super::prepull::Prepull>> {
+    let probes = spec.probes.as_ref().map_or(&[][..], |p| &p.specs[..]);
+    let Some(prepull) = super::prepull::plan(&spec.plan, probes, &spec.release, &spec.namespace)
+    else {
+        reporter.info("prepull: no later phase has an image to pull early");
+        return Ok(None);
+    };
+    let denied = crate::cluster::denied_permissions(
+        &session.client,
+        &super::prepull::permissions(&spec.namespace),
+    )
+    .await?;
+    if !denied.is_empty() {
+        let list: Vec<String> = denied.iter().map(ToString::to_string).collect();
+        anyhow::bail!(
+            "--prepull (or global.prepull) needs permissions you lack: {}; ask for them, or run without it (nothing was applied)",
+            list.join(", ")
+        );
+    }
+    for s in &prepull.skipped {
+        reporter.warn(format!(
+            "prepull: skipped {s}: stackctl has no no-op program for that architecture"
+        ));
+    }
+    Ok(Some(prepull))
+}
+
+/// Says how far the prepull got and deletes its objects; a failure to delete is a
+/// warning (the next operation and `uninstall` delete them too).
+async fn finish_prepull(
+    session: &Session,
+    reporter: &Reporter,
+    prepull: Option<&super::prepull::Prepull>,
+) {
+    let Some(p) = prepull else { return };
+    let client = &session.client;
+    if let Ok((done, all)) = super::prepull::progress(client, &p.namespace, &p.release).await
+        && all > 0
+    {
+        reporter.info(format!("prepull: done on {done} of {all} nodes"));
+    }
+    if let Err(e) = super::prepull::remove(client, &p.namespace, &p.release).await {
+        reporter.warn(format!(
+            "prepull: could not delete its DaemonSets ({e:#}); the next operation or uninstall does"
+        ));
+    }
+}
+
 /// Takes the lock, executes, releases the lock, and turns the outcome into a result:
 /// how install, upgrade and rollback end (uninstall, which records no revision,
 /// takes the lock itself).
@@ -319,6 +385,7 @@ pub async fn run_locked(
         atomic: run.atomic,
         history_max: run.history_max,
         restart_failed: run.restart_failed.unwrap_or(false),
+        prepull: run.prepull,
     };
     // A transient API error must not fail a revision that still has time: requests
     // retry until the operation's own deadline.
@@ -430,6 +497,8 @@ async fn atomic_recovery(
         atomic: false,
         history_max: options.history_max,
         restart_failed: options.restart_failed,
+        // Going back to images the nodes had a moment ago.
+        prepull: false,
     };
     session.retry.until(inner.deadline);
     match Box::pin(execute(session, store, reporter, lock, rollback, &inner)).await {

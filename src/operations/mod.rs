@@ -34,6 +34,7 @@ pub mod outcome;
 pub mod phases;
 pub mod preflight;
 pub mod prepare;
+pub mod prepull;
 pub mod progress;
 pub mod prune;
 pub mod restart;
@@ -112,6 +113,8 @@ pub struct RunOptions {
     /// `--restart-failed`; `None`: the operation's default (on only when `install`
     /// retries a failed or interrupted revision).
     pub restart_failed: Option<bool>,
+    /// `--prepull`: pull the images of later phases while earlier phases start.
+    pub prepull: bool,
 }
 
 /// An operation that ran to the end.

@@ -12,6 +12,7 @@ use tokio::time::Instant as TokioInstant;
 
 use super::failure::Failure;
 use super::outcome;
+use super::prepull::{self, Prepull};
 use super::progress::Reporter;
 use super::schedule::{self, Run, Verdict};
 use crate::apply::apply_all;
@@ -36,6 +37,35 @@ pub struct Runner<'a> {
     pub restart_failed: bool,
     /// The release, whose pods `--restart-failed` lists.
     pub release: &'a str,
+    /// `--prepull`: started once the first components of its phase are applied.
+    pub prepull: Option<&'a Prepull>,
+    /// Components of the prepull's phase applied so far.
+    pub applied: Applied,
+}
+
+/// A count of applied components that a task can wait on.
+#[derive(Debug, Default)]
+pub struct Applied {
+    count: std::sync::atomic::AtomicUsize,
+    changed: tokio::sync::Notify,
+}
+
+impl Applied {
+    fn add(&self) {
+        self.count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.changed.notify_waiters();
+    }
+
+    async fn reach(&self, n: usize) {
+        loop {
+            // Created before the check: `notify_waiters` wakes it even unpolled.
+            let changed = self.changed.notified();
+            if self.count.load(std::sync::atomic::Ordering::SeqCst) >= n {
+                return;
+            }
+            changed.await;
+        }
+    }
 }
 
 impl Runner<'_> {
@@ -46,7 +76,10 @@ impl Runner<'_> {
             let started_at = now();
             let started = Instant::now();
             let name = phase.phase.to_string();
-            let (outcome, components) = self.run_phase(phase, &plan.dependencies, record).await;
+            let (outcome, components) = match self.prepull.filter(|p| p.phase == phase.phase) {
+                Some(p) => self.run_phase_prepulling(phase, plan, record, p).await,
+                None => self.run_phase(phase, &plan.dependencies, record).await,
+            };
             let took = started.elapsed();
             record.phases.push(PhaseResult {
                 name: name.clone(),
@@ -104,6 +137,48 @@ impl Runner<'_> {
         Ok(())
     }
 
+    /// [`Self::run_phase`], starting the prepull once the phase's first components
+    /// are applied (or when the phase is ready, if it is ready first).
+    async fn run_phase_prepulling(
+        &self,
+        phase: &PhasePlan,
+        plan: &Plan,
+        record: &mut Record,
+        prepull: &Prepull,
+    ) -> (Result<(), Failure>, Vec<ComponentOutcome>) {
+        let run = self.run_phase(phase, &plan.dependencies, record);
+        let launch = async {
+            self.applied.reach(prepull.after).await;
+            self.start_prepull(prepull).await;
+        };
+        tokio::pin!(run, launch);
+        let mut launched = false;
+        let out = loop {
+            tokio::select! {
+                out = &mut run => break out,
+                () = &mut launch, if !launched => launched = true,
+            }
+        };
+        if !launched && out.0.is_ok() {
+            self.start_prepull(prepull).await;
+        }
+        out
+    }
+
+    /// A prepull that cannot start costs only its speed: the images are pulled as
+    /// their pods start, as without it.
+    async fn start_prepull(&self, prepull: &Prepull) {
+        match prepull::start(self.resolver.client(), prepull).await {
+            Ok(()) => self.reporter.info(format!(
+                "prepull: pulling {} images of later phases on every node that may run them",
+                prepull.images
+            )),
+            Err(e) => self.reporter.warn(format!(
+                "prepull did not start ({e:#}); images are pulled as their pods start"
+            )),
+        }
+    }
+
     fn not_started(&self, phase: Phase, waves: &[Wave]) {
         for component in waves.iter().flat_map(|w| &w.components) {
             self.reporter.component_not_started(phase, component);
@@ -137,7 +212,18 @@ impl Runner<'_> {
             dependencies,
             |component| {
                 let manifests = manifests(component);
-                async move { self.run_component(phase.phase, component, &manifests).await }
+                async move {
+                    let run = self.run_component(phase.phase, component, &manifests).await;
+                    // Said as it happens, not when the phase ends.
+                    let outcome = if run.result.is_ok() {
+                        Outcome::Ready
+                    } else {
+                        Outcome::Failed
+                    };
+                    self.reporter
+                        .component_done(phase.phase, component, outcome);
+                    run
+                }
             },
             |run: &ComponentRun| match &run.result {
                 Ok(()) => Verdict::Ready,
@@ -171,7 +257,7 @@ impl Runner<'_> {
                     Outcome::NotStarted
                 }
             };
-            if outcome != Outcome::NotStarted {
+            if outcome == Outcome::NotWaitedFor {
                 self.reporter
                     .component_done(phase.phase, &component, outcome);
             }
@@ -198,7 +284,11 @@ impl Runner<'_> {
     ) -> ComponentRun {
         self.reporter
             .component_started(phase, component, manifests.len());
-        if let Err(errors) = apply_all(self.resolver, manifests, false).await {
+        let applied = apply_all(self.resolver, manifests, false).await;
+        if self.prepull.is_some_and(|p| p.phase == phase) {
+            self.applied.add();
+        }
+        if let Err(errors) = applied {
             return ComponentRun {
                 result: Err(Failure::Rejected {
                     phase: phase.to_string(),

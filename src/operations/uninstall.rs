@@ -91,6 +91,15 @@ pub async fn run(
     reporter.info(format!(
         "removed {removed} objects of {name} (apps, then data, then storage)"
     ));
+    // What a killed `--prepull` run left. Not the release's: a user who never used
+    // it may lack the permission, which is no reason to fail an uninstall.
+    match super::prepull::remove(&session.client, &namespace, &name).await {
+        Ok(0) => {}
+        Ok(n) => reporter.info(format!(
+            "removed {n} prepull DaemonSets a stopped operation left"
+        )),
+        Err(e) => tracing::debug!("prepull objects not removed: {e:#}"),
+    }
     if opts.purge_volumes {
         let api: Api<PersistentVolumeClaim> = Api::namespaced(session.client.clone(), &namespace);
         for c in &claims {

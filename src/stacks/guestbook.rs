@@ -27,6 +27,7 @@ global:
   podDisruptionBudgets: false
   antiAffinity: none
   nodeSelector: {}
+  prepull: false
 web:
   image: { repository: example/guestbook, tag: "1.0", pullPolicy: IfNotPresent }
   replicas: 1

@@ -42,6 +42,10 @@ pub struct Global<X = NoExtras> {
     /// Spread replicas over nodes: `none`, `soft` (preferred) or `hard` (required).
     pub anti_affinity: AntiAffinity,
     pub node_selector: BTreeMap<String, String>,
+    /// Pull later phases' images on every eligible node while earlier phases start
+    /// (what `--prepull` does for one operation).
+    #[serde(default)]
+    pub prepull: bool,
     /// The stack's own global settings.
     #[serde(flatten)]
     pub stack: X,
