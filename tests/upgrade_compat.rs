@@ -10,7 +10,10 @@
 //!   `prev-main-aiops`;
 //! - `default-record.b64`: commit 5469cc5 (when ClickVisual's defaults ran a Redis
 //!   it never read), `install cv --profile default` in namespace
-//!   `prev-main-default`.
+//!   `prev-main-default`;
+//! - `production-record.b64`: commit 2c4597c (hardened by default: NetworkPolicies
+//!   on, read-only roots, credentials as files; before `global.prepull`), `install
+//!   cv --profile production` in namespace `prev-main-production`.
 //!
 //! A test reads one with today's decoder, recreates in a fresh namespace of that
 //! name what that install left (its objects, applied by server-side apply as field
@@ -337,5 +340,60 @@ async fn a_default_release_keeps_its_redis_and_is_told_it_is_unused() {
         env.revision_statuses("cv").await,
         vec![(1, "superseded".into()), (2, "deployed".into())]
     );
+    env.done().await;
+}
+
+/// Every Secret's data but the release records': credentials must survive upgrades.
+async fn secret_data(env: &Env) -> BTreeMap<String, BTreeMap<String, Vec<u8>>> {
+    Api::<k8s_openapi::api::core::v1::Secret>::namespaced(env.client.clone(), &env.ns)
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|s| s.type_.as_deref() != Some(stackctl::release::record::SECRET_TYPE))
+        .map(|s| {
+            let data = s
+                .data
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k, v.0))
+                .collect();
+            (s.metadata.name.unwrap(), data)
+        })
+        .collect()
+}
+
+/// The last stackctl's `production` (hardened, policies on) upgrades with this one
+/// and `--prepull`: its volumes, credentials and policies stay, nothing of the
+/// prepull is left, and the record predating `global.prepull` reads as without it.
+#[tokio::test]
+async fn a_production_release_of_the_last_stackctl_upgrades_with_prepull() {
+    const NAMESPACE: &str = "prev-main-production";
+    let env = Env::in_namespace(NAMESPACE).await;
+    let mut record = fixture("production-record.b64", NAMESPACE);
+    assert!(record.values["global"].get("prepull").is_none());
+    let before = restore(&env, &mut record).await;
+    let secrets = secret_data(&env).await;
+    let on = policies(&env).await;
+    assert!(!on.is_empty(), "production has its policies on");
+
+    let out = env.ok(&["upgrade", "cv", "--prepull"]).await;
+    let err = stderr(&out);
+    assert!(!err.contains("were not compared"), "{err}");
+    assert!(err.contains("prepull: pulling"), "{err}");
+    assert_eq!(claims(&env).await, before, "volumes were replaced");
+    assert_eq!(secret_data(&env).await, secrets, "credentials changed");
+    assert_eq!(policies(&env).await, on);
+    assert_eq!(
+        env.revision_statuses("cv").await,
+        vec![(1, "superseded".into()), (2, "deployed".into())]
+    );
+    let left =
+        Api::<k8s_openapi::api::apps::v1::DaemonSet>::namespaced(env.client.clone(), &env.ns)
+            .list(&ListParams::default().labels("stackctl.dev/prepull=cv"))
+            .await
+            .unwrap();
+    assert!(left.items.is_empty(), "prepull DaemonSets left");
     env.done().await;
 }
