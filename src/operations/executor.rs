@@ -327,6 +327,14 @@ async fn prepull_plan(
         reporter.info("prepull: no later phase has an image to pull early");
         return Ok(None);
     };
+    for s in &prepull.skipped {
+        reporter.warn(format!(
+            "prepull: skipped {s}: stackctl has no no-op program for them"
+        ));
+    }
+    if prepull.objects.is_empty() {
+        return Ok(None);
+    }
     let denied = crate::cluster::denied_permissions(
         &session.client,
         &super::prepull::permissions(&spec.namespace),
@@ -338,11 +346,6 @@ async fn prepull_plan(
             "--prepull (or global.prepull) needs permissions you lack: {}; ask for them, or run without it (nothing was applied)",
             list.join(", ")
         );
-    }
-    for s in &prepull.skipped {
-        reporter.warn(format!(
-            "prepull: skipped {s}: stackctl has no no-op program for that architecture"
-        ));
     }
     Ok(Some(prepull))
 }

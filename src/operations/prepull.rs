@@ -37,6 +37,9 @@ const MOUNT: &str = "/stackctl-prepull";
 /// (`kubernetes.io/arch`).
 const ARCHES: [&str; 2] = ["amd64", "arm64"];
 const ARCH_LABEL: &str = "kubernetes.io/arch";
+/// The executables are Linux ones: Windows nodes (which label their architecture
+/// alike) are left out.
+const OS_LABEL: &str = "kubernetes.io/os";
 
 /// What `--prepull` will create, and when.
 #[derive(Debug, Clone, PartialEq)]
@@ -48,11 +51,11 @@ pub struct Prepull {
     /// How many components of `phase` are applied first (those that depend on none
     /// of the phase: its first wave).
     pub after: usize,
-    /// The ConfigMap, then the DaemonSets.
+    /// The ConfigMap, then the DaemonSets; empty when every group was skipped.
     pub objects: Vec<Value>,
     /// Distinct images pulled.
     pub images: usize,
-    /// Groups whose nodes have no architecture the executables exist for.
+    /// Groups whose nodes have no OS or architecture the executables exist for.
     pub skipped: Vec<String>,
 }
 
@@ -130,7 +133,6 @@ pub fn plan(plan: &Plan, probes: &[ProbeSpec], release: &str, namespace: &str) -
     });
 
     let mut groups: BTreeMap<Placement, Group> = BTreeMap::new();
-    let mut all: BTreeSet<String> = BTreeSet::new();
     for spec in later.chain(probe_specs) {
         let node_selector: BTreeMap<String, String> = spec["nodeSelector"]
             .as_object()
@@ -156,7 +158,6 @@ pub fn plan(plan: &Plan, probes: &[ProbeSpec], release: &str, namespace: &str) -
             if group.images.iter().any(|(i, _)| *i == image) {
                 continue;
             }
-            all.insert(image.clone());
             group.images.push((image, policy));
         }
         group.pull_secrets.extend(
@@ -172,9 +173,18 @@ pub fn plan(plan: &Plan, probes: &[ProbeSpec], release: &str, namespace: &str) -
         return None;
     }
 
-    let mut objects = vec![config_map(release, namespace)];
+    let mut objects = Vec::new();
+    let mut images: BTreeSet<&str> = BTreeSet::new();
     let mut skipped = Vec::new();
     for (n, (placement, group)) in groups.iter().enumerate() {
+        if let Some(os) = placement
+            .node_selector
+            .get(OS_LABEL)
+            .filter(|os| *os != "linux")
+        {
+            skipped.push(format!("nodes labelled {OS_LABEL}={os}"));
+            continue;
+        }
         let arches: Vec<&str> = match placement.node_selector.get(ARCH_LABEL) {
             Some(a) if ARCHES.contains(&a.as_str()) => vec![a.as_str()],
             Some(a) => {
@@ -186,6 +196,11 @@ pub fn plan(plan: &Plan, probes: &[ProbeSpec], release: &str, namespace: &str) -
         for arch in arches {
             objects.push(daemon_set(release, namespace, n, arch, placement, group));
         }
+        images.extend(group.images.iter().map(|(i, _)| i.as_str()));
+    }
+    // Nothing to run anywhere: nothing to create, only the skipped groups to tell.
+    if !objects.is_empty() {
+        objects.insert(0, config_map(release, namespace));
     }
     Some(Prepull {
         release: release.to_string(),
@@ -193,7 +208,7 @@ pub fn plan(plan: &Plan, probes: &[ProbeSpec], release: &str, namespace: &str) -
         phase: first.phase,
         after: first.waves[0].components.len(),
         objects,
-        images: all.len(),
+        images: images.len(),
         skipped,
     })
 }
@@ -254,6 +269,7 @@ fn daemon_set(
     let name = format!("{release}-prepull-{index}-{arch}");
     let mut selector = placement.node_selector.clone();
     selector.insert(ARCH_LABEL.to_string(), arch.to_string());
+    selector.insert(OS_LABEL.to_string(), "linux".to_string());
     let init: Vec<Value> = group
         .images
         .iter()

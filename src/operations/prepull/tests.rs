@@ -241,7 +241,29 @@ fn a_placement_pinned_to_an_architecture_gets_only_that_one() {
             (sets_made, skipped),
             "{arch}"
         );
+        // Linux only, whatever the architecture.
+        for ds in sets(&p) {
+            assert_eq!(
+                ds["spec"]["template"]["spec"]["nodeSelector"][OS_LABEL],
+                "linux"
+            );
+        }
     }
+}
+
+#[test]
+fn windows_nodes_are_left_out() {
+    let pod = json!({"nodeSelector": {OS_LABEL: "windows"}, "containers": containers(&["x:1"])});
+    let db = json!({"containers": containers(&["db:1"])});
+    let p = Plan::from_units(&[
+        unit(workload("StatefulSet", "db", Phase::Data, &db), &[]),
+        unit(workload("Deployment", "app", Phase::Apps, &pod), &[]),
+    ])
+    .unwrap();
+    let p = plan(&p, &[], "cv", "ns").unwrap();
+    assert!(p.objects.is_empty(), "not even the ConfigMap");
+    assert_eq!(p.images, 0);
+    assert_eq!(p.skipped, ["nodes labelled kubernetes.io/os=windows"]);
 }
 
 #[test]
