@@ -25,6 +25,9 @@ use crate::release::{
 };
 use crate::wait::{Baseline, WaitFailure};
 
+/// How long the prepull waits for the first wave's pods to be on nodes.
+const PLACED_WITHIN: std::time::Duration = std::time::Duration::from_secs(30);
+
 pub struct Runner<'a> {
     pub resolver: &'a Resolver,
     pub reporter: &'a Reporter,
@@ -149,6 +152,7 @@ impl Runner<'_> {
         let run = self.run_phase(phase, &plan.dependencies, record);
         let launch = async {
             self.applied.reach(prepull.after).await;
+            prepull::first_pods_placed(self.resolver.client(), prepull, PLACED_WITHIN).await;
             self.start_prepull(prepull).await;
         };
         tokio::pin!(run, launch);

@@ -51,6 +51,9 @@ pub struct Prepull {
     /// How many components of `phase` are applied first (those that depend on none
     /// of the phase: its first wave).
     pub after: usize,
+    /// The first wave's workloads (not DaemonSets): the prepull waits until their
+    /// pods are on nodes, so each kubelet has them before the prepull's pods.
+    pub first: Vec<Value>,
     /// The ConfigMap, then the DaemonSets; empty when every group was skipped.
     pub objects: Vec<Value>,
     /// Distinct images pulled.
@@ -207,6 +210,12 @@ pub fn plan(plan: &Plan, probes: &[ProbeSpec], release: &str, namespace: &str) -
         namespace: namespace.to_string(),
         phase: first.phase,
         after: first.waves[0].components.len(),
+        first: first.waves[0]
+            .manifests
+            .iter()
+            .filter(|m| m.kind != "DaemonSet" && pod_spec(&m.body).is_some())
+            .map(|m| m.body.clone())
+            .collect(),
         objects,
         images: images.len(),
         skipped,
@@ -323,6 +332,79 @@ fn daemon_set(
             "template": {"metadata": {"labels": labels}, "spec": pod},
         },
     })
+}
+
+/// How many pods a workload wants, and which pods are its.
+fn wanted(workload: &Value) -> (i64, Value) {
+    let name = workload["metadata"]["name"].as_str().unwrap_or_default();
+    match workload["kind"].as_str() {
+        // The Job controller labels its pods with the Job's name.
+        Some("Job") => (
+            workload["spec"]["parallelism"].as_i64().unwrap_or(1),
+            json!({"matchLabels": {"job-name": name}}),
+        ),
+        _ => (
+            workload["spec"]["replicas"].as_i64().unwrap_or(1),
+            workload["spec"]["selector"].clone(),
+        ),
+    }
+}
+
+/// Whether every workload of `first` has as many pods on nodes as it wants.
+pub fn placed(first: &[Value], pods: &[Value]) -> bool {
+    first.iter().all(|w| {
+        let (want, selector) = wanted(w);
+        let on_nodes = pods
+            .iter()
+            .filter(|p| {
+                p["spec"]["nodeName"]
+                    .as_str()
+                    .is_some_and(|n| !n.is_empty())
+            })
+            .filter(|p| crate::wait::pods::selector_matches(&selector, &p["metadata"]["labels"]))
+            .count();
+        i64::try_from(on_nodes).unwrap_or(i64::MAX) >= want
+    })
+}
+
+/// Waits (at most `within`) until the first wave's pods are on nodes. The kubelet
+/// pulls one image at a time, in the order its pods come (`serializeImagePulls`, the
+/// default): were the prepull's pods first, a database of the first wave would wait
+/// for every later image. A pod that cannot be placed holds the prepull back only
+/// `within`.
+pub async fn first_pods_placed(client: &Client, prepull: &Prepull, within: std::time::Duration) {
+    use futures::StreamExt as _;
+    use kube::runtime::{WatchStreamExt as _, watcher};
+    if prepull.first.is_empty() {
+        return;
+    }
+    let api: Api<k8s_openapi::api::core::v1::Pod> =
+        Api::namespaced(client.clone(), &prepull.namespace);
+    let mut pods: BTreeMap<String, Value> = BTreeMap::new();
+    let stream = watcher(api, watcher::Config::default())
+        .backoff(crate::cluster::retry::WatchBackoff::default());
+    let mut stream = std::pin::pin!(stream);
+    let wait = async {
+        while let Some(event) = stream.next().await {
+            let Ok(event) = event else { continue };
+            match event {
+                watcher::Event::Apply(p) | watcher::Event::InitApply(p) => {
+                    let v = serde_json::to_value(&p).unwrap_or(Value::Null);
+                    pods.insert(p.metadata.name.clone().unwrap_or_default(), v);
+                }
+                watcher::Event::Delete(p) => {
+                    pods.remove(p.metadata.name.as_deref().unwrap_or_default());
+                }
+                watcher::Event::Init => pods.clear(),
+                watcher::Event::InitDone => {}
+            }
+            let all: Vec<Value> = pods.values().cloned().collect();
+            if placed(&prepull.first, &all) {
+                return;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(within, wait).await;
 }
 
 /// The permissions `--prepull` needs besides the plan's, checked in preflight.

@@ -315,3 +315,29 @@ fn the_amd64_executables_run() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[test]
+fn the_prepull_waits_for_the_first_waves_pods_to_be_on_nodes() {
+    let p = plan(&stack(), &[], "cv", "ns").unwrap();
+    // MySQL's and Redis' StatefulSets, not the later schema Job.
+    assert_eq!(p.first.len(), 2);
+    let sts = |name: &str, replicas: i64| {
+        json!({"kind": "StatefulSet", "metadata": {"name": name},
+               "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}}}})
+    };
+    let pod = |app: &str, node: &str| json!({"metadata": {"labels": {"app": app}}, "spec": {"nodeName": node}});
+    let job = json!({"kind": "Job", "metadata": {"name": "schema-1"}, "spec": {}});
+    let first = [sts("db", 2), job];
+    assert!(!placed(&first, &[]));
+    let one = [pod("db", "n1")];
+    assert!(!placed(&first, &one), "two replicas wanted");
+    let unscheduled = [pod("db", "n1"), pod("db", "")];
+    assert!(
+        !placed(&first, &unscheduled),
+        "a pod without a node does not count"
+    );
+    let mut all = vec![pod("db", "n1"), pod("db", "n2")];
+    assert!(!placed(&first, &all), "the Job's pod is missing");
+    all.push(json!({"metadata": {"labels": {"job-name": "schema-1"}}, "spec": {"nodeName": "n3"}}));
+    assert!(placed(&first, &all));
+}
