@@ -2,6 +2,7 @@
 //! nothing else; the engine (values, plan, apply) knows no stack by name.
 
 pub mod aiops;
+pub mod backup_scripts;
 pub mod clickvisual;
 pub mod component;
 pub mod contracts;
