@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use common::cli::{Env, stderr};
-use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Secret};
+use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use kube::Api;
 use kube::api::ListParams;
 use rand::rngs::StdRng;
@@ -134,30 +134,15 @@ async fn kill_at(
 
 /// Generated secrets' values and claims' uids: what a recovery must never change.
 async fn keepsakes(env: &Env) -> (BTreeMap<String, BTreeMap<String, Vec<u8>>>, Vec<String>) {
-    let secrets = Api::<Secret>::namespaced(env.client.clone(), &env.ns)
-        .list(&ListParams::default().labels("app.kubernetes.io/managed-by=stackctl"))
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        // The credentials: generated once, then kept. (Configuration Secrets change
-        // with the values, as they should.)
-        .filter(|s| {
-            s.metadata
-                .name
-                .as_deref()
-                .is_some_and(|n| n.ends_with("-credentials"))
-        })
-        .map(|s| {
-            let data = s
-                .data
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(k, v)| (k, v.0))
-                .collect();
-            (s.metadata.name.unwrap_or_default(), data)
-        })
-        .collect();
+    // The credentials: generated once, then kept. (Configuration Secrets change
+    // with the values, as they should.)
+    let secrets = common::secret_data(&env.client, &env.ns, |s| {
+        s.metadata
+            .name
+            .as_deref()
+            .is_some_and(|n| n.ends_with("-credentials"))
+    })
+    .await;
     let mut claims: Vec<String> =
         Api::<PersistentVolumeClaim>::namespaced(env.client.clone(), &env.ns)
             .list(&ListParams::default())

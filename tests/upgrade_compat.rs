@@ -345,23 +345,10 @@ async fn a_default_release_keeps_its_redis_and_is_told_it_is_unused() {
 
 /// Every Secret's data but the release records': credentials must survive upgrades.
 async fn secret_data(env: &Env) -> BTreeMap<String, BTreeMap<String, Vec<u8>>> {
-    Api::<k8s_openapi::api::core::v1::Secret>::namespaced(env.client.clone(), &env.ns)
-        .list(&ListParams::default())
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        .filter(|s| s.type_.as_deref() != Some(stackctl::release::record::SECRET_TYPE))
-        .map(|s| {
-            let data = s
-                .data
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(k, v)| (k, v.0))
-                .collect();
-            (s.metadata.name.unwrap(), data)
-        })
-        .collect()
+    common::secret_data(&env.client, &env.ns, |s| {
+        s.type_.as_deref() != Some(stackctl::release::record::SECRET_TYPE)
+    })
+    .await
 }
 
 /// The last stackctl's `production` (hardened, policies on) upgrades with this one

@@ -244,3 +244,29 @@ pub async fn drop_namespace(client: &Client, name: &str) {
 
 /// Upper bound for anything a test waits for; generous, since CI machines vary.
 pub const WAIT: Duration = Duration::from_secs(120);
+
+/// The data of every Secret of `namespace` that `keep` admits, by name: what tests
+/// compare before and after an operation that must not change credentials.
+pub async fn secret_data(
+    client: &Client,
+    namespace: &str,
+    keep: impl Fn(&k8s_openapi::api::core::v1::Secret) -> bool,
+) -> std::collections::BTreeMap<String, std::collections::BTreeMap<String, Vec<u8>>> {
+    Api::<k8s_openapi::api::core::v1::Secret>::namespaced(client.clone(), namespace)
+        .list(&kube::api::ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|s| keep(s))
+        .map(|s| {
+            let data = s
+                .data
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k, v.0))
+                .collect();
+            (s.metadata.name.unwrap_or_default(), data)
+        })
+        .collect()
+}

@@ -26,6 +26,12 @@ fn unit(m: Manifest, deps: &[&str]) -> Unit {
     }
 }
 
+/// A StatefulSet without dependencies in the data phase.
+fn data_store(name: &str, images: &[&str]) -> Unit {
+    let pod = json!({"containers": containers(images)});
+    unit(workload("StatefulSet", name, Phase::Data, &pod), &[])
+}
+
 fn containers(images: &[&str]) -> Value {
     json!(images.iter().enumerate().map(|(i, im)| json!({"name": format!("c{i}"), "image": im, "imagePullPolicy": "IfNotPresent"})).collect::<Vec<_>>())
 }
@@ -45,24 +51,8 @@ fn stack() -> Plan {
             workload("Secret", "creds", Phase::Storage, &Value::Null),
             &[],
         ),
-        unit(
-            workload(
-                "StatefulSet",
-                "mysql",
-                Phase::Data,
-                &json!({"containers": containers(&["mysql:8.4"])}),
-            ),
-            &[],
-        ),
-        unit(
-            workload(
-                "StatefulSet",
-                "redis",
-                Phase::Data,
-                &json!({"containers": containers(&["redis:7"])}),
-            ),
-            &[],
-        ),
+        data_store("mysql", &["mysql:8.4"]),
+        data_store("redis", &["redis:7"]),
         unit(
             workload(
                 "Job",
@@ -198,16 +188,7 @@ fn the_pods_never_run_the_application_and_meet_restricted() {
 
 #[test]
 fn probes_are_pulled_too_and_nothing_later_means_no_prepull() {
-    let only_data = Plan::from_units(&[unit(
-        workload(
-            "StatefulSet",
-            "mysql",
-            Phase::Data,
-            &json!({"containers": containers(&["mysql:8.4"])}),
-        ),
-        &[],
-    )])
-    .unwrap();
+    let only_data = Plan::from_units(&[data_store("mysql", &["mysql:8.4"])]).unwrap();
     assert_eq!(plan(&only_data, &[], "cv", "ns"), None);
     let probe = ProbeSpec {
         image: "curl:8".into(),
@@ -223,15 +204,7 @@ fn a_placement_pinned_to_an_architecture_gets_only_that_one() {
     let pod = |arch: &str| json!({"nodeSelector": {ARCH_LABEL: arch}, "containers": containers(&["x:1"])});
     for (arch, sets_made, skipped) in [("arm64", 1, 0), ("s390x", 0, 1)] {
         let p = Plan::from_units(&[
-            unit(
-                workload(
-                    "StatefulSet",
-                    "db",
-                    Phase::Data,
-                    &json!({"containers": containers(&["db:1"])}),
-                ),
-                &[],
-            ),
+            data_store("db", &["db:1"]),
             unit(workload("Deployment", "app", Phase::Apps, &pod(arch)), &[]),
         ])
         .unwrap();
@@ -254,9 +227,8 @@ fn a_placement_pinned_to_an_architecture_gets_only_that_one() {
 #[test]
 fn windows_nodes_are_left_out() {
     let pod = json!({"nodeSelector": {OS_LABEL: "windows"}, "containers": containers(&["x:1"])});
-    let db = json!({"containers": containers(&["db:1"])});
     let p = Plan::from_units(&[
-        unit(workload("StatefulSet", "db", Phase::Data, &db), &[]),
+        data_store("db", &["db:1"]),
         unit(workload("Deployment", "app", Phase::Apps, &pod), &[]),
     ])
     .unwrap();
