@@ -68,6 +68,15 @@ pub trait Stack: Sync {
     fn probes(&self, _values: &ResolvedValues, _release: &Release) -> Result<Vec<ProbeSpec>> {
         Ok(Vec::new())
     }
+    /// The data services the release runs that can be backed up, each with its own
+    /// tooling (`stacks::backup_scripts`). A stack without any has nothing to save.
+    fn backups(
+        &self,
+        _values: &ResolvedValues,
+        _release: &Release,
+    ) -> Result<Vec<crate::model::BackupSpec>> {
+        Ok(Vec::new())
+    }
     /// Every connection the enabled components open, between each other and to
     /// the outside (DNS aside): what `doctor` checks the namespace's
     /// NetworkPolicies against. A stack without a table declares nothing.
@@ -148,6 +157,8 @@ pub struct Definition<T> {
     pub earlier_defaults_yaml: &'static str,
     pub render: fn(&T, &Release, Capabilities) -> Vec<Rendered>,
     pub probes: fn(&T, &Release) -> Vec<ProbeSpec>,
+    /// [`Stack::backups`] over typed values.
+    pub backups: fn(&T, &Release) -> Vec<crate::model::BackupSpec>,
     /// [`Stack::flows`] over typed values.
     pub flows: fn(&T, &Release) -> Vec<Flow>,
     pub notes: fn(&T, &Release) -> Vec<String>,
@@ -226,6 +237,14 @@ where
 
     fn probes(&self, v: &ResolvedValues, release: &Release) -> Result<Vec<ProbeSpec>> {
         Ok((self.probes)(&self.typed(v)?, release))
+    }
+
+    fn backups(
+        &self,
+        v: &ResolvedValues,
+        release: &Release,
+    ) -> Result<Vec<crate::model::BackupSpec>> {
+        Ok((self.backups)(&self.typed(v)?, release))
     }
 
     fn flows(&self, v: &ResolvedValues, release: &Release) -> Result<Vec<Flow>> {
