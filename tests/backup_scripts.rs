@@ -65,7 +65,9 @@ fn mysql_dump_and_restore_bring_the_database_back() {
     let dir = tempfile::tempdir().unwrap();
     // The user whose password has quotes, a backslash, `$`, `%`, `#` and spaces.
     let pw = password_file(dir.path(), NASTY);
-    let out = dir.path().join("mysql.sql.gz");
+    // In the backup's own directory, which the script makes.
+    let out = dir.path().join("20261130-203000").join("mysql.sql.gz");
+    let result_file = dir.path().join("termination-log");
     let port = db.port.to_string();
     let env = |extra: &[(&'static str, String)]| -> Vec<(&'static str, String)> {
         let mut e = vec![
@@ -85,12 +87,17 @@ fn mysql_dump_and_restore_bring_the_database_back() {
 
     let dumped = run_with(
         &scripts::mysql_dump(),
-        env(&[("OUT", out.display().to_string())]),
+        env(&[
+            ("OUT", out.display().to_string()),
+            ("RESULT_FILE", result_file.display().to_string()),
+        ]),
     );
-    let sum = result(&dumped, &out)["sha256"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let line = result(&dumped, &out);
+    let sum = line["sha256"].as_str().unwrap().to_string();
+    // The Job's termination message is the same line.
+    let message: Value =
+        serde_json::from_str(&std::fs::read_to_string(&result_file).unwrap()).unwrap();
+    assert_eq!(message, line);
     assert!(
         !stdout(&dumped).contains(NASTY) && !stderr(&dumped).contains(NASTY),
         "the password leaked into the output"

@@ -23,15 +23,20 @@
 //! Tested for real in `tests/backup_scripts.rs` against Debian's MariaDB,
 //! PostgreSQL and Redis: rows written, backed up, dropped, restored, compared.
 
-/// Shared: the result line, and the checksum check of a restore. `sha256sum` is in
+/// Shared: the result line (also to `$RESULT_FILE` when set), the backup's
+/// directory, and the checksum check of a restore. `sha256sum` is in
 /// coreutils (Debian, Oracle Linux) and BusyBox (Alpine) alike.
 const COMMON: &str = r#"set -eu
 umask 077
 result() {
   bytes=$(wc -c < "$1" | tr -d ' ')
   sum=$(sha256sum "$1" | cut -d ' ' -f 1)
-  printf '{"file":"%s","bytes":%s,"sha256":"%s"}\n' "$(basename "$1")" "$bytes" "$sum"
+  line=$(printf '{"file":"%s","bytes":%s,"sha256":"%s"}' "$(basename "$1")" "$bytes" "$sum")
+  printf '%s\n' "$line"
+  # The Job's pod: its termination message, read back by stackctl.
+  if [ -n "${RESULT_FILE:-}" ]; then printf '%s' "$line" > "$RESULT_FILE"; fi
 }
+out_dir() { mkdir -p "$(dirname "$1")"; }
 verify() {
   sum=$(sha256sum "$1" | cut -d ' ' -f 1)
   if [ "$sum" != "$EXPECTED_SHA256" ]; then
@@ -59,7 +64,8 @@ trap 'rm -f "$options"' EXIT
 /// file with a good checksum.
 pub fn mysql_dump() -> String {
     format!(
-        r#"{COMMON}{MYSQL_OPTIONS}mysqldump --defaults-extra-file="$options" \
+        r#"{COMMON}out_dir "$OUT"
+{MYSQL_OPTIONS}mysqldump --defaults-extra-file="$options" \
   --single-transaction --no-tablespaces --routines --events --triggers \
   --databases "$DATABASE" > "$OUT.sql"
 gzip -n -c "$OUT.sql" > "$OUT"
@@ -90,7 +96,8 @@ echo "restored $DATABASE from $(basename "$IN")"
 /// custom-format `.dump`).
 pub fn postgres_dump() -> String {
     format!(
-        r#"{COMMON}PGPASSWORD=$(cat "$PASSWORD_FILE")
+        r#"{COMMON}out_dir "$OUT"
+PGPASSWORD=$(cat "$PASSWORD_FILE")
 export PGPASSWORD
 pg_dump -h "$HOST" -p "$PORT" -d "$DATABASE" --format=custom --file="$OUT"
 result "$OUT"
@@ -122,7 +129,8 @@ echo "restored $DATABASE from $(basename "$IN")"
 /// reaches `redis-cli` by `REDISCLI_AUTH`, never an argument.
 pub fn redis_dump() -> String {
     format!(
-        r#"{COMMON}REDISCLI_AUTH=$(cat "$REDIS_PASSWORD_FILE")
+        r#"{COMMON}out_dir "$OUT"
+REDISCLI_AUTH=$(cat "$REDIS_PASSWORD_FILE")
 export REDISCLI_AUTH
 redis-cli -h "$HOST" -p "$PORT" --no-auth-warning --rdb "$OUT" >&2
 result "$OUT"
