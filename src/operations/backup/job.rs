@@ -82,8 +82,8 @@ fn job(
     job: &str,
     name: &str,
     specs: &[&BackupSpec],
-    init: Vec<Value>,
-    main: Value,
+    init: &[Value],
+    main: &Value,
     deadline: Duration,
 ) -> Result<Job> {
     let mut labels = json!(probe_labels(release, "backup"));
@@ -193,7 +193,8 @@ fn container(
         "volumeMounts": mounts,
         "resources": resources(),
         "securityContext": security(),
-        "terminationMessagePolicy": "File",
+        // The result line on success; the last log lines (the error) on failure.
+        "terminationMessagePolicy": "FallbackToLogsOnError",
     })
 }
 
@@ -219,7 +220,7 @@ pub fn backup_job(
     deadline: Duration,
 ) -> Result<Job> {
     let dir = format!("{MOUNT}/{name}");
-    let init = specs
+    let init: Vec<Value> = specs
         .iter()
         .map(|s| {
             container(
@@ -239,8 +240,8 @@ pub fn backup_job(
         &job_name(&release.name, name),
         name,
         specs,
-        init,
-        list,
+        &init,
+        &list,
         deadline,
     )
 }
@@ -255,7 +256,7 @@ pub fn delete_job(
     let dir = format!("{MOUNT}/{name}");
     let rm = shell(spec, "delete", r#"rm -rf -- "$DIR""#, &dir);
     let job_name = format!("{}-backup-delete-{name}", release.name);
-    job(release, &job_name, name, &[], Vec::new(), rm, deadline)
+    job(release, &job_name, name, &[], &[], &rm, deadline)
 }
 
 #[cfg(test)]

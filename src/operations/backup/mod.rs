@@ -3,3 +3,6 @@
 
 pub mod job;
 pub mod record;
+mod run;
+
+pub use run::{CreateOptions, create, delete, list, select};
