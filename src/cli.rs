@@ -381,6 +381,27 @@ pub enum BackupCommand {
     List(ReleaseArg),
     /// Delete a backup: its files on the backup volume, then its record
     Delete(BackupDeleteArgs),
+    /// Restore a backup into its release: a safety backup first, the apps stopped
+    /// meanwhile, then the connectivity probes
+    Restore(BackupRestoreArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct BackupRestoreArgs {
+    /// The backup's name (see `stackctl backup list`)
+    pub name: String,
+    /// Release name (default: the only release visible)
+    #[arg(long, value_name = "RELEASE")]
+    pub release: Option<String>,
+    /// Restore only this component (repeatable) [default: every one the backup can restore]
+    #[arg(long = "component", value_name = "NAME")]
+    pub components: Vec<String>,
+    /// Answer yes: a restore replaces data, so without a terminal it needs this
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+    /// Bound on each step (the safety backup, stopping the apps, the restore Job, their return)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "30m")]
+    pub timeout: std::time::Duration,
 }
 
 #[derive(Debug, Args, Clone)]

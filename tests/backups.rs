@@ -9,6 +9,7 @@ mod common;
 
 use common::cli::{Env, stderr};
 
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Secret};
 use kube::Api;
@@ -87,6 +88,67 @@ async fn backups_are_taken_listed_and_deleted_and_outlive_the_release() {
             .all(|j| j.metadata.deletion_timestamp.is_some()),
         "backup Jobs left"
     );
+
+    // Restoring replaces data: never without a yes.
+    let unasked = env
+        .run(&["backup", "restore", &first, "--release", "cv"])
+        .await;
+    assert_eq!(unasked.status.code(), Some(2), "{}", stderr(&unasked));
+    assert!(stderr(&unasked).contains("--yes"), "{}", stderr(&unasked));
+    let wrong = env
+        .run(&[
+            "backup",
+            "restore",
+            &first,
+            "--release",
+            "cv",
+            "--component",
+            "kafka",
+            "--yes",
+        ])
+        .await;
+    assert!(stderr(&wrong).contains("holds mysql"), "{}", stderr(&wrong));
+    assert_eq!(
+        listed(&env).await.len(),
+        1,
+        "a refused restore wrote nothing"
+    );
+
+    let out = env
+        .ok(&["backup", "restore", &first, "--release", "cv", "--yes"])
+        .await;
+    let err = stderr(&out);
+    assert!(err.contains("stopping the apps (clickvisual)"), "{err}");
+    assert!(err.contains("the apps were stopped for"), "{err}");
+    // The safety backup, taken first, is a backup like any other.
+    let backups = listed(&env).await;
+    assert_eq!(backups.len(), 2, "{backups:?}");
+    assert_eq!(backups[1]["status"], "complete");
+    assert!(
+        err.contains(&format!(
+            "safety backup {}",
+            backups[1]["name"].as_str().unwrap()
+        )),
+        "{err}"
+    );
+    // The app was scaled to zero and back, and is ready.
+    let app = Api::<Deployment>::namespaced(env.client.clone(), &env.ns)
+        .get("cv-clickvisual")
+        .await
+        .unwrap();
+    assert!(
+        app.metadata
+            .managed_fields
+            .iter()
+            .flatten()
+            .any(|f| f.manager.as_deref() == Some("stackctl-restore")),
+        "not scaled by the restore"
+    );
+    assert_eq!(app.spec.unwrap().replicas, Some(1));
+    assert_eq!(app.status.unwrap().ready_replicas, Some(1));
+    let safety = backups[1]["name"].as_str().unwrap().to_string();
+    env.ok(&["backup", "delete", &safety, "--release", "cv"])
+        .await;
 
     // A dump that says nothing is a failed backup, recorded as such.
     env.clear_faults().await;

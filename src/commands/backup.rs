@@ -3,7 +3,9 @@
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::cli::{BackupCommand, GlobalArgs, OutputFormat};
+use super::Verdict;
+use super::confirm::{Stakes, confirm};
+use crate::cli::{BackupCommand, BackupRestoreArgs, GlobalArgs, OutputFormat};
 use crate::operations::backup::record::{Backup, BackupStatus};
 use crate::operations::backup::{self, CreateOptions};
 use crate::operations::progress::Reporter;
@@ -59,6 +61,7 @@ pub async fn run(global: &GlobalArgs, command: &BackupCommand) -> Result<()> {
             }
             Ok(())
         }
+        BackupCommand::Restore(args) => restore(global, &session, args).await,
         BackupCommand::Delete(args) => {
             let reporter = Reporter::new(global.quiet, true);
             backup::delete(
@@ -75,6 +78,63 @@ pub async fn run(global: &GlobalArgs, command: &BackupCommand) -> Result<()> {
             }
             Ok(())
         }
+    }
+}
+
+async fn restore(
+    global: &GlobalArgs,
+    session: &crate::cluster::Session,
+    args: &BackupRestoreArgs,
+) -> Result<()> {
+    use crate::operations::backup::restore::{self, RestoreOptions};
+    let opts = RestoreOptions {
+        release: args.release.clone(),
+        namespace: global.namespace.clone(),
+        name: args.name.clone(),
+        components: args.components.clone(),
+        timeout: args.timeout,
+    };
+    let plan = restore::plan(session, &opts).await?;
+    let parts: Vec<String> = plan
+        .parts
+        .iter()
+        .map(|(s, _)| s.component.clone())
+        .collect();
+    let apps: Vec<String> = plan.apps.iter().map(|m| m.component.clone()).collect();
+    let question = format!(
+        "Restore backup {} (taken {} at revision {}) into release {}? It replaces the data of {} with the backup's; a safety backup is taken first, and the apps ({}) are stopped meanwhile.",
+        plan.backup.name,
+        plan.backup.created,
+        plan.backup.revision,
+        plan.release.name,
+        parts.join(", "),
+        if apps.is_empty() {
+            "none".to_string()
+        } else {
+            apps.join(", ")
+        }
+    );
+    confirm(&question, args.yes, Stakes::Destructive)?;
+    let reporter = Reporter::new(global.quiet, true);
+    let done = restore::run(session, &reporter, plan, &opts).await?;
+    if !global.quiet {
+        eprintln!(
+            "restored {} from {}; safety backup {}; the apps were stopped for {:.1}s",
+            parts.join(", "),
+            args.name,
+            done.safety.name,
+            done.stopped.as_secs_f64()
+        );
+    }
+    if global.output == OutputFormat::Text {
+        println!("{}", done.probes.fitted());
+    } else {
+        print_structured(global.output, &done.probes)?;
+    }
+    if done.probes.passed() {
+        Ok(())
+    } else {
+        Err(Verdict::ProbesFailed(done.probes.summary()).into())
     }
 }
 

@@ -246,6 +246,36 @@ pub fn backup_job(
     )
 }
 
+/// The Job that restores backup `name`: each component's restore script, in its
+/// image, reading its file after checking it against the recorded checksum.
+pub fn restore_job(
+    release: &Release,
+    name: &str,
+    parts: &[(&BackupSpec, &super::record::Saved)],
+    deadline: Duration,
+) -> Result<Job> {
+    let dir = format!("{MOUNT}/{name}");
+    let init: Vec<Value> = parts
+        .iter()
+        .filter_map(|(spec, saved)| {
+            let step = spec.restore.as_ref()?;
+            Some(container(
+                spec,
+                step,
+                spec.dump.credentials.len(),
+                &[
+                    ("IN", format!("{dir}/{}", saved.file)),
+                    ("EXPECTED_SHA256", saved.sha256.clone()),
+                ],
+            ))
+        })
+        .collect();
+    let specs: Vec<&BackupSpec> = parts.iter().map(|(s, _)| *s).collect();
+    let done = shell(specs[0], "done", r#"echo "restored from $DIR""#, &dir);
+    let job_name = format!("{}-restore-{name}", release.name);
+    job(release, &job_name, name, &specs, &init, &done, deadline)
+}
+
 /// The Job that removes backup `name`'s files, in the image of `spec`.
 pub fn delete_job(
     release: &Release,

@@ -3,6 +3,7 @@
 
 pub mod job;
 pub mod record;
+pub mod restore;
 mod run;
 
 pub use run::{CreateOptions, create, delete, list, select};

@@ -99,7 +99,7 @@ pub async fn create(
         stack: stack.name(),
         values: &current.values,
     };
-    let result = run(session, reporter, &release, &chosen, opts, &taken).await;
+    let result = take(session, reporter, &release, &chosen, opts, &taken).await;
     if let Err(e) = lock.release().await {
         reporter.warn(format!("could not release the lock: {e}"));
     }
@@ -107,13 +107,14 @@ pub async fn create(
 }
 
 /// The revision a backup is taken at.
-struct Taken<'a> {
-    revision: u32,
-    stack: &'static str,
-    values: &'a serde_json::Value,
+pub(super) struct Taken<'a> {
+    pub revision: u32,
+    pub stack: &'static str,
+    pub values: &'a serde_json::Value,
 }
 
-async fn run(
+/// Takes a backup while the caller holds the release lock.
+pub(super) async fn take(
     session: &Session,
     reporter: &Reporter,
     release: &crate::model::Release,
@@ -156,15 +157,7 @@ async fn run(
             .collect::<Vec<_>>()
             .join(", ")
     ));
-    let manifest = Manifest::from_value(with_phase(serde_json::to_value(&job)?))
-        .context("the backup Job as a manifest")?;
-    let waited = crate::wait::wait_ready(
-        &session.resolver,
-        std::slice::from_ref(&manifest),
-        crate::wait::WaitOptions::new(Instant::now() + opts.timeout),
-        |_| {},
-    )
-    .await;
+    let waited = wait_for_job(session, &job, opts.timeout).await;
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
     let pod = pods
         .list(
@@ -217,6 +210,29 @@ async fn run(
 fn fail(backup: &mut Backup, why: String) {
     backup.status = BackupStatus::Failed;
     backup.message = why;
+}
+
+/// Waits until a Job completes, by the engine's readiness rules (a failed pod is
+/// failed at once, with its reason).
+pub(super) async fn wait_for_job(
+    session: &Session,
+    job: &Job,
+    timeout: Duration,
+) -> Result<(), crate::wait::WaitError> {
+    let Some(manifest) = serde_json::to_value(job)
+        .ok()
+        .map(with_phase)
+        .and_then(Manifest::from_value)
+    else {
+        return Ok(());
+    };
+    crate::wait::wait_ready(
+        &session.resolver,
+        std::slice::from_ref(&manifest),
+        crate::wait::WaitOptions::new(Instant::now() + timeout),
+        |_| {},
+    )
+    .await
 }
 
 /// The Job as the waiter reads manifests: its phase annotation and component label.
@@ -313,21 +329,16 @@ pub async fn delete(
         jobs.create(&PostParams::default(), &job)
             .await
             .context("creating the delete Job")?;
-        let manifest = Manifest::from_value(with_phase(serde_json::to_value(&job)?))
-            .context("the delete Job as a manifest")?;
-        crate::wait::wait_ready(
-            &session.resolver,
-            std::slice::from_ref(&manifest),
-            crate::wait::WaitOptions::new(Instant::now() + timeout),
-            |_| {},
-        )
-        .await
-        .map_err(|e| anyhow::anyhow!("removing the files of backup {name}: {e}"))?;
+        wait_for_job(session, &job, timeout)
+            .await
+            .map_err(|e| anyhow::anyhow!("removing the files of backup {name}: {e}"))?;
         let background = DeleteParams {
             propagation_policy: Some(PropagationPolicy::Background),
             ..DeleteParams::default()
         };
-        let _ = jobs.delete(&manifest.name, &background).await;
+        let _ = jobs
+            .delete(&job.metadata.name.clone().unwrap_or_default(), &background)
+            .await;
         secrets
             .delete(&secret_name, &DeleteParams::default())
             .await

@@ -154,3 +154,56 @@ fn deleting_removes_only_the_backups_directory() {
     );
     assert_eq!(c["command"][2], r#"rm -rf -- "$DIR""#);
 }
+
+#[test]
+fn a_restore_checks_each_file_against_its_recorded_checksum() {
+    let mut m = spec("mysql", "mysql.sql.gz");
+    m.restore = Some(Step {
+        script: "restore".into(),
+        env: vec![("PGUSER".into(), "postgres".into())],
+        credentials: vec![CredentialFile {
+            env: "PASSWORD_FILE".into(),
+            secret: "cv-mysql-credentials".into(),
+            key: "root-password".into(),
+        }],
+    });
+    let saved = super::super::record::Saved {
+        component: "mysql".into(),
+        file: "mysql.sql.gz".into(),
+        bytes: 10,
+        sha256: "ab".repeat(32),
+        version: "8.4".into(),
+        restorable: true,
+    };
+    let job = value(
+        &restore_job(
+            &release(),
+            "20261130-203000",
+            &[(&m, &saved)],
+            Duration::from_secs(60),
+        )
+        .unwrap(),
+    );
+    assert_eq!(job["metadata"]["name"], "cv-restore-20261130-203000");
+    let pod = &job["spec"]["template"]["spec"];
+    let c = &pod["initContainers"][0];
+    assert_eq!(c["command"][2], "restore");
+    let env: std::collections::BTreeMap<&str, &str> = c["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["name"].as_str().unwrap(), e["value"].as_str().unwrap()))
+        .collect();
+    assert_eq!(env["IN"], "/backups/20261130-203000/mysql.sql.gz");
+    assert_eq!(env["EXPECTED_SHA256"], "ab".repeat(32));
+    assert_eq!(env["PGUSER"], "postgres");
+    // The restore's own credential (the superuser's), not the dump's.
+    assert_eq!(env["PASSWORD_FILE"], "/credentials/mysql-1/password");
+    let volume = pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "mysql-1")
+        .unwrap();
+    assert_eq!(volume["secret"]["items"][0]["key"], "root-password");
+}
