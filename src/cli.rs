@@ -332,6 +332,10 @@ pub struct UninstallArgs {
     /// Also delete the release's PersistentVolumeClaims (their data is lost; asks first)
     #[arg(long)]
     pub purge_volumes: bool,
+    /// Also delete the release's backups: their volume and records (never done by
+    /// --purge-volumes; asks first)
+    #[arg(long)]
+    pub purge_backups: bool,
     /// Keep the release records (history) after removing the objects
     #[arg(long)]
     pub keep_history: bool,

@@ -194,5 +194,27 @@ async fn backups_are_taken_listed_and_deleted_and_outlive_the_release() {
         .await
         .unwrap();
     assert!(record.is_some(), "the backup record went with the release");
+
+    // Only their own flag deletes them.
+    env.ok(&["install", "cv", "--profile", "minimal", "--skip-tests"])
+        .await;
+    let out = env
+        .ok(&["uninstall", "cv", "--purge-backups", "--yes"])
+        .await;
+    assert!(
+        stderr(&out).contains("deleted 1 backup records and the backup volume"),
+        "{}",
+        stderr(&out)
+    );
+    let claim = Api::<PersistentVolumeClaim>::namespaced(env.client.clone(), &env.ns)
+        .get_opt("cv-backups")
+        .await
+        .unwrap();
+    assert!(claim.is_none_or(|c| c.metadata.deletion_timestamp.is_some()));
+    let record = Api::<Secret>::namespaced(env.client.clone(), &env.ns)
+        .get_opt(&format!("cv-backup-{first}"))
+        .await
+        .unwrap();
+    assert!(record.is_none());
     env.done().await;
 }

@@ -351,3 +351,33 @@ pub async fn delete(
     }
     result
 }
+
+/// Deletes every backup record of `release` and its backup volume: how many records,
+/// and whether there was a volume.
+pub async fn purge(client: &kube::Client, namespace: &str, release: &str) -> Result<(usize, bool)> {
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let records: Vec<String> = secrets
+        .list(&ListParams::default().labels(&format!("{BACKUP_OF_LABEL}={release}")))
+        .await?
+        .items
+        .into_iter()
+        .filter(|s| s.type_.as_deref() == Some(SECRET_TYPE))
+        .filter_map(|s| s.metadata.name)
+        .collect();
+    for name in &records {
+        secrets
+            .delete(name, &DeleteParams::default())
+            .await
+            .with_context(|| format!("deleting backup record {name}"))?;
+    }
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), namespace);
+    let volume = match claims
+        .delete(&job::claim_name(release), &DeleteParams::default())
+        .await
+    {
+        Ok(_) => true,
+        Err(kube::Error::Api(s)) if s.code == 404 => false,
+        Err(e) => return Err(e).context("deleting the backup volume"),
+    };
+    Ok((records.len(), volume))
+}
