@@ -40,6 +40,9 @@ pub struct BackupSpec {
     pub default: bool,
     /// The server's version (its image tag): a restore refuses a dump of another.
     pub version: String,
+    /// Why it is experimental: its scripts never ran against this very software
+    /// (only against a stand-in). `None`: tested against it.
+    pub experimental: Option<&'static str>,
     pub image_pull_secrets: Vec<String>,
     pub node_selector: BTreeMap<String, String>,
 }

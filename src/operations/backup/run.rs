@@ -149,6 +149,14 @@ pub(super) async fn take(
     jobs.create(&PostParams::default(), &job)
         .await
         .context("creating the backup Job")?;
+    for s in chosen {
+        if let Some(why) = s.experimental {
+            reporter.warn(format!(
+                "the backup of {} is experimental: {why}",
+                s.component
+            ));
+        }
+    }
     reporter.info(format!(
         "backing up {} as {name}",
         chosen

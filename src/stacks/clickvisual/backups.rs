@@ -42,6 +42,9 @@ pub fn backups(ctx: &Ctx<'_>) -> Vec<BackupSpec> {
                 credentials,
             }),
             default: true,
+            experimental: Some(
+                "its dump and restore ran against MariaDB's mysqldump and mysql (Debian), not MySQL 8.4's",
+            ),
             ..ctx.backup_base(mysql::COMPONENT, &v.mysql.image)
         });
     }
