@@ -75,33 +75,49 @@ fn resources() -> Value {
     })
 }
 
+/// What a Job does with backup `name`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Backup,
+    Restore,
+    Delete,
+}
+
 /// The pod around `init` and `main` containers: the volume, `/tmp`, the credential
-/// files of `specs`, Pod Security `restricted`.
+/// files of `specs` its step reads, Pod Security `restricted`.
 fn job(
     release: &Release,
-    job: &str,
+    kind: Kind,
     name: &str,
     specs: &[&BackupSpec],
     init: &[Value],
     main: &Value,
     deadline: Duration,
 ) -> Result<Job> {
+    let restoring = kind == Kind::Restore;
+    let job = match kind {
+        Kind::Backup => job_name(&release.name, name),
+        Kind::Restore => format!("{}-restore-{name}", release.name),
+        Kind::Delete => format!("{}-backup-delete-{name}", release.name),
+    };
     let mut labels = json!(probe_labels(release, "backup"));
     labels[BACKUP_LABEL] = json!(name);
     let mut volumes = vec![
         json!({"name": "backups", "persistentVolumeClaim": {"claimName": claim_name(&release.name)}}),
         json!({"name": "tmp", "emptyDir": {}}),
     ];
+    // Only the credentials the Job's own step reads: a backup never mounts the
+    // restore's superuser password.
     for s in specs {
-        for (i, c) in s
-            .dump
-            .credentials
-            .iter()
-            .chain(s.restore.iter().flat_map(|r| &r.credentials))
-            .enumerate()
-        {
+        let (offset, credentials): (usize, Vec<&crate::model::CredentialFile>) = if restoring {
+            let restore = s.restore.iter().flat_map(|r| &r.credentials);
+            (s.dump.credentials.len(), restore.collect())
+        } else {
+            (0, s.dump.credentials.iter().collect())
+        };
+        for (i, c) in credentials.into_iter().enumerate() {
             volumes.push(json!({
-                "name": format!("{}-{i}", s.component),
+                "name": format!("{}-{}", s.component, offset + i),
                 "secret": {
                     "secretName": c.secret,
                     "items": [{"key": c.key, "path": "password"}],
@@ -235,15 +251,7 @@ pub fn backup_job(
         })
         .collect();
     let list = shell(specs[0], "done", r#"ls -ln "$DIR""#, &dir);
-    job(
-        release,
-        &job_name(&release.name, name),
-        name,
-        specs,
-        &init,
-        &list,
-        deadline,
-    )
+    job(release, Kind::Backup, name, specs, &init, &list, deadline)
 }
 
 /// The Job that restores backup `name`: each component's restore script, in its
@@ -272,8 +280,7 @@ pub fn restore_job(
         .collect();
     let specs: Vec<&BackupSpec> = parts.iter().map(|(s, _)| *s).collect();
     let done = shell(specs[0], "done", r#"echo "restored from $DIR""#, &dir);
-    let job_name = format!("{}-restore-{name}", release.name);
-    job(release, &job_name, name, &specs, &init, &done, deadline)
+    job(release, Kind::Restore, name, &specs, &init, &done, deadline)
 }
 
 /// The Job that removes backup `name`'s files, in the image of `spec`.
@@ -285,8 +292,7 @@ pub fn delete_job(
 ) -> Result<Job> {
     let dir = format!("{MOUNT}/{name}");
     let rm = shell(spec, "delete", r#"rm -rf -- "$DIR""#, &dir);
-    let job_name = format!("{}-backup-delete-{name}", release.name);
-    job(release, &job_name, name, &[], &[], &rm, deadline)
+    job(release, Kind::Delete, name, &[], &[], &rm, deadline)
 }
 
 #[cfg(test)]

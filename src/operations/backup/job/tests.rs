@@ -206,4 +206,27 @@ fn a_restore_checks_each_file_against_its_recorded_checksum() {
         .find(|v| v["name"] == "mysql-1")
         .unwrap();
     assert_eq!(volume["secret"]["items"][0]["key"], "root-password");
+    let names: Vec<&str> = pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        !names.contains(&"mysql-0"),
+        "the dump's credential is not mounted: {names:?}"
+    );
+
+    // And a backup never mounts the restore's credential.
+    let job = value(&backup_job(&release(), "b", &[&m], Duration::from_secs(60)).unwrap());
+    let names: Vec<String> = job["spec"]["template"]["spec"]["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        names.contains(&"mysql-0".to_string()) && !names.contains(&"mysql-1".to_string()),
+        "{names:?}"
+    );
 }
