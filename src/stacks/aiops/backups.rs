@@ -51,3 +51,43 @@ pub fn backups(ctx: &Ctx<'_>) -> Vec<BackupSpec> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::super::common::testing::*;
+    use super::*;
+
+    #[test]
+    fn postgresql_is_dumped_by_its_owner_and_restored_by_the_superuser() {
+        let release = release();
+        let b = backups(&Ctx::for_jobs(&release, &values()));
+        let p = b.iter().find(|b| b.component == "postgresql").unwrap();
+        assert!(p.default);
+        assert_eq!(p.file, "postgresql.dump");
+        let dump: BTreeMap<_, _> = p.dump.env.iter().cloned().collect();
+        assert_eq!(dump["PGUSER"], "aiops");
+        assert_eq!(p.dump.credentials[0].key, "password");
+        let restore = p.restore.as_ref().unwrap();
+        let env: BTreeMap<_, _> = restore.env.iter().cloned().collect();
+        assert_eq!(env["PGUSER"], "postgres");
+        assert_eq!(env["OWNER"], "aiops");
+        assert_eq!(restore.credentials[0].key, "postgres-password");
+        assert_eq!(restore.credentials[0].secret, p.dump.credentials[0].secret);
+    }
+
+    #[test]
+    fn an_external_database_and_a_redis_cluster_are_not_backed_up() {
+        let release = release();
+        let mut v = values();
+        v.redis.enabled = true;
+        let standalone = backups(&Ctx::for_jobs(&release, &v));
+        assert!(standalone.iter().any(|b| b.component == "redis"), "{standalone:?}");
+        v.postgresql.enabled = false;
+        v.postgresql.external.host = "pg.example.com".into();
+        v.redis.stack.cluster.enabled = true;
+        let b = backups(&Ctx::for_jobs(&release, &v));
+        assert!(b.is_empty(), "{b:?}");
+    }
+}
