@@ -20,8 +20,11 @@ use crate::model::{BackupSpec, MANAGED_BY, Release, probe_labels};
 
 /// Where the backup volume is mounted; each backup is a directory `<name>/`.
 pub const MOUNT: &str = "/backups";
-/// The uid and gid every container runs as (the `mysql`, `postgres` and `redis` users
-/// of their images are all 999), and the group the volume's files get.
+/// The uid and gid every container runs as, and the group the volume's files get:
+/// the database user of each image is 999 (docker-library/mysql
+/// `8.4/Dockerfile.oracle`: `useradd --system --uid 999`; docker-library/postgres
+/// `17/trixie/Dockerfile`: `useradd -r -g postgres --uid=999`;
+/// redis/docker-library-redis `7.4/alpine/Dockerfile`: `adduser -S -G redis -u 999`).
 const UID: i64 = 999;
 /// On the Job and its pod: the backup's name.
 pub const BACKUP_LABEL: &str = "stackctl.dev/backup";
