@@ -89,6 +89,9 @@ pub enum Command {
     Test(TestArgs),
     /// Check a release and everything around it (pods, volumes, network, nodes, events, drift); exit 1 on any warning
     Doctor(DoctorArgs),
+    /// Back up a release's data services, each with its own tooling, to a volume the release owns
+    #[command(subcommand)]
+    Backup(BackupCommand),
     /// Print a shell completion script
     Completion {
         #[arg(value_enum)]
@@ -178,7 +181,8 @@ impl Command {
             | Command::Uninstall(_)
             | Command::Unlock(_)
             | Command::Test(_)
-            | Command::Doctor(_) => None,
+            | Command::Doctor(_)
+            | Command::Backup(_) => None,
         }
     }
 }
@@ -328,6 +332,10 @@ pub struct UninstallArgs {
     /// Also delete the release's PersistentVolumeClaims (their data is lost; asks first)
     #[arg(long)]
     pub purge_volumes: bool,
+    /// Also delete the release's backups: their volume and records (never done by
+    /// --purge-volumes; asks first)
+    #[arg(long)]
+    pub purge_backups: bool,
     /// Keep the release records (history) after removing the objects
     #[arg(long)]
     pub keep_history: bool,
@@ -367,6 +375,67 @@ pub struct TestArgs {
     /// Show every probe's log, not only the failing ones'
     #[arg(long)]
     pub logs: bool,
+}
+
+#[derive(Debug, Subcommand, Clone)]
+pub enum BackupCommand {
+    /// Take a backup now: the metadata stores by default (MySQL, PostgreSQL, Redis)
+    Create(BackupCreateArgs),
+    /// List the release's backups, oldest first
+    List(ReleaseArg),
+    /// Delete a backup: its files on the backup volume, then its record
+    Delete(BackupDeleteArgs),
+    /// Restore a backup into its release: a safety backup first, the apps stopped
+    /// meanwhile, then the connectivity probes
+    Restore(BackupRestoreArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct BackupRestoreArgs {
+    /// The backup's name (see `stackctl backup list`)
+    pub name: String,
+    /// Release name (default: the only release visible)
+    #[arg(long, value_name = "RELEASE")]
+    pub release: Option<String>,
+    /// Restore only this component (repeatable) [default: every one the backup can restore]
+    #[arg(long = "component", value_name = "NAME")]
+    pub components: Vec<String>,
+    /// Answer yes: a restore replaces data, so without a terminal it needs this
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+    /// Bound on each step (the safety backup, stopping the apps, the restore Job, their return)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "30m")]
+    pub timeout: std::time::Duration,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct BackupCreateArgs {
+    #[command(flatten)]
+    pub release: ReleaseArg,
+    /// Back up only this component (repeatable; see `backup list` for what a release has)
+    #[arg(long = "component", value_name = "NAME")]
+    pub components: Vec<String>,
+    /// Size of the backup volume, when this backup creates it
+    #[arg(long, value_name = "QUANTITY", default_value = "5Gi")]
+    pub size: String,
+    /// StorageClass of the backup volume, when this backup creates it [default: the cluster's]
+    #[arg(long, value_name = "NAME", default_value = "")]
+    pub storage_class: String,
+    /// Bound on the backup Job, e.g. 30m
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "30m")]
+    pub timeout: std::time::Duration,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct BackupDeleteArgs {
+    /// The backup's name (see `stackctl backup list`)
+    pub name: String,
+    /// Release name (default: the only release visible)
+    #[arg(long, value_name = "RELEASE")]
+    pub release: Option<String>,
+    /// Bound on the Job that removes the files
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "5m")]
+    pub timeout: std::time::Duration,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -1,6 +1,7 @@
 //! One module per command; each turns parsed arguments into output and an exit status.
 
 mod ask;
+mod backup;
 mod confirm;
 mod diff;
 mod doctor;
@@ -66,6 +67,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Unlock(args) => uninstall::unlock(&cli.global, args).await,
         Command::Test(args) => test::run(&cli.global, args).await,
         Command::Doctor(args) => doctor::run(&cli.global, args).await,
+        Command::Backup(command) => backup::run(&cli.global, command).await,
         Command::Completion { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(

@@ -5,6 +5,7 @@ use anyhow::Result;
 use super::confirm::{Stakes, confirm};
 use crate::cli::{GlobalArgs, UninstallArgs, UnlockArgs};
 use crate::model::RELEASE_LABEL;
+use crate::operations::backup::record::BACKUP_OF_LABEL;
 use crate::operations::progress::Reporter;
 use crate::operations::target;
 use crate::operations::uninstall::{self, UninstallOptions};
@@ -14,6 +15,7 @@ pub async fn uninstall(global: &GlobalArgs, args: &UninstallArgs) -> Result<()> 
         release: args.release.release.clone(),
         namespace: global.namespace.clone(),
         purge_volumes: args.purge_volumes,
+        purge_backups: args.purge_backups,
         keep_history: args.keep_history,
     };
     let session = super::connect(global).await?;
@@ -25,6 +27,12 @@ pub async fn uninstall(global: &GlobalArgs, args: &UninstallArgs) -> Result<()> 
             "Delete {} PersistentVolumeClaims of {name} ({})? Their data is lost for good.",
             planned.claims.len(),
             planned.claims.join(", ")
+        );
+        confirm(&question, args.yes, Stakes::Destructive)?;
+    }
+    if opts.purge_backups {
+        let question = format!(
+            "Delete every backup of {name} (their records and the volume {name}-backups)? They are lost for good."
         );
         confirm(&question, args.yes, Stakes::Destructive)?;
     }
@@ -41,6 +49,11 @@ pub async fn uninstall(global: &GlobalArgs, args: &UninstallArgs) -> Result<()> 
             }
             println!(
                 "a new install of {name} reuses them; delete them with `stackctl uninstall --purge-volumes` or `kubectl -n {ns} delete pvc -l {RELEASE_LABEL}={name}`"
+            );
+        }
+        if !opts.purge_backups {
+            println!(
+                "backups, if any, are kept: `kubectl -n {ns} delete pvc,secret -l {BACKUP_OF_LABEL}={name}` deletes them"
             );
         }
     }

@@ -5,6 +5,7 @@
 //! open ([`Flow`]), and the label and annotation names the engine reads back from the
 //! cluster.
 
+mod backup;
 mod capabilities;
 mod credentials;
 mod flow;
@@ -14,6 +15,7 @@ mod phase;
 mod probe;
 mod release;
 
+pub use backup::{BackupSpec, CredentialFile, Step};
 pub use capabilities::{Capabilities, KubeRequirement};
 pub use credentials::{InitOnlyChange, ROTATION_SECRET_SUFFIX, Rotation, RotationJob};
 pub use flow::{API_SERVER_PORTS, Flow, Peer, Proto, ports_text, tcp};

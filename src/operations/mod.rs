@@ -21,6 +21,7 @@
 //!   by a Job before an upgrade writes anything, or the upgrade refused;
 //! - [`failure`]: the typed ways an operation ends short of success.
 
+pub mod backup;
 pub mod changes;
 pub mod credentials;
 pub mod delegation;

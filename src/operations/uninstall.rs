@@ -20,6 +20,8 @@ pub struct UninstallOptions {
     pub namespace: Option<String>,
     /// Delete the release's PersistentVolumeClaims too: their data is lost.
     pub purge_volumes: bool,
+    /// Also the backups (`backup create`): their volume and records.
+    pub purge_backups: bool,
     /// Keep the release records, marked uninstalled.
     pub keep_history: bool,
 }
@@ -108,6 +110,13 @@ pub async fn run(
                 .with_context(|| format!("deleting PersistentVolumeClaim {c}"))?;
         }
         reporter.info(format!("deleted {} PersistentVolumeClaims", claims.len()));
+    }
+    if opts.purge_backups {
+        let (records, volume) = super::backup::purge(&session.client, &namespace, &name).await?;
+        reporter.info(format!(
+            "deleted {records} backup records{}",
+            if volume { " and the backup volume" } else { "" }
+        ));
     }
     match latest {
         Some(rev) if opts.keep_history => {

@@ -111,6 +111,7 @@ static STACK: Definition<Values> = Definition {
         .flatten()
         .collect()
     },
+    backups: |_, _| Vec::new(),
     probes: |v, release| {
         let ctx = ctx(v, release, Capabilities::latest());
         ctx.conn

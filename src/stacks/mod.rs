@@ -2,6 +2,7 @@
 //! nothing else; the engine (values, plan, apply) knows no stack by name.
 
 pub mod aiops;
+pub mod backup_scripts;
 pub mod clickvisual;
 pub mod component;
 pub mod contracts;
@@ -65,6 +66,15 @@ pub trait Stack: Sync {
     /// and upgrade, and — those marked `external` — preflight). A stack without
     /// probes has nothing to prove beyond readiness.
     fn probes(&self, _values: &ResolvedValues, _release: &Release) -> Result<Vec<ProbeSpec>> {
+        Ok(Vec::new())
+    }
+    /// The data services the release runs that can be backed up, each with its own
+    /// tooling (`stacks::backup_scripts`). A stack without any has nothing to save.
+    fn backups(
+        &self,
+        _values: &ResolvedValues,
+        _release: &Release,
+    ) -> Result<Vec<crate::model::BackupSpec>> {
         Ok(Vec::new())
     }
     /// Every connection the enabled components open, between each other and to
@@ -147,6 +157,8 @@ pub struct Definition<T> {
     pub earlier_defaults_yaml: &'static str,
     pub render: fn(&T, &Release, Capabilities) -> Vec<Rendered>,
     pub probes: fn(&T, &Release) -> Vec<ProbeSpec>,
+    /// [`Stack::backups`] over typed values.
+    pub backups: fn(&T, &Release) -> Vec<crate::model::BackupSpec>,
     /// [`Stack::flows`] over typed values.
     pub flows: fn(&T, &Release) -> Vec<Flow>,
     pub notes: fn(&T, &Release) -> Vec<String>,
@@ -225,6 +237,14 @@ where
 
     fn probes(&self, v: &ResolvedValues, release: &Release) -> Result<Vec<ProbeSpec>> {
         Ok((self.probes)(&self.typed(v)?, release))
+    }
+
+    fn backups(
+        &self,
+        v: &ResolvedValues,
+        release: &Release,
+    ) -> Result<Vec<crate::model::BackupSpec>> {
+        Ok((self.backups)(&self.typed(v)?, release))
     }
 
     fn flows(&self, v: &ResolvedValues, release: &Release) -> Result<Vec<Flow>> {

@@ -16,6 +16,7 @@ pub static STACK: crate::stacks::Definition<Values> = crate::stacks::Definition 
     earlier_defaults_yaml: include_str!("earlier.yaml"),
     render,
     probes,
+    backups: |v, release| backups::backups(&Ctx::for_jobs(release, v)),
     flows,
     notes,
     warnings: |v| {
@@ -41,6 +42,7 @@ pub static STACK: crate::stacks::Definition<Values> = crate::stacks::Definition 
 };
 
 mod alertmanager;
+mod backups;
 mod common;
 pub mod credentials;
 mod elasticsearch;

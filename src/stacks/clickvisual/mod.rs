@@ -13,6 +13,7 @@ pub static STACK: crate::stacks::Definition<Values> = crate::stacks::Definition 
     earlier_defaults_yaml: include_str!("earlier.yaml"),
     render,
     probes,
+    backups: |v, release| backups::backups(&Ctx::for_jobs(release, v)),
     flows: flows::flows,
     notes,
     warnings: |v| {
@@ -34,6 +35,7 @@ pub static STACK: crate::stacks::Definition<Values> = crate::stacks::Definition 
 };
 
 mod app;
+mod backups;
 mod clickhouse;
 mod common;
 pub mod credentials;

@@ -11,7 +11,7 @@ use k8s_openapi::api::core::v1::{
 
 use super::connections::credentials_secret;
 use super::values::{Global, GlobalExtras, Persistence};
-use crate::model::{Capabilities, DEFAULT_PROBE_TIMEOUT, Phase, ProbeSpec, Release};
+use crate::model::{BackupSpec, Capabilities, DEFAULT_PROBE_TIMEOUT, Phase, ProbeSpec, Release};
 use crate::stacks::component::Builder;
 use crate::stacks::types::{Image, Resources};
 use crate::stacks::workload::{self as w, PodGlobals};
@@ -162,6 +162,22 @@ impl<V: StackValues, C> Ctx<'_, V, C> {
             pull_policy,
             timeout: DEFAULT_PROBE_TIMEOUT,
             resources: w::resources(("10m", "16Mi"), ("200m", "128Mi")),
+            image_pull_secrets: g.image_pull_secrets.clone(),
+            node_selector: g.node_selector.clone(),
+            ..Default::default()
+        }
+    }
+
+    /// Fields every backup shares: component, image, the server's version (the
+    /// image tag) and pod settings from `global.*`.
+    pub fn backup_base(&self, component: &str, image: &Image) -> BackupSpec {
+        let g = self.values.global();
+        let (image_ref, pull_policy) = self.own_image(image);
+        BackupSpec {
+            component: component.to_string(),
+            image: image_ref,
+            pull_policy,
+            version: image.tag.clone(),
             image_pull_secrets: g.image_pull_secrets.clone(),
             node_selector: g.node_selector.clone(),
             ..Default::default()

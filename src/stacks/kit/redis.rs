@@ -24,7 +24,8 @@ use serde::{Deserialize, Serialize};
 use super::connections::{SecretKey, Side, credentials_secret, side};
 use super::ctx::{Ctx, DATA_VOLUME, StackValues};
 use super::values::{ExternalRedis, NoExtras, Persistence};
-use crate::model::{Phase, ProbeSpec, Release, Rendered};
+use crate::model::{BackupSpec, CredentialFile, Phase, ProbeSpec, Release, Rendered, Step};
+use crate::stacks::backup_scripts;
 use crate::stacks::component::Builder;
 use crate::stacks::types::{Image, LogLevel, Resources};
 use crate::stacks::workload::{self as w, Timing};
@@ -622,6 +623,35 @@ redis-cli --cluster create $addresses --cluster-replicas 1 --cluster-yes"#,
 
 /// The connectivity probe, from the Redis image (it carries redis-cli), with the
 /// password the apps use.
+/// The backup of an internal standalone Redis: an RDB copy by `redis-cli --rdb`.
+/// Not of a cluster (`--rdb` saves one node's slots), nor of an external server.
+/// stackctl does not restore it yet: the server loads its append-only file, not a
+/// `dump.rdb`, at start (redis/redis 7.4.1 `src/server.c`, `loadDataFromDisk`).
+pub fn backup<V: StackValues, C, X>(
+    ctx: &Ctx<'_, V, C>,
+    v: &Redis<X>,
+    conn: &Connection,
+) -> Option<BackupSpec> {
+    (conn.internal && conn.cluster_nodes.is_empty()).then(|| BackupSpec {
+        file: "redis.rdb".into(),
+        dump: Step {
+            script: backup_scripts::redis_dump(),
+            env: vec![
+                ("HOST".into(), conn.host.clone()),
+                ("PORT".into(), conn.port.to_string()),
+            ],
+            credentials: vec![CredentialFile {
+                env: "REDIS_PASSWORD_FILE".into(),
+                secret: conn.password_ref.secret.clone(),
+                key: conn.password_ref.key.into(),
+            }],
+        },
+        restore: None,
+        default: true,
+        ..ctx.backup_base(COMPONENT, &v.image)
+    })
+}
+
 pub fn probe<V: StackValues, C, X>(
     ctx: &Ctx<'_, V, C>,
     v: &Redis<X>,

@@ -28,6 +28,9 @@ pub enum FaultKind {
     ExitCode,
     Slow,
     PvcNeverBound,
+    /// Not a fault: what a container that finishes writes as its termination
+    /// message (`messages`, by container name), which no simulated container can.
+    Message,
 }
 
 impl FaultKind {
@@ -39,6 +42,7 @@ impl FaultKind {
             "exit-code" => Self::ExitCode,
             "slow" => Self::Slow,
             "pvc-never-bound" => Self::PvcNeverBound,
+            "message" => Self::Message,
             _ => return None,
         })
     }
@@ -54,6 +58,8 @@ pub struct Rule {
     pub kind: FaultKind,
     pub exit_code: i32,
     pub delay: Duration,
+    /// `message` rules: container name → termination message.
+    pub messages: BTreeMap<String, String>,
 }
 
 impl Rule {
@@ -71,6 +77,7 @@ struct RawRule {
     exit_code: Option<i32>,
     delay_seconds: Option<u64>,
     containers: Option<String>,
+    messages: Option<BTreeMap<String, String>>,
 }
 
 fn glob(pattern: &str) -> Result<GlobMatcher, String> {
@@ -93,6 +100,7 @@ pub fn parse_rule(key: &str, value: &str) -> Result<Rule, String> {
         delay: raw
             .delay_seconds
             .map_or(DEFAULT_SLOW_DELAY, Duration::from_secs),
+        messages: raw.messages.unwrap_or_default(),
     })
 }
 
@@ -202,6 +210,7 @@ mod tests {
             ("exit-code", FaultKind::ExitCode),
             ("slow", FaultKind::Slow),
             ("pvc-never-bound", FaultKind::PvcNeverBound),
+            ("message", FaultKind::Message),
         ] {
             let r = parse_rule("k", &format!("{{pods: p, fault: {s}}}")).unwrap();
             assert_eq!(r.kind, k);

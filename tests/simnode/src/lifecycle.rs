@@ -50,6 +50,8 @@ pub struct Plan {
     pub main: Vec<Behavior>,
     /// Job pods run to completion; everything else is a long-running server.
     pub runs_to_completion: bool,
+    /// Termination messages by container name (a `message` rule).
+    pub messages: std::collections::BTreeMap<String, String>,
 }
 
 impl Plan {
@@ -63,6 +65,10 @@ impl Plan {
             init: behaviors(spec.and_then(|s| s.init_containers.as_ref()), true),
             main: behaviors(spec.map(|s| &s.containers), false),
             runs_to_completion: is_job_pod(pod),
+            messages: rule
+                .filter(|r| r.kind == FaultKind::Message)
+                .map(|r| r.messages.clone())
+                .unwrap_or_default(),
         }
     }
 }
@@ -417,6 +423,7 @@ impl Sim<'_> {
                 started_at: Some(time(self.start, started)),
                 finished_at: Some(time(self.start, exited)),
                 container_id: Some(id),
+                message: self.plan.messages.get(&c.name).cloned(),
                 ..Default::default()
             };
             if !self.restarts(track.init, code) {

@@ -195,6 +195,29 @@ fn job_pods_succeed() {
     assert_eq!(condition(&s, "Initialized").status, "True");
 }
 
+/// A `message` rule stands in for what the container would write to its
+/// termination log: the result line of a backup script, for one.
+#[test]
+fn finished_containers_carry_the_messages_a_rule_gives() {
+    let mut p = job_pod("Never");
+    p.spec.as_mut().unwrap().init_containers = Some(vec![
+        serde_json::from_value(json!({"name": "mysql", "image": "mysql:8.4"})).unwrap(),
+    ]);
+    let r = rule("{pods: 'web-*', fault: message, messages: {mysql: '{\"bytes\":3}', app: done}}");
+    let s = snapshot(&p, Some(&r), secs(10.0));
+    assert_eq!(phase_of(&s), "Succeeded");
+    let init = terminated(init_status(&s)).unwrap();
+    assert_eq!(init.message.as_deref(), Some("{\"bytes\":3}"));
+    assert_eq!(init.exit_code, 0);
+    assert_eq!(
+        terminated(main_status(&s)).unwrap().message.as_deref(),
+        Some("done")
+    );
+    // Without the rule, no message.
+    let s = snapshot(&p, None, secs(10.0));
+    assert_eq!(terminated(init_status(&s)).unwrap().message, None);
+}
+
 #[test]
 fn crashloop_restarts_with_growing_count() {
     let p = pod(json!({"containers": [app()]}));

@@ -1,0 +1,48 @@
+//! What a stack asks the backup runner to save: per data service, an image whose
+//! client matches the server, the scripts that dump and restore it
+//! (`stacks::backup_scripts`), their inputs, and the credential files they read.
+//! Stack-neutral data, like [`super::ProbeSpec`]: the runner renders the Jobs.
+
+use std::collections::BTreeMap;
+
+/// A credential a script reads from a file: the Secret key mounted read-only, its
+/// path given to the script in `env`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialFile {
+    pub env: String,
+    pub secret: String,
+    pub key: String,
+}
+
+/// One script run: what it runs and with what.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Step {
+    pub script: String,
+    /// Inputs without credentials (hosts, ports, users, databases).
+    pub env: Vec<(String, String)>,
+    pub credentials: Vec<CredentialFile>,
+}
+
+/// The backup of one data service.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BackupSpec {
+    pub component: String,
+    pub image: String,
+    pub pull_policy: String,
+    /// The file it writes in the backup's directory, `mysql.sql.gz`.
+    pub file: String,
+    /// Writes `$OUT` and prints its result line.
+    pub dump: Step,
+    /// Reads `$IN` after checking `$EXPECTED_SHA256`; `None`: stackctl cannot
+    /// restore it yet (the file is kept for a restore by hand).
+    pub restore: Option<Step>,
+    /// In a backup without `--component`: the metadata stores, small and precious.
+    pub default: bool,
+    /// The server's version (its image tag): a restore refuses a dump of another.
+    pub version: String,
+    /// Why it is experimental: its scripts never ran against this very software
+    /// (only against a stand-in). `None`: tested against it.
+    pub experimental: Option<&'static str>,
+    pub image_pull_secrets: Vec<String>,
+    pub node_selector: BTreeMap<String, String>,
+}

@@ -1,0 +1,220 @@
+//! A backup's record: a Secret per backup, `<release>-backup-<name>`, of type
+//! [`SECRET_TYPE`], holding what was saved (per component: file, size, checksum,
+//! server version) and the values of the revision it was taken at. A Secret, not a
+//! ConfigMap: the values hold the release's passwords. The files themselves are on
+//! the backup volume, under `<name>/`.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+
+use anyhow::{Context, Result, bail};
+use flate2::Compression;
+use flate2::read::GzDecoder;
+use flate2::write::GzEncoder;
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::model::MANAGED_BY;
+
+pub const SECRET_TYPE: &str = "stackctl.dev/backup.v1";
+/// On every backup record and on the backup volume: the release backed up.
+pub const BACKUP_OF_LABEL: &str = "stackctl.dev/backup-of";
+const RECORD_KEY: &str = "backup.json";
+const VALUES_KEY: &str = "values.json.gz";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum BackupStatus {
+    Complete,
+    Failed,
+}
+
+impl BackupStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Complete => "complete",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// One component's saved file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Saved {
+    pub component: String,
+    pub file: String,
+    pub bytes: u64,
+    pub sha256: String,
+    /// The server's version (its image tag) the dump came from.
+    pub version: String,
+    /// stackctl can restore it (else the file is for a restore by hand).
+    pub restorable: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Backup {
+    pub name: String,
+    pub release: String,
+    pub namespace: String,
+    pub stack: String,
+    /// The release revision it was taken at.
+    pub revision: u32,
+    /// RFC 3339, UTC.
+    pub created: String,
+    pub status: BackupStatus,
+    /// Why it failed; empty when complete.
+    #[serde(default)]
+    pub message: String,
+    pub components: Vec<Saved>,
+}
+
+impl Backup {
+    pub fn bytes(&self) -> u64 {
+        self.components.iter().map(|c| c.bytes).sum()
+    }
+}
+
+pub fn secret_name(release: &str, name: &str) -> String {
+    format!("{release}-backup-{name}")
+}
+
+/// The record as a Secret, with the values it was taken at, compressed.
+pub fn to_secret(backup: &Backup, values: &Value) -> Result<Secret> {
+    let mut gz = GzEncoder::new(Vec::new(), Compression::default());
+    gz.write_all(serde_json::to_string(values)?.as_bytes())?;
+    let data = BTreeMap::from([
+        (
+            RECORD_KEY.to_string(),
+            ByteString(serde_json::to_vec_pretty(backup)?),
+        ),
+        (VALUES_KEY.to_string(), ByteString(gz.finish()?)),
+    ]);
+    Ok(Secret {
+        metadata: ObjectMeta {
+            name: Some(secret_name(&backup.release, &backup.name)),
+            namespace: Some(backup.namespace.clone()),
+            labels: Some(BTreeMap::from([
+                ("app.kubernetes.io/managed-by".into(), MANAGED_BY.into()),
+                (BACKUP_OF_LABEL.into(), backup.release.clone()),
+            ])),
+            ..ObjectMeta::default()
+        },
+        type_: Some(SECRET_TYPE.into()),
+        data: Some(data),
+        ..Secret::default()
+    })
+}
+
+pub fn from_secret(secret: &Secret) -> Result<Backup> {
+    let name = secret.metadata.name.as_deref().unwrap_or_default();
+    if secret.type_.as_deref() != Some(SECRET_TYPE) {
+        bail!("Secret {name} is not a stackctl backup record");
+    }
+    let raw = secret
+        .data
+        .as_ref()
+        .and_then(|d| d.get(RECORD_KEY))
+        .with_context(|| format!("backup record {name} has no {RECORD_KEY}"))?;
+    serde_json::from_slice(&raw.0).with_context(|| format!("reading backup record {name}"))
+}
+
+/// The values a backup was taken at.
+pub fn values_of(secret: &Secret) -> Result<Value> {
+    let raw = secret
+        .data
+        .as_ref()
+        .and_then(|d| d.get(VALUES_KEY))
+        .context("the backup record holds no values")?;
+    let mut text = String::new();
+    GzDecoder::new(&raw.0[..]).read_to_string(&mut text)?;
+    Ok(serde_json::from_str(&text)?)
+}
+
+/// A backup script's result line (see `stacks::backup_scripts`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ScriptResult {
+    pub file: String,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+pub fn parse_result(component: &str, message: &str) -> Result<ScriptResult> {
+    let r: ScriptResult = serde_json::from_str(message.trim()).with_context(|| {
+        format!("the backup of {component} ended without its result line (got {message:?})")
+    })?;
+    if r.sha256.len() != 64 || !r.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+        bail!(
+            "the backup of {component} reported a malformed sha256 {:?}",
+            r.sha256
+        );
+    }
+    Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn backup() -> Backup {
+        Backup {
+            name: "20261130-203000".into(),
+            release: "cv".into(),
+            namespace: "logs".into(),
+            stack: "clickvisual".into(),
+            revision: 3,
+            created: "2026-11-30T20:30:00Z".into(),
+            status: BackupStatus::Complete,
+            message: String::new(),
+            components: vec![Saved {
+                component: "mysql".into(),
+                file: "mysql.sql.gz".into(),
+                bytes: 1234,
+                sha256: "a".repeat(64),
+                version: "8.4".into(),
+                restorable: true,
+            }],
+        }
+    }
+
+    #[test]
+    fn a_record_round_trips_with_its_values_out_of_sight() {
+        let values = serde_json::json!({"mysql": {"auth": {"password": "S3cret!"}}});
+        let s = to_secret(&backup(), &values).unwrap();
+        assert_eq!(
+            s.metadata.name.as_deref(),
+            Some("cv-backup-20261130-203000")
+        );
+        assert_eq!(s.metadata.labels.as_ref().unwrap()[BACKUP_OF_LABEL], "cv");
+        assert_eq!(from_secret(&s).unwrap(), backup());
+        assert_eq!(values_of(&s).unwrap(), values);
+        // The record itself holds no password; the values are compressed.
+        let data = s.data.unwrap();
+        assert!(!String::from_utf8_lossy(&data[RECORD_KEY].0).contains("S3cret"));
+        assert!(!String::from_utf8_lossy(&data[VALUES_KEY].0).contains("S3cret"));
+    }
+
+    #[test]
+    fn other_secrets_are_not_records() {
+        let mut s = to_secret(&backup(), &Value::Null).unwrap();
+        s.type_ = Some("Opaque".into());
+        assert!(from_secret(&s).is_err());
+    }
+
+    #[test]
+    fn result_lines_are_checked() {
+        let good = format!(
+            r#"{{"file":"mysql.sql.gz","bytes":12,"sha256":"{}"}}"#,
+            "0f".repeat(32)
+        );
+        assert_eq!(parse_result("mysql", &good).unwrap().bytes, 12);
+        let err = parse_result("mysql", "").unwrap_err().to_string();
+        assert!(err.contains("without its result line"), "{err}");
+        let short = r#"{"file":"x","bytes":1,"sha256":"abc"}"#;
+        assert!(parse_result("mysql", short).is_err());
+    }
+}

@@ -1,0 +1,475 @@
+//! `backup restore`: under the release lock, a safety backup of what is there now,
+//! the apps stopped (scaled to zero, so nothing writes while a database is
+//! replaced), the restore Job, the apps back, and the connectivity probes. Every
+//! refusal (an unknown or failed backup, a component it cannot restore, a server of
+//! another major version) comes before anything is written.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::Secret;
+use kube::Api;
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams, PropagationPolicy};
+use kube::runtime::wait::await_condition;
+use serde_json::json;
+
+use super::job;
+use super::record::{self, Backup, BackupStatus, Saved};
+use super::run::{CreateOptions, Taken, take, wait_for_job};
+use crate::cluster::Session;
+use crate::model::{BackupSpec, Manifest, Phase, ProbeSpec, Release};
+use crate::operations::failure::Refused;
+use crate::operations::progress::Reporter;
+use crate::operations::{guard, recorded_stack, stored_objects, target};
+use crate::probe::{ProbeReport, RunOptions, run_probes};
+use crate::release::Store;
+
+pub struct RestoreOptions {
+    pub release: Option<String>,
+    pub namespace: Option<String>,
+    pub name: String,
+    /// Only these components; empty: every one the backup can restore.
+    pub components: Vec<String>,
+    pub timeout: Duration,
+}
+
+/// Everything a restore will do, found before it does any of it.
+pub struct RestorePlan {
+    pub release: Release,
+    pub backup: Backup,
+    pub parts: Vec<(BackupSpec, Saved)>,
+    /// The apps' Deployments and StatefulSets, stopped meanwhile.
+    pub apps: Vec<Manifest>,
+    probes: Vec<ProbeSpec>,
+    revision: u32,
+    values: serde_json::Value,
+}
+
+/// The part of a version before its first dot: `8.4.3` → `8`.
+fn major(version: &str) -> &str {
+    version.split(['.', '-']).next().unwrap_or(version)
+}
+
+/// What of `backup` to restore, checked against what the release runs now.
+pub fn choose(
+    backup: &Backup,
+    specs: &[BackupSpec],
+    wanted: &[String],
+) -> Result<Vec<(BackupSpec, Saved)>, Refused> {
+    if backup.status != BackupStatus::Complete {
+        return Err(Refused(format!(
+            "backup {} failed ({}); pick a complete one (`stackctl backup list`)",
+            backup.name, backup.message
+        )));
+    }
+    for w in wanted {
+        if !backup.components.iter().any(|c| &c.component == w) {
+            let held: Vec<&str> = backup
+                .components
+                .iter()
+                .map(|c| c.component.as_str())
+                .collect();
+            return Err(Refused(format!(
+                "--component {w}: backup {} holds {}",
+                backup.name,
+                held.join(", ")
+            )));
+        }
+    }
+    let mut parts = Vec::new();
+    for saved in &backup.components {
+        if !wanted.is_empty() && !wanted.contains(&saved.component) {
+            continue;
+        }
+        let Some(spec) = specs.iter().find(|s| s.component == saved.component) else {
+            return Err(Refused(format!(
+                "backup {} holds {}, which this release no longer runs",
+                backup.name, saved.component
+            )));
+        };
+        if spec.restore.is_none() {
+            if wanted.contains(&saved.component) {
+                return Err(Refused(format!(
+                    "stackctl cannot restore {} yet; its file {} is on the backup volume for a restore by hand",
+                    saved.component, saved.file
+                )));
+            }
+            continue;
+        }
+        if major(&saved.version) != major(&spec.version) {
+            return Err(Refused(format!(
+                "backup {} of {} was taken from version {}, and the release runs {}: restore it into a release running {} (a dump does not move across major versions)",
+                backup.name, saved.component, saved.version, spec.version, saved.version
+            )));
+        }
+        parts.push((spec.clone(), saved.clone()));
+    }
+    if parts.is_empty() {
+        return Err(Refused(format!(
+            "backup {} holds nothing stackctl can restore",
+            backup.name
+        )));
+    }
+    Ok(parts)
+}
+
+pub async fn plan(session: &Session, opts: &RestoreOptions) -> Result<RestorePlan> {
+    let t = target::find(
+        &session.client,
+        opts.release.as_deref(),
+        opts.namespace.as_deref(),
+    )
+    .await?;
+    let secrets: Api<Secret> = Api::namespaced(session.client.clone(), &t.namespace);
+    let Some(secret) = secrets
+        .get_opt(&record::secret_name(&t.name, &opts.name))
+        .await?
+    else {
+        return Err(Refused(format!(
+            "release {} has no backup {} (see `stackctl backup list`)",
+            t.name, opts.name
+        ))
+        .into());
+    };
+    let backup = record::from_secret(&secret)?;
+    let store = Store::new(session.client.clone(), &t.namespace);
+    let Some(current) = store.last_deployed(&t.name).await? else {
+        return Err(Refused(format!("release {} has no deployed revision", t.name)).into());
+    };
+    let (stack, release, values) = recorded_stack(&current)?;
+    let parts = choose(
+        &backup,
+        &stack.backups(&values, &release)?,
+        &opts.components,
+    )?;
+    let apps = stored_objects(&current)
+        .into_iter()
+        .filter(|m| {
+            m.phase == Phase::Apps && matches!(m.kind.as_str(), "Deployment" | "StatefulSet")
+        })
+        .collect();
+    Ok(RestorePlan {
+        probes: stack.probes(&values, &release)?,
+        release,
+        backup,
+        parts,
+        apps,
+        revision: current.revision,
+        values: current.values.clone(),
+    })
+}
+
+/// How a restore went.
+pub struct Restored {
+    /// What was there before, saved first.
+    pub safety: Backup,
+    /// How long the apps were stopped.
+    pub stopped: Duration,
+    pub probes: ProbeReport,
+}
+
+pub async fn run(
+    session: &Session,
+    reporter: &Reporter,
+    plan: RestorePlan,
+    opts: &RestoreOptions,
+) -> Result<Restored> {
+    let store = Store::new(session.client.clone(), &plan.release.namespace);
+    let lock = guard::acquire(
+        session,
+        &store,
+        reporter,
+        &plan.release.name,
+        "backup restore",
+    )
+    .await?;
+    let result = locked(session, reporter, &plan, opts).await;
+    if let Err(e) = lock.release().await {
+        reporter.warn(format!("could not release the lock: {e}"));
+    }
+    result
+}
+
+async fn locked(
+    session: &Session,
+    reporter: &Reporter,
+    plan: &RestorePlan,
+    opts: &RestoreOptions,
+) -> Result<Restored> {
+    let specs: Vec<&BackupSpec> = plan.parts.iter().map(|(s, _)| s).collect();
+    let safety = take(
+        session,
+        reporter,
+        &plan.release,
+        &specs,
+        &CreateOptions {
+            release: None,
+            namespace: None,
+            components: Vec::new(),
+            size: "5Gi".into(),
+            storage_class: String::new(),
+            timeout: opts.timeout,
+        },
+        &Taken {
+            revision: plan.revision,
+            stack: plan.release.stack,
+            values: &plan.values,
+        },
+    )
+    .await?;
+    if safety.status != BackupStatus::Complete {
+        anyhow::bail!(
+            "the safety backup {} failed ({}); nothing was restored",
+            safety.name,
+            safety.message
+        );
+    }
+    reporter.info(format!("safety backup {} taken", safety.name));
+
+    let stopped_at = Instant::now();
+    let replicas = stop(session, reporter, &plan.apps, opts.timeout).await?;
+    let restored = restore(session, reporter, plan, opts.timeout).await;
+    // The apps come back whatever the restore did.
+    let started = start(session, reporter, &plan.apps, &replicas, opts.timeout).await;
+    let stopped = stopped_at.elapsed();
+    reporter.info(format!(
+        "the apps were stopped for {:.1}s",
+        stopped.as_secs_f64()
+    ));
+    restored.with_context(|| {
+        format!(
+            "restoring backup {} failed; the data may be half restored: restore the safety backup {} to go back",
+            plan.backup.name, safety.name
+        )
+    })?;
+    started?;
+    let probes = run_probes(
+        session,
+        &plan.release,
+        plan.probes.clone(),
+        &RunOptions {
+            filter: None,
+            timeout: None,
+            logs: false,
+        },
+        |_| {},
+    )
+    .await?;
+    Ok(Restored {
+        safety,
+        stopped,
+        probes,
+    })
+}
+
+/// Scales the apps to zero and waits until their pods are gone; their replicas
+/// before, to bring them back.
+async fn stop(
+    session: &Session,
+    reporter: &Reporter,
+    apps: &[Manifest],
+    timeout: Duration,
+) -> Result<Vec<i32>> {
+    let names: Vec<&str> = apps.iter().map(|m| m.component.as_str()).collect();
+    reporter.info(format!(
+        "stopping the apps ({}): scaling them to zero",
+        names.join(", ")
+    ));
+    let mut before = Vec::new();
+    for m in apps {
+        before.push(
+            m.body["spec"]["replicas"]
+                .as_i64()
+                .map_or(1, |n| i32::try_from(n).unwrap_or(1)),
+        );
+        scale(session, m, 0).await?;
+    }
+    for m in apps {
+        let ns = m.namespace.clone().unwrap_or_default();
+        let gone = if m.kind == "Deployment" {
+            let api: Api<Deployment> = Api::namespaced(session.client.clone(), &ns);
+            let no_pods = |d: Option<&Deployment>| {
+                d.is_none_or(|d| {
+                    d.status
+                        .as_ref()
+                        .is_none_or(|s| s.replicas.unwrap_or(0) == 0)
+                })
+            };
+            tokio::time::timeout(timeout, await_condition(api, &m.name, no_pods))
+                .await
+                .map(|r| r.map(drop))
+        } else {
+            let api: Api<StatefulSet> = Api::namespaced(session.client.clone(), &ns);
+            let no_pods = |s: Option<&StatefulSet>| {
+                s.is_none_or(|s| s.status.as_ref().is_none_or(|s| s.replicas == 0))
+            };
+            tokio::time::timeout(timeout, await_condition(api, &m.name, no_pods))
+                .await
+                .map(|r| r.map(drop))
+        };
+        gone.map_err(|_| {
+            anyhow::anyhow!("{} still has pods after {}s", m.id(), timeout.as_secs())
+        })??;
+    }
+    Ok(before)
+}
+
+async fn start(
+    session: &Session,
+    reporter: &Reporter,
+    apps: &[Manifest],
+    replicas: &[i32],
+    timeout: Duration,
+) -> Result<()> {
+    for (m, n) in apps.iter().zip(replicas) {
+        scale(session, m, *n).await?;
+    }
+    reporter.info("starting the apps again");
+    crate::wait::wait_ready(
+        &session.resolver,
+        apps,
+        crate::wait::WaitOptions::new(tokio::time::Instant::now() + timeout),
+        |_| {},
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("the apps did not come back: {e}"))
+}
+
+/// `replicas` by a merge patch of its own field manager: the next upgrade's apply
+/// (forced, as stackctl applies) takes the field back.
+async fn scale(session: &Session, m: &Manifest, replicas: i32) -> Result<()> {
+    let ns = m.namespace.clone().unwrap_or_default();
+    let patch = Patch::Merge(json!({"spec": {"replicas": replicas}}));
+    let params = PatchParams {
+        field_manager: Some("stackctl-restore".into()),
+        ..PatchParams::default()
+    };
+    let done = match m.kind.as_str() {
+        "Deployment" => Api::<Deployment>::namespaced(session.client.clone(), &ns)
+            .patch(&m.name, &params, &patch)
+            .await
+            .map(drop),
+        _ => Api::<StatefulSet>::namespaced(session.client.clone(), &ns)
+            .patch(&m.name, &params, &patch)
+            .await
+            .map(drop),
+    };
+    done.with_context(|| format!("scaling {} to {replicas}", m.id()))
+}
+
+async fn restore(
+    session: &Session,
+    reporter: &Reporter,
+    plan: &RestorePlan,
+    timeout: Duration,
+) -> Result<()> {
+    let parts: Vec<(&BackupSpec, &Saved)> = plan.parts.iter().map(|(s, b)| (s, b)).collect();
+    let job = job::restore_job(&plan.release, &plan.backup.name, &parts, timeout)?;
+    let jobs: Api<Job> = Api::namespaced(session.client.clone(), &plan.release.namespace);
+    let name = job.metadata.name.clone().unwrap_or_default();
+    jobs.create(&PostParams::default(), &job)
+        .await
+        .context("creating the restore Job")?;
+    reporter.info(format!(
+        "restoring {} from {}",
+        parts
+            .iter()
+            .map(|(s, _)| s.component.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        plan.backup.name
+    ));
+    let waited = wait_for_job(session, &job, timeout).await;
+    let background = DeleteParams {
+        propagation_policy: Some(PropagationPolicy::Background),
+        ..DeleteParams::default()
+    };
+    if waited.is_ok() {
+        let _ = jobs.delete(&name, &background).await;
+    }
+    // A failed restore Job stays, with its pod's log, for the post-mortem.
+    waited.map_err(|e| {
+        anyhow::anyhow!("{e} (Job {name} is kept: kubectl logs job/{name} --all-containers)")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(component: &str, version: &str, restorable: bool) -> BackupSpec {
+        BackupSpec {
+            component: component.into(),
+            version: version.into(),
+            restore: restorable.then(crate::model::Step::default),
+            ..BackupSpec::default()
+        }
+    }
+
+    fn saved(component: &str, version: &str) -> Saved {
+        Saved {
+            component: component.into(),
+            file: format!("{component}.dump"),
+            bytes: 1,
+            sha256: "0".repeat(64),
+            version: version.into(),
+            restorable: true,
+        }
+    }
+
+    fn backup(components: Vec<Saved>) -> Backup {
+        Backup {
+            name: "b1".into(),
+            release: "cv".into(),
+            namespace: "logs".into(),
+            stack: "clickvisual".into(),
+            revision: 1,
+            created: String::new(),
+            status: BackupStatus::Complete,
+            message: String::new(),
+            components,
+        }
+    }
+
+    #[test]
+    fn restorable_components_of_the_same_major_version_are_chosen() {
+        let b = backup(vec![saved("mysql", "8.4"), saved("redis", "7.4-alpine")]);
+        let specs = [
+            spec("mysql", "8.4.3", true),
+            spec("redis", "7.4-alpine", false),
+        ];
+        let parts = choose(&b, &specs, &[]).unwrap();
+        let names: Vec<&str> = parts.iter().map(|(s, _)| s.component.as_str()).collect();
+        assert_eq!(names, ["mysql"], "Redis is kept for a restore by hand");
+        let err = choose(&b, &specs, &["redis".into()]).unwrap_err().0;
+        assert!(err.contains("cannot restore redis yet"), "{err}");
+    }
+
+    #[test]
+    fn another_major_version_failed_backups_and_unknown_parts_are_refused() {
+        let b = backup(vec![saved("mysql", "8.4")]);
+        let err = choose(&b, &[spec("mysql", "9.1", true)], &[])
+            .unwrap_err()
+            .0;
+        assert!(
+            err.contains("taken from version 8.4, and the release runs 9.1"),
+            "{err}"
+        );
+        let err = choose(&b, &[spec("mysql", "8.4", true)], &["kafka".into()])
+            .unwrap_err()
+            .0;
+        assert!(
+            err.contains("--component kafka: backup b1 holds mysql"),
+            "{err}"
+        );
+        let mut failed = backup(vec![]);
+        failed.status = BackupStatus::Failed;
+        failed.message = "mysql ended without its result line".into();
+        let err = choose(&failed, &[], &[]).unwrap_err().0;
+        assert!(err.contains("backup b1 failed"), "{err}");
+        let err = choose(&b, &[], &[]).unwrap_err().0;
+        assert!(err.contains("no longer runs"), "{err}");
+    }
+}
