@@ -83,7 +83,10 @@ mod tests {
         let mut v = values();
         v.redis.enabled = true;
         let standalone = backups(&Ctx::for_jobs(&release, &v));
-        assert!(standalone.iter().any(|b| b.component == "redis"), "{standalone:?}");
+        assert!(
+            standalone.iter().any(|b| b.component == "redis"),
+            "{standalone:?}"
+        );
         v.postgresql.enabled = false;
         v.postgresql.external.host = "pg.example.com".into();
         v.redis.stack.cluster.enabled = true;
