@@ -415,9 +415,9 @@ pub struct BackupCreateArgs {
     /// Back up only this component (repeatable; see `backup list` for what a release has)
     #[arg(long = "component", value_name = "NAME")]
     pub components: Vec<String>,
-    /// Size of the backup volume, when this backup creates it
-    #[arg(long, value_name = "QUANTITY", default_value = "5Gi")]
-    pub size: String,
+    /// Size of the backup volume, when this backup creates it [default: 5Gi]
+    #[arg(long, value_name = "QUANTITY")]
+    pub size: Option<String>,
     /// StorageClass of the backup volume, when this backup creates it [default: the cluster's]
     #[arg(long, value_name = "NAME", default_value = "")]
     pub storage_class: String,

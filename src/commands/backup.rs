@@ -20,8 +20,13 @@ pub async fn run(global: &GlobalArgs, command: &BackupCommand) -> Result<()> {
                 release: args.release.release.clone(),
                 namespace: global.namespace.clone(),
                 components: args.components.clone(),
-                size: args.size.clone(),
-                storage_class: args.storage_class.clone(),
+                volume: backup::Volume {
+                    size: args
+                        .size
+                        .clone()
+                        .unwrap_or_else(|| backup::Volume::default().size),
+                    storage_class: args.storage_class.clone(),
+                },
                 timeout: args.timeout,
             };
             let b = backup::create(&session, &reporter, &opts).await?;

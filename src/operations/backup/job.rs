@@ -29,6 +29,9 @@ const UID: i64 = 999;
 /// On the Job and its pod: the backup's name.
 pub const BACKUP_LABEL: &str = "stackctl.dev/backup";
 
+/// The backup volume's size when `backup create` is not told one.
+pub const DEFAULT_VOLUME_SIZE: &str = "5Gi";
+
 pub fn claim_name(release: &str) -> String {
     format!("{release}-backups")
 }

@@ -6,4 +6,4 @@ pub mod record;
 pub mod restore;
 mod run;
 
-pub use run::{CreateOptions, create, delete, list, purge, select};
+pub use run::{CreateOptions, Volume, create, delete, list, purge, select};

@@ -17,7 +17,7 @@ use serde_json::json;
 
 use super::job;
 use super::record::{self, Backup, BackupStatus, Saved};
-use super::run::{CreateOptions, Taken, take, wait_for_job};
+use super::run::{Taken, Volume, take, wait_for_job};
 use crate::cluster::Session;
 use crate::model::{BackupSpec, Manifest, Phase, ProbeSpec, Release};
 use crate::operations::failure::Refused;
@@ -204,14 +204,7 @@ async fn locked(
         reporter,
         &plan.release,
         &specs,
-        &CreateOptions {
-            release: None,
-            namespace: None,
-            components: Vec::new(),
-            size: "5Gi".into(),
-            storage_class: String::new(),
-            timeout: opts.timeout,
-        },
+        (&Volume::default(), opts.timeout),
         &Taken {
             revision: plan.revision,
             stack: plan.release.stack,

@@ -25,10 +25,23 @@ pub struct CreateOptions {
     pub namespace: Option<String>,
     /// Only these components (`--component`); empty: the stack's default ones.
     pub components: Vec<String>,
-    /// The backup volume's size and class, when this backup creates it.
+    pub volume: Volume,
+    pub timeout: Duration,
+}
+
+/// The backup volume's size and class, used when a backup creates it.
+pub struct Volume {
     pub size: String,
     pub storage_class: String,
-    pub timeout: Duration,
+}
+
+impl Default for Volume {
+    fn default() -> Self {
+        Volume {
+            size: job::DEFAULT_VOLUME_SIZE.to_string(),
+            storage_class: String::new(),
+        }
+    }
 }
 
 /// The components a backup saves: those named, or the default ones. A name the
@@ -99,7 +112,15 @@ pub async fn create(
         stack: stack.name(),
         values: &current.values,
     };
-    let result = take(session, reporter, &release, &chosen, opts, &taken).await;
+    let result = take(
+        session,
+        reporter,
+        &release,
+        &chosen,
+        (&opts.volume, opts.timeout),
+        &taken,
+    )
+    .await;
     if let Err(e) = lock.release().await {
         reporter.warn(format!("could not release the lock: {e}"));
     }
@@ -119,7 +140,7 @@ pub(super) async fn take(
     reporter: &Reporter,
     release: &crate::model::Release,
     chosen: &[&BackupSpec],
-    opts: &CreateOptions,
+    (volume, timeout): (&Volume, Duration),
     taken: &Taken<'_>,
 ) -> Result<Backup> {
     let client = &session.client;
@@ -133,18 +154,18 @@ pub(super) async fn take(
         claims
             .create(
                 &PostParams::default(),
-                &job::claim(release, &opts.size, &opts.storage_class)?,
+                &job::claim(release, &volume.size, &volume.storage_class)?,
             )
             .await
             .context("creating the backup volume")?;
         reporter.info(format!(
             "created the backup volume {} ({})",
             job::claim_name(&release.name),
-            opts.size
+            volume.size
         ));
     }
     let name = new_name();
-    let job = job::backup_job(release, &name, chosen, opts.timeout)?;
+    let job = job::backup_job(release, &name, chosen, timeout)?;
     let jobs: Api<Job> = Api::namespaced(client.clone(), ns);
     jobs.create(&PostParams::default(), &job)
         .await
@@ -165,7 +186,7 @@ pub(super) async fn take(
             .collect::<Vec<_>>()
             .join(", ")
     ));
-    let waited = wait_for_job(session, &job, opts.timeout).await;
+    let waited = wait_for_job(session, &job, timeout).await;
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
     let pod = pods
         .list(

@@ -32,6 +32,16 @@ fn spec(component: &str, file: &str) -> BackupSpec {
     }
 }
 
+/// A container's env as name → value.
+fn env_of(c: &Value) -> std::collections::BTreeMap<&str, &str> {
+    c["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["name"].as_str().unwrap(), e["value"].as_str().unwrap()))
+        .collect()
+}
+
 fn value(job: &Job) -> Value {
     serde_json::to_value(job).unwrap()
 }
@@ -61,12 +71,7 @@ fn one_pod_dumps_each_component_in_its_own_image_to_the_volume() {
         assert_eq!(c["name"], name);
         assert_eq!(c["image"], format!("{name}:1"));
         assert_eq!(c["command"], json!(["sh", "-c", "dump"]));
-        let env: std::collections::BTreeMap<&str, &str> = c["env"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| (e["name"].as_str().unwrap(), e["value"].as_str().unwrap()))
-            .collect();
+        let env = env_of(c);
         assert_eq!(env["OUT"], format!("/backups/20261130-203000/{file}"));
         assert_eq!(env["RESULT_FILE"], "/dev/termination-log");
         assert_eq!(env["HOST"], format!("cv-{name}"));
@@ -188,12 +193,7 @@ fn a_restore_checks_each_file_against_its_recorded_checksum() {
     let pod = &job["spec"]["template"]["spec"];
     let c = &pod["initContainers"][0];
     assert_eq!(c["command"][2], "restore");
-    let env: std::collections::BTreeMap<&str, &str> = c["env"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| (e["name"].as_str().unwrap(), e["value"].as_str().unwrap()))
-        .collect();
+    let env = env_of(c);
     assert_eq!(env["IN"], "/backups/20261130-203000/mysql.sql.gz");
     assert_eq!(env["EXPECTED_SHA256"], "ab".repeat(32));
     assert_eq!(env["PGUSER"], "postgres");
