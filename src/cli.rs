@@ -415,12 +415,6 @@ pub struct BackupCreateArgs {
     /// Back up only this component (repeatable; see `backup list` for what a release has)
     #[arg(long = "component", value_name = "NAME")]
     pub components: Vec<String>,
-    /// Size of the backup volume, when this backup creates it [default: 5Gi]
-    #[arg(long, value_name = "QUANTITY")]
-    pub size: Option<String>,
-    /// StorageClass of the backup volume, when this backup creates it [default: the cluster's]
-    #[arg(long, value_name = "NAME", default_value = "")]
-    pub storage_class: String,
     /// Bound on the backup Job, e.g. 30m
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "30m")]
     pub timeout: std::time::Duration,

@@ -366,3 +366,170 @@ fn redis_dump_is_an_rdb_a_fresh_server_loads() {
     assert!(!failed.status.success(), "{}", stdout(&failed));
     assert!(!stdout(&failed).contains("sha256"));
 }
+
+/// A scheduled backup's steps in order, as its Job runs them (`backup.schedule`):
+/// the first names the backup from the clock, each dump writes into it, the last
+/// marks it complete and keeps the newest `KEEP` complete scheduled backups, so
+/// a failed run's leftovers go and a backup taken on demand stays.
+#[test]
+fn a_scheduled_backup_names_itself_and_keeps_the_newest() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    let mk = |name: &str, marks: &[&str]| {
+        std::fs::create_dir(r.join(name)).unwrap();
+        std::fs::write(r.join(name).join("mysql.sql.gz"), "old").unwrap();
+        for m in marks {
+            std::fs::write(r.join(name).join(m), "").unwrap();
+        }
+    };
+    mk("20260101-000000", &[]); // on demand
+    mk("20260102-000000", &[".scheduled", ".complete"]);
+    mk("20260103-000000", &[".scheduled", ".complete"]);
+    mk("20260104-000000", &[".scheduled"]); // a run that failed
+    let root_s = r.display().to_string();
+    let state = tempfile::tempdir().unwrap();
+    let name_file = state.path().join("backup-name").display().to_string();
+    let result_file = state.path().join("termination-log");
+    let named = run(
+        &scripts::scheduled_name(),
+        &[
+            ("ROOT", &root_s),
+            ("NAME_FILE", &name_file),
+            ("RESULT_FILE", &result_file.display().to_string()),
+        ],
+    );
+    assert!(named.status.success(), "{}", stderr(&named));
+    let name = std::fs::read_to_string(&name_file).unwrap();
+    assert_eq!(name.len(), "20261201-030000".len(), "{name:?}");
+    assert!(
+        name.as_str() > "20260104-000000",
+        "{name} is the clock's, UTC"
+    );
+    assert_eq!(std::fs::read_to_string(&result_file).unwrap(), name);
+    assert!(r.join(&name).join(".scheduled").exists());
+
+    // A dump finds where to write from the name and its FILE.
+    let dump = scripts::scheduled("set -eu\nprintf dumped > \"$OUT\"\n");
+    let dumped = run(
+        &dump,
+        &[
+            ("ROOT", &root_s),
+            ("NAME_FILE", &name_file),
+            ("FILE", "mysql.sql.gz"),
+        ],
+    );
+    assert!(dumped.status.success(), "{}", stderr(&dumped));
+    assert_eq!(
+        std::fs::read_to_string(r.join(&name).join("mysql.sql.gz")).unwrap(),
+        "dumped"
+    );
+
+    let kept = run(
+        &scripts::keep_newest(),
+        &[("ROOT", &root_s), ("NAME_FILE", &name_file), ("KEEP", "2")],
+    );
+    assert!(kept.status.success(), "{}", stderr(&kept));
+    let mut left: Vec<String> = std::fs::read_dir(r)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        ["20260101-000000", "20260103-000000", name.as_str()],
+        "{}",
+        stdout(&kept)
+    );
+    assert!(r.join(&name).join(".complete").exists());
+    assert!(stdout(&kept).contains("deleted scheduled backup 20260104-000000"));
+}
+
+/// The restore empties the running server and fills it from the RDB through a
+/// server of its own on loopback (`MIGRATE`): every key of every database, TTLs
+/// kept, keys made since the backup gone; the running server's append-only file
+/// holds the result, so a restart keeps it.
+#[test]
+fn redis_restore_replaces_the_running_servers_data_and_survives_a_restart() {
+    if !have(&["redis-server", "redis-cli", "sha256sum"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("live");
+    std::fs::create_dir(&data).unwrap();
+    let port = free_port();
+    let live_args = ["--requirepass", NASTY, "--appendonly", "yes"];
+    let live = redis_server(&data, port, &live_args);
+    let cli = |args: &[&str]| redis_cli(port, NASTY, args);
+    cli(&["SET", "session:1", "ada", "EX", "3600"]);
+    cli(&["HSET", "user:2", "name", "o'brien \\ \"x\""]);
+    cli(&["SET", "key with spaces \"and quotes\"", "v"]);
+    cli(&["-n", "3", "RPUSH", "queue", "a", "b", "c"]);
+    for i in 0..250 {
+        cli(&["SET", &format!("bulk:{i}"), &i.to_string()]);
+    }
+    let pw = password_file(dir.path(), NASTY);
+    let out = dir.path().join("redis.rdb");
+    let p = port.to_string();
+    let env = [
+        ("HOST", "127.0.0.1"),
+        ("PORT", p.as_str()),
+        ("REDIS_PASSWORD_FILE", pw.as_str()),
+    ];
+    let mut dump_env = env.to_vec();
+    let out_s = out.display().to_string();
+    dump_env.push(("OUT", &out_s));
+    let v = result(&run(&scripts::redis_dump(), &dump_env), &out);
+
+    // Changed since: a key gone, one new, one changed, a database emptied.
+    cli(&["DEL", "session:1"]);
+    cli(&["SET", "made:later", "x"]);
+    cli(&["HSET", "user:2", "name", "changed"]);
+    cli(&["-n", "3", "FLUSHDB"]);
+
+    let source = free_port().to_string();
+    let sha = v["sha256"].as_str().unwrap().to_string();
+    let mut restore_env = env.to_vec();
+    restore_env.extend([
+        ("IN", out_s.as_str()),
+        ("EXPECTED_SHA256", sha.as_str()),
+        ("SOURCE_PORT", source.as_str()),
+    ]);
+    let restored = run(&scripts::redis_restore(), &restore_env);
+    assert!(restored.status.success(), "{}", stderr(&restored));
+    assert!(
+        stdout(&restored).contains("restored 254 keys"),
+        "{}",
+        stdout(&restored)
+    );
+    let check = |cli: &dyn Fn(&[&str]) -> String| {
+        assert_eq!(cli(&["GET", "session:1"]), "ada\n");
+        let ttl: i64 = cli(&["TTL", "session:1"]).trim().parse().unwrap();
+        assert!((1..=3600).contains(&ttl), "TTL kept: {ttl}");
+        assert_eq!(cli(&["HGET", "user:2", "name"]), "o'brien \\ \"x\"\n");
+        assert_eq!(cli(&["GET", "key with spaces \"and quotes\""]), "v\n");
+        assert_eq!(cli(&["EXISTS", "made:later"]), "0\n");
+        assert_eq!(cli(&["GET", "bulk:249"]), "249\n");
+        assert_eq!(cli(&["-n", "3", "LRANGE", "queue", "0", "-1"]), "a\nb\nc\n");
+    };
+    check(&cli);
+
+    // From its append-only file, after a restart.
+    drop(live);
+    let _again = redis_server(&data, port, &live_args);
+    check(&cli);
+
+    // A file that is not the one recorded is refused before anything is touched.
+    cli(&["SET", "made:later", "x"]);
+    let mut wrong = restore_env.clone();
+    wrong.retain(|(k, _)| *k != "EXPECTED_SHA256");
+    let zeros = "0".repeat(64);
+    wrong.push(("EXPECTED_SHA256", &zeros));
+    let refused = run(&scripts::redis_restore(), &wrong);
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("refusing to restore"),
+        "{}",
+        stderr(&refused)
+    );
+    assert_eq!(cli(&["EXISTS", "made:later"]), "1\n");
+}

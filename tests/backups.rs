@@ -15,6 +15,7 @@ use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Secret};
 use kube::Api;
 use kube::api::ListParams;
 use serde_json::Value;
+use stackctl::operations::backup::record::{Backup, BackupStatus};
 
 fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -35,7 +36,7 @@ async fn backups_are_taken_listed_and_deleted_and_outlive_the_release() {
         .await;
     let line = format!(r#"{{"file":"mysql.sql.gz","bytes":2048,"sha256":"{SHA}"}}"#);
     let rule = format!(
-        "{{pods: 'cv-backup-*', fault: message, messages: {{mysql: '{line}', done: listed}}}}"
+        "{{pods: 'cv-backup-*', fault: message, messages: {{backup-mysql: '{line}', backup-done: listed}}}}"
     );
     env.faults(&[("result", rule.as_str())]).await;
 
@@ -216,5 +217,210 @@ async fn backups_are_taken_listed_and_deleted_and_outlive_the_release() {
         .await
         .unwrap();
     assert!(record.is_none());
+    env.done().await;
+}
+
+/// Jobs carrying a release's scheduled-backup label, not being deleted.
+async fn scheduled_jobs(env: &Env) -> Vec<Job> {
+    Api::<Job>::namespaced(env.client.clone(), &env.ns)
+        .list(&ListParams::default().labels("stackctl.dev/backup-scheduled=cv"))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|j| j.metadata.deletion_timestamp.is_none())
+        .collect()
+}
+
+fn cronjobs(env: &Env) -> Api<kube::api::DynamicObject> {
+    let gvk = kube::api::GroupVersionKind::gvk("batch", "v1beta1", "CronJob");
+    Api::namespaced_with(
+        env.client.clone(),
+        &env.ns,
+        &kube::api::ApiResource::from_gvk(&gvk),
+    )
+}
+
+/// `backup.schedule` on the real control plane: the CronJob (`batch/v1beta1`,
+/// chosen by discovery on 1.20), its Jobs started by the controller manager with
+/// no stackctl around and read as backups by `list` and `status` until a command
+/// that holds the lock records them; a schedule taken away orphans its Jobs, so
+/// no backup is lost; a restore suspends the CronJob meanwhile. What the Jobs'
+/// steps do is proven in `tests/backup_scripts.rs`; here the simulated node gives
+/// each its termination message.
+#[tokio::test]
+async fn scheduled_backups_run_without_stackctl_and_are_recorded_later() {
+    let env = Env::new("backup-schedule").await;
+    let bad = env
+        .run(&[
+            "install",
+            "cv",
+            "--profile",
+            "minimal",
+            "--skip-tests",
+            "--set",
+            "backup.schedule=0 3 * * 7",
+        ])
+        .await;
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+    assert!(
+        stderr(&bad).contains("backup.schedule") && stderr(&bad).contains("day of week 7"),
+        "{}",
+        stderr(&bad)
+    );
+    env.assert_nothing_written("cv").await;
+
+    let name = "20261201-030000";
+    let line = format!(r#"{{"file":"mysql.sql.gz","bytes":4096,"sha256":"{SHA}"}}"#);
+    let rule = format!(
+        "{{pods: 'cv-backup-*', fault: message, messages: {{backup-name: '{name}', backup-mysql: '{line}', backup-keep: kept}}}}"
+    );
+    env.faults(&[("result", rule.as_str())]).await;
+    let out = env
+        .ok(&[
+            "install",
+            "cv",
+            "--profile",
+            "minimal",
+            "--skip-tests",
+            "--set",
+            "backup.schedule=* * * * *",
+            "--set",
+            "backup.keep=2",
+        ])
+        .await;
+    assert!(
+        stderr(&out).contains("created the backup volume cv-backups"),
+        "{}",
+        stderr(&out)
+    );
+    let cron = cronjobs(&env).get("cv-backup").await.unwrap();
+    assert_eq!(cron.data["spec"]["schedule"], "* * * * *");
+    assert_eq!(cron.data["spec"]["successfulJobsHistoryLimit"], 2);
+
+    // The controller manager starts one within the minute; nothing records it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(150);
+    let taken = loop {
+        let found = listed(&env)
+            .await
+            .into_iter()
+            .find(|b| b["scheduled"] == true);
+        if let Some(b) = found {
+            break b;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no scheduled backup ran"
+        );
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    };
+    assert_eq!(taken["name"], name);
+    assert_eq!(taken["status"], "complete", "{taken}");
+    assert_eq!(taken["revision"], 1);
+    assert_eq!(taken["components"][0]["sha256"], SHA);
+    assert_eq!(taken["components"][0]["version"], "8.4");
+    let secrets = Api::<Secret>::namespaced(env.client.clone(), &env.ns);
+    let record = format!("cv-backup-{name}");
+    assert!(secrets.get_opt(&record).await.unwrap().is_none());
+    let status: Value =
+        serde_json::from_slice(&env.ok(&["status", "cv", "-o", "json"]).await.stdout).unwrap();
+    assert_eq!(status["backups"]["schedule"], "* * * * *");
+    assert_eq!(status["backups"]["last"]["name"], name);
+    assert_eq!(status["backups"]["last"]["status"], "complete");
+
+    // The schedule taken away: the CronJob goes, its Jobs (the backups) stay.
+    env.ok(&["upgrade", "cv", "--skip-tests", "--set", "backup.schedule="])
+        .await;
+    let gone = cronjobs(&env).get_opt("cv-backup").await.unwrap();
+    assert!(gone.is_none_or(|c| c.metadata.deletion_timestamp.is_some()));
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert!(
+        !scheduled_jobs(&env).await.is_empty(),
+        "orphaned, not deleted"
+    );
+    assert!(listed(&env).await.iter().any(|b| b["name"] == name));
+    // One started just before may still be running.
+    while scheduled_jobs(&env).await.iter().any(|j| {
+        j.status
+            .as_ref()
+            .is_none_or(|s| s.succeeded.unwrap_or(0) + s.failed.unwrap_or(0) == 0)
+    }) {
+        assert!(std::time::Instant::now() < deadline + std::time::Duration::from_secs(60));
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+
+    // Two older scheduled backups, recorded: with `backup.keep=2`, recording the
+    // newest one lets the oldest go.
+    for old in ["20261101-030000", "20261102-030000"] {
+        let b = Backup {
+            name: old.into(),
+            release: "cv".into(),
+            namespace: env.ns.clone(),
+            stack: "clickvisual".into(),
+            revision: 1,
+            created: format!("{}-{}-{}T03:00:00Z", &old[..4], &old[4..6], &old[6..8]),
+            status: BackupStatus::Complete,
+            message: String::new(),
+            components: Vec::new(),
+            scheduled: true,
+        };
+        secrets
+            .create(
+                &kube::api::PostParams::default(),
+                &stackctl::operations::backup::record::to_secret(&b, &Value::Null).unwrap(),
+            )
+            .await
+            .unwrap();
+    }
+
+    // A command that holds the lock records it and deletes its Job.
+    let out = env.ok(&["backup", "create", "cv"]).await;
+    // One Job, or two when the next minute came before the schedule went.
+    let err = stderr(&out);
+    assert!(
+        err.contains("recorded 1 scheduled backup (from its Job)")
+            || err.contains("recorded 2 scheduled backups (from their Jobs)"),
+        "{err}"
+    );
+    let recorded = secrets.get(&record).await.unwrap();
+    let data = &recorded.data.unwrap()["backup.json"].0;
+    let b: Value = serde_json::from_slice(data).unwrap();
+    assert_eq!(b["scheduled"], true);
+    assert_eq!(b["components"][0]["sha256"], SHA);
+    assert!(scheduled_jobs(&env).await.is_empty(), "Jobs left");
+    let names: Vec<String> = listed(&env)
+        .await
+        .iter()
+        .filter(|b| b["scheduled"] == true)
+        .map(|b| b["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        names,
+        ["20261102-030000", name],
+        "the newest 2 scheduled kept"
+    );
+    assert_eq!(listed(&env).await.len(), 3, "and the one on demand");
+
+    // A restore suspends the schedule while it replaces the data, then resumes it.
+    env.ok(&[
+        "upgrade",
+        "cv",
+        "--skip-tests",
+        "--set",
+        "backup.schedule=@yearly",
+    ])
+    .await;
+    env.ok(&["backup", "restore", name, "--release", "cv", "--yes"])
+        .await;
+    let cron = cronjobs(&env).get("cv-backup").await.unwrap();
+    assert_eq!(cron.data["spec"]["suspend"], false);
+    assert!(
+        cron.metadata
+            .managed_fields
+            .iter()
+            .flatten()
+            .any(|f| f.manager.as_deref() == Some("stackctl-restore")),
+        "not suspended by the restore"
+    );
     env.done().await;
 }

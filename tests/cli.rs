@@ -636,3 +636,41 @@ fn a_closed_pipe_ends_the_output_quietly() {
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(out.status.signal(), Some(13), "{:?} {err}", out.status);
 }
+
+#[test]
+fn lint_checks_the_backup_schedule_as_the_api_server_would() {
+    let out = stackctl()
+        .args(["lint", "--profile", "minimal"])
+        .args([
+            "--set",
+            "backup.schedule=61 * * * *",
+            "--set",
+            "backup.storage.size=5GB",
+        ])
+        .assert()
+        .code(2);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(err.contains("backup.schedule"), "{err}");
+    assert!(err.contains("minute 61 is outside 0-59"), "{err}");
+    // `storage` is `persistence` by its other name, checked as a quantity.
+    assert!(err.contains("backup.persistence.size"), "{err}");
+    let out = stackctl()
+        .args(["lint", "--profile", "minimal", "--set", "backup.keep=0"])
+        .assert()
+        .code(2);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        err.contains("backup.keep: must be from 1 to 1000, got 0"),
+        "{err}"
+    );
+    stackctl()
+        .args([
+            "lint",
+            "--profile",
+            "minimal",
+            "--set",
+            "backup.schedule=@daily",
+        ])
+        .assert()
+        .success();
+}

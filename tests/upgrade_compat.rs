@@ -382,5 +382,18 @@ async fn a_production_release_of_the_last_stackctl_upgrades_with_prepull() {
             .await
             .unwrap();
     assert!(left.items.is_empty(), "prepull DaemonSets left");
+    // The production profile schedules backups for new installs; this release,
+    // from before `backup.schedule`, keeps the behaviour it was installed with.
+    let status: serde_json::Value =
+        serde_json::from_slice(&env.ok(&["status", "cv", "-o", "json"]).await.stdout).unwrap();
+    assert!(status.get("backups").is_none(), "{}", status["backups"]);
+    let kinds: Vec<&str> = status["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["kind"].as_str())
+        .collect();
+    assert!(!kinds.contains(&"CronJob"), "{kinds:?}");
+    assert!(kinds.contains(&"StatefulSet"), "{kinds:?}");
     env.done().await;
 }

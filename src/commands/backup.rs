@@ -20,13 +20,6 @@ pub async fn run(global: &GlobalArgs, command: &BackupCommand) -> Result<()> {
                 release: args.release.release.clone(),
                 namespace: global.namespace.clone(),
                 components: args.components.clone(),
-                volume: backup::Volume {
-                    size: args
-                        .size
-                        .clone()
-                        .unwrap_or_else(|| backup::Volume::default().size),
-                    storage_class: args.storage_class.clone(),
-                },
                 timeout: args.timeout,
             };
             let b = backup::create(&session, &reporter, &opts).await?;
@@ -214,6 +207,7 @@ mod tests {
                 version: "8.4".into(),
                 restorable: true,
             }],
+            scheduled: false,
         };
         let t = table(&[b]);
         assert!(t.contains("failed"), "{t}");

@@ -141,6 +141,9 @@ fn print_status(r: &StatusReport) {
             println!("{}", p.table());
         }
     }
+    if let Some(b) = &r.backups {
+        print_backups(b);
+    }
     if !r.credentials.is_empty() {
         println!("\nCREDENTIALS (values never printed; read them with the command shown)");
         for c in &r.credentials {
@@ -199,4 +202,35 @@ pub async fn history(global: &GlobalArgs, args: &ReleaseArg) -> Result<()> {
         )
     );
     Ok(())
+}
+
+/// BACKUPS: the schedule, how many, the newest and how it went.
+fn print_backups(b: &crate::operations::backup::Summary) {
+    let schedule = if b.schedule.is_empty() {
+        "on demand only (backup.schedule is empty)".to_string()
+    } else {
+        format!("scheduled {:?}", b.schedule)
+    };
+    println!("\nBACKUPS: {} ({schedule})", b.count);
+    if let Some(last) = &b.last {
+        let how = match last.status {
+            crate::operations::backup::record::BackupStatus::Complete => "complete".to_string(),
+            crate::operations::backup::record::BackupStatus::Failed => {
+                format!("FAILED: {}", last.message)
+            }
+        };
+        println!(
+            "  last: {} ({}, taken {}) {how}",
+            last.name,
+            if last.scheduled {
+                "scheduled"
+            } else {
+                "on demand"
+            },
+            last.created
+        );
+    }
+    if let Some(job) = &b.running {
+        println!("  running now: Job {job}");
+    }
 }

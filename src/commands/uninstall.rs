@@ -53,7 +53,7 @@ pub async fn uninstall(global: &GlobalArgs, args: &UninstallArgs) -> Result<()> 
         }
         if !opts.purge_backups {
             println!(
-                "backups, if any, are kept: `kubectl -n {ns} delete pvc,secret -l {BACKUP_OF_LABEL}={name}` deletes them"
+                "backups, if any, are kept: `kubectl -n {ns} delete pvc,secret,job -l {BACKUP_OF_LABEL}={name}` deletes them"
             );
         }
     }

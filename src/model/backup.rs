@@ -5,6 +5,22 @@
 
 use std::collections::BTreeMap;
 
+/// On every backup record, the backup volume and scheduled backups' Jobs: the
+/// release backed up.
+pub const BACKUP_OF_LABEL: &str = "stackctl.dev/backup-of";
+
+/// A release's `backup` values, as the runner needs them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BackupSettings {
+    /// A CronJob schedule; empty: none.
+    pub schedule: String,
+    /// Scheduled backups kept.
+    pub keep: u32,
+    /// The backup volume's size and StorageClass (empty: the cluster's default).
+    pub size: String,
+    pub storage_class: String,
+}
+
 /// A credential a script reads from a file: the Secret key mounted read-only, its
 /// path given to the script in `env`.
 #[derive(Debug, Clone, PartialEq, Eq)]

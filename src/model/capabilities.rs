@@ -12,6 +12,8 @@ pub struct Capabilities {
     pub pdb_v1: bool,
     /// `networking.k8s.io/v1` Ingress and IngressClass (Kubernetes ≥ 1.19).
     pub ingress_v1: bool,
+    /// `batch/v1` CronJob (Kubernetes ≥ 1.21), else `batch/v1beta1`.
+    pub cronjob_v1: bool,
 }
 
 impl Capabilities {
@@ -21,6 +23,7 @@ impl Capabilities {
             minor,
             pdb_v1: minor >= 21,
             ingress_v1: minor >= 19,
+            cronjob_v1: minor >= 21,
         }
     }
 
@@ -86,5 +89,7 @@ mod tests {
         assert!(!Capabilities::for_minor(20).pdb_v1);
         assert!(Capabilities::for_minor(21).pdb_v1);
         assert!(Capabilities::latest().pdb_v1);
+        assert!(!Capabilities::for_minor(20).cronjob_v1);
+        assert!(Capabilities::for_minor(21).cronjob_v1);
     }
 }

@@ -19,7 +19,7 @@ use super::prune::{delete_owned, never_deleted, to_prune};
 use super::{RunOptions, default_timeout, guard};
 use crate::cluster::Session;
 use crate::model::ProbeSpec;
-use crate::model::{Manifest, RELEASE_LABEL, Release};
+use crate::model::{BackupSettings, Manifest, RELEASE_LABEL, Release};
 use crate::plan::Plan;
 use crate::release::{
     LockGuard, ObjectRef, Operation, PhaseResult, PhaseStatus, Record, Status, Store,
@@ -55,6 +55,20 @@ pub struct Spec {
     /// Jobs changing credentials in the running services, run under the lock before
     /// the revision is recorded (see `credentials`).
     pub rotation: Option<super::credentials::RotationPlan>,
+    /// With `backup.schedule`: the backup volume its CronJob mounts, made once the
+    /// release's objects are applied (the namespace may be one of them). Not one
+    /// of the release's objects: nothing but `--purge-backups` deletes it.
+    pub backup_volume: Option<(Release, BackupSettings)>,
+}
+
+/// The backup volume a release with `backup.schedule` needs.
+fn backup_volume(
+    stack: &dyn crate::stacks::Stack,
+    values: &crate::stacks::ResolvedValues,
+    release: &Release,
+) -> Result<Option<(Release, BackupSettings)>> {
+    let settings = stack.backup_settings(values)?;
+    Ok((!settings.schedule.is_empty()).then(|| (release.clone(), settings)))
 }
 
 impl Spec {
@@ -89,6 +103,7 @@ impl Spec {
             description: String::new(),
             probes,
             rotation: None,
+            backup_volume: backup_volume(prepared.stack, &prepared.values, &prepared.release)?,
         })
     }
 
@@ -97,6 +112,11 @@ impl Spec {
     /// another stackctl version, whose probes this one cannot know).
     pub fn replay(target: &Record) -> Result<Spec> {
         let plan = Plan::from_stored(super::stored_objects(target), &target.dependencies)?;
+        // A record of a stack this stackctl cannot read has no schedule it knows.
+        let backup_volume = super::recorded_stack(target)
+            .ok()
+            .and_then(|(stack, release, values)| backup_volume(stack, &values, &release).ok())
+            .flatten();
         Ok(Spec {
             operation: Operation::Rollback,
             revision: None,
@@ -112,6 +132,7 @@ impl Spec {
             description: format!("Rollback to {}", target.revision),
             probes: None,
             rotation: None,
+            backup_volume,
         })
     }
 }
@@ -247,6 +268,15 @@ pub async fn execute(
         }
     };
 
+    if result.is_ok()
+        && let Some((release, settings)) = &spec.backup_volume
+        && let Err(e) =
+            super::backup::ensure_volume(&session.client, reporter, release, settings).await
+    {
+        reporter.warn(format!(
+            "the backup volume could not be made ({e:#}); scheduled backups wait for it (`stackctl backup create` makes it too)"
+        ));
+    }
     let result = match result {
         Ok(()) => probe_phase(session, reporter, &spec, &mut record).await,
         Err(failure) => Err(failure),

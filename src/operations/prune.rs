@@ -30,7 +30,9 @@ pub fn to_prune(previous: &[Manifest], next: &[Manifest]) -> Vec<Manifest> {
 
 /// Deletes one object if it still carries our release label; returns whether it did.
 /// Workloads are deleted in the background: their pods go, their PVCs stay (a
-/// StatefulSet's volume claims are never deleted with it).
+/// StatefulSet's volume claims are never deleted with it). A CronJob's Jobs are
+/// orphaned: they are scheduled backups, whose results live in them until a
+/// stackctl command records them (`operations::backup::scheduled`).
 pub async fn delete_owned(resolver: &Resolver, m: &Manifest, release: &str) -> Result<bool> {
     let api = resolver.api_for(m).await?;
     let Some(live) = api
@@ -55,7 +57,11 @@ pub async fn delete_owned(resolver: &Resolver, m: &Manifest, release: &str) -> R
         return Ok(false);
     }
     let params = DeleteParams {
-        propagation_policy: Some(PropagationPolicy::Background),
+        propagation_policy: Some(if m.kind == "CronJob" {
+            PropagationPolicy::Orphan
+        } else {
+            PropagationPolicy::Background
+        }),
         ..Default::default()
     };
     api.delete(&m.name, &params)

@@ -49,6 +49,10 @@ pub struct StatusReport {
     /// Pods the revision's operation restarted (`--restart-failed`), each with its
     /// container's last state and log lines from before.
     pub restarted: Vec<crate::release::RestartedPod>,
+    /// The schedule, the newest backup and its result; `None` when the release
+    /// has no backup and no schedule (or they could not be read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backups: Option<super::backup::Summary>,
 }
 
 /// A failed phase of the revision, as its record keeps it.
@@ -175,7 +179,14 @@ pub async fn status(
     }
     let healthy =
         record.status == Status::Deployed && components.iter().all(|c| c.state == State::Current);
-    let problems = doctor::problems(session, &record, lock.as_ref(), &live).await;
+    let mut problems = doctor::problems(session, &record, lock.as_ref(), &live).await;
+    let backups = doctor::backups::read(&session.client, &store, &record).await;
+    problems.extend(doctor::backups::check(
+        backups.as_ref(),
+        &record.namespace,
+        &record.release,
+    ));
+    problems.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.check.cmp(&b.check)));
     let report = StatusReport {
         release: record.release.clone(),
         namespace: record.namespace.clone(),
@@ -207,6 +218,7 @@ pub async fn status(
             }),
         problems,
         restarted: record.restarted.clone(),
+        backups,
     };
     Ok(report)
 }

@@ -18,7 +18,9 @@
 //!   and restored selectively by `pg_restore`.
 //! - `redis:7.4-alpine` (redis/docker-library-redis `7.4/alpine/Dockerfile`):
 //!   `redis-cli --rdb` asks the server for a full sync (`SYNC`, allowed to the
-//!   `requirepass` default user) and writes the RDB it sends.
+//!   `requirepass` default user) and writes the RDB it sends; the restore runs
+//!   the image's `redis-server` on the copy and `MIGRATE`s its keys (Redis ≥
+//!   4.0.7 for `KEYS` with `AUTH`).
 //!
 //! Tested for real in `tests/backup_scripts.rs` against Debian's MariaDB,
 //! PostgreSQL and Redis: rows written, backed up, dropped, restored, compared.
@@ -136,4 +138,128 @@ redis-cli -h "$HOST" -p "$PORT" --no-auth-warning --rdb "$OUT" >&2
 result "$OUT"
 "#
     )
+}
+
+/// Env: as [`redis_dump`], with `IN` (the `.rdb`), `EXPECTED_SHA256` and
+/// optionally `SOURCE_PORT` (default 6390). The running server is emptied
+/// (`FLUSHALL`) and filled from the backup without touching its volume: a
+/// server of the image's own version, started in the Job on loopback only and
+/// saving nothing, loads the RDB, and `MIGRATE … COPY REPLACE` sends every key
+/// of every database to the running one, TTLs kept, in batches. The running
+/// server logs all of it to its append-only file as any write, so the restore
+/// outlives a restart (it loads that file, never a `dump.rdb`, at start). Each
+/// database's key count is compared at the end. The password travels in the
+/// commands redis-cli reads from a file, never in an argument.
+pub fn redis_restore() -> String {
+    format!(
+        r#"{COMMON}verify "$IN"
+pw=$(cat "$REDIS_PASSWORD_FILE")
+work="${{TMPDIR:-/tmp}}/redis-restore"
+mkdir -p "$work"
+cp "$IN" "$work/dump.rdb"
+port=${{SOURCE_PORT:-6390}}
+redis-server --port "$port" --bind 127.0.0.1 --dir "$work" --dbfilename dump.rdb \
+  --save '' --appendonly no --logfile "$work/server.log" &
+server=$!
+trap 'kill "$server" 2>/dev/null; rm -rf "$work"' EXIT
+src() {{ redis-cli -h 127.0.0.1 -p "$port" "$@"; }}
+dst() {{ REDISCLI_AUTH="$pw" redis-cli -h "$HOST" -p "$PORT" --no-auth-warning "$@"; }}
+# redis-cli's quoting, for a value in a command read from a file.
+q() {{ printf '"%s"' "$(printf '%s' "$1" | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g')"; }}
+tries=0
+until [ "$(src PING 2>/dev/null)" = PONG ]; do
+  tries=$((tries + 1))
+  if [ "$tries" -gt 120 ]; then
+    echo "the backup's RDB did not load:" >&2
+    tail -n 5 "$work/server.log" >&2
+    exit 1
+  fi
+  sleep 1
+done
+[ "$(dst PING)" = PONG ] || {{ echo "Redis at $HOST:$PORT does not answer" >&2; exit 1; }}
+[ "$(dst FLUSHALL)" = OK ] || {{ echo "FLUSHALL refused by $HOST:$PORT" >&2; exit 1; }}
+migrate() {{
+  db=$1
+  shift
+  {{
+    printf 'MIGRATE %s %s "" %s 60000 COPY REPLACE AUTH %s KEYS' "$(q "$HOST")" "$PORT" "$db" "$(q "$pw")"
+    for k in "$@"; do printf ' %s' "$(q "$k")"; done
+    printf '\n'
+  }} > "$work/command"
+  reply=$(src -n "$db" < "$work/command")
+  rm -f "$work/command"
+  case "$reply" in
+    OK|NOKEY) ;;
+    *) echo "MIGRATE to $HOST:$PORT failed: $reply" >&2; exit 1 ;;
+  esac
+}}
+total=0
+for db in $(src INFO keyspace | sed -n 's/^db\([0-9]*\):.*/\1/p'); do
+  src -n "$db" --scan > "$work/keys"
+  set --
+  while IFS= read -r key; do
+    set -- "$@" "$key"
+    if [ "$#" -ge 100 ]; then migrate "$db" "$@"; set --; fi
+  done < "$work/keys"
+  if [ "$#" -gt 0 ]; then migrate "$db" "$@"; fi
+  want=$(src -n "$db" DBSIZE)
+  got=$(dst -n "$db" DBSIZE)
+  if [ "$want" != "$got" ]; then
+    echo "database $db: the backup holds $want keys, Redis has $got after the restore" >&2
+    exit 1
+  fi
+  total=$((total + want))
+done
+echo "restored $total keys from $(basename "$IN")"
+"#
+    )
+}
+
+/// A scheduled backup's first step: its name, from the clock when it runs (a
+/// CronJob's Job cannot be given one), as a directory marked `.scheduled` (which
+/// retention may delete; a backup taken on demand is never), written to
+/// `$NAME_FILE` for the steps after it and to `$RESULT_FILE`. Env: `ROOT` (the
+/// volume), `NAME_FILE`, `RESULT_FILE`. `mkdir` fails on a name taken in the same
+/// second, rather than mix two backups.
+pub fn scheduled_name() -> String {
+    r#"set -eu
+umask 077
+name=$(date -u +%Y%m%d-%H%M%S)
+mkdir "$ROOT/$name"
+: > "$ROOT/$name/.scheduled"
+printf '%s' "$name" > "$NAME_FILE"
+if [ -n "${RESULT_FILE:-}" ]; then printf '%s' "$name" > "$RESULT_FILE"; fi
+echo "backup $name"
+"#
+    .to_string()
+}
+
+/// A component's dump within a scheduled backup: `OUT` from the name the first
+/// step chose (`$NAME_FILE`) and the component's `$FILE`.
+pub fn scheduled(dump: &str) -> String {
+    format!("OUT=\"$ROOT/$(cat \"$NAME_FILE\")/$FILE\"\nexport OUT\n{dump}")
+}
+
+/// A scheduled backup's last step, once every dump succeeded: marks it
+/// `.complete` and deletes the scheduled backups beyond the newest `$KEEP`
+/// complete ones (and any incomplete one before it: a failed run's leftovers).
+/// Names are UTC timestamps, so `ls -r` lists the newest first. Env: `ROOT`,
+/// `NAME_FILE`, `KEEP`.
+pub fn keep_newest() -> String {
+    r#"set -eu
+name=$(cat "$NAME_FILE")
+: > "$ROOT/$name/.complete"
+kept=0
+for d in $(ls -1r "$ROOT"); do
+  [ -f "$ROOT/$d/.scheduled" ] || continue
+  if [ -f "$ROOT/$d/.complete" ] && [ "$kept" -lt "$KEEP" ]; then
+    kept=$((kept + 1))
+    continue
+  fi
+  rm -rf -- "${ROOT:?}/$d"
+  echo "deleted scheduled backup $d (keeping the newest $KEEP)"
+done
+ls -ln "$ROOT/$name"
+"#
+    .to_string()
 }

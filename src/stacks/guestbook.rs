@@ -112,6 +112,7 @@ static STACK: Definition<Values> = Definition {
         .collect()
     },
     backups: |_, _| Vec::new(),
+    backup_settings: |_| crate::model::BackupSettings::default(),
     probes: |v, release| {
         let ctx = ctx(v, release, Capabilities::latest());
         ctx.conn

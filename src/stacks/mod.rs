@@ -2,6 +2,7 @@
 //! nothing else; the engine (values, plan, apply) knows no stack by name.
 
 pub mod aiops;
+pub mod backup_jobs;
 pub mod backup_scripts;
 pub mod clickvisual;
 pub mod component;
@@ -76,6 +77,10 @@ pub trait Stack: Sync {
         _release: &Release,
     ) -> Result<Vec<crate::model::BackupSpec>> {
         Ok(Vec::new())
+    }
+    /// The `backup` values: the backup volume and the schedule.
+    fn backup_settings(&self, _values: &ResolvedValues) -> Result<crate::model::BackupSettings> {
+        Ok(crate::model::BackupSettings::default())
     }
     /// Every connection the enabled components open, between each other and to
     /// the outside (DNS aside): what `doctor` checks the namespace's
@@ -159,6 +164,8 @@ pub struct Definition<T> {
     pub probes: fn(&T, &Release) -> Vec<ProbeSpec>,
     /// [`Stack::backups`] over typed values.
     pub backups: fn(&T, &Release) -> Vec<crate::model::BackupSpec>,
+    /// [`Stack::backup_settings`] over typed values.
+    pub backup_settings: fn(&T) -> crate::model::BackupSettings,
     /// [`Stack::flows`] over typed values.
     pub flows: fn(&T, &Release) -> Vec<Flow>,
     pub notes: fn(&T, &Release) -> Vec<String>,
@@ -245,6 +252,10 @@ where
         release: &Release,
     ) -> Result<Vec<crate::model::BackupSpec>> {
         Ok((self.backups)(&self.typed(v)?, release))
+    }
+
+    fn backup_settings(&self, v: &ResolvedValues) -> Result<crate::model::BackupSettings> {
+        Ok((self.backup_settings)(&self.typed(v)?))
     }
 
     fn flows(&self, v: &ResolvedValues, release: &Release) -> Result<Vec<Flow>> {

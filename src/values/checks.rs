@@ -393,6 +393,7 @@ pub fn format(name: &str, s: &str) -> Option<Result<(), String>> {
         "image" => image(s),
         "image-repository" => image_repository(s),
         "image-tag" => image_tag(s),
+        "cron-schedule" => super::cron::schedule(s),
         _ => return None,
     })
 }

@@ -67,6 +67,7 @@
 
 mod alias;
 pub mod checks;
+pub mod cron;
 pub mod fields;
 pub mod limits;
 mod merge;

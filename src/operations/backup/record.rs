@@ -20,8 +20,7 @@ use serde_json::Value;
 use crate::model::MANAGED_BY;
 
 pub const SECRET_TYPE: &str = "stackctl.dev/backup.v1";
-/// On every backup record and on the backup volume: the release backed up.
-pub const BACKUP_OF_LABEL: &str = "stackctl.dev/backup-of";
+pub use crate::model::BACKUP_OF_LABEL;
 const RECORD_KEY: &str = "backup.json";
 const VALUES_KEY: &str = "values.json.gz";
 
@@ -71,6 +70,9 @@ pub struct Backup {
     #[serde(default)]
     pub message: String,
     pub components: Vec<Saved>,
+    /// Taken by `backup.schedule`, so subject to `backup.keep`.
+    #[serde(default)]
+    pub scheduled: bool,
 }
 
 impl Backup {
@@ -178,6 +180,7 @@ mod tests {
                 version: "8.4".into(),
                 restorable: true,
             }],
+            scheduled: false,
         }
     }
 

@@ -15,9 +15,9 @@ use kube::api::{DeleteParams, Patch, PatchParams, PostParams, PropagationPolicy}
 use kube::runtime::wait::await_condition;
 use serde_json::json;
 
-use super::job;
 use super::record::{self, Backup, BackupStatus, Saved};
-use super::run::{Taken, Volume, take, wait_for_job};
+use super::run::{Taken, take, wait_for_job};
+use super::scheduled;
 use crate::cluster::Session;
 use crate::model::{BackupSpec, Manifest, Phase, ProbeSpec, Release};
 use crate::operations::failure::Refused;
@@ -25,6 +25,7 @@ use crate::operations::progress::Reporter;
 use crate::operations::{guard, recorded_stack, stored_objects, target};
 use crate::probe::{ProbeReport, RunOptions, run_probes};
 use crate::release::Store;
+use crate::stacks::backup_jobs as job;
 
 pub struct RestoreOptions {
     pub release: Option<String>,
@@ -42,7 +43,10 @@ pub struct RestorePlan {
     pub parts: Vec<(BackupSpec, Saved)>,
     /// The apps' Deployments and StatefulSets, stopped meanwhile.
     pub apps: Vec<Manifest>,
+    /// The CronJob of `backup.schedule`, suspended meanwhile.
+    schedule: Option<Manifest>,
     probes: Vec<ProbeSpec>,
+    volume: crate::model::BackupSettings,
     revision: u32,
     values: serde_json::Value,
 }
@@ -122,19 +126,27 @@ pub async fn plan(session: &Session, opts: &RestoreOptions) -> Result<RestorePla
         opts.namespace.as_deref(),
     )
     .await?;
+    let store = Store::new(session.client.clone(), &t.namespace);
+    let pending = scheduled::find(&session.client, &store, &t.name).await?;
+    scheduled::refuse_if_running(&pending, "restore")?;
     let secrets: Api<Secret> = Api::namespaced(session.client.clone(), &t.namespace);
-    let Some(secret) = secrets
+    let backup = match secrets
         .get_opt(&record::secret_name(&t.name, &opts.name))
         .await?
-    else {
-        return Err(Refused(format!(
-            "release {} has no backup {} (see `stackctl backup list`)",
-            t.name, opts.name
-        ))
-        .into());
+    {
+        Some(secret) => record::from_secret(&secret)?,
+        None => pending
+            .finished
+            .into_iter()
+            .map(|f| f.backup)
+            .find(|b| b.name == opts.name)
+            .ok_or_else(|| {
+                Refused(format!(
+                    "release {} has no backup {} (see `stackctl backup list`)",
+                    t.name, opts.name
+                ))
+            })?,
     };
-    let backup = record::from_secret(&secret)?;
-    let store = Store::new(session.client.clone(), &t.namespace);
     let Some(current) = store.last_deployed(&t.name).await? else {
         return Err(Refused(format!("release {} has no deployed revision", t.name)).into());
     };
@@ -144,18 +156,23 @@ pub async fn plan(session: &Session, opts: &RestoreOptions) -> Result<RestorePla
         &stack.backups(&values, &release)?,
         &opts.components,
     )?;
-    let apps = stored_objects(&current)
-        .into_iter()
+    let stored = stored_objects(&current);
+    let apps = stored
+        .iter()
         .filter(|m| {
             m.phase == Phase::Apps && matches!(m.kind.as_str(), "Deployment" | "StatefulSet")
         })
+        .cloned()
         .collect();
+    let schedule = stored.into_iter().find(|m| m.kind == "CronJob");
     Ok(RestorePlan {
         probes: stack.probes(&values, &release)?,
+        volume: stack.backup_settings(&values)?,
         release,
         backup,
         parts,
         apps,
+        schedule,
         revision: current.revision,
         values: current.values.clone(),
     })
@@ -185,7 +202,40 @@ pub async fn run(
         "backup restore",
     )
     .await?;
-    let result = locked(session, reporter, &plan, opts).await;
+    if let Err(e) = scheduled::adopt(
+        &session.client,
+        reporter,
+        &store,
+        &plan.release.name,
+        plan.volume.keep,
+    )
+    .await
+    {
+        reporter.warn(format!("scheduled backups not recorded: {e:#}"));
+    }
+    // No scheduled backup starts while the data is being replaced; one that
+    // started since the plan was made is waited out by the user, not raced.
+    let suspended = match &plan.schedule {
+        Some(cron) => suspend(session, cron, true).await.map(|()| Some(cron)),
+        None => Ok(None),
+    };
+    let result = async {
+        if let Err(e) = &suspended {
+            anyhow::bail!("{e:#}");
+        }
+        let now = scheduled::find(&session.client, &store, &plan.release.name).await?;
+        scheduled::refuse_if_running(&now, "restore")?;
+        locked(session, reporter, &plan, opts).await
+    }
+    .await;
+    if let Ok(Some(cron)) = suspended
+        && let Err(e) = suspend(session, cron, false).await
+    {
+        reporter.warn(format!(
+            "{} is still suspended ({e:#}); `stackctl upgrade` resumes it",
+            cron.id()
+        ));
+    }
     if let Err(e) = lock.release().await {
         reporter.warn(format!("could not release the lock: {e}"));
     }
@@ -204,7 +254,7 @@ async fn locked(
         reporter,
         &plan.release,
         &specs,
-        (&Volume::default(), opts.timeout),
+        (&plan.volume, opts.timeout),
         &Taken {
             revision: plan.revision,
             stack: plan.release.stack,
@@ -352,13 +402,46 @@ async fn scale(session: &Session, m: &Manifest, replicas: i32) -> Result<()> {
     done.with_context(|| format!("scaling {} to {replicas}", m.id()))
 }
 
+/// `spec.suspend` of the backup CronJob, by the restore's own field manager (the
+/// next upgrade's forced apply takes the field back).
+async fn suspend(session: &Session, cron: &Manifest, on: bool) -> Result<()> {
+    let api = session.resolver.api_for(cron).await?;
+    let params = PatchParams {
+        field_manager: Some("stackctl-restore".into()),
+        ..PatchParams::default()
+    };
+    api.patch(
+        &cron.name,
+        &params,
+        &Patch::Merge(json!({"spec": {"suspend": on}})),
+    )
+    .await
+    .with_context(|| {
+        format!(
+            "{} {}",
+            if on { "suspending" } else { "resuming" },
+            cron.id()
+        )
+    })?;
+    Ok(())
+}
+
 async fn restore(
     session: &Session,
     reporter: &Reporter,
     plan: &RestorePlan,
     timeout: Duration,
 ) -> Result<()> {
-    let parts: Vec<(&BackupSpec, &Saved)> = plan.parts.iter().map(|(s, b)| (s, b)).collect();
+    let files: Vec<job::SavedFile> = plan
+        .parts
+        .iter()
+        .map(|(_, saved)| job::SavedFile {
+            file: saved.file.clone(),
+            sha256: saved.sha256.clone(),
+        })
+        .collect();
+    let parts: Vec<(&BackupSpec, &job::SavedFile)> =
+        plan.parts.iter().map(|(s, _)| s).zip(&files).collect();
     let job = job::restore_job(&plan.release, &plan.backup.name, &parts, timeout)?;
     let jobs: Api<Job> = Api::namespaced(session.client.clone(), &plan.release.namespace);
     let name = job.metadata.name.clone().unwrap_or_default();
@@ -423,6 +506,7 @@ mod tests {
             status: BackupStatus::Complete,
             message: String::new(),
             components,
+            scheduled: false,
         }
     }
 

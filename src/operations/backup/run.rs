@@ -9,39 +9,24 @@ use kube::Api;
 use kube::api::{DeleteParams, ListParams, PostParams, PropagationPolicy};
 use tokio::time::Instant;
 
-use super::job;
 use super::record::{
     self, BACKUP_OF_LABEL, Backup, BackupStatus, SECRET_TYPE, Saved, parse_result,
 };
+use super::scheduled;
 use crate::cluster::Session;
-use crate::model::{BackupSpec, Manifest, Phase};
+use crate::model::{BackupSettings, BackupSpec, Manifest, Phase};
 use crate::operations::failure::Refused;
 use crate::operations::progress::Reporter;
 use crate::operations::{guard, recorded_stack, target};
 use crate::release::Store;
+use crate::stacks::backup_jobs as job;
 
 pub struct CreateOptions {
     pub release: Option<String>,
     pub namespace: Option<String>,
     /// Only these components (`--component`); empty: the stack's default ones.
     pub components: Vec<String>,
-    pub volume: Volume,
     pub timeout: Duration,
-}
-
-/// The backup volume's size and class, used when a backup creates it.
-pub struct Volume {
-    pub size: String,
-    pub storage_class: String,
-}
-
-impl Default for Volume {
-    fn default() -> Self {
-        Volume {
-            size: job::DEFAULT_VOLUME_SIZE.to_string(),
-            storage_class: String::new(),
-        }
-    }
 }
 
 /// The components a backup saves: those named, or the default ones. A name the
@@ -79,6 +64,23 @@ pub fn new_name() -> String {
         .to_string()
 }
 
+/// A name no backup of `release` has: [`new_name`], or, when a backup was taken
+/// in the same second, the next second's.
+async fn free_name(client: &kube::Client, release: &crate::model::Release) -> Result<String> {
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &release.namespace);
+    loop {
+        let name = new_name();
+        if secrets
+            .get_opt(&record::secret_name(&release.name, &name))
+            .await?
+            .is_none()
+        {
+            return Ok(name);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 /// Takes a backup under the release lock: the volume (made on first use), the Job,
 /// its results, the record. A failed backup is recorded as failed, with why.
 pub async fn create(
@@ -106,7 +108,16 @@ pub async fn create(
     if chosen.is_empty() {
         return Err(Refused(format!("release {} has nothing to back up", t.name)).into());
     }
+    let volume = stack.backup_settings(&values)?;
+    scheduled::refuse_if_running(
+        &scheduled::find(&session.client, &store, &t.name).await?,
+        "take this one",
+    )?;
     let lock = guard::acquire(session, &store, reporter, &t.name, "backup").await?;
+    if let Err(e) = scheduled::adopt(&session.client, reporter, &store, &t.name, volume.keep).await
+    {
+        reporter.warn(format!("scheduled backups not recorded: {e:#}"));
+    }
     let taken = Taken {
         revision: current.revision,
         stack: stack.name(),
@@ -117,7 +128,7 @@ pub async fn create(
         reporter,
         &release,
         &chosen,
-        (&opts.volume, opts.timeout),
+        (&volume, opts.timeout),
         &taken,
     )
     .await;
@@ -140,31 +151,13 @@ pub(super) async fn take(
     reporter: &Reporter,
     release: &crate::model::Release,
     chosen: &[&BackupSpec],
-    (volume, timeout): (&Volume, Duration),
+    (volume, timeout): (&BackupSettings, Duration),
     taken: &Taken<'_>,
 ) -> Result<Backup> {
     let client = &session.client;
     let ns = &release.namespace;
-    let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), ns);
-    if claims
-        .get_opt(&job::claim_name(&release.name))
-        .await?
-        .is_none()
-    {
-        claims
-            .create(
-                &PostParams::default(),
-                &job::claim(release, &volume.size, &volume.storage_class)?,
-            )
-            .await
-            .context("creating the backup volume")?;
-        reporter.info(format!(
-            "created the backup volume {} ({})",
-            job::claim_name(&release.name),
-            volume.size
-        ));
-    }
-    let name = new_name();
+    ensure_volume(client, reporter, release, volume).await?;
+    let name = free_name(client, release).await?;
     let job = job::backup_job(release, &name, chosen, timeout)?;
     let jobs: Api<Job> = Api::namespaced(client.clone(), ns);
     jobs.create(&PostParams::default(), &job)
@@ -207,6 +200,7 @@ pub(super) async fn take(
         status: BackupStatus::Complete,
         message: String::new(),
         components: Vec::new(),
+        scheduled: false,
     };
     let results = pod.as_ref().map(|p| saved(p, chosen));
     match (waited, results) {
@@ -234,6 +228,37 @@ pub(super) async fn take(
         tracing::debug!("deleting the backup Job: {e}");
     }
     Ok(backup)
+}
+
+/// Makes the backup volume unless it exists (its size and class are those of its
+/// first use: `backup.persistence` then).
+pub async fn ensure_volume(
+    client: &kube::Client,
+    reporter: &Reporter,
+    release: &crate::model::Release,
+    volume: &BackupSettings,
+) -> Result<()> {
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), &release.namespace);
+    if claims
+        .get_opt(&job::claim_name(&release.name))
+        .await?
+        .is_some()
+    {
+        return Ok(());
+    }
+    claims
+        .create(
+            &PostParams::default(),
+            &job::claim(release, &volume.size, &volume.storage_class)?,
+        )
+        .await
+        .context("creating the backup volume")?;
+    reporter.info(format!(
+        "created the backup volume {} ({})",
+        job::claim_name(&release.name),
+        volume.size
+    ));
+    Ok(())
 }
 
 fn fail(backup: &mut Backup, why: String) {
@@ -272,7 +297,7 @@ fn with_phase(mut body: serde_json::Value) -> serde_json::Value {
 }
 
 /// Each component's file, from its init container's termination message.
-fn saved(pod: &Pod, chosen: &[&BackupSpec]) -> Result<Vec<Saved>> {
+pub(super) fn saved(pod: &Pod, chosen: &[&BackupSpec]) -> Result<Vec<Saved>> {
     let statuses = pod
         .status
         .as_ref()
@@ -283,7 +308,7 @@ fn saved(pod: &Pod, chosen: &[&BackupSpec]) -> Result<Vec<Saved>> {
         .map(|spec| {
             let message = statuses
                 .iter()
-                .find(|s| s.name == spec.component)
+                .find(|s| s.name == job::step_name("backup", &spec.component))
                 .and_then(|s| s.state.as_ref()?.terminated.as_ref()?.message.clone())
                 .unwrap_or_default();
             let r = parse_result(&spec.component, &message)?;
@@ -299,16 +324,50 @@ fn saved(pod: &Pod, chosen: &[&BackupSpec]) -> Result<Vec<Saved>> {
         .collect()
 }
 
-/// The release's backups, oldest first.
+/// The release's backups, oldest first: the recorded ones and the scheduled ones
+/// not recorded yet (see [`super::scheduled`]).
 pub async fn list(
     session: &Session,
     release: Option<&str>,
     namespace: Option<&str>,
 ) -> Result<Vec<Backup>> {
     let t = target::find(&session.client, release, namespace).await?;
-    let secrets: Api<Secret> = Api::namespaced(session.client.clone(), &t.namespace);
+    let store = Store::new(session.client.clone(), &t.namespace);
+    all(&session.client, &store, &t.name).await
+}
+
+/// [`list`] of a release known by name.
+pub async fn all(client: &kube::Client, store: &Store, release: &str) -> Result<Vec<Backup>> {
+    Ok(merged(client, store, release).await?.0)
+}
+
+/// The records and the scheduled backups not recorded yet, oldest first; and the
+/// scheduled backups' Jobs still running.
+async fn merged(
+    client: &kube::Client,
+    store: &Store,
+    release: &str,
+) -> Result<(Vec<Backup>, Vec<String>)> {
+    let mut out = records(client, store.namespace(), release).await?;
+    let pending = scheduled::find(client, store, release).await?;
+    for f in pending.finished {
+        if !out.iter().any(|b| b.name == f.backup.name) {
+            out.push(f.backup);
+        }
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok((out, pending.running))
+}
+
+/// The release's backup records, oldest first.
+pub(super) async fn records(
+    client: &kube::Client,
+    namespace: &str,
+    release: &str,
+) -> Result<Vec<Backup>> {
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
     let mut out: Vec<Backup> = secrets
-        .list(&ListParams::default().labels(&format!("{BACKUP_OF_LABEL}={}", t.name)))
+        .list(&ListParams::default().labels(&format!("{BACKUP_OF_LABEL}={release}")))
         .await?
         .items
         .iter()
@@ -331,14 +390,18 @@ pub async fn delete(
     let t = target::find(&session.client, release, namespace).await?;
     let secrets: Api<Secret> = Api::namespaced(session.client.clone(), &t.namespace);
     let secret_name = record::secret_name(&t.name, name);
-    if secrets.get_opt(&secret_name).await?.is_none() {
+    let store = Store::new(session.client.clone(), &t.namespace);
+    if !all(&session.client, &store, &t.name)
+        .await?
+        .iter()
+        .any(|b| b.name == name)
+    {
         return Err(Refused(format!(
             "release {} has no backup {name} (see `stackctl backup list`)",
             t.name
         ))
         .into());
     }
-    let store = Store::new(session.client.clone(), &t.namespace);
     let Some(current) = store.latest(&t.name).await? else {
         return Err(Refused(format!("release {} has no revisions", t.name)).into());
     };
@@ -351,8 +414,12 @@ pub async fn delete(
         ))
         .into());
     };
+    let keep = stack.backup_settings(&values)?.keep;
     let lock = guard::acquire(session, &store, reporter, &t.name, "backup delete").await?;
     let result = async {
+        // A scheduled backup not recorded yet is recorded first, so that what
+        // follows deletes one thing, whichever it was.
+        scheduled::adopt(&session.client, reporter, &store, &t.name, keep).await?;
         let job = job::delete_job(&release_ref, name, image_of, timeout)?;
         let jobs: Api<Job> = Api::namespaced(session.client.clone(), &t.namespace);
         jobs.create(&PostParams::default(), &job)
@@ -368,10 +435,12 @@ pub async fn delete(
         let _ = jobs
             .delete(&job.metadata.name.clone().unwrap_or_default(), &background)
             .await;
-        secrets
-            .delete(&secret_name, &DeleteParams::default())
-            .await
-            .context("deleting the backup record")?;
+        match secrets.delete(&secret_name, &DeleteParams::default()).await {
+            // Retention (above) may have taken it already.
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => return Err(e).context("deleting the backup record"),
+        }
         Ok::<(), anyhow::Error>(())
     }
     .await;
@@ -399,6 +468,17 @@ pub async fn purge(client: &kube::Client, namespace: &str, release: &str) -> Res
             .await
             .with_context(|| format!("deleting backup record {name}"))?;
     }
+    // Scheduled backups not recorded yet: their files go with the volume.
+    let jobs: Api<Job> = Api::namespaced(client.clone(), namespace);
+    jobs.delete_collection(
+        &DeleteParams {
+            propagation_policy: Some(PropagationPolicy::Background),
+            ..DeleteParams::default()
+        },
+        &ListParams::default().labels(&format!("{}={release}", job::SCHEDULED_LABEL)),
+    )
+    .await
+    .context("deleting scheduled backups' Jobs")?;
     let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), namespace);
     let volume = match claims
         .delete(&job::claim_name(release), &DeleteParams::default())
@@ -409,4 +489,39 @@ pub async fn purge(client: &kube::Client, namespace: &str, release: &str) -> Res
         Err(e) => return Err(e).context("deleting the backup volume"),
     };
     Ok((records.len(), volume))
+}
+
+/// What `status` says of a release's backups.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    /// `backup.schedule`; empty: on demand only.
+    pub schedule: String,
+    pub count: usize,
+    /// The newest backup, scheduled or not.
+    pub last: Option<Backup>,
+    /// The newest scheduled one.
+    pub last_scheduled: Option<Backup>,
+    /// A scheduled backup's Job that is running now.
+    pub running: Option<String>,
+}
+
+/// The release's backups in brief; `None` when it has none and no schedule.
+pub async fn summary(
+    client: &kube::Client,
+    store: &Store,
+    release: &str,
+    schedule: &str,
+) -> Result<Option<Summary>> {
+    let (mut backups, running) = merged(client, store, release).await?;
+    if backups.is_empty() && schedule.is_empty() && running.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(Summary {
+        schedule: schedule.to_string(),
+        count: backups.len(),
+        last_scheduled: backups.iter().rev().find(|b| b.scheduled).cloned(),
+        last: backups.pop(),
+        running: running.into_iter().next(),
+    }))
 }

@@ -38,6 +38,7 @@ pub enum Check {
     Capacity,
     Events,
     Probes,
+    Backups,
 }
 
 impl Check {
@@ -50,6 +51,7 @@ impl Check {
             Check::Capacity => "capacity",
             Check::Events => "events",
             Check::Probes => "probes",
+            Check::Backups => "backups",
         }
     }
 }

@@ -8,6 +8,7 @@
 //! read it is not allowed to make into a [`Skipped`] entry instead of an error: a
 //! user who can only read the namespace gets the report that read allows.
 
+pub mod backups;
 mod capacity;
 mod events;
 pub mod finding;
@@ -191,6 +192,11 @@ pub async fn doctor(session: &Session, opts: &DoctorOptions) -> Result<DoctorRep
         all_pods: all_pods.as_deref().ok(),
         release_pods: release_pods.clone(),
     }));
+
+    let summary = backups::read(client, &store, &record).await;
+    for f in backups::check(summary.as_ref(), ns, &t.name) {
+        outcome.add(f);
+    }
 
     // Probes.
     if opts.probes {

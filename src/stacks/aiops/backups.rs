@@ -83,10 +83,12 @@ mod tests {
         let mut v = values();
         v.redis.enabled = true;
         let standalone = backups(&Ctx::for_jobs(&release, &v));
-        assert!(
-            standalone.iter().any(|b| b.component == "redis"),
-            "{standalone:?}"
-        );
+        let redis = standalone.iter().find(|b| b.component == "redis").unwrap();
+        // Restored online, logging in as the dump does.
+        let restore = redis.restore.as_ref().unwrap();
+        assert!(restore.script.contains("MIGRATE"));
+        assert_eq!(restore.credentials, redis.dump.credentials);
+        assert_eq!(restore.env, redis.dump.env);
         v.postgresql.enabled = false;
         v.postgresql.external.host = "pg.example.com".into();
         v.redis.stack.cluster.enabled = true;

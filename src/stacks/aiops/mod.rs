@@ -17,6 +17,7 @@ pub static STACK: crate::stacks::Definition<Values> = crate::stacks::Definition 
     render,
     probes,
     backups: |v, release| backups::backups(&Ctx::for_jobs(release, v)),
+    backup_settings: crate::stacks::kit::backup::settings,
     flows,
     notes,
     warnings: |v| {
@@ -95,6 +96,7 @@ pub fn render(values: &Values, release: &Release, caps: Capabilities) -> Vec<Ren
         inhouse::render(&ctx, inhouse::Kind::ApiGateway),
         inhouse::render(&ctx, inhouse::Kind::SelfHealing),
         ingress::render(&ctx),
+        crate::stacks::kit::backup::schedule(&ctx, &backups::backups(&ctx)),
     ]
     .into_iter()
     .flatten()

@@ -13,6 +13,7 @@ use crate::values::{Problems, Validate, checks};
 
 impl Validate for Values {
     fn validate(&self, p: &mut Problems) {
+        crate::stacks::kit::backup::check(self, p);
         self.check_counts(p);
         self.check_images(p);
         self.check_dependencies(p);

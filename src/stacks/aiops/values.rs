@@ -20,6 +20,7 @@ pub struct Values {
     pub global: Global,
     pub ingress: Ingress,
     pub network_policy: NetworkPolicy,
+    pub backup: crate::stacks::kit::values::Backup,
     pub pod_security_policy: PodSecurity,
     pub traefik: Traefik,
     pub prometheus: Prometheus,
@@ -416,5 +417,8 @@ impl crate::stacks::kit::StackValues for Values {
     type GlobalExtras = AiopsGlobal;
     fn global(&self) -> &Global {
         &self.global
+    }
+    fn backup(&self) -> Option<&crate::stacks::kit::values::Backup> {
+        Some(&self.backup)
     }
 }

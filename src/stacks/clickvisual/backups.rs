@@ -83,4 +83,72 @@ mod tests {
         let b = backups(&Ctx::for_jobs(&release, &v));
         assert!(b.iter().all(|b| b.component != "mysql"), "{b:?}");
     }
+
+    #[test]
+    fn a_schedule_is_a_cronjob_of_the_metadata_stores_in_the_servers_batch_version() {
+        use crate::model::{Capabilities, Phase};
+        use crate::stacks::kit::testing::{component, has, only};
+        let release = release();
+        let mut v = values();
+        let none = crate::stacks::clickvisual::render(&v, &release, Capabilities::for_minor(20));
+        assert!(!has(&none, "backup"), "no schedule, no CronJob");
+        v.backup.schedule = "0 3 * * *".into();
+        v.backup.keep = 4;
+        for (minor, api) in [(20, "batch/v1beta1"), (21, "batch/v1")] {
+            let all =
+                crate::stacks::clickvisual::render(&v, &release, Capabilities::for_minor(minor));
+            let cron = only(component(&all, "backup"), "CronJob");
+            assert_eq!(cron.api_version, api);
+            assert_eq!(cron.name, "cv-backup");
+            assert_eq!(cron.phase, Phase::Apps);
+            let spec = &cron.body["spec"];
+            assert_eq!(spec["schedule"], "0 3 * * *");
+            assert_eq!(spec["concurrencyPolicy"], "Forbid");
+            // The Jobs the controller keeps are the backups the volume keeps.
+            assert_eq!(spec["successfulJobsHistoryLimit"], 4);
+            let template = &spec["jobTemplate"];
+            let labels = &template["metadata"]["labels"];
+            assert_eq!(labels["stackctl.dev/backup-scheduled"], "cv");
+            assert!(
+                labels.get("stackctl.dev/release").is_none(),
+                "a backup is no object of the release: {labels}"
+            );
+            let pod = &template["spec"]["template"]["spec"];
+            let steps: Vec<&str> = pod["initContainers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["name"].as_str().unwrap())
+                .collect();
+            assert_eq!(steps, ["backup-name", "backup-mysql"]);
+            let mysql = &pod["initContainers"][1];
+            let script = mysql["command"][2].as_str().unwrap();
+            assert!(
+                script.starts_with("OUT=\"$ROOT/$(cat \"$NAME_FILE\")/$FILE\""),
+                "{script}"
+            );
+            assert!(script.contains("mysqldump"), "{script}");
+            let env = |c: &serde_json::Value, name: &str| {
+                c["env"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|e| e["name"] == name)
+                    .map(|e| e["value"].as_str().unwrap().to_string())
+            };
+            assert_eq!(env(mysql, "FILE").as_deref(), Some("mysql.sql.gz"));
+            assert_eq!(
+                env(mysql, "OUT"),
+                None,
+                "the name is the clock's, at run time"
+            );
+            let keep = &pod["containers"][0];
+            assert_eq!(keep["name"], "backup-keep");
+            assert_eq!(env(keep, "KEEP").as_deref(), Some("4"));
+        }
+        // Nothing to back up (MySQL outside): no CronJob.
+        use_external_mysql(&mut v, "app");
+        let all = crate::stacks::clickvisual::render(&v, &release, Capabilities::for_minor(20));
+        assert!(!has(&all, "backup"));
+    }
 }

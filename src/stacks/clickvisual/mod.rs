@@ -14,6 +14,7 @@ pub static STACK: crate::stacks::Definition<Values> = crate::stacks::Definition 
     render,
     probes,
     backups: |v, release| backups::backups(&Ctx::for_jobs(release, v)),
+    backup_settings: crate::stacks::kit::backup::settings,
     flows: flows::flows,
     notes,
     warnings: |v| {
@@ -74,6 +75,7 @@ pub fn render(values: &Values, release: &Release, caps: Capabilities) -> Vec<Ren
         app::render(&ctx),
         fluentbit::render(&ctx),
         prometheus::render(&ctx),
+        crate::stacks::kit::backup::schedule(&ctx, &backups::backups(&ctx)),
     ]
     .into_iter()
     .flatten()

@@ -27,6 +27,7 @@ pub struct Values {
     pub prometheus: Prometheus,
     pub ingress: Ingress,
     pub network_policy: NetworkPolicy,
+    pub backup: crate::stacks::kit::values::Backup,
 }
 
 /// `networkPolicy`: the shared keys, plus who outside the release may reach
@@ -234,5 +235,8 @@ impl crate::stacks::kit::StackValues for Values {
     type GlobalExtras = NoExtras;
     fn global(&self) -> &Global {
         &self.global
+    }
+    fn backup(&self) -> Option<&crate::stacks::kit::values::Backup> {
+        Some(&self.backup)
     }
 }

@@ -1,6 +1,6 @@
 //! The AIOps stack's own images (Redis and Prometheus are in `shared`).
 
-use super::shared::{PROBE_GID, PROBE_PATHS, PROBE_UID};
+use super::shared::{BACKUP_PATHS, PROBE_GID, PROBE_PATHS, PROBE_UID};
 use super::{
     BasePath, ConfigFile, Env, Exception, Fact, Health, ImageContract, Match, Port, RealRun, Rule,
     by_stackctl, fact, unverified, up,
@@ -725,7 +725,7 @@ pub static POSTGRES: ImageContract = ImageContract {
         tests: "tests/postgres_real.rs (the init script, sourced as the entrypoint does, and the pod's readiness probe, both reading password files), tests/rotation_scripts.rs (password rotation)",
         unproven: "15 stands in for 17; the image's entrypoint and its first-start initdb are not run",
     },
-    exceptions: &[PROBE_UID, PROBE_GID, PROBE_PATHS],
+    exceptions: &[PROBE_UID, PROBE_GID, PROBE_PATHS, BACKUP_PATHS],
 };
 
 const PGX: &str = "prometheus-community/postgres_exporter";

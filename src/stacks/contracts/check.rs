@@ -70,7 +70,7 @@ pub fn check(profile: &str, objects: &[Value]) -> Vec<Mismatch> {
                 let excused = contract.zip(rule).and_then(|(c, rule)| {
                     c.exceptions
                         .iter()
-                        .find(|e| e.rule == rule && e.container == name)
+                        .find(|e| e.rule == rule && e.covers(name))
                         .map(|e| (c.image, e))
                 });
                 out.push(Mismatch {

@@ -1,6 +1,6 @@
 //! The ClickVisual stack's own images (Redis and Prometheus are in `shared`).
 
-use super::shared::{PROBE_GID, PROBE_PATHS, PROBE_UID};
+use super::shared::{BACKUP_PATHS, PROBE_GID, PROBE_PATHS, PROBE_UID};
 use super::{
     ConfigFile, Env, Exception, Fact, Health, ImageContract, Match, Port, RealRun, Rule,
     by_stackctl, fact, unverified, up,
@@ -327,6 +327,7 @@ pub static MYSQL_8_4: ImageContract = ImageContract {
         unproven: "MariaDB stands in for MySQL 8.4: authentication plugins, reserved words and collations differ (unit tests check the schema against MySQL 8.4's), and the image's entrypoint is not run",
     },
     exceptions: &[
+        BACKUP_PATHS,
         Exception {
             container: "apply-schema",
             rule: Rule::WritablePaths,

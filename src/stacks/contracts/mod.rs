@@ -138,11 +138,22 @@ pub enum Rule {
 /// false`, with the reason it is safe) or by a known mistake not fixed yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Exception {
-    /// The container's name (`probe` for every connectivity probe Job).
+    /// The container's name (`probe` for every connectivity probe Job), or a
+    /// prefix ending in `*` (`backup-*` for every step of a backup pod).
     pub container: &'static str,
     pub rule: Rule,
     pub why: &'static str,
     pub known_defect: bool,
+}
+
+impl Exception {
+    /// Whether it excuses the container `name`.
+    pub fn covers(&self, name: &str) -> bool {
+        match self.container.strip_suffix('*') {
+            Some(prefix) => name.starts_with(prefix),
+            None => self.container == name,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -25,6 +25,23 @@ pub const PROBE_PATHS: Exception = Exception {
     known_defect: false,
 };
 
+/// A backup or restore pod (`stacks::backup_jobs`) runs the image's client or a
+/// shell, every step a container named `backup-…` (`restore-…` in a restore).
+pub const BACKUP_PATHS: Exception = Exception {
+    container: "backup-*",
+    rule: Rule::WritablePaths,
+    why: "a backup step runs the image's client (mysqldump, pg_dump, redis-cli) or a shell, writing only the backup volume and TMPDIR=/tmp (an emptyDir); the server's paths are not used",
+    known_defect: false,
+};
+/// One pod holds every component's step, so its fsGroup (and group) is one:
+/// 999, the database group of MySQL and PostgreSQL.
+pub const BACKUP_GID: Exception = Exception {
+    container: "backup-*",
+    rule: Rule::Gid,
+    why: "the backup pod runs every component's step under one group, 999 (MySQL's and PostgreSQL's); redis-cli runs as uid 999, the image's user, which owns every file it writes whatever the group",
+    known_defect: false,
+};
+
 const NOTHING: Fact<Option<&str>> = fact(
     None,
     unverified("no Kubernetes API is used by the image; no minimum stated upstream"),
@@ -122,6 +139,8 @@ pub static REDIS: ImageContract = ImageContract {
         unproven: "7.0 stands in for 7.4 (7.4's extra nodes.conf fields are not exercised); glibc and dash instead of the image's musl and busybox; Kubernetes DNS timing",
     },
     exceptions: &[
+        BACKUP_PATHS,
+        BACKUP_GID,
         Exception {
             container: "create",
             rule: Rule::Uid,

@@ -23,6 +23,11 @@ pub const DATA_VOLUME: &str = "data";
 pub trait StackValues {
     type GlobalExtras: GlobalExtras;
     fn global(&self) -> &Global<Self::GlobalExtras>;
+    /// Its `backup` settings; `None`: the stack has none (no schedule, the
+    /// volume's default size).
+    fn backup(&self) -> Option<&super::values::Backup> {
+        None
+    }
 }
 
 /// Everything a component needs to render itself: the release, the stack's values

@@ -5,6 +5,7 @@
 //! `persistence`, `external`). A stack brings its own values and components and
 //! reaches for these instead of writing them again.
 
+pub mod backup;
 pub mod connections;
 pub mod ctx;
 pub mod netpol;

@@ -632,21 +632,29 @@ pub fn backup<V: StackValues, C, X>(
     v: &Redis<X>,
     conn: &Connection,
 ) -> Option<BackupSpec> {
+    let env = vec![
+        ("HOST".to_string(), conn.host.clone()),
+        ("PORT".to_string(), conn.port.to_string()),
+    ];
+    let credentials = vec![CredentialFile {
+        env: "REDIS_PASSWORD_FILE".into(),
+        secret: conn.password_ref.secret.clone(),
+        key: conn.password_ref.key.into(),
+    }];
     (conn.internal && conn.cluster_nodes.is_empty()).then(|| BackupSpec {
         file: "redis.rdb".into(),
         dump: Step {
             script: backup_scripts::redis_dump(),
-            env: vec![
-                ("HOST".into(), conn.host.clone()),
-                ("PORT".into(), conn.port.to_string()),
-            ],
-            credentials: vec![CredentialFile {
-                env: "REDIS_PASSWORD_FILE".into(),
-                secret: conn.password_ref.secret.clone(),
-                key: conn.password_ref.key.into(),
-            }],
+            env: env.clone(),
+            credentials: credentials.clone(),
         },
-        restore: None,
+        // Online, through the server itself (see `backup_scripts::redis_restore`):
+        // no need to stop it or to mount its volume.
+        restore: Some(Step {
+            script: backup_scripts::redis_restore(),
+            env,
+            credentials,
+        }),
         default: true,
         ..ctx.backup_base(COMPONENT, &v.image)
     })

@@ -127,7 +127,7 @@ fn a_release_recorded_with_storage_keys_still_resolves() {
             renamed += 1;
         }
     }
-    assert_eq!(renamed, 6);
+    assert_eq!(renamed, 7, "six data services and the backup volume");
     let record = Layer::tree("values of revision 1", old);
     let upgraded = resolve_aiops(&[record], &[]).unwrap();
     assert_eq!(at(&upgraded.tree, "elasticsearch.persistence.size"), "77Gi");

@@ -63,6 +63,24 @@ pub struct Persistence {
     pub storage_class: String,
 }
 
+/// `backup`: where backups go and when they are taken without being asked
+/// (`stackctl backup` takes them on demand).
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Backup {
+    /// When to back up the metadata stores, as a CronJob schedule (`0 3 * * *`,
+    /// `@daily`; the controller manager's clock, usually UTC). Empty: on demand only.
+    #[schemars(extend("format" = "cron-schedule"))]
+    pub schedule: String,
+    /// How many scheduled backups to keep; older ones are deleted with their
+    /// files. Backups taken by `stackctl backup create` stay until deleted.
+    pub keep: u32,
+    /// The backup volume, made on first use; kept by `uninstall` (even with
+    /// `--purge-volumes`) until `--purge-backups`. `backup.storage` is accepted
+    /// for it, as for every `persistence`.
+    pub persistence: Persistence,
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Ingress<X = NoExtras> {

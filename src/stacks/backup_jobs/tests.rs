@@ -68,7 +68,7 @@ fn one_pod_dumps_each_component_in_its_own_image_to_the_volume() {
         .iter()
         .zip([("mysql", "mysql.sql.gz"), ("redis", "redis.rdb")])
     {
-        assert_eq!(c["name"], name);
+        assert_eq!(c["name"], format!("backup-{name}"));
         assert_eq!(c["image"], format!("{name}:1"));
         assert_eq!(c["command"], json!(["sh", "-c", "dump"]));
         let env = env_of(c);
@@ -172,13 +172,9 @@ fn a_restore_checks_each_file_against_its_recorded_checksum() {
             key: "root-password".into(),
         }],
     });
-    let saved = super::super::record::Saved {
-        component: "mysql".into(),
+    let saved = SavedFile {
         file: "mysql.sql.gz".into(),
-        bytes: 10,
         sha256: "ab".repeat(32),
-        version: "8.4".into(),
-        restorable: true,
     };
     let job = value(
         &restore_job(

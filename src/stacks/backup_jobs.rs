@@ -7,6 +7,12 @@
 //! result line to its termination log, which stackctl reads back from the pod. The
 //! pod carries the labels of stackctl's probe pods, which every NetworkPolicy of the
 //! stacks admits to the data services.
+//!
+//! A scheduled backup (`backup.schedule`) is the same pod in a CronJob's Job
+//! template, with a first step that names it from the clock and a last one that
+//! keeps the newest `backup.keep`: the cluster runs it with no stackctl around.
+//! Its Job stays (history limits) until a stackctl command that holds the release
+//! lock turns it into a record.
 
 use std::time::Duration;
 
@@ -15,8 +21,8 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use serde_json::{Value, json};
 
-use super::record::BACKUP_OF_LABEL;
-use crate::model::{BackupSpec, MANAGED_BY, Release, probe_labels};
+use crate::model::{BACKUP_OF_LABEL, BackupSpec, MANAGED_BY, Release, probe_labels};
+use crate::stacks::backup_scripts;
 
 /// Where the backup volume is mounted; each backup is a directory `<name>/`.
 pub const MOUNT: &str = "/backups";
@@ -29,9 +35,20 @@ const UID: i64 = 999;
 /// On the Job and its pod: the backup's name.
 pub const BACKUP_LABEL: &str = "stackctl.dev/backup";
 
-/// The backup volume's size when `backup create` is not told one.
-pub const DEFAULT_VOLUME_SIZE: &str = "5Gi";
+/// On the Jobs of a release's CronJob (and their pods): the release. Their own
+/// records until a stackctl command adopts them.
+pub const SCHEDULED_LABEL: &str = "stackctl.dev/backup-scheduled";
+/// A scheduled backup's first step: its termination message is the backup's name.
+pub const NAME_STEP: &str = "backup-name";
+/// Where a scheduled backup's steps find its name.
+const NAME_FILE: &str = "/tmp/backup-name";
+/// Bound on a scheduled backup's Job (a backup on demand takes `--timeout`).
+pub const SCHEDULED_DEADLINE: Duration = Duration::from_secs(2 * 3600);
 
+/// `<release>-backup`: the CronJob of `backup.schedule`.
+pub fn cronjob_name(release: &str) -> String {
+    format!("{release}-backup")
+}
 pub fn claim_name(release: &str) -> String {
     format!("{release}-backups")
 }
@@ -85,6 +102,7 @@ fn resources() -> Value {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Backup,
+    Scheduled,
     Restore,
     Delete,
 }
@@ -99,15 +117,19 @@ fn job(
     init: &[Value],
     main: &Value,
     deadline: Duration,
-) -> Result<Job> {
+) -> Value {
     let restoring = kind == Kind::Restore;
     let job = match kind {
-        Kind::Backup => job_name(&release.name, name),
+        Kind::Backup | Kind::Scheduled => job_name(&release.name, name),
         Kind::Restore => format!("{}-restore-{name}", release.name),
         Kind::Delete => format!("{}-backup-delete-{name}", release.name),
     };
     let mut labels = json!(probe_labels(release, "backup"));
-    labels[BACKUP_LABEL] = json!(name);
+    if kind == Kind::Scheduled {
+        labels[SCHEDULED_LABEL] = json!(release.name);
+    } else {
+        labels[BACKUP_LABEL] = json!(name);
+    }
     let mut volumes = vec![
         json!({"name": "backups", "persistentVolumeClaim": {"claimName": claim_name(&release.name)}}),
         json!({"name": "tmp", "emptyDir": {}}),
@@ -143,7 +165,7 @@ fn job(
         .first()
         .map(|s| json!(s.node_selector))
         .unwrap_or(json!({}));
-    Ok(serde_json::from_value(json!({
+    json!({
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": {"name": job, "namespace": release.namespace, "labels": labels.clone()},
@@ -171,12 +193,21 @@ fn job(
                 },
             },
         },
-    }))?)
+    })
 }
 
-/// A container of `spec` running `script` with `env`, its credential files
-/// (`credentials`, numbered after `offset` as in [`job`]'s volumes) and the volume.
+/// The container of `component`'s step in a backup (`kind` "backup") or restore
+/// ("restore") pod. Every container of these pods is named `backup-…` or
+/// `restore-…`: the image contracts know them as clients (`contracts::shared`).
+pub fn step_name(kind: &str, component: &str) -> String {
+    format!("{kind}-{component}")
+}
+
+/// A container named `name` of `spec`'s image running `step`'s script with its
+/// env, its credential files (numbered after `offset` as in [`job`]'s volumes)
+/// and the volume.
 fn container(
+    name: &str,
     spec: &BackupSpec,
     step: &crate::model::Step,
     offset: usize,
@@ -207,7 +238,7 @@ fn container(
         env.push(json!({"name": k, "value": v}));
     }
     json!({
-        "name": spec.component,
+        "name": name,
         "image": spec.image,
         "imagePullPolicy": spec.pull_policy,
         "command": ["sh", "-c", step.script],
@@ -246,6 +277,7 @@ pub fn backup_job(
         .iter()
         .map(|s| {
             container(
+                &step_name("backup", &s.component),
                 s,
                 &s.dump,
                 0,
@@ -256,8 +288,80 @@ pub fn backup_job(
             )
         })
         .collect();
-    let list = shell(specs[0], "done", r#"ls -ln "$DIR""#, &dir);
-    job(release, Kind::Backup, name, specs, &init, &list, deadline)
+    let list = shell(specs[0], "backup-done", r#"ls -ln "$DIR""#, &dir);
+    let job = job(release, Kind::Backup, name, specs, &init, &list, deadline);
+    Ok(serde_json::from_value(job)?)
+}
+
+/// The Job template of the CronJob of `backup.schedule`: a first step that names
+/// the backup, each component's dump into it, and a last step that keeps the
+/// newest `keep` scheduled backups. Its metadata carries [`SCHEDULED_LABEL`] and
+/// [`BACKUP_OF_LABEL`], not the release's labels: its Jobs are backups, not
+/// objects of the release.
+pub fn scheduled_job_template(release: &Release, specs: &[&BackupSpec], keep: u32) -> Value {
+    let root = [("ROOT", MOUNT.to_string()), ("NAME_FILE", NAME_FILE.into())];
+    let first = specs[0];
+    let naming = crate::model::Step {
+        script: backup_scripts::scheduled_name(),
+        ..crate::model::Step::default()
+    };
+    let name = container(
+        NAME_STEP,
+        first,
+        &naming,
+        0,
+        &[
+            ("ROOT", MOUNT.into()),
+            ("NAME_FILE", NAME_FILE.into()),
+            ("RESULT_FILE", "/dev/termination-log".into()),
+        ],
+    );
+    let mut init = vec![name];
+    init.extend(specs.iter().map(|s| {
+        let step = crate::model::Step {
+            script: backup_scripts::scheduled(&s.dump.script),
+            ..s.dump.clone()
+        };
+        container(
+            &step_name("backup", &s.component),
+            s,
+            &step,
+            0,
+            &[
+                root[0].clone(),
+                root[1].clone(),
+                ("FILE", s.file.clone()),
+                ("RESULT_FILE", "/dev/termination-log".into()),
+            ],
+        )
+    }));
+    let mut keep_step = shell(first, "backup-keep", &backup_scripts::keep_newest(), MOUNT);
+    keep_step["env"] = json!([
+        {"name": "ROOT", "value": MOUNT},
+        {"name": "NAME_FILE", "value": NAME_FILE},
+        {"name": "KEEP", "value": keep.to_string()},
+    ]);
+    keep_step["volumeMounts"] = json!([
+        {"name": "backups", "mountPath": MOUNT},
+        {"name": "tmp", "mountPath": "/tmp"},
+    ]);
+    let job = job(
+        release,
+        Kind::Scheduled,
+        "",
+        specs,
+        &init,
+        &keep_step,
+        SCHEDULED_DEADLINE,
+    );
+    json!({
+        "metadata": {"labels": {
+            "app.kubernetes.io/managed-by": MANAGED_BY,
+            BACKUP_OF_LABEL: release.name,
+            SCHEDULED_LABEL: release.name,
+        }},
+        "spec": job["spec"],
+    })
 }
 
 /// The Job that restores backup `name`: each component's restore script, in its
@@ -265,7 +369,7 @@ pub fn backup_job(
 pub fn restore_job(
     release: &Release,
     name: &str,
-    parts: &[(&BackupSpec, &super::record::Saved)],
+    parts: &[(&BackupSpec, &SavedFile)],
     deadline: Duration,
 ) -> Result<Job> {
     let dir = format!("{MOUNT}/{name}");
@@ -274,6 +378,7 @@ pub fn restore_job(
         .filter_map(|(spec, saved)| {
             let step = spec.restore.as_ref()?;
             Some(container(
+                &step_name("restore", &spec.component),
                 spec,
                 step,
                 spec.dump.credentials.len(),
@@ -285,8 +390,20 @@ pub fn restore_job(
         })
         .collect();
     let specs: Vec<&BackupSpec> = parts.iter().map(|(s, _)| *s).collect();
-    let done = shell(specs[0], "done", r#"echo "restored from $DIR""#, &dir);
-    job(release, Kind::Restore, name, &specs, &init, &done, deadline)
+    let done = shell(
+        specs[0],
+        "restore-done",
+        r#"echo "restored from $DIR""#,
+        &dir,
+    );
+    let job = job(release, Kind::Restore, name, &specs, &init, &done, deadline);
+    Ok(serde_json::from_value(job)?)
+}
+
+/// A file of a backup, as a restore checks it.
+pub struct SavedFile {
+    pub file: String,
+    pub sha256: String,
 }
 
 /// The Job that removes backup `name`'s files, in the image of `spec`.
@@ -297,8 +414,9 @@ pub fn delete_job(
     deadline: Duration,
 ) -> Result<Job> {
     let dir = format!("{MOUNT}/{name}");
-    let rm = shell(spec, "delete", r#"rm -rf -- "$DIR""#, &dir);
-    job(release, Kind::Delete, name, &[], &[], &rm, deadline)
+    let rm = shell(spec, "backup-delete", r#"rm -rf -- "$DIR""#, &dir);
+    let job = job(release, Kind::Delete, name, &[], &[], &rm, deadline);
+    Ok(serde_json::from_value(job)?)
 }
 
 #[cfg(test)]
