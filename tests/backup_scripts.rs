@@ -314,16 +314,24 @@ fn redis_cli(port: u16, password: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// The RDB copy loads into a fresh server with every key.
-#[test]
-fn redis_dump_is_an_rdb_a_fresh_server_loads() {
+/// A directory for the test's files, the live server's data directory in it,
+/// and a port for it; `None` (the test skipped) without Redis.
+fn redis_dirs() -> Option<(tempfile::TempDir, std::path::PathBuf, u16)> {
     if !have(&["redis-server", "redis-cli", "sha256sum"]) {
-        return;
+        return None;
     }
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("live");
     std::fs::create_dir(&data).unwrap();
-    let port = free_port();
+    Some((dir, data, free_port()))
+}
+
+/// The RDB copy loads into a fresh server with every key.
+#[test]
+fn redis_dump_is_an_rdb_a_fresh_server_loads() {
+    let Some((dir, data, port)) = redis_dirs() else {
+        return;
+    };
     let _live = redis_server(&data, port, &["--requirepass", NASTY]);
     redis_cli(port, NASTY, &["SET", "session:1", "ada"]);
     redis_cli(port, NASTY, &["HSET", "user:2", "name", "o'brien \\ \"x\""]);
@@ -450,13 +458,9 @@ fn a_scheduled_backup_names_itself_and_keeps_the_newest() {
 /// holds the result, so a restart keeps it.
 #[test]
 fn redis_restore_replaces_the_running_servers_data_and_survives_a_restart() {
-    if !have(&["redis-server", "redis-cli", "sha256sum"]) {
+    let Some((dir, data, port)) = redis_dirs() else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("live");
-    std::fs::create_dir(&data).unwrap();
-    let port = free_port();
+    };
     let live_args = ["--requirepass", NASTY, "--appendonly", "yes"];
     let live = redis_server(&data, port, &live_args);
     let cli = |args: &[&str]| redis_cli(port, NASTY, args);

@@ -196,14 +196,27 @@ async fn backups_are_taken_listed_and_deleted_and_outlive_the_release() {
         .unwrap();
     assert!(record.is_some(), "the backup record went with the release");
 
-    // Only their own flag deletes them.
+    // A new release of the same name finds them and restores from them: the
+    // disaster recovery that needs no other cluster.
     env.ok(&["install", "cv", "--profile", "minimal", "--skip-tests"])
         .await;
+    assert_eq!(listed(&env).await.len(), 1);
+    env.faults(&[("result", rule.as_str())]).await;
+    let out = env
+        .ok(&["backup", "restore", &first, "--release", "cv", "--yes"])
+        .await;
+    assert!(
+        stderr(&out).contains(&format!("restoring mysql from {first}")),
+        "{}",
+        stderr(&out)
+    );
+
+    // Only their own flag deletes them.
     let out = env
         .ok(&["uninstall", "cv", "--purge-backups", "--yes"])
         .await;
     assert!(
-        stderr(&out).contains("deleted 1 backup records and the backup volume"),
+        stderr(&out).contains("deleted 2 backup records and the backup volume"),
         "{}",
         stderr(&out)
     );

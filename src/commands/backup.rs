@@ -151,11 +151,11 @@ fn size(bytes: u64) -> String {
     }
 }
 
-/// NAME REVISION CREATED STATUS SIZE COMPONENTS, one line per backup.
+/// NAME TAKEN REVISION CREATED STATUS SIZE COMPONENTS, one line per backup.
 fn table(backups: &[Backup]) -> String {
     let mut out = format!(
-        "{:<17} {:>8}  {:<20} {:<8} {:>10}  {}\n",
-        "NAME", "REVISION", "CREATED", "STATUS", "SIZE", "COMPONENTS"
+        "{:<17} {:<9} {:>8}  {:<20} {:<8} {:>10}  {}\n",
+        "NAME", "TAKEN", "REVISION", "CREATED", "STATUS", "SIZE", "COMPONENTS"
     );
     for b in backups {
         let components: Vec<&str> = b.components.iter().map(|c| c.component.as_str()).collect();
@@ -165,8 +165,13 @@ fn table(backups: &[Backup]) -> String {
             components.join(", ")
         };
         out.push_str(&format!(
-            "{:<17} {:>8}  {:<20} {:<8} {:>10}  {what}\n",
+            "{:<17} {:<9} {:>8}  {:<20} {:<8} {:>10}  {what}\n",
             b.name,
+            if b.scheduled {
+                "scheduled"
+            } else {
+                "on demand"
+            },
             b.revision,
             b.created,
             b.status.as_str(),
@@ -210,6 +215,7 @@ mod tests {
             scheduled: false,
         };
         let t = table(&[b]);
+        assert!(t.contains("on demand"), "{t}");
         assert!(t.contains("failed"), "{t}");
         assert!(t.contains("without its result line"), "{t}");
     }
