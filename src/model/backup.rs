@@ -40,7 +40,7 @@ pub struct Step {
 }
 
 /// The backup of one data service.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct BackupSpec {
     pub component: String,
     pub image: String,
@@ -61,4 +61,6 @@ pub struct BackupSpec {
     pub experimental: Option<&'static str>,
     pub image_pull_secrets: Vec<String>,
     pub node_selector: BTreeMap<String, String>,
+    /// Of each of its Job's steps; empty: the runner's default.
+    pub resources: k8s_openapi::api::core::v1::ResourceRequirements,
 }

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, ResourceRequirements};
 use serde_json::{Value, json};
 
 use crate::model::{BACKUP_OF_LABEL, BackupSpec, MANAGED_BY, Release, probe_labels};
@@ -90,12 +90,16 @@ fn security() -> Value {
     })
 }
 
-/// A dump streams a database through a client: generous limits, small requests.
-fn resources() -> Value {
-    json!({
-        "requests": {"cpu": "50m", "memory": "64Mi"},
-        "limits": {"cpu": "1", "memory": "1Gi"},
-    })
+/// `backup.resources`, else (a stack without `backup` values) what a dump needs:
+/// it streams a database through a client, so generous limits, small requests.
+fn resources(spec: &BackupSpec) -> Value {
+    if spec.resources == ResourceRequirements::default() {
+        return json!({
+            "requests": {"cpu": "50m", "memory": "64Mi"},
+            "limits": {"cpu": "1", "memory": "1Gi"},
+        });
+    }
+    json!(spec.resources)
 }
 
 /// What a Job does with backup `name`.
@@ -244,7 +248,7 @@ fn container(
         "command": ["sh", "-c", step.script],
         "env": env,
         "volumeMounts": mounts,
-        "resources": resources(),
+        "resources": resources(spec),
         "securityContext": security(),
         // The result line on success; the last log lines (the error) on failure.
         "terminationMessagePolicy": "FallbackToLogsOnError",
@@ -260,7 +264,7 @@ fn shell(spec: &BackupSpec, name: &str, script: &str, dir: &str) -> Value {
         "command": ["sh", "-c", script],
         "env": [{"name": "DIR", "value": dir}],
         "volumeMounts": [{"name": "backups", "mountPath": MOUNT}],
-        "resources": resources(),
+        "resources": resources(spec),
         "securityContext": security(),
     })
 }

@@ -94,6 +94,7 @@ mod tests {
         assert!(!has(&none, "backup"), "no schedule, no CronJob");
         v.backup.schedule = "0 3 * * *".into();
         v.backup.keep = 4;
+        v.backup.resources.limits.memory = "3Gi".parse().unwrap();
         for (minor, api) in [(20, "batch/v1beta1"), (21, "batch/v1")] {
             let all =
                 crate::stacks::clickvisual::render(&v, &release, Capabilities::for_minor(minor));
@@ -137,6 +138,8 @@ mod tests {
                     .map(|e| e["value"].as_str().unwrap().to_string())
             };
             assert_eq!(env(mysql, "FILE").as_deref(), Some("mysql.sql.gz"));
+            assert_eq!(mysql["resources"]["limits"]["memory"], "3Gi");
+            assert_eq!(mysql["resources"]["requests"]["cpu"], "50m");
             assert_eq!(
                 env(mysql, "OUT"),
                 None,

@@ -185,6 +185,11 @@ impl<V: StackValues, C> Ctx<'_, V, C> {
             version: image.tag.clone(),
             image_pull_secrets: g.image_pull_secrets.clone(),
             node_selector: g.node_selector.clone(),
+            resources: self
+                .values
+                .backup()
+                .map(|b| self.resources(&b.resources))
+                .unwrap_or_default(),
             ..Default::default()
         }
     }

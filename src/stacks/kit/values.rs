@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::stacks::types::AntiAffinity;
+use crate::stacks::types::{AntiAffinity, Resources};
 use crate::values::types::Quantity;
 use crate::values::{Problems, checks};
 
@@ -79,6 +79,9 @@ pub struct Backup {
     /// `--purge-volumes`) until `--purge-backups`. `backup.storage` is accepted
     /// for it, as for every `persistence`.
     pub persistence: Persistence,
+    /// Of each step of a backup or restore Job (a dump streams through a client;
+    /// a Redis restore holds the whole dataset in memory once more).
+    pub resources: Resources,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
