@@ -435,5 +435,44 @@ async fn scheduled_backups_run_without_stackctl_and_are_recorded_later() {
             .any(|f| f.manager.as_deref() == Some("stackctl-restore")),
         "not suspended by the restore"
     );
+
+    // While a scheduled backup runs (here: one whose last step takes ten minutes)
+    // nothing else takes the volume, and `status` says so.
+    let slow = "{pods: 'cv-backup-*', containers: backup-keep, fault: slow, delaySeconds: 600}";
+    env.clear_faults().await;
+    env.faults(&[("slow", slow)]).await;
+    env.ok(&[
+        "upgrade",
+        "cv",
+        "--skip-tests",
+        "--set",
+        "backup.schedule=* * * * *",
+    ])
+    .await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(150);
+    let running = loop {
+        let status: Value =
+            serde_json::from_slice(&env.ok(&["status", "cv", "-o", "json"]).await.stdout).unwrap();
+        if let Some(job) = status["backups"]["running"].as_str() {
+            break job.to_string();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no scheduled backup started"
+        );
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    };
+    for args in [
+        &["backup", "create", "cv"][..],
+        &["backup", "restore", name, "--release", "cv", "--yes"][..],
+    ] {
+        let refused = env.run(args).await;
+        assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+        assert!(
+            stderr(&refused).contains(&format!("a scheduled backup is running (Job {running})")),
+            "{}",
+            stderr(&refused)
+        );
+    }
     env.done().await;
 }

@@ -184,11 +184,23 @@ fn why_failed(job: &Job, pod: Option<&Pod>) -> String {
             .flat_map(|s| s.init_containers.iter().flatten().chain(&s.containers));
         for c in steps {
             if let Some((code, message)) = terminated(p, &c.name).filter(|(code, _)| *code != 0) {
-                return format!(
-                    "step {} exited with {code}: {}",
-                    c.name,
-                    message.trim().lines().last().unwrap_or_default()
-                );
+                let said = message
+                    .trim()
+                    .lines()
+                    .last()
+                    .unwrap_or_default()
+                    .to_string();
+                return if said.is_empty() {
+                    format!(
+                        "step {} exited with {code} and said nothing (`kubectl -n {} logs {} -c {}`)",
+                        c.name,
+                        p.metadata.namespace.as_deref().unwrap_or_default(),
+                        p.metadata.name.as_deref().unwrap_or_default(),
+                        c.name
+                    )
+                } else {
+                    format!("step {} exited with {code}: {said}", c.name)
+                };
             }
         }
     }
