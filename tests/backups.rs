@@ -211,6 +211,55 @@ async fn backups_are_taken_listed_and_deleted_and_outlive_the_release() {
         stderr(&out)
     );
 
+    // A new release of another name restores the old one's backup from its
+    // volume; its safety backup goes to its own.
+    env.ok(&["install", "cv2", "--profile", "minimal", "--skip-tests"])
+        .await;
+    let rule2 = rule.replace("cv-backup-*", "cv2-backup-*");
+    env.clear_faults().await;
+    env.faults(&[("result", rule.as_str()), ("result2", rule2.as_str())])
+        .await;
+    let unknown = env
+        .run(&["backup", "restore", &first, "--release", "cv2", "--yes"])
+        .await;
+    assert_eq!(unknown.status.code(), Some(2), "{}", stderr(&unknown));
+    assert!(
+        stderr(&unknown).contains(&format!("release cv2 has no backup {first}")),
+        "{}",
+        stderr(&unknown)
+    );
+    let out = env
+        .ok(&[
+            "backup",
+            "restore",
+            &first,
+            "--release",
+            "cv2",
+            "--from",
+            "cv",
+            "--yes",
+        ])
+        .await;
+    let err = stderr(&out);
+    assert!(
+        err.contains("created the backup volume cv2-backups"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("restoring mysql from {first}")),
+        "{err}"
+    );
+    // Each release's purge takes its own backups only.
+    let out = env
+        .ok(&["uninstall", "cv2", "--purge-backups", "--yes"])
+        .await;
+    assert!(
+        stderr(&out).contains("deleted 1 backup records and the backup volume"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(listed(&env).await.len(), 2, "cv's backups stay");
+
     // Only their own flag deletes them.
     let out = env
         .ok(&["uninstall", "cv", "--purge-backups", "--yes"])

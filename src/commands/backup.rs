@@ -89,6 +89,7 @@ async fn restore(
         release: args.release.clone(),
         namespace: global.namespace.clone(),
         name: args.name.clone(),
+        from: args.from.clone(),
         components: args.components.clone(),
         timeout: args.timeout,
     };
@@ -99,8 +100,13 @@ async fn restore(
         .map(|(s, _)| s.component.clone())
         .collect();
     let apps: Vec<String> = plan.apps.iter().map(|m| m.component.clone()).collect();
+    let of = if plan.backup.release == plan.release.name {
+        String::new()
+    } else {
+        format!(" of release {}", plan.backup.release)
+    };
     let question = format!(
-        "Restore backup {} (taken {} at revision {}) into release {}? It replaces the data of {} with the backup's; a safety backup is taken first, and the apps ({}) are stopped meanwhile.",
+        "Restore backup {}{of} (taken {} at revision {}) into release {}? It replaces the data of {} with the backup's; a safety backup is taken first, and the apps ({}) are stopped meanwhile.",
         plan.backup.name,
         plan.backup.created,
         plan.backup.revision,

@@ -368,11 +368,13 @@ pub fn scheduled_job_template(release: &Release, specs: &[&BackupSpec], keep: u3
     })
 }
 
-/// The Job that restores backup `name`: each component's restore script, in its
-/// image, reading its file after checking it against the recorded checksum.
+/// The Job that restores backup `name` of release `source` (`release` itself, or
+/// another release of the namespace, whose backup volume it mounts): each
+/// component's restore script, in its image, reading its file after checking it
+/// against the recorded checksum.
 pub fn restore_job(
     release: &Release,
-    name: &str,
+    (source, name): (&str, &str),
     parts: &[(&BackupSpec, &SavedFile)],
     deadline: Duration,
 ) -> Result<Job> {
@@ -400,7 +402,15 @@ pub fn restore_job(
         r#"echo "restored from $DIR""#,
         &dir,
     );
-    let job = job(release, Kind::Restore, name, &specs, &init, &done, deadline);
+    let mut job = job(release, Kind::Restore, name, &specs, &init, &done, deadline);
+    let volumes = job["spec"]["template"]["spec"]["volumes"].as_array_mut();
+    if let Some(backups) = volumes
+        .into_iter()
+        .flatten()
+        .find(|v| v["name"] == "backups")
+    {
+        backups["persistentVolumeClaim"]["claimName"] = json!(claim_name(source));
+    }
     Ok(serde_json::from_value(job)?)
 }
 

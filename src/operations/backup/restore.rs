@@ -31,6 +31,9 @@ pub struct RestoreOptions {
     pub release: Option<String>,
     pub namespace: Option<String>,
     pub name: String,
+    /// The release whose backup it is, when another of the namespace (a new
+    /// release restoring an old one's); `None`: the release itself.
+    pub from: Option<String>,
     /// Only these components; empty: every one the backup can restore.
     pub components: Vec<String>,
     pub timeout: Duration,
@@ -129,21 +132,27 @@ pub async fn plan(session: &Session, opts: &RestoreOptions) -> Result<RestorePla
     let store = Store::new(session.client.clone(), &t.namespace);
     let pending = scheduled::find(&session.client, &store, &t.name).await?;
     scheduled::refuse_if_running(&pending, "restore")?;
+    let source = opts.from.clone().unwrap_or_else(|| t.name.clone());
+    let from_source = if source == t.name {
+        pending
+    } else {
+        scheduled::find(&session.client, &store, &source).await?
+    };
     let secrets: Api<Secret> = Api::namespaced(session.client.clone(), &t.namespace);
     let backup = match secrets
-        .get_opt(&record::secret_name(&t.name, &opts.name))
+        .get_opt(&record::secret_name(&source, &opts.name))
         .await?
     {
         Some(secret) => record::from_secret(&secret)?,
-        None => pending
+        None => from_source
             .finished
             .into_iter()
             .map(|f| f.backup)
             .find(|b| b.name == opts.name)
             .ok_or_else(|| {
                 Refused(format!(
-                    "release {} has no backup {} (see `stackctl backup list`)",
-                    t.name, opts.name
+                    "release {source} has no backup {} (see `stackctl backup list {source}`)",
+                    opts.name
                 ))
             })?,
     };
@@ -442,7 +451,12 @@ async fn restore(
         .collect();
     let parts: Vec<(&BackupSpec, &job::SavedFile)> =
         plan.parts.iter().map(|(s, _)| s).zip(&files).collect();
-    let job = job::restore_job(&plan.release, &plan.backup.name, &parts, timeout)?;
+    let job = job::restore_job(
+        &plan.release,
+        (&plan.backup.release, &plan.backup.name),
+        &parts,
+        timeout,
+    )?;
     let jobs: Api<Job> = Api::namespaced(session.client.clone(), &plan.release.namespace);
     let name = job.metadata.name.clone().unwrap_or_default();
     jobs.create(&PostParams::default(), &job)

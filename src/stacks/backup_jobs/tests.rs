@@ -179,13 +179,34 @@ fn a_restore_checks_each_file_against_its_recorded_checksum() {
     let job = value(
         &restore_job(
             &release(),
-            "20261130-203000",
+            ("cv", "20261130-203000"),
             &[(&m, &saved)],
             Duration::from_secs(60),
         )
         .unwrap(),
     );
     assert_eq!(job["metadata"]["name"], "cv-restore-20261130-203000");
+    // Another release's backup: its volume.
+    let other = value(
+        &restore_job(
+            &release(),
+            ("old", "20261130-203000"),
+            &[(&m, &saved)],
+            Duration::from_secs(60),
+        )
+        .unwrap(),
+    );
+    let claim = |j: &Value| {
+        j["spec"]["template"]["spec"]["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == "backups")
+            .unwrap()["persistentVolumeClaim"]["claimName"]
+            .clone()
+    };
+    assert_eq!(claim(&job), "cv-backups");
+    assert_eq!(claim(&other), "old-backups");
     let pod = &job["spec"]["template"]["spec"];
     let c = &pod["initContainers"][0];
     assert_eq!(c["command"][2], "restore");
