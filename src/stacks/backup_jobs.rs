@@ -42,6 +42,8 @@ pub const SCHEDULED_LABEL: &str = "stackctl.dev/backup-scheduled";
 pub const NAME_STEP: &str = "backup-name";
 /// Where a scheduled backup's steps find its name.
 const NAME_FILE: &str = "/tmp/backup-name";
+/// Where each step writes its result line: the container's termination message.
+const TERMINATION_LOG: &str = "/dev/termination-log";
 /// Bound on a scheduled backup's Job (a backup on demand takes `--timeout`).
 pub const SCHEDULED_DEADLINE: Duration = Duration::from_secs(2 * 3600);
 
@@ -287,7 +289,7 @@ pub fn backup_job(
                 0,
                 &[
                     ("OUT", format!("{dir}/{}", s.file)),
-                    ("RESULT_FILE", "/dev/termination-log".into()),
+                    ("RESULT_FILE", TERMINATION_LOG.into()),
                 ],
             )
         })
@@ -303,7 +305,6 @@ pub fn backup_job(
 /// [`BACKUP_OF_LABEL`], not the release's labels: its Jobs are backups, not
 /// objects of the release.
 pub fn scheduled_job_template(release: &Release, specs: &[&BackupSpec], keep: u32) -> Value {
-    let root = [("ROOT", MOUNT.to_string()), ("NAME_FILE", NAME_FILE.into())];
     let first = specs[0];
     let naming = crate::model::Step {
         script: backup_scripts::scheduled_name(),
@@ -317,7 +318,7 @@ pub fn scheduled_job_template(release: &Release, specs: &[&BackupSpec], keep: u3
         &[
             ("ROOT", MOUNT.into()),
             ("NAME_FILE", NAME_FILE.into()),
-            ("RESULT_FILE", "/dev/termination-log".into()),
+            ("RESULT_FILE", TERMINATION_LOG.into()),
         ],
     );
     let mut init = vec![name];
@@ -332,10 +333,10 @@ pub fn scheduled_job_template(release: &Release, specs: &[&BackupSpec], keep: u3
             &step,
             0,
             &[
-                root[0].clone(),
-                root[1].clone(),
+                ("ROOT", MOUNT.into()),
+                ("NAME_FILE", NAME_FILE.into()),
                 ("FILE", s.file.clone()),
-                ("RESULT_FILE", "/dev/termination-log".into()),
+                ("RESULT_FILE", TERMINATION_LOG.into()),
             ],
         )
     }));

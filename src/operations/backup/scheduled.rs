@@ -87,11 +87,20 @@ pub async fn find(client: &kube::Client, store: &Store, release: &str) -> Result
             .creation_timestamp
             .as_ref()
             .map_or_else(crate::release::record::now, |t| t.0);
-        // The revision deployed when it ran: the last one started before it.
+        // The revision deployed when it ran: the last one started before it that
+        // got deployed (a failed upgrade's values may never have run).
+        let deployed = |r: &&crate::release::Record| {
+            matches!(
+                r.status,
+                crate::release::Status::Deployed | crate::release::Status::Superseded
+            )
+        };
         let Some(at) = history
             .iter()
             .rev()
+            .filter(deployed)
             .find(|r| r.started_at <= created)
+            .or_else(|| history.iter().find(deployed))
             .or(history.first())
         else {
             continue;
