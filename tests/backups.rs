@@ -27,6 +27,16 @@ async fn listed(env: &Env) -> Vec<Value> {
     v["backups"].as_array().unwrap().clone()
 }
 
+/// `uninstall --purge-backups`, which says it deleted `records` records and the
+/// release's backup volume.
+async fn purge(env: &Env, release: &str, records: usize) {
+    let out = env
+        .ok(&["uninstall", release, "--purge-backups", "--yes"])
+        .await;
+    let want = format!("deleted {records} backup records and the backup volume");
+    assert!(stderr(&out).contains(&want), "{}", stderr(&out));
+}
+
 const SHA: &str = "5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef";
 
 #[tokio::test]
@@ -250,25 +260,11 @@ async fn backups_are_taken_listed_and_deleted_and_outlive_the_release() {
         "{err}"
     );
     // Each release's purge takes its own backups only.
-    let out = env
-        .ok(&["uninstall", "cv2", "--purge-backups", "--yes"])
-        .await;
-    assert!(
-        stderr(&out).contains("deleted 1 backup records and the backup volume"),
-        "{}",
-        stderr(&out)
-    );
+    purge(&env, "cv2", 1).await;
     assert_eq!(listed(&env).await.len(), 2, "cv's backups stay");
 
     // Only their own flag deletes them.
-    let out = env
-        .ok(&["uninstall", "cv", "--purge-backups", "--yes"])
-        .await;
-    assert!(
-        stderr(&out).contains("deleted 2 backup records and the backup volume"),
-        "{}",
-        stderr(&out)
-    );
+    purge(&env, "cv", 2).await;
     let claim = Api::<PersistentVolumeClaim>::namespaced(env.client.clone(), &env.ns)
         .get_opt("cv-backups")
         .await
