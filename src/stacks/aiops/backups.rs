@@ -95,4 +95,40 @@ mod tests {
         let b = backups(&Ctx::for_jobs(&release, &v));
         assert!(b.is_empty(), "{b:?}");
     }
+
+    #[test]
+    fn a_schedule_backs_up_postgresql_and_redis_in_one_pod_each_in_its_image() {
+        use crate::model::Capabilities;
+        use crate::stacks::kit::testing::{component, only};
+        let release = release();
+        let mut v = values();
+        v.redis.enabled = true;
+        v.redis.stack.cluster.enabled = false;
+        v.backup.schedule = "@daily".into();
+        let all = crate::stacks::aiops::render(&v, &release, Capabilities::for_minor(20));
+        let cron = only(component(&all, "backup"), "CronJob");
+        assert_eq!(cron.api_version, "batch/v1beta1");
+        let pod = &cron.body["spec"]["jobTemplate"]["spec"]["template"]["spec"];
+        let steps: Vec<(&str, &str)> = pod["initContainers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| (c["name"].as_str().unwrap(), c["image"].as_str().unwrap()))
+            .collect();
+        assert_eq!(steps.len(), 3, "{steps:?}");
+        assert_eq!(steps[0].0, "backup-name");
+        assert_eq!(steps[1].0, "backup-postgresql");
+        assert!(steps[1].1.starts_with("postgres:"), "{steps:?}");
+        assert_eq!(steps[2].0, "backup-redis");
+        assert!(steps[2].1.starts_with("redis:"), "{steps:?}");
+        // Each step mounts only its own dump credential, never the superuser's.
+        let secrets: Vec<&str> = pod["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|v| v["secret"]["items"][0]["key"].as_str())
+            .collect();
+        assert!(!secrets.contains(&"postgres-password"), "{secrets:?}");
+        assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    }
 }

@@ -243,6 +243,12 @@ pub fn notes(v: &Values, release: &Release) -> Vec<String> {
     if let Some(r) = &conn.redis {
         secret_line("Redis", &r.password_ref);
     }
+    let ctx = Ctx::for_jobs(release, v);
+    out.extend(crate::stacks::kit::backup::notes(
+        v,
+        release,
+        &backups::backups(&ctx),
+    ));
     out
 }
 

@@ -154,4 +154,28 @@ mod tests {
         let all = crate::stacks::clickvisual::render(&v, &release, Capabilities::for_minor(20));
         assert!(!has(&all, "backup"));
     }
+
+    #[test]
+    fn the_notes_say_how_backups_are_taken() {
+        let release = release();
+        let mut v = values();
+        let text = |v: &crate::stacks::clickvisual::values::Values| {
+            crate::stacks::clickvisual::notes(v, &release).join("\n")
+        };
+        let on_demand = text(&v);
+        assert!(
+            on_demand.contains("Backups of mysql: on demand (`stackctl backup create`"),
+            "{on_demand}"
+        );
+        v.backup.schedule = "0 3 * * *".into();
+        let scheduled = text(&v);
+        assert!(
+            scheduled.contains(
+                "Backups of mysql: scheduled \"0 3 * * *\", the newest 7 kept, to the volume cv-backups"
+            ),
+            "{scheduled}"
+        );
+        use_external_mysql(&mut v, "app");
+        assert!(!text(&v).contains("Backups"), "nothing to back up");
+    }
 }

@@ -144,5 +144,11 @@ pub fn notes(v: &Values, release: &Release) -> Vec<String> {
     if let Some(k) = &conn.kafka {
         out.push(format!("  Kafka       brokers {}", k.brokers_csv()));
     }
+    let ctx = Ctx::for_jobs(release, v);
+    out.extend(crate::stacks::kit::backup::notes(
+        v,
+        release,
+        &backups::backups(&ctx),
+    ));
     out
 }

@@ -47,6 +47,40 @@ pub fn settings<V: StackValues>(v: &V) -> BackupSettings {
     }
 }
 
+/// The notes' lines on backups: the schedule, or how to take or schedule one;
+/// nothing when the release has nothing to back up.
+pub fn notes<V: StackValues>(
+    v: &V,
+    release: &crate::model::Release,
+    specs: &[BackupSpec],
+) -> Vec<String> {
+    let what: Vec<&str> = specs
+        .iter()
+        .filter(|b| b.default)
+        .map(|b| b.component.as_str())
+        .collect();
+    if what.is_empty() {
+        return Vec::new();
+    }
+    let s = settings(v);
+    let when = if s.schedule.is_empty() {
+        "on demand (`stackctl backup create`; `--set backup.schedule='0 3 * * *'` schedules them)"
+            .to_string()
+    } else {
+        format!(
+            "scheduled {:?}, the newest {} kept, to the volume {}",
+            s.schedule,
+            s.keep,
+            backup_jobs::claim_name(&release.name)
+        )
+    };
+    vec![
+        String::new(),
+        format!("Backups of {}: {when}", what.join(", ")),
+        "  `stackctl backup list` shows them; `stackctl backup restore NAME` restores one".into(),
+    ]
+}
+
 /// What the schema cannot say of `backup`.
 pub fn check<V: StackValues>(v: &V, p: &mut Problems) {
     let Some(b) = v.backup() else {
