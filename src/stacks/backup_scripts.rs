@@ -161,7 +161,9 @@ port=${{SOURCE_PORT:-6390}}
 redis-server --port "$port" --bind 127.0.0.1 --dir "$work" --dbfilename dump.rdb \
   --save '' --appendonly no --logfile "$work/server.log" &
 server=$!
-trap 'kill "$server" 2>/dev/null; rm -rf "$work"' EXIT
+# The server is stopped and waited for before its directory goes (it writes its
+# log as it stops); tidying up never fails the restore.
+trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -rf "$work" || true' EXIT
 src() {{ redis-cli -h 127.0.0.1 -p "$port" "$@"; }}
 dst() {{ REDISCLI_AUTH="$pw" redis-cli -h "$HOST" -p "$PORT" --no-auth-warning "$@"; }}
 # redis-cli's quoting, for a value in a command read from a file.
