@@ -4,7 +4,7 @@
 use std::fmt::Debug;
 use std::time::Duration;
 
-use kube::api::{DeleteParams, PropagationPolicy};
+use kube::api::DeleteParams;
 use kube::runtime::{conditions, wait::await_condition};
 use kube::{Api, Resource};
 use serde::de::DeserializeOwned;
@@ -21,10 +21,7 @@ pub async fn delete_and_wait<K>(
 where
     K: Resource + Clone + Debug + DeserializeOwned + Send + 'static,
 {
-    let foreground = DeleteParams {
-        propagation_policy: Some(PropagationPolicy::Foreground),
-        ..DeleteParams::default()
-    };
+    let foreground = DeleteParams::foreground();
     match api.delete(name, &foreground).await {
         Ok(_) => {}
         Err(kube::Error::Api(s)) if s.code == 404 => return Ok(true),

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use anyhow::Result;
-use kube::api::{DeleteParams, PropagationPolicy};
+use kube::api::DeleteParams;
 use serde_json::Value;
 use tokio::time::Instant;
 
@@ -634,10 +634,7 @@ async fn recreate_orphaning(session: &Session, m: &Manifest, reporter: &Reporter
         "--recreate: deleting {} (orphaning its pods and volumes) to re-create it",
         m.id()
     ));
-    let params = DeleteParams {
-        propagation_policy: Some(PropagationPolicy::Orphan),
-        ..Default::default()
-    };
+    let params = DeleteParams::orphan();
     api.delete(&m.name, &params).await?;
     let uid = live.metadata.uid.unwrap_or_default();
     tokio::time::timeout(

@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use anyhow::{Context, Result};
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PropagationPolicy};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Api, Client};
 use serde_json::{Value, json};
 
@@ -474,10 +474,7 @@ pub async fn progress(client: &Client, namespace: &str, release: &str) -> Result
 /// Deletes every prepull object of `release`; how many DaemonSets there were.
 pub async fn remove(client: &Client, namespace: &str, release: &str) -> Result<usize> {
     let params = ListParams::default().labels(&format!("{PREPULL_LABEL}={release}"));
-    let delete = DeleteParams {
-        propagation_policy: Some(PropagationPolicy::Background),
-        ..DeleteParams::default()
-    };
+    let delete = DeleteParams::background();
     let sets = Api::<DaemonSet>::namespaced(client.clone(), namespace)
         .delete_collection(&delete, &params)
         .await

@@ -2,7 +2,7 @@
 //! object without this release's label: data and other people's objects are safe.
 
 use anyhow::{Context, Result};
-use kube::api::{DeleteParams, PropagationPolicy};
+use kube::api::DeleteParams;
 
 use super::immutable::same_object;
 use crate::cluster::Resolver;
@@ -56,13 +56,10 @@ pub async fn delete_owned(resolver: &Resolver, m: &Manifest, release: &str) -> R
         ));
         return Ok(false);
     }
-    let params = DeleteParams {
-        propagation_policy: Some(if m.kind == "CronJob" {
-            PropagationPolicy::Orphan
-        } else {
-            PropagationPolicy::Background
-        }),
-        ..Default::default()
+    let params = if m.kind == "CronJob" {
+        DeleteParams::orphan()
+    } else {
+        DeleteParams::background()
     };
     api.delete(&m.name, &params)
         .await

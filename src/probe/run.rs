@@ -14,9 +14,7 @@ use futures::{StreamExt, stream};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ContainerState, Pod, Secret};
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{
-    DeleteParams, ListParams, LogParams, Patch, PatchParams, PostParams, PropagationPolicy,
-};
+use kube::api::{DeleteParams, ListParams, LogParams, Patch, PatchParams, PostParams};
 use kube::runtime::{WatchStreamExt, wait::await_condition, watcher};
 use kube::{Api, ResourceExt};
 use tokio::time::{Instant, sleep_until};
@@ -500,13 +498,6 @@ async fn remove_finished(jobs: Api<Job>, old: Job) -> Result<()> {
     Ok(())
 }
 
-fn background() -> DeleteParams {
-    DeleteParams {
-        propagation_policy: Some(PropagationPolicy::Background),
-        ..Default::default()
-    }
-}
-
 async fn create(
     jobs: &Api<Job>,
     release: &Release,
@@ -729,7 +720,7 @@ fn judge(
 /// Deletes this run's Jobs; their pods go with them (background propagation).
 /// Best effort: a Job left behind is deleted by the next run, or by its TTL.
 async fn cleanup(jobs: &Api<Job>, namespace: &str, names: &[String]) {
-    let params = background();
+    let params = DeleteParams::background();
     let deletions = names.iter().map(|name| {
         let jobs = jobs.clone();
         let params = params.clone();

@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, Secret};
 use kube::Api;
-use kube::api::{DeleteParams, ListParams, PostParams, PropagationPolicy};
+use kube::api::{DeleteParams, ListParams, PostParams};
 use tokio::time::Instant;
 
 use super::record::{
@@ -217,10 +217,7 @@ pub(super) async fn take(
         )
         .await
         .context("writing the backup record")?;
-    let background = DeleteParams {
-        propagation_policy: Some(PropagationPolicy::Background),
-        ..DeleteParams::default()
-    };
+    let background = DeleteParams::background();
     if let Err(e) = jobs
         .delete(&job::job_name(&release.name, &name), &background)
         .await
@@ -428,10 +425,7 @@ pub async fn delete(
         wait_for_job(session, &job, timeout)
             .await
             .map_err(|e| anyhow::anyhow!("removing the files of backup {name}: {e}"))?;
-        let background = DeleteParams {
-            propagation_policy: Some(PropagationPolicy::Background),
-            ..DeleteParams::default()
-        };
+        let background = DeleteParams::background();
         let _ = jobs
             .delete(&job.metadata.name.clone().unwrap_or_default(), &background)
             .await;
@@ -471,10 +465,7 @@ pub async fn purge(client: &kube::Client, namespace: &str, release: &str) -> Res
     // Scheduled backups not recorded yet: their files go with the volume.
     let jobs: Api<Job> = Api::namespaced(client.clone(), namespace);
     jobs.delete_collection(
-        &DeleteParams {
-            propagation_policy: Some(PropagationPolicy::Background),
-            ..DeleteParams::default()
-        },
+        &DeleteParams::background(),
         &ListParams::default().labels(&format!("{}={release}", job::SCHEDULED_LABEL)),
     )
     .await

@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::Api;
-use kube::api::{DeleteParams, ListParams, PostParams, PropagationPolicy};
+use kube::api::{DeleteParams, ListParams, PostParams};
 
 use super::record::{self, Backup, BackupStatus};
 use crate::model::BackupSpec;
@@ -243,10 +243,7 @@ pub async fn adopt(
     let ns = store.namespace();
     let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
     let jobs: Api<Job> = Api::namespaced(client.clone(), ns);
-    let background = DeleteParams {
-        propagation_policy: Some(PropagationPolicy::Background),
-        ..DeleteParams::default()
-    };
+    let background = DeleteParams::background();
     for f in &found.finished {
         match secrets
             .create(
