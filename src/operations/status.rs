@@ -179,14 +179,8 @@ pub async fn status(
     }
     let healthy =
         record.status == Status::Deployed && components.iter().all(|c| c.state == State::Current);
-    let mut problems = doctor::problems(session, &record, lock.as_ref(), &live).await;
     let backups = doctor::backups::read(&session.client, &store, &record).await;
-    problems.extend(doctor::backups::check(
-        backups.as_ref(),
-        &record.namespace,
-        &record.release,
-    ));
-    problems.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.check.cmp(&b.check)));
+    let problems = doctor::problems(session, &record, lock.as_ref(), &live, backups.as_ref()).await;
     let report = StatusReport {
         release: record.release.clone(),
         namespace: record.namespace.clone(),

@@ -327,14 +327,16 @@ fn by_name(items: &[Value]) -> BTreeMap<String, Value> {
         .collect()
 }
 
-/// The findings `status` shows: the revision and lock, and the pods and claims of
-/// the release — what explains "not healthy" without the slower reads (drift, logs,
-/// nodes, events) of the full report.
+/// The findings `status` shows: the revision and lock, the pods and claims of the
+/// release, and its backups (`backups`, as `status` read them) — what explains
+/// "not healthy" without the slower reads (drift, logs, nodes, events) of the full
+/// report.
 pub async fn problems(
     session: &Session,
     record: &crate::release::Record,
     lock: Option<&crate::release::LockInfo>,
     live: &[(Manifest, Option<Value>)],
+    backups: Option<&crate::operations::backup::Summary>,
 ) -> Vec<Finding> {
     let client = &session.client;
     let ns = record.namespace.as_str();
@@ -352,6 +354,7 @@ pub async fn problems(
             .map(|p| p.finding),
     );
     findings.extend(scope.volumes(ns, &record.release, Ok(None)).findings);
+    findings.extend(backups::check(backups, ns, &record.release));
     findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.check.cmp(&b.check)));
     findings
 }
