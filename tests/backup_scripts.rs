@@ -537,3 +537,253 @@ fn redis_restore_replaces_the_running_servers_data_and_survives_a_restart() {
     );
     assert_eq!(cli(&["EXISTS", "made:later"]), "1\n");
 }
+
+/// An S3 service that checks every signature: moto's server (PyPI, pinned in
+/// `.ci/run`) with authentication on after the three unsigned IAM calls that
+/// make a user with `s3:*` and its access key. The key pair is returned.
+struct S3Service {
+    _server: Server,
+    url: String,
+    access_key: String,
+    secret_key: String,
+    _dir: tempfile::TempDir,
+}
+
+fn s3_service() -> Option<S3Service> {
+    let moto = std::env::var_os("STACKCTL_MOTO_SERVER")
+        .map(std::path::PathBuf::from)
+        .or_else(|| which("moto_server"));
+    let Some(moto) = moto.filter(|p| p.is_file()) else {
+        let msg = "no moto_server: set STACKCTL_MOTO_SERVER (`.ci/run` installs moto[server] from PyPI)";
+        let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
+        assert!(!ci, "{msg}");
+        eprintln!("skipped: {msg}");
+        return None;
+    };
+    if !have(&["curl", "sed", "awk", "tr", "grep", "sort"]) {
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let log = dir.path().join("moto.log");
+    let mut child = Command::new(moto)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .env("INITIAL_NO_AUTH_ACTION_COUNT", "3")
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
+        .spawn()
+        .unwrap();
+    wait_for_port(port, &mut child, &log);
+    let url = format!("http://127.0.0.1:{port}");
+    let iam = |form: &str| {
+        let out = Command::new("curl")
+            .args(["-sS", "--fail-with-body", "--aws-sigv4", "aws:amz:us-east-1:iam"])
+            .args(["--user", "unchecked:yet", "-d"])
+            .arg(format!("{form}&Version=2010-05-08"))
+            .arg(&url)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+        stdout(&out)
+    };
+    iam("Action=CreateUser&UserName=backup");
+    let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#;
+    let encoded: String = policy
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    iam(&format!(
+        "Action=PutUserPolicy&UserName=backup&PolicyName=s3&PolicyDocument={encoded}"
+    ));
+    let key = iam("Action=CreateAccessKey&UserName=backup");
+    let field = |name: &str| {
+        key.split(&format!("<{name}>"))
+            .nth(1)
+            .and_then(|s| s.split('<').next())
+            .unwrap_or_else(|| panic!("no {name} in {key}"))
+            .to_string()
+    };
+    Some(S3Service {
+        _server: Server(child),
+        access_key: field("AccessKeyId"),
+        secret_key: field("SecretAccessKey"),
+        url,
+        _dir: dir,
+    })
+}
+
+/// The S3 steps against a service that checks each signature: a backup's files
+/// and its `.complete` go up encrypted (`AES256`), come back byte for byte, a
+/// scheduled run keeps the newest complete scheduled backups and never touches
+/// one taken on demand, a delete takes every object of a backup, and a wrong
+/// secret key is refused with S3's own error.
+#[test]
+fn s3_steps_upload_download_keep_and_delete_with_signed_requests() {
+    let Some(s3) = s3_service() else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let creds = work.path().join("credentials");
+    std::fs::create_dir(&creds).unwrap();
+    std::fs::write(creds.join("AWS_ACCESS_KEY_ID"), &s3.access_key).unwrap();
+    std::fs::write(creds.join("AWS_SECRET_ACCESS_KEY"), &s3.secret_key).unwrap();
+    let bucket = format!("{}/backups", s3.url);
+    let creds_s = creds.display().to_string();
+    let base = |extra: &[(&'static str, String)]| -> Vec<(&'static str, String)> {
+        let mut e = vec![
+            ("S3_URL", bucket.clone()),
+            ("S3_REGION", "us-east-1".to_string()),
+            ("S3_CREDENTIALS", creds_s.clone()),
+            ("S3_SSE", "AES256".to_string()),
+        ];
+        e.extend(extra.iter().cloned());
+        e
+    };
+    let go = |script: &str, env: Vec<(&'static str, String)>| {
+        let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        run(script, &pairs)
+    };
+    // The bucket, as its owner would make it.
+    let made = Command::new("curl")
+        .args(["-sS", "--fail-with-body", "-X", "PUT", "--aws-sigv4", "aws:amz:us-east-1:s3"])
+        .arg("--user")
+        .arg(format!("{}:{}", s3.access_key, s3.secret_key))
+        .args(["-H", "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"])
+        .arg(&bucket)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", stdout(&made));
+
+    let prefix = "team/ns/rel/";
+    let backup = work.path().join("20261201-010000");
+    std::fs::create_dir(&backup).unwrap();
+    let dump: Vec<u8> = (0..200_000u32).flat_map(|i| i.to_le_bytes()).collect();
+    std::fs::write(backup.join("mysql.sql.gz"), &dump).unwrap();
+    std::fs::write(backup.join("redis.rdb"), "REDIS0011").unwrap();
+    let key = format!("{prefix}20261201-010000/");
+    let up = go(
+        &scripts::s3_upload(),
+        base(&[("DIR", backup.display().to_string()), ("KEY", key.clone())]),
+    );
+    assert!(up.status.success(), "{}", stderr(&up));
+    assert!(stdout(&up).contains("uploaded 2 files"), "{}", stdout(&up));
+
+    // Back, into a fresh directory, byte for byte.
+    let back = work.path().join("restore");
+    let down = go(
+        &scripts::s3_download(),
+        base(&[
+            ("DIR", back.display().to_string()),
+            ("KEY", key.clone()),
+            ("FILES", "mysql.sql.gz redis.rdb".into()),
+        ]),
+    );
+    assert!(down.status.success(), "{}", stderr(&down));
+    assert_eq!(std::fs::read(back.join("mysql.sql.gz")).unwrap(), dump);
+    assert_eq!(std::fs::read_to_string(back.join("redis.rdb")).unwrap(), "REDIS0011");
+
+    // A wrong secret key: S3 refuses the signature, and the step fails saying so.
+    let wrong = work.path().join("wrong");
+    std::fs::create_dir(&wrong).unwrap();
+    std::fs::write(wrong.join("AWS_ACCESS_KEY_ID"), &s3.access_key).unwrap();
+    std::fs::write(wrong.join("AWS_SECRET_ACCESS_KEY"), "not-the-key").unwrap();
+    let refused = go(
+        &scripts::s3_download(),
+        base(&[
+            ("S3_CREDENTIALS", wrong.display().to_string()),
+            ("DIR", back.display().to_string()),
+            ("KEY", key.clone()),
+            ("FILES", "redis.rdb".into()),
+        ]),
+    );
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("SignatureDoesNotMatch"),
+        "{}",
+        stderr(&refused)
+    );
+    // A backup whose upload never finished is no backup to restore.
+    let unfinished = go(
+        &scripts::s3_download(),
+        base(&[
+            ("DIR", back.display().to_string()),
+            ("KEY", format!("{prefix}20261201-020000/")),
+            ("FILES", "redis.rdb".into()),
+        ]),
+    );
+    assert!(!unfinished.status.success());
+    assert!(stderr(&unfinished).contains("is not a complete backup"));
+
+    // Scheduled runs: two complete and one unfinished before this one; keep 2.
+    let keys = |p: &str| -> Vec<String> {
+        let out = go(
+            &format!("{}\nlist \"$P\" keys", scripts::s3_common_for_tests()),
+            base(&[("P", p.to_string())]),
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+        let mut v: Vec<String> = stdout(&out).lines().map(str::to_string).collect();
+        v.sort();
+        v
+    };
+    let root = work.path().join("scheduled");
+    for (name, marks) in [
+        ("20261202-030000", &[".scheduled", ".complete"][..]),
+        ("20261203-030000", &[".scheduled", ".complete"][..]),
+        ("20261204-030000", &[".scheduled"][..]),
+    ] {
+        let d = root.join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("mysql.sql.gz"), name).unwrap();
+        for m in marks {
+            std::fs::write(d.join(m), "").unwrap();
+        }
+        // Uploaded as a run would, then the unfinished one loses its marker.
+        let up = go(
+            &scripts::s3_upload(),
+            base(&[("DIR", d.display().to_string()), ("KEY", format!("{prefix}{name}/"))]),
+        );
+        assert!(up.status.success(), "{}", stderr(&up));
+    }
+    let gone = go(
+        &format!("{}\ndel \"$K\"", scripts::s3_common_for_tests()),
+        base(&[("K", format!("{prefix}20261204-030000/.complete"))]),
+    );
+    assert!(gone.status.success(), "{}", stderr(&gone));
+    let name = "20261205-030000";
+    std::fs::create_dir_all(root.join(name)).unwrap();
+    std::fs::write(root.join(name).join(".scheduled"), "").unwrap();
+    std::fs::write(root.join(name).join("mysql.sql.gz"), "new").unwrap();
+    let name_file = work.path().join("backup-name");
+    std::fs::write(&name_file, name).unwrap();
+    let kept = go(
+        &scripts::s3_keep_newest(),
+        base(&[
+            ("ROOT", root.display().to_string()),
+            ("NAME_FILE", name_file.display().to_string()),
+            ("KEY", prefix.to_string()),
+            ("KEEP", "2".to_string()),
+        ]),
+    );
+    assert!(kept.status.success(), "{}", stderr(&kept));
+    let left: Vec<String> = keys(prefix);
+    let backups: std::collections::BTreeSet<&str> =
+        left.iter().filter_map(|k| k.split('/').nth(3)).collect();
+    assert_eq!(
+        backups.into_iter().collect::<Vec<_>>(),
+        ["20261201-010000", "20261203-030000", name],
+        "on demand kept; newest 2 complete scheduled kept; older and unfinished gone:\n{}",
+        stdout(&kept)
+    );
+    assert!(left.contains(&format!("{prefix}{name}/.complete")), "{left:?}");
+    assert!(left.contains(&format!("{prefix}{name}/mysql.sql.gz")), "{left:?}");
+
+    // Delete: every object of one backup, the others untouched.
+    let deleted = go(&scripts::s3_delete(), base(&[("KEY", key.clone())]));
+    assert!(deleted.status.success(), "{}", stderr(&deleted));
+    assert!(stdout(&deleted).contains("deleted 3 objects"), "{}", stdout(&deleted));
+    assert!(keys(&key).is_empty());
+    assert_eq!(keys(&format!("{prefix}{name}/")).len(), 3);
+}

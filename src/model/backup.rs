@@ -19,6 +19,44 @@ pub struct BackupSettings {
     /// The backup volume's size and StorageClass (empty: the cluster's default).
     pub size: String,
     pub storage_class: String,
+    /// `backup.s3`: backups go to this bucket instead of the volume.
+    pub s3: Option<S3Target>,
+    /// The S3 client's image (`backup.s3.image`), with its pull policy: also
+    /// what restores and deletes a backup taken to S3 once `backup.s3` is unset.
+    pub s3_client: (String, String),
+}
+
+/// Where a release's backups go in S3, as a backup's record keeps it: restoring
+/// or deleting a backup uses where it went, whatever `backup.s3` says by then.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct S3Target {
+    /// The bucket's URL: `<endpoint>/<bucket>` (path style) or
+    /// `<scheme>://<bucket>.<host>` (virtual-hosted style).
+    pub url: String,
+    pub region: String,
+    /// `backup.s3.prefix`, empty or ending in `/`.
+    pub prefix: String,
+    /// The Secret holding `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`.
+    pub secret: String,
+    /// `x-amz-server-side-encryption` of every object; empty: the bucket's default.
+    pub encryption: String,
+}
+
+/// The keys of [`S3Target::secret`], as AWS's own tools name them.
+pub const S3_SECRET_KEYS: [&str; 2] = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"];
+
+impl S3Target {
+    /// Where a release's backups go: `<prefix><namespace>/<release>/`, so that
+    /// releases of one name in two namespaces never share a key.
+    pub fn release_prefix(&self, namespace: &str, release: &str) -> String {
+        format!("{}{namespace}/{release}/", self.prefix)
+    }
+
+    /// `s3://`-style, for people: the bucket URL and the release's prefix.
+    pub fn describe(&self, namespace: &str, release: &str) -> String {
+        format!("{}/{}", self.url, self.release_prefix(namespace, release))
+    }
 }
 
 /// A credential a script reads from a file: the Secret key mounted read-only, its

@@ -15,7 +15,9 @@ mod phase;
 mod probe;
 mod release;
 
-pub use backup::{BACKUP_OF_LABEL, BackupSettings, BackupSpec, CredentialFile, Step};
+pub use backup::{
+    BACKUP_OF_LABEL, BackupSettings, BackupSpec, CredentialFile, S3_SECRET_KEYS, S3Target, Step,
+};
 pub use capabilities::{Capabilities, KubeRequirement};
 pub use credentials::{InitOnlyChange, ROTATION_SECRET_SUFFIX, Rotation, RotationJob};
 pub use flow::{API_SERVER_PORTS, Flow, Peer, Proto, ports_text, tcp};

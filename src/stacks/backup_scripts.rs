@@ -265,3 +265,156 @@ ls -ln "$ROOT/$name"
 "#
     .to_string()
 }
+
+/// Shared by the S3 steps, run in the curl image (`curlimages/curl`: Alpine,
+/// BusyBox `sh`, `sed`, `awk`, `tr`). Each request is signed by curl itself
+/// (`--aws-sigv4`, curl ≥ 7.75); the keys reach it in a config file only this
+/// script reads, never an argument. The payload hash is always given as a header:
+/// curl before 8.0 would sign a body it streams with the empty string's hash
+/// (curl/curl `lib/http_aws_sigv4.c`, "fall back to UNSIGNED-PAYLOAD for
+/// sign_as_s3", first in 8.0.0). Env: `S3_URL` (the bucket's), `S3_REGION`,
+/// `S3_CREDENTIALS` (a directory with `AWS_ACCESS_KEY_ID` and
+/// `AWS_SECRET_ACCESS_KEY`), `S3_SSE` (optional: `x-amz-server-side-encryption`).
+const S3_COMMON: &str = r#"set -eu
+umask 077
+cfg="${TMPDIR:-/tmp}/s3.curlrc"
+page="${TMPDIR:-/tmp}/s3.page"
+trap 'rm -f "$cfg" "$page"' EXIT
+cfgq() { printf '%s' "$1" | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g'; }
+printf 'user = "%s:%s"\naws-sigv4 = "aws:amz:%s:s3"\n' \
+  "$(cfgq "$(cat "$S3_CREDENTIALS/AWS_ACCESS_KEY_ID")")" \
+  "$(cfgq "$(cat "$S3_CREDENTIALS/AWS_SECRET_ACCESS_KEY")")" \
+  "$(cfgq "$S3_REGION")" > "$cfg"
+EMPTY=e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
+# One signed request; on an error S3's own answer goes to stderr.
+req() {
+  if ! curl -q --config "$cfg" -sS --fail-with-body --retry 3 -o "$page" "$@"; then
+    cat "$page" >&2 2>/dev/null || true
+    echo >&2
+    return 1
+  fi
+}
+put() {
+  if [ -n "${S3_SSE:-}" ]; then
+    req -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" \
+      -H "x-amz-server-side-encryption: $S3_SSE" -T "$1" "$S3_URL/$2"
+  else
+    req -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" -T "$1" "$S3_URL/$2"
+  fi
+}
+get() { req -H "x-amz-content-sha256: $EMPTY" "$S3_URL/$1" && mv "$page" "$2"; }
+del() { req -H "x-amz-content-sha256: $EMPTY" -X DELETE "$S3_URL/$1"; }
+# A query value, encoded as Signature V4 signs it (prefixes hold only
+# [A-Za-z0-9._/-]; continuation tokens are base64).
+enc() { printf '%s' "$1" | sed -e 's/%/%25/g' -e 's/+/%2B/g' -e 's,/,%2F,g' -e 's/=/%3D/g'; }
+# `list PREFIX keys`: every key under PREFIX; `list PREFIX dirs`: the
+# "directories" right under it (CommonPrefixes), page by page (ListObjectsV2;
+# the query's parameters in the order they are signed).
+list() {
+  token=
+  while :; do
+    q="list-type=2&prefix=$(enc "$1")"
+    if [ "$2" = dirs ]; then q="delimiter=%2F&$q"; fi
+    if [ -n "$token" ]; then q="continuation-token=$(enc "$token")&$q"; fi
+    req -H "x-amz-content-sha256: $EMPTY" "$S3_URL/?$q"
+    if [ "$2" = dirs ]; then
+      tr '<' '\n' < "$page" | sed -n 's/^Prefix>//p' | awk -v p="$1" '$0 != p'
+    else
+      tr '<' '\n' < "$page" | sed -n 's/^Key>//p'
+    fi
+    tr '<' '\n' < "$page" | grep -q '^IsTruncated>true' || break
+    token=$(tr '<' '\n' < "$page" | sed -n 's/^NextContinuationToken>//p')
+  done
+}
+"#;
+
+/// The last step of a backup to S3: every file of the backup's directory `$DIR`
+/// goes to `$KEY` (the backup's prefix, ending in `/`), then an empty
+/// `.complete`: a backup without it never finished uploading. Env: as
+/// [`S3_COMMON`], with `DIR` and `KEY`.
+pub fn s3_upload() -> String {
+    format!(
+        r#"{S3_COMMON}n=0
+for f in "$DIR"/* "$DIR"/.[!.]*; do
+  [ -f "$f" ] || continue
+  [ "$(basename "$f")" = .complete ] && continue
+  put "$f" "$KEY$(basename "$f")"
+  n=$((n + 1))
+done
+: > "${{TMPDIR:-/tmp}}/.complete"
+put "${{TMPDIR:-/tmp}}/.complete" "$KEY.complete"
+echo "uploaded $n files to $S3_URL/$KEY"
+"#
+    )
+}
+
+/// A restore's first step: the backup's `$FILES` (space-separated) from `$KEY`
+/// into `$DIR`, where the restore steps check each against its checksum.
+pub fn s3_download() -> String {
+    format!(
+        r#"{S3_COMMON}mkdir -p "$DIR"
+[ -n "$(list "$KEY.complete" keys)" ] || {{
+  echo "$S3_URL/$KEY is not a complete backup (no $KEY.complete)" >&2
+  exit 1
+}}
+for f in $FILES; do
+  get "$KEY$f" "$DIR/$f"
+done
+echo "downloaded $FILES from $S3_URL/$KEY"
+"#
+    )
+}
+
+/// Deletes every object under `$KEY` (a backup's prefix, or a release's).
+pub fn s3_delete() -> String {
+    format!(
+        r#"{S3_COMMON}list "$KEY" keys > "${{TMPDIR:-/tmp}}/s3.keys"
+n=0
+while IFS= read -r k; do
+  del "$k"
+  n=$((n + 1))
+done < "${{TMPDIR:-/tmp}}/s3.keys"
+echo "deleted $n objects under $S3_URL/$KEY"
+"#
+    )
+}
+
+/// A scheduled backup's last step on S3: [`s3_upload`] of the backup named in
+/// `$NAME_FILE` from `$ROOT/<name>` to `$KEY<name>/`, then [`keep_newest`]'s
+/// rule on the release's prefix `$KEY`: the newest `$KEEP` complete scheduled
+/// backups stay, older and unfinished scheduled ones go, backups on demand
+/// (no `.scheduled`) are never touched.
+pub fn s3_keep_newest() -> String {
+    format!(
+        r#"{S3_COMMON}name=$(cat "$NAME_FILE")
+for f in "$ROOT/$name"/* "$ROOT/$name"/.[!.]*; do
+  [ -f "$f" ] || continue
+  put "$f" "$KEY$name/$(basename "$f")"
+done
+: > "${{TMPDIR:-/tmp}}/.complete"
+put "${{TMPDIR:-/tmp}}/.complete" "$KEY$name/.complete"
+echo "uploaded $name to $S3_URL/$KEY$name/"
+work="${{TMPDIR:-/tmp}}/s3.keep"
+list "$KEY" dirs | sort -r > "$work.dirs"
+kept=0
+while IFS= read -r d; do
+  list "$d" keys > "$work.keys"
+  grep -qx -F "$d.scheduled" "$work.keys" || continue
+  if grep -qx -F "$d.complete" "$work.keys" && [ "$kept" -lt "$KEEP" ]; then
+    kept=$((kept + 1))
+    continue
+  fi
+  while IFS= read -r k; do del "$k"; done < "$work.keys"
+  echo "deleted scheduled backup $(basename "$d") (keeping the newest $KEEP)"
+done < "$work.dirs"
+rm -f "$work.dirs" "$work.keys"
+"#
+    )
+}
+
+/// The S3 helpers alone (`list`, `del`, …), for tests that inspect a bucket as
+/// the steps see it.
+#[doc(hidden)]
+pub fn s3_common_for_tests() -> String {
+    S3_COMMON.to_string()
+}

@@ -7,7 +7,8 @@
 use serde_json::json;
 
 use super::ctx::{Ctx, StackValues};
-use crate::model::{BackupSettings, BackupSpec, Phase, Rendered};
+use super::values::S3;
+use crate::model::{BackupSettings, BackupSpec, Phase, Rendered, S3Target};
 use crate::stacks::backup_jobs;
 use crate::stacks::component::Builder;
 use crate::values::Problems;
@@ -31,7 +32,7 @@ pub fn settings<V: StackValues>(v: &V) -> BackupSettings {
             size: DEFAULT_SIZE.into(),
             storage_class: global_class.clone(),
             keep: 1,
-            schedule: String::new(),
+            ..BackupSettings::default()
         };
     };
     let class = if b.persistence.storage_class.is_empty() {
@@ -44,6 +45,122 @@ pub fn settings<V: StackValues>(v: &V) -> BackupSettings {
         keep: b.keep,
         size: b.persistence.size.as_str().to_string(),
         storage_class: class.clone(),
+        s3: s3_target(&b.s3),
+        s3_client: (
+            crate::stacks::workload::image(
+                &v.global().image_registry,
+                &b.s3.image.repository,
+                &b.s3.image.tag,
+                &b.s3.image.digest,
+            ),
+            b.s3.image.pull_policy.as_str().to_string(),
+        ),
+    }
+}
+
+/// `backup.s3` as the runner needs it; `None` without a bucket.
+fn s3_target(s3: &S3) -> Option<S3Target> {
+    if s3.bucket.is_empty() {
+        return None;
+    }
+    let endpoint = s3.endpoint.trim_end_matches('/');
+    let url = if s3.path_style {
+        format!("{endpoint}/{}", s3.bucket)
+    } else {
+        let (scheme, host) = endpoint.split_once("://").unwrap_or(("https", endpoint));
+        format!("{scheme}://{}.{host}", s3.bucket)
+    };
+    let prefix = s3.prefix.trim_matches('/');
+    Some(S3Target {
+        url,
+        region: s3.region.clone(),
+        prefix: if prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{prefix}/")
+        },
+        secret: s3.existing_secret.clone(),
+        encryption: s3.server_side_encryption.clone(),
+    })
+}
+
+/// What the schema cannot say of `backup.s3`, each problem with its key.
+fn check_s3(s3: &S3, p: &mut Problems) {
+    if s3.bucket.is_empty() {
+        return;
+    }
+    // S3's bucket naming rules (AWS "Bucket naming rules"): 3 to 63 lowercase
+    // letters, digits, dots and hyphens, a letter or digit at each end.
+    let b = &s3.bucket;
+    let ok = (3..=63).contains(&b.len())
+        && b
+            .bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'.' || c == b'-')
+        && b.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && b.ends_with(|c: char| c.is_ascii_alphanumeric());
+    if !ok {
+        p.add(
+            "backup.s3.bucket",
+            format!("{b:?} is no S3 bucket name (3 to 63 lowercase letters, digits, dots, hyphens)"),
+        );
+    }
+    match s3.endpoint.parse::<http::Uri>() {
+        Ok(u)
+            if matches!(u.scheme_str(), Some("http" | "https"))
+                && u.host().is_some_and(|h| !h.is_empty())
+                && u.query().is_none()
+                && matches!(u.path(), "" | "/") => {}
+        _ => {
+            p.add(
+                "backup.s3.endpoint",
+                format!(
+                    "{:?} is no service URL: http(s)://host[:port], no path",
+                    s3.endpoint
+                ),
+            );
+        }
+    }
+    if s3.region.is_empty()
+        || !s3
+            .region
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-')
+    {
+        p.add(
+            "backup.s3.region",
+            format!("{:?} is no region (us-east-1)", s3.region),
+        );
+    }
+    // Keys are signed as written: only characters no URL encodes.
+    if !s3
+        .prefix
+        .bytes()
+        .all(|c| c.is_ascii_alphanumeric() || b"-._/".contains(&c))
+    {
+        p.add(
+            "backup.s3.prefix",
+            format!(
+                "{:?}: only letters, digits, '-', '.', '_' and '/'",
+                s3.prefix
+            ),
+        );
+    }
+    if s3.existing_secret.is_empty() {
+        p.add(
+            "backup.s3.existingSecret",
+            "the Secret with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY is required with backup.s3.bucket",
+        );
+    } else if let Err(e) = crate::values::checks::dns1123_subdomain(&s3.existing_secret) {
+        p.add("backup.s3.existingSecret", e);
+    }
+    if !["", "AES256", "aws:kms"].contains(&s3.server_side_encryption.as_str()) {
+        p.add(
+            "backup.s3.serverSideEncryption",
+            format!(
+                "{:?}: one of AES256, aws:kms, or \"\" for the bucket's default",
+                s3.server_side_encryption
+            ),
+        );
     }
 }
 
@@ -93,6 +210,7 @@ pub fn check<V: StackValues>(v: &V, p: &mut Problems) {
             format!("must be from 1 to {MAX_KEEP}, got {keep}"),
         );
     }
+    check_s3(&b.s3, p);
 }
 
 /// The CronJob of `backup.schedule`, when set and the stack has something to back

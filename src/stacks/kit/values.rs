@@ -82,6 +82,36 @@ pub struct Backup {
     /// Of each step of a backup or restore Job (a dump streams through a client;
     /// a Redis restore holds the whole dataset in memory once more).
     pub resources: Resources,
+    /// S3-compatible storage for the backups instead of the volume.
+    pub s3: S3,
+}
+
+/// `backup.s3`: with a bucket, backups go to S3-compatible storage (AWS S3,
+/// MinIO, Ceph RGW, …) instead of the volume, signed with AWS Signature V4.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct S3 {
+    /// The bucket, which must exist; empty: backups go to the volume.
+    pub bucket: String,
+    /// The service's URL, `https://s3.eu-west-1.amazonaws.com`,
+    /// `http://minio.storage:9000`.
+    pub endpoint: String,
+    /// The region requests are signed for (`us-east-1` for most other services).
+    pub region: String,
+    /// Keys start with it, then `<namespace>/<release>/<backup>/`.
+    pub prefix: String,
+    /// Path-style URLs (`<endpoint>/<bucket>/<key>`), which every S3-compatible
+    /// service takes; `false`: virtual-hosted (`<bucket>.<endpoint host>`).
+    pub path_style: bool,
+    /// The Secret of the release's namespace holding `AWS_ACCESS_KEY_ID` and
+    /// `AWS_SECRET_ACCESS_KEY`; stackctl never stores these keys itself.
+    pub existing_secret: String,
+    /// Encryption at rest of every object (`x-amz-server-side-encryption`):
+    /// `AES256`, `aws:kms` (the bucket's KMS key), or empty for the bucket's own
+    /// default (a MinIO without a KMS refuses both).
+    pub server_side_encryption: String,
+    /// The S3 client's image: curl, which signs requests itself.
+    pub image: crate::stacks::types::Image,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
