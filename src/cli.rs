@@ -397,10 +397,11 @@ pub struct BackupRestoreArgs {
     /// Release name (default: the only release visible)
     #[arg(long, value_name = "RELEASE")]
     pub release: Option<String>,
-    /// Restore a backup of this other release of the namespace (an old release's,
-    /// into a new one); its backup volume is read, the safety backup goes to
-    /// this release's own
-    #[arg(long, value_name = "RELEASE")]
+    /// Restore a backup of this other release (an old release's, into a new
+    /// one); its backup volume is read, the safety backup goes to this
+    /// release's own. NAMESPACE/RELEASE, or a backup whose record is gone (another
+    /// cluster): read from the S3 bucket of this release's backup.s3
+    #[arg(long, value_name = "[NAMESPACE/]RELEASE")]
     pub from: Option<String>,
     /// Restore only this component (repeatable) [default: every one the backup can restore]
     #[arg(long = "component", value_name = "NAME")]

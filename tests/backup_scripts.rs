@@ -554,7 +554,8 @@ fn s3_service() -> Option<S3Service> {
         .map(std::path::PathBuf::from)
         .or_else(|| which("moto_server"));
     let Some(moto) = moto.filter(|p| p.is_file()) else {
-        let msg = "no moto_server: set STACKCTL_MOTO_SERVER (`.ci/run` installs moto[server] from PyPI)";
+        let msg =
+            "no moto_server: set STACKCTL_MOTO_SERVER (`.ci/run` installs moto[server] from PyPI)";
         let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
         assert!(!ci, "{msg}");
         eprintln!("skipped: {msg}");
@@ -577,7 +578,12 @@ fn s3_service() -> Option<S3Service> {
     let url = format!("http://127.0.0.1:{port}");
     let iam = |form: &str| {
         let out = Command::new("curl")
-            .args(["-sS", "--fail-with-body", "--aws-sigv4", "aws:amz:us-east-1:iam"])
+            .args([
+                "-sS",
+                "--fail-with-body",
+                "--aws-sigv4",
+                "aws:amz:us-east-1:iam",
+            ])
             .args(["--user", "unchecked:yet", "-d"])
             .arg(format!("{form}&Version=2010-05-08"))
             .arg(&url)
@@ -664,12 +670,49 @@ fn s3_steps_upload_download_keep_and_delete_with_signed_requests() {
     std::fs::write(backup.join("mysql.sql.gz"), &dump).unwrap();
     std::fs::write(backup.join("redis.rdb"), "REDIS0011").unwrap();
     let key = format!("{prefix}20261201-010000/");
+    let meta = r#"{"name":"20261201-010000","stack":"clickvisual","revision":3}"#;
     let up = go(
         &scripts::s3_upload(),
-        base(&[("DIR", backup.display().to_string()), ("KEY", key.clone())]),
+        base(&[
+            ("DIR", backup.display().to_string()),
+            ("KEY", key.clone()),
+            ("BACKUP_META", meta.into()),
+        ]),
     );
     assert!(up.status.success(), "{}", stderr(&up));
     assert!(stdout(&up).contains("uploaded 2 files"), "{}", stdout(&up));
+
+    // Its manifest, as a restore without the record reads it: what stackctl
+    // knew, and each file's size and checksum, computed where it was uploaded.
+    let result_file = work.path().join("termination-log");
+    let read = go(
+        &scripts::s3_manifest(),
+        base(&[
+            ("KEY", key.clone()),
+            ("RESULT_FILE", result_file.display().to_string()),
+        ]),
+    );
+    assert!(read.status.success(), "{}", stderr(&read));
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(&result_file).unwrap()).unwrap();
+    assert_eq!(manifest["backup"]["revision"], 3, "{manifest}");
+    let sums = Command::new("sha256sum")
+        .arg(backup.join("mysql.sql.gz"))
+        .output()
+        .unwrap();
+    let mysql = manifest["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["file"] == "mysql.sql.gz")
+        .unwrap();
+    assert_eq!(mysql["bytes"], dump.len());
+    assert_eq!(
+        mysql["sha256"],
+        stdout(&sums).split(' ').next().unwrap(),
+        "{manifest}"
+    );
+    assert_eq!(manifest["files"].as_array().unwrap().len(), 2, "{manifest}");
 
     // Back, into a fresh directory, byte for byte.
     let back = work.path().join("restore");
@@ -683,7 +726,10 @@ fn s3_steps_upload_download_keep_and_delete_with_signed_requests() {
     );
     assert!(down.status.success(), "{}", stderr(&down));
     assert_eq!(std::fs::read(back.join("mysql.sql.gz")).unwrap(), dump);
-    assert_eq!(std::fs::read_to_string(back.join("redis.rdb")).unwrap(), "REDIS0011");
+    assert_eq!(
+        std::fs::read_to_string(back.join("redis.rdb")).unwrap(),
+        "REDIS0011"
+    );
 
     // A wrong secret key: S3 refuses the signature, and the step fails saying so.
     let wrong = work.path().join("wrong");
@@ -743,7 +789,10 @@ fn s3_steps_upload_download_keep_and_delete_with_signed_requests() {
         // Uploaded as a run would, then the unfinished one loses its marker.
         let up = go(
             &scripts::s3_upload(),
-            base(&[("DIR", d.display().to_string()), ("KEY", format!("{prefix}{name}/"))]),
+            base(&[
+                ("DIR", d.display().to_string()),
+                ("KEY", format!("{prefix}{name}/")),
+            ]),
         );
         assert!(up.status.success(), "{}", stderr(&up));
     }
@@ -765,6 +814,7 @@ fn s3_steps_upload_download_keep_and_delete_with_signed_requests() {
             ("NAME_FILE", name_file.display().to_string()),
             ("KEY", prefix.to_string()),
             ("KEEP", "2".to_string()),
+            ("BACKUP_META", r#"{"name":"@NAME@","revision":4}"#.into()),
         ]),
     );
     assert!(kept.status.success(), "{}", stderr(&kept));
@@ -777,13 +827,32 @@ fn s3_steps_upload_download_keep_and_delete_with_signed_requests() {
         "on demand kept; newest 2 complete scheduled kept; older and unfinished gone:\n{}",
         stdout(&kept)
     );
-    assert!(left.contains(&format!("{prefix}{name}/.complete")), "{left:?}");
-    assert!(left.contains(&format!("{prefix}{name}/mysql.sql.gz")), "{left:?}");
+    assert!(
+        left.contains(&format!("{prefix}{name}/.complete")),
+        "{left:?}"
+    );
+    assert!(
+        left.contains(&format!("{prefix}{name}/mysql.sql.gz")),
+        "{left:?}"
+    );
 
     // Delete: every object of one backup, the others untouched.
     let deleted = go(&scripts::s3_delete(), base(&[("KEY", key.clone())]));
     assert!(deleted.status.success(), "{}", stderr(&deleted));
-    assert!(stdout(&deleted).contains("deleted 3 objects"), "{}", stdout(&deleted));
+    // The two files, SHA256SUMS, stackctl.json and .complete.
+    assert!(
+        stdout(&deleted).contains("deleted 5 objects"),
+        "{}",
+        stdout(&deleted)
+    );
     assert!(keys(&key).is_empty());
-    assert_eq!(keys(&format!("{prefix}{name}/")).len(), 3);
+    assert_eq!(keys(&format!("{prefix}{name}/")).len(), 5);
+    // A scheduled backup's manifest has the name its first step chose.
+    let read = go(
+        &scripts::s3_manifest(),
+        base(&[("KEY", format!("{prefix}{name}/"))]),
+    );
+    assert!(read.status.success(), "{}", stderr(&read));
+    let manifest: Value = serde_json::from_str(stdout(&read).trim()).unwrap();
+    assert_eq!(manifest["backup"]["name"], name, "{manifest}");
 }

@@ -421,6 +421,7 @@ async fn scheduled_backups_run_without_stackctl_and_are_recorded_later() {
             message: String::new(),
             components: Vec::new(),
             scheduled: true,
+            s3: None,
         };
         secrets
             .create(
@@ -519,5 +520,155 @@ async fn scheduled_backups_run_without_stackctl_and_are_recorded_later() {
             stderr(&refused)
         );
     }
+    env.done().await;
+}
+
+/// `backup.s3` on the real control plane: a missing Secret or key is refused
+/// before anything is written, naming the key; no backup volume is made (not
+/// even for the schedule, whose CronJob uploads and keeps on S3); a backup's
+/// record says where it went, and a restore and a delete find it there. No S3
+/// service is reachable from the simulated node, whose containers never run:
+/// the S3 steps run for real against a signing S3 in `tests/backup_scripts.rs`.
+#[tokio::test]
+async fn backups_to_s3_need_their_keys_first_and_are_recorded_with_where_they_went() {
+    let env = Env::new("backup-s3").await;
+    let s3 = [
+        "--set",
+        "backup.s3.bucket=stack-backups",
+        "--set",
+        "backup.s3.endpoint=http://minio.storage:9000",
+        "--set",
+        "backup.s3.existingSecret=s3-keys",
+        "--set",
+        "backup.schedule=0 3 * * *",
+    ];
+    let install = |extra: &'static [&'static str]| {
+        let mut a = vec!["install", "cv", "--profile", "minimal", "--skip-tests"];
+        a.extend(s3);
+        a.extend(extra);
+        a
+    };
+    let refused = env.run(&install(&[])).await;
+    assert_ne!(refused.status.code(), Some(0));
+    assert!(
+        stderr(&refused).contains("backup.s3.existingSecret: Secret")
+            && stderr(&refused).contains("s3-keys does not exist"),
+        "{}",
+        stderr(&refused)
+    );
+    env.assert_nothing_written("cv").await;
+
+    let secrets = Api::<Secret>::namespaced(env.client.clone(), &env.ns);
+    let keys = |pairs: &[(&str, &str)]| -> Secret {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "s3-keys"},
+            "stringData": pairs.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
+        }))
+        .unwrap()
+    };
+    secrets
+        .create(&Default::default(), &keys(&[("AWS_ACCESS_KEY_ID", "AKIA")]))
+        .await
+        .unwrap();
+    let half = env.run(&install(&[])).await;
+    assert!(
+        stderr(&half).contains("s3-keys has no key AWS_SECRET_ACCESS_KEY"),
+        "{}",
+        stderr(&half)
+    );
+    env.assert_nothing_written("cv").await;
+    secrets
+        .replace(
+            "s3-keys",
+            &Default::default(),
+            &keys(&[
+                ("AWS_ACCESS_KEY_ID", "AKIA"),
+                ("AWS_SECRET_ACCESS_KEY", "k"),
+            ]),
+        )
+        .await
+        .unwrap();
+    env.ok(&install(&[])).await;
+
+    // The schedule uploads and keeps on S3; nothing needs the volume.
+    let cron = cronjobs(&env).get("cv-backup").await.unwrap();
+    let pod = &cron.data["spec"]["jobTemplate"]["spec"]["template"]["spec"];
+    assert_eq!(pod["containers"][0]["name"], "backup-keep");
+    assert!(
+        pod["containers"][0]["image"]
+            .as_str()
+            .unwrap()
+            .starts_with("curlimages/curl:"),
+        "{pod}"
+    );
+    assert!(pod["volumes"][0]["emptyDir"].is_object(), "{pod}");
+    let claims = Api::<PersistentVolumeClaim>::namespaced(env.client.clone(), &env.ns);
+    assert!(claims.get_opt("cv-backups").await.unwrap().is_none());
+
+    let line = format!(r#"{{"file":"mysql.sql.gz","bytes":2048,"sha256":"{SHA}"}}"#);
+    let rule = format!(
+        "{{pods: 'cv-backup-2*', fault: message, messages: {{backup-mysql: '{line}', backup-upload: uploaded}}}}"
+    );
+    env.faults(&[("result", rule.as_str())]).await;
+    let out = env.ok(&["backup", "create", "cv"]).await;
+    let name_line = stdout(&out);
+    assert!(
+        name_line.contains(&format!(
+            "in http://minio.storage:9000/stack-backups/{}/cv/",
+            env.ns
+        )),
+        "{name_line}"
+    );
+    assert!(claims.get_opt("cv-backups").await.unwrap().is_none());
+    let backups = listed(&env).await;
+    assert_eq!(backups.len(), 1, "{backups:?}");
+    let b: Backup = serde_json::from_value(backups[0].clone()).unwrap();
+    assert_eq!(b.status, BackupStatus::Complete, "{}", b.message);
+    let target = b.s3.clone().expect("recorded as in S3");
+    assert_eq!(target.url, "http://minio.storage:9000/stack-backups");
+    assert_eq!(target.secret, "s3-keys");
+    let list = env.ok(&["backup", "list", "cv"]).await;
+    assert!(stdout(&list).contains(" s3 "), "{}", stdout(&list));
+
+    // A restore reads it from S3 (its keys checked first), its safety backup
+    // goes there too; a delete removes it.
+    env.ok(&["backup", "restore", &b.name, "--release", "cv", "--yes"])
+        .await;
+    let after = listed(&env).await;
+    assert_eq!(after.len(), 2, "{after:?}");
+    assert!(
+        after.iter().all(|b| b["s3"]["secret"] == "s3-keys"),
+        "{after:?}"
+    );
+    env.ok(&["backup", "delete", &b.name, "--release", "cv"])
+        .await;
+    assert_eq!(listed(&env).await.len(), 1);
+
+    // Keys gone: refused before the apps stop.
+    secrets
+        .delete("s3-keys", &Default::default())
+        .await
+        .unwrap();
+    let safety = after[1]["name"].as_str().unwrap();
+    let no_keys = env
+        .run(&["backup", "restore", safety, "--release", "cv", "--yes"])
+        .await;
+    assert!(
+        stderr(&no_keys).contains("s3-keys does not exist"),
+        "{}",
+        stderr(&no_keys)
+    );
+    let apps = Api::<Deployment>::namespaced(env.client.clone(), &env.ns)
+        .list(&ListParams::default())
+        .await
+        .unwrap();
+    assert!(
+        apps.items
+            .iter()
+            .all(|d| d.spec.as_ref().and_then(|s| s.replicas) != Some(0)),
+        "nothing was stopped"
+    );
+    env.ok(&["uninstall", "cv", "--purge-backups", "--yes"])
+        .await;
     env.done().await;
 }

@@ -33,6 +33,7 @@ pub async fn run(global: &GlobalArgs, command: &BackupCommand) -> Result<()> {
                         c.sha256
                     );
                 }
+                println!("  in {}", b.location());
             } else {
                 print_structured(global.output, &b)?;
             }
@@ -157,11 +158,11 @@ fn size(bytes: u64) -> String {
     }
 }
 
-/// NAME TAKEN REVISION CREATED STATUS SIZE COMPONENTS, one line per backup.
+/// NAME TAKEN WHERE REVISION CREATED STATUS SIZE COMPONENTS, one line per backup.
 fn table(backups: &[Backup]) -> String {
     let mut out = format!(
-        "{:<17} {:<9} {:>8}  {:<20} {:<8} {:>10}  {}\n",
-        "NAME", "TAKEN", "REVISION", "CREATED", "STATUS", "SIZE", "COMPONENTS"
+        "{:<17} {:<9} {:<6} {:>8}  {:<20} {:<8} {:>10}  {}\n",
+        "NAME", "TAKEN", "WHERE", "REVISION", "CREATED", "STATUS", "SIZE", "COMPONENTS"
     );
     for b in backups {
         let components: Vec<&str> = b.components.iter().map(|c| c.component.as_str()).collect();
@@ -171,13 +172,14 @@ fn table(backups: &[Backup]) -> String {
             components.join(", ")
         };
         out.push_str(&format!(
-            "{:<17} {:<9} {:>8}  {:<20} {:<8} {:>10}  {what}\n",
+            "{:<17} {:<9} {:<6} {:>8}  {:<20} {:<8} {:>10}  {what}\n",
             b.name,
             if b.scheduled {
                 "scheduled"
             } else {
                 "on demand"
             },
+            if b.s3.is_some() { "s3" } else { "volume" },
             b.revision,
             b.created,
             b.status.as_str(),
@@ -219,6 +221,7 @@ mod tests {
                 restorable: true,
             }],
             scheduled: false,
+            s3: None,
         };
         let t = table(&[b]);
         assert!(t.contains("on demand"), "{t}");

@@ -61,14 +61,16 @@ pub struct Spec {
     pub backup_volume: Option<(Release, BackupSettings)>,
 }
 
-/// The backup volume a release with `backup.schedule` needs.
+/// The backup volume a release with `backup.schedule` needs (none when its
+/// backups go to S3).
 fn backup_volume(
     stack: &dyn crate::stacks::Stack,
     values: &crate::stacks::ResolvedValues,
     release: &Release,
 ) -> Result<Option<(Release, BackupSettings)>> {
     let settings = stack.backup_settings(values)?;
-    Ok((!settings.schedule.is_empty()).then(|| (release.clone(), settings)))
+    let needed = !settings.schedule.is_empty() && settings.s3.is_none();
+    Ok(needed.then(|| (release.clone(), settings)))
 }
 
 impl Spec {

@@ -268,8 +268,9 @@ pub struct Report {
     /// Requests beyond what the nodes can allocate: a warning, since autoscalers and
     /// pending pods may still resolve it.
     pub capacity: Option<String>,
-    /// Components the cluster is too old for, each with the ways out.
-    pub kubernetes: Vec<String>,
+    /// What the caller found before: components the cluster is too old for, each
+    /// with the ways out; a missing `backup.s3.existingSecret`.
+    pub found: Vec<String>,
 }
 
 impl Report {
@@ -292,7 +293,7 @@ impl Report {
                 self.denied.len()
             ));
         }
-        problems.extend(self.kubernetes.iter().cloned());
+        problems.extend(self.found.iter().cloned());
         problems.extend(self.cluster_wide.iter().map(ClusterWideNeed::problem));
         problems.extend(self.storage.iter().cloned());
         problems
@@ -347,14 +348,14 @@ pub fn kubernetes_versions(
 /// (plus creating the namespace, when the caller found it missing and will create
 /// it), storage classes, capacity. `switches`: the components whose RBAC an admin
 /// may create instead (none when the values cannot change, as in a rollback).
-/// `kubernetes`: what [`kubernetes_versions`] found.
+/// `found`: problems the caller found (what [`kubernetes_versions`] found).
 pub async fn check(
     session: &Session,
     plan: &Plan,
     namespace: &str,
     creates_namespace: bool,
     switches: &[RbacSwitch],
-    kubernetes: Vec<String>,
+    found: Vec<String>,
 ) -> Result<Report> {
     let manifests: Vec<Manifest> = plan.manifests().cloned().collect();
     let mut needed = required_permissions(&session.resolver, &manifests, namespace)
@@ -381,7 +382,7 @@ pub async fn check(
         denied,
         storage: storage_problems(&session.client, &manifests).await?,
         capacity: capacity_warning(&session.client, &manifests).await?,
-        kubernetes,
+        found,
     })
 }
 
@@ -395,12 +396,19 @@ pub async fn run_rendered(
     creates_namespace: bool,
     allow_unsupported_kubernetes: bool,
 ) -> Result<Report> {
-    let kubernetes = kubernetes_versions(
+    let mut found = kubernetes_versions(
         session,
         reporter,
         &prepared.stack.kube_requirements(&prepared.values)?,
         allow_unsupported_kubernetes,
     );
+    // The backup Jobs would wait for a mount that never comes.
+    if let Some(s3) = prepared.stack.backup_settings(&prepared.values)?.s3
+        && let Err(e) =
+            super::backup::s3_credentials(&session.client, &prepared.release.namespace, &s3).await
+    {
+        found.push(e.0);
+    }
     run(
         session,
         reporter,
@@ -408,7 +416,7 @@ pub async fn run_rendered(
         &prepared.release.namespace,
         creates_namespace,
         prepared.stack.rbac_switches(),
-        kubernetes,
+        found,
     )
     .await
 }
@@ -421,17 +429,9 @@ pub async fn run(
     namespace: &str,
     creates_namespace: bool,
     switches: &[RbacSwitch],
-    kubernetes: Vec<String>,
+    found: Vec<String>,
 ) -> Result<Report> {
-    let report = check(
-        session,
-        plan,
-        namespace,
-        creates_namespace,
-        switches,
-        kubernetes,
-    )
-    .await?;
+    let report = check(session, plan, namespace, creates_namespace, switches, found).await?;
     report.ensure_passed()?;
     if let Some(w) = &report.capacity {
         reporter.warn(w);

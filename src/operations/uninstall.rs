@@ -112,11 +112,17 @@ pub async fn run(
         reporter.info(format!("deleted {} PersistentVolumeClaims", claims.len()));
     }
     if opts.purge_backups {
-        let (records, volume) = super::backup::purge(&session.client, &namespace, &name).await?;
+        let (records, volume, in_s3) =
+            super::backup::purge(&session.client, &namespace, &name).await?;
         reporter.info(format!(
             "deleted {records} backup records{}",
             if volume { " and the backup volume" } else { "" }
         ));
+        for place in in_s3 {
+            reporter.warn(format!(
+                "the backups' files in {place} stay: delete them with your S3 tools or a lifecycle rule"
+            ));
+        }
     }
     match latest {
         Some(rev) if opts.keep_history => {

@@ -21,7 +21,10 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, ResourceRequirements};
 use serde_json::{Value, json};
 
-use crate::model::{BACKUP_OF_LABEL, BackupSpec, MANAGED_BY, Release, probe_labels};
+use crate::model::{
+    BACKUP_OF_LABEL, BackupSettings, BackupSpec, MANAGED_BY, Release, S3_SECRET_KEYS, S3Target,
+    probe_labels,
+};
 use crate::stacks::backup_scripts;
 
 /// Where the backup volume is mounted; each backup is a directory `<name>/`.
@@ -46,6 +49,55 @@ const NAME_FILE: &str = "/tmp/backup-name";
 const TERMINATION_LOG: &str = "/dev/termination-log";
 /// Bound on a scheduled backup's Job (a backup on demand takes `--timeout`).
 pub const SCHEDULED_DEADLINE: Duration = Duration::from_secs(2 * 3600);
+
+/// Where a Job finds or puts backups.
+#[derive(Debug, Clone)]
+pub enum Place {
+    /// The backup volume of this release (of a restore `--from`: of that one).
+    Volume { release: String },
+    /// S3, through a scratch directory of the pod.
+    S3(S3Place),
+}
+
+/// A release's backups in S3, and what a Job needs to reach them.
+#[derive(Debug, Clone)]
+pub struct S3Place {
+    pub target: S3Target,
+    /// `<prefix><namespace>/<release>/`.
+    pub prefix: String,
+    /// The client's image and pull policy (`backup.s3.image`).
+    pub image: (String, String),
+    /// The scratch directory's size limit (`backup.persistence.size`).
+    pub scratch: String,
+}
+
+impl Place {
+    /// Where backups of `release` go under `settings`.
+    pub fn of(release: &Release, settings: &BackupSettings) -> Place {
+        match &settings.s3 {
+            Some(target) => Place::S3(S3Place {
+                prefix: target.release_prefix(&release.namespace, &release.name),
+                target: target.clone(),
+                image: settings.s3_client.clone(),
+                scratch: settings.size.clone(),
+            }),
+            None => Place::Volume {
+                release: release.name.clone(),
+            },
+        }
+    }
+}
+
+/// Where the S3 client finds the keys.
+const S3_CREDENTIALS: &str = "/credentials/s3";
+// The S3 client, `curlimages/curl:8.14.1` (curl/curl-container at tag 8.14.1,
+// the probes' image and contract, `contracts::shared`): Alpine 3.22.0
+// (`Makefile`: `base=docker.io/alpine:3.22.0`) with BusyBox kept, so `sh`,
+// `sed`, `awk`, `tr`, `grep` and `sort` are there; its user is `curl_user`,
+// made by `adduser -S` and set by name (`create_appliance_image.sh`: `buildah
+// config --user curl_user`), so `runAsNonRoot` needs the pod's numeric 999; its
+// entrypoint runs a command given as is (`etc/entrypoint.sh`); CAs from
+// `CURL_CA_BUNDLE=/cacert.pem` (`create_base_image.sh`).
 
 /// `<release>-backup`: the CronJob of `backup.schedule`.
 pub fn cronjob_name(release: &str) -> String {
@@ -111,17 +163,43 @@ enum Kind {
     Scheduled,
     Restore,
     Delete,
+    /// Reads a backup's manifest from S3 (a restore without its record).
+    Manifest,
+}
+
+/// The step of a [`manifest_job`]: its termination message is the manifest.
+pub const MANIFEST_STEP: &str = "backup-manifest";
+
+/// What stackctl knows of a backup when it makes its Job, uploaded with it to S3
+/// as part of `stackctl.json`: what a restore without the record (another
+/// cluster, another namespace) needs besides the files' checksums. A scheduled
+/// backup's name is `@NAME@`, replaced by the one its first step chose.
+fn meta(release: &Release, name: &str, specs: &[&BackupSpec], scheduled: bool) -> String {
+    json!({
+        "name": name,
+        "release": release.name,
+        "namespace": release.namespace,
+        "stack": release.stack,
+        "revision": release.revision,
+        "scheduled": scheduled,
+        "components": specs.iter().map(|s| json!({
+            "component": s.component,
+            "file": s.file,
+            "version": s.version,
+            "restorable": s.restore.is_some(),
+        })).collect::<Vec<_>>(),
+    })
+    .to_string()
 }
 
 /// The pod around `init` and `main` containers: the volume, `/tmp`, the credential
 /// files of `specs` its step reads, Pod Security `restricted`.
 fn job(
     release: &Release,
-    kind: Kind,
+    (kind, place): (Kind, &Place),
     name: &str,
     specs: &[&BackupSpec],
-    init: &[Value],
-    main: &Value,
+    (init, main): (&[Value], &Value),
     deadline: Duration,
 ) -> Value {
     let restoring = kind == Kind::Restore;
@@ -129,6 +207,7 @@ fn job(
         Kind::Backup | Kind::Scheduled => job_name(&release.name, name),
         Kind::Restore => format!("{}-restore-{name}", release.name),
         Kind::Delete => format!("{}-backup-delete-{name}", release.name),
+        Kind::Manifest => format!("{}-backup-read-{name}", release.name),
     };
     let mut labels = json!(probe_labels(release, "backup"));
     if kind == Kind::Scheduled {
@@ -136,10 +215,23 @@ fn job(
     } else {
         labels[BACKUP_LABEL] = json!(name);
     }
-    let mut volumes = vec![
-        json!({"name": "backups", "persistentVolumeClaim": {"claimName": claim_name(&release.name)}}),
-        json!({"name": "tmp", "emptyDir": {}}),
-    ];
+    let backups = match place {
+        Place::Volume { release } => {
+            json!({"name": "backups", "persistentVolumeClaim": {"claimName": claim_name(release)}})
+        }
+        Place::S3(s3) => json!({"name": "backups", "emptyDir": {"sizeLimit": s3.scratch}}),
+    };
+    let mut volumes = vec![backups, json!({"name": "tmp", "emptyDir": {}})];
+    if let Place::S3(s3) = place {
+        volumes.push(json!({
+            "name": "s3-credentials",
+            "secret": {
+                "secretName": s3.target.secret,
+                "items": S3_SECRET_KEYS.map(|k| json!({"key": k, "path": k})),
+                "defaultMode": 0o440,
+            },
+        }));
+    }
     // Only the credentials the Job's own step reads: a backup never mounts the
     // restore's superuser password.
     for s in specs {
@@ -271,10 +363,44 @@ fn shell(spec: &BackupSpec, name: &str, script: &str, dir: &str) -> Value {
     })
 }
 
+/// A step of the S3 client (`backup.s3.image`) running `script` with `env`.
+fn s3_step(
+    spec: &BackupSpec,
+    s3: &S3Place,
+    name: &str,
+    script: &str,
+    extra: &[(&str, String)],
+) -> Value {
+    let mut env = vec![
+        ("S3_URL", s3.target.url.clone()),
+        ("S3_REGION", s3.target.region.clone()),
+        ("S3_SSE", s3.target.encryption.clone()),
+        ("S3_CREDENTIALS", S3_CREDENTIALS.to_string()),
+        ("TMPDIR", "/tmp".into()),
+        ("HOME", "/tmp".into()),
+    ];
+    env.extend(extra.iter().cloned());
+    json!({
+        "name": name,
+        "image": s3.image.0,
+        "imagePullPolicy": s3.image.1,
+        "command": ["sh", "-c", script],
+        "env": env.iter().map(|(k, v)| json!({"name": k, "value": v})).collect::<Vec<_>>(),
+        "volumeMounts": [
+            {"name": "backups", "mountPath": MOUNT},
+            {"name": "tmp", "mountPath": "/tmp"},
+            {"name": "s3-credentials", "mountPath": S3_CREDENTIALS, "readOnly": true},
+        ],
+        "resources": resources(spec),
+        "securityContext": security(),
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+    })
+}
+
 /// The Job that saves `specs` (at least one) as backup `name`.
 pub fn backup_job(
     release: &Release,
-    name: &str,
+    (name, place): (&str, &Place),
     specs: &[&BackupSpec],
     deadline: Duration,
 ) -> Result<Job> {
@@ -294,8 +420,27 @@ pub fn backup_job(
             )
         })
         .collect();
-    let list = shell(specs[0], "backup-done", r#"ls -ln "$DIR""#, &dir);
-    let job = job(release, Kind::Backup, name, specs, &init, &list, deadline);
+    let last = match place {
+        Place::Volume { .. } => shell(specs[0], "backup-done", r#"ls -ln "$DIR""#, &dir),
+        Place::S3(s3) => s3_step(
+            specs[0],
+            s3,
+            "backup-upload",
+            &backup_scripts::s3_upload(),
+            &[
+                ("DIR", dir.clone()),
+                ("KEY", format!("{}{name}/", s3.prefix)),
+            ],
+        ),
+    };
+    let job = job(
+        release,
+        (Kind::Backup, place),
+        name,
+        specs,
+        (&init, &last),
+        deadline,
+    );
     Ok(serde_json::from_value(job)?)
 }
 
@@ -304,7 +449,12 @@ pub fn backup_job(
 /// newest `keep` scheduled backups. Its metadata carries [`SCHEDULED_LABEL`] and
 /// [`BACKUP_OF_LABEL`], not the release's labels: its Jobs are backups, not
 /// objects of the release.
-pub fn scheduled_job_template(release: &Release, specs: &[&BackupSpec], keep: u32) -> Value {
+pub fn scheduled_job_template(
+    release: &Release,
+    specs: &[&BackupSpec],
+    keep: u32,
+    place: &Place,
+) -> Value {
     let first = specs[0];
     let naming = crate::model::Step {
         script: backup_scripts::scheduled_name(),
@@ -340,23 +490,40 @@ pub fn scheduled_job_template(release: &Release, specs: &[&BackupSpec], keep: u3
             ],
         )
     }));
-    let mut keep_step = shell(first, "backup-keep", &backup_scripts::keep_newest(), MOUNT);
-    keep_step["env"] = json!([
-        {"name": "ROOT", "value": MOUNT},
-        {"name": "NAME_FILE", "value": NAME_FILE},
-        {"name": "KEEP", "value": keep.to_string()},
-    ]);
-    keep_step["volumeMounts"] = json!([
-        {"name": "backups", "mountPath": MOUNT},
-        {"name": "tmp", "mountPath": "/tmp"},
-    ]);
+    let keep_step = match place {
+        Place::Volume { .. } => {
+            let mut step = shell(first, "backup-keep", &backup_scripts::keep_newest(), MOUNT);
+            step["env"] = json!([
+                {"name": "ROOT", "value": MOUNT},
+                {"name": "NAME_FILE", "value": NAME_FILE},
+                {"name": "KEEP", "value": keep.to_string()},
+            ]);
+            step["volumeMounts"] = json!([
+                {"name": "backups", "mountPath": MOUNT},
+                {"name": "tmp", "mountPath": "/tmp"},
+            ]);
+            step
+        }
+        Place::S3(s3) => s3_step(
+            first,
+            s3,
+            "backup-keep",
+            &backup_scripts::s3_keep_newest(),
+            &[
+                ("ROOT", MOUNT.into()),
+                ("NAME_FILE", NAME_FILE.into()),
+                ("KEY", s3.prefix.clone()),
+                ("KEEP", keep.to_string()),
+                ("BACKUP_META", meta(release, "@NAME@", specs, true)),
+            ],
+        ),
+    };
     let job = job(
         release,
-        Kind::Scheduled,
+        (Kind::Scheduled, place),
         "",
         specs,
-        &init,
-        &keep_step,
+        (&init, &keep_step),
         SCHEDULED_DEADLINE,
     );
     json!({
@@ -375,27 +542,39 @@ pub fn scheduled_job_template(release: &Release, specs: &[&BackupSpec], keep: u3
 /// against the recorded checksum.
 pub fn restore_job(
     release: &Release,
-    (source, name): (&str, &str),
+    (name, place): (&str, &Place),
     parts: &[(&BackupSpec, &SavedFile)],
     deadline: Duration,
 ) -> Result<Job> {
     let dir = format!("{MOUNT}/{name}");
-    let init: Vec<Value> = parts
-        .iter()
-        .filter_map(|(spec, saved)| {
-            let step = spec.restore.as_ref()?;
-            Some(container(
-                &step_name("restore", &spec.component),
-                spec,
-                step,
-                spec.dump.credentials.len(),
-                &[
-                    ("IN", format!("{dir}/{}", saved.file)),
-                    ("EXPECTED_SHA256", saved.sha256.clone()),
-                ],
-            ))
-        })
-        .collect();
+    let mut init: Vec<Value> = Vec::new();
+    if let (Place::S3(s3), Some((first, _))) = (place, parts.first()) {
+        let files: Vec<&str> = parts.iter().map(|(_, saved)| saved.file.as_str()).collect();
+        init.push(s3_step(
+            first,
+            s3,
+            "restore-download",
+            &backup_scripts::s3_download(),
+            &[
+                ("DIR", dir.clone()),
+                ("KEY", format!("{}{name}/", s3.prefix)),
+                ("FILES", files.join(" ")),
+            ],
+        ));
+    }
+    init.extend(parts.iter().filter_map(|(spec, saved)| {
+        let step = spec.restore.as_ref()?;
+        Some(container(
+            &step_name("restore", &spec.component),
+            spec,
+            step,
+            spec.dump.credentials.len(),
+            &[
+                ("IN", format!("{dir}/{}", saved.file)),
+                ("EXPECTED_SHA256", saved.sha256.clone()),
+            ],
+        ))
+    }));
     let specs: Vec<&BackupSpec> = parts.iter().map(|(s, _)| *s).collect();
     let done = shell(
         specs[0],
@@ -403,15 +582,45 @@ pub fn restore_job(
         r#"echo "restored from $DIR""#,
         &dir,
     );
-    let mut job = job(release, Kind::Restore, name, &specs, &init, &done, deadline);
-    let volumes = job["spec"]["template"]["spec"]["volumes"].as_array_mut();
-    if let Some(backups) = volumes
-        .into_iter()
-        .flatten()
-        .find(|v| v["name"] == "backups")
-    {
-        backups["persistentVolumeClaim"]["claimName"] = json!(claim_name(source));
-    }
+    let job = job(
+        release,
+        (Kind::Restore, place),
+        name,
+        &specs,
+        (&init, &done),
+        deadline,
+    );
+    Ok(serde_json::from_value(job)?)
+}
+
+/// The Job that reads backup `name`'s manifest (`stackctl.json`) from `s3`,
+/// under the prefix of the release it was taken of, as its step's termination
+/// message. Run in the image of `spec` for its resources only.
+pub fn manifest_job(
+    release: &Release,
+    (name, s3): (&str, &S3Place),
+    spec: &BackupSpec,
+    deadline: Duration,
+) -> Result<Job> {
+    let step = s3_step(
+        spec,
+        s3,
+        MANIFEST_STEP,
+        &backup_scripts::s3_manifest(),
+        &[
+            ("KEY", format!("{}{name}/", s3.prefix)),
+            ("RESULT_FILE", TERMINATION_LOG.into()),
+        ],
+    );
+    let place = Place::S3(s3.clone());
+    let job = job(
+        release,
+        (Kind::Manifest, &place),
+        name,
+        &[],
+        (&[], &step),
+        deadline,
+    );
     Ok(serde_json::from_value(job)?)
 }
 
@@ -424,13 +633,29 @@ pub struct SavedFile {
 /// The Job that removes backup `name`'s files, in the image of `spec`.
 pub fn delete_job(
     release: &Release,
-    name: &str,
+    (name, place): (&str, &Place),
     spec: &BackupSpec,
     deadline: Duration,
 ) -> Result<Job> {
     let dir = format!("{MOUNT}/{name}");
-    let rm = shell(spec, "backup-delete", r#"rm -rf -- "$DIR""#, &dir);
-    let job = job(release, Kind::Delete, name, &[], &[], &rm, deadline);
+    let rm = match place {
+        Place::Volume { .. } => shell(spec, "backup-delete", r#"rm -rf -- "$DIR""#, &dir),
+        Place::S3(s3) => s3_step(
+            spec,
+            s3,
+            "backup-delete",
+            &backup_scripts::s3_delete(),
+            &[("KEY", format!("{}{name}/", s3.prefix))],
+        ),
+    };
+    let job = job(
+        release,
+        (Kind::Delete, place),
+        name,
+        &[],
+        (&[], &rm),
+        deadline,
+    );
     Ok(serde_json::from_value(job)?)
 }
 

@@ -326,24 +326,62 @@ list() {
     token=$(tr '<' '\n' < "$page" | sed -n 's/^NextContinuationToken>//p')
   done
 }
+# `upload DIR KEY`: every file of DIR, then what a restore without the backup's
+# record reads: `SHA256SUMS` (for `sha256sum -c` by hand too) and
+# `stackctl.json` (`$BACKUP_META`, what stackctl knew when it made the Job, and
+# each file's size and checksum); `.complete` last, so a backup without it never
+# finished uploading. Sets `n`, the number of files.
+upload() {
+  n=0
+  meta="${TMPDIR:-/tmp}/stackctl.json"
+  sums="${TMPDIR:-/tmp}/SHA256SUMS"
+  files=
+  : > "$sums"
+  for f in "$1"/* "$1"/.[!.]*; do
+    [ -f "$f" ] || continue
+    b=$(basename "$f")
+    case "$b" in .complete|SHA256SUMS|stackctl.json) continue ;; esac
+    put "$f" "$2$b"
+    case "$b" in .*) continue ;; esac
+    sum=$(sha256sum "$f" | cut -d ' ' -f 1)
+    printf '%s  %s\n' "$sum" "$b" >> "$sums"
+    bytes=$(wc -c < "$f" | tr -d ' ')
+    files="$files${files:+,}$(printf '{"file":"%s","bytes":%s,"sha256":"%s"}' "$b" "$bytes" "$sum")"
+    n=$((n + 1))
+  done
+  put "$sums" "${2}SHA256SUMS"
+  printf '{"backup":%s,"files":[%s]}' "${BACKUP_META:-"{}"}" "$files" > "$meta"
+  put "$meta" "${2}stackctl.json"
+  : > "${TMPDIR:-/tmp}/.complete"
+  put "${TMPDIR:-/tmp}/.complete" "$2.complete"
+}
 "#;
 
 /// The last step of a backup to S3: every file of the backup's directory `$DIR`
-/// goes to `$KEY` (the backup's prefix, ending in `/`), then an empty
-/// `.complete`: a backup without it never finished uploading. Env: as
-/// [`S3_COMMON`], with `DIR` and `KEY`.
+/// goes to `$KEY` (the backup's prefix, ending in `/`) with its manifest, then an
+/// empty `.complete` (see `upload` in [`S3_COMMON`]). Env: as [`S3_COMMON`], with
+/// `DIR`, `KEY` and `BACKUP_META`.
 pub fn s3_upload() -> String {
     format!(
-        r#"{S3_COMMON}n=0
-for f in "$DIR"/* "$DIR"/.[!.]*; do
-  [ -f "$f" ] || continue
-  [ "$(basename "$f")" = .complete ] && continue
-  put "$f" "$KEY$(basename "$f")"
-  n=$((n + 1))
-done
-: > "${{TMPDIR:-/tmp}}/.complete"
-put "${{TMPDIR:-/tmp}}/.complete" "$KEY.complete"
+        r#"{S3_COMMON}upload "$DIR" "$KEY"
 echo "uploaded $n files to $S3_URL/$KEY"
+"#
+    )
+}
+
+/// What a restore reads of a backup in S3 whose record is gone (another cluster,
+/// another namespace): its `stackctl.json`, once `.complete` says it is whole,
+/// as the step's result (its termination message). Env: as [`S3_COMMON`], with
+/// `KEY` and `RESULT_FILE`.
+pub fn s3_manifest() -> String {
+    format!(
+        r#"{S3_COMMON}[ -n "$(list "$KEY.complete" keys)" ] || {{
+  echo "no complete backup at $S3_URL/$KEY" >&2
+  exit 1
+}}
+get "${{KEY}}stackctl.json" "${{TMPDIR:-/tmp}}/stackctl.json"
+cat "${{TMPDIR:-/tmp}}/stackctl.json"
+if [ -n "${{RESULT_FILE:-}}" ]; then cat "${{TMPDIR:-/tmp}}/stackctl.json" > "$RESULT_FILE"; fi
 "#
     )
 }
@@ -387,12 +425,8 @@ echo "deleted $n objects under $S3_URL/$KEY"
 pub fn s3_keep_newest() -> String {
     format!(
         r#"{S3_COMMON}name=$(cat "$NAME_FILE")
-for f in "$ROOT/$name"/* "$ROOT/$name"/.[!.]*; do
-  [ -f "$f" ] || continue
-  put "$f" "$KEY$name/$(basename "$f")"
-done
-: > "${{TMPDIR:-/tmp}}/.complete"
-put "${{TMPDIR:-/tmp}}/.complete" "$KEY$name/.complete"
+BACKUP_META=$(printf '%s' "${{BACKUP_META:-"{{}}"}}" | sed "s/@NAME@/$name/")
+upload "$ROOT/$name" "$KEY$name/"
 echo "uploaded $name to $S3_URL/$KEY$name/"
 work="${{TMPDIR:-/tmp}}/s3.keep"
 list "$KEY" dirs | sort -r > "$work.dirs"

@@ -1,5 +1,5 @@
 //! `stackctl backup`: each data service saved with its own tooling, to a volume
-//! the release owns, one record per backup.
+//! the release owns or to S3 (`backup.s3`), one record per backup.
 
 pub mod record;
 pub mod restore;
@@ -7,5 +7,6 @@ mod run;
 pub mod scheduled;
 
 pub use run::{
-    CreateOptions, Summary, create, delete, ensure_volume, list, purge, select, summary,
+    CreateOptions, Summary, create, delete, ensure_volume, list, purge, s3_credentials, select,
+    summary,
 };

@@ -17,7 +17,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::model::MANAGED_BY;
+use crate::model::{BackupSettings, MANAGED_BY, S3Target};
+use crate::stacks::backup_jobs::{Place, S3Place};
 
 pub const SECRET_TYPE: &str = "stackctl.dev/backup.v1";
 pub use crate::model::BACKUP_OF_LABEL;
@@ -73,12 +74,117 @@ pub struct Backup {
     /// Taken by `backup.schedule`, so subject to `backup.keep`.
     #[serde(default)]
     pub scheduled: bool,
+    /// Where its files went, when to S3 (`backup.s3`); `None`: the release's
+    /// backup volume, `<name>/`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3: Option<S3Target>,
 }
 
 impl Backup {
     pub fn bytes(&self) -> u64 {
         self.components.iter().map(|c| c.bytes).sum()
     }
+
+    /// Where its Jobs find its files: where it went, whatever `backup.s3` says
+    /// now; `settings` give the S3 client and the scratch size.
+    pub fn place(&self, settings: &BackupSettings) -> Place {
+        match &self.s3 {
+            Some(target) => Place::S3(S3Place {
+                prefix: target.release_prefix(&self.namespace, &self.release),
+                target: target.clone(),
+                image: settings.s3_client.clone(),
+                scratch: settings.size.clone(),
+            }),
+            None => Place::Volume {
+                release: self.release.clone(),
+            },
+        }
+    }
+
+    /// Where it is, for people.
+    pub fn location(&self) -> String {
+        match &self.s3 {
+            Some(t) => format!(
+                "{}{}/",
+                t.describe(&self.namespace, &self.release),
+                self.name
+            ),
+            None => format!(
+                "volume {}, {}/",
+                crate::stacks::backup_jobs::claim_name(&self.release),
+                self.name
+            ),
+        }
+    }
+}
+
+/// A backup as its S3 manifest (`stackctl.json`, see
+/// `stacks::backup_scripts::s3_manifest`) tells it, found under `target`: what a
+/// restore without the record reads. Every file the manifest lists with a
+/// component, with its size and checksum as measured where it was uploaded.
+pub fn from_manifest(text: &str, target: &S3Target) -> Result<Backup> {
+    #[derive(Deserialize)]
+    struct Component {
+        component: String,
+        file: String,
+        version: String,
+        restorable: bool,
+    }
+    #[derive(Deserialize)]
+    struct Meta {
+        name: String,
+        release: String,
+        namespace: String,
+        stack: String,
+        revision: u32,
+        #[serde(default)]
+        scheduled: bool,
+        components: Vec<Component>,
+    }
+    #[derive(Deserialize)]
+    struct File {
+        file: String,
+        bytes: u64,
+        sha256: String,
+    }
+    #[derive(Deserialize)]
+    struct Manifest {
+        backup: Meta,
+        files: Vec<File>,
+    }
+    let m: Manifest = serde_json::from_str(text.trim())
+        .with_context(|| format!("reading the backup's stackctl.json: {:?}", text.trim()))?;
+    let mut components = Vec::new();
+    for c in m.backup.components {
+        let Some(f) = m.files.iter().find(|f| f.file == c.file) else {
+            bail!(
+                "the backup's stackctl.json names {} for {}, and no such file was uploaded",
+                c.file,
+                c.component
+            );
+        };
+        components.push(Saved {
+            component: c.component,
+            file: c.file,
+            bytes: f.bytes,
+            sha256: f.sha256.clone(),
+            version: c.version,
+            restorable: c.restorable,
+        });
+    }
+    Ok(Backup {
+        name: m.backup.name,
+        release: m.backup.release,
+        namespace: m.backup.namespace,
+        stack: m.backup.stack,
+        revision: m.backup.revision,
+        created: String::new(),
+        status: BackupStatus::Complete,
+        message: String::new(),
+        components,
+        scheduled: m.backup.scheduled,
+        s3: Some(target.clone()),
+    })
 }
 
 pub fn secret_name(release: &str, name: &str) -> String {
@@ -181,6 +287,7 @@ mod tests {
                 restorable: true,
             }],
             scheduled: false,
+            s3: None,
         }
     }
 

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::Api;
-use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::wait::await_condition;
 use serde_json::json;
 
@@ -132,39 +132,77 @@ pub async fn plan(session: &Session, opts: &RestoreOptions) -> Result<RestorePla
     let store = Store::new(session.client.clone(), &t.namespace);
     let pending = scheduled::find(&session.client, &store, &t.name).await?;
     scheduled::refuse_if_running(&pending, "restore")?;
-    let source = opts.from.clone().unwrap_or_else(|| t.name.clone());
-    let from_source = if source == t.name {
+    let Some(current) = store.last_deployed(&t.name).await? else {
+        return Err(Refused(format!("release {} has no deployed revision", t.name)).into());
+    };
+    let (stack, release, values) = recorded_stack(&current)?;
+    let volume = stack.backup_settings(&values)?;
+    // `--from [NAMESPACE/]RELEASE`.
+    let (source_ns, source) = match opts.from.as_deref().map(|f| f.split_once('/')) {
+        Some(Some((ns, r))) => (ns.to_string(), r.to_string()),
+        Some(None) => (t.namespace.clone(), opts.from.clone().unwrap_or_default()),
+        None => (t.namespace.clone(), t.name.clone()),
+    };
+    let here = source_ns == t.namespace;
+    let from_source = if !here {
+        scheduled::Scheduled::default()
+    } else if source == t.name {
         pending
     } else {
         scheduled::find(&session.client, &store, &source).await?
     };
     let secrets: Api<Secret> = Api::namespaced(session.client.clone(), &t.namespace);
-    let backup = match secrets
-        .get_opt(&record::secret_name(&source, &opts.name))
-        .await?
-    {
-        Some(secret) => record::from_secret(&secret)?,
+    let record = if here {
+        secrets
+            .get_opt(&record::secret_name(&source, &opts.name))
+            .await?
+    } else {
+        None
+    };
+    let found = match record {
+        Some(secret) => Some(record::from_secret(&secret)?),
         None => from_source
             .finished
             .into_iter()
             .map(|f| f.backup)
-            .find(|b| b.name == opts.name)
-            .ok_or_else(|| {
-                Refused(format!(
-                    "release {source} has no backup {} (see `stackctl backup list {source}`)",
-                    opts.name
-                ))
-            })?,
+            .find(|b| b.name == opts.name),
     };
-    let Some(current) = store.last_deployed(&t.name).await? else {
-        return Err(Refused(format!("release {} has no deployed revision", t.name)).into());
+    let backup = match (found, &volume.s3) {
+        (Some(b), _) => b,
+        // No record here (another cluster, another namespace, records lost):
+        // the bucket this release backs up to may hold it.
+        (None, Some(target)) => {
+            let specs = stack.backups(&values, &release)?;
+            let Some(first) = specs.first() else {
+                return Err(Refused(format!("release {} backs up nothing", t.name)).into());
+            };
+            super::run::s3_credentials(&session.client, &t.namespace, target).await?;
+            let place = job::S3Place {
+                prefix: target.release_prefix(&source_ns, &source),
+                target: target.clone(),
+                image: volume.s3_client.clone(),
+                scratch: volume.size.clone(),
+            };
+            read_manifest(session, &release, (&opts.name, &place), first, opts.timeout).await?
+        }
+        (None, None) => {
+            return Err(Refused(format!(
+                "release {source} has no backup {} in namespace {source_ns} (see `stackctl backup list {source}`); one in S3 is found once this release has backup.s3 set to its bucket",
+                opts.name
+            ))
+            .into());
+        }
     };
-    let (stack, release, values) = recorded_stack(&current)?;
     let parts = choose(
         &backup,
         &stack.backups(&values, &release)?,
         &opts.components,
     )?;
+    // Checked before anything stops: the backup's S3 keys, and those the safety
+    // backup goes with.
+    for s3 in backup.s3.iter().chain(&volume.s3) {
+        super::run::s3_credentials(&session.client, &t.namespace, s3).await?;
+    }
     let stored = stored_objects(&current);
     let apps = stored
         .iter()
@@ -176,7 +214,7 @@ pub async fn plan(session: &Session, opts: &RestoreOptions) -> Result<RestorePla
     let schedule = stored.into_iter().find(|m| m.kind == "CronJob");
     Ok(RestorePlan {
         probes: stack.probes(&values, &release)?,
-        volume: stack.backup_settings(&values)?,
+        volume,
         release,
         backup,
         parts,
@@ -185,6 +223,49 @@ pub async fn plan(session: &Session, opts: &RestoreOptions) -> Result<RestorePla
         revision: current.revision,
         values: current.values.clone(),
     })
+}
+
+/// Backup `name`'s manifest under `s3.prefix`, read by a Job (stackctl itself
+/// may not reach the S3 endpoint; the cluster does): the Job and its pod are
+/// the only writes, deleted again.
+async fn read_manifest(
+    session: &Session,
+    release: &Release,
+    (name, s3): (&str, &job::S3Place),
+    spec: &BackupSpec,
+    timeout: Duration,
+) -> Result<Backup> {
+    let job = job::manifest_job(release, (name, s3), spec, timeout)?;
+    let job_name = job.metadata.name.clone().unwrap_or_default();
+    let jobs: Api<Job> = Api::namespaced(session.client.clone(), &release.namespace);
+    jobs.create(&PostParams::default(), &job)
+        .await
+        .context("creating the Job that reads the backup's manifest from S3")?;
+    let waited = wait_for_job(session, &job, timeout).await;
+    let pods: Api<Pod> = Api::namespaced(session.client.clone(), &release.namespace);
+    let said = pods
+        .list(&ListParams::default().labels(&format!("job-name={job_name}")))
+        .await?
+        .items
+        .first()
+        .and_then(|p| scheduled::terminated(p, job::MANIFEST_STEP))
+        .map(|(_, message)| message);
+    let _ = jobs.delete(&job_name, &DeleteParams::background()).await;
+    let where_ = format!("{}/{}{name}/", s3.target.url, s3.prefix);
+    match (waited, said) {
+        (Ok(()), Some(text)) => record::from_manifest(&text, &s3.target)
+            .with_context(|| format!("the backup at {where_}")),
+        (Ok(()), None) => Err(anyhow::anyhow!(
+            "reading the backup at {where_}: its Job's pod is gone"
+        )),
+        (Err(e), said) => Err(Refused(format!(
+            "no backup {name} at {where_}: {}",
+            said.filter(|s| !s.trim().is_empty())
+                .unwrap_or_else(|| e.to_string())
+                .trim()
+        ))
+        .into()),
+    }
 }
 
 /// How a restore went.
@@ -453,7 +534,7 @@ async fn restore(
         plan.parts.iter().map(|(s, _)| s).zip(&files).collect();
     let job = job::restore_job(
         &plan.release,
-        (&plan.backup.release, &plan.backup.name),
+        (&plan.backup.name, &plan.backup.place(&plan.volume)),
         &parts,
         timeout,
     )?;
@@ -518,6 +599,7 @@ mod tests {
             message: String::new(),
             components,
             scheduled: false,
+            s3: None,
         }
     }
 

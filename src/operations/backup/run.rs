@@ -14,7 +14,7 @@ use super::record::{
 };
 use super::scheduled;
 use crate::cluster::Session;
-use crate::model::{BackupSettings, BackupSpec, Manifest, Phase};
+use crate::model::{BackupSettings, BackupSpec, Manifest, Phase, S3_SECRET_KEYS, S3Target};
 use crate::operations::failure::Refused;
 use crate::operations::progress::Reporter;
 use crate::operations::{guard, recorded_stack, target};
@@ -156,9 +156,13 @@ pub(super) async fn take(
 ) -> Result<Backup> {
     let client = &session.client;
     let ns = &release.namespace;
-    ensure_volume(client, reporter, release, volume).await?;
+    let place = job::Place::of(release, volume);
+    match &volume.s3 {
+        None => ensure_volume(client, reporter, release, volume).await?,
+        Some(target) => s3_credentials(client, ns, target).await?,
+    }
     let name = free_name(client, release).await?;
-    let job = job::backup_job(release, &name, chosen, timeout)?;
+    let job = job::backup_job(release, (&name, &place), chosen, timeout)?;
     let jobs: Api<Job> = Api::namespaced(client.clone(), ns);
     jobs.create(&PostParams::default(), &job)
         .await
@@ -201,6 +205,7 @@ pub(super) async fn take(
         message: String::new(),
         components: Vec::new(),
         scheduled: false,
+        s3: volume.s3.clone(),
     };
     let results = pod.as_ref().map(|p| saved(p, chosen));
     match (waited, results) {
@@ -256,6 +261,47 @@ pub async fn ensure_volume(
         volume.size
     ));
     Ok(())
+}
+
+/// Refuses, naming the Secret and the key, when `backup.s3.existingSecret` is
+/// missing or lacks a key: its Job would wait for a mount that never comes.
+pub async fn s3_credentials(
+    client: &kube::Client,
+    namespace: &str,
+    target: &S3Target,
+) -> Result<(), Refused> {
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let found = secrets.get_opt(&target.secret).await.map_err(|e| {
+        Refused(format!(
+            "backup.s3.existingSecret: reading Secret {namespace}/{}: {e}",
+            target.secret
+        ))
+    })?;
+    let Some(secret) = found else {
+        return Err(Refused(format!(
+            "backup.s3.existingSecret: Secret {namespace}/{} does not exist; create it with \
+             `kubectl -n {namespace} create secret generic {} --from-literal=AWS_ACCESS_KEY_ID=… \
+             --from-literal=AWS_SECRET_ACCESS_KEY=…`",
+            target.secret, target.secret
+        )));
+    };
+    let has = |k: &str| {
+        secret.data.as_ref().is_some_and(|d| d.contains_key(k))
+            || secret
+                .string_data
+                .as_ref()
+                .is_some_and(|d| d.contains_key(k))
+    };
+    let missing: Vec<&str> = S3_SECRET_KEYS.into_iter().filter(|k| !has(k)).collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(Refused(format!(
+            "backup.s3.existingSecret: Secret {namespace}/{} has no key {}",
+            target.secret,
+            missing.join(" and no key ")
+        )))
+    }
 }
 
 fn fail(backup: &mut Backup, why: String) {
@@ -388,17 +434,17 @@ pub async fn delete(
     let secrets: Api<Secret> = Api::namespaced(session.client.clone(), &t.namespace);
     let secret_name = record::secret_name(&t.name, name);
     let store = Store::new(session.client.clone(), &t.namespace);
-    if !all(&session.client, &store, &t.name)
+    let Some(target) = all(&session.client, &store, &t.name)
         .await?
-        .iter()
-        .any(|b| b.name == name)
-    {
+        .into_iter()
+        .find(|b| b.name == name)
+    else {
         return Err(Refused(format!(
             "release {} has no backup {name} (see `stackctl backup list`)",
             t.name
         ))
         .into());
-    }
+    };
     let Some(current) = store.latest(&t.name).await? else {
         return Err(Refused(format!("release {} has no revisions", t.name)).into());
     };
@@ -411,13 +457,18 @@ pub async fn delete(
         ))
         .into());
     };
-    let keep = stack.backup_settings(&values)?.keep;
+    let settings = stack.backup_settings(&values)?;
+    let keep = settings.keep;
+    let place = target.place(&settings);
+    if let Some(s3) = &target.s3 {
+        s3_credentials(&session.client, &t.namespace, s3).await?;
+    }
     let lock = guard::acquire(session, &store, reporter, &t.name, "backup delete").await?;
     let result = async {
         // A scheduled backup not recorded yet is recorded first, so that what
         // follows deletes one thing, whichever it was.
         scheduled::adopt(&session.client, reporter, &store, &t.name, keep).await?;
-        let job = job::delete_job(&release_ref, name, image_of, timeout)?;
+        let job = job::delete_job(&release_ref, (name, &place), image_of, timeout)?;
         let jobs: Api<Job> = Api::namespaced(session.client.clone(), &t.namespace);
         jobs.create(&PostParams::default(), &job)
             .await
@@ -445,9 +496,22 @@ pub async fn delete(
 }
 
 /// Deletes every backup record of `release` and its backup volume: how many records,
-/// and whether there was a volume.
-pub async fn purge(client: &kube::Client, namespace: &str, release: &str) -> Result<(usize, bool)> {
+/// whether there was a volume, and where in S3 backups were left: stackctl deletes
+/// objects in S3 one backup at a time (`backup delete`), never a whole prefix
+/// unasked.
+pub async fn purge(
+    client: &kube::Client,
+    namespace: &str,
+    release: &str,
+) -> Result<(usize, bool, Vec<String>)> {
     let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let mut left_in_s3: Vec<String> = records(client, namespace, release)
+        .await?
+        .iter()
+        .filter_map(|b| Some(b.s3.as_ref()?.describe(namespace, release)))
+        .collect();
+    left_in_s3.sort();
+    left_in_s3.dedup();
     let records: Vec<String> = secrets
         .list(&ListParams::default().labels(&format!("{BACKUP_OF_LABEL}={release}")))
         .await?
@@ -479,7 +543,7 @@ pub async fn purge(client: &kube::Client, namespace: &str, release: &str) -> Res
         Err(kube::Error::Api(s)) if s.code == 404 => false,
         Err(e) => return Err(e).context("deleting the backup volume"),
     };
-    Ok((records.len(), volume))
+    Ok((records.len(), volume, left_in_s3))
 }
 
 /// What `status` says of a release's backups.

@@ -125,6 +125,8 @@ pub async fn find(client: &kube::Client, store: &Store, release: &str) -> Result
             message: String::new(),
             components: Vec::new(),
             scheduled: true,
+            // Where that revision's CronJob sent it.
+            s3: stack.backup_settings(&values)?.s3,
         };
         let chosen: Vec<&BackupSpec> = template_steps(&job)
             .iter()
@@ -172,7 +174,7 @@ fn template_steps(job: &Job) -> Vec<String> {
 }
 
 /// A container's exit code and termination message, once it ended.
-fn terminated(pod: &Pod, container: &str) -> Option<(i32, String)> {
+pub(super) fn terminated(pod: &Pod, container: &str) -> Option<(i32, String)> {
     let s = pod.status.as_ref()?;
     s.init_container_statuses
         .iter()
@@ -320,6 +322,7 @@ mod tests {
             message: String::new(),
             components: Vec::new(),
             scheduled,
+            s3: None,
         }
     }
 

@@ -71,6 +71,7 @@ mod tests {
             message: "step mysql exited with 2: Access denied".into(),
             components: Vec::new(),
             scheduled: true,
+            s3: None,
         }
     }
 

@@ -32,6 +32,12 @@ fn spec(component: &str, file: &str) -> BackupSpec {
     }
 }
 
+fn on_volume(release: &str) -> Place {
+    Place::Volume {
+        release: release.into(),
+    }
+}
+
 /// A container's env as name → value.
 fn env_of(c: &Value) -> std::collections::BTreeMap<&str, &str> {
     c["env"]
@@ -52,7 +58,7 @@ fn one_pod_dumps_each_component_in_its_own_image_to_the_volume() {
     let job = value(
         &backup_job(
             &release(),
-            "20261130-203000",
+            ("20261130-203000", &on_volume("cv")),
             &[&m, &r],
             Duration::from_secs(600),
         )
@@ -150,8 +156,15 @@ fn the_volume_is_no_object_of_the_release() {
 #[test]
 fn deleting_removes_only_the_backups_directory() {
     let m = spec("mysql", "mysql.sql.gz");
-    let job =
-        value(&delete_job(&release(), "20261130-203000", &m, Duration::from_secs(60)).unwrap());
+    let job = value(
+        &delete_job(
+            &release(),
+            ("20261130-203000", &on_volume("cv")),
+            &m,
+            Duration::from_secs(60),
+        )
+        .unwrap(),
+    );
     let c = &job["spec"]["template"]["spec"]["containers"][0];
     assert_eq!(
         c["env"][0],
@@ -179,7 +192,7 @@ fn a_restore_checks_each_file_against_its_recorded_checksum() {
     let job = value(
         &restore_job(
             &release(),
-            ("cv", "20261130-203000"),
+            ("20261130-203000", &on_volume("cv")),
             &[(&m, &saved)],
             Duration::from_secs(60),
         )
@@ -190,7 +203,7 @@ fn a_restore_checks_each_file_against_its_recorded_checksum() {
     let other = value(
         &restore_job(
             &release(),
-            ("old", "20261130-203000"),
+            ("20261130-203000", &on_volume("old")),
             &[(&m, &saved)],
             Duration::from_secs(60),
         )
@@ -235,7 +248,15 @@ fn a_restore_checks_each_file_against_its_recorded_checksum() {
     );
 
     // And a backup never mounts the restore's credential.
-    let job = value(&backup_job(&release(), "b", &[&m], Duration::from_secs(60)).unwrap());
+    let job = value(
+        &backup_job(
+            &release(),
+            ("b", &on_volume("cv")),
+            &[&m],
+            Duration::from_secs(60),
+        )
+        .unwrap(),
+    );
     let names: Vec<String> = job["spec"]["template"]["spec"]["volumes"]
         .as_array()
         .unwrap()
@@ -245,5 +266,149 @@ fn a_restore_checks_each_file_against_its_recorded_checksum() {
     assert!(
         names.contains(&"mysql-0".to_string()) && !names.contains(&"mysql-1".to_string()),
         "{names:?}"
+    );
+}
+
+fn on_s3() -> Place {
+    Place::S3(S3Place {
+        target: S3Target {
+            url: "https://s3.example.com/backups".into(),
+            region: "eu-west-1".into(),
+            prefix: "team/".into(),
+            secret: "s3-keys".into(),
+            encryption: "AES256".into(),
+        },
+        prefix: "team/logs/cv/".into(),
+        image: ("curlimages/curl:8.14.1".into(), "IfNotPresent".into()),
+        scratch: "5Gi".into(),
+    })
+}
+
+fn volume_named<'a>(job: &'a Value, name: &str) -> &'a Value {
+    job["spec"]["template"]["spec"]["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == name)
+        .unwrap_or_else(|| panic!("no volume {name}"))
+}
+
+/// To S3, the dumps write to a scratch directory of the volume's size, and a
+/// last step in the S3 client's image uploads it under the release's prefix,
+/// with the keys from the user's Secret as files, never in the env.
+#[test]
+fn a_backup_to_s3_dumps_to_scratch_and_uploads_under_the_releases_prefix() {
+    let m = spec("mysql", "mysql.sql.gz");
+    let job = value(
+        &backup_job(
+            &release(),
+            ("20261201-010000", &on_s3()),
+            &[&m],
+            Duration::from_secs(60),
+        )
+        .unwrap(),
+    );
+    let pod = &job["spec"]["template"]["spec"];
+    assert_eq!(
+        volume_named(&job, "backups"),
+        &json!({"name": "backups", "emptyDir": {"sizeLimit": "5Gi"}}),
+        "no claim: nothing of the volume is needed"
+    );
+    assert_eq!(
+        volume_named(&job, "s3-credentials")["secret"],
+        json!({
+            "secretName": "s3-keys",
+            "items": [
+                {"key": "AWS_ACCESS_KEY_ID", "path": "AWS_ACCESS_KEY_ID"},
+                {"key": "AWS_SECRET_ACCESS_KEY", "path": "AWS_SECRET_ACCESS_KEY"},
+            ],
+            "defaultMode": 0o440,
+        })
+    );
+    let upload = &pod["containers"][0];
+    assert_eq!(upload["name"], "backup-upload");
+    assert_eq!(upload["image"], "curlimages/curl:8.14.1");
+    let env = env_of(upload);
+    assert_eq!(env["KEY"], "team/logs/cv/20261201-010000/");
+    assert_eq!(env["DIR"], "/backups/20261201-010000");
+    assert_eq!(env["S3_URL"], "https://s3.example.com/backups");
+    assert_eq!(env["S3_REGION"], "eu-west-1");
+    assert_eq!(env["S3_SSE"], "AES256");
+    assert_eq!(env["S3_CREDENTIALS"], "/credentials/s3");
+    assert!(
+        !serde_json::to_string(pod).unwrap().contains("secretKeyRef"),
+        "the keys are files only"
+    );
+    // The dump itself is unchanged: into the backup's directory.
+    assert_eq!(
+        env_of(&pod["initContainers"][0])["OUT"],
+        "/backups/20261201-010000/mysql.sql.gz"
+    );
+    // Only the upload step mounts the keys.
+    assert!(
+        !serde_json::to_string(&pod["initContainers"])
+            .unwrap()
+            .contains("s3-credentials")
+    );
+}
+
+/// A restore from S3 downloads the backup's files first, into the directory
+/// the restore steps read (and check) them from; a delete removes its prefix;
+/// a scheduled run uploads and keeps the newest on S3.
+#[test]
+fn restore_delete_and_schedule_on_s3_reach_the_backups_prefix() {
+    let mut m = spec("mysql", "mysql.sql.gz");
+    m.restore = Some(Step {
+        script: "restore".into(),
+        ..Step::default()
+    });
+    let saved = SavedFile {
+        file: "mysql.sql.gz".into(),
+        sha256: "ab".repeat(32),
+    };
+    let restore = value(
+        &restore_job(
+            &release(),
+            ("20261201-010000", &on_s3()),
+            &[(&m, &saved)],
+            Duration::from_secs(60),
+        )
+        .unwrap(),
+    );
+    let init = restore["spec"]["template"]["spec"]["initContainers"]
+        .as_array()
+        .unwrap();
+    let names: Vec<&str> = init.iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["restore-download", "restore-mysql"]);
+    let env = env_of(&init[0]);
+    assert_eq!(env["FILES"], "mysql.sql.gz");
+    assert_eq!(env["KEY"], "team/logs/cv/20261201-010000/");
+    assert_eq!(
+        env_of(&init[1])["IN"],
+        format!("{}/mysql.sql.gz", env["DIR"])
+    );
+
+    let delete = value(
+        &delete_job(
+            &release(),
+            ("20261201-010000", &on_s3()),
+            &m,
+            Duration::from_secs(60),
+        )
+        .unwrap(),
+    );
+    let rm = &delete["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(rm["image"], "curlimages/curl:8.14.1");
+    assert_eq!(env_of(rm)["KEY"], "team/logs/cv/20261201-010000/");
+
+    let template = scheduled_job_template(&release(), &[&m], 7, &on_s3());
+    let keep = &template["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(keep["name"], "backup-keep");
+    assert_eq!(keep["image"], "curlimages/curl:8.14.1");
+    let env = env_of(keep);
+    assert_eq!((env["KEY"], env["KEEP"]), ("team/logs/cv/", "7"));
+    assert_eq!(
+        template["spec"]["template"]["spec"]["volumes"][0]["emptyDir"]["sizeLimit"],
+        "5Gi"
     );
 }

@@ -93,15 +93,16 @@ fn check_s3(s3: &S3, p: &mut Problems) {
     // letters, digits, dots and hyphens, a letter or digit at each end.
     let b = &s3.bucket;
     let ok = (3..=63).contains(&b.len())
-        && b
-            .bytes()
+        && b.bytes()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'.' || c == b'-')
         && b.starts_with(|c: char| c.is_ascii_alphanumeric())
         && b.ends_with(|c: char| c.is_ascii_alphanumeric());
     if !ok {
         p.add(
             "backup.s3.bucket",
-            format!("{b:?} is no S3 bucket name (3 to 63 lowercase letters, digits, dots, hyphens)"),
+            format!(
+                "{b:?} is no S3 bucket name (3 to 63 lowercase letters, digits, dots, hyphens)"
+            ),
         );
     }
     match s3.endpoint.parse::<http::Uri>() {
@@ -238,10 +239,90 @@ pub fn schedule<V: StackValues, C>(ctx: &Ctx<'_, V, C>, specs: &[BackupSpec]) ->
             "successfulJobsHistoryLimit": s.keep,
             "failedJobsHistoryLimit": 3,
             "suspend": false,
-            "jobTemplate": backup_jobs::scheduled_job_template(ctx.release, &chosen, s.keep),
+            "jobTemplate": backup_jobs::scheduled_job_template(
+                ctx.release,
+                &chosen,
+                s.keep,
+                &backup_jobs::Place::of(ctx.release, &s),
+            ),
         },
     });
     b.push_value(api_version, "CronJob", body);
     // In the apps phase, after every data service it backs up is ready.
     Some(b.finish(Vec::new()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stacks::types::{Image, PullPolicy};
+
+    fn s3(bucket: &str) -> S3 {
+        S3 {
+            bucket: bucket.into(),
+            endpoint: "https://s3.eu-west-1.amazonaws.com/".into(),
+            region: "eu-west-1".into(),
+            prefix: "/team/stack/".into(),
+            path_style: true,
+            existing_secret: "s3-keys".into(),
+            server_side_encryption: "AES256".into(),
+            image: Image {
+                repository: "curlimages/curl".into(),
+                tag: "8.14.1".into(),
+                digest: String::new(),
+                pull_policy: PullPolicy::IfNotPresent,
+            },
+        }
+    }
+
+    fn problems(s: &S3) -> Vec<String> {
+        let mut p = Problems::default();
+        check_s3(s, &mut p);
+        p.iter().map(|p| p.to_string()).collect()
+    }
+
+    #[test]
+    fn the_bucket_url_follows_the_addressing_style_and_the_prefix_is_normalised() {
+        assert_eq!(s3_target(&s3("")), None, "no bucket: the volume");
+        let t = s3_target(&s3("my-backups")).unwrap();
+        assert_eq!(t.url, "https://s3.eu-west-1.amazonaws.com/my-backups");
+        assert_eq!(t.prefix, "team/stack/");
+        assert_eq!(
+            t.release_prefix("logs", "cv"),
+            "team/stack/logs/cv/",
+            "two namespaces' releases of one name never share a key"
+        );
+        let mut virtual_hosted = s3("my-backups");
+        virtual_hosted.path_style = false;
+        virtual_hosted.prefix = String::new();
+        let t = s3_target(&virtual_hosted).unwrap();
+        assert_eq!(t.url, "https://my-backups.s3.eu-west-1.amazonaws.com");
+        assert_eq!(t.release_prefix("logs", "cv"), "logs/cv/");
+    }
+
+    #[test]
+    fn s3_values_are_checked_with_their_keys() {
+        assert!(problems(&s3("my-backups")).is_empty());
+        assert!(problems(&s3("")).is_empty(), "unused: unchecked");
+        let mut bad = s3("My_Bucket");
+        bad.endpoint = "s3.amazonaws.com/path".into();
+        bad.region = String::new();
+        bad.prefix = "a b".into();
+        bad.existing_secret = String::new();
+        bad.server_side_encryption = "aes".into();
+        let found = problems(&bad).join("\n");
+        for key in [
+            "backup.s3.bucket",
+            "backup.s3.endpoint",
+            "backup.s3.region",
+            "backup.s3.prefix",
+            "backup.s3.existingSecret",
+            "backup.s3.serverSideEncryption",
+        ] {
+            assert!(found.contains(key), "{key} not named in:\n{found}");
+        }
+        let mut path = s3("my-backups");
+        path.endpoint = "https://minio.example.com:9000/bucket".into();
+        assert!(problems(&path)[0].contains("no path"));
+    }
 }
