@@ -666,7 +666,7 @@ fn s3_steps_upload_download_keep_and_delete_with_signed_requests() {
     let prefix = "team/ns/rel/";
     let backup = work.path().join("20261201-010000");
     std::fs::create_dir(&backup).unwrap();
-    let dump: Vec<u8> = (0..200_000u32).flat_map(|i| i.to_le_bytes()).collect();
+    let dump: Vec<u8> = (0..200_000u32).flat_map(u32::to_le_bytes).collect();
     std::fs::write(backup.join("mysql.sql.gz"), &dump).unwrap();
     std::fs::write(backup.join("redis.rdb"), "REDIS0011").unwrap();
     let key = format!("{prefix}20261201-010000/");

@@ -13,7 +13,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Secret};
 use kube::Api;
-use kube::api::ListParams;
+use kube::api::{DeleteParams, ListParams, PostParams};
 use serde_json::Value;
 use stackctl::operations::backup::record::{Backup, BackupStatus};
 
@@ -562,12 +562,15 @@ async fn backups_to_s3_need_their_keys_first_and_are_recorded_with_where_they_we
     let keys = |pairs: &[(&str, &str)]| -> Secret {
         serde_json::from_value(serde_json::json!({
             "metadata": {"name": "s3-keys"},
-            "stringData": pairs.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
+            "stringData": pairs.iter().copied().collect::<std::collections::BTreeMap<_, _>>(),
         }))
         .unwrap()
     };
     secrets
-        .create(&Default::default(), &keys(&[("AWS_ACCESS_KEY_ID", "AKIA")]))
+        .create(
+            &PostParams::default(),
+            &keys(&[("AWS_ACCESS_KEY_ID", "AKIA")]),
+        )
         .await
         .unwrap();
     let half = env.run(&install(&[])).await;
@@ -580,7 +583,7 @@ async fn backups_to_s3_need_their_keys_first_and_are_recorded_with_where_they_we
     secrets
         .replace(
             "s3-keys",
-            &Default::default(),
+            &PostParams::default(),
             &keys(&[
                 ("AWS_ACCESS_KEY_ID", "AKIA"),
                 ("AWS_SECRET_ACCESS_KEY", "k"),
@@ -646,7 +649,7 @@ async fn backups_to_s3_need_their_keys_first_and_are_recorded_with_where_they_we
 
     // Keys gone: refused before the apps stop.
     secrets
-        .delete("s3-keys", &Default::default())
+        .delete("s3-keys", &DeleteParams::default())
         .await
         .unwrap();
     let safety = after[1]["name"].as_str().unwrap();

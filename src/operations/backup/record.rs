@@ -124,7 +124,7 @@ impl Backup {
 /// component, with its size and checksum as measured where it was uploaded.
 pub fn from_manifest(text: &str, target: &S3Target) -> Result<Backup> {
     #[derive(Deserialize)]
-    struct Component {
+    struct Part {
         component: String,
         file: String,
         version: String,
@@ -139,10 +139,10 @@ pub fn from_manifest(text: &str, target: &S3Target) -> Result<Backup> {
         revision: u32,
         #[serde(default)]
         scheduled: bool,
-        components: Vec<Component>,
+        components: Vec<Part>,
     }
     #[derive(Deserialize)]
-    struct File {
+    struct Uploaded {
         file: String,
         bytes: u64,
         sha256: String,
@@ -150,7 +150,7 @@ pub fn from_manifest(text: &str, target: &S3Target) -> Result<Backup> {
     #[derive(Deserialize)]
     struct Manifest {
         backup: Meta,
-        files: Vec<File>,
+        files: Vec<Uploaded>,
     }
     let m: Manifest = serde_json::from_str(text.trim())
         .with_context(|| format!("reading the backup's stackctl.json: {:?}", text.trim()))?;

@@ -185,11 +185,13 @@ pub fn notes<V: StackValues>(
         "on demand (`stackctl backup create`; `--set backup.schedule='0 3 * * *'` schedules them)"
             .to_string()
     } else {
+        let to = match &s.s3 {
+            Some(t) => t.describe(&release.namespace, &release.name),
+            None => format!("the volume {}", backup_jobs::claim_name(&release.name)),
+        };
         format!(
-            "scheduled {:?}, the newest {} kept, to the volume {}",
-            s.schedule,
-            s.keep,
-            backup_jobs::claim_name(&release.name)
+            "scheduled {:?}, the newest {} kept, to {to}",
+            s.schedule, s.keep
         )
     };
     vec![
@@ -278,7 +280,7 @@ mod tests {
     fn problems(s: &S3) -> Vec<String> {
         let mut p = Problems::default();
         check_s3(s, &mut p);
-        p.iter().map(|p| p.to_string()).collect()
+        p.iter().map(ToString::to_string).collect()
     }
 
     #[test]
