@@ -75,15 +75,32 @@ impl Place {
     /// Where backups of `release` go under `settings`.
     pub fn of(release: &Release, settings: &BackupSettings) -> Place {
         match &settings.s3 {
-            Some(target) => Place::S3(S3Place {
-                prefix: target.release_prefix(&release.namespace, &release.name),
-                target: target.clone(),
-                image: settings.s3_client.clone(),
-                scratch: settings.size.clone(),
-            }),
+            Some(target) => Place::S3(S3Place::new(
+                target,
+                (&release.namespace, &release.name),
+                settings,
+            )),
             None => Place::Volume {
                 release: release.name.clone(),
             },
+        }
+    }
+}
+
+impl S3Place {
+    /// The backups of release `(namespace, name)` in `target`, reached with the
+    /// client and scratch size of `settings` (those of the release running the
+    /// Job, which may be another).
+    pub fn new(
+        target: &S3Target,
+        (namespace, name): (&str, &str),
+        settings: &BackupSettings,
+    ) -> Self {
+        S3Place {
+            prefix: target.release_prefix(namespace, name),
+            target: target.clone(),
+            image: settings.s3_client.clone(),
+            scratch: settings.size.clone(),
         }
     }
 }

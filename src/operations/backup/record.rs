@@ -89,12 +89,11 @@ impl Backup {
     /// now; `settings` give the S3 client and the scratch size.
     pub fn place(&self, settings: &BackupSettings) -> Place {
         match &self.s3 {
-            Some(target) => Place::S3(S3Place {
-                prefix: target.release_prefix(&self.namespace, &self.release),
-                target: target.clone(),
-                image: settings.s3_client.clone(),
-                scratch: settings.size.clone(),
-            }),
+            Some(target) => Place::S3(S3Place::new(
+                target,
+                (&self.namespace, &self.release),
+                settings,
+            )),
             None => Place::Volume {
                 release: self.release.clone(),
             },
@@ -121,8 +120,14 @@ impl Backup {
 /// A backup as its S3 manifest (`stackctl.json`, see
 /// `stacks::backup_scripts::s3_manifest`) tells it, found under `target`: what a
 /// restore without the record reads. Every file the manifest lists with a
-/// component, with its size and checksum as measured where it was uploaded.
-pub fn from_manifest(text: &str, target: &S3Target) -> Result<Backup> {
+/// component, with its size and checksum as measured where it was uploaded. Its
+/// release and namespace are where it was found (`found_at`), which its Jobs
+/// read, whatever the manifest says.
+pub fn from_manifest(
+    text: &str,
+    target: &S3Target,
+    (namespace, release): (&str, &str),
+) -> Result<Backup> {
     #[derive(Deserialize)]
     struct Part {
         component: String,
@@ -133,8 +138,6 @@ pub fn from_manifest(text: &str, target: &S3Target) -> Result<Backup> {
     #[derive(Deserialize)]
     struct Meta {
         name: String,
-        release: String,
-        namespace: String,
         stack: String,
         revision: u32,
         #[serde(default)]
@@ -174,8 +177,8 @@ pub fn from_manifest(text: &str, target: &S3Target) -> Result<Backup> {
     }
     Ok(Backup {
         name: m.backup.name,
-        release: m.backup.release,
-        namespace: m.backup.namespace,
+        release: release.to_string(),
+        namespace: namespace.to_string(),
         stack: m.backup.stack,
         revision: m.backup.revision,
         created: String::new(),
@@ -306,6 +309,33 @@ mod tests {
         let data = s.data.unwrap();
         assert!(!String::from_utf8_lossy(&data[RECORD_KEY].0).contains("S3cret"));
         assert!(!String::from_utf8_lossy(&data[VALUES_KEY].0).contains("S3cret"));
+    }
+
+    /// What a restore without the record makes of a manifest: each component
+    /// with its uploaded file's size and checksum, where it was found; a
+    /// component whose file never went up is refused.
+    #[test]
+    fn a_manifest_from_s3_is_a_backup_where_it_was_found() {
+        let target = S3Target {
+            url: "https://s3.example.com/b".into(),
+            ..S3Target::default()
+        };
+        let text = r#"{"backup":{"name":"20261201-030000","release":"cv","namespace":"logs","stack":"clickvisual","revision":4,"scheduled":true,"components":[{"component":"mysql","file":"mysql.sql.gz","version":"8.4","restorable":true}]},"files":[{"file":"mysql.sql.gz","bytes":2048,"sha256":"ab"}]}"#;
+        let b = from_manifest(text, &target, ("old-logs", "cv")).unwrap();
+        assert_eq!(
+            (b.namespace.as_str(), b.release.as_str()),
+            ("old-logs", "cv")
+        );
+        assert_eq!((b.revision, b.scheduled), (4, true));
+        assert_eq!(b.status, BackupStatus::Complete);
+        assert_eq!(b.components[0].bytes, 2048);
+        assert_eq!(b.components[0].sha256, "ab");
+        assert_eq!(b.components[0].version, "8.4");
+        assert_eq!(b.s3.as_ref(), Some(&target));
+        let short = text.replace(r#"{"file":"mysql.sql.gz","bytes":2048,"sha256":"ab"}"#, "");
+        let e = from_manifest(&short, &target, ("logs", "cv")).unwrap_err();
+        assert!(e.to_string().contains("no such file was uploaded"), "{e}");
+        assert!(from_manifest("uploaded", &target, ("logs", "cv")).is_err());
     }
 
     #[test]

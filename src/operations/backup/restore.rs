@@ -177,13 +177,16 @@ pub async fn plan(session: &Session, opts: &RestoreOptions) -> Result<RestorePla
                 return Err(Refused(format!("release {} backs up nothing", t.name)).into());
             };
             super::run::s3_credentials(&session.client, &t.namespace, target).await?;
-            let place = job::S3Place {
-                prefix: target.release_prefix(&source_ns, &source),
-                target: target.clone(),
-                image: volume.s3_client.clone(),
-                scratch: volume.size.clone(),
-            };
-            read_manifest(session, &release, (&opts.name, &place), first, opts.timeout).await?
+            let place = job::S3Place::new(target, (&source_ns, &source), &volume);
+            let found_at = (source_ns.as_str(), source.as_str());
+            read_manifest(
+                session,
+                &release,
+                (&opts.name, &place, found_at),
+                first,
+                opts.timeout,
+            )
+            .await?
         }
         (None, None) => {
             return Err(Refused(format!(
@@ -231,7 +234,7 @@ pub async fn plan(session: &Session, opts: &RestoreOptions) -> Result<RestorePla
 async fn read_manifest(
     session: &Session,
     release: &Release,
-    (name, s3): (&str, &job::S3Place),
+    (name, s3, found_at): (&str, &job::S3Place, (&str, &str)),
     spec: &BackupSpec,
     timeout: Duration,
 ) -> Result<Backup> {
@@ -253,7 +256,7 @@ async fn read_manifest(
     let _ = jobs.delete(&job_name, &DeleteParams::background()).await;
     let where_ = format!("{}/{}{name}/", s3.target.url, s3.prefix);
     match (waited, said) {
-        (Ok(()), Some(text)) => record::from_manifest(&text, &s3.target)
+        (Ok(()), Some(text)) => record::from_manifest(&text, &s3.target, found_at)
             .with_context(|| format!("the backup at {where_}")),
         (Ok(()), None) => Err(anyhow::anyhow!(
             "reading the backup at {where_}: its Job's pod is gone"
