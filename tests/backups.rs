@@ -671,7 +671,55 @@ async fn backups_to_s3_need_their_keys_first_and_are_recorded_with_where_they_we
             .all(|d| d.spec.as_ref().and_then(|s| s.replicas) != Some(0)),
         "nothing was stopped"
     );
-    env.ok(&["uninstall", "cv", "--purge-backups", "--yes"])
+    // Purging empties the release's prefix in the bucket by a Job, which
+    // needs the keys: without them nothing is deleted, the release included.
+    let refused = env
+        .run(&["uninstall", "cv", "--purge-backups", "--yes"])
         .await;
+    assert_ne!(refused.status.code(), Some(0));
+    assert!(
+        stderr(&refused).contains("s3-keys does not exist"),
+        "{}",
+        stderr(&refused)
+    );
+    let kept = secrets
+        .list(&ListParams::default().labels("stackctl.dev/backup-of=cv"))
+        .await
+        .unwrap();
+    assert_eq!(kept.items.len(), 1, "records kept");
+    assert!(
+        Api::<Deployment>::namespaced(env.client.clone(), &env.ns)
+            .get_opt("cv-clickvisual")
+            .await
+            .unwrap()
+            .is_some(),
+        "the release was not touched"
+    );
+    secrets
+        .create(
+            &PostParams::default(),
+            &keys(&[
+                ("AWS_ACCESS_KEY_ID", "AKIA"),
+                ("AWS_SECRET_ACCESS_KEY", "k"),
+            ]),
+        )
+        .await
+        .unwrap();
+    let purged = env
+        .ok(&["uninstall", "cv", "--purge-backups", "--yes"])
+        .await;
+    assert!(
+        stderr(&purged).contains(&format!(
+            "deleted the backups in http://minio.storage:9000/stack-backups/{}/cv/",
+            env.ns
+        )),
+        "{}",
+        stderr(&purged)
+    );
+    assert!(
+        stderr(&purged).contains("deleted 1 backup records"),
+        "{}",
+        stderr(&purged)
+    );
     env.done().await;
 }

@@ -32,7 +32,7 @@ pub async fn uninstall(global: &GlobalArgs, args: &UninstallArgs) -> Result<()> 
     }
     if opts.purge_backups {
         let question = format!(
-            "Delete every backup of {name} (their records and the volume {name}-backups)? They are lost for good."
+            "Delete every backup of {name} (their records, the volume {name}-backups, and their objects in S3 if any went there)? They are lost for good."
         );
         confirm(&question, args.yes, Stakes::Destructive)?;
     }

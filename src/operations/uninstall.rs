@@ -62,6 +62,12 @@ pub async fn plan(session: &Session, opts: &UninstallOptions) -> Result<Uninstal
         .into_iter()
         .filter_map(|c| c.metadata.name)
         .collect();
+    if opts.purge_backups {
+        // Before anything is deleted: backups in S3 that could not be.
+        let store = Store::new(session.client.clone(), &t.namespace);
+        let latest = store.list(&t.name).await?.pop();
+        super::backup::check_purge(&session.client, latest.as_ref(), &t.namespace, &t.name).await?;
+    }
     Ok(UninstallPlan {
         release: t.name,
         namespace: t.namespace,
@@ -112,17 +118,19 @@ pub async fn run(
         reporter.info(format!("deleted {} PersistentVolumeClaims", claims.len()));
     }
     if opts.purge_backups {
-        let (records, volume, in_s3) =
-            super::backup::purge(&session.client, &namespace, &name).await?;
-        reporter.info(format!(
-            "deleted {records} backup records{}",
-            if volume { " and the backup volume" } else { "" }
-        ));
-        for place in in_s3 {
-            reporter.warn(format!(
-                "the backups' files in {place} stay: delete them with your S3 tools or a lifecycle rule"
-            ));
+        let purged = super::backup::purge(session, records.last(), &namespace, &name).await?;
+        for place in &purged.in_s3 {
+            reporter.info(format!("deleted the backups in {place}"));
         }
+        reporter.info(format!(
+            "deleted {} backup records{}",
+            purged.records,
+            if purged.volume {
+                " and the backup volume"
+            } else {
+                ""
+            }
+        ));
     }
     match latest {
         Some(rev) if opts.keep_history => {

@@ -182,6 +182,8 @@ enum Kind {
     Delete,
     /// Reads a backup's manifest from S3 (a restore without its record).
     Manifest,
+    /// Deletes every backup of a release in S3 (`uninstall --purge-backups`).
+    Purge,
 }
 
 /// The step of a [`manifest_job`]: its termination message is the manifest.
@@ -225,6 +227,7 @@ fn job(
         Kind::Restore => format!("{}-restore-{name}", release.name),
         Kind::Delete => format!("{}-backup-delete-{name}", release.name),
         Kind::Manifest => format!("{}-backup-read-{name}", release.name),
+        Kind::Purge => format!("{}-backup-purge", release.name),
     };
     let mut labels = json!(probe_labels(release, "backup"));
     if kind == Kind::Scheduled {
@@ -605,6 +608,33 @@ pub fn restore_job(
         name,
         &specs,
         (&init, &done),
+        deadline,
+    );
+    Ok(serde_json::from_value(job)?)
+}
+
+/// The Job that deletes every object under the release's prefix of `s3`: all
+/// its backups there, recorded or not (`uninstall --purge-backups`).
+pub fn purge_job(
+    release: &Release,
+    s3: &S3Place,
+    spec: &BackupSpec,
+    deadline: Duration,
+) -> Result<Job> {
+    let step = s3_step(
+        spec,
+        s3,
+        "backup-delete",
+        &backup_scripts::s3_delete(),
+        &[("KEY", s3.prefix.clone())],
+    );
+    let place = Place::S3(s3.clone());
+    let job = job(
+        release,
+        (Kind::Purge, &place),
+        "",
+        &[],
+        (&[], &step),
         deadline,
     );
     Ok(serde_json::from_value(job)?)

@@ -7,6 +7,6 @@ mod run;
 pub mod scheduled;
 
 pub use run::{
-    CreateOptions, Summary, create, delete, ensure_volume, list, purge, s3_credentials, select,
-    summary,
+    CreateOptions, Purged, Summary, check_purge, create, delete, ensure_volume, list, purge,
+    s3_credentials, select, summary,
 };

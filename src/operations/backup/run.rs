@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, Secret};
 use kube::Api;
@@ -495,23 +495,106 @@ pub async fn delete(
     result
 }
 
-/// Deletes every backup record of `release` and its backup volume: how many records,
-/// whether there was a volume, and where in S3 backups were left: stackctl deletes
-/// objects in S3 one backup at a time (`backup delete`), never a whole prefix
-/// unasked.
-pub async fn purge(
+/// How long the Job that empties a release's S3 prefix may take.
+const PURGE_DEADLINE: Duration = Duration::from_secs(600);
+
+/// What [`purge`] deleted.
+#[derive(Debug, Default)]
+pub struct Purged {
+    pub records: usize,
+    pub volume: bool,
+    /// The S3 prefixes emptied, for people.
+    pub in_s3: Vec<String>,
+}
+
+/// The buckets (and prefixes) holding backups of `release`: those its records
+/// name, and its last values' (scheduled backups not recorded yet).
+async fn s3_targets(
     client: &kube::Client,
+    latest: Option<&crate::release::Record>,
     namespace: &str,
     release: &str,
-) -> Result<(usize, bool, Vec<String>)> {
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
-    let mut left_in_s3: Vec<String> = records(client, namespace, release)
+) -> Result<Vec<S3Target>> {
+    let mut targets: Vec<S3Target> = records(client, namespace, release)
         .await?
-        .iter()
-        .filter_map(|b| Some(b.s3.as_ref()?.describe(namespace, release)))
+        .into_iter()
+        .filter_map(|b| b.s3)
         .collect();
-    left_in_s3.sort();
-    left_in_s3.dedup();
+    if let Some(latest) = latest {
+        let (stack, _, values) = recorded_stack(latest)?;
+        targets.extend(stack.backup_settings(&values)?.s3);
+    }
+    targets.sort_by(|a, b| (&a.url, &a.prefix).cmp(&(&b.url, &b.prefix)));
+    targets.dedup_by(|a, b| (&a.url, &a.prefix) == (&b.url, &b.prefix));
+    Ok(targets)
+}
+
+/// Refuses a purge that could not delete the backups in S3 (their keys gone, or
+/// no history left to make the Job from): asked before anything is deleted.
+pub async fn check_purge(
+    client: &kube::Client,
+    latest: Option<&crate::release::Record>,
+    namespace: &str,
+    release: &str,
+) -> Result<()> {
+    let targets = s3_targets(client, latest, namespace, release).await?;
+    if let (Some(t), None) = (targets.first(), latest) {
+        return Err(Refused(format!(
+            "backups of {release} are in {}, and without the release's history stackctl cannot run the Job that deletes them; delete them with your S3 tools, then the records with `kubectl -n {namespace} delete secret -l {BACKUP_OF_LABEL}={release}`",
+            t.describe(namespace, release)
+        ))
+        .into());
+    }
+    for t in &targets {
+        s3_credentials(client, namespace, t).await?;
+    }
+    Ok(())
+}
+
+/// Deletes every backup of `release`: first its objects in S3 (see
+/// [`s3_targets`]; the release's prefix of each bucket emptied by a Job), then
+/// the records, the scheduled backups' Jobs and the backup volume. A failed S3
+/// deletion stops it with every record kept, so nothing points nowhere.
+/// `latest`: the release's last record, whose values give the S3 client;
+/// [`check_purge`] first refuses what this could not do.
+pub async fn purge(
+    session: &Session,
+    latest: Option<&crate::release::Record>,
+    namespace: &str,
+    release: &str,
+) -> Result<Purged> {
+    let client = &session.client;
+    check_purge(client, latest, namespace, release).await?;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let mut purged = Purged::default();
+    let targets = s3_targets(client, latest, namespace, release).await?;
+    if let (Some(latest), false) = (latest, targets.is_empty()) {
+        let (stack, rel, values) = recorded_stack(latest)?;
+        let settings = stack.backup_settings(&values)?;
+        let specs = stack.backups(&values, &rel)?;
+        let Some(spec) = specs.first() else {
+            bail!("release {release} backs up nothing, yet has backups in S3");
+        };
+        for target in &targets {
+            let place = job::S3Place::new(target, (namespace, release), &settings);
+            let purge = job::purge_job(&rel, &place, spec, PURGE_DEADLINE)?;
+            let jobs: Api<Job> = Api::namespaced(client.clone(), namespace);
+            let name = purge.metadata.name.clone().unwrap_or_default();
+            jobs.create(&PostParams::default(), &purge)
+                .await
+                .context("creating the Job that deletes the backups in S3")?;
+            let where_ = target.describe(namespace, release);
+            wait_for_job(session, &purge, PURGE_DEADLINE)
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "deleting the backups in {where_}: {e}; the backup records are kept (and the Job {name}, for its log)"
+                    )
+                })?;
+            let _ = jobs.delete(&name, &DeleteParams::background()).await;
+            purged.in_s3.push(where_);
+        }
+    }
     let records: Vec<String> = secrets
         .list(&ListParams::default().labels(&format!("{BACKUP_OF_LABEL}={release}")))
         .await?
@@ -543,7 +626,9 @@ pub async fn purge(
         Err(kube::Error::Api(s)) if s.code == 404 => false,
         Err(e) => return Err(e).context("deleting the backup volume"),
     };
-    Ok((records.len(), volume, left_in_s3))
+    purged.records = records.len();
+    purged.volume = volume;
+    Ok(purged)
 }
 
 /// What `status` says of a release's backups.

@@ -401,6 +401,15 @@ fn restore_delete_and_schedule_on_s3_reach_the_backups_prefix() {
     assert_eq!(rm["image"], "curlimages/curl:8.14.1");
     assert_eq!(env_of(rm)["KEY"], "team/logs/cv/20261201-010000/");
 
+    // A purge empties the release's whole prefix, never more.
+    let Place::S3(s3) = on_s3() else {
+        unreachable!()
+    };
+    let purge = value(&purge_job(&release(), &s3, &m, Duration::from_secs(60)).unwrap());
+    assert_eq!(purge["metadata"]["name"], "cv-backup-purge");
+    let rm = &purge["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(env_of(rm)["KEY"], "team/logs/cv/");
+
     let template = scheduled_job_template(&release(), &[&m], 7, &on_s3());
     let keep = &template["spec"]["template"]["spec"]["containers"][0];
     assert_eq!(keep["name"], "backup-keep");
