@@ -37,6 +37,12 @@ async fn purge(env: &Env, release: &str, records: usize) {
     assert!(stderr(&out).contains(&want), "{}", stderr(&out));
 }
 
+/// A Secret's data for `backup.s3.existingSecret`.
+const BOTH_KEYS: &[(&str, &str)] = &[
+    ("AWS_ACCESS_KEY_ID", "AKIA"),
+    ("AWS_SECRET_ACCESS_KEY", "k"),
+];
+
 const SHA: &str = "5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef";
 
 #[tokio::test]
@@ -581,14 +587,7 @@ async fn backups_to_s3_need_their_keys_first_and_are_recorded_with_where_they_we
     );
     env.assert_nothing_written("cv").await;
     secrets
-        .replace(
-            "s3-keys",
-            &PostParams::default(),
-            &keys(&[
-                ("AWS_ACCESS_KEY_ID", "AKIA"),
-                ("AWS_SECRET_ACCESS_KEY", "k"),
-            ]),
-        )
+        .replace("s3-keys", &PostParams::default(), &keys(BOTH_KEYS))
         .await
         .unwrap();
     env.ok(&install(&[])).await;
@@ -647,12 +646,98 @@ async fn backups_to_s3_need_their_keys_first_and_are_recorded_with_where_they_we
         .await;
     assert_eq!(listed(&env).await.len(), 1);
 
+    let safety = after[1]["name"].as_str().unwrap();
+
+    // Disaster recovery: a release in another namespace (or cluster) with the
+    // same bucket restores a backup whose record it never had, from the
+    // manifest uploaded with it, read by a Job of its own.
+    let dr = Env::new("backup-s3-dr").await;
+    Api::<Secret>::namespaced(dr.client.clone(), &dr.ns)
+        .create(&PostParams::default(), &keys(BOTH_KEYS))
+        .await
+        .unwrap();
+    dr.ok(&install(&[])).await;
+    let manifest = format!(
+        r#"{{"backup":{{"name":"{safety}","release":"cv","namespace":"{}","stack":"clickvisual","revision":1,"scheduled":false,"components":[{{"component":"mysql","file":"mysql.sql.gz","version":"8.4","restorable":true}}]}},"files":[{{"file":"mysql.sql.gz","bytes":2048,"sha256":"{SHA}"}}]}}"#,
+        env.ns
+    );
+    let read = format!(
+        "{{pods: 'cv-backup-read-2*', fault: message, messages: {{backup-manifest: '{manifest}'}}}}"
+    );
+    let missing = "{pods: 'cv-backup-read-1*', fault: exit-code, exitCode: 1}";
+    dr.faults(&[
+        ("result", rule.as_str()),
+        ("read", read.as_str()),
+        ("missing", missing),
+    ])
+    .await;
+    let from = format!("{}/cv", env.ns);
+    let out = dr
+        .ok(&[
+            "backup",
+            "restore",
+            safety,
+            "--release",
+            "cv",
+            "--from",
+            &from,
+            "--yes",
+        ])
+        .await;
+    assert!(
+        stderr(&out).contains(&format!("restored mysql from {safety}")),
+        "{}",
+        stderr(&out)
+    );
+    // Its own safety backup is its only record; the manifest's Job is gone.
+    let own = listed(&dr).await;
+    assert_eq!(own.len(), 1, "{own:?}");
+    assert_eq!(own[0]["namespace"], dr.ns.as_str());
+    let reads = Api::<Job>::namespaced(dr.client.clone(), &dr.ns)
+        .list(&ListParams::default())
+        .await
+        .unwrap();
+    assert!(
+        reads.items.iter().all(|j| {
+            !j.metadata
+                .name
+                .as_deref()
+                .unwrap_or("")
+                .starts_with("cv-backup-read-")
+                || j.metadata.deletion_timestamp.is_some()
+        }),
+        "the manifest's Job is left"
+    );
+    let nothing = dr
+        .run(&[
+            "backup",
+            "restore",
+            "19990101-000000",
+            "--release",
+            "cv",
+            "--from",
+            &from,
+            "--yes",
+        ])
+        .await;
+    assert_eq!(nothing.status.code(), Some(2), "{}", stderr(&nothing));
+    assert!(
+        stderr(&nothing).contains(&format!(
+            "no backup 19990101-000000 at http://minio.storage:9000/stack-backups/{}/cv/19990101-000000/",
+            env.ns
+        )),
+        "{}",
+        stderr(&nothing)
+    );
+    dr.ok(&["uninstall", "cv", "--purge-backups", "--yes"])
+        .await;
+    dr.done().await;
+
     // Keys gone: refused before the apps stop.
     secrets
         .delete("s3-keys", &DeleteParams::default())
         .await
         .unwrap();
-    let safety = after[1]["name"].as_str().unwrap();
     let no_keys = env
         .run(&["backup", "restore", safety, "--release", "cv", "--yes"])
         .await;
@@ -696,13 +781,7 @@ async fn backups_to_s3_need_their_keys_first_and_are_recorded_with_where_they_we
         "the release was not touched"
     );
     secrets
-        .create(
-            &PostParams::default(),
-            &keys(&[
-                ("AWS_ACCESS_KEY_ID", "AKIA"),
-                ("AWS_SECRET_ACCESS_KEY", "k"),
-            ]),
-        )
+        .create(&PostParams::default(), &keys(BOTH_KEYS))
         .await
         .unwrap();
     let purged = env

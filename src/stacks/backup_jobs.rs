@@ -613,6 +613,20 @@ pub fn restore_job(
     Ok(serde_json::from_value(job)?)
 }
 
+/// A Job of one step in the S3 client's image (`spec` gives its resources).
+fn s3_only_job(
+    release: &Release,
+    (kind, name, s3): (Kind, &str, &S3Place),
+    spec: &BackupSpec,
+    (step, script, env): (&str, &str, &[(&str, String)]),
+    deadline: Duration,
+) -> Result<Job> {
+    let step = s3_step(spec, s3, step, script, env);
+    let place = Place::S3(s3.clone());
+    let job = job(release, (kind, &place), name, &[], (&[], &step), deadline);
+    Ok(serde_json::from_value(job)?)
+}
+
 /// The Job that deletes every object under the release's prefix of `s3`: all
 /// its backups there, recorded or not (`uninstall --purge-backups`).
 pub fn purge_job(
@@ -621,23 +635,17 @@ pub fn purge_job(
     spec: &BackupSpec,
     deadline: Duration,
 ) -> Result<Job> {
-    let step = s3_step(
-        spec,
-        s3,
-        "backup-delete",
-        &backup_scripts::s3_delete(),
-        &[("KEY", s3.prefix.clone())],
-    );
-    let place = Place::S3(s3.clone());
-    let job = job(
+    s3_only_job(
         release,
-        (Kind::Purge, &place),
-        "",
-        &[],
-        (&[], &step),
+        (Kind::Purge, "", s3),
+        spec,
+        (
+            "backup-delete",
+            &backup_scripts::s3_delete(),
+            &[("KEY", s3.prefix.clone())],
+        ),
         deadline,
-    );
-    Ok(serde_json::from_value(job)?)
+    )
 }
 
 /// The Job that reads backup `name`'s manifest (`stackctl.json`) from `s3`,
@@ -649,26 +657,20 @@ pub fn manifest_job(
     spec: &BackupSpec,
     deadline: Duration,
 ) -> Result<Job> {
-    let step = s3_step(
-        spec,
-        s3,
-        MANIFEST_STEP,
-        &backup_scripts::s3_manifest(),
-        &[
-            ("KEY", format!("{}{name}/", s3.prefix)),
-            ("RESULT_FILE", TERMINATION_LOG.into()),
-        ],
-    );
-    let place = Place::S3(s3.clone());
-    let job = job(
+    s3_only_job(
         release,
-        (Kind::Manifest, &place),
-        name,
-        &[],
-        (&[], &step),
+        (Kind::Manifest, name, s3),
+        spec,
+        (
+            MANIFEST_STEP,
+            &backup_scripts::s3_manifest(),
+            &[
+                ("KEY", format!("{}{name}/", s3.prefix)),
+                ("RESULT_FILE", TERMINATION_LOG.into()),
+            ],
+        ),
         deadline,
-    );
-    Ok(serde_json::from_value(job)?)
+    )
 }
 
 /// A file of a backup, as a restore checks it.
