@@ -784,6 +784,31 @@ async fn backups_to_s3_need_their_keys_first_and_are_recorded_with_where_they_we
         .create(&PostParams::default(), &keys(BOTH_KEYS))
         .await
         .unwrap();
+    // A purge whose Job fails keeps every record, and its Job for the log; the
+    // next one replaces that Job.
+    env.clear_faults().await;
+    env.faults(&[(
+        "purge",
+        "{pods: 'cv-backup-purge-*', fault: exit-code, exitCode: 1}",
+    )])
+    .await;
+    let failed = env
+        .run(&["uninstall", "cv", "--purge-backups", "--yes"])
+        .await;
+    assert_ne!(failed.status.code(), Some(0));
+    assert!(
+        stderr(&failed).contains("the backup records are kept"),
+        "{}",
+        stderr(&failed)
+    );
+    let kept = secrets
+        .list(&ListParams::default().labels("stackctl.dev/backup-of=cv"))
+        .await
+        .unwrap();
+    assert_eq!(kept.items.len(), 1, "records kept");
+    let jobs = Api::<Job>::namespaced(env.client.clone(), &env.ns);
+    assert!(jobs.get_opt("cv-backup-purge").await.unwrap().is_some());
+    env.clear_faults().await;
     let purged = env
         .ok(&["uninstall", "cv", "--purge-backups", "--yes"])
         .await;

@@ -551,6 +551,20 @@ pub async fn check_purge(
     Ok(())
 }
 
+/// Waits, a minute at most, until Job `name` is gone, so that one of its name
+/// can be made.
+async fn await_gone(jobs: &Api<Job>, name: &str) -> Result<()> {
+    let gone = |j: Option<&Job>| j.is_none();
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        kube::runtime::wait::await_condition(jobs.clone(), name, gone),
+    )
+    .await
+    .with_context(|| format!("Job {name} is still there after a minute"))?
+    .with_context(|| format!("waiting for Job {name} to go"))?;
+    Ok(())
+}
+
 /// Deletes every backup of `release`: first its objects in S3 (see
 /// [`s3_targets`]; the release's prefix of each bucket emptied by a Job), then
 /// the records, the scheduled backups' Jobs and the backup volume. A failed S3
@@ -580,6 +594,12 @@ pub async fn purge(
             let purge = job::purge_job(&rel, &place, spec, PURGE_DEADLINE)?;
             let jobs: Api<Job> = Api::namespaced(client.clone(), namespace);
             let name = purge.metadata.name.clone().unwrap_or_default();
+            // A failed purge's Job, kept for its log: this retry replaces it.
+            match jobs.delete(&name, &DeleteParams::background()).await {
+                Ok(_) => await_gone(&jobs, &name).await?,
+                Err(kube::Error::Api(s)) if s.code == 404 => {}
+                Err(e) => return Err(e).context("deleting the last purge's Job"),
+            }
             jobs.create(&PostParams::default(), &purge)
                 .await
                 .context("creating the Job that deletes the backups in S3")?;
