@@ -457,6 +457,28 @@ pub fn start_postgres() -> Postgres {
         .expect("postgres starts");
     let mut server = Server(child);
     wait_for_port(port, &mut server.0, &log);
+    // The port opens while recovery still runs, and connections until then fail
+    // with "the database system is starting up": wait for pg_isready to say yes.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let ready = Command::new(bin.join("pg_isready"))
+            .arg("-h")
+            .arg(&socket_dir)
+            .arg("-p")
+            .arg(port.to_string())
+            .arg("-q")
+            .status()
+            .expect("pg_isready runs");
+        if ready.success() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "postgres does not accept connections after 60s:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
     Postgres {
         _server: server,
         port,
