@@ -346,7 +346,13 @@ async fn run_across_a_restart(
 ) -> (std::process::Output, Duration, Duration) {
     let store = Store::new(env.client.clone(), &env.ns);
     let started = Instant::now();
-    let child = env.command(args).spawn().unwrap();
+    // Piped: a failure's message belongs in the assertion, not lost to the terminal.
+    let child = env
+        .command(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     // Into the data phase: the storage phase is recorded, MySQL and friends starting.
     let deadline = Instant::now() + Duration::from_secs(120);
     while latest(&store).await.is_none_or(|r| r.phases.is_empty()) {

@@ -167,12 +167,12 @@ pub async fn plan(session: &Session, opts: &RestoreOptions) -> Result<RestorePla
             .map(|f| f.backup)
             .find(|b| b.name == opts.name),
     };
+    let specs = stack.backups(&values, &release)?;
     let backup = match (found, &volume.s3) {
         (Some(b), _) => b,
         // No record here (another cluster, another namespace, records lost):
         // the bucket this release backs up to may hold it.
         (None, Some(target)) => {
-            let specs = stack.backups(&values, &release)?;
             let Some(first) = specs.first() else {
                 return Err(Refused(format!("release {} backs up nothing", t.name)).into());
             };
@@ -196,11 +196,7 @@ pub async fn plan(session: &Session, opts: &RestoreOptions) -> Result<RestorePla
             .into());
         }
     };
-    let parts = choose(
-        &backup,
-        &stack.backups(&values, &release)?,
-        &opts.components,
-    )?;
+    let parts = choose(&backup, &specs, &opts.components)?;
     // Checked before anything stops: the backup's S3 keys, and those the safety
     // backup goes with.
     for s3 in backup.s3.iter().chain(&volume.s3) {

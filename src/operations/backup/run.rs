@@ -531,12 +531,13 @@ async fn s3_targets(
 
 /// Refuses a purge that could not delete the backups in S3 (their keys gone, or
 /// no history left to make the Job from): asked before anything is deleted.
+/// The S3 targets it checked, which [`purge`] then empties.
 pub async fn check_purge(
     client: &kube::Client,
     latest: Option<&crate::release::Record>,
     namespace: &str,
     release: &str,
-) -> Result<()> {
+) -> Result<Vec<S3Target>> {
     let targets = s3_targets(client, latest, namespace, release).await?;
     if let (Some(t), None) = (targets.first(), latest) {
         return Err(Refused(format!(
@@ -548,7 +549,7 @@ pub async fn check_purge(
     for t in &targets {
         s3_credentials(client, namespace, t).await?;
     }
-    Ok(())
+    Ok(targets)
 }
 
 /// Waits, a minute at most, until Job `name` is gone, so that one of its name
@@ -578,10 +579,9 @@ pub async fn purge(
     release: &str,
 ) -> Result<Purged> {
     let client = &session.client;
-    check_purge(client, latest, namespace, release).await?;
+    let targets = check_purge(client, latest, namespace, release).await?;
     let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
     let mut purged = Purged::default();
-    let targets = s3_targets(client, latest, namespace, release).await?;
     if let (Some(latest), false) = (latest, targets.is_empty()) {
         let (stack, rel, values) = recorded_stack(latest)?;
         let settings = stack.backup_settings(&values)?;
