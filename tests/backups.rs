@@ -211,6 +211,54 @@ async fn backups_are_taken_listed_and_deleted_and_outlive_the_release() {
         .await;
     assert_eq!(missing.status.code(), Some(2), "{}", stderr(&missing));
 
+    // ClickHouse only when asked: its own step (the result comes from the
+    // container `backup-clickhouse` alone), said to be experimental; restored
+    // with a safety backup of it alone.
+    let ch_line = format!(r#"{{"file":"clickhouse.tar","bytes":4096,"sha256":"{SHA}"}}"#);
+    let ch_rule = format!(
+        "{{pods: 'cv-backup-*', fault: message, messages: {{backup-clickhouse: '{ch_line}', backup-done: listed}}}}"
+    );
+    env.clear_faults().await;
+    env.faults(&[("result", ch_rule.as_str())]).await;
+    let out = env
+        .ok(&["backup", "create", "cv", "--component", "clickhouse"])
+        .await;
+    assert!(
+        stderr(&out).contains("the backup of clickhouse is experimental"),
+        "{}",
+        stderr(&out)
+    );
+    let backups = listed(&env).await;
+    let ch = backups.last().unwrap();
+    assert_eq!(ch["components"].as_array().unwrap().len(), 1, "{ch}");
+    assert_eq!(ch["components"][0]["component"], "clickhouse");
+    assert_eq!(ch["components"][0]["file"], "clickhouse.tar");
+    assert_eq!(ch["components"][0]["version"], "24.8");
+    let ch_name = ch["name"].as_str().unwrap().to_string();
+    let out = env
+        .ok(&["backup", "restore", &ch_name, "--release", "cv", "--yes"])
+        .await;
+    assert!(
+        stderr(&out).contains(&format!("restoring clickhouse from {ch_name}")),
+        "{}",
+        stderr(&out)
+    );
+    let backups = listed(&env).await;
+    assert_eq!(backups.len(), 3, "{backups:?}");
+    let safety = &backups[2];
+    assert_eq!(safety["components"][0]["component"], "clickhouse");
+    for b in &backups[1..] {
+        env.ok(&[
+            "backup",
+            "delete",
+            b["name"].as_str().unwrap(),
+            "--release",
+            "cv",
+        ])
+        .await;
+    }
+    env.clear_faults().await;
+
     // Uninstalling, volumes purged, leaves the backups: their volume and records.
     env.ok(&["uninstall", "cv", "--purge-volumes", "--yes"])
         .await;

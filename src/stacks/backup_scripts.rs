@@ -21,9 +21,20 @@
 //!   `requirepass` default user) and writes the RDB it sends; the restore runs
 //!   the image's `redis-server` on the copy and `MIGRATE`s its keys (Redis ≥
 //!   4.0.7 for `KEYS` with `AUTH`).
+//! - `clickhouse/clickhouse-server:24.8` (ClickHouse/docker-library
+//!   `server/24.8.14.39/Dockerfile.ubuntu`): `FROM ubuntu:20.04`, whose base has
+//!   dash, tar, gzip and coreutils (`df`, `sha256sum`). `clickhouse-client` takes
+//!   `user`, `password`, `host` and `port` from `--config-file`
+//!   (`src/Client/ConnectionParameters.cpp`: `config.getString("password", "")`);
+//!   `SHOW CREATE … FORMAT TSVRaw` gives a statement unescaped, `Native` is the
+//!   client's own block format both ways; `system.parts.bytes_on_disk` sizes the
+//!   active parts; `DROP … SYNC` drops without the Atomic engine's delay
+//!   (`docs/en/sql-reference/statements/drop.md`).
 //!
 //! Tested for real in `tests/backup_scripts.rs` against Debian's MariaDB,
-//! PostgreSQL and Redis: rows written, backed up, dropped, restored, compared.
+//! PostgreSQL, Redis and ClickHouse (18.16: far older than the image's, so that
+//! backup stays experimental): rows written, backed up, dropped, restored,
+//! compared.
 
 /// Shared: the result line (also to `$RESULT_FILE` when set), the backup's
 /// directory, and the checksum check of a restore. `sha256sum` is in
@@ -213,6 +224,135 @@ for db in $(src INFO keyspace | sed -n 's/^db\([0-9]*\):.*/\1/p'); do
   total=$((total + want))
 done
 echo "restored $total keys from $(basename "$IN")"
+"#
+    )
+}
+
+/// ClickHouse's client options in a file only this script reads (the password
+/// never in an argument), XML-escaped. Every query goes through `ch`.
+const CLICKHOUSE_OPTIONS: &str = r#"options="${TMPDIR:-/tmp}/backup-client.xml"
+xesc() { printf '%s' "$1" | sed -e 's/&/\&amp;/g' -e 's/</\&lt;/g' -e 's/>/\&gt;/g'; }
+pw=$(cat "$CLICKHOUSE_PASSWORD_FILE")
+printf '<config>\n<user>%s</user>\n<password>%s</password>\n<host>%s</host>\n<port>%s</port>\n</config>\n' \
+  "$(xesc "$CLICKHOUSE_USER")" "$(xesc "$pw")" "$(xesc "$HOST")" "$PORT" > "$options"
+ch() { clickhouse-client --config-file="$options" "$@"; }
+# An identifier, backquoted.
+q() { printf '`%s`' "$(printf '%s' "$1" | sed -e 's/\\/\\\\/g' -e 's/`/\\`/g')"; }
+tab=$(printf '\t')
+system="'system','INFORMATION_SCHEMA','information_schema'"
+"#;
+
+/// Env: `HOST`, `PORT`, `CLICKHOUSE_USER`, `CLICKHOUSE_PASSWORD_FILE`, `OUT` (the
+/// `.tar` to write). Every database but the system ones, table by table: each
+/// table's `SHOW CREATE` statement, and the rows of those that store them (the
+/// MergeTree and Log families, Memory) as gzipped `Native` (each table as it
+/// was when its `SELECT` began: consistent per table, not across tables). Never
+/// a `SELECT` from a Kafka table (it would consume the topic) nor from a
+/// materialized view's inner table (`.inner…`; a view `TO` a table has its rows
+/// there). First the estimate, the active parts' size on disk, and the capacity
+/// check: twice that (the files, then their archive) must fit where `OUT` goes.
+pub fn clickhouse_dump() -> String {
+    format!(
+        r#"{COMMON}out_dir "$OUT"
+{CLICKHOUSE_OPTIONS}work="$OUT.d"
+rm -rf "$work"
+mkdir "$work"
+trap 'rm -f "$options"; rm -rf "$work"' EXIT
+estimate=$(ch --query "SELECT sum(bytes_on_disk) FROM system.parts WHERE active AND database NOT IN ($system)")
+free=$(df -Pk "$work" | awk 'NR == 2 {{ print $4 * 1024 }}')
+echo "ClickHouse: about $estimate bytes on disk to back up; $free bytes free here"
+if [ "$((estimate * 2))" -gt "$free" ]; then
+  echo "not enough space for ClickHouse's backup: about $((estimate * 2)) bytes needed (twice the $estimate its tables take on disk), $free free; give the backup more room (backup.persistence.size)" >&2
+  exit 1
+fi
+ch --query "SELECT name FROM system.databases WHERE name NOT IN ($system) ORDER BY name FORMAT TSV" > "$work/names"
+i=0
+: > "$work/databases"
+while IFS= read -r db; do
+  i=$((i + 1))
+  ch --query "SHOW CREATE DATABASE $(q "$db") FORMAT TSVRaw" > "$work/db$i.sql"
+  printf '%s\t%s\n' "$i" "$db" >> "$work/databases"
+done < "$work/names"
+# Created in this order on restore: the tables that hold rows (filled at once),
+# then what reads or forwards them, materialized views last, so that rows
+# restored into a table never pass through a view a second time.
+ch --query "SELECT database, name, engine,
+    multiIf(engine LIKE '%MergeTree' OR engine IN ('Log', 'TinyLog', 'StripeLog', 'Memory'), 1,
+            engine = 'MaterializedView', 3, 2) AS stage
+  FROM system.tables
+  WHERE database NOT IN ($system) AND NOT is_temporary AND name NOT LIKE '.inner%'
+  ORDER BY stage, database, name FORMAT TSV" > "$work/list"
+n=0
+rows=0
+: > "$work/tables"
+while IFS="$tab" read -r db name engine stage; do
+  n=$((n + 1))
+  id="$(q "$db").$(q "$name")"
+  ch --query "SHOW CREATE TABLE $id FORMAT TSVRaw" > "$work/$n.sql"
+  if [ "$stage" = 1 ]; then
+    # sh has no pipefail: the client's status is kept aside.
+    {{ ch --query "SELECT * FROM $id FORMAT Native"; echo $? > "$work/status"; }} | gzip -n > "$work/$n.native.gz"
+    [ "$(cat "$work/status")" = 0 ] || {{ echo "exporting $db.$name failed" >&2; exit 1; }}
+    rows=$((rows + 1))
+  fi
+  printf '%s\t%s\t%s\t%s\n' "$n" "$stage" "$db" "$name" >> "$work/tables"
+done < "$work/list"
+rm -f "$work/names" "$work/list" "$work/status"
+tar -cf "$OUT" -C "$work" .
+echo "ClickHouse: $n tables in $i databases, the rows of $rows"
+result "$OUT"
+"#
+    )
+}
+
+/// Env: as [`clickhouse_dump`], with `IN` (the `.tar`) and `EXPECTED_SHA256`.
+/// Each database of the backup is dropped and created again, its tables from
+/// their statements in the dump's order, each table's rows streamed from the
+/// archive as they are inserted (no second copy on disk): the databases are as
+/// they were. Databases made since the backup are left alone.
+pub fn clickhouse_restore() -> String {
+    format!(
+        r#"{COMMON}verify "$IN"
+{CLICKHOUSE_OPTIONS}work="${{TMPDIR:-/tmp}}/clickhouse-restore"
+rm -rf "$work"
+mkdir "$work"
+trap 'rm -f "$options"; rm -rf "$work"' EXIT
+tar -xf "$IN" -C "$work" --exclude='*.native.gz'
+# `SYNC` frees the disk before the rows come back (an Atomic database, the
+# default since ClickHouse 20.10, would otherwise keep the dropped tables' data
+# for minutes); a server too old for the word drops at once anyway.
+# `drop DATABASE|TABLE identifier`.
+drop() {{
+  ch --query "DROP $1 IF EXISTS $2 SYNC" 2> "$work/error" && return 0
+  grep -q 'Syntax error' "$work/error" || {{
+    cat "$work/error" >&2
+    exit 1
+  }}
+  ch --query "DROP $1 IF EXISTS $2"
+}}
+while IFS="$tab" read -r i db; do
+  if [ "$db" = default ]; then
+    # The server's own, every session's database when it names none: kept,
+    # emptied.
+    ch --query "SELECT name FROM system.tables WHERE database = 'default' AND NOT is_temporary FORMAT TSV" > "$work/names"
+    while IFS= read -r name; do drop TABLE "$(q default).$(q "$name")"; done < "$work/names"
+  else
+    drop DATABASE "$(q "$db")"
+    ch --query "$(cat "$work/db$i.sql")"
+  fi
+done < "$work/databases"
+n=0
+while IFS="$tab" read -r t stage db name; do
+  ch --query "$(cat "$work/$t.sql")"
+  if [ "$stage" = 1 ]; then
+    {{ tar -xOf "$IN" "./$t.native.gz" || echo tar > "$work/failed"; }} |
+      {{ gzip -d || echo gzip > "$work/failed"; }} |
+      ch --query "INSERT INTO $(q "$db").$(q "$name") FORMAT Native"
+    [ ! -e "$work/failed" ] || {{ echo "reading $db.$name from $(basename "$IN") failed" >&2; exit 1; }}
+  fi
+  n=$((n + 1))
+done < "$work/tables"
+echo "restored $n ClickHouse tables from $(basename "$IN")"
 "#
     )
 }

@@ -486,3 +486,93 @@ pub fn start_postgres() -> Postgres {
         _dir: dir,
     }
 }
+
+/// A ClickHouse server (Debian's `clickhouse-server`, with its packaged
+/// `config.xml` and our own users) on a free port of loopback, with one user
+/// `clickvisual` whose password is [`NASTY`].
+pub struct ClickHouse {
+    _server: Server,
+    pub port: u16,
+    dir: tempfile::TempDir,
+}
+
+fn xml_text(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+pub fn start_clickhouse() -> ClickHouse {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let users = d.join("users.xml");
+    std::fs::write(
+        &users,
+        format!(
+            "<yandex>\n<profiles><default/></profiles>\n<quotas><default/></quotas>\n<users>\n\
+             <clickvisual><password>{}</password><networks><ip>::/0</ip></networks>\
+             <profile>default</profile><quota>default</quota></clickvisual>\n</users>\n</yandex>\n",
+            xml_text(NASTY)
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let path = |name: &str| format!("{}/{name}/", d.display());
+    let log = d.join("clickhouse.log");
+    let child = Command::new(which("clickhouse-server").unwrap())
+        .arg("--config-file=/etc/clickhouse-server/config.xml")
+        .arg("--")
+        .arg(format!("--path={}", path("data")))
+        .arg(format!("--tmp_path={}", path("tmp")))
+        .arg(format!("--user_files_path={}", path("user_files")))
+        .arg(format!("--format_schema_path={}", path("format_schemas")))
+        .arg(format!("--users_config={}", users.display()))
+        .arg(format!("--tcp_port={port}"))
+        .arg(format!("--http_port={}", free_port()))
+        .arg(format!("--interserver_http_port={}", free_port()))
+        .arg("--listen_host=127.0.0.1")
+        .arg(format!("--logger.log={}", log.display()))
+        .arg(format!(
+            "--logger.errorlog={}",
+            d.join("errors.log").display()
+        ))
+        .arg("--logger.console=0")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(d.join("stderr")).unwrap())
+        .spawn()
+        .expect("clickhouse-server starts");
+    let mut server = Server(child);
+    wait_for_port(port, &mut server.0, &log);
+    ClickHouse {
+        _server: server,
+        port,
+        dir,
+    }
+}
+
+impl ClickHouse {
+    /// Runs one query as `clickvisual`; its output (TSV). Panics on failure.
+    pub fn sql(&self, query: &str) -> String {
+        let config = self.dir.path().join("client.xml");
+        std::fs::write(
+            &config,
+            format!(
+                "<config><user>clickvisual</user><password>{}</password></config>",
+                xml_text(NASTY)
+            ),
+        )
+        .unwrap();
+        let out = Command::new(which("clickhouse-client").unwrap())
+            .arg(format!("--config-file={}", config.display()))
+            .arg(format!("--port={}", self.port))
+            .args(["--query", query])
+            .output()
+            .expect("clickhouse-client runs");
+        assert!(
+            out.status.success(),
+            "{query}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}

@@ -1,10 +1,11 @@
 //! What ClickVisual's backups save by default: MySQL, its metadata (users,
 //! instances, alarms), dumped by its own image's `mysqldump`; Redis, an RDB copy.
-//! ClickHouse (the logs) and Kafka are not in it: bulk data a log platform keeps
-//! for days, and Kafka's topics are a buffer in flight.
+//! ClickHouse, the logs, only when asked (`--component clickhouse`): bulk data a
+//! log platform keeps for days, estimated and checked against the room there is
+//! before it is written. Kafka is never in it: its topics are a buffer in flight.
 
 use super::connections::keys;
-use super::{Ctx, mysql};
+use super::{Ctx, clickhouse, mysql};
 use crate::model::{BackupSpec, CredentialFile, Step};
 use crate::stacks::backup_scripts;
 use crate::stacks::kit;
@@ -51,6 +52,44 @@ pub fn backups(ctx: &Ctx<'_>) -> Vec<BackupSpec> {
     if let Some(r) = &ctx.conn.redis {
         out.extend(kit::redis::backup(ctx, &v.redis, r));
     }
+    // One server only: with shards, each holds part of the rows, and with
+    // replicas a restore would have to drop and create `ON CLUSTER`.
+    let single = v.clickhouse.shards <= 1 && v.clickhouse.replicas <= 1;
+    if let Some(c) = ctx
+        .conn
+        .clickhouse
+        .as_ref()
+        .filter(|c| c.internal && single)
+    {
+        let env = vec![
+            ("HOST".to_string(), c.host.clone()),
+            ("PORT".to_string(), c.port.to_string()),
+            ("CLICKHOUSE_USER".to_string(), c.username.clone()),
+        ];
+        let credentials = vec![CredentialFile {
+            env: "CLICKHOUSE_PASSWORD_FILE".into(),
+            secret: c.password_ref.secret.clone(),
+            key: keys::CLICKHOUSE_PASSWORD.into(),
+        }];
+        out.push(BackupSpec {
+            file: "clickhouse.tar".into(),
+            dump: Step {
+                script: backup_scripts::clickhouse_dump(),
+                env: env.clone(),
+                credentials: credentials.clone(),
+            },
+            restore: Some(Step {
+                script: backup_scripts::clickhouse_restore(),
+                env,
+                credentials,
+            }),
+            default: false,
+            experimental: Some(
+                "its dump and restore ran against Debian's ClickHouse 18.16, not the image's 24.8",
+            ),
+            ..ctx.backup_base(clickhouse::COMPONENT, &v.clickhouse.image)
+        });
+    }
     out
 }
 
@@ -73,6 +112,32 @@ mod tests {
         assert_eq!(m.dump.credentials[0].secret, "cv-mysql-credentials");
         assert_eq!(m.dump.credentials[0].key, "mysql-password");
         assert!(m.restore.is_some());
+    }
+
+    #[test]
+    fn clickhouse_is_backed_up_only_when_asked_and_only_a_single_server() {
+        let release = release();
+        let mut v = values();
+        let b = backups(&Ctx::for_jobs(&release, &v));
+        let c = b.iter().find(|b| b.component == "clickhouse").unwrap();
+        assert!(!c.default, "bulk data: opt-in");
+        assert!(c.experimental.is_some());
+        assert_eq!(c.file, "clickhouse.tar");
+        assert!(
+            c.image.starts_with("clickhouse/clickhouse-server:24.8"),
+            "{}",
+            c.image
+        );
+        let env: std::collections::BTreeMap<_, _> = c.dump.env.iter().cloned().collect();
+        assert_eq!(env["HOST"], "cv-clickhouse.logs.svc");
+        assert_eq!(env["PORT"], "9000");
+        assert_eq!(env["CLICKHOUSE_USER"], "clickvisual");
+        assert_eq!(c.dump.credentials[0].secret, "cv-clickhouse-credentials");
+        assert_eq!(c.dump.credentials[0].key, "clickhouse-password");
+        assert!(c.restore.is_some());
+        v.clickhouse.replicas = 2;
+        let b = backups(&Ctx::for_jobs(&release, &v));
+        assert!(b.iter().all(|b| b.component != "clickhouse"), "{b:?}");
     }
 
     #[test]
