@@ -249,7 +249,7 @@ system="'system','INFORMATION_SCHEMA','information_schema'"
 /// was when its `SELECT` began: consistent per table, not across tables). Never
 /// a `SELECT` from a Kafka table (it would consume the topic) nor from a
 /// materialized view's inner table (`.inner…`; a view `TO` a table has its rows
-/// there). First the estimate, the active parts' size on disk, and the capacity
+/// there); no dictionaries (not yet). First the estimate, the active parts' size on disk, and the capacity
 /// check: twice that (the files, then their archive) must fit where `OUT` goes.
 pub fn clickhouse_dump() -> String {
     format!(
@@ -281,6 +281,7 @@ ch --query "SELECT database, name, engine,
             engine = 'MaterializedView', 3, 2) AS stage
   FROM system.tables
   WHERE database NOT IN ($system) AND NOT is_temporary AND name NOT LIKE '.inner%'
+    AND engine != 'Dictionary'
   ORDER BY stage, database, name FORMAT TSV" > "$work/list"
 n=0
 rows=0
