@@ -218,7 +218,6 @@ async fn backups_are_taken_listed_and_deleted_and_outlive_the_release() {
     let ch_rule = format!(
         "{{pods: 'cv-backup-*', fault: message, messages: {{backup-clickhouse: '{ch_line}', backup-done: listed}}}}"
     );
-    env.clear_faults().await;
     env.faults(&[("result", ch_rule.as_str())]).await;
     let out = env
         .ok(&["backup", "create", "cv", "--component", "clickhouse"])
