@@ -388,6 +388,23 @@ pub enum BackupCommand {
     /// Restore a backup into its release: a safety backup first, the apps stopped
     /// meanwhile, then the connectivity probes
     Restore(BackupRestoreArgs),
+    /// Copy a backup's files to this machine through the API server (as `kubectl
+    /// cp`), each checked against its recorded sha256
+    Download(BackupDownloadArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct BackupDownloadArgs {
+    /// The backup's name (see `stackctl backup list`)
+    pub name: String,
+    /// Where to put it: the files land in DIR/NAME/, which must not exist yet
+    pub dir: std::path::PathBuf,
+    /// Release name (default: the only release visible)
+    #[arg(long, value_name = "RELEASE")]
+    pub release: Option<String>,
+    /// Bound on the pod that holds the files: its start and its whole life
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "30m")]
+    pub timeout: std::time::Duration,
 }
 
 #[derive(Debug, Args, Clone)]

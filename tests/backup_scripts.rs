@@ -1030,6 +1030,29 @@ fn clickhouse_dump_and_restore_bring_the_databases_back() {
         eprintln!("skipped the capacity check: mounting a tmpfs needs root");
     }
 
+    // To S3 the dumps go to a scratch directory whose limit `df` does not see:
+    // the room left under it counts.
+    let scratch = small.path().join("scratch");
+    std::fs::create_dir(&scratch).unwrap();
+    let cramped = run_with(
+        &scripts::clickhouse_dump(),
+        env(
+            &pw,
+            &[
+                (
+                    "OUT",
+                    scratch.join("b/clickhouse.tar").display().to_string(),
+                ),
+                ("ROOM", "65536".into()),
+                ("SCRATCH", scratch.display().to_string()),
+            ],
+        ),
+    );
+    assert!(
+        stderr(&cramped).contains("not enough space for ClickHouse's backup"),
+        "{}",
+        stderr(&cramped)
+    );
     let bad = password_file(small.path(), "wrong");
     let failed = run_with(
         &scripts::clickhouse_dump(),

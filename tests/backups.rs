@@ -121,6 +121,66 @@ async fn backups_are_taken_listed_and_deleted_and_outlive_the_release() {
         "backup Jobs left"
     );
 
+    // Downloading: refused before any pod for what cannot be, and never over
+    // the user's files; then a pod holds the backup and each file comes through
+    // an exec, which this cluster's simulated node cannot serve: the command
+    // says so, and leaves neither pod nor half a download behind.
+    let local = tempfile::tempdir().unwrap();
+    let dir = local.path().display().to_string();
+    let unknown = env
+        .run(&[
+            "backup",
+            "download",
+            "19990101-000000",
+            &dir,
+            "--release",
+            "cv",
+        ])
+        .await;
+    assert_eq!(unknown.status.code(), Some(2), "{}", stderr(&unknown));
+    assert!(stderr(&unknown).contains("has no backup 19990101-000000"));
+    std::fs::create_dir(local.path().join(&first)).unwrap();
+    let there = env
+        .run(&["backup", "download", &first, &dir, "--release", "cv"])
+        .await;
+    assert_eq!(there.status.code(), Some(2), "{}", stderr(&there));
+    assert!(
+        stderr(&there).contains("exists; nothing is overwritten"),
+        "{}",
+        stderr(&there)
+    );
+    assert!(
+        local.path().join(&first).exists(),
+        "the user's directory stays"
+    );
+    std::fs::remove_dir(local.path().join(&first)).unwrap();
+    let pods = Api::<k8s_openapi::api::core::v1::Pod>::namespaced(env.client.clone(), &env.ns);
+    let holder = format!("cv-backup-download-{first}");
+    assert!(pods.get_opt(&holder).await.unwrap().is_none(), "no pod yet");
+    let no_exec = env
+        .run(&["backup", "download", &first, &dir, "--release", "cv"])
+        .await;
+    assert_eq!(no_exec.status.code(), Some(1), "{}", stderr(&no_exec));
+    assert!(
+        stderr(&no_exec).contains(&format!("pod {holder} holds backup {first}")),
+        "{}",
+        stderr(&no_exec)
+    );
+    assert!(
+        stderr(&no_exec).contains("reading mysql.sql.gz through the API server"),
+        "{}",
+        stderr(&no_exec)
+    );
+    assert!(
+        !local.path().join(&first).exists(),
+        "half a download left behind"
+    );
+    let left = pods.get_opt(&holder).await.unwrap();
+    assert!(
+        left.is_none_or(|p| p.metadata.deletion_timestamp.is_some()),
+        "the download's pod is left"
+    );
+
     // Restoring replaces data: never without a yes.
     let unasked = env
         .run(&["backup", "restore", &first, "--release", "cv"])

@@ -1,4 +1,5 @@
-//! `stackctl backup create|list|delete`: backups of a release's data services.
+//! `stackctl backup create|list|delete|restore|download`: backups of a release's
+//! data services.
 
 use anyhow::Result;
 use serde::Serialize;
@@ -61,6 +62,26 @@ pub async fn run(global: &GlobalArgs, command: &BackupCommand) -> Result<()> {
             Ok(())
         }
         BackupCommand::Restore(args) => restore(global, &session, args).await,
+        BackupCommand::Download(args) => {
+            use crate::operations::backup::download::{DownloadOptions, download};
+            let reporter = Reporter::new(global.quiet, true);
+            let opts = DownloadOptions {
+                release: args.release.clone(),
+                namespace: global.namespace.clone(),
+                name: args.name.clone(),
+                dir: args.dir.clone(),
+                timeout: args.timeout,
+            };
+            let got = download(&session, &reporter, &opts).await?;
+            if global.output == OutputFormat::Text {
+                for (file, bytes) in &got.files {
+                    println!("{:>10}  {}", size(*bytes), got.dir.join(file).display());
+                }
+            } else {
+                print_structured(global.output, &got)?;
+            }
+            Ok(())
+        }
         BackupCommand::Delete(args) => {
             let reporter = Reporter::new(global.quiet, true);
             backup::delete(

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{PersistentVolumeClaim, ResourceRequirements};
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, ResourceRequirements};
 use serde_json::{Value, json};
 
 use crate::model::{
@@ -184,6 +184,8 @@ enum Kind {
     Manifest,
     /// Deletes every backup of a release in S3 (`uninstall --purge-backups`).
     Purge,
+    /// Holds a backup's files for `backup download` to read through the API.
+    Download,
 }
 
 /// The step of a [`manifest_job`]: its termination message is the manifest.
@@ -228,6 +230,7 @@ fn job(
         Kind::Delete => format!("{}-backup-delete-{name}", release.name),
         Kind::Manifest => format!("{}-backup-read-{name}", release.name),
         Kind::Purge => format!("{}-backup-purge", release.name),
+        Kind::Download => download_pod_name(&release.name, name),
     };
     let mut labels = json!(probe_labels(release, "backup"));
     if kind == Kind::Scheduled {
@@ -425,19 +428,24 @@ pub fn backup_job(
     deadline: Duration,
 ) -> Result<Job> {
     let dir = format!("{MOUNT}/{name}");
+    let mut extra = vec![("RESULT_FILE", TERMINATION_LOG.to_string())];
+    if let Place::S3(s3) = place {
+        // The scratch directory's limit, which `df` in it does not show, for the
+        // dumps that check the room first.
+        if let Ok(bytes) = crate::values::checks::parse_quantity(&s3.scratch) {
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            extra.extend([
+                ("ROOM", (bytes as u64).to_string()),
+                ("SCRATCH", MOUNT.to_string()),
+            ]);
+        }
+    }
     let init: Vec<Value> = specs
         .iter()
         .map(|s| {
-            container(
-                &step_name("backup", &s.component),
-                s,
-                &s.dump,
-                0,
-                &[
-                    ("OUT", format!("{dir}/{}", s.file)),
-                    ("RESULT_FILE", TERMINATION_LOG.into()),
-                ],
-            )
+            let mut env = vec![("OUT", format!("{dir}/{}", s.file))];
+            env.extend(extra.iter().cloned());
+            container(&step_name("backup", &s.component), s, &s.dump, 0, &env)
         })
         .collect();
     let last = match place {
@@ -671,6 +679,67 @@ pub fn manifest_job(
         ),
         deadline,
     )
+}
+
+pub fn download_pod_name(release: &str, name: &str) -> String {
+    format!("{release}-backup-download-{name}")
+}
+
+/// The container of a [`download_pod`] that `backup download` runs `cat` in.
+pub const DOWNLOAD_STEP: &str = "backup-serve";
+
+/// The pod `backup download` reads backup `name`'s `files` from, each by `cat`
+/// in its [`DOWNLOAD_STEP`] container (an exec through the API, as `kubectl cp`
+/// does): the backup volume mounted read-only, or, for a backup in S3, the files
+/// fetched into the pod's scratch directory first. A bare pod, so its name is
+/// known; it ends by itself after `deadline` (its `sleep`, and
+/// `activeDeadlineSeconds`) should stackctl not delete it.
+pub fn download_pod(
+    release: &Release,
+    (name, place): (&str, &Place),
+    spec: &BackupSpec,
+    files: &[&str],
+    deadline: Duration,
+) -> Result<Pod> {
+    let dir = format!("{MOUNT}/{name}");
+    let mut init = Vec::new();
+    if let Place::S3(s3) = place {
+        init.push(s3_step(
+            spec,
+            s3,
+            "backup-fetch",
+            &backup_scripts::s3_download(),
+            &[
+                ("DIR", dir.clone()),
+                ("KEY", format!("{}{name}/", s3.prefix)),
+                ("FILES", files.join(" ")),
+            ],
+        ));
+    }
+    let seconds = deadline.as_secs().max(1);
+    let mut serve = shell(spec, DOWNLOAD_STEP, &format!("exec sleep {seconds}"), &dir);
+    serve["volumeMounts"][0]["readOnly"] = json!(matches!(place, Place::Volume { .. }));
+    let job = job(
+        release,
+        (Kind::Download, place),
+        name,
+        &[],
+        (&init, &serve),
+        deadline,
+    );
+    let template = &job["spec"]["template"];
+    let mut pod_spec = template["spec"].clone();
+    pod_spec["activeDeadlineSeconds"] = json!(seconds);
+    Ok(serde_json::from_value(json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": job["metadata"]["name"],
+            "namespace": release.namespace,
+            "labels": template["metadata"]["labels"],
+        },
+        "spec": pod_spec,
+    }))?)
 }
 
 /// A file of a backup, as a restore checks it.

@@ -250,7 +250,8 @@ system="'system','INFORMATION_SCHEMA','information_schema'"
 /// a `SELECT` from a Kafka table (it would consume the topic) nor from a
 /// materialized view's inner table (`.inner…`; a view `TO` a table has its rows
 /// there); no dictionaries (not yet). First the estimate, the active parts' size on disk, and the capacity
-/// check: twice that (the files, then their archive) must fit where `OUT` goes.
+/// check: twice that (the files, then their archive) must fit where `OUT` goes,
+/// within `ROOM` bytes of directory `SCRATCH` when set (a scratch directory's limit).
 pub fn clickhouse_dump() -> String {
     format!(
         r#"{COMMON}out_dir "$OUT"
@@ -260,6 +261,11 @@ mkdir "$work"
 trap 'rm -f "$options"; rm -rf "$work"' EXIT
 estimate=$(ch --query "SELECT sum(bytes_on_disk) FROM system.parts WHERE active AND database NOT IN ($system)")
 free=$(df -Pk "$work" | awk 'NR == 2 {{ print $4 * 1024 }}')
+# A scratch directory's size limit (`emptyDir.sizeLimit`) is not what df sees.
+if [ -n "${{ROOM:-}}" ]; then
+  used=$(du -sk "$SCRATCH" | awk '{{ print $1 * 1024 }}')
+  if [ "$((ROOM - used))" -lt "$free" ]; then free=$((ROOM - used)); fi
+fi
 echo "ClickHouse: about $estimate bytes on disk to back up; $free bytes free here"
 if [ "$((estimate * 2))" -gt "$free" ]; then
   echo "not enough space for ClickHouse's backup: about $((estimate * 2)) bytes needed (twice the $estimate its tables take on disk), $free free; give the backup more room (backup.persistence.size)" >&2

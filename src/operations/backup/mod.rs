@@ -1,6 +1,8 @@
 //! `stackctl backup`: each data service saved with its own tooling, to a volume
-//! the release owns or to S3 (`backup.s3`), one record per backup.
+//! the release owns or to S3 (`backup.s3`), one record per backup; and back to
+//! the user's machine (`download`).
 
+pub mod download;
 pub mod record;
 pub mod restore;
 mod run;

@@ -325,6 +325,10 @@ fn a_backup_to_s3_dumps_to_scratch_and_uploads_under_the_releases_prefix() {
             "defaultMode": 0o440,
         })
     );
+    // The dumps learn the scratch directory's limit, which `df` does not show.
+    let dump = env_of(&pod["initContainers"][0]);
+    assert_eq!(dump["ROOM"], (5u64 << 30).to_string());
+    assert_eq!(dump["SCRATCH"], MOUNT);
     let upload = &pod["containers"][0];
     assert_eq!(upload["name"], "backup-upload");
     assert_eq!(upload["image"], "curlimages/curl:8.14.1");
@@ -420,4 +424,67 @@ fn restore_delete_and_schedule_on_s3_reach_the_backups_prefix() {
         template["spec"]["template"]["spec"]["volumes"][0]["emptyDir"]["sizeLimit"],
         "5Gi"
     );
+}
+
+/// `backup download` reads from a pod of a known name that holds the files and
+/// nothing else: the volume read-only, no database credentials, a bounded life;
+/// from S3, the files fetched first into its scratch directory.
+#[test]
+fn a_download_pod_holds_the_backup_read_only_and_ends_by_itself() {
+    let m = spec("mysql", "mysql.sql.gz");
+    let deadline = Duration::from_secs(600);
+    let pod = download_pod(
+        &release(),
+        ("20261201-030000", &on_volume("cv")),
+        &m,
+        &["mysql.sql.gz"],
+        deadline,
+    )
+    .unwrap();
+    let v = serde_json::to_value(&pod).unwrap();
+    assert_eq!(v["kind"], "Pod");
+    assert_eq!(v["metadata"]["name"], "cv-backup-download-20261201-030000");
+    assert_eq!(v["metadata"]["labels"][BACKUP_LABEL], "20261201-030000");
+    let spec = &v["spec"];
+    assert_eq!(spec["activeDeadlineSeconds"], 600);
+    assert_eq!(spec["restartPolicy"], "Never");
+    assert_eq!(spec["securityContext"]["runAsNonRoot"], true);
+    assert!(spec.get("initContainers").is_none_or(|i| i == &json!([])));
+    let serve = &spec["containers"][0];
+    assert_eq!(serve["name"], DOWNLOAD_STEP);
+    assert_eq!(serve["command"][2], "exec sleep 600");
+    assert_eq!(serve["volumeMounts"][0]["mountPath"], MOUNT);
+    assert_eq!(serve["volumeMounts"][0]["readOnly"], true);
+    let volumes: Vec<&str> = spec["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(volumes, ["backups", "tmp"], "no credentials");
+    assert_eq!(
+        spec["volumes"][0]["persistentVolumeClaim"]["claimName"],
+        "cv-backups"
+    );
+
+    let pod = download_pod(
+        &release(),
+        ("20261201-030000", &on_s3()),
+        &m,
+        &["mysql.sql.gz", "redis.rdb"],
+        deadline,
+    )
+    .unwrap();
+    let v = serde_json::to_value(&pod).unwrap();
+    let fetch = &v["spec"]["initContainers"][0];
+    assert_eq!(fetch["image"], "curlimages/curl:8.14.1");
+    let env = env_of(fetch);
+    assert_eq!(env["KEY"], "team/logs/cv/20261201-030000/");
+    assert_eq!(env["FILES"], "mysql.sql.gz redis.rdb");
+    assert_eq!(env["DIR"], "/backups/20261201-030000");
+    assert_eq!(
+        v["spec"]["containers"][0]["volumeMounts"][0]["readOnly"],
+        false
+    );
+    assert_eq!(v["spec"]["volumes"][0]["emptyDir"]["sizeLimit"], "5Gi");
 }
