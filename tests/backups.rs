@@ -122,9 +122,7 @@ async fn backups_are_taken_listed_and_deleted_and_outlive_the_release() {
     );
 
     // Downloading: refused before any pod for what cannot be, and never over
-    // the user's files; then a pod holds the backup and each file comes through
-    // an exec, which this cluster's simulated node cannot serve: the command
-    // says so, and leaves neither pod nor half a download behind.
+    // the user's files.
     let local = tempfile::tempdir().unwrap();
     let dir = local.path().display().to_string();
     let unknown = env
@@ -153,33 +151,107 @@ async fn backups_are_taken_listed_and_deleted_and_outlive_the_release() {
         local.path().join(&first).exists(),
         "the user's directory stays"
     );
-    std::fs::remove_dir(local.path().join(&first)).unwrap();
     let pods = Api::<k8s_openapi::api::core::v1::Pod>::namespaced(env.client.clone(), &env.ns);
-    let holder = format!("cv-backup-download-{first}");
-    assert!(pods.get_opt(&holder).await.unwrap().is_none(), "no pod yet");
-    let no_exec = env
-        .run(&["backup", "download", &first, &dir, "--release", "cv"])
+    assert!(
+        pods.get_opt(&format!("cv-backup-download-{first}"))
+            .await
+            .unwrap()
+            .is_none(),
+        "no pod for a refused download"
+    );
+    // A backup whose dump the simulated node serves too: in the download's pod,
+    // `cat` of its file prints these bytes (a `files` rule), which come back
+    // through the API server's exec, as from a kubelet.
+    let dump = "INSERT INTO t VALUES (1);".repeat(4000);
+    let digest = ring::digest::digest(&ring::digest::SHA256, dump.as_bytes());
+    let dump_sha = digest.as_ref().iter().fold(String::new(), |mut s, b| {
+        use std::fmt::Write;
+        let _ = write!(s, "{b:02x}");
+        s
+    });
+    let dump_line = format!(
+        r#"{{"file":"mysql.sql.gz","bytes":{},"sha256":"{dump_sha}"}}"#,
+        dump.len()
+    );
+    env.clear_faults().await;
+    let dump_rule = rule.replace(&line, &dump_line);
+    env.faults(&[("result", dump_rule.as_str())]).await;
+    env.ok(&["backup", "create", "cv"]).await;
+    let served = listed(&env).await.last().unwrap()["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let serve = |content: &str| {
+        format!(
+            "{{pods: 'cv-backup-download-*', fault: files, files: {{'/backups/{served}/mysql.sql.gz': '{content}'}}}}"
+        )
+    };
+    env.clear_faults().await;
+    env.faults(&[("files", serve(&dump).as_str())]).await;
+    let got = env
+        .ok(&["backup", "download", &served, &dir, "--release", "cv"])
         .await;
-    assert_eq!(no_exec.status.code(), Some(1), "{}", stderr(&no_exec));
+    let into = local.path().join(&served);
+    assert_eq!(
+        std::fs::read_to_string(into.join("mysql.sql.gz")).unwrap(),
+        dump
+    );
+    assert_eq!(
+        std::fs::read_to_string(into.join("SHA256SUMS")).unwrap(),
+        format!("{dump_sha}  mysql.sql.gz\n")
+    );
     assert!(
-        stderr(&no_exec).contains(&format!("pod {holder} holds backup {first}")),
+        stdout(&got).contains(&into.join("mysql.sql.gz").display().to_string()),
         "{}",
-        stderr(&no_exec)
+        stdout(&got)
     );
+    let holder = format!("cv-backup-download-{served}");
+    let gone = |p: Option<k8s_openapi::api::core::v1::Pod>| {
+        p.is_none_or(|p| p.metadata.deletion_timestamp.is_some())
+    };
     assert!(
-        stderr(&no_exec).contains("reading mysql.sql.gz through the API server"),
+        gone(pods.get_opt(&holder).await.unwrap()),
+        "the pod is left"
+    );
+    // Bytes other than the recorded ones are not kept, nor is anything else of
+    // that download; a file the pod lacks fails with what `cat` said.
+    std::fs::remove_dir_all(&into).unwrap();
+    for (content, said) in [
+        (dump.replace('1', "2"), "the backup recorded"),
+        (String::new(), "the backup recorded"),
+    ] {
+        env.clear_faults().await;
+        env.faults(&[("files", serve(&content).as_str())]).await;
+        let bad = env
+            .run(&["backup", "download", &served, &dir, "--release", "cv"])
+            .await;
+        assert_eq!(bad.status.code(), Some(1), "{}", stderr(&bad));
+        assert!(stderr(&bad).contains(said), "{}", stderr(&bad));
+        assert!(!into.exists(), "half a download left behind");
+        assert!(
+            gone(pods.get_opt(&holder).await.unwrap()),
+            "the pod is left"
+        );
+    }
+    env.clear_faults().await;
+    env.faults(&[(
+        "files",
+        "{pods: 'cv-backup-download-*', fault: files, files: {'/elsewhere': 'x'}}",
+    )])
+    .await;
+    let missing = env
+        .run(&["backup", "download", &served, &dir, "--release", "cv"])
+        .await;
+    assert_eq!(missing.status.code(), Some(1), "{}", stderr(&missing));
+    assert!(
+        stderr(&missing).contains("No such file or directory"),
         "{}",
-        stderr(&no_exec)
+        stderr(&missing)
     );
-    assert!(
-        !local.path().join(&first).exists(),
-        "half a download left behind"
-    );
-    let left = pods.get_opt(&holder).await.unwrap();
-    assert!(
-        left.is_none_or(|p| p.metadata.deletion_timestamp.is_some()),
-        "the download's pod is left"
-    );
+    env.clear_faults().await;
+    env.faults(&[("result", rule.as_str())]).await;
+    env.ok(&["backup", "delete", &served, "--release", "cv"])
+        .await;
 
     // Restoring replaces data: never without a yes.
     let unasked = env

@@ -1,7 +1,8 @@
 //! Fault rules read from the `simnode-faults` ConfigMap of a pod's (or PVC's) namespace.
 //!
 //! Each data key holds one YAML rule: `{pods: <glob>, fault: <kind>, exitCode: n,
-//! delaySeconds: n, containers: <glob>}`. A bad rule is skipped with a warning rather
+//! delaySeconds: n, containers: <glob>, messages: {container: text}, files: {path:
+//! text}}`. A bad rule is skipped with a warning rather
 //! than failing the pod: a typo in a test fixture should be visible in the log, not
 //! turn into a second, unrelated fault.
 
@@ -31,6 +32,9 @@ pub enum FaultKind {
     /// Not a fault: what a container that finishes writes as its termination
     /// message (`messages`, by container name), which no simulated container can.
     Message,
+    /// Not a fault: what `cat PATH` prints in the pod's containers through exec
+    /// (`files`, by path), which no simulated container has.
+    Files,
 }
 
 impl FaultKind {
@@ -43,6 +47,7 @@ impl FaultKind {
             "slow" => Self::Slow,
             "pvc-never-bound" => Self::PvcNeverBound,
             "message" => Self::Message,
+            "files" => Self::Files,
             _ => return None,
         })
     }
@@ -60,6 +65,8 @@ pub struct Rule {
     pub delay: Duration,
     /// `message` rules: container name → termination message.
     pub messages: BTreeMap<String, String>,
+    /// `files` rules: path → content.
+    pub files: BTreeMap<String, String>,
 }
 
 impl Rule {
@@ -78,6 +85,7 @@ struct RawRule {
     delay_seconds: Option<u64>,
     containers: Option<String>,
     messages: Option<BTreeMap<String, String>>,
+    files: Option<BTreeMap<String, String>>,
 }
 
 fn glob(pattern: &str) -> Result<GlobMatcher, String> {
@@ -101,6 +109,7 @@ pub fn parse_rule(key: &str, value: &str) -> Result<Rule, String> {
             .delay_seconds
             .map_or(DEFAULT_SLOW_DELAY, Duration::from_secs),
         messages: raw.messages.unwrap_or_default(),
+        files: raw.files.unwrap_or_default(),
     })
 }
 
@@ -211,6 +220,7 @@ mod tests {
             ("slow", FaultKind::Slow),
             ("pvc-never-bound", FaultKind::PvcNeverBound),
             ("message", FaultKind::Message),
+            ("files", FaultKind::Files),
         ] {
             let r = parse_rule("k", &format!("{{pods: p, fault: {s}}}")).unwrap();
             assert_eq!(r.kind, k);

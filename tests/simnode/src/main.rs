@@ -6,6 +6,7 @@
 //! `simnode-faults` ConfigMap.
 
 mod events;
+mod exec;
 mod faults;
 mod ipam;
 mod lifecycle;
@@ -61,6 +62,14 @@ struct Args {
     /// its fingerprint) and exit; see the `simnode-timing` ConfigMap.
     #[arg(long)]
     print_timing: bool,
+    /// Serve the kubelet's exec endpoint on this port of loopback (see `exec`),
+    /// with this certificate and key; the nodes then advertise it.
+    #[arg(long, requires_all = ["kubelet_cert", "kubelet_key"])]
+    kubelet_port: Option<u16>,
+    #[arg(long)]
+    kubelet_cert: Option<PathBuf>,
+    #[arg(long)]
+    kubelet_key: Option<PathBuf>,
 }
 
 /// Accepts `500ms`, `1s`, `2m`, `1h` or a bare number of seconds.
@@ -202,7 +211,7 @@ async fn run(args: Args) -> Result<()> {
         max_pods: args.max_pods,
     };
     let mut sim_nodes: Vec<SimNode> = (0..usize::from(args.nodes))
-        .map(|i| SimNode::new(&args.node_prefix, i))
+        .map(|i| SimNode::new(&args.node_prefix, i, args.kubelet_port))
         .collect();
     for node in &mut sim_nodes {
         nodes::register(&client, node, &capacity).await?;
@@ -226,7 +235,16 @@ async fn run(args: Args) -> Result<()> {
     let node_names = sim_nodes.iter().map(|n| n.name.clone()).collect();
     info!(nodes = sim_nodes.len(), step = ?args.ready_delay, "simnode running");
 
+    let exec = async {
+        match (&args.kubelet_port, &args.kubelet_cert, &args.kubelet_key) {
+            (Some(port), Some(cert), Some(key)) => {
+                exec::run_server(client.clone(), *port, cert, key).await
+            }
+            _ => std::future::pending().await,
+        }
+    };
     tokio::select! {
+        r = exec => r?,
         () = nodes::keep_alive(client.clone(), sim_nodes, capacity) => {}
         () = pods::run(kubelet) => {}
         () = volumes::run(client.clone(), recorder, node_names) => {}

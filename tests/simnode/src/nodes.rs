@@ -42,15 +42,19 @@ pub struct Capacity {
 pub struct SimNode {
     pub name: String,
     pub ip: String,
+    /// Where the API server reaches this node's exec endpoint on loopback (see
+    /// `exec`); `None`: nowhere (10250 of an address nothing routes to).
+    pub kubelet_port: Option<u16>,
     /// When Ready last turned True; kept across heartbeats as lastTransitionTime.
     ready_since: Timestamp,
 }
 
 impl SimNode {
-    pub fn new(prefix: &str, index: usize) -> Self {
+    pub fn new(prefix: &str, index: usize, kubelet_port: Option<u16>) -> Self {
         Self {
             name: format!("{prefix}-{index}"),
             ip: format!("10.0.{}.{}", index / 200, 10 + index % 200),
+            kubelet_port,
             ready_since: Timestamp::now(),
         }
     }
@@ -120,18 +124,28 @@ pub fn node_status(node: &SimNode, capacity: &Capacity, now: Timestamp) -> NodeS
                 "kubelet is posting ready status",
             ),
         ]),
-        addresses: Some(vec![
-            NodeAddress {
-                type_: "InternalIP".to_owned(),
-                address: node.ip.clone(),
-            },
-            NodeAddress {
-                type_: "Hostname".to_owned(),
-                address: node.name.clone(),
-            },
-        ]),
+        addresses: Some(
+            [
+                ("InternalIP", node.ip.clone()),
+                ("Hostname", node.name.clone()),
+            ]
+            .into_iter()
+            // The API server dials this one first (`tests/cluster/up`); the
+            // InternalIP stays the node's address for everything else.
+            .chain(
+                node.kubelet_port
+                    .map(|_| ("InternalDNS", "127.0.0.1".to_owned())),
+            )
+            .map(|(type_, address)| NodeAddress {
+                type_: type_.to_owned(),
+                address,
+            })
+            .collect(),
+        ),
         daemon_endpoints: Some(NodeDaemonEndpoints {
-            kubelet_endpoint: Some(DaemonEndpoint { port: 10250 }),
+            kubelet_endpoint: Some(DaemonEndpoint {
+                port: node.kubelet_port.map_or(10250, i32::from),
+            }),
         }),
         node_info: Some(NodeSystemInfo {
             machine_id: stable_id(&node.name, "machine"),
@@ -328,7 +342,7 @@ mod tests {
 
     #[test]
     fn status_is_ready_with_capacity() {
-        let node = SimNode::new("simnode", 1);
+        let node = SimNode::new("simnode", 1, None);
         let cap = Capacity {
             cpu: "4".into(),
             memory: "8Gi".into(),
