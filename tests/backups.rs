@@ -52,6 +52,51 @@ async fn purge_fails(env: &Env, why: &str, records: usize) {
     assert_eq!(kept.items.len(), records, "records kept");
 }
 
+/// A dump the simulated node can serve through exec (no newline, no quote: it
+/// goes in a YAML rule), and its sha256.
+fn served_dump() -> (String, String) {
+    let dump = "INSERT INTO t VALUES (1);".repeat(4000);
+    let digest = ring::digest::digest(&ring::digest::SHA256, dump.as_bytes());
+    let sha = digest.as_ref().iter().fold(String::new(), |mut s, b| {
+        use std::fmt::Write;
+        let _ = write!(s, "{b:02x}");
+        s
+    });
+    (dump, sha)
+}
+
+/// The fault rule by which `cat` of backup `name`'s MySQL dump in a download's
+/// pod prints `content`.
+fn serve(name: &str, content: &str) -> String {
+    format!(
+        "{{pods: 'cv-backup-download-*', fault: files, files: {{'/backups/{name}/mysql.sql.gz': '{content}'}}}}"
+    )
+}
+
+/// A new backup whose MySQL dump the simulated node serves (`served_dump`): its
+/// result line replaces `line` in the result `rule` for the backup, then a
+/// `files` rule serves it. Returns its name, the dump and its sha256.
+async fn served_backup(env: &Env, rule: &str, line: &str) -> (String, String, String) {
+    let (dump, sha) = served_dump();
+    let dump_line = format!(
+        r#"{{"file":"mysql.sql.gz","bytes":{},"sha256":"{sha}"}}"#,
+        dump.len()
+    );
+    env.clear_faults().await;
+    env.faults(&[("result", rule.replace(line, &dump_line).as_str())])
+        .await;
+    // Backups are named by the second.
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    env.ok(&["backup", "create", "cv"]).await;
+    let name = listed(env).await.last().unwrap()["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    env.clear_faults().await;
+    env.faults(&[("files", serve(&name, &dump).as_str())]).await;
+    (name, dump, sha)
+}
+
 /// A Secret's data for `backup.s3.existingSecret`.
 const BOTH_KEYS: &[(&str, &str)] = &[
     ("AWS_ACCESS_KEY_ID", "AKIA"),
@@ -162,32 +207,7 @@ async fn backups_are_taken_listed_and_deleted_and_outlive_the_release() {
     // A backup whose dump the simulated node serves too: in the download's pod,
     // `cat` of its file prints these bytes (a `files` rule), which come back
     // through the API server's exec, as from a kubelet.
-    let dump = "INSERT INTO t VALUES (1);".repeat(4000);
-    let digest = ring::digest::digest(&ring::digest::SHA256, dump.as_bytes());
-    let dump_sha = digest.as_ref().iter().fold(String::new(), |mut s, b| {
-        use std::fmt::Write;
-        let _ = write!(s, "{b:02x}");
-        s
-    });
-    let dump_line = format!(
-        r#"{{"file":"mysql.sql.gz","bytes":{},"sha256":"{dump_sha}"}}"#,
-        dump.len()
-    );
-    env.clear_faults().await;
-    let dump_rule = rule.replace(&line, &dump_line);
-    env.faults(&[("result", dump_rule.as_str())]).await;
-    env.ok(&["backup", "create", "cv"]).await;
-    let served = listed(&env).await.last().unwrap()["name"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let serve = |content: &str| {
-        format!(
-            "{{pods: 'cv-backup-download-*', fault: files, files: {{'/backups/{served}/mysql.sql.gz': '{content}'}}}}"
-        )
-    };
-    env.clear_faults().await;
-    env.faults(&[("files", serve(&dump).as_str())]).await;
+    let (served, dump, dump_sha) = served_backup(&env, &rule, &line).await;
     let got = env
         .ok(&["backup", "download", &served, &dir, "--release", "cv"])
         .await;
@@ -221,7 +241,8 @@ async fn backups_are_taken_listed_and_deleted_and_outlive_the_release() {
         (String::new(), "the backup recorded"),
     ] {
         env.clear_faults().await;
-        env.faults(&[("files", serve(&content).as_str())]).await;
+        env.faults(&[("files", serve(&served, &content).as_str())])
+            .await;
         let bad = env
             .run(&["backup", "download", &served, &dir, "--release", "cv"])
             .await;
@@ -825,6 +846,34 @@ async fn backups_to_s3_need_their_keys_first_and_are_recorded_with_where_they_we
     assert_eq!(target.secret, "s3-keys");
     let list = env.ok(&["backup", "list", "cv"]).await;
     assert!(stdout(&list).contains(" s3 "), "{}", stdout(&list));
+
+    // Downloaded: the pod fetches the files from S3 first (its keys mounted as
+    // for every S3 step), then serves them through exec.
+    let (served, dump, _) = served_backup(&env, &rule, &line).await;
+    let local = tempfile::tempdir().unwrap();
+    let got = env
+        .ok(&[
+            "backup",
+            "download",
+            &served,
+            &local.path().display().to_string(),
+            "--release",
+            "cv",
+        ])
+        .await;
+    assert!(
+        stderr(&got).contains(&format!("pod cv-backup-download-{served} holds backup")),
+        "{}",
+        stderr(&got)
+    );
+    assert_eq!(
+        std::fs::read_to_string(local.path().join(&served).join("mysql.sql.gz")).unwrap(),
+        dump
+    );
+    env.clear_faults().await;
+    env.faults(&[("result", rule.as_str())]).await;
+    env.ok(&["backup", "delete", &served, "--release", "cv"])
+        .await;
 
     // A restore reads it from S3 (its keys checked first), its safety backup
     // goes there too; a delete removes it.

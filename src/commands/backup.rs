@@ -74,8 +74,8 @@ pub async fn run(global: &GlobalArgs, command: &BackupCommand) -> Result<()> {
             };
             let got = download(&session, &reporter, &opts).await?;
             if global.output == OutputFormat::Text {
-                for (file, bytes) in &got.files {
-                    println!("{:>10}  {}", size(*bytes), got.dir.join(file).display());
+                for f in &got.files {
+                    println!("{:>10}  {}", size(f.bytes), got.dir.join(&f.file).display());
                 }
             } else {
                 print_structured(global.output, &got)?;

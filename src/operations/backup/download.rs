@@ -15,7 +15,7 @@ use kube::api::{AttachParams, DeleteParams, PostParams};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 use super::record::{Backup, BackupStatus};
-use super::run::{all, s3_credentials};
+use super::run::{all, await_gone, s3_credentials};
 use crate::cluster::Session;
 use crate::operations::failure::Refused;
 use crate::operations::progress::Reporter;
@@ -37,8 +37,14 @@ pub struct DownloadOptions {
 #[derive(Debug, serde::Serialize)]
 pub struct Downloaded {
     pub dir: PathBuf,
-    /// Each file and its size.
-    pub files: Vec<(String, u64)>,
+    pub files: Vec<DownloadedFile>,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct DownloadedFile {
+    pub file: String,
+    pub bytes: u64,
+    pub sha256: String,
 }
 
 /// A file that did not arrive as recorded.
@@ -150,19 +156,6 @@ pub async fn download(
     }
 }
 
-/// Waits until Pod `name` is gone (a minute at most), so one of its name can be made.
-async fn await_gone(pods: &Api<Pod>, name: &str) -> Result<()> {
-    let gone = |p: Option<&Pod>| p.is_none();
-    tokio::time::timeout(
-        Duration::from_secs(60),
-        kube::runtime::wait::await_condition(pods.clone(), name, gone),
-    )
-    .await
-    .with_context(|| format!("pod {name} is still there after a minute"))?
-    .with_context(|| format!("waiting for pod {name} to go"))?;
-    Ok(())
-}
-
 /// Waits until the pod runs (its files are there); a pod that ended first says
 /// why, from its steps' termination messages.
 async fn running(pods: &Api<Pod>, name: &str, timeout: Duration) -> Result<()> {
@@ -219,7 +212,7 @@ async fn fetch_all(
     backup: &Backup,
     dest: &Path,
     reporter: &Reporter,
-) -> Result<Vec<(String, u64)>> {
+) -> Result<Vec<DownloadedFile>> {
     let mut got = Vec::new();
     let mut sums = String::new();
     for c in &backup.components {
@@ -262,7 +255,11 @@ async fn fetch_all(
         let bytes = copied?;
         reporter.info(format!("{} ({bytes} bytes, sha256 as recorded)", c.file));
         sums.push_str(&format!("{}  {}\n", c.sha256, c.file));
-        got.push((c.file.clone(), bytes));
+        got.push(DownloadedFile {
+            file: c.file.clone(),
+            bytes,
+            sha256: c.sha256.clone(),
+        });
     }
     // As the backup has it in S3, for `sha256sum -c` by hand.
     tokio::fs::write(dest.join("SHA256SUMS"), sums)

@@ -552,17 +552,20 @@ pub async fn check_purge(
     Ok(targets)
 }
 
-/// Waits, a minute at most, until Job `name` is gone, so that one of its name
-/// can be made.
-async fn await_gone(jobs: &Api<Job>, name: &str) -> Result<()> {
-    let gone = |j: Option<&Job>| j.is_none();
+/// Waits, a minute at most, until object `name` (a Job, a pod) is gone, so
+/// that one of its name can be made.
+pub(super) async fn await_gone<K>(api: &Api<K>, name: &str) -> Result<()>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
+{
+    let gone = |o: Option<&K>| o.is_none();
     tokio::time::timeout(
         Duration::from_secs(60),
-        kube::runtime::wait::await_condition(jobs.clone(), name, gone),
+        kube::runtime::wait::await_condition(api.clone(), name, gone),
     )
     .await
-    .with_context(|| format!("Job {name} is still there after a minute"))?
-    .with_context(|| format!("waiting for Job {name} to go"))?;
+    .with_context(|| format!("{name} is still there after a minute"))?
+    .with_context(|| format!("waiting for {name} to go"))?;
     Ok(())
 }
 
