@@ -435,7 +435,9 @@ pub struct BackupRestoreArgs {
 pub struct BackupCreateArgs {
     #[command(flatten)]
     pub release: ReleaseArg,
-    /// Back up only this component (repeatable; see `backup list` for what a release has)
+    /// Back up only this component (repeatable); also the opt-in ones, such as
+    /// ClickVisual's `clickhouse`. A name the release does not back up is refused
+    /// with the list of those it does
     #[arg(long = "component", value_name = "NAME")]
     pub components: Vec<String>,
     /// Bound on the backup Job, e.g. 30m

@@ -13,6 +13,9 @@
 //! keeps the newest `backup.keep`: the cluster runs it with no stackctl around.
 //! Its Job stays (history limits) until a stackctl command that holds the release
 //! lock turns it into a record.
+//!
+//! `backup download` reads a backup through a bare pod that holds its files
+//! ([`download_pod`]), by exec: the only pod here that runs no script of its own.
 
 use std::time::Duration;
 
