@@ -423,6 +423,22 @@ fn s3_step(
     })
 }
 
+/// A step named `step` that fetches backup `name`'s `files` from `s3` into its
+/// directory under [`MOUNT`], as a restore or a download needs them.
+fn s3_fetch(spec: &BackupSpec, s3: &S3Place, step: &str, name: &str, files: &[&str]) -> Value {
+    s3_step(
+        spec,
+        s3,
+        step,
+        &backup_scripts::s3_download(),
+        &[
+            ("DIR", format!("{MOUNT}/{name}")),
+            ("KEY", format!("{}{name}/", s3.prefix)),
+            ("FILES", files.join(" ")),
+        ],
+    )
+}
+
 /// The Job that saves `specs` (at least one) as backup `name`.
 pub fn backup_job(
     release: &Release,
@@ -581,17 +597,7 @@ pub fn restore_job(
     let mut init: Vec<Value> = Vec::new();
     if let (Place::S3(s3), Some((first, _))) = (place, parts.first()) {
         let files: Vec<&str> = parts.iter().map(|(_, saved)| saved.file.as_str()).collect();
-        init.push(s3_step(
-            first,
-            s3,
-            "restore-download",
-            &backup_scripts::s3_download(),
-            &[
-                ("DIR", dir.clone()),
-                ("KEY", format!("{}{name}/", s3.prefix)),
-                ("FILES", files.join(" ")),
-            ],
-        ));
+        init.push(s3_fetch(first, s3, "restore-download", name, &files));
     }
     init.extend(parts.iter().filter_map(|(spec, saved)| {
         let step = spec.restore.as_ref()?;
@@ -707,17 +713,7 @@ pub fn download_pod(
     let dir = format!("{MOUNT}/{name}");
     let mut init = Vec::new();
     if let Place::S3(s3) = place {
-        init.push(s3_step(
-            spec,
-            s3,
-            "backup-fetch",
-            &backup_scripts::s3_download(),
-            &[
-                ("DIR", dir.clone()),
-                ("KEY", format!("{}{name}/", s3.prefix)),
-                ("FILES", files.join(" ")),
-            ],
-        ));
+        init.push(s3_fetch(spec, s3, "backup-fetch", name, files));
     }
     let seconds = deadline.as_secs().max(1);
     let mut serve = shell(spec, DOWNLOAD_STEP, &format!("exec sleep {seconds}"), &dir);

@@ -15,7 +15,7 @@ use kube::api::{AttachParams, DeleteParams, PostParams};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 use super::record::{Backup, BackupStatus};
-use super::run::{all, await_gone, s3_credentials};
+use super::run::{await_gone, find, s3_credentials};
 use crate::cluster::Session;
 use crate::operations::failure::Refused;
 use crate::operations::progress::Reporter;
@@ -72,17 +72,7 @@ pub async fn download(
     )
     .await?;
     let store = Store::new(session.client.clone(), &t.namespace);
-    let Some(backup) = all(&session.client, &store, &t.name)
-        .await?
-        .into_iter()
-        .find(|b| b.name == opts.name)
-    else {
-        return Err(Refused(format!(
-            "release {} has no backup {} (see `stackctl backup list`)",
-            t.name, opts.name
-        ))
-        .into());
-    };
+    let backup = find(&session.client, &store, &t.name, &opts.name).await?;
     if backup.status != BackupStatus::Complete {
         return Err(Refused(format!(
             "backup {} failed ({}); it has nothing to download",

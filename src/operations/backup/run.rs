@@ -380,6 +380,25 @@ pub async fn list(
 }
 
 /// [`list`] of a release known by name.
+/// Backup `name` of `release`, recorded or scheduled; refused when there is none.
+pub(super) async fn find(
+    client: &kube::Client,
+    store: &Store,
+    release: &str,
+    name: &str,
+) -> Result<Backup> {
+    all(client, store, release)
+        .await?
+        .into_iter()
+        .find(|b| b.name == name)
+        .ok_or_else(|| {
+            Refused(format!(
+                "release {release} has no backup {name} (see `stackctl backup list`)"
+            ))
+            .into()
+        })
+}
+
 pub async fn all(client: &kube::Client, store: &Store, release: &str) -> Result<Vec<Backup>> {
     Ok(merged(client, store, release).await?.0)
 }
@@ -434,17 +453,7 @@ pub async fn delete(
     let secrets: Api<Secret> = Api::namespaced(session.client.clone(), &t.namespace);
     let secret_name = record::secret_name(&t.name, name);
     let store = Store::new(session.client.clone(), &t.namespace);
-    let Some(target) = all(&session.client, &store, &t.name)
-        .await?
-        .into_iter()
-        .find(|b| b.name == name)
-    else {
-        return Err(Refused(format!(
-            "release {} has no backup {name} (see `stackctl backup list`)",
-            t.name
-        ))
-        .into());
-    };
+    let target = find(&session.client, &store, &t.name, name).await?;
     let Some(current) = store.latest(&t.name).await? else {
         return Err(Refused(format!("release {} has no revisions", t.name)).into());
     };
