@@ -1,7 +1,8 @@
 //! The backup and restore scripts (`stackctl::stacks::backup_scripts`), run for real:
 //! the very strings the Jobs run, with `sh -c` and only the environment a Job gives
 //! them, against Debian's MariaDB, PostgreSQL and Redis on loopback. Each test writes
-//! rows, backs up, changes and drops things, restores, and compares.
+//! rows, backs up, changes and drops things, restores, and compares; and the copy
+//! of an SQLite file (Grafana's database) against Debian's `sqlite3`.
 //!
 //! What a pass does not prove: MariaDB's `mysqldump` (`mariadb-dump`) stands in for
 //! MySQL 8.4's, PostgreSQL 15 for 17, Redis 7.0 for 7.4, dash for bash and BusyBox
@@ -10,12 +11,14 @@
 //!
 //! Needs `mariadbd`, `mariadb-install-db`, `mysqldump`, a `mysql` or `mariadb`
 //! client, Debian's `postgresql` (with `pg_dump`, `pg_restore`, `psql`),
-//! `redis-server`, `redis-cli`, `gzip` and `sha256sum`. Without one, a test fails
+//! `redis-server`, `redis-cli`, `sqlite3`, `tar`, `gzip` and `sha256sum`. Without one, a test fails
 //! under CI (`CI=true`) and is skipped with a printed reason elsewhere.
 
 mod common;
 mod local;
 
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
@@ -1066,4 +1069,213 @@ fn clickhouse_dump_and_restore_bring_the_databases_back() {
     );
     assert!(!failed.status.success());
     assert!(!stdout(&failed).contains("sha256"), "{}", stdout(&failed));
+}
+
+/// `sqlite3` on `db` with `sql` on stdin; its stdout. A `.system kill -9 $PPID`
+/// line kills this very `sqlite3` mid-transaction (the shell's parent), as a
+/// writer that never stops cleanly would die.
+fn sqlite(db: &Path, sql: &str) -> Output {
+    let mut child = Command::new("sqlite3")
+        .arg(db)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(sql.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn sqlite_ok(db: &Path, sql: &str) -> String {
+    let out = sqlite(db, sql);
+    assert!(out.status.success(), "{}", stderr(&out));
+    stdout(&out)
+}
+
+/// Leaves a hot rollback journal beside `db`: a transaction big enough to spill
+/// changed pages into the file (a one-page cache) before its writer is killed.
+fn crash_mid_transaction(db: &Path, title: &str) {
+    let out = sqlite(
+        db,
+        &format!(
+            "PRAGMA cache_size=1;\nBEGIN;\nUPDATE dashboard SET title = '{title}', data = data || data;\n.system kill -9 $PPID\nCOMMIT;\n"
+        ),
+    );
+    assert!(!out.status.success(), "the writer was to die");
+    let journal = db.with_file_name("grafana.db-journal");
+    assert!(
+        std::fs::metadata(&journal).is_ok_and(|m| m.len() > 0),
+        "no hot journal left"
+    );
+}
+
+/// Grafana's database (`sqlite_dump` / `sqlite_restore`), against Debian's
+/// SQLite 3: a database whose last writer died mid-transaction is backed up
+/// with its hot journal (the file alone holds half a transaction); the restore
+/// replaces a changed database that has a hot journal of its own, and SQLite
+/// opens the result as the database was before either crash. What a pass does
+/// not prove: Grafana itself (not in Debian) and BusyBox's `tar`/`head` (GNU's
+/// here).
+#[test]
+fn sqlite_copy_and_restore_keep_a_crashed_writers_journal_and_drop_a_stale_one() {
+    if !have(&["sqlite3", "sh", "tar", "gzip", "sha256sum", "head"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let db = data.join("grafana.db");
+    sqlite_ok(
+        &db,
+        "CREATE TABLE dashboard (id INTEGER PRIMARY KEY, title TEXT NOT NULL, data TEXT NOT NULL);
+         CREATE TABLE data_source (id INTEGER PRIMARY KEY, name TEXT UNIQUE, url TEXT);
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)
+           INSERT INTO dashboard SELECT i, 'board ' || i, hex(randomblob(200)) FROM n;
+         INSERT INTO data_source (name, url) VALUES ('Prometheus', 'http://p:9090'), ('ES', 'https://e:9200');",
+    );
+    let original = sqlite_ok(&db, ".dump");
+    crash_mid_transaction(&db, "half done");
+    // The file alone is not the database: it holds part of the dead transaction.
+    let alone = dir.path().join("alone");
+    std::fs::create_dir(&alone).unwrap();
+    std::fs::copy(&db, alone.join("grafana.db")).unwrap();
+    let half = sqlite(&alone.join("grafana.db"), ".dump");
+    assert!(stdout(&half) != original, "the spill reached the file");
+
+    let out = dir.path().join("backups/b1/grafana.tar.gz");
+    let (data_env, gid) = (data.display().to_string(), gid());
+    // The script with the Job's `DATA`, `DB` and `DATA_GROUP`, and `extra`.
+    let call = |script: &str, extra: &[(&str, &str)]| {
+        let mut e = vec![("DATA", data_env.as_str()), ("DB", "grafana.db")];
+        e.push(("DATA_GROUP", gid.as_str()));
+        e.extend_from_slice(extra);
+        run(script, &e)
+    };
+    let b1 = out.display().to_string();
+    let dumped = call(&scripts::sqlite_dump(), &[("OUT", &b1)]);
+    let r = result(&dumped, &out);
+    let listed = Command::new("tar").arg("-tzf").arg(&out).output().unwrap();
+    assert_eq!(stdout(&listed), "grafana.db\ngrafana.db-journal\n");
+
+    // Grafana comes back (SQLite rolls the journal back), and works on.
+    assert_same(&db, &original);
+    sqlite_ok(
+        &db,
+        "DELETE FROM dashboard WHERE id % 2 = 0; INSERT INTO data_source (name) VALUES ('new');",
+    );
+    crash_mid_transaction(&db, "stale");
+
+    // A wrong checksum is refused before anything changes.
+    let before = std::fs::read(&db).unwrap();
+    let zeros = "0".repeat(64);
+    let refused = call(
+        &scripts::sqlite_restore(),
+        &[("IN", &b1), ("EXPECTED_SHA256", &zeros)],
+    );
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("refusing to restore"),
+        "{}",
+        stderr(&refused)
+    );
+    assert_eq!(std::fs::read(&db).unwrap(), before);
+
+    let restored = call(
+        &scripts::sqlite_restore(),
+        &[
+            ("IN", &b1),
+            ("EXPECTED_SHA256", r["sha256"].as_str().unwrap()),
+        ],
+    );
+    assert!(restored.status.success(), "{}", stderr(&restored));
+    assert!(
+        stdout(&restored).contains("restored grafana.db"),
+        "{}",
+        stdout(&restored)
+    );
+    assert!(
+        !data.join(".stackctl-restore").exists(),
+        "the work directory is gone"
+    );
+    let mode = std::fs::metadata(&db).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o660, "the component's group reads and writes it");
+    // Opened, the backup's own journal rolls back: the database as it was
+    // before either crash, whole.
+    assert_same(&db, &original);
+    assert_eq!(sqlite_ok(&db, "PRAGMA integrity_check;"), "ok\n");
+    assert!(!data.join("grafana.db-journal").exists());
+
+    // A clean backup (no journal of its own) restored over a database with a
+    // hot journal: that journal goes, or SQLite would roll its pages into the
+    // restored file.
+    let b2 = dir.path().join("backups/b2/grafana.tar.gz");
+    let b2_path = b2.display().to_string();
+    let r2 = result(&call(&scripts::sqlite_dump(), &[("OUT", &b2_path)]), &b2);
+    sqlite_ok(&db, "DELETE FROM dashboard WHERE id > 100;");
+    crash_mid_transaction(&db, "stale again");
+    let restored = call(
+        &scripts::sqlite_restore(),
+        &[
+            ("IN", &b2_path),
+            ("EXPECTED_SHA256", r2["sha256"].as_str().unwrap()),
+        ],
+    );
+    assert!(restored.status.success(), "{}", stderr(&restored));
+    assert_same(&db, &original);
+    assert_eq!(sqlite_ok(&db, "PRAGMA integrity_check;"), "ok\n");
+
+    // No database, or not one: refused with what is wrong.
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let missing = run(
+        &scripts::sqlite_dump(),
+        &[
+            ("DATA", &empty.display().to_string()),
+            ("DB", "grafana.db"),
+            ("OUT", &dir.path().join("x/g.tar.gz").display().to_string()),
+        ],
+    );
+    assert!(!missing.status.success());
+    assert!(
+        stderr(&missing).contains("there is no"),
+        "{}",
+        stderr(&missing)
+    );
+    std::fs::write(empty.join("grafana.db"), "not a database at all").unwrap();
+    let not_sqlite = run(
+        &scripts::sqlite_dump(),
+        &[
+            ("DATA", &empty.display().to_string()),
+            ("DB", "grafana.db"),
+            ("OUT", &dir.path().join("x/g.tar.gz").display().to_string()),
+        ],
+    );
+    assert!(!not_sqlite.status.success());
+    assert!(
+        stderr(&not_sqlite).contains("is not an SQLite database"),
+        "{}",
+        stderr(&not_sqlite)
+    );
+}
+
+/// `db`'s content is `original` (`.dump`'s text), said shortly when not.
+fn assert_same(db: &Path, original: &str) {
+    let now = sqlite_ok(db, ".dump");
+    let titles = sqlite(db, "SELECT count(*), count(DISTINCT title) FROM dashboard;");
+    assert!(
+        now == original,
+        "the database is not the original: dashboards (count, titles) {}",
+        stdout(&titles).trim()
+    );
+}
+
+/// This process's group, as `DATA_GROUP` (the component's group in a Job).
+fn gid() -> String {
+    let out = Command::new("id").arg("-g").output().unwrap();
+    stdout(&out).trim().to_string()
 }

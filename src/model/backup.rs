@@ -101,4 +101,35 @@ pub struct BackupSpec {
     pub node_selector: BTreeMap<String, String>,
     /// Of each of its Job's steps; empty: the runner's default.
     pub resources: k8s_openapi::api::core::v1::ResourceRequirements,
+    /// What a user must know once it is restored (said as a warning).
+    pub restore_note: Option<&'static str>,
+    /// Set when the data is files on the component's own volume, copied while
+    /// the component is stopped; `None`: dumped through the server.
+    pub offline: Option<OfflineCopy>,
+}
+
+/// A component whose data is copied from its volume with its StatefulSet scaled
+/// to zero (Grafana's SQLite file: its docs ask for Grafana to be stopped). Only
+/// stackctl can stop it, so such a backup is taken on request, never by the
+/// schedule's CronJob.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OfflineCopy {
+    /// The StatefulSet stopped meanwhile (one replica: its volume is the claim).
+    pub stateful_set: String,
+    /// Its data volume's claim, mounted by the step (read-only for a backup).
+    pub claim: String,
+    /// Where the step mounts it: the script's `$DATA`.
+    pub mount: String,
+    /// The group the component's files belong to (its pods' fsGroup): the step
+    /// joins it to read them on a read-only mount, which the kubelet never
+    /// re-groups.
+    pub gid: i64,
+}
+
+impl BackupSpec {
+    /// Whether a scheduled backup can take it: not when the component must be
+    /// stopped for it.
+    pub fn schedulable(&self) -> bool {
+        self.default && self.offline.is_none()
+    }
 }

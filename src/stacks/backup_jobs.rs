@@ -258,6 +258,18 @@ fn job(
             },
         }));
     }
+    // A component copied from its own volume: its claim, read-only unless
+    // restored into; only in the pods that copy it (a claim is attached even
+    // when no container mounts it, and the component holds it otherwise).
+    let copies = matches!(kind, Kind::Backup | Kind::Restore);
+    for s in specs.iter().filter(|_| copies) {
+        if let Some(o) = &s.offline {
+            volumes.push(json!({
+                "name": data_volume(&s.component),
+                "persistentVolumeClaim": {"claimName": o.claim, "readOnly": !restoring},
+            }));
+        }
+    }
     // Only the credentials the Job's own step reads: a backup never mounts the
     // restore's superuser password.
     for s in specs {
@@ -285,10 +297,27 @@ fn job(
         .into_iter()
         .map(|n| json!({"name": n}))
         .collect();
+    let groups: Vec<i64> = specs
+        .iter()
+        .filter(|_| copies)
+        .filter_map(|s| s.offline.as_ref().map(|o| o.gid))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
     let node_selector = specs
         .first()
         .map(|s| json!(s.node_selector))
         .unwrap_or(json!({}));
+    let mut pod_security = json!({
+        "runAsNonRoot": true,
+        "runAsUser": UID,
+        "runAsGroup": UID,
+        "fsGroup": UID,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    });
+    if !groups.is_empty() {
+        pod_security["supplementalGroups"] = json!(groups);
+    }
     json!({
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -304,13 +333,7 @@ fn job(
                     "enableServiceLinks": false,
                     "imagePullSecrets": secrets,
                     "nodeSelector": node_selector,
-                    "securityContext": {
-                        "runAsNonRoot": true,
-                        "runAsUser": UID,
-                        "runAsGroup": UID,
-                        "fsGroup": UID,
-                        "seccompProfile": {"type": "RuntimeDefault"},
-                    },
+                    "securityContext": pod_security,
                     "initContainers": init,
                     "containers": [main],
                     "volumes": volumes,
@@ -373,6 +396,33 @@ fn container(
         // The result line on success; the last log lines (the error) on failure.
         "terminationMessagePolicy": "FallbackToLogsOnError",
     })
+}
+
+/// The pod volume of `component`'s own data volume (an [`crate::model::OfflineCopy`]).
+fn data_volume(component: &str) -> String {
+    format!("{component}-data")
+}
+
+/// `c`, the step of `spec`, with the component's data volume at `$DATA` when it
+/// is an [`crate::model::OfflineCopy`]. It runs as every step does (the backup
+/// volume's files stay the backup user's); the pod joins the component's group
+/// to reach its files.
+fn with_data(mut c: Value, spec: &BackupSpec, restoring: bool) -> Value {
+    let Some(o) = &spec.offline else {
+        return c;
+    };
+    if let Some(mounts) = c["volumeMounts"].as_array_mut() {
+        mounts.push(json!({
+            "name": data_volume(&spec.component),
+            "mountPath": o.mount,
+            "readOnly": !restoring,
+        }));
+    }
+    if let Some(env) = c["env"].as_array_mut() {
+        env.push(json!({"name": "DATA", "value": o.mount}));
+        env.push(json!({"name": "DATA_GROUP", "value": o.gid.to_string()}));
+    }
+    c
 }
 
 /// A plain shell step in the first component's image (every one has `sh`).
@@ -464,7 +514,8 @@ pub fn backup_job(
         .map(|s| {
             let mut env = vec![("OUT", format!("{dir}/{}", s.file))];
             env.extend(extra.iter().cloned());
-            container(&step_name("backup", &s.component), s, &s.dump, 0, &env)
+            let step = container(&step_name("backup", &s.component), s, &s.dump, 0, &env);
+            with_data(step, s, false)
         })
         .collect();
     let last = match place {
@@ -601,7 +652,7 @@ pub fn restore_job(
     }
     init.extend(parts.iter().filter_map(|(spec, saved)| {
         let step = spec.restore.as_ref()?;
-        Some(container(
+        let c = container(
             &step_name("restore", &spec.component),
             spec,
             step,
@@ -610,7 +661,8 @@ pub fn restore_job(
                 ("IN", format!("{dir}/{}", saved.file)),
                 ("EXPECTED_SHA256", saved.sha256.clone()),
             ],
-        ))
+        );
+        Some(with_data(c, spec, true))
     }));
     let specs: Vec<&BackupSpec> = parts.iter().map(|(s, _)| *s).collect();
     let done = shell(

@@ -31,10 +31,16 @@
 //!   active parts; `DROP … SYNC` drops without the Atomic engine's delay
 //!   (`docs/en/sql-reference/statements/drop.md`).
 //!
+//! - An SQLite file (Grafana's `grafana.db`) is copied as files, with `tar`,
+//!   `gzip` and `head`, in BusyBox and GNU alike; its first 16 bytes are "SQLite
+//!   format 3\0" and a rollback journal or write-ahead log beside it is
+//!   `<file>-journal` or `<file>-wal` (sqlite.org, "Database File Format" §1.3
+//!   and "Temporary Files Used By SQLite" §2.1, §2.2).
+//!
 //! Tested for real in `tests/backup_scripts.rs` against Debian's MariaDB,
 //! PostgreSQL, Redis and ClickHouse (18.16: far older than the image's, so that
-//! backup stays experimental): rows written, backed up, dropped, restored,
-//! compared.
+//! backup stays experimental), and SQLite 3: rows written, backed up, dropped,
+//! restored, compared.
 
 /// Shared: the result line (also to `$RESULT_FILE` when set), the backup's
 /// directory, and the checksum check of a restore. `sha256sum` is in
@@ -360,6 +366,65 @@ while IFS="$tab" read -r t stage db name; do
   n=$((n + 1))
 done < "$work/tables"
 echo "restored $n ClickHouse tables from $(basename "$IN")"
+"#
+    )
+}
+
+/// Env: `DATA` (the component's volume, mounted read-only while it is stopped),
+/// `DB` (the SQLite file's name in it), `OUT` (a `.tar.gz`). The file is copied
+/// as it is on disk, with the rollback journal or write-ahead log a writer that
+/// did not stop cleanly left beside it: they hold what the file alone lacks, and
+/// SQLite rolls them back or in when it next opens the file.
+pub fn sqlite_dump() -> String {
+    format!(
+        r#"{COMMON}out_dir "$OUT"
+db="$DATA/$DB"
+if [ ! -f "$db" ]; then
+  echo "there is no $db to back up (has the component never started?)" >&2
+  exit 1
+fi
+if [ "$(head -c 15 "$db")" != "SQLite format 3" ]; then
+  echo "$db is not an SQLite database" >&2
+  exit 1
+fi
+set -- "$DB"
+for f in "$DB-journal" "$DB-wal"; do
+  if [ -f "$DATA/$f" ]; then set -- "$@" "$f"; fi
+done
+tar -czf "$OUT" -C "$DATA" "$@"
+result "$OUT"
+"#
+    )
+}
+
+/// Env: `DATA` (the component's volume, mounted read-write while it is stopped),
+/// `DB`, `DATA_GROUP` (the group the component reads its files as), `IN` (the
+/// `.tar.gz`) and `EXPECTED_SHA256`. The backup's files are unpacked beside the
+/// database, on its own volume, then renamed over it; the current file's
+/// journal, log and shared memory go first (SQLite would apply them to the
+/// restored file). The files are the group's, group-writable, whoever wrote them.
+pub fn sqlite_restore() -> String {
+    format!(
+        r#"{COMMON}verify "$IN"
+work="$DATA/.stackctl-restore"
+rm -rf "$work"
+mkdir "$work"
+trap 'rm -rf "$work" || true' EXIT
+tar -xzf "$IN" -C "$work"
+if [ ! -f "$work/$DB" ] || [ "$(head -c 15 "$work/$DB")" != "SQLite format 3" ]; then
+  echo "$(basename "$IN") holds no SQLite database $DB" >&2
+  exit 1
+fi
+for f in "$work"/*; do
+  chgrp "$DATA_GROUP" "$f"
+  chmod 660 "$f"
+done
+rm -f "$DATA/$DB-journal" "$DATA/$DB-wal" "$DATA/$DB-shm"
+for f in "$DB-journal" "$DB-wal"; do
+  if [ -f "$work/$f" ]; then mv "$work/$f" "$DATA/$f"; fi
+done
+mv "$work/$DB" "$DATA/$DB"
+echo "restored $DB from $(basename "$IN")"
 "#
     )
 }

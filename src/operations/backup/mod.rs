@@ -3,6 +3,7 @@
 //! the user's machine (`download`).
 
 pub mod download;
+mod pause;
 pub mod record;
 pub mod restore;
 mod run;

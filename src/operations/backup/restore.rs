@@ -7,14 +7,13 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::Api;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use kube::runtime::wait::await_condition;
 use serde_json::json;
 
+use super::pause;
 use super::record::{self, Backup, BackupStatus, Saved};
 use super::run::{Taken, take, wait_for_job};
 use super::scheduled;
@@ -361,10 +360,16 @@ async fn locked(
     reporter.info(format!("safety backup {} taken", safety.name));
 
     let stopped_at = Instant::now();
-    let replicas = stop(session, reporter, &plan.apps, opts.timeout).await?;
+    let names: Vec<&str> = plan.apps.iter().map(|m| m.component.as_str()).collect();
+    reporter.info(format!(
+        "stopping the apps ({}): scaling them to zero",
+        names.join(", ")
+    ));
+    let replicas = pause::stop(session, &plan.apps, opts.timeout).await?;
     let restored = restore(session, reporter, plan, opts.timeout).await;
     // The apps come back whatever the restore did.
-    let started = start(session, reporter, &plan.apps, &replicas, opts.timeout).await;
+    reporter.info("starting the apps again");
+    let started = pause::start(session, &plan.apps, &replicas, opts.timeout).await;
     let stopped = stopped_at.elapsed();
     reporter.info(format!(
         "the apps were stopped for {:.1}s",
@@ -376,6 +381,9 @@ async fn locked(
             plan.backup.name, safety.name
         )
     })?;
+    for note in plan.parts.iter().filter_map(|(s, _)| s.restore_note) {
+        reporter.warn(note);
+    }
     started?;
     let probes = run_probes(
         session,
@@ -394,101 +402,6 @@ async fn locked(
         stopped,
         probes,
     })
-}
-
-/// Scales the apps to zero and waits until their pods are gone; their replicas
-/// before, to bring them back.
-async fn stop(
-    session: &Session,
-    reporter: &Reporter,
-    apps: &[Manifest],
-    timeout: Duration,
-) -> Result<Vec<i32>> {
-    let names: Vec<&str> = apps.iter().map(|m| m.component.as_str()).collect();
-    reporter.info(format!(
-        "stopping the apps ({}): scaling them to zero",
-        names.join(", ")
-    ));
-    let mut before = Vec::new();
-    for m in apps {
-        before.push(
-            m.body["spec"]["replicas"]
-                .as_i64()
-                .map_or(1, |n| i32::try_from(n).unwrap_or(1)),
-        );
-        scale(session, m, 0).await?;
-    }
-    for m in apps {
-        let ns = m.namespace.clone().unwrap_or_default();
-        let gone = if m.kind == "Deployment" {
-            let api: Api<Deployment> = Api::namespaced(session.client.clone(), &ns);
-            let no_pods = |d: Option<&Deployment>| {
-                d.is_none_or(|d| {
-                    d.status
-                        .as_ref()
-                        .is_none_or(|s| s.replicas.unwrap_or(0) == 0)
-                })
-            };
-            tokio::time::timeout(timeout, await_condition(api, &m.name, no_pods))
-                .await
-                .map(|r| r.map(drop))
-        } else {
-            let api: Api<StatefulSet> = Api::namespaced(session.client.clone(), &ns);
-            let no_pods = |s: Option<&StatefulSet>| {
-                s.is_none_or(|s| s.status.as_ref().is_none_or(|s| s.replicas == 0))
-            };
-            tokio::time::timeout(timeout, await_condition(api, &m.name, no_pods))
-                .await
-                .map(|r| r.map(drop))
-        };
-        gone.map_err(|_| {
-            anyhow::anyhow!("{} still has pods after {}s", m.id(), timeout.as_secs())
-        })??;
-    }
-    Ok(before)
-}
-
-async fn start(
-    session: &Session,
-    reporter: &Reporter,
-    apps: &[Manifest],
-    replicas: &[i32],
-    timeout: Duration,
-) -> Result<()> {
-    for (m, n) in apps.iter().zip(replicas) {
-        scale(session, m, *n).await?;
-    }
-    reporter.info("starting the apps again");
-    crate::wait::wait_ready(
-        &session.resolver,
-        apps,
-        crate::wait::WaitOptions::new(tokio::time::Instant::now() + timeout),
-        |_| {},
-    )
-    .await
-    .map_err(|e| anyhow::anyhow!("the apps did not come back: {e}"))
-}
-
-/// `replicas` by a merge patch of its own field manager: the next upgrade's apply
-/// (forced, as stackctl applies) takes the field back.
-async fn scale(session: &Session, m: &Manifest, replicas: i32) -> Result<()> {
-    let ns = m.namespace.clone().unwrap_or_default();
-    let patch = Patch::Merge(json!({"spec": {"replicas": replicas}}));
-    let params = PatchParams {
-        field_manager: Some("stackctl-restore".into()),
-        ..PatchParams::default()
-    };
-    let done = match m.kind.as_str() {
-        "Deployment" => Api::<Deployment>::namespaced(session.client.clone(), &ns)
-            .patch(&m.name, &params, &patch)
-            .await
-            .map(drop),
-        _ => Api::<StatefulSet>::namespaced(session.client.clone(), &ns)
-            .patch(&m.name, &params, &patch)
-            .await
-            .map(drop),
-    };
-    done.with_context(|| format!("scaling {} to {replicas}", m.id()))
 }
 
 /// `spec.suspend` of the backup CronJob, by the restore's own field manager (the

@@ -9,6 +9,7 @@ use kube::Api;
 use kube::api::{DeleteParams, ListParams, PostParams};
 use tokio::time::Instant;
 
+use super::pause;
 use super::record::{
     self, BACKUP_OF_LABEL, Backup, BackupStatus, SECRET_TYPE, Saved, parse_result,
 };
@@ -164,9 +165,16 @@ pub(super) async fn take(
     let name = free_name(client, release).await?;
     let job = job::backup_job(release, (&name, &place), chosen, timeout)?;
     let jobs: Api<Job> = Api::namespaced(client.clone(), ns);
-    jobs.create(&PostParams::default(), &job)
+    let offline = Offline::find(session, release, chosen).await?;
+    let since = offline.stop(session, reporter, timeout).await?;
+    let created = jobs
+        .create(&PostParams::default(), &job)
         .await
-        .context("creating the backup Job")?;
+        .context("creating the backup Job");
+    if let Err(e) = created {
+        offline.start(session, reporter, since, timeout).await?;
+        return Err(e);
+    }
     for s in chosen {
         if let Some(why) = s.experimental {
             reporter.warn(format!(
@@ -184,6 +192,9 @@ pub(super) async fn take(
             .join(", ")
     ));
     let waited = wait_for_job(session, &job, timeout).await;
+    // Back whatever the Job did; a failure to come back is said once the backup
+    // is recorded.
+    let started = offline.start(session, reporter, since, timeout).await;
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
     let pod = pods
         .list(
@@ -229,7 +240,103 @@ pub(super) async fn take(
     {
         tracing::debug!("deleting the backup Job: {e}");
     }
+    started.with_context(|| format!("backup {name} is recorded"))?;
     Ok(backup)
+}
+
+/// The workloads a backup stops while it copies their volumes, with the
+/// replicas they ran.
+struct Offline {
+    workloads: Vec<Manifest>,
+    replicas: Vec<i32>,
+}
+
+impl Offline {
+    /// The live StatefulSets of `chosen`'s offline copies.
+    async fn find(
+        session: &Session,
+        release: &crate::model::Release,
+        chosen: &[&BackupSpec],
+    ) -> Result<Offline> {
+        let api: Api<k8s_openapi::api::apps::v1::StatefulSet> =
+            Api::namespaced(session.client.clone(), &release.namespace);
+        let mut workloads = Vec::new();
+        for s in chosen {
+            let Some(o) = &s.offline else { continue };
+            let Some(live) = api.get_opt(&o.stateful_set).await? else {
+                return Err(Refused(format!(
+                    "{} cannot be backed up: its StatefulSet {} is missing (`stackctl upgrade` brings it back)",
+                    s.component, o.stateful_set
+                ))
+                .into());
+            };
+            let mut body = with_phase(serde_json::to_value(&live)?);
+            body["metadata"]["labels"]["app.kubernetes.io/component"] = s.component.clone().into();
+            workloads.extend(Manifest::from_value(body));
+        }
+        let replicas = workloads.iter().map(replicas_of).collect();
+        Ok(Offline {
+            workloads,
+            replicas,
+        })
+    }
+
+    fn names(&self) -> String {
+        let names: Vec<&str> = self
+            .workloads
+            .iter()
+            .map(|m| m.component.as_str())
+            .collect();
+        names.join(", ")
+    }
+
+    /// Scaled to zero and gone; brought back at once when that fails.
+    async fn stop(
+        &self,
+        session: &Session,
+        reporter: &Reporter,
+        timeout: Duration,
+    ) -> Result<Instant> {
+        let since = Instant::now();
+        if self.workloads.is_empty() {
+            return Ok(since);
+        }
+        reporter.info(format!(
+            "stopping {} for the copy of its volume: scaling it to zero",
+            self.names()
+        ));
+        if let Err(e) = pause::stop(session, &self.workloads, timeout).await {
+            self.start(session, reporter, since, timeout).await?;
+            return Err(e);
+        }
+        Ok(since)
+    }
+
+    async fn start(
+        &self,
+        session: &Session,
+        reporter: &Reporter,
+        since: Instant,
+        timeout: Duration,
+    ) -> Result<()> {
+        if self.workloads.is_empty() {
+            return Ok(());
+        }
+        reporter.info(format!("starting {} again", self.names()));
+        let started = pause::start(session, &self.workloads, &self.replicas, timeout).await;
+        reporter.info(format!(
+            "{} was stopped for {:.1}s",
+            self.names(),
+            since.elapsed().as_secs_f64()
+        ));
+        started
+    }
+}
+
+fn replicas_of(m: &Manifest) -> i32 {
+    m.body["spec"]["replicas"]
+        .as_i64()
+        .map_or(1, |n| i32::try_from(n).unwrap_or(1))
 }
 
 /// Makes the backup volume unless it exists (its size and class are those of its

@@ -1,11 +1,21 @@
 //! What the AIOps backups save by default: PostgreSQL (the platform's database),
-//! dumped by its own image's `pg_dump` in the custom format; Redis, an RDB copy.
-//! Not yet: Grafana's SQLite file (its docs ask for Grafana to be stopped while it
-//! is copied: a restore-sequence step), and, opt-in, Elasticsearch and Prometheus.
+//! dumped by its own image's `pg_dump` in the custom format; Redis, an RDB copy;
+//! Grafana's SQLite database, copied with Grafana stopped. Not yet, opt-in:
+//! Elasticsearch and Prometheus.
+//!
+//! Grafana: "To ensure data integrity, shut down your Grafana service before
+//! backing up the SQLite database", whose default place is `<data>/grafana.db`
+//! (Grafana's "Back up Grafana", docs/sources/administration/back-up-grafana.md).
+//! The image's data path is `/var/lib/grafana` (`GF_PATHS_DATA`, the image
+//! contract) and its default variant is Alpine-based (Grafana's "Configure a
+//! Grafana Docker image"), whose BusyBox has the `sh`, `tar`, `gzip`, `head` and
+//! `sha256sum` the scripts use; the Ubuntu variant has them too. The image itself
+//! could not be read at 12.0.2 here, so the backup is experimental.
 
+use super::common::DATA_VOLUME;
 use super::connections::keys;
-use super::{Ctx, postgresql};
-use crate::model::{BackupSpec, CredentialFile, Step};
+use super::{Ctx, grafana, postgresql};
+use crate::model::{BackupSpec, CredentialFile, OfflineCopy, Step};
 use crate::stacks::backup_scripts;
 use crate::stacks::kit;
 
@@ -49,7 +59,47 @@ pub fn backups(ctx: &Ctx<'_>) -> Vec<BackupSpec> {
     if let Some(r) = &ctx.conn.redis {
         out.extend(kit::redis::backup(ctx, &v.redis, r));
     }
+    if v.grafana.enabled {
+        out.push(grafana_backup(ctx));
+    }
     out
+}
+
+/// Grafana's `grafana.db`, copied from its volume while its StatefulSet is scaled
+/// to zero (one replica: the volume is that of pod 0).
+fn grafana_backup(ctx: &Ctx<'_>) -> BackupSpec {
+    let v = ctx.values;
+    let stateful_set = ctx.release.object_name(grafana::COMPONENT);
+    let env = vec![("DB".to_string(), "grafana.db".to_string())];
+    BackupSpec {
+        file: "grafana.tar.gz".into(),
+        dump: Step {
+            script: backup_scripts::sqlite_dump(),
+            env: env.clone(),
+            credentials: Vec::new(),
+        },
+        restore: Some(Step {
+            script: backup_scripts::sqlite_restore(),
+            env,
+            credentials: Vec::new(),
+        }),
+        default: true,
+        experimental: Some(
+            "its scripts ran against Debian's SQLite 3 on a database file, not Grafana's image, whose contents could not be read at 12.0.2",
+        ),
+        // `[security] admin_password` creates the admin on first start only
+        // (the credentials contract): the database keeps the password it had.
+        restore_note: Some(
+            "Grafana's users and their passwords are those of the backup: if the admin password changed since, log in with the one it had then (the credentials Secret holds the newer one)",
+        ),
+        offline: Some(OfflineCopy {
+            claim: format!("{DATA_VOLUME}-{stateful_set}-0"),
+            stateful_set,
+            mount: grafana::DATA_DIR.into(),
+            gid: grafana::UID,
+        }),
+        ..ctx.backup_base(grafana::COMPONENT, &v.grafana.image)
+    }
 }
 
 #[cfg(test)]
@@ -93,7 +143,67 @@ mod tests {
         v.postgresql.external.host = "pg.example.com".into();
         v.redis.stack.cluster.enabled = true;
         let b = backups(&Ctx::for_jobs(&release, &v));
-        assert!(b.is_empty(), "{b:?}");
+        let names: Vec<&str> = b.iter().map(|b| b.component.as_str()).collect();
+        assert_eq!(names, ["grafana"], "{b:?}");
+    }
+
+    #[test]
+    fn grafanas_database_is_copied_from_its_volume_with_grafana_stopped_and_never_on_schedule() {
+        let release = release();
+        let mut v = values();
+        let b = backups(&Ctx::for_jobs(&release, &v));
+        let g = b.iter().find(|b| b.component == "grafana").unwrap();
+        assert!(g.default, "a metadata store: in every backup by default");
+        assert!(!g.schedulable(), "a CronJob cannot stop Grafana");
+        assert!(g.experimental.is_some());
+        let o = g.offline.as_ref().unwrap();
+        // The objects Grafana's render makes: its StatefulSet and pod 0's claim.
+        let all = render_all(&v);
+        let sts = find(component(&all, "grafana"), "StatefulSet", &o.stateful_set);
+        assert_eq!(
+            sts.body["spec"]["volumeClaimTemplates"][0]["metadata"]["name"],
+            o.claim
+                .strip_suffix(&format!("-{}-0", o.stateful_set))
+                .unwrap()
+        );
+        let pod = &sts.body["spec"]["template"]["spec"];
+        assert_eq!(pod["securityContext"]["fsGroup"], o.gid);
+        let mounts = pod["containers"][0]["volumeMounts"].as_array().unwrap();
+        assert!(
+            mounts.iter().any(|m| m["mountPath"] == o.mount.as_str()),
+            "{mounts:?}"
+        );
+        let env: BTreeMap<_, _> = g.dump.env.iter().cloned().collect();
+        assert_eq!(env["DB"], "grafana.db");
+        assert!(g.restore.is_some());
+        v.grafana.enabled = false;
+        let b = backups(&Ctx::for_jobs(&release, &v));
+        assert!(b.iter().all(|b| b.component != "grafana"));
+    }
+
+    #[test]
+    fn the_notes_say_grafana_is_backed_up_on_request_only_when_a_schedule_is_set() {
+        let release = release();
+        let mut v = values();
+        let text = |v: &crate::stacks::aiops::values::Values| {
+            crate::stacks::aiops::notes(v, &release).join("\n")
+        };
+        let on_demand = text(&v);
+        assert!(
+            on_demand.contains("Backups of postgresql, redis, grafana: on demand"),
+            "{on_demand}"
+        );
+        assert!(!on_demand.contains("only on request"), "{on_demand}");
+        v.backup.schedule = "@daily".into();
+        let scheduled = text(&v);
+        assert!(
+            scheduled.contains("Backups of postgresql, redis: scheduled \"@daily\""),
+            "{scheduled}"
+        );
+        assert!(
+            scheduled.contains("grafana only on request (`stackctl backup create`)"),
+            "{scheduled}"
+        );
     }
 
     #[test]

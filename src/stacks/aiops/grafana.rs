@@ -28,8 +28,10 @@ pub const COMPONENT: &str = "grafana";
 /// Where the admin's credentials are mounted: files `user` and `password`.
 const ADMIN_DIR: &str = "/credentials/admin";
 pub const PORT: u16 = 3000;
-/// The `grafana` user of the official image.
-const UID: i64 = 472;
+/// The `grafana` user (and group) of the official image.
+pub const UID: i64 = 472;
+/// Its data: `grafana.db` (SQLite) and plugins.
+pub const DATA_DIR: &str = "/var/lib/grafana";
 
 pub fn render(ctx: &Ctx<'_>) -> Option<Rendered> {
     let v = &ctx.values.grafana;
@@ -124,7 +126,7 @@ fn container(ctx: &Ctx<'_>) -> Container {
         env.push(es.password_ref.env("ELASTICSEARCH_PASSWORD"));
     }
     let mounts = vec![
-        w::mount(DATA_VOLUME, "/var/lib/grafana", false),
+        w::mount(DATA_VOLUME, DATA_DIR, false),
         w::mount("datasources", "/etc/grafana/provisioning/datasources", true),
         w::mount("admin", ADMIN_DIR, true),
     ];

@@ -488,3 +488,136 @@ fn a_download_pod_holds_the_backup_read_only_and_ends_by_itself() {
     );
     assert_eq!(v["spec"]["volumes"][0]["emptyDir"]["sizeLimit"], "5Gi");
 }
+
+/// A component copied from its own volume, as Grafana is.
+fn offline(component: &str) -> BackupSpec {
+    let mut s = spec(component, &format!("{component}.tar.gz"));
+    s.dump.credentials.clear();
+    s.restore = Some(Step {
+        script: "restore".into(),
+        ..Step::default()
+    });
+    s.offline = Some(crate::model::OfflineCopy {
+        stateful_set: format!("cv-{component}"),
+        claim: format!("data-cv-{component}-0"),
+        mount: "/var/lib/x".into(),
+        gid: 472,
+    });
+    s
+}
+
+fn volume_names(job: &Value) -> Vec<&str> {
+    job["spec"]["template"]["spec"]["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect()
+}
+
+#[test]
+fn an_offline_copy_mounts_the_components_volume_read_only_to_back_up_and_writable_to_restore() {
+    let (g, m) = (offline("grafana"), spec("mysql", "mysql.sql.gz"));
+    let deadline = Duration::from_secs(60);
+    let backup = value(
+        &backup_job(
+            &release(),
+            ("20261201-120000", &on_volume("cv")),
+            &[&m, &g],
+            deadline,
+        )
+        .unwrap(),
+    );
+    let pod = &backup["spec"]["template"]["spec"];
+    let data = volume_named(&backup, "grafana-data");
+    assert_eq!(
+        data["persistentVolumeClaim"]["claimName"],
+        "data-cv-grafana-0"
+    );
+    assert_eq!(data["persistentVolumeClaim"]["readOnly"], true);
+    // The pod joins Grafana's group to read its files; it still runs as the
+    // backup user, so the backup volume's files stay that user's.
+    assert_eq!(pod["securityContext"]["supplementalGroups"], json!([472]));
+    assert_eq!(pod["securityContext"]["runAsUser"], 999);
+    let step = &pod["initContainers"][1];
+    assert_eq!(step["name"], "backup-grafana");
+    assert!(step["securityContext"].get("runAsUser").is_none());
+    let env = env_of(step);
+    assert_eq!(env["DATA"], "/var/lib/x");
+    assert_eq!(env["DATA_GROUP"], "472");
+    let mount = step["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "grafana-data")
+        .unwrap();
+    assert_eq!(mount["mountPath"], "/var/lib/x");
+    assert_eq!(mount["readOnly"], true);
+    // MySQL's step does not see it.
+    let mysql = &pod["initContainers"][0];
+    assert!(!env_of(mysql).contains_key("DATA"));
+
+    let saved = SavedFile {
+        file: "grafana.tar.gz".into(),
+        sha256: "ab".repeat(32),
+    };
+    let restore = value(
+        &restore_job(
+            &release(),
+            ("20261201-120000", &on_volume("cv")),
+            &[(&g, &saved)],
+            deadline,
+        )
+        .unwrap(),
+    );
+    let data = volume_named(&restore, "grafana-data");
+    assert_eq!(data["persistentVolumeClaim"]["readOnly"], false);
+    let step = &restore["spec"]["template"]["spec"]["initContainers"][0];
+    assert_eq!(step["name"], "restore-grafana");
+    let mount = step["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "grafana-data")
+        .unwrap();
+    assert_eq!(mount["readOnly"], false);
+
+    // A pod that only reads the backup never holds the component's volume.
+    let pod = download_pod(
+        &release(),
+        ("20261201-120000", &on_volume("cv")),
+        &g,
+        &["grafana.tar.gz"],
+        deadline,
+    )
+    .unwrap();
+    let v = serde_json::to_value(&pod).unwrap();
+    let names: Vec<&str> = v["spec"]["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["backups", "tmp"]);
+    assert!(
+        v["spec"]["securityContext"]
+            .get("supplementalGroups")
+            .is_none()
+    );
+    // Nor does a Job of a backup without one.
+    let plain = value(
+        &backup_job(
+            &release(),
+            ("20261201-120000", &on_volume("cv")),
+            &[&m],
+            deadline,
+        )
+        .unwrap(),
+    );
+    assert!(!volume_names(&plain).contains(&"grafana-data"));
+    assert!(
+        plain["spec"]["template"]["spec"]["securityContext"]
+            .get("supplementalGroups")
+            .is_none()
+    );
+}

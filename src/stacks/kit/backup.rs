@@ -172,15 +172,25 @@ pub fn notes<V: StackValues>(
     release: &crate::model::Release,
     specs: &[BackupSpec],
 ) -> Vec<String> {
-    let what: Vec<&str> = specs
-        .iter()
-        .filter(|b| b.default)
-        .map(|b| b.component.as_str())
-        .collect();
-    if what.is_empty() {
+    let s = settings(v);
+    let scheduled = !s.schedule.is_empty();
+    let names = |keep: &dyn Fn(&BackupSpec) -> bool| -> Vec<&str> {
+        specs
+            .iter()
+            .filter(|b| keep(b))
+            .map(|b| b.component.as_str())
+            .collect()
+    };
+    let what = if scheduled {
+        names(&BackupSpec::schedulable)
+    } else {
+        names(&|b| b.default)
+    };
+    // Those a schedule cannot take, said so rather than silently missing.
+    let on_request = names(&|b| scheduled && b.default && !b.schedulable());
+    if what.is_empty() && on_request.is_empty() {
         return Vec::new();
     }
-    let s = settings(v);
     let when = if s.schedule.is_empty() {
         "on demand (`stackctl backup create`; `--set backup.schedule='0 3 * * *'` schedules them)"
             .to_string()
@@ -194,11 +204,20 @@ pub fn notes<V: StackValues>(
             s.schedule, s.keep
         )
     };
-    vec![
-        String::new(),
-        format!("Backups of {}: {when}", what.join(", ")),
+    let mut out = vec![String::new()];
+    if !what.is_empty() {
+        out.push(format!("Backups of {}: {when}", what.join(", ")));
+    }
+    if !on_request.is_empty() {
+        out.push(format!(
+            "  {} only on request (`stackctl backup create`): stopped for the copy, which a schedule cannot do",
+            on_request.join(", ")
+        ));
+    }
+    out.push(
         "  `stackctl backup list` shows them; `stackctl backup restore NAME` restores one".into(),
-    ]
+    );
+    out
 }
 
 /// What the schema cannot say of `backup`.
@@ -220,7 +239,7 @@ pub fn check<V: StackValues>(v: &V, p: &mut Problems) {
 /// up by default; `None` otherwise.
 pub fn schedule<V: StackValues, C>(ctx: &Ctx<'_, V, C>, specs: &[BackupSpec]) -> Option<Rendered> {
     let s = settings(ctx.values);
-    let chosen: Vec<&BackupSpec> = specs.iter().filter(|b| b.default).collect();
+    let chosen: Vec<&BackupSpec> = specs.iter().filter(|b| b.schedulable()).collect();
     if s.schedule.is_empty() || chosen.is_empty() {
         return None;
     }
