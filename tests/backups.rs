@@ -1045,6 +1045,80 @@ async fn backups_to_s3_need_their_keys_first_and_are_recorded_with_where_they_we
     env.done().await;
 }
 
+/// Every pod of the release on `simnode-1`.
+const ON_NODE_1: &str = r"global.nodeSelector.kubernetes\.io/hostname=simnode-1";
+
+/// A copy whose pod would mount two volumes no node holds together is refused
+/// before the component is stopped, naming both and the way out. Made so: the
+/// backup volume is first bound on `simnode-2` by a pod of the test's, the
+/// release's volumes on `simnode-1`.
+#[tokio::test]
+async fn a_copy_no_node_can_mount_is_refused_before_anything_stops() {
+    use k8s_openapi::api::apps::v1::StatefulSet;
+    use k8s_openapi::api::core::v1::Pod;
+    let env = Env::new("grafana-apart").await;
+    let claims = Api::<PersistentVolumeClaim>::namespaced(env.client.clone(), &env.ns);
+    let claim: PersistentVolumeClaim = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "ops-backups", "labels": {"stackctl.dev/backup-of": "ops"}},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+    }))
+    .unwrap();
+    claims.create(&PostParams::default(), &claim).await.unwrap();
+    let pods = Api::<Pod>::namespaced(env.client.clone(), &env.ns);
+    let binder: Pod = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "bind-backups"},
+        "spec": {
+            "nodeSelector": {"kubernetes.io/hostname": "simnode-2"},
+            "containers": [{"name": "c", "image": "busybox:1.36"}],
+            "volumes": [{"name": "b", "persistentVolumeClaim": {"claimName": "ops-backups"}}],
+        },
+    }))
+    .unwrap();
+    pods.create(&PostParams::default(), &binder).await.unwrap();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    while claims
+        .get("ops-backups")
+        .await
+        .unwrap()
+        .spec
+        .and_then(|s| s.volume_name)
+        .is_none()
+    {
+        assert!(tokio::time::Instant::now() < deadline, "never bound");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    pods.delete("bind-backups", &DeleteParams::default().grace_period(0))
+        .await
+        .unwrap();
+    env.ok(&[
+        "install",
+        "ops",
+        "--profile",
+        "aiops-minimal",
+        "--allow-unsupported-kubernetes",
+        "--skip-tests",
+        "--set",
+        ON_NODE_1,
+    ])
+    .await;
+    let refused = env.run(&["backup", "create", "ops"]).await;
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    let err = stderr(&refused);
+    assert!(
+        err.contains(
+            "no node can mount both the backup volume ops-backups and the volume of grafana"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("nothing was stopped"), "{err}");
+    assert!(!err.contains("stopping grafana"), "{err}");
+    let grafana = Api::<StatefulSet>::namespaced(env.client.clone(), &env.ns)
+        .get("ops-grafana")
+        .await
+        .unwrap();
+    assert_eq!(grafana.spec.unwrap().replicas, Some(1), "never scaled");
+}
+
 /// What was there when the first pod named `prefix…` appeared, while `args` ran:
 /// the command's output, that pod, and Grafana's StatefulSet's replicas and
 /// whether its pod 0 existed then.
@@ -1106,8 +1180,8 @@ fn claim_of(pod: &k8s_openapi::api::core::v1::Pod, name: &str) -> (String, bool)
     (claim.claim_name.clone(), claim.read_only == Some(true))
 }
 
-/// Grafana's SQLite database is copied from its own volume with Grafana
-/// stopped: the backup's pod mounts Grafana's claim read-only while its
+/// Grafana's SQLite database (and, on request, Prometheus' TSDB) is copied
+/// from its own volume with Grafana stopped: the backup's pod mounts Grafana's claim read-only while its
 /// StatefulSet is at zero, and Grafana is back and ready afterwards; a schedule
 /// leaves it out (a CronJob cannot stop it) and says so; a restore writes into
 /// the claim while the apps are stopped. What this cannot prove: that a real
@@ -1117,6 +1191,8 @@ fn claim_of(pod: &k8s_openapi::api::core::v1::Pod, name: &str) -> (String, bool)
 async fn grafana_is_stopped_for_the_copy_of_its_volume_and_restored_into_it() {
     use k8s_openapi::api::apps::v1::StatefulSet;
     let env = Env::new("grafana-backup").await;
+    // One node for every pod: the volumes (local to a node on the simulated
+    // one) and the backup volume all end there, as one zone would hold them.
     env.ok(&[
         "install",
         "ops",
@@ -1124,14 +1200,17 @@ async fn grafana_is_stopped_for_the_copy_of_its_volume_and_restored_into_it() {
         "aiops-minimal",
         "--allow-unsupported-kubernetes",
         "--skip-tests",
+        "--set",
+        ON_NODE_1,
     ])
     .await;
     let line = |file: &str| format!(r#"{{"file":"{file}","bytes":2048,"sha256":"{SHA}"}}"#);
     let rule = format!(
-        "{{pods: 'ops-backup-*', fault: message, messages: {{backup-postgresql: '{}', backup-redis: '{}', backup-grafana: '{}', backup-done: listed}}}}",
+        "{{pods: 'ops-backup-*', fault: message, messages: {{backup-postgresql: '{}', backup-redis: '{}', backup-grafana: '{}', backup-prometheus: '{}', backup-done: listed}}}}",
         line("postgresql.dump"),
         line("redis.rdb"),
         line("grafana.tar.gz"),
+        line("prometheus.tar.gz"),
     );
     // Each copy's pod lives a few seconds: time to look at it.
     let slow = "{pods: 'ops-*', fault: slow, delaySeconds: 3, containers: '*-done'}";
@@ -1244,4 +1323,25 @@ async fn grafana_is_stopped_for_the_copy_of_its_volume_and_restored_into_it() {
         .await
         .unwrap();
     assert_eq!(grafana.status.unwrap().ready_replicas, Some(1));
+
+    // Prometheus, on request only, the same way.
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let out = env
+        .ok(&["backup", "create", "ops", "--component", "prometheus"])
+        .await;
+    let err = stderr(&out);
+    assert!(
+        err.contains("stopping prometheus for the copy of its volume"),
+        "{err}"
+    );
+    assert!(
+        err.contains("the backup of prometheus is experimental"),
+        "{err}"
+    );
+    assert!(stdout(&out).contains("complete"), "{}", stdout(&out));
+    let prometheus = Api::<StatefulSet>::namespaced(env.client.clone(), &env.ns)
+        .get("ops-prometheus")
+        .await
+        .unwrap();
+    assert_eq!(prometheus.status.unwrap().ready_replicas, Some(1));
 }

@@ -11,6 +11,7 @@ use crate::model::Capabilities;
 
 mod access;
 mod delete;
+pub mod placement;
 mod resolver;
 pub mod retry;
 mod session;

@@ -65,6 +65,19 @@ verify() {
 }
 "#;
 
+/// `room DIR`: the bytes a backup may still write in `DIR`: what `df` says is
+/// free there, or less when the Job gives the scratch directory's size limit
+/// (`$ROOM` bytes for `$SCRATCH`: an `emptyDir.sizeLimit` is not what `df` sees).
+const ROOM: &str = r#"room() {
+  free=$(df -Pk "$1" | awk 'NR == 2 { print $4 * 1024 }')
+  if [ -n "${ROOM:-}" ]; then
+    used=$(du -sk "$SCRATCH" | awk '{ print $1 * 1024 }')
+    if [ "$((ROOM - used))" -lt "$free" ]; then free=$((ROOM - used)); fi
+  fi
+  echo "$free"
+}
+"#;
+
 /// MySQL's client options on a file only this script can read: the password never
 /// appears in an argument or the environment of the client. In option files a
 /// backslash escapes and a `"` ends a quoted value, so both are escaped (as the
@@ -260,18 +273,13 @@ system="'system','INFORMATION_SCHEMA','information_schema'"
 /// within `ROOM` bytes of directory `SCRATCH` when set (a scratch directory's limit).
 pub fn clickhouse_dump() -> String {
     format!(
-        r#"{COMMON}out_dir "$OUT"
+        r#"{COMMON}{ROOM}out_dir "$OUT"
 {CLICKHOUSE_OPTIONS}work="$OUT.d"
 rm -rf "$work"
 mkdir "$work"
 trap 'rm -f "$options"; rm -rf "$work"' EXIT
 estimate=$(ch --query "SELECT sum(bytes_on_disk) FROM system.parts WHERE active AND database NOT IN ($system)")
-free=$(df -Pk "$work" | awk 'NR == 2 {{ print $4 * 1024 }}')
-# A scratch directory's size limit (`emptyDir.sizeLimit`) is not what df sees.
-if [ -n "${{ROOM:-}}" ]; then
-  used=$(du -sk "$SCRATCH" | awk '{{ print $1 * 1024 }}')
-  if [ "$((ROOM - used))" -lt "$free" ]; then free=$((ROOM - used)); fi
-fi
+free=$(room "$work")
 echo "ClickHouse: about $estimate bytes on disk to back up; $free bytes free here"
 if [ "$((estimate * 2))" -gt "$free" ]; then
   echo "not enough space for ClickHouse's backup: about $((estimate * 2)) bytes needed (twice the $estimate its tables take on disk), $free free; give the backup more room (backup.persistence.size)" >&2
@@ -425,6 +433,85 @@ for f in "$DB-journal" "$DB-wal"; do
 done
 mv "$work/$DB" "$DATA/$DB"
 echo "restored $DB from $(basename "$IN")"
+"#
+    )
+}
+
+/// Env: `DATA` (the component's volume, mounted read-only while it is stopped),
+/// `WHAT` (its name, for messages), `OUT` (a `.tar.gz`), and `ROOM`/`SCRATCH`
+/// when the backup goes through a scratch directory. Everything on the volume but
+/// the filesystem's `lost+found`, after an estimate (what `du` counts) and a
+/// check that it fits where the backup goes, a tenth to spare (the files of a
+/// time-series database are compressed already: gzip gains little).
+pub fn volume_dump() -> String {
+    format!(
+        r#"{COMMON}{ROOM}out_dir "$OUT"
+estimate=$(du -sk "$DATA" | awk '{{ print $1 * 1024 }}')
+free=$(room "$(dirname "$OUT")")
+echo "$WHAT: about $estimate bytes on its volume to back up; $free bytes free here"
+need=$((estimate + estimate / 10))
+if [ "$need" -gt "$free" ]; then
+  echo "not enough space for the backup of $WHAT: about $need bytes needed ($estimate on its volume, and a tenth), $free free; give the backup more room (backup.persistence.size)" >&2
+  exit 1
+fi
+cd "$DATA"
+set --
+for f in * .[!.]*; do
+  if [ -e "$f" ] && [ "$f" != lost+found ]; then set -- "$@" "$f"; fi
+done
+if [ "$#" -eq 0 ]; then
+  echo "$WHAT's volume ($DATA) is empty: nothing to back up" >&2
+  exit 1
+fi
+tar -czf "$OUT" "$@"
+result "$OUT"
+"#
+    )
+}
+
+/// Env: `DATA` (the component's volume, mounted read-write while it is
+/// stopped), `WHAT`, `DATA_GROUP` (the group the component writes its files
+/// as), `IN` (the `.tar.gz`) and `EXPECTED_SHA256`. The volume ends holding the
+/// backup's files and nothing else (`lost+found` stays), the group's and
+/// group-writable. Unpacked beside the current files first when the volume has
+/// room for both; otherwise the current files go first (the restore's safety
+/// backup holds them); refused, before anything changes, when the backup would
+/// not fit even then.
+pub fn volume_restore() -> String {
+    format!(
+        r#"{COMMON}verify "$IN"
+# Each file takes whole blocks, each directory one: counted as 4 KiB ones.
+need=$(tar -tvzf "$IN" | awk '{{ s += int(($3 + 4095) / 4096) * 4096; if ($1 ~ /^d/) s += 4096 }} END {{ print s + 0 }}')
+free=$(df -Pk "$DATA" | awk 'NR == 2 {{ print $4 * 1024 }}')
+used=$(du -sk "$DATA" | awk '{{ print $1 * 1024 }}')
+work="$DATA/.stackctl-restore"
+trap 'rm -rf "$work" || true' EXIT
+clear() {{
+  for f in "$DATA"/* "$DATA"/.[!.]*; do
+    case "$(basename "$f")" in
+      lost+found|.stackctl-restore) ;;
+      *) if [ -e "$f" ]; then rm -rf "$f"; fi ;;
+    esac
+  done
+}}
+if [ "$need" -gt "$((free + used))" ]; then
+  echo "$WHAT's volume is too small for this backup: $need bytes to unpack, $((free + used)) there even when emptied" >&2
+  exit 1
+fi
+rm -rf "$work"
+if [ "$need" -gt "$free" ]; then
+  echo "$WHAT: no room for the backup beside the current files; removing them first"
+  clear
+fi
+mkdir "$work"
+tar -xzf "$IN" -C "$work"
+chgrp -R "$DATA_GROUP" "$work"
+chmod -R g+rwX "$work"
+clear
+for f in "$work"/* "$work"/.[!.]*; do
+  if [ -e "$f" ]; then mv "$f" "$DATA"/; fi
+done
+echo "restored $WHAT's volume from $(basename "$IN")"
 "#
     )
 }

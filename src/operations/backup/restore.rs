@@ -196,6 +196,9 @@ pub async fn plan(session: &Session, opts: &RestoreOptions) -> Result<RestorePla
         }
     };
     let parts = choose(&backup, &specs, &opts.components)?;
+    let restored: Vec<&BackupSpec> = parts.iter().map(|(s, _)| s).collect();
+    super::run::one_node_mounts_all(&session.client, &release, &backup.place(&volume), &restored)
+        .await?;
     // Checked before anything stops: the backup's S3 keys, and those the safety
     // backup goes with.
     for s3 in backup.s3.iter().chain(&volume.s3) {

@@ -166,6 +166,7 @@ pub(super) async fn take(
     let job = job::backup_job(release, (&name, &place), chosen, timeout)?;
     let jobs: Api<Job> = Api::namespaced(client.clone(), ns);
     let offline = Offline::find(session, release, chosen).await?;
+    one_node_mounts_all(client, release, &place, chosen).await?;
     let since = offline.stop(session, reporter, timeout).await?;
     let created = jobs
         .create(&PostParams::default(), &job)
@@ -242,6 +243,54 @@ pub(super) async fn take(
     }
     started.with_context(|| format!("backup {name} is recorded"))?;
     Ok(backup)
+}
+
+/// Refuses, before anything stops, a Job that would mount the backup volume
+/// (`place`) and a component's own volume that no node can mount together
+/// (a local volume on another node, a disk in another zone): its pod would
+/// never be scheduled.
+pub(super) async fn one_node_mounts_all(
+    client: &kube::Client,
+    release: &crate::model::Release,
+    place: &job::Place,
+    specs: &[&BackupSpec],
+) -> Result<(), Refused> {
+    let job::Place::Volume { release: owner } = place else {
+        return Ok(());
+    };
+    let copies: Vec<&BackupSpec> = specs
+        .iter()
+        .copied()
+        .filter(|s| s.offline.is_some())
+        .collect();
+    if copies.is_empty() {
+        return Ok(());
+    }
+    let backups = job::claim_name(owner);
+    let mut claims = vec![backups.as_str()];
+    claims.extend(
+        copies
+            .iter()
+            .filter_map(|s| Some(s.offline.as_ref()?.claim.as_str())),
+    );
+    match crate::cluster::placement::unplaceable(client, &release.namespace, &claims).await {
+        None => Ok(()),
+        Some(volumes) => Err(Refused(format!(
+            "no node can mount both the backup volume {backups} and the volume of {} (volumes {} are pinned to different nodes or zones), so a pod mounting both could never start; nothing was stopped. Back {} up to S3 (backup.s3.*), where the pod needs only its own volume, or leave {} out (--component)",
+            names(&copies),
+            volumes.join(", "),
+            if copies.len() == 1 { "it" } else { "them" },
+            names(&copies),
+        ))),
+    }
+}
+
+fn names(specs: &[&BackupSpec]) -> String {
+    specs
+        .iter()
+        .map(|s| s.component.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The workloads a backup stops while it copies their volumes, with the

@@ -1,7 +1,7 @@
 //! What the AIOps backups save by default: PostgreSQL (the platform's database),
 //! dumped by its own image's `pg_dump` in the custom format; Redis, an RDB copy;
-//! Grafana's SQLite database, copied with Grafana stopped. Not yet, opt-in:
-//! Elasticsearch and Prometheus.
+//! Grafana's SQLite database, copied with Grafana stopped. Opt-in: Prometheus'
+//! TSDB, copied with Prometheus stopped. Not yet, opt-in: Elasticsearch.
 //!
 //! Grafana: "To ensure data integrity, shut down your Grafana service before
 //! backing up the SQLite database", whose default place is `<data>/grafana.db`
@@ -62,6 +62,7 @@ pub fn backups(ctx: &Ctx<'_>) -> Vec<BackupSpec> {
     if v.grafana.enabled {
         out.push(grafana_backup(ctx));
     }
+    out.extend(kit::prometheus::backup(ctx, &v.prometheus));
     out
 }
 
@@ -144,7 +145,37 @@ mod tests {
         v.redis.stack.cluster.enabled = true;
         let b = backups(&Ctx::for_jobs(&release, &v));
         let names: Vec<&str> = b.iter().map(|b| b.component.as_str()).collect();
-        assert_eq!(names, ["grafana"], "{b:?}");
+        assert_eq!(names, ["grafana", "prometheus"], "{b:?}");
+    }
+
+    #[test]
+    fn prometheus_is_an_opt_in_copy_of_its_volume_with_prometheus_stopped() {
+        let release = release();
+        let v = values();
+        let b = backups(&Ctx::for_jobs(&release, &v));
+        let p = b.iter().find(|b| b.component == "prometheus").unwrap();
+        assert!(!p.default, "a bulk store: only with --component");
+        assert!(!p.schedulable());
+        assert!(p.experimental.is_some());
+        let o = p.offline.as_ref().unwrap();
+        assert_eq!(o.stateful_set, "ops-prometheus");
+        assert_eq!(o.claim, "data-ops-prometheus-0");
+        let all = render_all(&v);
+        let sts = find(
+            component(&all, "prometheus"),
+            "StatefulSet",
+            &o.stateful_set,
+        );
+        let pod = &sts.body["spec"]["template"]["spec"];
+        assert_eq!(pod["securityContext"]["fsGroup"], o.gid);
+        let args = pod["containers"][0]["args"].as_array().unwrap();
+        assert!(
+            args.iter()
+                .any(|a| a == format!("--storage.tsdb.path={}", o.mount).as_str()),
+            "{args:?}"
+        );
+        assert!(p.dump.script.contains("not enough space"));
+        assert!(p.restore.is_some());
     }
 
     #[test]

@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use super::ctx::{Ctx, DATA_VOLUME, StackValues};
 use super::values::{NoExtras, Persistence};
-use crate::model::{Phase, ProbeSpec, Rendered};
+use crate::model::{BackupSpec, OfflineCopy, Phase, ProbeSpec, Rendered, Step};
+use crate::stacks::backup_scripts;
 use crate::stacks::component::Builder;
 use crate::stacks::probe_scripts;
 use crate::stacks::types::{Image, Resources};
@@ -22,8 +23,10 @@ pub const COMPONENT: &str = "prometheus";
 pub const PORT: u16 = 9090;
 /// Where the ConfigMap is mounted.
 pub const CONFIG_DIR: &str = "/etc/prometheus";
-/// `nobody`, the user of the prom/prometheus image.
+/// `nobody`, the user (and group) of the prom/prometheus image.
 const UID: i64 = 65534;
+/// Its TSDB: the image's declared data directory (its contract).
+const DATA_DIR: &str = "/prometheus";
 
 /// `prometheus.*`. A stack adds keys of its own (AIOps: `scrapeInterval`,
 /// `alertRules`) through `X`.
@@ -118,6 +121,43 @@ pub fn render<V: StackValues, C, X>(
     Some(b.finish(vec![]))
 }
 
+/// Opt-in (`backup create --component prometheus`): the whole TSDB (blocks,
+/// write-ahead log, head chunks), copied from the volume with Prometheus stopped,
+/// so it is consistent without the admin API a snapshot needs (which would then
+/// have to be kept from the Ingress route and every other pod). Prometheus
+/// scrapes nothing while it is stopped: a gap in the metrics as long as the copy.
+pub fn backup<V: StackValues, C, X>(ctx: &Ctx<'_, V, C>, v: &Prometheus<X>) -> Option<BackupSpec> {
+    if !v.enabled {
+        return None;
+    }
+    let stateful_set = ctx.release.object_name(COMPONENT);
+    let env = vec![("WHAT".to_string(), COMPONENT.to_string())];
+    Some(BackupSpec {
+        file: "prometheus.tar.gz".into(),
+        dump: Step {
+            script: backup_scripts::volume_dump(),
+            env: env.clone(),
+            credentials: Vec::new(),
+        },
+        restore: Some(Step {
+            script: backup_scripts::volume_restore(),
+            env,
+            credentials: Vec::new(),
+        }),
+        default: false,
+        experimental: Some(
+            "its scripts ran against Debian's Prometheus 2.42 and GNU tar, not the image's v3.4.1 and BusyBox",
+        ),
+        offline: Some(OfflineCopy {
+            claim: format!("{DATA_VOLUME}-{stateful_set}-0"),
+            stateful_set,
+            mount: DATA_DIR.into(),
+            gid: UID,
+        }),
+        ..ctx.backup_base(COMPONENT, &v.image)
+    })
+}
+
 fn container<V: StackValues, C, X>(
     ctx: &Ctx<'_, V, C>,
     v: &Prometheus<X>,
@@ -126,7 +166,7 @@ fn container<V: StackValues, C, X>(
     let prefix = &setup.route_prefix;
     let mut args = vec![
         format!("--config.file={CONFIG_DIR}/prometheus.yml"),
-        "--storage.tsdb.path=/prometheus".into(),
+        format!("--storage.tsdb.path={DATA_DIR}"),
         format!("--storage.tsdb.retention.time={}", v.retention),
     ];
     args.extend(setup.args.iter().cloned());
@@ -135,7 +175,7 @@ fn container<V: StackValues, C, X>(
         ports: Some(vec![w::container_port("http", i32::from(PORT))]),
         volume_mounts: Some(vec![
             w::mount("config", CONFIG_DIR, true),
-            w::mount(DATA_VOLUME, "/prometheus", false),
+            w::mount(DATA_VOLUME, DATA_DIR, false),
         ]),
         readiness_probe: Some(w::http_probe(
             &format!("{prefix}/-/ready"),
