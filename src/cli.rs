@@ -391,6 +391,23 @@ pub enum BackupCommand {
     /// Copy a backup's files to this machine through the API server (as `kubectl
     /// cp`), each checked against its recorded sha256
     Download(BackupDownloadArgs),
+    /// Copy a downloaded backup into a release's backup volume through the API
+    /// server, and record it: another namespace's or cluster's backup, restorable
+    /// here
+    Upload(BackupUploadArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct BackupUploadArgs {
+    /// The backup's directory, as `stackctl backup download` made it (DIR/NAME,
+    /// with its stackctl.json)
+    pub dir: std::path::PathBuf,
+    /// Release name (default: the only release visible)
+    #[arg(long, value_name = "RELEASE")]
+    pub release: Option<String>,
+    /// Bound on the pod that receives the files: its start and its whole life
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "30m")]
+    pub timeout: std::time::Duration,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -1232,35 +1232,21 @@ fn sqlite_copy_and_restore_keep_a_crashed_writers_journal_and_drop_a_stale_one()
     // No database, or not one: refused with what is wrong.
     let empty = dir.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
-    let missing = run(
-        &scripts::sqlite_dump(),
-        &[
-            ("DATA", &empty.display().to_string()),
-            ("DB", "grafana.db"),
-            ("OUT", &dir.path().join("x/g.tar.gz").display().to_string()),
-        ],
+    let (empty_env, x) = (
+        empty.display().to_string(),
+        dir.path().join("x/g.tar.gz").display().to_string(),
     );
-    assert!(!missing.status.success());
-    assert!(
-        stderr(&missing).contains("there is no"),
-        "{}",
-        stderr(&missing)
-    );
+    let refused = |why: &str| {
+        let out = run(
+            &scripts::sqlite_dump(),
+            &[("DATA", &empty_env), ("DB", "grafana.db"), ("OUT", &x)],
+        );
+        assert!(!out.status.success());
+        assert!(stderr(&out).contains(why), "{}", stderr(&out));
+    };
+    refused("there is no");
     std::fs::write(empty.join("grafana.db"), "not a database at all").unwrap();
-    let not_sqlite = run(
-        &scripts::sqlite_dump(),
-        &[
-            ("DATA", &empty.display().to_string()),
-            ("DB", "grafana.db"),
-            ("OUT", &dir.path().join("x/g.tar.gz").display().to_string()),
-        ],
-    );
-    assert!(!not_sqlite.status.success());
-    assert!(
-        stderr(&not_sqlite).contains("is not an SQLite database"),
-        "{}",
-        stderr(&not_sqlite)
-    );
+    refused("is not an SQLite database");
 }
 
 /// `db`'s content is `original` (`.dump`'s text), said shortly when not.
@@ -1505,19 +1491,25 @@ fn volume_copy_and_restore_bring_a_prometheus_tsdb_back() {
     .unwrap();
     let tight = dir.path().join("tight");
     let tight_kib = unpacked_kib * 2 + 16;
+    // The restore of the backup into the volume at `path`.
+    let restore_into = |path: &Path| {
+        let path = path.display().to_string();
+        run(
+            &scripts::volume_restore(),
+            &[
+                ("DATA", &path),
+                ("WHAT", "prometheus"),
+                ("DATA_GROUP", &gid),
+                ("IN", &b1),
+                ("EXPECTED_SHA256", &sha),
+            ],
+        )
+    };
     if mounted(&tight, tight_kib) {
         let filler = tight.join("old");
         let old = tight_kib * 1024 - unpacked_kib * 512;
         std::fs::write(&filler, vec![7u8; usize::try_from(old).unwrap()]).unwrap();
-        let e = [
-            ("DATA", tight.display().to_string()),
-            ("WHAT", "prometheus".to_string()),
-            ("DATA_GROUP", gid.clone()),
-            ("IN", b1.clone()),
-            ("EXPECTED_SHA256", sha.clone()),
-        ];
-        let refs: Vec<(&str, &str)> = e.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let replaced = run(&scripts::volume_restore(), &refs);
+        let replaced = restore_into(&tight);
         let listing = std::fs::read_dir(&tight).unwrap().count();
         let _ = Command::new("umount").arg(&tight).status();
         assert!(replaced.status.success(), "{}", stderr(&replaced));
@@ -1531,15 +1523,7 @@ fn volume_copy_and_restore_bring_a_prometheus_tsdb_back() {
         let small = dir.path().join("small");
         assert!(mounted(&small, 16));
         std::fs::write(small.join("old"), b"current").unwrap();
-        let e = [
-            ("DATA", small.display().to_string()),
-            ("WHAT", "prometheus".to_string()),
-            ("DATA_GROUP", gid.clone()),
-            ("IN", b1.clone()),
-            ("EXPECTED_SHA256", sha.clone()),
-        ];
-        let refs: Vec<(&str, &str)> = e.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let refused = run(&scripts::volume_restore(), &refs);
+        let refused = restore_into(&small);
         let kept = std::fs::read(small.join("old")).unwrap();
         let _ = Command::new("umount").arg(&small).status();
         assert!(!refused.status.success());
@@ -1552,4 +1536,55 @@ fn volume_copy_and_restore_bring_a_prometheus_tsdb_back() {
     } else {
         eprintln!("skipped the volume room checks: mounting a tmpfs needs root");
     }
+}
+
+/// `sh -c UPLOAD_SCRIPT upload BYTES PATH`, fed `input` on stdin.
+fn upload(bytes: usize, path: &Path, input: &[u8]) -> Output {
+    let mut child = Command::new("sh")
+        .args(["-c", stackctl::stacks::backup_jobs::UPLOAD_SCRIPT, "upload"])
+        .arg(bytes.to_string())
+        .arg(path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The script stops reading after BYTES: a refused write is fine.
+    let _ = child.stdin.take().unwrap().write_all(input);
+    child.wait_with_output().unwrap()
+}
+
+/// The upload step (`backup upload`'s exec) with Debian's dash and coreutils:
+/// exactly BYTES bytes land under the name (stdin is never closed on
+/// Kubernetes before 1.29, so it must not wait for the end), through a `.part`
+/// that a cut stream leaves no file of.
+#[test]
+fn the_upload_step_writes_exactly_the_length_it_is_given() {
+    if !have(&["sh", "head", "wc", "mv"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let body: Vec<u8> = (0..200_000u32).flat_map(u32::to_le_bytes).collect();
+    let path = dir.path().join("b1/mysql.sql.gz");
+    let out = upload(
+        body.len(),
+        &path,
+        &[body.as_slice(), b"more than asked"].concat(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(std::fs::read(&path).unwrap(), body);
+    assert!(!dir.path().join("b1/mysql.sql.gz.part").exists());
+
+    let cut = dir.path().join("b1/redis.rdb");
+    let out = upload(body.len(), &cut, &body[..1000]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains(&format!(
+            "only 1000 of {} bytes of redis.rdb arrived",
+            body.len()
+        )),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!cut.exists() && !dir.path().join("b1/redis.rdb.part").exists());
 }

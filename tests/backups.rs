@@ -1045,8 +1045,20 @@ async fn backups_to_s3_need_their_keys_first_and_are_recorded_with_where_they_we
     env.done().await;
 }
 
-/// Every pod of the release on `simnode-1`.
-const ON_NODE_1: &str = r"global.nodeSelector.kubernetes\.io/hostname=simnode-1";
+/// `aiops-minimal` as release `ops`, every pod of it on `simnode-1`.
+async fn install_ops_on_node_1(env: &Env) {
+    env.ok(&[
+        "install",
+        "ops",
+        "--profile",
+        "aiops-minimal",
+        "--allow-unsupported-kubernetes",
+        "--skip-tests",
+        "--set",
+        r"global.nodeSelector.kubernetes\.io/hostname=simnode-1",
+    ])
+    .await;
+}
 
 /// A copy whose pod would mount two volumes no node holds together is refused
 /// before the component is stopped, naming both and the way out. Made so: the
@@ -1090,17 +1102,7 @@ async fn a_copy_no_node_can_mount_is_refused_before_anything_stops() {
     pods.delete("bind-backups", &DeleteParams::default().grace_period(0))
         .await
         .unwrap();
-    env.ok(&[
-        "install",
-        "ops",
-        "--profile",
-        "aiops-minimal",
-        "--allow-unsupported-kubernetes",
-        "--skip-tests",
-        "--set",
-        ON_NODE_1,
-    ])
-    .await;
+    install_ops_on_node_1(&env).await;
     let refused = env.run(&["backup", "create", "ops"]).await;
     assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
     let err = stderr(&refused);
@@ -1117,6 +1119,7 @@ async fn a_copy_no_node_can_mount_is_refused_before_anything_stops() {
         .await
         .unwrap();
     assert_eq!(grafana.spec.unwrap().replicas, Some(1), "never scaled");
+    common::drop_namespace(&env.client, &env.ns).await;
 }
 
 /// What was there when the first pod named `prefix…` appeared, while `args` ran:
@@ -1193,17 +1196,7 @@ async fn grafana_is_stopped_for_the_copy_of_its_volume_and_restored_into_it() {
     let env = Env::new("grafana-backup").await;
     // One node for every pod: the volumes (local to a node on the simulated
     // one) and the backup volume all end there, as one zone would hold them.
-    env.ok(&[
-        "install",
-        "ops",
-        "--profile",
-        "aiops-minimal",
-        "--allow-unsupported-kubernetes",
-        "--skip-tests",
-        "--set",
-        ON_NODE_1,
-    ])
-    .await;
+    install_ops_on_node_1(&env).await;
     let line = |file: &str| format!(r#"{{"file":"{file}","bytes":2048,"sha256":"{SHA}"}}"#);
     let rule = format!(
         "{{pods: 'ops-backup-*', fault: message, messages: {{backup-postgresql: '{}', backup-redis: '{}', backup-grafana: '{}', backup-prometheus: '{}', backup-done: listed}}}}",
@@ -1324,6 +1317,79 @@ async fn grafana_is_stopped_for_the_copy_of_its_volume_and_restored_into_it() {
         .unwrap();
     assert_eq!(grafana.status.unwrap().ready_replicas, Some(1));
 
+    // Ctrl-C while the copy runs: the Job stopped, Grafana back, the backup
+    // recorded as failed; exit 130.
+    env.clear_faults().await;
+    env.faults(&[
+        ("result", rule.as_str()),
+        (
+            "slow",
+            "{pods: 'ops-backup-*', fault: slow, delaySeconds: 120, containers: 'backup-done'}",
+        ),
+    ])
+    .await;
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let child = env
+        .command(&["backup", "create", "ops"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pods = Api::<k8s_openapi::api::core::v1::Pod>::namespaced(env.client.clone(), &env.ns);
+    let sets = Api::<StatefulSet>::namespaced(env.client.clone(), &env.ns);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let running = pods
+            .list(&ListParams::default().labels("stackctl.dev/backup"))
+            .await
+            .unwrap()
+            .items
+            .iter()
+            .any(|p| {
+                p.metadata
+                    .name
+                    .as_deref()
+                    .is_some_and(|n| n.starts_with("ops-backup-"))
+            });
+        let stopped = sets
+            .get("ops-grafana")
+            .await
+            .unwrap()
+            .spec
+            .unwrap()
+            .replicas
+            == Some(0);
+        if running && stopped {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the copy never ran");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let pid = child.id().unwrap().to_string();
+    std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().await.unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains("interrupted by the user (Ctrl-C)"), "{err}");
+    assert!(err.contains("grafana started again"), "{err}");
+    let grafana = sets.get("ops-grafana").await.unwrap();
+    assert_eq!(grafana.spec.unwrap().replicas, Some(1));
+    assert_eq!(grafana.status.unwrap().ready_replicas, Some(1));
+    let out = env.ok(&["backup", "list", "ops", "-o", "json"]).await;
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let last = v["backups"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["status"], "failed");
+    assert!(
+        last["message"].as_str().unwrap().contains("interrupted"),
+        "{last}"
+    );
+    env.clear_faults().await;
+    env.faults(&[("result", rule.as_str()), ("slow", slow)])
+        .await;
+
     // Prometheus, on request only, the same way.
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     let out = env
@@ -1344,4 +1410,121 @@ async fn grafana_is_stopped_for_the_copy_of_its_volume_and_restored_into_it() {
         .await
         .unwrap();
     assert_eq!(prometheus.status.unwrap().ready_replicas, Some(1));
+    common::drop_namespace(&env.client, &env.ns).await;
+}
+
+/// `backup upload`: a backup downloaded from a release (its files and
+/// `stackctl.json`) goes into a release of another namespace through the API
+/// server's exec (stdin), checked there, and is recorded: listed, downloadable
+/// from that release's volume byte for byte (the simulated node keeps what an
+/// upload writes as the files of the claim mounted there), and restorable. A
+/// changed file is refused before anything is written; a name the release has
+/// already is refused. What this cannot prove: a real kubelet's `head` and
+/// `sha256sum` (the simulated node answers those commands by their shape).
+#[tokio::test]
+async fn a_downloaded_backup_uploads_into_another_namespace_and_restores_there() {
+    let from = Env::new("upload-from").await;
+    let to = Env::new("upload-to").await;
+    let install = ["install", "cv", "--profile", "minimal", "--skip-tests"];
+    tokio::join!(from.ok(&install), to.ok(&install));
+    let line = format!(r#"{{"file":"mysql.sql.gz","bytes":2048,"sha256":"{SHA}"}}"#);
+    let rule = format!(
+        "{{pods: 'cv-backup-*', fault: message, messages: {{backup-mysql: '{line}', backup-done: listed}}}}"
+    );
+    from.faults(&[("result", rule.as_str())]).await;
+    let (name, dump, sha) = served_backup(&from, &rule, &line).await;
+    let local = tempfile::tempdir().unwrap();
+    let root = local.path().display().to_string();
+    from.ok(&["backup", "download", &name, &root, "--release", "cv"])
+        .await;
+    let dir = local.path().join(&name);
+    assert!(
+        dir.join("stackctl.json").is_file(),
+        "the manifest comes along"
+    );
+    let dir_arg = dir.display().to_string();
+
+    // A file that is not the one backed up: refused, nothing written.
+    let tampered_root = tempfile::tempdir().unwrap();
+    let tampered = tampered_root.path().join(&name);
+    std::fs::create_dir(&tampered).unwrap();
+    for f in ["mysql.sql.gz", "stackctl.json"] {
+        std::fs::copy(dir.join(f), tampered.join(f)).unwrap();
+    }
+    std::fs::write(tampered.join("mysql.sql.gz"), dump.replace('1', "2")).unwrap();
+    let refused = to
+        .run(&[
+            "backup",
+            "upload",
+            &tampered.display().to_string(),
+            "--release",
+            "cv",
+        ])
+        .await;
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("is not the file that was backed up"),
+        "{}",
+        stderr(&refused)
+    );
+    let claims = Api::<PersistentVolumeClaim>::namespaced(to.client.clone(), &to.ns);
+    assert!(
+        claims.get_opt("cv-backups").await.unwrap().is_none(),
+        "nothing written"
+    );
+
+    let out = to
+        .ok(&["backup", "upload", &dir_arg, "--release", "cv"])
+        .await;
+    assert!(stdout(&out).contains(&name), "{}", stdout(&out));
+    let backups = listed(&to).await;
+    assert_eq!(backups.len(), 1, "{backups:?}");
+    let b = &backups[0];
+    assert_eq!(b["name"], name.as_str());
+    assert_eq!(b["status"], "complete");
+    assert_eq!(b["release"], "cv");
+    assert_eq!(b["namespace"], to.ns.as_str());
+    assert_eq!(b["components"][0]["sha256"], sha.as_str());
+    assert!(
+        b["message"].as_str().unwrap().contains("uploaded from"),
+        "{b}"
+    );
+    let again = to
+        .run(&["backup", "upload", &dir_arg, "--release", "cv"])
+        .await;
+    assert_eq!(again.status.code(), Some(2), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("has a backup"),
+        "{}",
+        stderr(&again)
+    );
+
+    // The bytes are on this release's volume: downloaded back, as sent.
+    let back = tempfile::tempdir().unwrap();
+    to.ok(&[
+        "backup",
+        "download",
+        &name,
+        &back.path().display().to_string(),
+        "--release",
+        "cv",
+    ])
+    .await;
+    assert_eq!(
+        std::fs::read_to_string(back.path().join(&name).join("mysql.sql.gz")).unwrap(),
+        dump
+    );
+
+    // And restored like any backup of this release.
+    to.faults(&[("result", rule.as_str())]).await;
+    let restored = to
+        .ok(&["backup", "restore", &name, "--release", "cv", "--yes"])
+        .await;
+    assert!(
+        stderr(&restored).contains(&format!("restoring mysql from {name}")),
+        "{}",
+        stderr(&restored)
+    );
+    common::drop_namespace(&from.client, &from.ns).await;
+    common::drop_namespace(&to.client, &to.ns).await;
 }

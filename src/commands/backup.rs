@@ -1,4 +1,4 @@
-//! `stackctl backup create|list|delete|restore|download`: backups of a release's
+//! `stackctl backup create|list|delete|restore|download|upload`: backups of a release's
 //! data services.
 
 use anyhow::Result;
@@ -24,20 +24,7 @@ pub async fn run(global: &GlobalArgs, command: &BackupCommand) -> Result<()> {
                 timeout: args.timeout,
             };
             let b = backup::create(&session, &reporter, &opts).await?;
-            if global.output == OutputFormat::Text {
-                print!("{}", table(std::slice::from_ref(&b)));
-                for c in &b.components {
-                    println!(
-                        "  {:<12} {:>10}  sha256 {}",
-                        c.component,
-                        size(c.bytes),
-                        c.sha256
-                    );
-                }
-                println!("  in {}", b.location());
-            } else {
-                print_structured(global.output, &b)?;
-            }
+            print_backup(global, &b)?;
             if b.status == BackupStatus::Failed {
                 anyhow::bail!("backup {} failed: {}", b.name, b.message);
             }
@@ -82,6 +69,18 @@ pub async fn run(global: &GlobalArgs, command: &BackupCommand) -> Result<()> {
             }
             Ok(())
         }
+        BackupCommand::Upload(args) => {
+            use crate::operations::backup::upload::{UploadOptions, upload};
+            let reporter = Reporter::new(global.quiet, true);
+            let opts = UploadOptions {
+                release: args.release.clone(),
+                namespace: global.namespace.clone(),
+                dir: args.dir.clone(),
+                timeout: args.timeout,
+            };
+            let b = upload(&session, &reporter, &opts).await?;
+            print_backup(global, &b)
+        }
         BackupCommand::Delete(args) => {
             let reporter = Reporter::new(global.quiet, true);
             backup::delete(
@@ -99,6 +98,24 @@ pub async fn run(global: &GlobalArgs, command: &BackupCommand) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// A backup as `create` and `upload` print it: its row, each file, where it is.
+fn print_backup(global: &GlobalArgs, b: &Backup) -> Result<()> {
+    if global.output != OutputFormat::Text {
+        return print_structured(global.output, b);
+    }
+    print!("{}", table(std::slice::from_ref(b)));
+    for c in &b.components {
+        println!(
+            "  {:<12} {:>10}  sha256 {}",
+            c.component,
+            size(c.bytes),
+            c.sha256
+        );
+    }
+    println!("  in {}", b.location());
+    Ok(())
 }
 
 async fn restore(

@@ -31,7 +31,8 @@ pub mod exit {
     /// A connectivity probe failed (`test`; install/upgrade's last phase; preflight
     /// of external dependencies, where nothing else was written).
     pub const PROBES: u8 = 5;
-    /// Interrupted by Ctrl-C (the revision is marked failed, the lock released).
+    /// Interrupted by Ctrl-C (the revision is marked failed, the lock released;
+    /// a backup or restore undoes what it can first).
     pub const INTERRUPTED: u8 = 130;
 }
 
@@ -122,7 +123,9 @@ fn print_health<T: serde::Serialize>(
 /// Prints an error for a person: the message and its causes, no stack trace. The
 /// one place where errors of the layers below become exit codes.
 fn report(e: &anyhow::Error) -> ExitCode {
-    use crate::operations::{Failed, Interrupted, PreflightFailed, Refused, ServerDryRunRejected};
+    use crate::operations::{
+        Failed, Interrupted, PreflightFailed, Refused, ServerDryRunRejected, Stopped,
+    };
     if let Some(verdict) = e.downcast_ref::<Verdict>() {
         let code = match verdict {
             Verdict::Unhealthy { silent, .. } => {
@@ -149,6 +152,10 @@ fn report(e: &anyhow::Error) -> ExitCode {
     }
     if let Some(i) = e.downcast_ref::<Interrupted>() {
         eprintln!("{i}");
+        return ExitCode::from(exit::INTERRUPTED);
+    }
+    if e.chain().any(<dyn std::error::Error>::is::<Stopped>) {
+        eprintln!("error: {e:#}");
         return ExitCode::from(exit::INTERRUPTED);
     }
     let code = if e.is::<Refused>() || e.is::<crate::probe::FilterError>() {

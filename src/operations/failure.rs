@@ -142,6 +142,12 @@ pub struct Interrupted {
     pub why: String,
 }
 
+/// Ctrl-C stopped a command that keeps no revision (a backup, a restore) after
+/// it undid what it could; says what is left.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Stopped(pub String);
+
 fn bullets(items: &[String]) -> String {
     items
         .iter()

@@ -49,7 +49,7 @@ pub mod upgrade;
 
 pub use credentials::RotationFailed;
 pub use executor::{Outcome, Spec, execute};
-pub use failure::{Failed, Interrupted, PreflightFailed, Refused, ServerDryRunRejected};
+pub use failure::{Failed, Interrupted, PreflightFailed, Refused, ServerDryRunRejected, Stopped};
 pub use prepare::{Base, Input, Prepared, prepare, prepare_on, prepare_with_rng};
 
 use std::time::Duration;

@@ -156,6 +156,11 @@ pub fn job_name(release: &str, name: &str) -> String {
     format!("{release}-backup-{name}")
 }
 
+/// The Job that restores backup `name` into `release`.
+pub fn restore_job_name(release: &str, name: &str) -> String {
+    format!("{release}-restore-{name}")
+}
+
 fn security() -> Value {
     json!({
         "allowPrivilegeEscalation": false,
@@ -189,6 +194,8 @@ enum Kind {
     Purge,
     /// Holds a backup's files for `backup download` to read through the API.
     Download,
+    /// Receives a backup's files from `backup upload` through the API.
+    Upload,
 }
 
 /// The step of a [`manifest_job`]: its termination message is the manifest.
@@ -229,11 +236,12 @@ fn job(
     let restoring = kind == Kind::Restore;
     let job = match kind {
         Kind::Backup | Kind::Scheduled => job_name(&release.name, name),
-        Kind::Restore => format!("{}-restore-{name}", release.name),
+        Kind::Restore => restore_job_name(&release.name, name),
         Kind::Delete => format!("{}-backup-delete-{name}", release.name),
         Kind::Manifest => format!("{}-backup-read-{name}", release.name),
         Kind::Purge => format!("{}-backup-purge", release.name),
         Kind::Download => download_pod_name(&release.name, name),
+        Kind::Upload => upload_pod_name(&release.name, name),
     };
     let mut labels = json!(probe_labels(release, "backup"));
     if kind == Kind::Scheduled {
@@ -767,17 +775,85 @@ pub fn download_pod(
     if let Place::S3(s3) = place {
         init.push(s3_fetch(spec, s3, "backup-fetch", name, files));
     }
-    let seconds = deadline.as_secs().max(1);
-    let mut serve = shell(spec, DOWNLOAD_STEP, &format!("exec sleep {seconds}"), &dir);
+    let mut serve = shell(spec, DOWNLOAD_STEP, &sleep(deadline), &dir);
     serve["volumeMounts"][0]["readOnly"] = json!(matches!(place, Place::Volume { .. }));
-    let job = job(
+    bare_pod(
         release,
         (Kind::Download, place),
         name,
-        &[],
         (&init, &serve),
         deadline,
+    )
+}
+
+pub fn upload_pod_name(release: &str, name: &str) -> String {
+    format!("{release}-backup-upload-{name}")
+}
+
+/// The container of an [`upload_pod`] that `backup upload` runs
+/// [`UPLOAD_SCRIPT`] in.
+pub const UPLOAD_STEP: &str = "backup-receive";
+
+/// Run with `sh -c UPLOAD_SCRIPT upload BYTES PATH` and the file on stdin:
+/// writes exactly BYTES bytes to PATH (through `PATH.part`, so a cut stream
+/// leaves no file of the name). It reads a known length rather than to the end:
+/// the exec protocol of Kubernetes before 1.29 (`v4.channel.k8s.io`) cannot
+/// close stdin alone.
+pub const UPLOAD_SCRIPT: &str = r#"set -eu
+mkdir -p "$(dirname "$2")"
+head -c "$1" > "$2.part"
+got=$(wc -c < "$2.part" | tr -d ' ')
+if [ "$got" != "$1" ]; then
+  echo "only $got of $1 bytes of $(basename "$2") arrived" >&2
+  rm -f "$2.part"
+  exit 1
+fi
+mv "$2.part" "$2"
+"#;
+
+/// The pod `backup upload` writes backup `name`'s files into, through execs
+/// in its [`UPLOAD_STEP`] container: the release's backup volume, read-write.
+/// Bare and self-ending, as a [`download_pod`].
+pub fn upload_pod(
+    release: &Release,
+    name: &str,
+    spec: &BackupSpec,
+    deadline: Duration,
+) -> Result<Pod> {
+    let place = Place::Volume {
+        release: release.name.clone(),
+    };
+    let receive = shell(
+        spec,
+        UPLOAD_STEP,
+        &sleep(deadline),
+        &format!("{MOUNT}/{name}"),
     );
+    bare_pod(
+        release,
+        (Kind::Upload, &place),
+        name,
+        (&[], &receive),
+        deadline,
+    )
+}
+
+/// `exec sleep` for as long as `deadline`.
+fn sleep(deadline: Duration) -> String {
+    format!("exec sleep {}", deadline.as_secs().max(1))
+}
+
+/// The pod of a [`job`] alone, named as the Job would be, ending after
+/// `deadline` (`activeDeadlineSeconds`).
+fn bare_pod(
+    release: &Release,
+    (kind, place): (Kind, &Place),
+    name: &str,
+    (init, main): (&[Value], &Value),
+    deadline: Duration,
+) -> Result<Pod> {
+    let job = job(release, (kind, place), name, &[], (init, main), deadline);
+    let seconds = deadline.as_secs().max(1);
     let template = &job["spec"]["template"];
     let mut pod_spec = template["spec"].clone();
     pod_spec["activeDeadlineSeconds"] = json!(seconds);

@@ -47,6 +47,9 @@ pub struct DownloadedFile {
     pub sha256: String,
 }
 
+/// What a downloaded backup is, beside its files (read by `backup upload`).
+pub const MANIFEST: &str = "stackctl.json";
+
 /// A file that did not arrive as recorded.
 #[derive(Debug, thiserror::Error)]
 #[error(
@@ -148,7 +151,7 @@ pub async fn download(
 
 /// Waits until the pod runs (its files are there); a pod that ended first says
 /// why, from its steps' termination messages.
-async fn running(pods: &Api<Pod>, name: &str, timeout: Duration) -> Result<()> {
+pub(super) async fn running(pods: &Api<Pod>, name: &str, timeout: Duration) -> Result<()> {
     let phase = |p: &Pod| {
         p.status
             .as_ref()
@@ -251,10 +254,14 @@ async fn fetch_all(
             sha256: c.sha256.clone(),
         });
     }
-    // As the backup has it in S3, for `sha256sum -c` by hand.
+    // As the backup has them in S3: for `sha256sum -c` by hand, and what
+    // `backup upload` makes a record of.
     tokio::fs::write(dest.join("SHA256SUMS"), sums)
         .await
         .context("writing SHA256SUMS")?;
+    tokio::fs::write(dest.join(MANIFEST), super::record::to_manifest(backup))
+        .await
+        .with_context(|| format!("writing {MANIFEST}"))?;
     Ok(got)
 }
 
@@ -314,7 +321,7 @@ pub async fn copy_verified<R: AsyncRead + Unpin>(
     result
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(super) fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
     bytes.iter().fold(String::new(), |mut s, b| {
         let _ = write!(s, "{b:02x}");

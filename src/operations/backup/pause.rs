@@ -16,16 +16,20 @@ use serde_json::json;
 use crate::cluster::Session;
 use crate::model::Manifest;
 
-/// Scales `apps` to zero and waits until their pods are gone; their replicas
-/// before, to bring them back.
-pub async fn stop(session: &Session, apps: &[Manifest], timeout: Duration) -> Result<Vec<i32>> {
-    let mut before = Vec::new();
-    for m in apps {
-        before.push(
+/// The replicas `apps` run (their manifests' own), to bring them back to.
+pub fn replicas(apps: &[Manifest]) -> Vec<i32> {
+    apps.iter()
+        .map(|m| {
             m.body["spec"]["replicas"]
                 .as_i64()
-                .map_or(1, |n| i32::try_from(n).unwrap_or(1)),
-        );
+                .map_or(1, |n| i32::try_from(n).unwrap_or(1))
+        })
+        .collect()
+}
+
+/// Scales `apps` to zero and waits until their pods are gone.
+pub async fn stop(session: &Session, apps: &[Manifest], timeout: Duration) -> Result<()> {
+    for m in apps {
         scale(session, m, 0).await?;
     }
     for m in apps {
@@ -55,7 +59,7 @@ pub async fn stop(session: &Session, apps: &[Manifest], timeout: Duration) -> Re
             anyhow::anyhow!("{} still has pods after {}s", m.id(), timeout.as_secs())
         })??;
     }
-    Ok(before)
+    Ok(())
 }
 
 /// Scales `apps` back to `replicas` and waits until they are ready.

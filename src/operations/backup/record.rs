@@ -117,15 +117,44 @@ impl Backup {
     }
 }
 
-/// A backup as its S3 manifest (`stackctl.json`, see
-/// `stacks::backup_scripts::s3_manifest`) tells it, found under `target`: what a
-/// restore without the record reads. Every file the manifest lists with a
-/// component, with its size and checksum as measured where it was uploaded. Its
-/// release and namespace are where it was found (`found_at`), which its Jobs
-/// read, whatever the manifest says.
+/// The manifest of `backup` (`stackctl.json`), as its S3 upload writes it
+/// (`stacks::backup_scripts::s3_manifest`): what [`from_manifest`] reads back
+/// where there is no record (a download on someone's disk, uploaded elsewhere).
+pub fn to_manifest(backup: &Backup) -> String {
+    let manifest = serde_json::json!({
+        "backup": {
+            "name": backup.name,
+            "release": backup.release,
+            "namespace": backup.namespace,
+            "stack": backup.stack,
+            "revision": backup.revision,
+            "scheduled": backup.scheduled,
+            "components": backup.components.iter().map(|c| serde_json::json!({
+                "component": c.component,
+                "file": c.file,
+                "version": c.version,
+                "restorable": c.restorable,
+            })).collect::<Vec<_>>(),
+        },
+        "files": backup.components.iter().map(|c| serde_json::json!({
+            "file": c.file,
+            "bytes": c.bytes,
+            "sha256": c.sha256,
+        })).collect::<Vec<_>>(),
+    });
+    format!("{manifest:#}\n")
+}
+
+/// A backup as its manifest (`stackctl.json`, see
+/// `stacks::backup_scripts::s3_manifest` and [`to_manifest`]) tells it, found
+/// under `target` in S3 (`None`: on a disk): what a restore or an upload
+/// without the record reads. Every file the manifest lists with a component,
+/// with its size and checksum as measured where it was written. Its release and
+/// namespace are where it was found (`found_at`), which its Jobs read, whatever
+/// the manifest says.
 pub fn from_manifest(
     text: &str,
-    target: &S3Target,
+    target: Option<&S3Target>,
     (namespace, release): (&str, &str),
 ) -> Result<Backup> {
     #[derive(Deserialize)]
@@ -186,7 +215,7 @@ pub fn from_manifest(
         message: String::new(),
         components,
         scheduled: m.backup.scheduled,
-        s3: Some(target.clone()),
+        s3: target.cloned(),
     })
 }
 
@@ -321,7 +350,7 @@ mod tests {
             ..S3Target::default()
         };
         let text = r#"{"backup":{"name":"20261201-030000","release":"cv","namespace":"logs","stack":"clickvisual","revision":4,"scheduled":true,"components":[{"component":"mysql","file":"mysql.sql.gz","version":"8.4","restorable":true}]},"files":[{"file":"mysql.sql.gz","bytes":2048,"sha256":"ab"}]}"#;
-        let b = from_manifest(text, &target, ("old-logs", "cv")).unwrap();
+        let b = from_manifest(text, Some(&target), ("old-logs", "cv")).unwrap();
         assert_eq!(
             (b.namespace.as_str(), b.release.as_str()),
             ("old-logs", "cv")
@@ -333,9 +362,26 @@ mod tests {
         assert_eq!(b.components[0].version, "8.4");
         assert_eq!(b.s3.as_ref(), Some(&target));
         let short = text.replace(r#"{"file":"mysql.sql.gz","bytes":2048,"sha256":"ab"}"#, "");
-        let e = from_manifest(&short, &target, ("logs", "cv")).unwrap_err();
+        let e = from_manifest(&short, Some(&target), ("logs", "cv")).unwrap_err();
         assert!(e.to_string().contains("no such file was uploaded"), "{e}");
-        assert!(from_manifest("uploaded", &target, ("logs", "cv")).is_err());
+        assert!(from_manifest("uploaded", Some(&target), ("logs", "cv")).is_err());
+    }
+
+    #[test]
+    fn a_written_manifest_reads_back_as_the_backup() {
+        let b = backup();
+        let text = to_manifest(&b);
+        let back = from_manifest(&text, None, ("new-logs", "cv2")).unwrap();
+        assert_eq!(back.components, b.components);
+        assert_eq!(
+            (back.name, back.stack, back.revision),
+            (b.name, b.stack, b.revision)
+        );
+        assert_eq!(
+            (back.namespace.as_str(), back.release.as_str()),
+            ("new-logs", "cv2")
+        );
+        assert_eq!(back.s3, None, "on a disk: no bucket");
     }
 
     #[test]

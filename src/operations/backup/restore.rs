@@ -15,11 +15,11 @@ use serde_json::json;
 
 use super::pause;
 use super::record::{self, Backup, BackupStatus, Saved};
-use super::run::{Taken, take, wait_for_job};
+use super::run::{INTERRUPTED, Taken, take, wait_for_job};
 use super::scheduled;
 use crate::cluster::Session;
 use crate::model::{BackupSpec, Manifest, Phase, ProbeSpec, Release};
-use crate::operations::failure::Refused;
+use crate::operations::failure::{Refused, Stopped};
 use crate::operations::progress::Reporter;
 use crate::operations::{guard, recorded_stack, stored_objects, target};
 use crate::probe::{ProbeReport, RunOptions, run_probes};
@@ -254,7 +254,7 @@ async fn read_manifest(
     let _ = jobs.delete(&job_name, &DeleteParams::background()).await;
     let where_ = format!("{}/{}{name}/", s3.target.url, s3.prefix);
     match (waited, said) {
-        (Ok(()), Some(text)) => record::from_manifest(&text, &s3.target, found_at)
+        (Ok(()), Some(text)) => record::from_manifest(&text, Some(&s3.target), found_at)
             .with_context(|| format!("the backup at {where_}")),
         (Ok(()), None) => Err(anyhow::anyhow!(
             "reading the backup at {where_}: its Job's pod is gone"
@@ -368,8 +368,25 @@ async fn locked(
         "stopping the apps ({}): scaling them to zero",
         names.join(", ")
     ));
-    let replicas = pause::stop(session, &plan.apps, opts.timeout).await?;
-    let restored = restore(session, reporter, plan, opts.timeout).await;
+    let replicas = pause::replicas(&plan.apps);
+    let work = async {
+        pause::stop(session, &plan.apps, opts.timeout).await?;
+        restore(session, reporter, plan, opts.timeout).await
+    };
+    let restored = tokio::select! {
+        done = work => done,
+        _ = tokio::signal::ctrl_c() => {
+            // The Job must not write on while the apps come back.
+            let jobs: Api<Job> = Api::namespaced(session.client.clone(), &plan.release.namespace);
+            let _ = jobs
+                .delete(
+                    &job::restore_job_name(&plan.release.name, &plan.backup.name),
+                    &DeleteParams::foreground(),
+                )
+                .await;
+            Err(Stopped(format!("{INTERRUPTED}; the restore Job was stopped")).into())
+        }
+    };
     // The apps come back whatever the restore did.
     reporter.info("starting the apps again");
     let started = pause::start(session, &plan.apps, &replicas, opts.timeout).await;

@@ -16,7 +16,7 @@ use super::record::{
 use super::scheduled;
 use crate::cluster::Session;
 use crate::model::{BackupSettings, BackupSpec, Manifest, Phase, S3_SECRET_KEYS, S3Target};
-use crate::operations::failure::Refused;
+use crate::operations::failure::{Refused, Stopped};
 use crate::operations::progress::Reporter;
 use crate::operations::{guard, recorded_stack, target};
 use crate::release::Store;
@@ -167,35 +167,50 @@ pub(super) async fn take(
     let jobs: Api<Job> = Api::namespaced(client.clone(), ns);
     let offline = Offline::find(session, release, chosen).await?;
     one_node_mounts_all(client, release, &place, chosen).await?;
-    let since = offline.stop(session, reporter, timeout).await?;
-    let created = jobs
-        .create(&PostParams::default(), &job)
-        .await
-        .context("creating the backup Job");
-    if let Err(e) = created {
-        offline.start(session, reporter, since, timeout).await?;
-        return Err(e);
-    }
-    for s in chosen {
-        if let Some(why) = s.experimental {
-            reporter.warn(format!(
-                "the backup of {} is experimental: {why}",
-                s.component
-            ));
+    let since = Instant::now();
+    let work = async {
+        offline.stop(session, reporter, timeout).await?;
+        jobs.create(&PostParams::default(), &job)
+            .await
+            .context("creating the backup Job")?;
+        for s in chosen {
+            if let Some(why) = s.experimental {
+                reporter.warn(format!(
+                    "the backup of {} is experimental: {why}",
+                    s.component
+                ));
+            }
         }
-    }
-    reporter.info(format!(
-        "backing up {} as {name}",
-        chosen
-            .iter()
-            .map(|s| s.component.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    ));
-    let waited = wait_for_job(session, &job, timeout).await;
+        reporter.info(format!("backing up {} as {name}", names(chosen)));
+        anyhow::Ok(
+            wait_for_job(session, &job, timeout)
+                .await
+                .map_err(|e| e.to_string()),
+        )
+    };
+    // Ctrl-C stops the Job (below) and brings back what was stopped.
+    let outcome = tokio::select! {
+        done = work => Some(done),
+        _ = tokio::signal::ctrl_c() => None,
+    };
     // Back whatever the Job did; a failure to come back is said once the backup
     // is recorded.
     let started = offline.start(session, reporter, since, timeout).await;
+    let interrupted = outcome.is_none();
+    let waited = match outcome {
+        Some(Ok(waited)) => waited,
+        Some(Err(e)) => {
+            let _ = jobs
+                .delete(
+                    &job::job_name(&release.name, &name),
+                    &DeleteParams::background(),
+                )
+                .await;
+            started?;
+            return Err(e);
+        }
+        None => Err(INTERRUPTED.to_string()),
+    };
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
     let pod = pods
         .list(
@@ -224,7 +239,7 @@ pub(super) async fn take(
         (Ok(()), Some(Ok(components))) => backup.components = components,
         (Ok(()), Some(Err(e))) => fail(&mut backup, format!("{e:#}")),
         (Ok(()), None) => fail(&mut backup, "the backup Job's pod is gone".into()),
-        (Err(e), _) => fail(&mut backup, e.to_string()),
+        (Err(e), _) => fail(&mut backup, e),
     }
     let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
     secrets
@@ -242,8 +257,22 @@ pub(super) async fn take(
         tracing::debug!("deleting the backup Job: {e}");
     }
     started.with_context(|| format!("backup {name} is recorded"))?;
+    if interrupted {
+        return Err(Stopped(format!(
+            "backup {name} {INTERRUPTED}: its Job was stopped{}, and it is recorded as failed (`stackctl backup delete {name}` removes what it wrote)",
+            if offline.workloads.is_empty() {
+                String::new()
+            } else {
+                format!(" and {} started again", offline.names())
+            }
+        ))
+        .into());
+    }
     Ok(backup)
 }
+
+/// Why a backup or restore stopped early.
+pub(super) const INTERRUPTED: &str = "interrupted by the user (Ctrl-C)";
 
 /// Refuses, before anything stops, a Job that would mount the backup volume
 /// (`place`) and a component's own volume that no node can mount together
@@ -323,7 +352,7 @@ impl Offline {
             body["metadata"]["labels"]["app.kubernetes.io/component"] = s.component.clone().into();
             workloads.extend(Manifest::from_value(body));
         }
-        let replicas = workloads.iter().map(replicas_of).collect();
+        let replicas = pause::replicas(&workloads);
         Ok(Offline {
             workloads,
             replicas,
@@ -339,26 +368,16 @@ impl Offline {
         names.join(", ")
     }
 
-    /// Scaled to zero and gone; brought back at once when that fails.
-    async fn stop(
-        &self,
-        session: &Session,
-        reporter: &Reporter,
-        timeout: Duration,
-    ) -> Result<Instant> {
-        let since = Instant::now();
+    /// Scaled to zero and gone (the caller brings them back, whatever happens).
+    async fn stop(&self, session: &Session, reporter: &Reporter, timeout: Duration) -> Result<()> {
         if self.workloads.is_empty() {
-            return Ok(since);
+            return Ok(());
         }
         reporter.info(format!(
             "stopping {} for the copy of its volume: scaling it to zero",
             self.names()
         ));
-        if let Err(e) = pause::stop(session, &self.workloads, timeout).await {
-            self.start(session, reporter, since, timeout).await?;
-            return Err(e);
-        }
-        Ok(since)
+        pause::stop(session, &self.workloads, timeout).await
     }
 
     async fn start(
@@ -380,12 +399,6 @@ impl Offline {
         ));
         started
     }
-}
-
-fn replicas_of(m: &Manifest) -> i32 {
-    m.body["spec"]["replicas"]
-        .as_i64()
-        .map_or(1, |n| i32::try_from(n).unwrap_or(1))
 }
 
 /// Makes the backup volume unless it exists (its size and class are those of its

@@ -506,6 +506,15 @@ fn offline(component: &str) -> BackupSpec {
     s
 }
 
+fn mount_named<'a>(container: &'a Value, name: &str) -> &'a Value {
+    container["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == name)
+        .unwrap_or_else(|| panic!("no mount {name}"))
+}
+
 fn volume_names(job: &Value) -> Vec<&str> {
     job["spec"]["template"]["spec"]["volumes"]
         .as_array()
@@ -545,12 +554,7 @@ fn an_offline_copy_mounts_the_components_volume_read_only_to_back_up_and_writabl
     let env = env_of(step);
     assert_eq!(env["DATA"], "/var/lib/x");
     assert_eq!(env["DATA_GROUP"], "472");
-    let mount = step["volumeMounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|v| v["name"] == "grafana-data")
-        .unwrap();
+    let mount = mount_named(step, "grafana-data");
     assert_eq!(mount["mountPath"], "/var/lib/x");
     assert_eq!(mount["readOnly"], true);
     // MySQL's step does not see it.
@@ -574,13 +578,7 @@ fn an_offline_copy_mounts_the_components_volume_read_only_to_back_up_and_writabl
     assert_eq!(data["persistentVolumeClaim"]["readOnly"], false);
     let step = &restore["spec"]["template"]["spec"]["initContainers"][0];
     assert_eq!(step["name"], "restore-grafana");
-    let mount = step["volumeMounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|v| v["name"] == "grafana-data")
-        .unwrap();
-    assert_eq!(mount["readOnly"], false);
+    assert_eq!(mount_named(step, "grafana-data")["readOnly"], false);
 
     // A pod that only reads the backup never holds the component's volume.
     let pod = download_pod(
@@ -591,19 +589,11 @@ fn an_offline_copy_mounts_the_components_volume_read_only_to_back_up_and_writabl
         deadline,
     )
     .unwrap();
-    let v = serde_json::to_value(&pod).unwrap();
-    let names: Vec<&str> = v["spec"]["volumes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["backups", "tmp"]);
-    assert!(
-        v["spec"]["securityContext"]
-            .get("supplementalGroups")
-            .is_none()
-    );
+    // As a Job's template, to read it as the Jobs are.
+    let v = json!({"spec": {"template": serde_json::to_value(&pod).unwrap()}});
+    assert_eq!(volume_names(&v), ["backups", "tmp"]);
+    let security = &v["spec"]["template"]["spec"]["securityContext"];
+    assert!(security.get("supplementalGroups").is_none());
     // Nor does a Job of a backup without one.
     let plain = value(
         &backup_job(
