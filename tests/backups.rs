@@ -1386,6 +1386,65 @@ async fn grafana_is_stopped_for_the_copy_of_its_volume_and_restored_into_it() {
         last["message"].as_str().unwrap().contains("interrupted"),
         "{last}"
     );
+    // Ctrl-C while a restore's Job runs: its pod killed, the apps back, 130.
+    env.clear_faults().await;
+    env.faults(&[
+        ("result", rule.as_str()),
+        (
+            "slow",
+            "{pods: 'ops-restore-*', fault: slow, delaySeconds: 120, containers: 'restore-done'}",
+        ),
+    ])
+    .await;
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let child = env
+        .command(&[
+            "backup",
+            "restore",
+            &name,
+            "--release",
+            "ops",
+            "--component",
+            "grafana",
+            "--yes",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(120);
+    let restore_pod = loop {
+        let found = pods
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .find_map(|p| p.metadata.name.filter(|n| n.starts_with("ops-restore-")));
+        if let Some(p) = found {
+            break p;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the restore never ran"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().unwrap().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().await.unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains("restore the safety backup"), "{err}");
+    assert!(err.contains("was stopped"), "{err}");
+    assert!(
+        pods.get_opt(&restore_pod).await.unwrap().is_none(),
+        "the restore's pod was killed before the apps came back"
+    );
+    let grafana = sets.get("ops-grafana").await.unwrap();
+    assert_eq!(grafana.status.unwrap().ready_replicas, Some(1));
     env.clear_faults().await;
     env.faults(&[("result", rule.as_str()), ("slow", slow)])
         .await;

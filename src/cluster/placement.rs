@@ -6,6 +6,8 @@
 //! `Lt` on labels; `metadata.name` as a field). The Kubernetes API has no dry run
 //! of scheduling, hence this small evaluator rather than a crate.
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::api::core::v1::{
     Node, NodeSelectorRequirement, NodeSelectorTerm, PersistentVolume, PersistentVolumeClaim,
 };
@@ -37,13 +39,15 @@ async fn pinned_volumes(
     Ok(out)
 }
 
-/// The names of `volumes` no node can mount together with the others, or
-/// `None` when one node can mount them all (or the cluster's nodes or volumes
-/// cannot be read: the scheduler then says it, more slowly).
+/// The names of the volumes of `claims` that no node a pod of
+/// `node_selector` (and no tolerations) may run on can mount together, or
+/// `None` when one such node can mount them all (or the cluster's nodes or
+/// volumes cannot be read: the scheduler then says it, more slowly).
 pub async fn unplaceable(
     client: &kube::Client,
     namespace: &str,
     claims: &[&str],
+    node_selector: &BTreeMap<String, String>,
 ) -> Option<Vec<String>> {
     let volumes = pinned_volumes(client, namespace, claims).await.ok()?;
     if volumes.len() < 2 {
@@ -54,7 +58,11 @@ pub async fn unplaceable(
         .await
         .ok()?
         .items;
-    if nodes.iter().any(|n| volumes.iter().all(|v| fits(n, v))) {
+    if nodes
+        .iter()
+        .filter(|n| eligible(n, node_selector))
+        .any(|n| volumes.iter().all(|v| fits(n, v)))
+    {
         return None;
     }
     Some(
@@ -63,6 +71,21 @@ pub async fn unplaceable(
             .map(|v| v.metadata.name.clone().unwrap_or_default())
             .collect(),
     )
+}
+
+/// Whether a pod with `node_selector` and no tolerations may be scheduled on
+/// `node`: schedulable, untainted for scheduling, every selected label there.
+pub fn eligible(node: &Node, node_selector: &BTreeMap<String, String>) -> bool {
+    let spec = node.spec.as_ref();
+    let cordoned = spec.and_then(|s| s.unschedulable).unwrap_or(false);
+    let tainted = spec
+        .and_then(|s| s.taints.as_ref())
+        .is_some_and(|t| t.iter().any(|t| t.effect != "PreferNoSchedule"));
+    let labels = node.metadata.labels.as_ref();
+    let selected = node_selector
+        .iter()
+        .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v));
+    !cordoned && !tainted && selected
 }
 
 fn terms(pv: &PersistentVolume) -> &[NodeSelectorTerm] {
@@ -173,6 +196,34 @@ mod tests {
         // No affinity: anywhere.
         let free: PersistentVolume = serde_json::from_value(json!({"spec": {}})).unwrap();
         assert!(fits(&a, &free));
+    }
+
+    #[test]
+    fn a_pod_goes_only_to_a_schedulable_untainted_node_it_selects() {
+        let plain = node("n1", "eu-1a");
+        let none = BTreeMap::new();
+        assert!(eligible(&plain, &none));
+        let zone = BTreeMap::from([(
+            "topology.kubernetes.io/zone".to_string(),
+            "eu-1b".to_string(),
+        )]);
+        assert!(!eligible(&plain, &zone));
+        let mut cordoned = plain.clone();
+        cordoned.spec = Some(serde_json::from_value(json!({"unschedulable": true})).unwrap());
+        assert!(!eligible(&cordoned, &none));
+        let mut tainted = plain.clone();
+        tainted.spec = Some(
+            serde_json::from_value(
+                json!({"taints": [{"key": "dedicated", "effect": "NoSchedule"}]}),
+            )
+            .unwrap(),
+        );
+        assert!(!eligible(&tainted, &none));
+        tainted.spec = Some(
+            serde_json::from_value(json!({"taints": [{"key": "x", "effect": "PreferNoSchedule"}]}))
+                .unwrap(),
+        );
+        assert!(eligible(&tainted, &none), "only a preference");
     }
 
     #[test]

@@ -780,7 +780,7 @@ pub fn download_pod(
     bare_pod(
         release,
         (Kind::Download, place),
-        name,
+        (name, spec),
         (&init, &serve),
         deadline,
     )
@@ -832,7 +832,7 @@ pub fn upload_pod(
     bare_pod(
         release,
         (Kind::Upload, &place),
-        name,
+        (name, spec),
         (&[], &receive),
         deadline,
     )
@@ -844,11 +844,12 @@ fn sleep(deadline: Duration) -> String {
 }
 
 /// The pod of a [`job`] alone, named as the Job would be, ending after
-/// `deadline` (`activeDeadlineSeconds`).
+/// `deadline` (`activeDeadlineSeconds`); `spec`'s image pull secrets and node
+/// selector (none of its credentials: it reads no database).
 fn bare_pod(
     release: &Release,
     (kind, place): (Kind, &Place),
-    name: &str,
+    (name, spec): (&str, &BackupSpec),
     (init, main): (&[Value], &Value),
     deadline: Duration,
 ) -> Result<Pod> {
@@ -857,6 +858,13 @@ fn bare_pod(
     let template = &job["spec"]["template"];
     let mut pod_spec = template["spec"].clone();
     pod_spec["activeDeadlineSeconds"] = json!(seconds);
+    pod_spec["imagePullSecrets"] = json!(
+        spec.image_pull_secrets
+            .iter()
+            .map(|n| json!({"name": n}))
+            .collect::<Vec<_>>()
+    );
+    pod_spec["nodeSelector"] = json!(spec.node_selector);
     Ok(serde_json::from_value(json!({
         "apiVersion": "v1",
         "kind": "Pod",

@@ -411,6 +411,9 @@ result "$OUT"
 /// database, on its own volume, then renamed over it; the current file's
 /// journal, log and shared memory go first (SQLite would apply them to the
 /// restored file). The files are the group's, group-writable, whoever wrote them.
+/// A backup with a journal is two renames, not one: a Job killed between them
+/// leaves the backup's journal beside the old file, which the restore's safety
+/// backup brings back.
 pub fn sqlite_restore() -> String {
     format!(
         r#"{COMMON}verify "$IN"

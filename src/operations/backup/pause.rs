@@ -62,15 +62,22 @@ pub async fn stop(session: &Session, apps: &[Manifest], timeout: Duration) -> Re
     Ok(())
 }
 
-/// Scales `apps` back to `replicas` and waits until they are ready.
+/// Scales `apps` back to `replicas` and waits until they are ready. One that
+/// cannot be scaled does not keep the others down.
 pub async fn start(
     session: &Session,
     apps: &[Manifest],
     replicas: &[i32],
     timeout: Duration,
 ) -> Result<()> {
+    let mut failed = Vec::new();
     for (m, n) in apps.iter().zip(replicas) {
-        scale(session, m, *n).await?;
+        if let Err(e) = scale(session, m, *n).await {
+            failed.push(format!("{e:#}"));
+        }
+    }
+    if !failed.is_empty() {
+        anyhow::bail!("{}", failed.join("; "));
     }
     crate::wait::wait_ready(
         &session.resolver,

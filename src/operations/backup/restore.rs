@@ -15,7 +15,7 @@ use serde_json::json;
 
 use super::pause;
 use super::record::{self, Backup, BackupStatus, Saved};
-use super::run::{INTERRUPTED, Taken, take, wait_for_job};
+use super::run::{INTERRUPTED, Taken, stop_job, take, wait_for_job};
 use super::scheduled;
 use crate::cluster::Session;
 use crate::model::{BackupSpec, Manifest, Phase, ProbeSpec, Release};
@@ -45,6 +45,8 @@ pub struct RestorePlan {
     pub parts: Vec<(BackupSpec, Saved)>,
     /// The apps' Deployments and StatefulSets, stopped meanwhile.
     pub apps: Vec<Manifest>,
+    /// Every object of the revision restored into.
+    objects: Vec<Manifest>,
     /// The CronJob of `backup.schedule`, suspended meanwhile.
     schedule: Option<Manifest>,
     probes: Vec<ProbeSpec>,
@@ -205,6 +207,7 @@ pub async fn plan(session: &Session, opts: &RestoreOptions) -> Result<RestorePla
         super::run::s3_credentials(&session.client, &t.namespace, s3).await?;
     }
     let stored = stored_objects(&current);
+    let objects = stored.clone();
     let apps = stored
         .iter()
         .filter(|m| {
@@ -220,6 +223,7 @@ pub async fn plan(session: &Session, opts: &RestoreOptions) -> Result<RestorePla
         backup,
         parts,
         apps,
+        objects,
         schedule,
         revision: current.revision,
         values: current.values.clone(),
@@ -350,16 +354,28 @@ async fn locked(
             revision: plan.revision,
             stack: plan.release.stack,
             values: &plan.values,
+            objects: &plan.objects,
+            keep_stopped: true,
         },
     )
-    .await?;
-    if safety.status != BackupStatus::Complete {
-        anyhow::bail!(
-            "the safety backup {} failed ({}); nothing was restored",
-            safety.name,
-            safety.message
-        );
-    }
+    .await;
+    // A component the safety backup stopped for its copy stays stopped until
+    // the apps start again (below), or now when nothing is restored.
+    let safety = match safety {
+        Ok(s) if s.status == BackupStatus::Complete => s,
+        not => {
+            let replicas = pause::replicas(&plan.apps);
+            if let Err(e) = pause::start(session, &plan.apps, &replicas, opts.timeout).await {
+                reporter.warn(format!("{e:#}"));
+            }
+            let s = not?;
+            anyhow::bail!(
+                "the safety backup {} failed ({}); nothing was restored",
+                s.name,
+                s.message
+            );
+        }
+    };
     reporter.info(format!("safety backup {} taken", safety.name));
 
     let stopped_at = Instant::now();
@@ -377,19 +393,18 @@ async fn locked(
         done = work => done,
         _ = tokio::signal::ctrl_c() => {
             // The Job must not write on while the apps come back.
-            let jobs: Api<Job> = Api::namespaced(session.client.clone(), &plan.release.namespace);
-            let _ = jobs
-                .delete(
-                    &job::restore_job_name(&plan.release.name, &plan.backup.name),
-                    &DeleteParams::foreground(),
-                )
-                .await;
-            Err(Stopped(format!("{INTERRUPTED}; the restore Job was stopped")).into())
+            let name = job::restore_job_name(&plan.release.name, &plan.backup.name);
+            stop_job(session, &plan.release, &name).await;
+            Err(Stopped(format!("{INTERRUPTED}; the restore Job {name} was stopped")).into())
         }
     };
     // The apps come back whatever the restore did.
     reporter.info("starting the apps again");
     let started = pause::start(session, &plan.apps, &replicas, opts.timeout).await;
+    if let (Err(_), Err(e)) = (&restored, &started) {
+        // Said now: the restore's own error is what ends the command.
+        reporter.warn(format!("{e:#}"));
+    }
     let stopped = stopped_at.elapsed();
     reporter.info(format!(
         "the apps were stopped for {:.1}s",

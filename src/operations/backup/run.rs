@@ -119,10 +119,13 @@ pub async fn create(
     {
         reporter.warn(format!("scheduled backups not recorded: {e:#}"));
     }
+    let objects = crate::operations::stored_objects(&current);
     let taken = Taken {
         revision: current.revision,
         stack: stack.name(),
         values: &current.values,
+        objects: &objects,
+        keep_stopped: false,
     };
     let result = take(
         session,
@@ -144,6 +147,13 @@ pub(super) struct Taken<'a> {
     pub revision: u32,
     pub stack: &'static str,
     pub values: &'a serde_json::Value,
+    /// Its objects: a component stopped for its copy comes back to the
+    /// replicas they say (never to a zero a failed run left).
+    pub objects: &'a [Manifest],
+    /// The caller stops the apps right after (a restore's safety backup): a
+    /// component stopped for its copy stays stopped; its start, and waiting for
+    /// it (a broken one may never be ready), are the caller's.
+    pub keep_stopped: bool,
 }
 
 /// Takes a backup while the caller holds the release lock.
@@ -165,7 +175,7 @@ pub(super) async fn take(
     let name = free_name(client, release).await?;
     let job = job::backup_job(release, (&name, &place), chosen, timeout)?;
     let jobs: Api<Job> = Api::namespaced(client.clone(), ns);
-    let offline = Offline::find(session, release, chosen).await?;
+    let offline = Offline::find(chosen, taken.objects)?;
     one_node_mounts_all(client, release, &place, chosen).await?;
     let since = Instant::now();
     let work = async {
@@ -188,15 +198,23 @@ pub(super) async fn take(
                 .map_err(|e| e.to_string()),
         )
     };
-    // Ctrl-C stops the Job (below) and brings back what was stopped.
+    // Ctrl-C stops the Job and brings back what was stopped.
     let outcome = tokio::select! {
         done = work => Some(done),
         _ = tokio::signal::ctrl_c() => None,
     };
+    let interrupted = outcome.is_none();
+    if !matches!(outcome, Some(Ok(Ok(())))) && !offline.workloads.is_empty() {
+        // Its pod must be gone before the component mounts its volume again.
+        stop_job(session, release, &job::job_name(&release.name, &name)).await;
+    }
     // Back whatever the Job did; a failure to come back is said once the backup
     // is recorded.
-    let started = offline.start(session, reporter, since, timeout).await;
-    let interrupted = outcome.is_none();
+    let started = if taken.keep_stopped {
+        Ok(())
+    } else {
+        offline.start(session, reporter, since, timeout).await
+    };
     let waited = match outcome {
         Some(Ok(waited)) => waited,
         Some(Err(e)) => {
@@ -206,7 +224,9 @@ pub(super) async fn take(
                     &DeleteParams::background(),
                 )
                 .await;
-            started?;
+            if let Err(back) = started {
+                reporter.warn(format!("{back:#}"));
+            }
             return Err(e);
         }
         None => Err(INTERRUPTED.to_string()),
@@ -274,6 +294,33 @@ pub(super) async fn take(
 /// Why a backup or restore stopped early.
 pub(super) const INTERRUPTED: &str = "interrupted by the user (Ctrl-C)";
 
+/// Ends Job `name` at once: its pods deleted without a grace period (a step's
+/// `sh` may ignore SIGTERM) and waited for, so nothing of it writes on. The
+/// Job itself stays for whoever deletes or keeps it.
+pub(super) async fn stop_job(session: &Session, release: &crate::model::Release, name: &str) {
+    let pods: Api<Pod> = Api::namespaced(session.client.clone(), &release.namespace);
+    let jobs: Api<Job> = Api::namespaced(session.client.clone(), &release.namespace);
+    // No new pod for it: a Job of parallelism 0 runs none.
+    let _ = jobs
+        .patch(
+            name,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(serde_json::json!({"spec": {"parallelism": 0}})),
+        )
+        .await;
+    let selector = format!("job-name={name}");
+    let Ok(list) = pods.list(&ListParams::default().labels(&selector)).await else {
+        return;
+    };
+    for p in list.items {
+        let Some(pod) = p.metadata.name else { continue };
+        let _ = pods
+            .delete(&pod, &DeleteParams::default().grace_period(0))
+            .await;
+        let _ = await_gone(&pods, &pod).await;
+    }
+}
+
 /// Refuses, before anything stops, a Job that would mount the backup volume
 /// (`place`) and a component's own volume that no node can mount together
 /// (a local volume on another node, a disk in another zone): its pod would
@@ -302,7 +349,10 @@ pub(super) async fn one_node_mounts_all(
             .iter()
             .filter_map(|s| Some(s.offline.as_ref()?.claim.as_str())),
     );
-    match crate::cluster::placement::unplaceable(client, &release.namespace, &claims).await {
+    let selector = &copies[0].node_selector;
+    match crate::cluster::placement::unplaceable(client, &release.namespace, &claims, selector)
+        .await
+    {
         None => Ok(()),
         Some(volumes) => Err(Refused(format!(
             "no node can mount both the backup volume {backups} and the volume of {} (volumes {} are pinned to different nodes or zones), so a pod mounting both could never start; nothing was stopped. Back {} up to S3 (backup.s3.*), where the pod needs only its own volume, or leave {} out (--component)",
@@ -330,27 +380,22 @@ struct Offline {
 }
 
 impl Offline {
-    /// The live StatefulSets of `chosen`'s offline copies.
-    async fn find(
-        session: &Session,
-        release: &crate::model::Release,
-        chosen: &[&BackupSpec],
-    ) -> Result<Offline> {
-        let api: Api<k8s_openapi::api::apps::v1::StatefulSet> =
-            Api::namespaced(session.client.clone(), &release.namespace);
+    /// The StatefulSets of `chosen`'s offline copies, as the release's
+    /// `objects` have them.
+    fn find(chosen: &[&BackupSpec], objects: &[Manifest]) -> Result<Offline, Refused> {
         let mut workloads = Vec::new();
         for s in chosen {
             let Some(o) = &s.offline else { continue };
-            let Some(live) = api.get_opt(&o.stateful_set).await? else {
+            let Some(m) = objects
+                .iter()
+                .find(|m| m.kind == "StatefulSet" && m.name == o.stateful_set)
+            else {
                 return Err(Refused(format!(
-                    "{} cannot be backed up: its StatefulSet {} is missing (`stackctl upgrade` brings it back)",
+                    "{} cannot be backed up: the release has no StatefulSet {}",
                     s.component, o.stateful_set
-                ))
-                .into());
+                )));
             };
-            let mut body = with_phase(serde_json::to_value(&live)?);
-            body["metadata"]["labels"]["app.kubernetes.io/component"] = s.component.clone().into();
-            workloads.extend(Manifest::from_value(body));
+            workloads.push(m.clone());
         }
         let replicas = pause::replicas(&workloads);
         Ok(Offline {

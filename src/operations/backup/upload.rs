@@ -74,6 +74,24 @@ async fn read_dir(dir: &Path, (namespace, release): (&str, &str)) -> Result<Back
     };
     let mut backup = record::from_manifest(&text, None, (namespace, release))
         .map_err(|e| Refused(format!("{}: {e:#}", manifest.display())))?;
+    // Names become paths, here and in the pod: plain ones only.
+    let plain = |n: &str| {
+        !n.is_empty()
+            && n.len() <= 253
+            && n.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+            && !n.starts_with('.')
+    };
+    let bad = std::iter::once(backup.name.as_str())
+        .chain(backup.components.iter().map(|c| c.file.as_str()))
+        .find(|n| !plain(n) || *n == MANIFEST || *n == "SHA256SUMS");
+    if let Some(n) = bad {
+        return Err(Refused(format!(
+            "{}: {n:?} is no name of a backup or of one of its files",
+            manifest.display()
+        ))
+        .into());
+    }
     // Taken on request as far as this release goes: no schedule's retention
     // ever removes it.
     backup.scheduled = false;
@@ -231,7 +249,7 @@ async fn put(pods: &Api<Pod>, pod: &str, file: &Path, (path, bytes): (&str, u64)
     let params = AttachParams::default()
         .container(job::UPLOAD_STEP)
         .stdin(true)
-        .stdout(true)
+        .stdout(false)
         .stderr(true);
     let size = bytes.to_string();
     let command = ["sh", "-c", job::UPLOAD_SCRIPT, "upload", &size, path];
@@ -263,7 +281,7 @@ async fn put(pods: &Api<Pod>, pod: &str, file: &Path, (path, bytes): (&str, u64)
     let exit = status.await;
     drop(stdin);
     let _ = proc.join().await;
-    copied.with_context(|| format!("sending {}", file.display()))?;
+    // What the pod said first: a write that failed there breaks the stream too.
     if let Some(s) = exit.filter(|s| s.status.as_deref() != Some("Success")) {
         anyhow::bail!(
             "writing {path} in pod {pod} failed: {} {}",
@@ -271,6 +289,7 @@ async fn put(pods: &Api<Pod>, pod: &str, file: &Path, (path, bytes): (&str, u64)
             String::from_utf8_lossy(&said).trim()
         );
     }
+    copied.with_context(|| format!("sending {}", file.display()))?;
     Ok(())
 }
 
@@ -368,5 +387,28 @@ mod tests {
         std::fs::remove_file(dir.join(MANIFEST)).unwrap();
         let e = read_dir(&dir, ("new", "cv2")).await.unwrap_err();
         assert!(e.to_string().contains("has no stackctl.json"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_manifest_naming_paths_is_refused() {
+        let (_root, dir) = backup_dir();
+        let text = std::fs::read_to_string(dir.join(MANIFEST)).unwrap();
+        for evil in [
+            "../other/mysql.sql.gz",
+            "/etc/passwd",
+            "stackctl.json",
+            ".hidden",
+        ] {
+            std::fs::write(
+                dir.join(MANIFEST),
+                text.replace("\"mysql.sql.gz\"", &format!("{evil:?}")),
+            )
+            .unwrap();
+            let e = read_dir(&dir, ("new", "cv2")).await.unwrap_err();
+            assert!(
+                e.to_string().contains("is no name of a backup"),
+                "{evil}: {e}"
+            );
+        }
     }
 }

@@ -447,6 +447,7 @@ fn a_download_pod_holds_the_backup_read_only_and_ends_by_itself() {
     assert_eq!(v["metadata"]["labels"][BACKUP_LABEL], "20261201-030000");
     let spec = &v["spec"];
     assert_eq!(spec["activeDeadlineSeconds"], 600);
+    assert_eq!(spec["imagePullSecrets"], json!([{"name": "regcred"}]));
     assert_eq!(spec["restartPolicy"], "Never");
     assert_eq!(spec["securityContext"]["runAsNonRoot"], true);
     assert!(spec.get("initContainers").is_none_or(|i| i == &json!([])));
