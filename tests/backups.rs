@@ -1166,6 +1166,54 @@ async fn observed_while(
     (out, pod, replicas, running)
 }
 
+/// `args` run with `rule` and a main step that lasts, interrupted by SIGINT
+/// once the first pod named `prefix…` exists: the output, and that pod's name.
+async fn interrupted(
+    env: &Env,
+    rule: &str,
+    args: &[&str],
+    prefix: &str,
+) -> (std::process::Output, String) {
+    use k8s_openapi::api::core::v1::Pod;
+    env.clear_faults().await;
+    let lasting =
+        format!("{{pods: '{prefix}*', fault: slow, delaySeconds: 120, containers: '*-done'}}");
+    env.faults(&[("result", rule), ("slow", lasting.as_str())])
+        .await;
+    // Backups are named by the second.
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let child = env
+        .command(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pods = Api::<Pod>::namespaced(env.client.clone(), &env.ns);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(120);
+    let pod = loop {
+        let found = pods
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .find_map(|p| p.metadata.name.filter(|n| n.starts_with(prefix)));
+        if let Some(p) = found {
+            break p;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no pod {prefix}… ran"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().unwrap().to_string()])
+        .status()
+        .unwrap();
+    (child.wait_with_output().await.unwrap(), pod)
+}
+
 /// The claim a pod mounts as volume `name`: its name and whether read-only.
 fn claim_of(pod: &k8s_openapi::api::core::v1::Pod, name: &str) -> (String, bool) {
     let volumes = pod
@@ -1317,64 +1365,19 @@ async fn grafana_is_stopped_for_the_copy_of_its_volume_and_restored_into_it() {
         .unwrap();
     assert_eq!(grafana.status.unwrap().ready_replicas, Some(1));
 
-    // Ctrl-C while the copy runs: the Job stopped, Grafana back, the backup
-    // recorded as failed; exit 130.
-    env.clear_faults().await;
-    env.faults(&[
-        ("result", rule.as_str()),
-        (
-            "slow",
-            "{pods: 'ops-backup-*', fault: slow, delaySeconds: 120, containers: 'backup-done'}",
-        ),
-    ])
-    .await;
-    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-    let child = env
-        .command(&["backup", "create", "ops"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pods = Api::<k8s_openapi::api::core::v1::Pod>::namespaced(env.client.clone(), &env.ns);
+    // Ctrl-C while the copy runs: the Job's pod killed, Grafana back, the
+    // backup recorded as failed; exit 130.
     let sets = Api::<StatefulSet>::namespaced(env.client.clone(), &env.ns);
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(120);
-    loop {
-        let running = pods
-            .list(&ListParams::default().labels("stackctl.dev/backup"))
-            .await
-            .unwrap()
-            .items
-            .iter()
-            .any(|p| {
-                p.metadata
-                    .name
-                    .as_deref()
-                    .is_some_and(|n| n.starts_with("ops-backup-"))
-            });
-        let stopped = sets
-            .get("ops-grafana")
-            .await
-            .unwrap()
-            .spec
-            .unwrap()
-            .replicas
-            == Some(0);
-        if running && stopped {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "the copy never ran");
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
-    let pid = child.id().unwrap().to_string();
-    std::process::Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap();
-    let out = child.wait_with_output().await.unwrap();
+    let pods = Api::<k8s_openapi::api::core::v1::Pod>::namespaced(env.client.clone(), &env.ns);
+    let (out, copier) = interrupted(&env, &rule, &["backup", "create", "ops"], "ops-backup-").await;
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(130), "{err}");
     assert!(err.contains("interrupted by the user (Ctrl-C)"), "{err}");
     assert!(err.contains("grafana started again"), "{err}");
+    assert!(
+        pods.get_opt(&copier).await.unwrap().is_none(),
+        "the copy's pod is gone"
+    );
     let grafana = sets.get("ops-grafana").await.unwrap();
     assert_eq!(grafana.spec.unwrap().replicas, Some(1));
     assert_eq!(grafana.status.unwrap().ready_replicas, Some(1));
@@ -1387,60 +1390,23 @@ async fn grafana_is_stopped_for_the_copy_of_its_volume_and_restored_into_it() {
         "{last}"
     );
     // Ctrl-C while a restore's Job runs: its pod killed, the apps back, 130.
-    env.clear_faults().await;
-    env.faults(&[
-        ("result", rule.as_str()),
-        (
-            "slow",
-            "{pods: 'ops-restore-*', fault: slow, delaySeconds: 120, containers: 'restore-done'}",
-        ),
-    ])
-    .await;
-    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-    let child = env
-        .command(&[
-            "backup",
-            "restore",
-            &name,
-            "--release",
-            "ops",
-            "--component",
-            "grafana",
-            "--yes",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(120);
-    let restore_pod = loop {
-        let found = pods
-            .list(&ListParams::default())
-            .await
-            .unwrap()
-            .items
-            .into_iter()
-            .find_map(|p| p.metadata.name.filter(|n| n.starts_with("ops-restore-")));
-        if let Some(p) = found {
-            break p;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the restore never ran"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    };
-    std::process::Command::new("kill")
-        .args(["-INT", &child.id().unwrap().to_string()])
-        .status()
-        .unwrap();
-    let out = child.wait_with_output().await.unwrap();
+    let restore = [
+        "backup",
+        "restore",
+        &name,
+        "--release",
+        "ops",
+        "--component",
+        "grafana",
+        "--yes",
+    ];
+    let (out, restorer) = interrupted(&env, &rule, &restore, "ops-restore-").await;
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(130), "{err}");
     assert!(err.contains("restore the safety backup"), "{err}");
     assert!(err.contains("was stopped"), "{err}");
     assert!(
-        pods.get_opt(&restore_pod).await.unwrap().is_none(),
+        pods.get_opt(&restorer).await.unwrap().is_none(),
         "the restore's pod was killed before the apps came back"
     );
     let grafana = sets.get("ops-grafana").await.unwrap();
