@@ -1242,6 +1242,7 @@ fn claim_of(pod: &k8s_openapi::api::core::v1::Pod, name: &str) -> (String, bool)
 async fn grafana_is_stopped_for_the_copy_of_its_volume_and_restored_into_it() {
     use k8s_openapi::api::apps::v1::StatefulSet;
     let env = Env::new("grafana-backup").await;
+    let sets = Api::<StatefulSet>::namespaced(env.client.clone(), &env.ns);
     // One node for every pod: the volumes (local to a node on the simulated
     // one) and the backup volume all end there, as one zone would hold them.
     install_ops_on_node_1(&env).await;
@@ -1277,10 +1278,7 @@ async fn grafana_is_stopped_for_the_copy_of_its_volume_and_restored_into_it() {
         err.contains("the backup of grafana is experimental"),
         "{err}"
     );
-    let grafana = Api::<StatefulSet>::namespaced(env.client.clone(), &env.ns)
-        .get("ops-grafana")
-        .await
-        .unwrap();
+    let grafana = sets.get("ops-grafana").await.unwrap();
     assert_eq!(grafana.spec.unwrap().replicas, Some(1));
     assert_eq!(
         grafana.status.unwrap().ready_replicas,
@@ -1359,15 +1357,11 @@ async fn grafana_is_stopped_for_the_copy_of_its_volume_and_restored_into_it() {
         err.contains("Grafana's users and their passwords are those of the backup"),
         "{err}"
     );
-    let grafana = Api::<StatefulSet>::namespaced(env.client.clone(), &env.ns)
-        .get("ops-grafana")
-        .await
-        .unwrap();
+    let grafana = sets.get("ops-grafana").await.unwrap();
     assert_eq!(grafana.status.unwrap().ready_replicas, Some(1));
 
     // Ctrl-C while the copy runs: the Job's pod killed, Grafana back, the
     // backup recorded as failed; exit 130.
-    let sets = Api::<StatefulSet>::namespaced(env.client.clone(), &env.ns);
     let pods = Api::<k8s_openapi::api::core::v1::Pod>::namespaced(env.client.clone(), &env.ns);
     let (out, copier) = interrupted(&env, &rule, &["backup", "create", "ops"], "ops-backup-").await;
     let err = stderr(&out);
@@ -1430,10 +1424,7 @@ async fn grafana_is_stopped_for_the_copy_of_its_volume_and_restored_into_it() {
         "{err}"
     );
     assert!(stdout(&out).contains("complete"), "{}", stdout(&out));
-    let prometheus = Api::<StatefulSet>::namespaced(env.client.clone(), &env.ns)
-        .get("ops-prometheus")
-        .await
-        .unwrap();
+    let prometheus = sets.get("ops-prometheus").await.unwrap();
     assert_eq!(prometheus.status.unwrap().ready_replicas, Some(1));
     common::drop_namespace(&env.client, &env.ns).await;
 }

@@ -174,6 +174,7 @@ pub(super) async fn take(
     }
     let name = free_name(client, release).await?;
     let job = job::backup_job(release, (&name, &place), chosen, timeout)?;
+    let job_name = job::job_name(&release.name, &name);
     let jobs: Api<Job> = Api::namespaced(client.clone(), ns);
     let offline = Offline::find(chosen, taken.objects)?;
     one_node_mounts_all(client, release, &place, chosen).await?;
@@ -206,7 +207,7 @@ pub(super) async fn take(
     let interrupted = outcome.is_none();
     if !matches!(outcome, Some(Ok(Ok(())))) && !offline.workloads.is_empty() {
         // Its pod must be gone before the component mounts its volume again.
-        stop_job(session, release, &job::job_name(&release.name, &name)).await;
+        stop_job(session, release, &job_name).await;
     }
     // Back whatever the Job did; a failure to come back is said once the backup
     // is recorded.
@@ -218,12 +219,7 @@ pub(super) async fn take(
     let waited = match outcome {
         Some(Ok(waited)) => waited,
         Some(Err(e)) => {
-            let _ = jobs
-                .delete(
-                    &job::job_name(&release.name, &name),
-                    &DeleteParams::background(),
-                )
-                .await;
+            let _ = jobs.delete(&job_name, &DeleteParams::background()).await;
             if let Err(back) = started {
                 reporter.warn(format!("{back:#}"));
             }
@@ -233,10 +229,7 @@ pub(super) async fn take(
     };
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
     let pod = pods
-        .list(
-            &ListParams::default()
-                .labels(&format!("job-name={}", job::job_name(&release.name, &name))),
-        )
+        .list(&ListParams::default().labels(&format!("job-name={job_name}")))
         .await?
         .items
         .into_iter()
@@ -270,10 +263,7 @@ pub(super) async fn take(
         .await
         .context("writing the backup record")?;
     let background = DeleteParams::background();
-    if let Err(e) = jobs
-        .delete(&job::job_name(&release.name, &name), &background)
-        .await
-    {
+    if let Err(e) = jobs.delete(&job_name, &background).await {
         tracing::debug!("deleting the backup Job: {e}");
     }
     started.with_context(|| format!("backup {name} is recorded"))?;
