@@ -2,7 +2,10 @@
 //! the very strings the Jobs run, with `sh -c` and only the environment a Job gives
 //! them, against Debian's MariaDB, PostgreSQL and Redis on loopback. Each test writes
 //! rows, backs up, changes and drops things, restores, and compares; and the copy
-//! of an SQLite file (Grafana's database) against Debian's `sqlite3`.
+//! of an SQLite file (Grafana's database) against Debian's `sqlite3`. Elasticsearch
+//! is not in Debian: its snapshot scripts run against a stand-in of the API calls
+//! they make (`tests/local/es_standin.py`, Python 3), which is all they are
+//! tested against.
 //!
 //! What a pass does not prove: MariaDB's `mysqldump` (`mariadb-dump`) stands in for
 //! MySQL 8.4's, PostgreSQL 15 for 17, Redis 7.0 for 7.4, dash for bash and BusyBox
@@ -11,7 +14,8 @@
 //!
 //! Needs `mariadbd`, `mariadb-install-db`, `mysqldump`, a `mysql` or `mariadb`
 //! client, Debian's `postgresql` (with `pg_dump`, `pg_restore`, `psql`),
-//! `redis-server`, `redis-cli`, `sqlite3`, `tar`, `gzip` and `sha256sum`. Without one, a test fails
+//! `redis-server`, `redis-cli`, `sqlite3`, `python3`, `curl`, `tar`, `gzip` and
+//! `sha256sum`. Without one, a test fails
 //! under CI (`CI=true`) and is skipped with a printed reason elsewhere.
 
 mod common;
@@ -1587,4 +1591,250 @@ fn the_upload_step_writes_exactly_the_length_it_is_given() {
         stderr(&out)
     );
     assert!(!cut.exists() && !dir.path().join("b1/redis.rdb.part").exists());
+}
+
+/// The Elasticsearch stand-in (`tests/local/es_standin.py`) on `port`.
+fn es_standin(dir: &Path, port: u16, repo: &Path, password: &str) -> Server {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/local/es_standin.py");
+    let log = dir.join("es.log");
+    let mut child = Command::new("python3")
+        .arg(script)
+        .arg(port.to_string())
+        .arg(repo)
+        .arg(password)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    wait_for_port(port, &mut child, &log);
+    Server(child)
+}
+
+fn es(port: u16, method: &str, path: &str, body: &Value) -> Value {
+    let out = Command::new("curl")
+        .args(["-sS", "--fail-with-body", "-X", method])
+        .args(["-u", &format!("elastic:{NASTY}")])
+        .args([
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            &body.to_string(),
+        ])
+        .arg(format!("http://127.0.0.1:{port}{path}"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{method} {path}: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Every index of the stand-in with its documents.
+fn es_indices(port: u16) -> Value {
+    es(port, "GET", "/_standin/state", &Value::Null)["indices"].clone()
+}
+
+fn put_index(port: u16, name: &str, docs: &[&str], extra: &Value) {
+    let mut body = serde_json::json!({"docs": docs});
+    if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+        b.extend(e.clone());
+    }
+    es(port, "PUT", &format!("/{name}"), &body);
+}
+
+/// The snapshot scripts against a stand-in of Elasticsearch's snapshot API
+/// (Elasticsearch is not in Debian): the requests, their order, the copy of the
+/// repository and what a restore deletes and keeps. A log index and a data
+/// stream are snapshotted with Kibana's and security's feature states, changed,
+/// and restored: the backup's documents back, an index made since kept,
+/// Kibana's state the backup's, security's the cluster's own (its passwords
+/// are the release's). The stand-in reads snapshots back from the repository's
+/// files, so the copy must carry them whole. What a pass does not prove: that
+/// Elasticsearch 8.19 answers as the stand-in does (its behaviour is modelled
+/// on the API specification and docs it cites), nor the image's tools.
+#[test]
+fn elasticsearch_snapshot_scripts_copy_the_repository_and_restore_indices_and_features() {
+    if !have(&[
+        "python3", "curl", "sh", "tar", "gzip", "du", "df", "awk", "paste",
+    ]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("snapshots");
+    std::fs::create_dir(&repo).unwrap();
+    let password = password_file(dir.path(), NASTY);
+    let port = free_port();
+    let _es = es_standin(dir.path(), port, &repo, &password);
+    let none = Value::Null;
+    put_index(port, "logs-2026.12.01", &["a", "b", "c"], &none);
+    let stream = serde_json::json!({"stream": "logs-app"});
+    put_index(port, ".ds-logs-app-000001", &["x", "y"], &stream);
+    put_index(
+        port,
+        ".kibana_1",
+        &["dashboard A"],
+        &serde_json::json!({"feature": "kibana"}),
+    );
+    put_index(
+        port,
+        ".security-7",
+        &["elastic: pw1"],
+        &serde_json::json!({"feature": "security"}),
+    );
+
+    let (url, data, gid) = (
+        format!("http://127.0.0.1:{port}"),
+        repo.display().to_string(),
+        gid(),
+    );
+    let call = |script: &str, extra: &[(&str, &str)]| {
+        let mut e = vec![
+            ("URL", url.as_str()),
+            ("PASSWORD_FILE", password.as_str()),
+            ("DATA", data.as_str()),
+            ("DATA_GROUP", gid.as_str()),
+            ("WHAT", "elasticsearch"),
+            ("REPOSITORY", "stackctl"),
+            ("SNAPSHOT", "stackctl-backup"),
+        ];
+        e.extend_from_slice(extra);
+        run(script, &e)
+    };
+    let out = dir.path().join("backups/b1/elasticsearch.tar.gz");
+    let b1 = out.display().to_string();
+    let dumped = call(&scripts::elasticsearch_dump(), &[("OUT", &b1)]);
+    let r = result(&dumped, &out);
+    assert!(
+        stdout(&dumped).contains("elasticsearch: about"),
+        "{}",
+        stdout(&dumped)
+    );
+    let sha = r["sha256"].as_str().unwrap().to_string();
+    // The copy holds the snapshot; the repository no longer does.
+    let listed = Command::new("tar").args(["-tzf", &b1]).output().unwrap();
+    assert!(
+        stdout(&listed).contains("snap-stackctl-backup.json"),
+        "{}",
+        stdout(&listed)
+    );
+    assert!(!repo.join("snap-stackctl-backup.json").exists());
+    // A second backup: the name is free again.
+    let b2 = dir.path().join("backups/b2/elasticsearch.tar.gz");
+    let again = call(
+        &scripts::elasticsearch_dump(),
+        &[("OUT", b2.to_str().unwrap())],
+    );
+    result(&again, &b2);
+
+    // Changed since: a document more in an index and in the data stream, a
+    // new index, Kibana's saved objects and the elastic password changed.
+    put_index(port, "logs-2026.12.01", &["a", "b", "c", "d"], &none);
+    put_index(port, ".ds-logs-app-000001", &["x", "y", "z"], &stream);
+    put_index(port, "logs-2026.12.02", &["new"], &none);
+    put_index(
+        port,
+        ".kibana_1",
+        &["dashboard B"],
+        &serde_json::json!({"feature": "kibana"}),
+    );
+    put_index(
+        port,
+        ".security-7",
+        &["elastic: pw2"],
+        &serde_json::json!({"feature": "security"}),
+    );
+
+    // A wrong checksum: refused before anything is deleted.
+    let wrong = call(
+        &scripts::elasticsearch_restore(),
+        &[("IN", &b1), ("EXPECTED_SHA256", &"0".repeat(64))],
+    );
+    assert!(!wrong.status.success());
+    assert!(
+        stderr(&wrong).contains("refusing to restore"),
+        "{}",
+        stderr(&wrong)
+    );
+    assert_eq!(
+        es_indices(port)["logs-2026.12.01"]["docs"]
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
+
+    let restored = call(
+        &scripts::elasticsearch_restore(),
+        &[("IN", &b1), ("EXPECTED_SHA256", &sha)],
+    );
+    assert!(restored.status.success(), "{}", stderr(&restored));
+    let indices = es_indices(port);
+    assert_eq!(
+        indices["logs-2026.12.01"]["docs"],
+        serde_json::json!(["a", "b", "c"])
+    );
+    assert_eq!(
+        indices[".ds-logs-app-000001"]["docs"],
+        serde_json::json!(["x", "y"])
+    );
+    assert_eq!(
+        indices["logs-2026.12.02"]["docs"],
+        serde_json::json!(["new"]),
+        "made since: kept"
+    );
+    assert_eq!(
+        indices[".kibana_1"]["docs"],
+        serde_json::json!(["dashboard A"])
+    );
+    assert_eq!(
+        indices[".security-7"]["docs"],
+        serde_json::json!(["elastic: pw2"]),
+        "the cluster's users and passwords stay"
+    );
+    // The snapshot is gone from the repository again, which stays registered.
+    assert!(!repo.join("snap-stackctl-backup.json").exists());
+    let third = dir.path().join("backups/b3/elasticsearch.tar.gz");
+    result(
+        &call(
+            &scripts::elasticsearch_dump(),
+            &[("OUT", third.to_str().unwrap())],
+        ),
+        &third,
+    );
+
+    // No room where the backup goes: refused before a snapshot is taken.
+    let scratch = dir.path().join("scratch");
+    std::fs::create_dir(&scratch).unwrap();
+    let out = scratch.join("b4/elasticsearch.tar.gz");
+    let full = call(
+        &scripts::elasticsearch_dump(),
+        &[
+            ("OUT", out.to_str().unwrap()),
+            ("ROOM", "10"),
+            ("SCRATCH", scratch.to_str().unwrap()),
+        ],
+    );
+    assert!(!full.status.success());
+    assert!(
+        stderr(&full).contains("not enough space for the backup of elasticsearch"),
+        "{}",
+        stderr(&full)
+    );
+    assert!(!out.exists());
+    // A wrong password: no result line.
+    std::fs::write(&password, "wrong").unwrap();
+    let denied = call(
+        &scripts::elasticsearch_dump(),
+        &[("OUT", dir.path().join("b5/e.tar.gz").to_str().unwrap())],
+    );
+    assert!(!denied.status.success());
+    assert!(
+        stderr(&denied).contains("unable to authenticate"),
+        "{}",
+        stderr(&denied)
+    );
+    assert!(!stdout(&denied).contains("\"sha256\""));
 }

@@ -1056,6 +1056,8 @@ async fn install_ops_on_node_1(env: &Env) {
         "--skip-tests",
         "--set",
         r"global.nodeSelector.kubernetes\.io/hostname=simnode-1",
+        "--set",
+        "elasticsearch.snapshots.enabled=true",
     ])
     .await;
 }
@@ -1248,11 +1250,12 @@ async fn grafana_is_stopped_for_the_copy_of_its_volume_and_restored_into_it() {
     install_ops_on_node_1(&env).await;
     let line = |file: &str| format!(r#"{{"file":"{file}","bytes":2048,"sha256":"{SHA}"}}"#);
     let rule = format!(
-        "{{pods: 'ops-backup-*', fault: message, messages: {{backup-postgresql: '{}', backup-redis: '{}', backup-grafana: '{}', backup-prometheus: '{}', backup-done: listed}}}}",
+        "{{pods: 'ops-backup-*', fault: message, messages: {{backup-postgresql: '{}', backup-redis: '{}', backup-grafana: '{}', backup-prometheus: '{}', backup-elasticsearch: '{}', backup-done: listed}}}}",
         line("postgresql.dump"),
         line("redis.rdb"),
         line("grafana.tar.gz"),
         line("prometheus.tar.gz"),
+        line("elasticsearch.tar.gz"),
     );
     // Each copy's pod lives a few seconds: time to look at it.
     let slow = "{pods: 'ops-*', fault: slow, delaySeconds: 3, containers: '*-done'}";
@@ -1426,6 +1429,92 @@ async fn grafana_is_stopped_for_the_copy_of_its_volume_and_restored_into_it() {
     assert!(stdout(&out).contains("complete"), "{}", stdout(&out));
     let prometheus = sets.get("ops-prometheus").await.unwrap();
     assert_eq!(prometheus.status.unwrap().ready_replicas, Some(1));
+
+    // Elasticsearch, on request: snapshotted by the running cluster into the
+    // repository volume its node mounts (`elasticsearch.snapshots`), which the
+    // step's pod mounts read-only beside it; nothing is stopped.
+    let es = sets.get("ops-elasticsearch").await.unwrap();
+    let template = es.spec.unwrap().template.spec.unwrap();
+    let repository = template
+        .volumes
+        .unwrap_or_default()
+        .into_iter()
+        .find_map(|v| v.persistent_volume_claim.map(|c| c.claim_name));
+    assert_eq!(repository.as_deref(), Some("ops-elasticsearch-snapshots"));
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let (out, pod, _, _) = observed_while(
+        &env,
+        &["backup", "create", "ops", "--component", "elasticsearch"],
+        "ops-backup-",
+    )
+    .await;
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains("stopping"), "{err}");
+    assert!(
+        err.contains("the backup of elasticsearch is experimental"),
+        "{err}"
+    );
+    assert_eq!(
+        claim_of(&pod, "elasticsearch-data"),
+        ("ops-elasticsearch-snapshots".to_string(), true)
+    );
+    let beside = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.affinity.as_ref())
+        .and_then(|a| a.pod_affinity.as_ref())
+        .and_then(|a| {
+            a.required_during_scheduling_ignored_during_execution
+                .clone()
+        })
+        .unwrap_or_default();
+    assert_eq!(beside.len(), 1, "{beside:?}");
+    let labels = beside[0]
+        .label_selector
+        .as_ref()
+        .and_then(|l| l.match_labels.clone())
+        .unwrap_or_default();
+    assert_eq!(labels["app.kubernetes.io/name"], "elasticsearch");
+    assert_eq!(beside[0].topology_key, "kubernetes.io/hostname");
+    let v: Value = serde_json::from_slice(
+        &env.ok(&["backup", "list", "ops", "-o", "json"])
+            .await
+            .stdout,
+    )
+    .unwrap();
+    let taken = v["backups"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(taken["status"], "complete", "{taken}");
+    assert_eq!(taken["components"][0]["component"], "elasticsearch");
+    assert_eq!(taken["components"][0]["version"], "8.19.2");
+    let es_backup = taken["name"].as_str().unwrap().to_string();
+    // Restored into the repository (writable then) with the apps stopped.
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let (out, pod, _, _) = observed_while(
+        &env,
+        &[
+            "backup",
+            "restore",
+            &es_backup,
+            "--release",
+            "ops",
+            "--component",
+            "elasticsearch",
+            "--yes",
+        ],
+        "ops-restore-",
+    )
+    .await;
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("safety backup"), "{err}");
+    assert!(err.contains("stopping the apps"), "{err}");
+    assert_eq!(
+        claim_of(&pod, "elasticsearch-data"),
+        ("ops-elasticsearch-snapshots".to_string(), false)
+    );
+    let es = sets.get("ops-elasticsearch").await.unwrap();
+    assert_eq!(es.status.unwrap().ready_replicas, Some(1));
     common::drop_namespace(&env.client, &env.ns).await;
 }
 

@@ -103,19 +103,22 @@ pub struct BackupSpec {
     pub resources: k8s_openapi::api::core::v1::ResourceRequirements,
     /// What a user must know once it is restored (said as a warning).
     pub restore_note: Option<&'static str>,
-    /// Set when the data is files on the component's own volume, copied while
-    /// the component is stopped; `None`: dumped through the server.
-    pub offline: Option<OfflineCopy>,
+    /// Set when the step copies files of a volume the component mounts (its
+    /// data, or a repository it snapshots into); `None`: dumped through the
+    /// server alone.
+    pub own_volume: Option<VolumeCopy>,
 }
 
-/// A component whose data is copied from its volume with its StatefulSet scaled
-/// to zero (Grafana's SQLite file: its docs ask for Grafana to be stopped). Only
-/// stackctl can stop it, so such a backup is taken on request, never by the
-/// schedule's CronJob.
+/// A volume of the component that its backup step mounts too: its data, copied
+/// with its StatefulSet scaled to zero (Grafana's SQLite file: its docs ask for
+/// Grafana to be stopped; only stackctl can stop it, so such a backup is taken
+/// on request, never by the schedule's CronJob), or a snapshot repository the
+/// running component writes and reads (Elasticsearch's).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct OfflineCopy {
-    /// The StatefulSet stopped meanwhile (one replica: its volume is the claim).
-    pub stateful_set: String,
+pub struct VolumeCopy {
+    /// The StatefulSet stopped meanwhile (one replica: its volume is the claim);
+    /// `None`: it keeps running.
+    pub stopped: Option<String>,
     /// Its data volume's claim, mounted by the step (read-only for a backup).
     pub claim: String,
     /// Where the step mounts it: the script's `$DATA`.
@@ -124,12 +127,21 @@ pub struct OfflineCopy {
     /// joins it to read them on a read-only mount, which the kubelet never
     /// re-groups.
     pub gid: i64,
+    /// The labels of the running pods that mount the volume too, when it is
+    /// `ReadWriteOnce`: the step's pod goes to one of their nodes (such a volume
+    /// is attached to one node at a time). Empty: nothing else mounts it.
+    pub beside: BTreeMap<String, String>,
 }
 
 impl BackupSpec {
     /// Whether a scheduled backup can take it: not when the component must be
     /// stopped for it.
     pub fn schedulable(&self) -> bool {
-        self.default && self.offline.is_none()
+        self.default && self.stopped().is_none()
+    }
+
+    /// The StatefulSet stopped while it is copied.
+    pub fn stopped(&self) -> Option<&str> {
+        self.own_volume.as_ref()?.stopped.as_deref()
     }
 }

@@ -16,8 +16,8 @@ mod probe;
 mod release;
 
 pub use backup::{
-    BACKUP_OF_LABEL, BackupSettings, BackupSpec, CredentialFile, OfflineCopy, S3_SECRET_KEYS,
-    S3Target, Step,
+    BACKUP_OF_LABEL, BackupSettings, BackupSpec, CredentialFile, S3_SECRET_KEYS, S3Target, Step,
+    VolumeCopy,
 };
 pub use capabilities::{Capabilities, KubeRequirement};
 pub use credentials::{InitOnlyChange, ROTATION_SECRET_SUFFIX, Rotation, RotationJob};

@@ -271,7 +271,7 @@ fn job(
     // when no container mounts it, and the component holds it otherwise).
     let copies = matches!(kind, Kind::Backup | Kind::Restore);
     for s in specs.iter().filter(|_| copies) {
-        if let Some(o) = &s.offline {
+        if let Some(o) = &s.own_volume {
             volumes.push(json!({
                 "name": data_volume(&s.component),
                 "persistentVolumeClaim": {"claimName": o.claim, "readOnly": !restoring},
@@ -308,7 +308,7 @@ fn job(
     let groups: Vec<i64> = specs
         .iter()
         .filter(|_| copies)
-        .filter_map(|s| s.offline.as_ref().map(|o| o.gid))
+        .filter_map(|s| s.own_volume.as_ref().map(|o| o.gid))
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
@@ -326,7 +326,21 @@ fn job(
     if !groups.is_empty() {
         pod_security["supplementalGroups"] = json!(groups);
     }
-    json!({
+    // Beside the running pods that hold a ReadWriteOnce volume it mounts.
+    let beside: Vec<Value> = specs
+        .iter()
+        .filter(|_| copies)
+        .filter_map(|s| s.own_volume.as_ref())
+        .filter(|o| !o.beside.is_empty())
+        .map(|o| {
+            json!({
+                "labelSelector": {"matchLabels": o.beside},
+                "topologyKey": "kubernetes.io/hostname",
+            })
+        })
+        .collect();
+
+    let mut body = json!({
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": {"name": job, "namespace": release.namespace, "labels": labels.clone()},
@@ -348,7 +362,12 @@ fn job(
                 },
             },
         },
-    })
+    });
+    if !beside.is_empty() {
+        body["spec"]["template"]["spec"]["affinity"] =
+            json!({"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": beside}});
+    }
+    body
 }
 
 /// The container of `component`'s step in a backup (`kind` "backup") or restore
@@ -406,17 +425,17 @@ fn container(
     })
 }
 
-/// The pod volume of `component`'s own data volume (an [`crate::model::OfflineCopy`]).
+/// The pod volume of `component`'s own data volume (an [`crate::model::VolumeCopy`]).
 fn data_volume(component: &str) -> String {
     format!("{component}-data")
 }
 
 /// `c`, the step of `spec`, with the component's data volume at `$DATA` when it
-/// is an [`crate::model::OfflineCopy`]. It runs as every step does (the backup
+/// is an [`crate::model::VolumeCopy`]. It runs as every step does (the backup
 /// volume's files stay the backup user's); the pod joins the component's group
 /// to reach its files.
 fn with_data(mut c: Value, spec: &BackupSpec, restoring: bool) -> Value {
-    let Some(o) = &spec.offline else {
+    let Some(o) = &spec.own_volume else {
         return c;
     };
     if let Some(mounts) = c["volumeMounts"].as_array_mut() {

@@ -37,10 +37,24 @@
 //!   `<file>-journal` or `<file>-wal` (sqlite.org, "Database File Format" §1.3
 //!   and "Temporary Files Used By SQLite" §2.1, §2.2).
 //!
+//! - `docker.elastic.co/elasticsearch/elasticsearch:8.19.2` (elastic/dockerfiles
+//!   at 2ed23b0, `elasticsearch/Dockerfile`): `FROM ubuntu:24.04` with `curl`
+//!   installed (`apt-get install -y --no-install-recommends ca-certificates curl
+//!   …`); tar, gzip, mawk and coreutils come with the base. The snapshot calls
+//!   follow the 8.19 API specification (elastic/elasticsearch-specification,
+//!   branch 8.19: `snapshot/create_repository`, whose `verify` defaults to true;
+//!   `snapshot/create`, whose `include_global_state` defaults to true and takes
+//!   every feature state with it; `snapshot/restore`, whose `include_global_state`
+//!   defaults to false and restores no feature state unless named) and the
+//!   "Restore a snapshot" docs ("You can't restore an existing open index. This
+//!   includes backing indices for a data stream"; "Restoring the `security`
+//!   feature state overwrites system indices used for authentication").
+//!
 //! Tested for real in `tests/backup_scripts.rs` against Debian's MariaDB,
 //! PostgreSQL, Redis and ClickHouse (18.16: far older than the image's, so that
 //! backup stays experimental), and SQLite 3: rows written, backed up, dropped,
-//! restored, compared.
+//! restored, compared. Elasticsearch's scripts only against a stand-in of its
+//! API (it is not in Debian): experimental.
 
 /// Shared: the result line (also to `$RESULT_FILE` when set), the backup's
 /// directory, and the checksum check of a restore. `sha256sum` is in
@@ -457,7 +471,13 @@ if [ "$need" -gt "$free" ]; then
   echo "not enough space for the backup of $WHAT: about $need bytes needed ($estimate on its volume, and a tenth), $free free; give the backup more room (backup.persistence.size)" >&2
   exit 1
 fi
-cd "$DATA"
+{PACK}result "$OUT"
+"#
+    )
+}
+
+/// `$DATA`'s files (`lost+found` left out) into the `.tar.gz` `$OUT`.
+const PACK: &str = r#"cd "$DATA"
 set --
 for f in * .[!.]*; do
   if [ -e "$f" ] && [ "$f" != lost+found ]; then set -- "$@" "$f"; fi
@@ -467,10 +487,8 @@ if [ "$#" -eq 0 ]; then
   exit 1
 fi
 tar -czf "$OUT" "$@"
-result "$OUT"
-"#
-    )
-}
+cd /
+"#;
 
 /// Env: `DATA` (the component's volume, mounted read-write while it is
 /// stopped), `WHAT`, `DATA_GROUP` (the group the component writes its files
@@ -483,20 +501,26 @@ result "$OUT"
 pub fn volume_restore() -> String {
     format!(
         r#"{COMMON}verify "$IN"
-# Each file takes whole blocks, each directory one: counted as 4 KiB ones.
-need=$(tar -tvzf "$IN" | awk '{{ s += int(($3 + 4095) / 4096) * 4096; if ($1 ~ /^d/) s += 4096 }} END {{ print s + 0 }}')
-free=$(df -Pk "$DATA" | awk 'NR == 2 {{ print $4 * 1024 }}')
-used=$(du -sk "$DATA" | awk '{{ print $1 * 1024 }}')
+{UNPACK}echo "restored $WHAT's volume from $(basename "$IN")"
+"#
+    )
+}
+
+/// `$IN`'s files in place of `$DATA`'s, as [`volume_restore`] says.
+const UNPACK: &str = r#"# Each file takes whole blocks, each directory one: counted as 4 KiB ones.
+need=$(tar -tvzf "$IN" | awk '{ s += int(($3 + 4095) / 4096) * 4096; if ($1 ~ /^d/) s += 4096 } END { print s + 0 }')
+free=$(df -Pk "$DATA" | awk 'NR == 2 { print $4 * 1024 }')
+used=$(du -sk "$DATA" | awk '{ print $1 * 1024 }')
 work="$DATA/.stackctl-restore"
 trap 'rm -rf "$work" || true' EXIT
-clear() {{
+clear() {
   for f in "$DATA"/* "$DATA"/.[!.]*; do
     case "$(basename "$f")" in
       lost+found|.stackctl-restore) ;;
       *) if [ -e "$f" ]; then rm -rf "$f"; fi ;;
     esac
   done
-}}
+}
 if [ "$need" -gt "$((free + used))" ]; then
   echo "$WHAT's volume is too small for this backup: $need bytes to unpack, $((free + used)) there even when emptied" >&2
   exit 1
@@ -514,7 +538,121 @@ clear
 for f in "$work"/* "$work"/.[!.]*; do
   if [ -e "$f" ]; then mv "$f" "$DATA"/; fi
 done
-echo "restored $WHAT's volume from $(basename "$IN")"
+rmdir "$work"
+"#;
+
+/// Elasticsearch's REST API as the `elastic` user, its password on a curl
+/// config file only this script reads (`-K`; in a quoted value `\` escapes and
+/// `"` ends it): `api METHOD PATH [curl args]` prints the body; on an HTTP
+/// error it fails, saying the request, the status and Elasticsearch's answer on
+/// stderr. Env: `URL`, `PASSWORD_FILE`.
+const ES_API: &str = r#"config="${TMPDIR:-/tmp}/backup-curl.cfg"
+answer="${TMPDIR:-/tmp}/backup-curl.out"
+esc() { printf '%s' "$1" | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g'; }
+printf 'user = "elastic:%s"\n' "$(esc "$(cat "$PASSWORD_FILE")")" > "$config"
+api() {
+  method=$1 path=$2
+  shift 2
+  code=$(curl -sS -o "$answer" -w '%{http_code}' -K "$config" -X "$method" -H 'Content-Type: application/json' "$URL$path" "$@") || return 1
+  if [ "$code" -ge 300 ]; then
+    echo "$WHAT: $method $path: HTTP $code: $(cat "$answer")" >&2
+    return 1
+  fi
+  cat "$answer"
+}
+register() {
+  api PUT "/_snapshot/$REPOSITORY" -d "{\"type\":\"fs\",\"settings\":{\"location\":\"$DATA\"}}" > /dev/null
+}
+forget() { api DELETE "/_snapshot/$REPOSITORY" > /dev/null 2>&1 || true; }
+drop_snapshot() { api DELETE "/_snapshot/$REPOSITORY/$SNAPSHOT" > /dev/null 2>&1 || true; }
+"#;
+
+/// Elasticsearch, by its snapshot API into a shared-filesystem repository on
+/// the volume every node mounts at `$DATA` (`path.repo`), which the step
+/// mounts too: one snapshot `$SNAPSHOT` of every index and the cluster's state
+/// with every feature's (`include_global_state`, the default), the repository
+/// then unregistered while it is copied (Elastic's "Back up a repository":
+/// "Prevent writes to the repository by unregistering the repository") into the
+/// `.tar.gz` `$OUT`, registered again and the snapshot deleted (the copy holds
+/// it; the volume keeps room for the next). Size estimate first: the primary
+/// shards, against the room in the repository and where the copy goes. Env:
+/// `URL`, `PASSWORD_FILE`, `DATA`, `WHAT`, `REPOSITORY`, `SNAPSHOT`, `OUT`.
+pub fn elasticsearch_dump() -> String {
+    format!(
+        r#"{COMMON}{ROOM}{ES_API}out_dir "$OUT"
+register
+# One snapshot at a time, under one name: one an interrupted run left goes.
+drop_snapshot
+estimate=$(api GET "/_cat/indices?bytes=b&h=pri.store.size&expand_wildcards=all" | awk '{{ s += $1 }} END {{ print s + 0 }}')
+repository=$(df -Pk "$DATA" | awk 'NR == 2 {{ print $4 * 1024 }}')
+free=$(room "$(dirname "$OUT")")
+echo "$WHAT: about $estimate bytes of primary shards to snapshot; $repository bytes free in the repository, $free where the backup goes"
+need=$((estimate + estimate / 10))
+if [ "$need" -gt "$repository" ]; then
+  echo "not enough space in $WHAT's snapshot repository: about $need bytes needed ($estimate of primary shards, and a tenth), $repository free; give it more room (elasticsearch.snapshots.persistence.size)" >&2
+  exit 1
+fi
+if [ "$need" -gt "$free" ]; then
+  echo "not enough space for the backup of $WHAT: about $need bytes needed ($estimate of primary shards, and a tenth), $free free; give the backup more room (backup.persistence.size)" >&2
+  exit 1
+fi
+trap 'register 2> /dev/null || true; drop_snapshot' EXIT
+response=$(api PUT "/_snapshot/$REPOSITORY/$SNAPSHOT?wait_for_completion=true" -d '{{"indices":"*","include_global_state":true}}')
+case "$response" in
+  *'"state":"SUCCESS"'*) ;;
+  *) echo "the snapshot of $WHAT did not succeed: $response" >&2; exit 1 ;;
+esac
+forget
+{PACK}register
+drop_snapshot
+trap - EXIT
+result "$OUT"
+"#
+    )
+}
+
+/// Elasticsearch from a backup of [`elasticsearch_dump`]: the repository
+/// unregistered, its files replaced by the backup's (as [`volume_restore`]
+/// does; Elastic: "you must not register the repository with Elasticsearch
+/// until the repository contents are fully restored"), registered again; the
+/// snapshot's regular indices and data streams that exist now deleted (a
+/// restore refuses an open index of the same name; those made since the
+/// backup stay), then restored with every feature state but `security` (its
+/// users and passwords stay those of the running cluster, which the release's
+/// Secrets hold) and without the cluster's global state (settings, templates,
+/// pipelines, lifecycle policies and the license stay as they are). Dot-prefixed
+/// names are system or hidden indices: restored with their feature or not at
+/// all. The snapshot is deleted afterwards. Env: those of the dump, `DATA_GROUP`,
+/// `IN` and `EXPECTED_SHA256`.
+pub fn elasticsearch_restore() -> String {
+    format!(
+        r#"{COMMON}{ES_API}verify "$IN"
+forget
+{UNPACK}register
+trap 'drop_snapshot' EXIT
+info=$(api GET "/_snapshot/$REPOSITORY/$SNAPSHOT")
+# The names in the first `"KEY":[…]` of the snapshot's description, but
+# dot-prefixed ones.
+names() {{
+  printf '%s' "$info" | awk -v key="\"$1\":[" '{{
+    i = index($0, key); if (!i) exit
+    rest = substr($0, i + length(key)); n = split(substr(rest, 1, index(rest, "]") - 1), a, ",")
+    for (k = 1; k <= n; k++) {{ gsub(/"/, "", a[k]); if (a[k] != "" && substr(a[k], 1, 1) != ".") print a[k] }}
+  }}'
+}}
+for stream in $(names data_streams); do
+  api DELETE "/_data_stream/$stream" > /dev/null 2>&1 || true
+done
+for index in $(names indices); do
+  api DELETE "/$index?ignore_unavailable=true" > /dev/null
+done
+features=$(printf '%s' "$info" | grep -o '"feature_name":"[^"]*"' | cut -d '"' -f 4 | grep -vx security | sed 's/.*/"&"/' | paste -sd , -) || true
+response=$(api POST "/_snapshot/$REPOSITORY/$SNAPSHOT/_restore?wait_for_completion=true" -d "{{\"indices\":\"*\",\"include_global_state\":false,\"feature_states\":[${{features:-\"none\"}}]}}")
+case "$response" in
+  *'"failed":0'*) ;;
+  *) echo "the restore of $WHAT did not succeed: $response" >&2; exit 1 ;;
+esac
+echo "restored $WHAT from $(basename "$IN")"
 "#
     )
 }

@@ -12,20 +12,38 @@ use crate::values::fields::declared_checks;
 use crate::values::schema::Child;
 use crate::values::{EXTERNAL_MARKER, FieldCheck, Layer, Path, SchemaTree, Seg, SetFlag};
 
+/// Switches no built-in profile turns on, each rendered on top of a profile of
+/// its stack so that the invariants cover the objects they add.
+const OPTIONS: &[(&str, &str)] = &[("aiops-minimal", "elasticsearch.snapshots.enabled=true")];
+
 /// Every built-in profile rendered for release `rel` in namespace `ns-a`, with the
-/// values it was rendered from. Profiles that need input get their examples.
+/// values it was rendered from, and those of [`OPTIONS`]. Profiles that need
+/// input get their examples.
 fn rendered() -> Vec<(String, Vec<crate::model::Rendered>, super::ResolvedValues)> {
-    profiles::builtin()
-        .into_iter()
-        .map(|p| {
+    let profiles = profiles::builtin();
+    let options = OPTIONS.iter().map(|(profile, set)| {
+        let p = profiles.iter().find(|p| p.name == *profile).unwrap();
+        (p, Some(*set))
+    });
+    profiles
+        .iter()
+        .map(|p| (p, None))
+        .chain(options)
+        .map(|(p, option)| {
             let stack: &dyn Stack = find(&p.stack).unwrap();
             let layers = [
                 Layer::defaults(stack.defaults_yaml()),
                 Layer::profile(&p.name, &p.source, p.yaml.clone()),
             ];
+            let mut flags = required_input(p);
+            let mut name = p.name.clone();
+            if let Some(set) = option {
+                flags.push(crate::values::SetFlag::set(set));
+                name = format!("{name} --set {set}");
+            }
             let values = stack
-                .resolve(&layers, &required_input(&p), &mut StdRng::seed_from_u64(7))
-                .unwrap_or_else(|e| panic!("profile {}: {e}", p.name));
+                .resolve(&layers, &flags, &mut StdRng::seed_from_u64(7))
+                .unwrap_or_else(|e| panic!("profile {name}: {e}"));
             let release = Release {
                 name: "rel".into(),
                 namespace: "ns-a".into(),
@@ -35,7 +53,7 @@ fn rendered() -> Vec<(String, Vec<crate::model::Rendered>, super::ResolvedValues
             let components = stack
                 .render(&values, &release, Capabilities::latest())
                 .unwrap();
-            (p.name, components, values)
+            (name, components, values)
         })
         .collect()
 }
@@ -589,6 +607,10 @@ fn pod_specs<'a>(
 fn an_rbac_switch_hands_the_components_rbac_to_an_admin() {
     let mut checked = 0;
     for (profile, components, _) in rendered() {
+        if profile.contains(" --set ") {
+            // An option's render: the switches are its profile's.
+            continue;
+        }
         let stack = find(&values_stack(&profile)).unwrap();
         for switch in stack.rbac_switches() {
             // A switch names a component that, where rendered, has RBAC of its own.
@@ -652,6 +674,7 @@ fn an_rbac_switch_hands_the_components_rbac_to_an_admin() {
 }
 
 fn values_stack(profile: &str) -> String {
+    let profile = profile.split(" --set ").next().unwrap_or(profile);
     profiles::builtin()
         .into_iter()
         .find(|p| p.name == profile)

@@ -1,7 +1,7 @@
 //! Stopping workloads while their data is replaced or copied: scaled to zero
 //! through the API (so nothing writes), then back to what they ran, waited for
 //! by the engine's readiness rules. `backup restore` stops the apps; a backup of
-//! a component copied from its volume ([`crate::model::OfflineCopy`]) stops
+//! a component copied from its volume ([`crate::model::VolumeCopy`]) stops
 //! that component.
 
 use std::time::Duration;

@@ -327,7 +327,7 @@ pub(super) async fn one_node_mounts_all(
     let copies: Vec<&BackupSpec> = specs
         .iter()
         .copied()
-        .filter(|s| s.offline.is_some())
+        .filter(|s| s.own_volume.is_some())
         .collect();
     if copies.is_empty() {
         return Ok(());
@@ -337,7 +337,7 @@ pub(super) async fn one_node_mounts_all(
     claims.extend(
         copies
             .iter()
-            .filter_map(|s| Some(s.offline.as_ref()?.claim.as_str())),
+            .filter_map(|s| Some(s.own_volume.as_ref()?.claim.as_str())),
     );
     let selector = &copies[0].node_selector;
     match crate::cluster::placement::unplaceable(client, &release.namespace, &claims, selector)
@@ -375,14 +375,16 @@ impl Offline {
     fn find(chosen: &[&BackupSpec], objects: &[Manifest]) -> Result<Offline, Refused> {
         let mut workloads = Vec::new();
         for s in chosen {
-            let Some(o) = &s.offline else { continue };
+            let Some(stateful_set) = s.stopped() else {
+                continue;
+            };
             let Some(m) = objects
                 .iter()
-                .find(|m| m.kind == "StatefulSet" && m.name == o.stateful_set)
+                .find(|m| m.kind == "StatefulSet" && m.name == stateful_set)
             else {
                 return Err(Refused(format!(
-                    "{} cannot be backed up: the release has no StatefulSet {}",
-                    s.component, o.stateful_set
+                    "{} cannot be backed up: the release has no StatefulSet {stateful_set}",
+                    s.component
                 )));
             };
             workloads.push(m.clone());

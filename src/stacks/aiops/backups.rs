@@ -1,7 +1,8 @@
 //! What the AIOps backups save by default: PostgreSQL (the platform's database),
 //! dumped by its own image's `pg_dump` in the custom format; Redis, an RDB copy;
 //! Grafana's SQLite database, copied with Grafana stopped. Opt-in: Prometheus'
-//! TSDB, copied with Prometheus stopped. Not yet, opt-in: Elasticsearch.
+//! TSDB, copied with Prometheus stopped; Elasticsearch, by its snapshot API
+//! into a repository on a volume (`elasticsearch.snapshots`), copied.
 //!
 //! Grafana: "To ensure data integrity, shut down your Grafana service before
 //! backing up the SQLite database", whose default place is `<data>/grafana.db`
@@ -14,8 +15,8 @@
 
 use super::common::DATA_VOLUME;
 use super::connections::keys;
-use super::{Ctx, grafana, postgresql};
-use crate::model::{BackupSpec, CredentialFile, OfflineCopy, Step};
+use super::{Ctx, elasticsearch, grafana, postgresql};
+use crate::model::{BackupSpec, CredentialFile, Step, VolumeCopy};
 use crate::stacks::backup_scripts;
 use crate::stacks::kit;
 
@@ -63,7 +64,58 @@ pub fn backups(ctx: &Ctx<'_>) -> Vec<BackupSpec> {
         out.push(grafana_backup(ctx));
     }
     out.extend(kit::prometheus::backup(ctx, &v.prometheus));
+    out.extend(elasticsearch_backup(ctx));
     out
+}
+
+/// Elasticsearch's indices and feature states, snapshotted by the running
+/// cluster into its shared-filesystem repository and copied from there; only
+/// when the release has that repository (`elasticsearch.snapshots`). Opt-in:
+/// a bulk store.
+fn elasticsearch_backup(ctx: &Ctx<'_>) -> Option<BackupSpec> {
+    let v = &ctx.values.elasticsearch;
+    let es = ctx.conn.elasticsearch.as_ref().filter(|e| e.internal)?;
+    if !(v.enabled && v.snapshots.enabled) {
+        return None;
+    }
+    let env = vec![
+        ("URL".to_string(), es.url.clone()),
+        ("WHAT".to_string(), elasticsearch::COMPONENT.to_string()),
+        ("REPOSITORY".to_string(), "stackctl".to_string()),
+        ("SNAPSHOT".to_string(), "stackctl-backup".to_string()),
+    ];
+    let step = |script: String| Step {
+        script,
+        env: env.clone(),
+        credentials: vec![CredentialFile {
+            env: "PASSWORD_FILE".into(),
+            secret: es.password_ref.secret.clone(),
+            key: es.password_ref.key.into(),
+        }],
+    };
+    // A single node's RWO volume is attached where that node runs.
+    let beside = if v.snapshots.access_mode == "ReadWriteOnce" {
+        crate::stacks::component::selector_labels(ctx.release, elasticsearch::COMPONENT)
+    } else {
+        std::collections::BTreeMap::new()
+    };
+    Some(BackupSpec {
+        file: "elasticsearch.tar.gz".into(),
+        dump: step(backup_scripts::elasticsearch_dump()),
+        restore: Some(step(backup_scripts::elasticsearch_restore())),
+        default: false,
+        experimental: Some(
+            "Elasticsearch is not packaged by Debian: its scripts never ran against Elasticsearch, only against a stand-in of its snapshot API",
+        ),
+        own_volume: Some(VolumeCopy {
+            claim: elasticsearch::snapshots_claim(ctx.release),
+            stopped: None,
+            mount: elasticsearch::SNAPSHOTS_DIR.into(),
+            gid: elasticsearch::GID,
+            beside,
+        }),
+        ..ctx.backup_base(elasticsearch::COMPONENT, &v.image)
+    })
 }
 
 /// Grafana's `grafana.db`, copied from its volume while its StatefulSet is scaled
@@ -93,11 +145,12 @@ fn grafana_backup(ctx: &Ctx<'_>) -> BackupSpec {
         restore_note: Some(
             "Grafana's users and their passwords are those of the backup: if the admin password changed since, log in with the one it had then (the credentials Secret holds the newer one)",
         ),
-        offline: Some(OfflineCopy {
+        own_volume: Some(VolumeCopy {
             claim: format!("{DATA_VOLUME}-{stateful_set}-0"),
-            stateful_set,
+            stopped: Some(stateful_set),
             mount: grafana::DATA_DIR.into(),
             gid: grafana::UID,
+            beside: std::collections::BTreeMap::new(),
         }),
         ..ctx.backup_base(grafana::COMPONENT, &v.grafana.image)
     }
@@ -157,14 +210,14 @@ mod tests {
         assert!(!p.default, "a bulk store: only with --component");
         assert!(!p.schedulable());
         assert!(p.experimental.is_some());
-        let o = p.offline.as_ref().unwrap();
-        assert_eq!(o.stateful_set, "ops-prometheus");
+        let o = p.own_volume.as_ref().unwrap();
+        assert_eq!(o.stopped.as_deref(), Some("ops-prometheus"));
         assert_eq!(o.claim, "data-ops-prometheus-0");
         let all = render_all(&v);
         let sts = find(
             component(&all, "prometheus"),
             "StatefulSet",
-            &o.stateful_set,
+            o.stopped.as_deref().unwrap(),
         );
         let pod = &sts.body["spec"]["template"]["spec"];
         assert_eq!(pod["securityContext"]["fsGroup"], o.gid);
@@ -187,15 +240,14 @@ mod tests {
         assert!(g.default, "a metadata store: in every backup by default");
         assert!(!g.schedulable(), "a CronJob cannot stop Grafana");
         assert!(g.experimental.is_some());
-        let o = g.offline.as_ref().unwrap();
+        let o = g.own_volume.as_ref().unwrap();
         // The objects Grafana's render makes: its StatefulSet and pod 0's claim.
         let all = render_all(&v);
-        let sts = find(component(&all, "grafana"), "StatefulSet", &o.stateful_set);
+        let name = o.stopped.as_deref().unwrap();
+        let sts = find(component(&all, "grafana"), "StatefulSet", name);
         assert_eq!(
             sts.body["spec"]["volumeClaimTemplates"][0]["metadata"]["name"],
-            o.claim
-                .strip_suffix(&format!("-{}-0", o.stateful_set))
-                .unwrap()
+            o.claim.strip_suffix(&format!("-{name}-0")).unwrap()
         );
         let pod = &sts.body["spec"]["template"]["spec"];
         assert_eq!(pod["securityContext"]["fsGroup"], o.gid);
@@ -213,6 +265,86 @@ mod tests {
     }
 
     #[test]
+    fn elasticsearch_is_snapshotted_into_the_repository_its_nodes_mount() {
+        let release = release();
+        let mut v = values();
+        let none = backups(&Ctx::for_jobs(&release, &v));
+        assert!(
+            none.iter().all(|b| b.component != "elasticsearch"),
+            "no repository, no backup"
+        );
+        v.elasticsearch.snapshots.enabled = true;
+        let b = backups(&Ctx::for_jobs(&release, &v));
+        let es = b.iter().find(|b| b.component == "elasticsearch").unwrap();
+        assert!(!es.default, "a bulk store: only with --component");
+        assert!(es.experimental.is_some());
+        let o = es.own_volume.as_ref().unwrap();
+        assert_eq!(o.stopped, None, "snapshotted by the running cluster");
+        // The objects Elasticsearch's render makes: the claim, in the storage
+        // phase, mounted by the node at the path the repository names.
+        let all = render_all(&v);
+        let es_objects = component(&all, "elasticsearch");
+        let pvc = find(es_objects, "PersistentVolumeClaim", &o.claim);
+        assert_eq!(pvc.phase, crate::model::Phase::Storage);
+        assert_eq!(
+            pvc.body["spec"]["accessModes"],
+            serde_json::json!(["ReadWriteOnce"])
+        );
+        assert_eq!(pvc.body["spec"]["resources"]["requests"]["storage"], "30Gi");
+        let sts = find(es_objects, "StatefulSet", "ops-elasticsearch");
+        let pod = &sts.body["spec"]["template"]["spec"];
+        let volume = pod["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["persistentVolumeClaim"]["claimName"] == o.claim.as_str())
+            .expect("the pod mounts the repository's claim");
+        let mount = pod["containers"][0]["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == volume["name"])
+            .unwrap();
+        assert_eq!(mount["mountPath"], o.mount.as_str());
+        assert_eq!(pod["securityContext"]["fsGroup"], o.gid);
+        let config = find(es_objects, "ConfigMap", "ops-elasticsearch-config");
+        let yml: serde_json::Value =
+            serde_saphyr::from_str(config.body["data"]["elasticsearch.yml"].as_str().unwrap())
+                .unwrap();
+        assert_eq!(yml["path.repo"], serde_json::json!([o.mount]));
+        // The step's pod goes beside the node holding the RWO volume.
+        assert_eq!(
+            o.beside,
+            sts.body["spec"]["selector"]["matchLabels"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+                .collect::<BTreeMap<_, _>>()
+        );
+        let env: BTreeMap<_, _> = es.dump.env.iter().cloned().collect();
+        assert_eq!(env["URL"], "http://ops-elasticsearch.mon.svc:9200");
+        assert_eq!(es.dump.credentials[0].key, "elastic-password");
+        assert!(es.restore.is_some());
+        // A cluster's repository is RWX: no node to be beside.
+        v.elasticsearch.replicas = 3;
+        v.elasticsearch.snapshots.access_mode = "ReadWriteMany".into();
+        let b = backups(&Ctx::for_jobs(&release, &v));
+        let es = b.iter().find(|b| b.component == "elasticsearch").unwrap();
+        assert!(es.own_volume.as_ref().unwrap().beside.is_empty());
+        // Without it, the node has no repository.
+        v.elasticsearch.snapshots.enabled = false;
+        let all = render_all(&v);
+        let es_objects = component(&all, "elasticsearch");
+        assert!(
+            es_objects
+                .manifests
+                .iter()
+                .all(|m| m.kind != "PersistentVolumeClaim")
+        );
+    }
+
+    #[test]
     fn the_notes_say_grafana_is_backed_up_on_request_only_when_a_schedule_is_set() {
         let release = release();
         let mut v = values();
@@ -225,6 +357,17 @@ mod tests {
             "{on_demand}"
         );
         assert!(!on_demand.contains("only on request"), "{on_demand}");
+        assert!(
+            on_demand.contains("bulk stores, on request with `stackctl backup create --component NAME`: prometheus\n"),
+            "{on_demand}"
+        );
+        v.elasticsearch.snapshots.enabled = true;
+        assert!(
+            text(&v).contains("--component NAME`: prometheus, elasticsearch\n"),
+            "{}",
+            text(&v)
+        );
+        v.elasticsearch.snapshots.enabled = false;
         v.backup.schedule = "@daily".into();
         let scheduled = text(&v);
         assert!(

@@ -37,6 +37,17 @@ const MAX_MAP_COUNT: u32 = 1_048_576;
 const PASSWORD_DIR: &str = "/credentials/elastic";
 /// The private copy the image reads (`ELASTIC_PASSWORD_FILE`), file `password`.
 const PASSWORD_COPY_DIR: &str = "/credentials/elastic-copy";
+/// The shared-filesystem snapshot repository (`path.repo`), where every node
+/// mounts the snapshots volume, and the backup's pod too: the repository's
+/// `location` is the same path in both.
+pub const SNAPSHOTS_DIR: &str = "/usr/share/elasticsearch/snapshots";
+/// Of the pod and of the snapshots volume's files (`fsGroup`).
+pub const GID: i64 = UID;
+
+/// The snapshots volume's claim (`elasticsearch.snapshots`).
+pub fn snapshots_claim(release: &crate::model::Release) -> String {
+    release.object_name("elasticsearch-snapshots")
+}
 
 /// Copies the password file for the image. The image's `elasticsearch-env-from-file`
 /// refuses an `ELASTIC_PASSWORD_FILE` whose mode is not 400 or 600 (see the image
@@ -87,6 +98,24 @@ pub fn render(ctx: &Ctx<'_>) -> Option<Rendered> {
         ),
         w::memory_dir("elastic-password-copy"),
     ];
+    if v.snapshots.enabled {
+        let claim = snapshots_claim(ctx.release);
+        let mut pvc = w::volume_claim(
+            &b,
+            &claim,
+            v.snapshots.persistence.size.as_str(),
+            w::storage_class(
+                &v.snapshots.persistence.storage_class,
+                &ctx.values.global.storage_class,
+            ),
+        );
+        pvc.metadata = b.meta(&claim);
+        if let Some(spec) = pvc.spec.as_mut() {
+            spec.access_modes = Some(vec![v.snapshots.access_mode.clone()]);
+        }
+        b.push_in(Phase::Storage, pvc);
+        volumes.push(w::claim_volume("snapshots", &claim));
+    }
     if v.replicas > 1 {
         volumes.push(if v.transport_tls_secret.is_empty() {
             w::empty_dir("transport")
@@ -160,6 +189,9 @@ fn config(ctx: &Ctx<'_>) -> Value {
     }
     if !v.sysctl_init_container {
         c["node.store.allow_mmap"] = json!(false);
+    }
+    if v.snapshots.enabled {
+        c["path.repo"] = json!([SNAPSHOTS_DIR]);
     }
     c
 }
@@ -260,6 +292,9 @@ fn container(ctx: &Ctx<'_>) -> Container {
         w::mount("elastic-password", PASSWORD_DIR, true),
         w::mount("elastic-password-copy", PASSWORD_COPY_DIR, true),
     ]);
+    if v.snapshots.enabled {
+        mounts.push(w::mount("snapshots", SNAPSHOTS_DIR, false));
+    }
     if v.replicas > 1 {
         mounts.push(w::mount(
             "transport",

@@ -114,6 +114,35 @@ impl Values {
                 }
             }
         }
+        let snapshots = &es.snapshots;
+        if snapshots.enabled {
+            if !es.enabled {
+                p.add(
+                    "elasticsearch.snapshots.enabled",
+                    "needs the bundled Elasticsearch (elasticsearch.enabled): an external one keeps its own snapshot repositories",
+                );
+            }
+            match snapshots.access_mode.as_str() {
+                "ReadWriteOnce" if es.replicas > 1 => {
+                    p.add(
+                        "elasticsearch.snapshots.accessMode",
+                        format!(
+                            "ReadWriteOnce cannot serve {} nodes: each writes its shards to the repository, which every node must mount",
+                            es.replicas
+                        ),
+                    )
+                    .blame("elasticsearch.replicas")
+                    .hint("set elasticsearch.snapshots.accessMode=ReadWriteMany with a storage class that offers it (elasticsearch.snapshots.persistence.storageClass), or elasticsearch.snapshots.enabled=false");
+                }
+                "ReadWriteOnce" | "ReadWriteMany" => {}
+                other => {
+                    p.add(
+                        "elasticsearch.snapshots.accessMode",
+                        format!("must be ReadWriteOnce or ReadWriteMany, got {other:?}"),
+                    );
+                }
+            }
+        }
         if !self.redis.enabled && !self.redis.external.host.is_empty() {
             p.check(
                 "redis.external.host",
@@ -691,6 +720,40 @@ mod tests {
             .to_string();
         assert!(e.contains("redis.maxmemoryPolicy"), "{e}");
         assert!(e.contains("allkeys-lru"), "names what is allowed: {e}");
+    }
+
+    #[test]
+    fn a_snapshot_repository_of_a_cluster_must_be_shared_by_every_node() {
+        let mut v = values();
+        v.elasticsearch.snapshots.enabled = true;
+        assert!(problems(&v).is_empty(), "{:?}", problems(&v));
+        v.elasticsearch.replicas = 3;
+        let p = problems(&v);
+        assert!(
+            p.iter().any(|x| x.starts_with(
+                "elasticsearch.snapshots.accessMode: ReadWriteOnce cannot serve 3 nodes"
+            )),
+            "{p:?}"
+        );
+        v.elasticsearch.snapshots.access_mode = "ReadWriteMany".into();
+        assert!(problems(&v).is_empty(), "{:?}", problems(&v));
+        v.elasticsearch.snapshots.access_mode = "ReadOnlyMany".into();
+        let p = problems(&v);
+        assert!(
+            p.iter()
+                .any(|x| x.contains("must be ReadWriteOnce or ReadWriteMany")),
+            "{p:?}"
+        );
+        v.elasticsearch.snapshots.access_mode = "ReadWriteMany".into();
+        v.elasticsearch.enabled = false;
+        v.elasticsearch.external.url = "http://es:9200".into();
+        v.elasticsearch.external.password = "x".into();
+        let p = problems(&v);
+        assert!(
+            p.iter()
+                .any(|x| x.starts_with("elasticsearch.snapshots.enabled: needs the bundled")),
+            "{p:?}"
+        );
     }
 
     #[test]

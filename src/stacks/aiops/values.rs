@@ -261,8 +261,23 @@ pub struct Elasticsearch {
     /// and peers are not verified (traffic encrypted, not authenticated).
     pub transport_tls_secret: String,
     pub persistence: Persistence,
+    pub snapshots: ElasticsearchSnapshots,
     pub resources: Resources,
     pub external: ElasticsearchExternal,
+}
+
+/// A shared-filesystem snapshot repository: one volume every node mounts at the
+/// same path (`path.repo`), which `stackctl backup create --component
+/// elasticsearch` snapshots into and copies from.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ElasticsearchSnapshots {
+    pub enabled: bool,
+    /// `ReadWriteOnce` for a single node; a cluster needs `ReadWriteMany` (and a
+    /// class that offers it): every node writes its shards' files there.
+    pub access_mode: String,
+    /// The repository's volume; a snapshot needs room for every index.
+    pub persistence: Persistence,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]

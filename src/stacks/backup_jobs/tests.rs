@@ -498,11 +498,12 @@ fn offline(component: &str) -> BackupSpec {
         script: "restore".into(),
         ..Step::default()
     });
-    s.offline = Some(crate::model::OfflineCopy {
-        stateful_set: format!("cv-{component}"),
+    s.own_volume = Some(crate::model::VolumeCopy {
+        stopped: Some(format!("cv-{component}")),
         claim: format!("data-cv-{component}-0"),
         mount: "/var/lib/x".into(),
         gid: 472,
+        beside: std::collections::BTreeMap::new(),
     });
     s
 }
@@ -611,4 +612,45 @@ fn an_offline_copy_mounts_the_components_volume_read_only_to_back_up_and_writabl
             .get("supplementalGroups")
             .is_none()
     );
+}
+
+#[test]
+fn a_volume_a_running_pod_holds_puts_the_step_on_that_pods_node() {
+    let mut es = offline("elasticsearch");
+    let o = es.own_volume.as_mut().unwrap();
+    o.stopped = None;
+    o.beside = std::collections::BTreeMap::from([(
+        "app.kubernetes.io/name".into(),
+        "elasticsearch".into(),
+    )]);
+    let deadline = Duration::from_secs(60);
+    let job = value(
+        &backup_job(
+            &release(),
+            ("20261201-120000", &on_volume("cv")),
+            &[&es],
+            deadline,
+        )
+        .unwrap(),
+    );
+    let terms = &job["spec"]["template"]["spec"]["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"];
+    assert_eq!(
+        terms,
+        &json!([{
+            "labelSelector": {"matchLabels": {"app.kubernetes.io/name": "elasticsearch"}},
+            "topologyKey": "kubernetes.io/hostname",
+        }])
+    );
+    // A stopped component holds nothing: no affinity.
+    let g = offline("grafana");
+    let job = value(
+        &backup_job(
+            &release(),
+            ("20261201-120000", &on_volume("cv")),
+            &[&g],
+            deadline,
+        )
+        .unwrap(),
+    );
+    assert!(job["spec"]["template"]["spec"].get("affinity").is_none());
 }

@@ -214,6 +214,13 @@ pub fn notes<V: StackValues>(
             on_request.join(", ")
         ));
     }
+    let opt_in = names(&|b| !b.default);
+    if !opt_in.is_empty() {
+        out.push(format!(
+            "  bulk stores, on request with `stackctl backup create --component NAME`: {}",
+            opt_in.join(", ")
+        ));
+    }
     out.push(
         "  `stackctl backup list` shows them; `stackctl backup restore NAME` restores one".into(),
     );

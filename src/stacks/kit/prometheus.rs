@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ctx::{Ctx, DATA_VOLUME, StackValues};
 use super::values::{NoExtras, Persistence};
-use crate::model::{BackupSpec, OfflineCopy, Phase, ProbeSpec, Rendered, Step};
+use crate::model::{BackupSpec, Phase, ProbeSpec, Rendered, Step, VolumeCopy};
 use crate::stacks::backup_scripts;
 use crate::stacks::component::Builder;
 use crate::stacks::probe_scripts;
@@ -148,11 +148,12 @@ pub fn backup<V: StackValues, C, X>(ctx: &Ctx<'_, V, C>, v: &Prometheus<X>) -> O
         experimental: Some(
             "its scripts ran against Debian's Prometheus 2.42 and GNU tar, not the image's v3.4.1 and BusyBox",
         ),
-        offline: Some(OfflineCopy {
+        own_volume: Some(VolumeCopy {
             claim: format!("{DATA_VOLUME}-{stateful_set}-0"),
-            stateful_set,
+            stopped: Some(stateful_set),
             mount: DATA_DIR.into(),
             gid: UID,
+            beside: std::collections::BTreeMap::new(),
         }),
         ..ctx.backup_base(COMPONENT, &v.image)
     })
