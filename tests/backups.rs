@@ -6,6 +6,7 @@
 //! `tests/backup_scripts.rs`).
 
 mod common;
+mod local;
 
 use common::cli::{Env, stderr};
 
@@ -1301,7 +1302,7 @@ async fn grafana_is_stopped_for_the_copy_of_its_volume_and_restored_into_it() {
     assert!(parts.contains(&"grafana"), "{parts:?}");
     let name = b["name"].as_str().unwrap().to_string();
 
-    // A schedule takes the others and says Grafana is on request only.
+    // A schedule takes Grafana too, which its step stops itself.
     let out = env
         .ok(&[
             "upgrade",
@@ -1313,7 +1314,8 @@ async fn grafana_is_stopped_for_the_copy_of_its_volume_and_restored_into_it() {
         ])
         .await;
     assert!(
-        stdout(&out).contains("grafana only on request"),
+        stdout(&out)
+            .contains("grafana stopped for the copy of its volume at each scheduled backup"),
         "{}",
         stdout(&out)
     );
@@ -1326,7 +1328,8 @@ async fn grafana_is_stopped_for_the_copy_of_its_volume_and_restored_into_it() {
             .map(|c| c["name"].as_str().unwrap())
             .collect();
     assert!(steps.contains(&"backup-postgresql"), "{steps:?}");
-    assert!(!steps.contains(&"backup-grafana"), "{steps:?}");
+    assert_eq!(steps.last(), Some(&"backup-grafana"), "{steps:?}");
+    scheduled_grafana_step_stops_it_through_the_api(&env).await;
 
     // The restore: a safety backup (Grafana stopped for it too), the apps
     // stopped, the claim written.
@@ -1516,6 +1519,119 @@ async fn grafana_is_stopped_for_the_copy_of_its_volume_and_restored_into_it() {
     let es = sets.get("ops-elasticsearch").await.unwrap();
     assert_eq!(es.status.unwrap().ready_replicas, Some(1));
     common::drop_namespace(&env.client, &env.ns).await;
+}
+
+/// The scheduled Grafana step's script (`stopped_through_api`), run here
+/// against the test cluster's API server with a token of the release's backup
+/// ServiceAccount: the real RBAC and the real StatefulSet controller. It scales
+/// Grafana to zero, copies once the pod is gone (the copy itself asks the API),
+/// and scales it back, also when the copy fails; the account may scale nothing
+/// else. What this cannot prove: the kubelet's `KUBERNETES_SERVICE_*` variables
+/// and curl in Grafana's image (set here by hand, and Debian's curl).
+async fn scheduled_grafana_step_stops_it_through_the_api(env: &Env) {
+    use base64::Engine as _;
+    use k8s_openapi::api::apps::v1::StatefulSet;
+    use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    let accounts = Api::<ServiceAccount>::namespaced(env.client.clone(), &env.ns);
+    let request = TokenRequest {
+        spec: TokenRequestSpec {
+            audiences: Vec::new(),
+            expiration_seconds: Some(600),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let token: TokenRequest = accounts
+        .create_subresource("token", "ops-backup", &PostParams::default(), &request)
+        .await
+        .expect("the backup ServiceAccount exists once a schedule stops Grafana");
+    let dir = tempfile::tempdir().unwrap();
+    let api = dir.path().join("api");
+    std::fs::create_dir(&api).unwrap();
+    std::fs::write(api.join("token"), token.status.unwrap().token).unwrap();
+    let config = kube::config::Kubeconfig::read_from(&env.kubeconfig).unwrap();
+    let cluster = config.clusters[0].cluster.clone().unwrap();
+    let ca = cluster.certificate_authority_data.unwrap();
+    let ca = base64::engine::general_purpose::STANDARD
+        .decode(ca)
+        .unwrap();
+    std::fs::write(api.join("ca.crt"), ca).unwrap();
+    let server = cluster.server.unwrap();
+    let (host, port) = server
+        .trim_start_matches("https://")
+        .rsplit_once(':')
+        .unwrap();
+    let data = dir.path().join("grafana");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::write(
+        data.join("grafana.db"),
+        b"SQLite format 3\0rest of the file",
+    )
+    .unwrap();
+    let out = dir.path().join("backups/grafana.tar.gz");
+    let api_dir = api.display().to_string();
+    // The copy checks that Grafana's pod is gone when it runs.
+    let gone = format!(
+        "code=$(curl -sS -o /dev/null -w '%{{http_code}}' -H \"Authorization: Bearer $(cat {api_dir}/token)\" --cacert {api_dir}/ca.crt \"https://{host}:{port}/api/v1/namespaces/{}/pods/ops-grafana-0\"); [ \"$code\" = 404 ] || {{ echo \"pod ops-grafana-0: $code\" >&2; exit 1; }}\n",
+        env.ns
+    );
+    let copy = format!("{gone}{}", stackctl::stacks::backup_scripts::sqlite_dump());
+    let (data_dir, out_file) = (data.display().to_string(), out.display().to_string());
+    let run = |statefulset: &str, copy: &str| {
+        local::run(
+            &stackctl::stacks::backup_scripts::stopped_through_api(),
+            &[
+                ("KUBERNETES_SERVICE_HOST", host),
+                ("KUBERNETES_SERVICE_PORT", port),
+                ("API_DIR", &api_dir),
+                ("NAMESPACE", &env.ns),
+                ("STATEFULSET", statefulset),
+                ("POD", &format!("{statefulset}-0")),
+                ("REPLICAS", "1"),
+                ("WAIT_SECONDS", "60"),
+                ("WHAT", "grafana"),
+                ("COPY", copy),
+                ("DATA", &data_dir),
+                ("DB", "grafana.db"),
+                ("OUT", &out_file),
+            ],
+        )
+    };
+    let sets = Api::<StatefulSet>::namespaced(env.client.clone(), &env.ns);
+    let ready = || async {
+        for _ in 0..120 {
+            let g = sets.get("ops-grafana").await.unwrap();
+            if g.status.and_then(|s| s.ready_replicas) == Some(1) {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+        false
+    };
+    let copied = run("ops-grafana", &copy);
+    let said = local::stdout(&copied);
+    assert!(copied.status.success(), "{said}{}", local::stderr(&copied));
+    assert!(said.contains("stopping grafana"), "{said}");
+    assert!(said.contains("\"file\":\"grafana.tar.gz\""), "{said}");
+    assert!(said.contains("grafana started again (1)"), "{said}");
+    assert!(out.exists());
+    assert!(ready().await, "Grafana is back and ready");
+    // A copy that fails: Grafana back all the same, the step failed.
+    let failed = run("ops-grafana", "echo copy broke >&2; exit 3");
+    assert_eq!(failed.status.code(), Some(3));
+    assert!(local::stdout(&failed).contains("grafana started again"));
+    assert!(ready().await, "Grafana is back after a failed copy");
+    // The account scales Grafana alone.
+    let refused = run("ops-prometheus", &copy);
+    assert!(!refused.status.success());
+    assert!(
+        local::stderr(&refused).contains("HTTP 403"),
+        "{}",
+        local::stderr(&refused)
+    );
+    let prometheus = sets.get("ops-prometheus").await.unwrap();
+    assert_eq!(prometheus.spec.unwrap().replicas, Some(1), "untouched");
 }
 
 /// `backup upload`: a backup downloaded from a release (its files and

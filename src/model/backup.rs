@@ -127,17 +127,27 @@ pub struct VolumeCopy {
     /// joins it to read them on a read-only mount, which the kubelet never
     /// re-groups.
     pub gid: i64,
-    /// The labels of the running pods that mount the volume too, when it is
-    /// `ReadWriteOnce`: the step's pod goes to one of their nodes (such a volume
-    /// is attached to one node at a time). Empty: nothing else mounts it.
+    /// The labels of the component's pods when they mount the volume while
+    /// the step's pod is scheduled (a running component on a `ReadWriteOnce`
+    /// volume, or one a scheduled backup stops only once its pod runs): that
+    /// pod goes to one of their nodes (such a volume is attached to one node at
+    /// a time). Empty: none do.
     pub beside: BTreeMap<String, String>,
+    /// A scheduled backup takes it too, stopping [`Self::stopped`] itself
+    /// through the API (a ServiceAccount allowed to scale that StatefulSet and
+    /// read its pod, nothing else) and starting it again with `replicas`.
+    pub on_schedule: Option<i32>,
 }
 
 impl BackupSpec {
     /// Whether a scheduled backup can take it: not when the component must be
     /// stopped for it.
     pub fn schedulable(&self) -> bool {
-        self.default && self.stopped().is_none()
+        self.default
+            && self
+                .own_volume
+                .as_ref()
+                .is_none_or(|o| o.stopped.is_none() || o.on_schedule.is_some())
     }
 
     /// The StatefulSet stopped while it is copied.

@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 
 use crate::model::{
     BACKUP_OF_LABEL, BackupSettings, BackupSpec, MANAGED_BY, Release, S3_SECRET_KEYS, S3Target,
-    probe_labels,
+    VolumeCopy, probe_labels,
 };
 use crate::stacks::backup_scripts;
 
@@ -269,14 +269,40 @@ fn job(
     // A component copied from its own volume: its claim, read-only unless
     // restored into; only in the pods that copy it (a claim is attached even
     // when no container mounts it, and the component holds it otherwise).
-    let copies = matches!(kind, Kind::Backup | Kind::Restore);
-    for s in specs.iter().filter(|_| copies) {
-        if let Some(o) = &s.own_volume {
+    let copied: Vec<&VolumeCopy> = specs
+        .iter()
+        .filter_map(|s| s.own_volume.as_ref())
+        .filter(|o| match kind {
+            Kind::Backup | Kind::Restore => true,
+            Kind::Scheduled => o.on_schedule.is_some(),
+            _ => false,
+        })
+        .collect();
+    for (s, o) in specs
+        .iter()
+        .zip(specs.iter().map(|s| s.own_volume.as_ref()))
+    {
+        if let Some(o) = o.filter(|o| copied.contains(o)) {
             volumes.push(json!({
                 "name": data_volume(&s.component),
                 "persistentVolumeClaim": {"claimName": o.claim, "readOnly": !restoring},
             }));
         }
+    }
+    // A scheduled step that stops its component itself: the API token of
+    // `<release>-backup`, in that step's container only.
+    let stops = kind == Kind::Scheduled && copied.iter().any(|o| o.stopped.is_some());
+    if stops {
+        volumes.push(json!({
+            "name": API_VOLUME,
+            "projected": {
+                "sources": [
+                    {"serviceAccountToken": {"path": "token", "expirationSeconds": 3600}},
+                    {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+                ],
+                "defaultMode": 0o440,
+            },
+        }));
     }
     // Only the credentials the Job's own step reads: a backup never mounts the
     // restore's superuser password.
@@ -305,10 +331,9 @@ fn job(
         .into_iter()
         .map(|n| json!({"name": n}))
         .collect();
-    let groups: Vec<i64> = specs
+    let groups: Vec<i64> = copied
         .iter()
-        .filter(|_| copies)
-        .filter_map(|s| s.own_volume.as_ref().map(|o| o.gid))
+        .map(|o| o.gid)
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
@@ -326,11 +351,11 @@ fn job(
     if !groups.is_empty() {
         pod_security["supplementalGroups"] = json!(groups);
     }
-    // Beside the running pods that hold a ReadWriteOnce volume it mounts.
-    let beside: Vec<Value> = specs
+    // Beside the running pods that hold a ReadWriteOnce volume it mounts: a
+    // component stopped before the pod is made holds nothing.
+    let beside: Vec<Value> = copied
         .iter()
-        .filter(|_| copies)
-        .filter_map(|s| s.own_volume.as_ref())
+        .filter(|o| kind == Kind::Scheduled || o.stopped.is_none())
         .filter(|o| !o.beside.is_empty())
         .map(|o| {
             json!({
@@ -367,8 +392,25 @@ fn job(
         body["spec"]["template"]["spec"]["affinity"] =
             json!({"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": beside}});
     }
+    if stops {
+        body["spec"]["template"]["spec"]["serviceAccountName"] = json!(scaler_name(&release.name));
+    }
     body
 }
+
+/// The ServiceAccount of scheduled backups that stop a component: allowed to
+/// scale those StatefulSets and read their pods, nothing else.
+pub fn scaler_name(release: &str) -> String {
+    format!("{release}-backup")
+}
+
+/// The pod volume of [`scaler_name`]'s token and the API server's CA.
+const API_VOLUME: &str = "api-token";
+/// Where the step that stops its component finds them.
+const API_DIR: &str = "/var/run/secrets/stackctl/api";
+/// How long a scheduled step waits for the stopped component's pod to go (its
+/// grace period and some).
+const STOP_WAIT_SECONDS: u32 = 120;
 
 /// The container of `component`'s step in a backup (`kind` "backup") or restore
 /// ("restore") pod. Every container of these pods is named `backup-…` or
@@ -597,23 +639,43 @@ pub fn scheduled_job_template(
         ],
     );
     let mut init = vec![name];
-    init.extend(specs.iter().map(|s| {
+    // Those that stop their component last: it is down for its copy alone.
+    let (stopping, online): (Vec<&BackupSpec>, Vec<&BackupSpec>) =
+        specs.iter().copied().partition(|s| s.stopped().is_some());
+    init.extend(online.iter().chain(&stopping).map(|s| {
+        let copy = backup_scripts::scheduled(&s.dump.script);
+        let mut extra = vec![
+            ("ROOT", MOUNT.to_string()),
+            ("NAME_FILE", NAME_FILE.into()),
+            ("FILE", s.file.clone()),
+            ("RESULT_FILE", TERMINATION_LOG.into()),
+        ];
+        let script = match (s.stopped(), s.own_volume.as_ref()) {
+            (Some(stateful_set), Some(o)) => {
+                extra.extend([
+                    ("COPY", copy),
+                    ("WHAT", s.component.clone()),
+                    ("NAMESPACE", release.namespace.clone()),
+                    ("STATEFULSET", stateful_set.to_string()),
+                    ("POD", format!("{stateful_set}-0")),
+                    ("REPLICAS", o.on_schedule.unwrap_or(1).to_string()),
+                    ("WAIT_SECONDS", STOP_WAIT_SECONDS.to_string()),
+                    ("API_DIR", API_DIR.into()),
+                ]);
+                backup_scripts::stopped_through_api()
+            }
+            _ => copy,
+        };
         let step = crate::model::Step {
-            script: backup_scripts::scheduled(&s.dump.script),
+            script,
             ..s.dump.clone()
         };
-        container(
-            &step_name("backup", &s.component),
-            s,
-            &step,
-            0,
-            &[
-                ("ROOT", MOUNT.into()),
-                ("NAME_FILE", NAME_FILE.into()),
-                ("FILE", s.file.clone()),
-                ("RESULT_FILE", TERMINATION_LOG.into()),
-            ],
-        )
+        let c = container(&step_name("backup", &s.component), s, &step, 0, &extra);
+        let mut c = with_data(c, s, false);
+        if let (Some(_), Some(mounts)) = (s.stopped(), c["volumeMounts"].as_array_mut()) {
+            mounts.push(json!({"name": API_VOLUME, "mountPath": API_DIR, "readOnly": true}));
+        }
+        c
     }));
     let keep_step = match place {
         Place::Volume { .. } => {

@@ -657,6 +657,65 @@ echo "restored $WHAT from $(basename "$IN")"
     )
 }
 
+/// A scheduled backup's step for a component that must be stopped for its copy
+/// (Grafana): run by the CronJob, with no stackctl to stop it, so it scales the
+/// StatefulSet to zero through the API itself, waits until its pod is gone,
+/// runs the copy (`$COPY`, in a child shell so that nothing it does replaces
+/// the trap), and scales it back to `$REPLICAS` however the copy ended (the
+/// `EXIT` trap; SIGTERM and SIGINT, a deadline or a deletion, exit through it).
+/// The token is the projected one of the release's backup ServiceAccount
+/// (`$API_DIR/token`, `$API_DIR/ca.crt`), sent from a curl config file only
+/// this script reads. The API server is the pod's `KUBERNETES_SERVICE_HOST`
+/// and `_PORT`, which the kubelet sets in every container. `curl` is in
+/// Grafana's image (grafana/grafana `Dockerfile`, stored revision 78515af:
+/// `apk add --no-cache ca-certificates bash curl tzdata musl-utils`). Env:
+/// `COPY`, `WHAT`, `NAMESPACE`, `STATEFULSET`, `POD`, `REPLICAS`,
+/// `WAIT_SECONDS`, `API_DIR`, and the copy's.
+pub fn stopped_through_api() -> String {
+    r#"set -eu
+umask 077
+config="${TMPDIR:-/tmp}/backup-api.cfg"
+answer="${TMPDIR:-/tmp}/backup-api.out"
+printf 'header = "Authorization: Bearer %s"\n' "$(cat "$API_DIR/token")" > "$config"
+server="https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT"
+kube() {
+  method=$1 path=$2
+  shift 2
+  curl -sS -o "$answer" -w '%{http_code}' -K "$config" --cacert "$API_DIR/ca.crt" -X "$method" "$server$path" "$@"
+}
+scale() {
+  code=$(kube PATCH "/apis/apps/v1/namespaces/$NAMESPACE/statefulsets/$STATEFULSET/scale" -H 'Content-Type: application/merge-patch+json' -d "{\"spec\":{\"replicas\":$1}}")
+  if [ "$code" != 200 ]; then
+    echo "scaling StatefulSet $STATEFULSET to $1: HTTP $code: $(cat "$answer")" >&2
+    return 1
+  fi
+}
+echo "stopping $WHAT for the copy of its volume: scaling StatefulSet $STATEFULSET to zero"
+stopped=$(date +%s)
+scale 0
+trap 'scale "$REPLICAS" && echo "$WHAT started again ($REPLICAS)"' EXIT
+trap 'exit 143' TERM INT
+waited=0
+while :; do
+  code=$(kube GET "/api/v1/namespaces/$NAMESPACE/pods/$POD")
+  if [ "$code" = 404 ]; then break; fi
+  if [ "$code" != 200 ]; then
+    echo "reading pod $POD: HTTP $code: $(cat "$answer")" >&2
+    exit 1
+  fi
+  if [ "$waited" -ge "$WAIT_SECONDS" ]; then
+    echo "pod $POD of $WHAT is still there after ${WAIT_SECONDS}s: not copying a volume it may still write" >&2
+    exit 1
+  fi
+  sleep 1
+  waited=$((waited + 1))
+done
+sh -c "$COPY"
+echo "$WHAT was stopped for $(($(date +%s) - stopped))s"
+"#
+    .to_string()
+}
+
 /// A scheduled backup's first step: its name, from the clock when it runs (a
 /// CronJob's Job cannot be given one), as a directory marked `.scheduled` (which
 /// retention may delete; a backup taken on demand is never), written to

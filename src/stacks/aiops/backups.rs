@@ -113,6 +113,7 @@ fn elasticsearch_backup(ctx: &Ctx<'_>) -> Option<BackupSpec> {
             mount: elasticsearch::SNAPSHOTS_DIR.into(),
             gid: elasticsearch::GID,
             beside,
+            on_schedule: None,
         }),
         ..ctx.backup_base(elasticsearch::COMPONENT, &v.image)
     })
@@ -150,7 +151,8 @@ fn grafana_backup(ctx: &Ctx<'_>) -> BackupSpec {
             stopped: Some(stateful_set),
             mount: grafana::DATA_DIR.into(),
             gid: grafana::UID,
-            beside: std::collections::BTreeMap::new(),
+            beside: crate::stacks::component::selector_labels(ctx.release, grafana::COMPONENT),
+            on_schedule: v.grafana.scheduled_backup.then_some(1),
         }),
         ..ctx.backup_base(grafana::COMPONENT, &v.grafana.image)
     }
@@ -232,13 +234,18 @@ mod tests {
     }
 
     #[test]
-    fn grafanas_database_is_copied_from_its_volume_with_grafana_stopped_and_never_on_schedule() {
+    fn grafanas_database_is_copied_from_its_volume_with_grafana_stopped() {
         let release = release();
         let mut v = values();
+        v.grafana.scheduled_backup = false;
+        let b = backups(&Ctx::for_jobs(&release, &v));
+        let g = b.iter().find(|b| b.component == "grafana").unwrap();
+        assert!(!g.schedulable(), "grafana.scheduledBackup=false");
+        v.grafana.scheduled_backup = true;
         let b = backups(&Ctx::for_jobs(&release, &v));
         let g = b.iter().find(|b| b.component == "grafana").unwrap();
         assert!(g.default, "a metadata store: in every backup by default");
-        assert!(!g.schedulable(), "a CronJob cannot stop Grafana");
+        assert!(g.schedulable(), "a schedule stops it itself");
         assert!(g.experimental.is_some());
         let o = g.own_volume.as_ref().unwrap();
         // The objects Grafana's render makes: its StatefulSet and pod 0's claim.
@@ -371,6 +378,17 @@ mod tests {
         v.backup.schedule = "@daily".into();
         let scheduled = text(&v);
         assert!(
+            scheduled.contains("Backups of postgresql, redis, grafana: scheduled \"@daily\""),
+            "{scheduled}"
+        );
+        assert!(
+            scheduled
+                .contains("grafana stopped for the copy of its volume at each scheduled backup"),
+            "{scheduled}"
+        );
+        v.grafana.scheduled_backup = false;
+        let scheduled = text(&v);
+        assert!(
             scheduled.contains("Backups of postgresql, redis: scheduled \"@daily\""),
             "{scheduled}"
         );
@@ -381,7 +399,7 @@ mod tests {
     }
 
     #[test]
-    fn a_schedule_backs_up_postgresql_and_redis_in_one_pod_each_in_its_image() {
+    fn a_schedule_backs_up_postgresql_redis_and_grafana_in_one_pod_each_in_its_image() {
         use crate::model::Capabilities;
         use crate::stacks::kit::testing::{component, only};
         let release = release();
@@ -399,12 +417,76 @@ mod tests {
             .iter()
             .map(|c| (c["name"].as_str().unwrap(), c["image"].as_str().unwrap()))
             .collect();
-        assert_eq!(steps.len(), 3, "{steps:?}");
+        assert_eq!(steps.len(), 4, "{steps:?}");
         assert_eq!(steps[0].0, "backup-name");
         assert_eq!(steps[1].0, "backup-postgresql");
         assert!(steps[1].1.starts_with("postgres:"), "{steps:?}");
         assert_eq!(steps[2].0, "backup-redis");
         assert!(steps[2].1.starts_with("redis:"), "{steps:?}");
+        // Grafana last (down for its own copy only), in its image (curl).
+        assert_eq!(steps[3].0, "backup-grafana");
+        assert!(steps[3].1.starts_with("grafana/grafana:"), "{steps:?}");
+        let grafana = &pod["initContainers"][3];
+        let env: BTreeMap<&str, &str> = grafana["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| Some((e["name"].as_str()?, e["value"].as_str()?)))
+            .collect();
+        assert_eq!(env["STATEFULSET"], "ops-grafana");
+        assert_eq!(env["POD"], "ops-grafana-0");
+        assert_eq!(env["REPLICAS"], "1");
+        assert!(env["COPY"].contains("SQLite format 3"), "the copy it runs");
+        // The API token in Grafana's step alone, of the backup ServiceAccount.
+        assert_eq!(pod["serviceAccountName"], "ops-backup");
+        assert_eq!(pod["automountServiceAccountToken"], false);
+        let with_token: Vec<&str> = pod["initContainers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .chain(pod["containers"].as_array().unwrap())
+            .filter(|c| {
+                c["volumeMounts"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|m| m["name"] == "api-token")
+            })
+            .map(|c| c["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(with_token, ["backup-grafana"]);
+        // Beside Grafana's pod, whose volume it mounts before stopping it.
+        let term =
+            &pod["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0];
+        assert_eq!(
+            term["labelSelector"]["matchLabels"]["app.kubernetes.io/name"],
+            "grafana"
+        );
+        // The ServiceAccount may scale Grafana and read its pod, by name, no more.
+        let role = find(component(&all, "backup"), "Role", "ops-backup");
+        assert_eq!(role.phase, crate::model::Phase::Storage);
+        assert_eq!(
+            role.body["rules"],
+            serde_json::json!([
+                {"apiGroups": ["apps"], "resources": ["statefulsets/scale"], "resourceNames": ["ops-grafana"], "verbs": ["get", "patch"]},
+                {"apiGroups": [""], "resources": ["pods"], "resourceNames": ["ops-grafana-0"], "verbs": ["get"]},
+            ])
+        );
+        find(component(&all, "backup"), "RoleBinding", "ops-backup");
+        // Without Grafana in the schedule: no token, no account, no affinity.
+        v.grafana.scheduled_backup = false;
+        let all = crate::stacks::aiops::render(&v, &release, Capabilities::for_minor(20));
+        let cron = only(component(&all, "backup"), "CronJob");
+        let pod = &cron.body["spec"]["jobTemplate"]["spec"]["template"]["spec"];
+        assert_eq!(pod["initContainers"].as_array().unwrap().len(), 3);
+        assert!(pod.get("serviceAccountName").is_none());
+        assert!(pod.get("affinity").is_none());
+        assert!(
+            component(&all, "backup")
+                .manifests
+                .iter()
+                .all(|m| m.kind != "Role")
+        );
         // Each step mounts only its own dump credential, never the superuser's.
         let secrets: Vec<&str> = pod["volumes"]
             .as_array()

@@ -239,6 +239,9 @@ pub struct Grafana {
     #[schemars(extend("x-stackctl-secret" = "generate"))]
     pub admin_password: String,
     pub persistence: Persistence,
+    /// Scheduled backups (`backup.schedule`) stop Grafana for the copy of its
+    /// database, seconds each time; false: its database only on request.
+    pub scheduled_backup: bool,
     pub resources: Resources,
 }
 

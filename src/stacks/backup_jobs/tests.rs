@@ -504,6 +504,7 @@ fn offline(component: &str) -> BackupSpec {
         mount: "/var/lib/x".into(),
         gid: 472,
         beside: std::collections::BTreeMap::new(),
+        on_schedule: None,
     });
     s
 }
@@ -641,8 +642,11 @@ fn a_volume_a_running_pod_holds_puts_the_step_on_that_pods_node() {
             "topologyKey": "kubernetes.io/hostname",
         }])
     );
-    // A stopped component holds nothing: no affinity.
-    let g = offline("grafana");
+    // A component stopped before the pod is made holds nothing: no affinity
+    // (its pods' labels are for a schedule, which stops it once there).
+    let mut g = offline("grafana");
+    g.own_volume.as_mut().unwrap().beside =
+        std::collections::BTreeMap::from([("app.kubernetes.io/name".into(), "grafana".into())]);
     let job = value(
         &backup_job(
             &release(),

@@ -344,7 +344,23 @@ pub static GRAFANA: ImageContract = ImageContract {
     real_run: RealRun::None {
         why: "not packaged by Debian",
     },
-    exceptions: &[],
+    // A scheduled backup copies Grafana's database in its image (sh, curl, tar,
+    // gzip), not running Grafana.
+    exceptions: &[
+        BACKUP_PATHS,
+        Exception {
+            container: "backup-*",
+            rule: Rule::Uid,
+            why: "the step runs a shell, curl and tar as the backup user, 999, not Grafana: the backup volume's files stay that user's; it reads Grafana's files on a read-only mount through Grafana's group, 472, joined by supplementalGroups",
+            known_defect: false,
+        },
+        Exception {
+            container: "backup-*",
+            rule: Rule::Gid,
+            why: "the backup pod's one group, 999 (see the shared backup exception), with Grafana's 472 as a supplemental group",
+            known_defect: false,
+        },
+    ],
 };
 
 /// elastic/dockerfiles at "Contexts for 8.19.2": the build contexts of the 8.19.2

@@ -188,6 +188,7 @@ pub fn notes<V: StackValues>(
     };
     // Those a schedule cannot take, said so rather than silently missing.
     let on_request = names(&|b| scheduled && b.default && !b.schedulable());
+    let stopping = names(&|b| scheduled && b.schedulable() && b.stopped().is_some());
     if what.is_empty() && on_request.is_empty() {
         return Vec::new();
     }
@@ -210,8 +211,14 @@ pub fn notes<V: StackValues>(
     }
     if !on_request.is_empty() {
         out.push(format!(
-            "  {} only on request (`stackctl backup create`): stopped for the copy, which a schedule cannot do",
+            "  {} only on request (`stackctl backup create`): stopped for the copy, which this schedule does not do",
             on_request.join(", ")
+        ));
+    }
+    if !stopping.is_empty() {
+        out.push(format!(
+            "  {} stopped for the copy of its volume at each scheduled backup (seconds)",
+            stopping.join(", ")
         ));
     }
     let opt_in = names(&|b| !b.default);
@@ -276,8 +283,44 @@ pub fn schedule<V: StackValues, C>(ctx: &Ctx<'_, V, C>, specs: &[BackupSpec]) ->
         },
     });
     b.push_value(api_version, "CronJob", body);
+    push_scaler(&mut b, ctx.release, &chosen);
     // In the apps phase, after every data service it backs up is ready.
     Some(b.finish(Vec::new()))
+}
+
+/// The ServiceAccount a scheduled backup's step stops its component with (see
+/// `backup_scripts::stopped_through_api`), when one does: allowed to read and
+/// change the scale of those StatefulSets and to read their pod 0, by name;
+/// nothing else. In the storage phase, as every RBAC object.
+fn push_scaler(b: &mut Builder<'_>, release: &crate::model::Release, chosen: &[&BackupSpec]) {
+    let stopped: Vec<&str> = chosen.iter().filter_map(|s| s.stopped()).collect();
+    if stopped.is_empty() {
+        return;
+    }
+    let by_name = |mut rule: k8s_openapi::api::rbac::v1::PolicyRule, names: Vec<String>| {
+        rule.resource_names = Some(names);
+        rule
+    };
+    let pods = stopped.iter().map(|s| format!("{s}-0")).collect();
+    let sets = stopped.iter().map(|s| (*s).to_string()).collect();
+    crate::stacks::workload::push_namespaced_rbac(
+        b,
+        &backup_jobs::scaler_name(&release.name),
+        vec![
+            by_name(
+                crate::stacks::workload::rule(
+                    &["apps"],
+                    &["statefulsets/scale"],
+                    &["get", "patch"],
+                ),
+                sets,
+            ),
+            by_name(
+                crate::stacks::workload::rule(&[""], &["pods"], &["get"]),
+                pods,
+            ),
+        ],
+    );
 }
 
 #[cfg(test)]

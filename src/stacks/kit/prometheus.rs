@@ -154,6 +154,7 @@ pub fn backup<V: StackValues, C, X>(ctx: &Ctx<'_, V, C>, v: &Prometheus<X>) -> O
             mount: DATA_DIR.into(),
             gid: UID,
             beside: std::collections::BTreeMap::new(),
+            on_schedule: None,
         }),
         ..ctx.backup_base(COMPONENT, &v.image)
     })
