@@ -109,3 +109,27 @@ async fn every_profile_is_accepted_by_the_api_server() {
         failures.join("\n")
     );
 }
+
+/// A namespaced object that names no namespace is refused before it is written,
+/// never sent to the kubeconfig's default namespace (where a rendering bug
+/// once put a release's claim).
+#[tokio::test]
+async fn a_namespaced_object_without_a_namespace_is_never_written() {
+    let client = common::cluster().await;
+    let resolver = Resolver::new(client.clone());
+    let (_, caps) = stackctl::cluster::capabilities(&client).await.unwrap();
+    let plan = plan_for("minimal", None, "anywhere", caps);
+    let mut secret = plan
+        .manifests()
+        .find(|m| m.kind == "Secret")
+        .cloned()
+        .unwrap();
+    secret.namespace = None;
+    secret.body["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("namespace");
+    let errors = apply_all(&resolver, &[secret], true).await.unwrap_err();
+    let message = format!("{:#}", errors[0].1);
+    assert!(message.contains("names no namespace"), "{message}");
+}

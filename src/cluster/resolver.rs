@@ -56,7 +56,11 @@ impl Resolver {
         let (ar, caps) = self.resolve(&m.api_version, &m.kind).await?;
         Ok(match (caps.scope, &m.namespace) {
             (Scope::Namespaced, Some(ns)) => Api::namespaced_with(self.client.clone(), ns, &ar),
-            (Scope::Namespaced, None) => Api::default_namespaced_with(self.client.clone(), &ar),
+            // The kubeconfig's default namespace is never what a release meant.
+            (Scope::Namespaced, None) => anyhow::bail!(
+                "{} is namespaced but names no namespace (a rendering bug): not written to the kubeconfig's default namespace",
+                m.id()
+            ),
             (Scope::Cluster, _) => Api::all_with(self.client.clone(), &ar),
         })
     }
