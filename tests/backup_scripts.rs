@@ -1670,6 +1670,8 @@ fn elasticsearch_snapshot_scripts_copy_the_repository_and_restore_indices_and_fe
     let _es = es_standin(dir.path(), port, &repo, &password);
     let none = Value::Null;
     put_index(port, "logs-2026.12.01", &["a", "b", "c"], &none);
+    // Dot-prefixed, not a feature's: `*` alone would match it in a restore.
+    put_index(port, ".logs-deprecation", &["old"], &none);
     let stream = serde_json::json!({"stream": "logs-app"});
     put_index(port, ".ds-logs-app-000001", &["x", "y"], &stream);
     put_index(
@@ -1734,6 +1736,7 @@ fn elasticsearch_snapshot_scripts_copy_the_repository_and_restore_indices_and_fe
     put_index(port, "logs-2026.12.01", &["a", "b", "c", "d"], &none);
     put_index(port, ".ds-logs-app-000001", &["x", "y", "z"], &stream);
     put_index(port, "logs-2026.12.02", &["new"], &none);
+    put_index(port, ".logs-deprecation", &["old", "newer"], &none);
     put_index(
         port,
         ".kibana_1",
@@ -1784,6 +1787,11 @@ fn elasticsearch_snapshot_scripts_copy_the_repository_and_restore_indices_and_fe
         indices["logs-2026.12.02"]["docs"],
         serde_json::json!(["new"]),
         "made since: kept"
+    );
+    assert_eq!(
+        indices[".logs-deprecation"]["docs"],
+        serde_json::json!(["old", "newer"]),
+        "dot-prefixed: neither deleted nor restored"
     );
     assert_eq!(
         indices[".kibana_1"]["docs"],

@@ -1622,6 +1622,37 @@ async fn scheduled_grafana_step_stops_it_through_the_api(env: &Env) {
     assert_eq!(failed.status.code(), Some(3));
     assert!(local::stdout(&failed).contains("grafana started again"));
     assert!(ready().await, "Grafana is back after a failed copy");
+    // Grafana cannot be brought back (here: a replica count the server
+    // refuses): the step fails, saying so, after a few tries.
+    let stuck = local::run(
+        &stackctl::stacks::backup_scripts::stopped_through_api(),
+        &[
+            ("KUBERNETES_SERVICE_HOST", host),
+            ("KUBERNETES_SERVICE_PORT", port),
+            ("API_DIR", &api_dir),
+            ("NAMESPACE", &env.ns),
+            ("STATEFULSET", "ops-grafana"),
+            ("POD", "ops-grafana-0"),
+            ("REPLICAS", "one"),
+            ("WAIT_SECONDS", "60"),
+            ("WHAT", "grafana"),
+            ("COPY", "true"),
+        ],
+    );
+    assert_eq!(stuck.status.code(), Some(1));
+    assert!(
+        local::stderr(&stuck).contains("grafana is left stopped"),
+        "{}",
+        local::stderr(&stuck)
+    );
+    sets.patch(
+        "ops-grafana",
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(serde_json::json!({"spec": {"replicas": 1}})),
+    )
+    .await
+    .unwrap();
+    assert!(ready().await);
     // The account scales Grafana alone.
     let refused = run("ops-prometheus", &copy);
     assert!(!refused.status.success());

@@ -272,11 +272,7 @@ fn job(
     let copied: Vec<&VolumeCopy> = specs
         .iter()
         .filter_map(|s| s.own_volume.as_ref())
-        .filter(|o| match kind {
-            Kind::Backup | Kind::Restore => true,
-            Kind::Scheduled => o.on_schedule.is_some(),
-            _ => false,
-        })
+        .filter(|_| matches!(kind, Kind::Backup | Kind::Restore | Kind::Scheduled))
         .collect();
     for (s, o) in specs
         .iter()
@@ -341,11 +337,19 @@ fn job(
         .first()
         .map(|s| json!(s.node_selector))
         .unwrap_or(json!({}));
+    // A restore into the volume of a component that keeps running (an
+    // Elasticsearch repository): the kubelet gives the mounted volume the pod's
+    // fsGroup, which must then be the component's, or it could no longer write
+    // there. Its files are the component's group anyway (the restore `chgrp`s).
+    let fs_group = copied
+        .iter()
+        .find(|o| restoring && o.stopped.is_none())
+        .map_or(UID, |o| o.gid);
     let mut pod_security = json!({
         "runAsNonRoot": true,
         "runAsUser": UID,
         "runAsGroup": UID,
-        "fsGroup": UID,
+        "fsGroup": fs_group,
         "seccompProfile": {"type": "RuntimeDefault"},
     });
     if !groups.is_empty() {
@@ -364,6 +368,18 @@ fn job(
             })
         })
         .collect();
+    // A schedule only prefers it: a component with no pod when it fires
+    // (stopped by hand, pending) must not hold back every other dump; its
+    // volume is then free to attach anywhere.
+    let affinity = if kind == Kind::Scheduled {
+        let weighted: Vec<Value> = beside
+            .iter()
+            .map(|term| json!({"weight": 100, "podAffinityTerm": term}))
+            .collect();
+        json!({"podAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": weighted}})
+    } else {
+        json!({"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": beside}})
+    };
 
     let mut body = json!({
         "apiVersion": "batch/v1",
@@ -389,8 +405,7 @@ fn job(
         },
     });
     if !beside.is_empty() {
-        body["spec"]["template"]["spec"]["affinity"] =
-            json!({"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": beside}});
+        body["spec"]["template"]["spec"]["affinity"] = affinity;
     }
     if stops {
         body["spec"]["template"]["spec"]["serviceAccountName"] = json!(scaler_name(&release.name));

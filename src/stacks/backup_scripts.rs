@@ -583,7 +583,8 @@ pub fn elasticsearch_dump() -> String {
 register
 # One snapshot at a time, under one name: one an interrupted run left goes.
 drop_snapshot
-estimate=$(api GET "/_cat/indices?bytes=b&h=pri.store.size&expand_wildcards=all" | awk '{{ s += $1 }} END {{ print s + 0 }}')
+sizes=$(api GET "/_cat/indices?bytes=b&h=pri.store.size&expand_wildcards=all")
+estimate=$(printf '%s\n' "$sizes" | awk '{{ s += $1 }} END {{ print s + 0 }}')
 repository=$(df -Pk "$DATA" | awk 'NR == 2 {{ print $4 * 1024 }}')
 free=$(room "$(dirname "$OUT")")
 echo "$WHAT: about $estimate bytes of primary shards to snapshot; $repository bytes free in the repository, $free where the backup goes"
@@ -622,7 +623,8 @@ result "$OUT"
 /// Secrets hold) and without the cluster's global state (settings, templates,
 /// pipelines, lifecycle policies and the license stay as they are). Dot-prefixed
 /// names are system or hidden indices: restored with their feature or not at
-/// all. The snapshot is deleted afterwards. Env: those of the dump, `DATA_GROUP`,
+/// all (`*,-.*`: `*` alone matches the dot-prefixed ones that are no
+/// feature's, `SnapshotUtils.filterIndices`, which would then collide). The snapshot is deleted afterwards. Env: those of the dump, `DATA_GROUP`,
 /// `IN` and `EXPECTED_SHA256`.
 pub fn elasticsearch_restore() -> String {
     format!(
@@ -647,7 +649,7 @@ for index in $(names indices); do
   api DELETE "/$index?ignore_unavailable=true" > /dev/null
 done
 features=$(printf '%s' "$info" | grep -o '"feature_name":"[^"]*"' | cut -d '"' -f 4 | grep -vx security | sed 's/.*/"&"/' | paste -sd , -) || true
-response=$(api POST "/_snapshot/$REPOSITORY/$SNAPSHOT/_restore?wait_for_completion=true" -d "{{\"indices\":\"*\",\"include_global_state\":false,\"feature_states\":[${{features:-\"none\"}}]}}")
+response=$(api POST "/_snapshot/$REPOSITORY/$SNAPSHOT/_restore?wait_for_completion=true" -d "{{\"indices\":\"*,-.*\",\"include_global_state\":false,\"feature_states\":[${{features:-\"none\"}}]}}")
 case "$response" in
   *'"failed":0'*) ;;
   *) echo "the restore of $WHAT did not succeed: $response" >&2; exit 1 ;;
@@ -676,31 +678,60 @@ pub fn stopped_through_api() -> String {
 umask 077
 config="${TMPDIR:-/tmp}/backup-api.cfg"
 answer="${TMPDIR:-/tmp}/backup-api.out"
-printf 'header = "Authorization: Bearer %s"\n' "$(cat "$API_DIR/token")" > "$config"
-server="https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT"
+case "$KUBERNETES_SERVICE_HOST" in
+  *:*) server="https://[$KUBERNETES_SERVICE_HOST]:$KUBERNETES_SERVICE_PORT" ;;
+  *) server="https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT" ;;
+esac
+# The token is read at each call: the kubelet renews the projected file.
 kube() {
   method=$1 path=$2
   shift 2
+  printf 'header = "Authorization: Bearer %s"\n' "$(cat "$API_DIR/token")" > "$config"
   curl -sS -o "$answer" -w '%{http_code}' -K "$config" --cacert "$API_DIR/ca.crt" -X "$method" "$server$path" "$@"
 }
 scale() {
-  code=$(kube PATCH "/apis/apps/v1/namespaces/$NAMESPACE/statefulsets/$STATEFULSET/scale" -H 'Content-Type: application/merge-patch+json' -d "{\"spec\":{\"replicas\":$1}}")
+  code=$(kube PATCH "/apis/apps/v1/namespaces/$NAMESPACE/statefulsets/$STATEFULSET/scale" -H 'Content-Type: application/merge-patch+json' -d "{\"spec\":{\"replicas\":$1}}") || code=000
   if [ "$code" != 200 ]; then
-    echo "scaling StatefulSet $STATEFULSET to $1: HTTP $code: $(cat "$answer")" >&2
+    echo "scaling StatefulSet $STATEFULSET to $1: HTTP $code: $(cat "$answer" 2> /dev/null)" >&2
     return 1
   fi
 }
+# Back to $REPLICAS however the step ends, a few tries; a step that could not
+# bring it back fails, saying so.
+touched=0
+start_again() {
+  rc=$1
+  if [ "$touched" = 1 ]; then
+    tries=1
+    until scale "$REPLICAS"; do
+      if [ "$tries" -ge 5 ]; then
+        echo "$WHAT is left stopped: scale StatefulSet $STATEFULSET back to $REPLICAS (\`stackctl upgrade\` does)" >&2
+        if [ "$rc" = 0 ]; then rc=1; fi
+        exit "$rc"
+      fi
+      tries=$((tries + 1))
+      sleep 2
+    done
+    echo "$WHAT started again ($REPLICAS)"
+  fi
+  exit "$rc"
+}
+trap 'start_again $?' EXIT
+trap 'exit 143' TERM INT
 echo "stopping $WHAT for the copy of its volume: scaling StatefulSet $STATEFULSET to zero"
 stopped=$(date +%s)
-scale 0
-trap 'scale "$REPLICAS" && echo "$WHAT started again ($REPLICAS)"' EXIT
-trap 'exit 143' TERM INT
+touched=1
+if ! scale 0; then
+  # Refused (4xx): nothing changed.
+  case "$code" in 4??) touched=0 ;; esac
+  exit 1
+fi
 waited=0
 while :; do
-  code=$(kube GET "/api/v1/namespaces/$NAMESPACE/pods/$POD")
+  code=$(kube GET "/api/v1/namespaces/$NAMESPACE/pods/$POD") || code=000
   if [ "$code" = 404 ]; then break; fi
   if [ "$code" != 200 ]; then
-    echo "reading pod $POD: HTTP $code: $(cat "$answer")" >&2
+    echo "reading pod $POD: HTTP $code: $(cat "$answer" 2> /dev/null)" >&2
     exit 1
   fi
   if [ "$waited" -ge "$WAIT_SECONDS" ]; then

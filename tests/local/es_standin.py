@@ -189,12 +189,16 @@ class Handler(BaseHTTPRequestHandler):
             write_index(location, [n for n in snaps if n != name])
             return 200, {"acknowledged": True}
         if len(parts) == 3 and parts[2] == "_restore" and method == "POST":
-            assert body.get("indices") == "*"
+            # `*` matches every name but system indices' (a feature's), dot-prefixed
+            # ones too; `-.*` takes those out.
+            pattern = body.get("indices")
+            assert pattern in ("*", "*,-.*"), pattern
             features = body.get("feature_states")
             if features is None:
                 features = [f["feature_name"] for f in snap["feature_states"]] if body.get("include_global_state") else []
             features = [f for f in features if f != "none"]
-            regular = [n for n in snap["docs"] if not n.startswith(".")]
+            regular = [n for n, i in snap["docs"].items() if not i["feature"] and not i["stream"]
+                       and (pattern == "*" or not n.startswith("."))]
             regular += [n for s in snap["data_streams"] if not s.startswith(".") for n in snap["streams"][s]]
             for n in regular:
                 if n in INDICES:

@@ -456,8 +456,8 @@ mod tests {
             .collect();
         assert_eq!(with_token, ["backup-grafana"]);
         // Beside Grafana's pod, whose volume it mounts before stopping it.
-        let term =
-            &pod["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0];
+        let term = &pod["affinity"]["podAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+            [0]["podAffinityTerm"];
         assert_eq!(
             term["labelSelector"]["matchLabels"]["app.kubernetes.io/name"],
             "grafana"

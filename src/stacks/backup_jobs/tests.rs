@@ -642,6 +642,39 @@ fn a_volume_a_running_pod_holds_puts_the_step_on_that_pods_node() {
             "topologyKey": "kubernetes.io/hostname",
         }])
     );
+    // Restored into while it runs: the pod's fsGroup is the component's, which
+    // the kubelet gives the mounted volume (999 would lock the component out).
+    let saved = SavedFile {
+        file: "elasticsearch.tar.gz".into(),
+        sha256: "ab".repeat(32),
+    };
+    let restore = value(
+        &restore_job(
+            &release(),
+            ("20261201-120000", &on_volume("cv")),
+            &[(&es, &saved)],
+            deadline,
+        )
+        .unwrap(),
+    );
+    let security = &restore["spec"]["template"]["spec"]["securityContext"];
+    assert_eq!(security["fsGroup"], 472);
+    assert_eq!(security["runAsUser"], 999);
+    // A component stopped for it keeps the backup user's group.
+    let stopped = offline("grafana");
+    let restore = value(
+        &restore_job(
+            &release(),
+            ("20261201-120000", &on_volume("cv")),
+            &[(&stopped, &saved)],
+            deadline,
+        )
+        .unwrap(),
+    );
+    assert_eq!(
+        restore["spec"]["template"]["spec"]["securityContext"]["fsGroup"],
+        999
+    );
     // A component stopped before the pod is made holds nothing: no affinity
     // (its pods' labels are for a schedule, which stops it once there).
     let mut g = offline("grafana");
