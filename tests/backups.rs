@@ -1415,11 +1415,43 @@ async fn grafana_is_stopped_for_the_copy_of_its_volume_and_restored_into_it() {
     env.faults(&[("result", rule.as_str()), ("slow", slow)])
         .await;
 
-    // Prometheus, on request only, the same way.
+    // Prometheus, on request only, the same way; the schedule is suspended
+    // meanwhile (a run would stop and start components itself), then resumed.
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-    let out = env
-        .ok(&["backup", "create", "ops", "--component", "prometheus"])
-        .await;
+    let watch = async {
+        let pods = Api::<k8s_openapi::api::core::v1::Pod>::namespaced(env.client.clone(), &env.ns);
+        for _ in 0..1800 {
+            let copying = pods
+                .list(&ListParams::default())
+                .await
+                .unwrap()
+                .items
+                .into_iter()
+                .any(|p| {
+                    p.metadata
+                        .name
+                        .is_some_and(|n| n.starts_with("ops-backup-"))
+                });
+            if copying {
+                let cron = cronjobs(&env).get("ops-backup").await.unwrap();
+                return cron.data["spec"]["suspend"].as_bool();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        None
+    };
+    let (out, suspended) = tokio::join!(
+        env.run(&["backup", "create", "ops", "--component", "prometheus"]),
+        watch
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        suspended,
+        Some(true),
+        "suspended while Prometheus is copied"
+    );
+    let cron = cronjobs(&env).get("ops-backup").await.unwrap();
+    assert_eq!(cron.data["spec"]["suspend"], false, "resumed");
     let err = stderr(&out);
     assert!(
         err.contains("stopping prometheus for the copy of its volume"),

@@ -10,8 +10,7 @@ use anyhow::{Context, Result};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::Api;
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use serde_json::json;
+use kube::api::{DeleteParams, ListParams, PostParams};
 
 use super::pause;
 use super::record::{self, Backup, BackupStatus, Saved};
@@ -311,7 +310,9 @@ pub async fn run(
     // No scheduled backup starts while the data is being replaced; one that
     // started since the plan was made is waited out by the user, not raced.
     let suspended = match &plan.schedule {
-        Some(cron) => suspend(session, cron, true).await.map(|()| Some(cron)),
+        Some(cron) => scheduled::suspend(session, cron, true)
+            .await
+            .map(|()| Some(cron)),
         None => Ok(None),
     };
     let result = async {
@@ -324,7 +325,7 @@ pub async fn run(
     }
     .await;
     if let Ok(Some(cron)) = suspended
-        && let Err(e) = suspend(session, cron, false).await
+        && let Err(e) = scheduled::suspend(session, cron, false).await
     {
         reporter.warn(format!(
             "{} is still suspended ({e:#}); `stackctl upgrade` resumes it",
@@ -441,28 +442,6 @@ async fn locked(
 
 /// `spec.suspend` of the backup CronJob, by the restore's own field manager (the
 /// next upgrade's forced apply takes the field back).
-async fn suspend(session: &Session, cron: &Manifest, on: bool) -> Result<()> {
-    let api = session.resolver.api_for(cron).await?;
-    let params = PatchParams {
-        field_manager: Some("stackctl-restore".into()),
-        ..PatchParams::default()
-    };
-    api.patch(
-        &cron.name,
-        &params,
-        &Patch::Merge(json!({"spec": {"suspend": on}})),
-    )
-    .await
-    .with_context(|| {
-        format!(
-            "{} {}",
-            if on { "suspending" } else { "resuming" },
-            cron.id()
-        )
-    })?;
-    Ok(())
-}
-
 async fn restore(
     session: &Session,
     reporter: &Reporter,

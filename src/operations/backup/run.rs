@@ -127,15 +127,47 @@ pub async fn create(
         objects: &objects,
         keep_stopped: false,
     };
-    let result = take(
-        session,
-        reporter,
-        &release,
-        &chosen,
-        (&volume, opts.timeout),
-        &taken,
-    )
+    // A component stopped for its copy: no scheduled run may start meanwhile
+    // (it would stop and start that component itself).
+    let schedule = objects
+        .iter()
+        .find(|m| m.kind == "CronJob")
+        .filter(|_| chosen.iter().any(|s| s.stopped().is_some()));
+    let suspended = match schedule {
+        Some(cron) => scheduled::suspend(session, cron, true)
+            .await
+            .map(|()| Some(cron)),
+        None => Ok(None),
+    };
+    let result = async {
+        if let Err(e) = &suspended {
+            anyhow::bail!("{e:#}");
+        }
+        if suspended.as_ref().is_ok_and(Option::is_some) {
+            scheduled::refuse_if_running(
+                &scheduled::find(&session.client, &store, &t.name).await?,
+                "take this one",
+            )?;
+        }
+        take(
+            session,
+            reporter,
+            &release,
+            &chosen,
+            (&volume, opts.timeout),
+            &taken,
+        )
+        .await
+    }
     .await;
+    if let Ok(Some(cron)) = suspended
+        && let Err(e) = scheduled::suspend(session, cron, false).await
+    {
+        reporter.warn(format!(
+            "{} is still suspended ({e:#}); `stackctl upgrade` resumes it",
+            cron.id()
+        ));
+    }
     if let Err(e) = lock.release().await {
         reporter.warn(format!("could not release the lock: {e}"));
     }

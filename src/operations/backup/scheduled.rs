@@ -10,10 +10,12 @@ use anyhow::{Context, Result};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::Api;
-use kube::api::{DeleteParams, ListParams, PostParams};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use serde_json::json;
 
 use super::record::{self, Backup, BackupStatus};
-use crate::model::BackupSpec;
+use crate::cluster::Session;
+use crate::model::{BackupSpec, Manifest};
 use crate::operations::failure::Refused;
 use crate::operations::progress::Reporter;
 use crate::operations::recorded_stack;
@@ -304,6 +306,31 @@ pub fn beyond_retention(records: &[Backup], keep: u32) -> Vec<String> {
         }
     }
     out
+}
+
+/// Suspends (`on`) or resumes the CronJob of `backup.schedule`: no scheduled
+/// run starts while a restore replaces the data or stackctl stops a component
+/// for its copy. Its own field manager, so an upgrade's apply takes it back.
+pub(super) async fn suspend(session: &Session, cron: &Manifest, on: bool) -> Result<()> {
+    let api = session.resolver.api_for(cron).await?;
+    let params = PatchParams {
+        field_manager: Some("stackctl-restore".into()),
+        ..PatchParams::default()
+    };
+    api.patch(
+        &cron.name,
+        &params,
+        &Patch::Merge(json!({"spec": {"suspend": on}})),
+    )
+    .await
+    .with_context(|| {
+        format!(
+            "{} {}",
+            if on { "suspending" } else { "resuming" },
+            cron.id()
+        )
+    })?;
+    Ok(())
 }
 
 #[cfg(test)]
