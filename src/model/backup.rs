@@ -111,9 +111,9 @@ pub struct BackupSpec {
 
 /// A volume of the component that its backup step mounts too: its data, copied
 /// with its StatefulSet scaled to zero (Grafana's SQLite file: its docs ask for
-/// Grafana to be stopped; only stackctl can stop it, so such a backup is taken
-/// on request, never by the schedule's CronJob), or a snapshot repository the
-/// running component writes and reads (Elasticsearch's).
+/// Grafana to be stopped; stackctl stops it for an on-demand backup, the step
+/// itself in a scheduled one when [`Self::on_schedule`] allows), or a snapshot
+/// repository the running component writes and reads (Elasticsearch's).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct VolumeCopy {
     /// The StatefulSet stopped meanwhile (one replica: its volume is the claim);
@@ -133,9 +133,10 @@ pub struct VolumeCopy {
     /// pod goes to one of their nodes (such a volume is attached to one node at
     /// a time). Empty: none do.
     pub beside: BTreeMap<String, String>,
-    /// A scheduled backup takes it too, stopping [`Self::stopped`] itself
-    /// through the API (a ServiceAccount allowed to scale that StatefulSet and
-    /// read its pod, nothing else) and starting it again with `replicas`.
+    /// `Some(replicas)`: a scheduled backup takes it too, its step stopping
+    /// [`Self::stopped`] through the API (a ServiceAccount allowed to scale
+    /// that StatefulSet and read its pod, nothing else) and starting it again
+    /// with that many replicas. `None`: on request only.
     pub on_schedule: Option<i32>,
 }
 

@@ -269,22 +269,19 @@ fn job(
     // A component copied from its own volume: its claim, read-only unless
     // restored into; only in the pods that copy it (a claim is attached even
     // when no container mounts it, and the component holds it otherwise).
-    let copied: Vec<&VolumeCopy> = specs
+    let copies = matches!(kind, Kind::Backup | Kind::Restore | Kind::Scheduled);
+    let own: Vec<(&BackupSpec, &VolumeCopy)> = specs
         .iter()
-        .filter_map(|s| s.own_volume.as_ref())
-        .filter(|_| matches!(kind, Kind::Backup | Kind::Restore | Kind::Scheduled))
+        .filter(|_| copies)
+        .filter_map(|s| Some((*s, s.own_volume.as_ref()?)))
         .collect();
-    for (s, o) in specs
-        .iter()
-        .zip(specs.iter().map(|s| s.own_volume.as_ref()))
-    {
-        if let Some(o) = o.filter(|o| copied.contains(o)) {
-            volumes.push(json!({
-                "name": data_volume(&s.component),
-                "persistentVolumeClaim": {"claimName": o.claim, "readOnly": !restoring},
-            }));
-        }
+    for (s, o) in &own {
+        volumes.push(json!({
+            "name": data_volume(&s.component),
+            "persistentVolumeClaim": {"claimName": o.claim, "readOnly": !restoring},
+        }));
     }
+    let copied: Vec<&VolumeCopy> = own.iter().map(|(_, o)| *o).collect();
     // A scheduled step that stops its component itself: the API token of
     // `<release>-backup`, in that step's container only.
     let stops = kind == Kind::Scheduled && copied.iter().any(|o| o.stopped.is_some());
