@@ -309,29 +309,12 @@ pub async fn run(
     }
     // No scheduled backup starts while the data is being replaced; one that
     // started since the plan was made is waited out by the user, not raced.
-    let suspended = match &plan.schedule {
-        Some(cron) => scheduled::suspend(session, cron, true)
-            .await
-            .map(|()| Some(cron)),
-        None => Ok(None),
-    };
-    let result = async {
-        if let Err(e) = &suspended {
-            anyhow::bail!("{e:#}");
-        }
+    let result = scheduled::suspended_while(session, reporter, plan.schedule.as_ref(), async {
         let now = scheduled::find(&session.client, &store, &plan.release.name).await?;
         scheduled::refuse_if_running(&now, "restore")?;
         locked(session, reporter, &plan, opts).await
-    }
+    })
     .await;
-    if let Ok(Some(cron)) = suspended
-        && let Err(e) = scheduled::suspend(session, cron, false).await
-    {
-        reporter.warn(format!(
-            "{} is still suspended ({e:#}); `stackctl upgrade` resumes it",
-            cron.id()
-        ));
-    }
     if let Err(e) = lock.release().await {
         reporter.warn(format!("could not release the lock: {e}"));
     }

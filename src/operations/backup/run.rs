@@ -133,17 +133,9 @@ pub async fn create(
         .iter()
         .find(|m| m.kind == "CronJob")
         .filter(|_| chosen.iter().any(|s| s.stopped().is_some()));
-    let suspended = match schedule {
-        Some(cron) => scheduled::suspend(session, cron, true)
-            .await
-            .map(|()| Some(cron)),
-        None => Ok(None),
-    };
-    let result = async {
-        if let Err(e) = &suspended {
-            anyhow::bail!("{e:#}");
-        }
-        if suspended.as_ref().is_ok_and(Option::is_some) {
+    let result = scheduled::suspended_while(session, reporter, schedule, async {
+        // Checked again once suspended: one may have started since.
+        if schedule.is_some() {
             scheduled::refuse_if_running(
                 &scheduled::find(&session.client, &store, &t.name).await?,
                 "take this one",
@@ -158,16 +150,8 @@ pub async fn create(
             &taken,
         )
         .await
-    }
+    })
     .await;
-    if let Ok(Some(cron)) = suspended
-        && let Err(e) = scheduled::suspend(session, cron, false).await
-    {
-        reporter.warn(format!(
-            "{} is still suspended ({e:#}); `stackctl upgrade` resumes it",
-            cron.id()
-        ));
-    }
     if let Err(e) = lock.release().await {
         reporter.warn(format!("could not release the lock: {e}"));
     }

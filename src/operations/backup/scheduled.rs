@@ -308,10 +308,33 @@ pub fn beyond_retention(records: &[Backup], keep: u32) -> Vec<String> {
     out
 }
 
+/// Runs `work` with the CronJob of `backup.schedule` (when the release has one)
+/// suspended, and resumes it however `work` ended, warning when it cannot.
+pub(super) async fn suspended_while<T>(
+    session: &Session,
+    reporter: &Reporter,
+    cron: Option<&Manifest>,
+    work: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    if let Some(cron) = cron {
+        suspend(session, cron, true).await?;
+    }
+    let result = work.await;
+    if let Some(cron) = cron
+        && let Err(e) = suspend(session, cron, false).await
+    {
+        reporter.warn(format!(
+            "{} is still suspended ({e:#}); `stackctl upgrade` resumes it",
+            cron.id()
+        ));
+    }
+    result
+}
+
 /// Suspends (`on`) or resumes the CronJob of `backup.schedule`: no scheduled
 /// run starts while a restore replaces the data or stackctl stops a component
 /// for its copy. Its own field manager, so an upgrade's apply takes it back.
-pub(super) async fn suspend(session: &Session, cron: &Manifest, on: bool) -> Result<()> {
+async fn suspend(session: &Session, cron: &Manifest, on: bool) -> Result<()> {
     let api = session.resolver.api_for(cron).await?;
     let params = PatchParams {
         field_manager: Some("stackctl-restore".into()),
