@@ -14,8 +14,9 @@
 //!
 //! Needs `mariadbd`, `mariadb-install-db`, `mysqldump`, a `mysql` or `mariadb`
 //! client, Debian's `postgresql` (with `pg_dump`, `pg_restore`, `psql`),
-//! `redis-server`, `redis-cli`, `sqlite3`, `python3`, `curl`, `tar`, `gzip` and
-//! `sha256sum`. Without one, a test fails
+//! `redis-server`, `redis-cli`, `sqlite3`, `python3`, `curl`, `tar`, `gzip`,
+//! `sha256sum`, and for ClickHouse's shards of replicas Debian's `zookeeper`
+//! (Java). Without one, a test fails
 //! under CI (`CI=true`) and is skipped with a printed reason elsewhere.
 
 mod common;
@@ -926,8 +927,8 @@ fn clickhouse_dump_and_restore_bring_the_databases_back() {
     let port = ch.port.to_string();
     let env = |password: &str, extra: &[(&'static str, String)]| -> Vec<(&'static str, String)> {
         let mut e = vec![
-            ("HOST", "127.0.0.1".to_string()),
-            ("PORT", port.clone()),
+            ("NODES", format!("127.0.0.1:{port}")),
+            ("REPLICAS", "1".to_string()),
             ("CLICKHOUSE_USER", "clickvisual".to_string()),
             ("CLICKHOUSE_PASSWORD_FILE", password.to_string()),
         ];
@@ -1002,6 +1003,38 @@ fn clickhouse_dump_and_restore_bring_the_databases_back() {
         "1\n",
         "a database made since the backup is left alone"
     );
+
+    // A backup taken before archives had servers (its one server's files at
+    // the top, four columns a table) restores as that server's.
+    let legacy = dir.path().join("legacy");
+    std::fs::create_dir(&legacy).unwrap();
+    let sh = |script: &str| {
+        let ok = Command::new("sh")
+            .args(["-euc", script])
+            .current_dir(&legacy)
+            .status()
+            .unwrap();
+        assert!(ok.success(), "{script}");
+    };
+    sh(&format!(
+        "tar -xf '{}' && rm servers && mv 0/* . && rmdir 0 && cut -f 1-4 tables > t && mv t tables && \
+         tar -cf ../legacy.tar . && sha256sum ../legacy.tar | cut -d ' ' -f 1 > ../legacy.sum",
+        out.display()
+    ));
+    ch.sql("INSERT INTO logger.app VALUES (1700000003, 'since, again')");
+    let sum = std::fs::read_to_string(dir.path().join("legacy.sum")).unwrap();
+    let restored = run_with(
+        &scripts::clickhouse_restore(),
+        env(
+            &pw,
+            &[
+                ("IN", dir.path().join("legacy.tar").display().to_string()),
+                ("EXPECTED_SHA256", sum.trim().to_string()),
+            ],
+        ),
+    );
+    assert!(restored.status.success(), "{}", stderr(&restored));
+    assert_eq!(state(&ch), before, "the old layout, as it was");
     // The view is back and fills its table once per row.
     ch.sql("INSERT INTO logger.app VALUES (1700000005, 'after')");
     assert_eq!(
@@ -1073,6 +1106,170 @@ fn clickhouse_dump_and_restore_bring_the_databases_back() {
     );
     assert!(!failed.status.success());
     assert!(!stdout(&failed).contains("sha256"), "{}", stdout(&failed));
+}
+
+/// ClickHouse as the `production` profile runs it, shards of replicas (two of
+/// two here, with ZooKeeper where the image has its Keeper): each server's
+/// statements, a replicated table's rows once per shard (the first replica's,
+/// after it fetched an insert made on the other), a plain table's from every
+/// server. Backed up, changed on every server, restored: every server as it
+/// was, each replica holding its shard's rows again (so the Distributed table
+/// counts every row once), the view filling its table once per row. A restore
+/// into another shape is refused before anything is dropped.
+#[test]
+fn clickhouse_shards_of_replicas_come_back_on_every_server() {
+    if !have(&[
+        "clickhouse-server",
+        "clickhouse-client",
+        "gzip",
+        "tar",
+        "sha256sum",
+    ]) || !have_zookeeper()
+    {
+        return;
+    }
+    let zk = start_zookeeper();
+    let servers = start_clickhouse_cluster(2, 2, &zk);
+    for (k, ch) in servers.iter().enumerate() {
+        for q in [
+            "CREATE DATABASE logs",
+            "CREATE TABLE logs.app (ts DateTime, msg String) ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/logs/app', '{replica}') ORDER BY ts",
+            "CREATE TABLE logs.per_second (ts DateTime, n UInt64) ENGINE = ReplicatedSummingMergeTree('/clickhouse/tables/{shard}/logs/per_second', '{replica}') ORDER BY ts",
+            "CREATE MATERIALIZED VIEW logs.app_view TO logs.per_second AS SELECT ts, count() AS n FROM logs.app GROUP BY ts",
+            "CREATE TABLE logs.app_all AS logs.app ENGINE = Distributed(clickvisual, logs, app, rand())",
+            "CREATE TABLE logs.server (k UInt8) ENGINE = MergeTree ORDER BY k",
+        ] {
+            ch.sql(q);
+        }
+        ch.sql(&format!("INSERT INTO logs.server VALUES ({k})"));
+    }
+    // Shard 1 through its first replica; shard 2 through its second, while
+    // its first fetches nothing: it has the rows only once the backup makes
+    // it fetch them, after fetching starts again just before.
+    servers[0].sql("INSERT INTO logs.app VALUES (1700000000, 'a'), (1700000000, 'b')");
+    servers[2].sql("SYSTEM STOP FETCHES logs.app");
+    servers[3].sql("INSERT INTO logs.app VALUES (1700000001, 'c')");
+    assert_eq!(servers[2].sql("SELECT count() FROM logs.app"), "0\n");
+    let state = |servers: &[ClickHouse]| -> Vec<String> {
+        servers
+            .iter()
+            .map(|ch| {
+                [
+                    "SELECT toUInt32(ts), msg FROM logs.app ORDER BY msg",
+                    "SELECT toUInt32(ts), sum(n) FROM logs.per_second GROUP BY ts ORDER BY ts",
+                    "SELECT * FROM logs.server ORDER BY k",
+                    "SELECT count() FROM logs.app_all",
+                    "SELECT name, engine FROM system.tables WHERE database = 'logs' ORDER BY name",
+                ]
+                .map(|q| ch.sql(q))
+                .join("--\n")
+            })
+            .collect()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let pw = password_file(dir.path(), NASTY);
+    let out = dir.path().join("b").join("clickhouse.tar");
+    let nodes = |servers: &[ClickHouse]| {
+        servers
+            .iter()
+            .map(|s| format!("127.0.0.1:{}", s.port))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let env = |nodes: String, replicas: &str, extra: &[(&'static str, String)]| {
+        let mut e = vec![
+            ("NODES", nodes),
+            ("REPLICAS", replicas.to_string()),
+            ("CLICKHOUSE_USER", "clickvisual".to_string()),
+            ("CLICKHOUSE_PASSWORD_FILE", pw.clone()),
+        ];
+        e.extend(extra.iter().cloned());
+        e
+    };
+    let run_with = |script: &str, e: Vec<(&'static str, String)>| {
+        let pairs: Vec<(&str, &str)> = e.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        run(script, &pairs)
+    };
+    servers[2].sql("SYSTEM START FETCHES logs.app");
+    let dumped = run_with(
+        &scripts::clickhouse_dump(),
+        env(nodes(&servers), "2", &[("OUT", out.display().to_string())]),
+    );
+    let line = result(&dumped, &out);
+    // Nothing written since: the state the backup holds.
+    for ch in &servers {
+        ch.sql("SYSTEM SYNC REPLICA logs.app");
+        ch.sql("SYSTEM SYNC REPLICA logs.per_second");
+    }
+    let before = state(&servers);
+    assert!(before[1].contains("\tb\n"), "replicated: {}", before[1]);
+    assert!(before[2].contains("\tc\n") && !before[2].contains("\ta\n"));
+    assert!(before[3].starts_with("1700000001\tc\n"), "{}", before[3]);
+    // 5 tables and 2 databases (`default` too) a server; rows: three tables on
+    // each shard's first replica, `logs.server` on the others.
+    assert!(
+        stdout(&dumped).contains(
+            "ClickHouse: 4 servers (2 shards of 2 replicas), 20 tables in 8 databases, the rows of 8"
+        ),
+        "{}",
+        stdout(&dumped)
+    );
+    let listing = Command::new("tar").arg("-tf").arg(&out).output().unwrap();
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    assert_eq!(listing.matches(".native.gz").count(), 8, "{listing}");
+
+    // After the backup, on every server: rows added to both shards, a plain
+    // table changed, a replica's view dropped.
+    servers[0].sql("INSERT INTO logs.app VALUES (1700000002, 'since')");
+    servers[2].sql("INSERT INTO logs.app VALUES (1700000002, 'since too')");
+    for ch in &servers {
+        ch.sql("INSERT INTO logs.server VALUES (9)");
+    }
+    servers[3].sql("DROP TABLE logs.app_view");
+    let changed = state(&servers);
+    assert_ne!(changed, before);
+
+    let restore = |nodes: String, replicas: &str| {
+        run_with(
+            &scripts::clickhouse_restore(),
+            env(
+                nodes,
+                replicas,
+                &[
+                    ("IN", out.display().to_string()),
+                    ("EXPECTED_SHA256", line["sha256"].as_str().unwrap().into()),
+                ],
+            ),
+        )
+    };
+    // One shard of two replicas: refused, nothing dropped.
+    let refused = restore(nodes(&servers[..2]), "2");
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains(
+            "it holds 2 ClickHouse shards of 2 replicas, and the release runs 1 of 2; restore it into a release with clickhouse.shards=2 and clickhouse.replicas=2"
+        ),
+        "{}",
+        stderr(&refused)
+    );
+    assert_eq!(state(&servers), changed);
+
+    let restored = restore(nodes(&servers), "2");
+    assert!(restored.status.success(), "{}", stderr(&restored));
+    assert!(
+        stdout(&restored).contains("restored 20 ClickHouse tables"),
+        "{}",
+        stdout(&restored)
+    );
+    // No waiting here: the restore returns once every replica has its rows.
+    assert_eq!(state(&servers), before, "every server as it was");
+    // The view is back on each replica, filling its shard's table once a row.
+    servers[1].sql("INSERT INTO logs.app VALUES (1700000005, 'after')");
+    servers[0].sql("SYSTEM SYNC REPLICA logs.per_second");
+    assert_eq!(
+        servers[0].sql("SELECT sum(n) FROM logs.per_second WHERE ts = 1700000005"),
+        "1\n"
+    );
 }
 
 /// `sqlite3` on `db` with `sql` on stdin; its stdout. A `.system kill -9 $PPID`

@@ -256,6 +256,7 @@ mod tests {
                 bytes: 0,
                 sha256: String::new(),
                 version: "8.4".into(),
+                layout: String::new(),
                 restorable: true,
             }],
             scheduled: false,

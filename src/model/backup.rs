@@ -94,6 +94,10 @@ pub struct BackupSpec {
     pub default: bool,
     /// The server's version (its image tag): a restore refuses a dump of another.
     pub version: String,
+    /// How its servers are laid out, when more than one hold the data
+    /// ("2 shards of 2 replicas"); empty: one server. A restore refuses a dump of
+    /// another layout: each server's part goes back to the same server.
+    pub layout: String,
     /// Why it is experimental: its scripts never ran against this very software
     /// (only against a stand-in). `None`: tested against it.
     pub experimental: Option<&'static str>,

@@ -217,6 +217,7 @@ fn meta(release: &Release, name: &str, specs: &[&BackupSpec], scheduled: bool) -
             "component": s.component,
             "file": s.file,
             "version": s.version,
+            "layout": s.layout,
             "restorable": s.restore.is_some(),
         })).collect::<Vec<_>>(),
     })

@@ -29,7 +29,9 @@
 //!   `SHOW CREATE … FORMAT TSVRaw` gives a statement unescaped, `Native` is the
 //!   client's own block format both ways; `system.parts.bytes_on_disk` sizes the
 //!   active parts; `DROP … SYNC` drops without the Atomic engine's delay
-//!   (`docs/en/sql-reference/statements/drop.md`).
+//!   (`docs/en/sql-reference/statements/drop.md`); `SYSTEM SYNC REPLICA` waits
+//!   until a replica has fetched what its queue holds
+//!   (`docs/en/sql-reference/statements/system.md`).
 //!
 //! - An SQLite file (Grafana's `grafana.db`) is copied as files, with `tar`,
 //!   `gzip` and `head`, in BusyBox and GNU alike; its first 16 bytes are "SQLite
@@ -52,7 +54,8 @@
 //!
 //! Tested for real in `tests/backup_scripts.rs` against Debian's MariaDB,
 //! PostgreSQL, Redis and ClickHouse (18.16: far older than the image's, so that
-//! backup stays experimental), and SQLite 3: rows written, backed up, dropped,
+//! backup stays experimental; its shards of replicas with Debian's ZooKeeper
+//! where the image has its Keeper), and SQLite 3: rows written, backed up, dropped,
 //! restored, compared. Elasticsearch's scripts only against a stand-in of its
 //! API (it is not in Debian): experimental.
 
@@ -262,29 +265,45 @@ echo "restored $total keys from $(basename "$IN")"
 }
 
 /// ClickHouse's client options in a file only this script reads (the password
-/// never in an argument), XML-escaped. Every query goes through `ch`.
+/// never in an argument), XML-escaped. Every query goes through `ch`, to the
+/// server `at` chose last. `NODES`: the servers, `host:port` each, in the
+/// StatefulSet's order; `REPLICAS`: how many of them hold each shard (server `k`
+/// is replica `k % REPLICAS` of shard `k / REPLICAS`, as `remote_servers` lists
+/// them). One server: `NODES` is its Service.
 const CLICKHOUSE_OPTIONS: &str = r#"options="${TMPDIR:-/tmp}/backup-client.xml"
 xesc() { printf '%s' "$1" | sed -e 's/&/\&amp;/g' -e 's/</\&lt;/g' -e 's/>/\&gt;/g'; }
 pw=$(cat "$CLICKHOUSE_PASSWORD_FILE")
-printf '<config>\n<user>%s</user>\n<password>%s</password>\n<host>%s</host>\n<port>%s</port>\n</config>\n' \
-  "$(xesc "$CLICKHOUSE_USER")" "$(xesc "$pw")" "$(xesc "$HOST")" "$PORT" > "$options"
-ch() { clickhouse-client --config-file="$options" "$@"; }
+printf '<config>\n<user>%s</user>\n<password>%s</password>\n</config>\n' \
+  "$(xesc "$CLICKHOUSE_USER")" "$(xesc "$pw")" > "$options"
+at() { h=${1%:*}; p=${1##*:}; }
+ch() { clickhouse-client --config-file="$options" --host="$h" --port="$p" "$@"; }
 # An identifier, backquoted.
 q() { printf '`%s`' "$(printf '%s' "$1" | sed -e 's/\\/\\\\/g' -e 's/`/\\`/g')"; }
 tab=$(printf '\t')
 system="'system','INFORMATION_SCHEMA','information_schema'"
+servers=$(set -- $NODES; echo $#)
 "#;
 
-/// Env: `HOST`, `PORT`, `CLICKHOUSE_USER`, `CLICKHOUSE_PASSWORD_FILE`, `OUT` (the
-/// `.tar` to write). Every database but the system ones, table by table: each
-/// table's `SHOW CREATE` statement, and the rows of those that store them (the
-/// MergeTree and Log families, Memory) as gzipped `Native` (each table as it
-/// was when its `SELECT` began: consistent per table, not across tables). Never
-/// a `SELECT` from a Kafka table (it would consume the topic) nor from a
-/// materialized view's inner table (`.inner…`; a view `TO` a table has its rows
-/// there); no dictionaries (not yet). First the estimate, the active parts' size on disk, and the capacity
+/// Env: `NODES`, `REPLICAS` (see [`CLICKHOUSE_OPTIONS`]), `CLICKHOUSE_USER`,
+/// `CLICKHOUSE_PASSWORD_FILE`, `OUT` (the `.tar` to write). On every server,
+/// every database but the system ones, table by table: each table's `SHOW
+/// CREATE` statement, and the rows of those that store them (the MergeTree and
+/// Log families, Memory) as gzipped `Native` (each table as it was when its
+/// `SELECT` began: consistent per table and server, not across them). A
+/// replicated table's rows once per shard, from its first replica once it has
+/// fetched what the others took in (`SYSTEM SYNC REPLICA`; the others fetch
+/// them back after a restore); any other table's from each server, which
+/// holds its own. Never a `SELECT` from a Kafka table (it would consume the
+/// topic) nor from a materialized view's inner table (`.inner…`; a view `TO` a
+/// table has its rows there); no dictionaries (not yet). With more than one
+/// server, the statements carry each table's UUID, which a `{uuid}` in a
+/// replicated table's Keeper path needs on every replica alike (ClickHouse
+/// refuses that macro in a `CREATE` without an explicit UUID or `ON CLUSTER`:
+/// `tests/queries/0_stateless/02990_rmt_replica_path_uuid.sql`). First the
+/// estimate, the size on disk of the active parts to be read, and the capacity
 /// check: twice that (the files, then their archive) must fit where `OUT` goes,
-/// within `ROOM` bytes of directory `SCRATCH` when set (a scratch directory's limit).
+/// within `ROOM` bytes of directory `SCRATCH` when set (a scratch directory's
+/// limit).
 pub fn clickhouse_dump() -> String {
     format!(
         r#"{COMMON}{ROOM}out_dir "$OUT"
@@ -292,59 +311,104 @@ pub fn clickhouse_dump() -> String {
 rm -rf "$work"
 mkdir "$work"
 trap 'rm -f "$options"; rm -rf "$work"' EXIT
-estimate=$(ch --query "SELECT sum(bytes_on_disk) FROM system.parts WHERE active AND database NOT IN ($system)")
+# Which tables' rows server `k` gives: all on a shard's first replica, else
+# those no other replica holds.
+reads() {{
+  if [ "$(($1 % REPLICAS))" = 0 ]; then echo 1; else echo "engine NOT LIKE 'Replicated%'"; fi
+}}
+estimate=0
+k=0
+for node in $NODES; do
+  at "$node"
+  bytes=$(ch --query "SELECT sum(bytes_on_disk) FROM system.parts WHERE active AND database NOT IN ($system)
+    AND (database, table) IN (SELECT database, name FROM system.tables WHERE $(reads $k))")
+  estimate=$((estimate + bytes))
+  k=$((k + 1))
+done
 free=$(room "$work")
 echo "ClickHouse: about $estimate bytes on disk to back up; $free bytes free here"
 if [ "$((estimate * 2))" -gt "$free" ]; then
   echo "not enough space for ClickHouse's backup: about $((estimate * 2)) bytes needed (twice the $estimate its tables take on disk), $free free; give the backup more room (backup.persistence.size)" >&2
   exit 1
 fi
-ch --query "SELECT name FROM system.databases WHERE name NOT IN ($system) ORDER BY name FORMAT TSV" > "$work/names"
+uuids=
+if [ "$servers" -gt 1 ]; then
+  at "${{NODES%% *}}"
+  known=$(ch --query "SELECT count() FROM system.settings WHERE name = 'show_table_uuid_in_table_create_query_if_not_nil'")
+  [ "$known" = 0 ] || uuids=--show_table_uuid_in_table_create_query_if_not_nil=1
+fi
+printf '%s\t%s\n' "$servers" "$REPLICAS" > "$work/servers"
 i=0
-: > "$work/databases"
-while IFS= read -r db; do
-  i=$((i + 1))
-  ch --query "SHOW CREATE DATABASE $(q "$db") FORMAT TSVRaw" > "$work/db$i.sql"
-  printf '%s\t%s\n' "$i" "$db" >> "$work/databases"
-done < "$work/names"
-# Created in this order on restore: the tables that hold rows (filled at once),
-# then what reads or forwards them, materialized views last, so that rows
-# restored into a table never pass through a view a second time.
-ch --query "SELECT database, name, engine,
-    multiIf(engine LIKE '%MergeTree' OR engine IN ('Log', 'TinyLog', 'StripeLog', 'Memory'), 1,
-            engine = 'MaterializedView', 3, 2) AS stage
-  FROM system.tables
-  WHERE database NOT IN ($system) AND NOT is_temporary AND name NOT LIKE '.inner%'
-    AND engine != 'Dictionary'
-  ORDER BY stage, database, name FORMAT TSV" > "$work/list"
 n=0
 rows=0
-: > "$work/tables"
-while IFS="$tab" read -r db name engine stage; do
-  n=$((n + 1))
-  id="$(q "$db").$(q "$name")"
-  ch --query "SHOW CREATE TABLE $id FORMAT TSVRaw" > "$work/$n.sql"
-  if [ "$stage" = 1 ]; then
-    # sh has no pipefail: the client's status is kept aside.
-    {{ ch --query "SELECT * FROM $id FORMAT Native"; echo $? > "$work/status"; }} | gzip -n > "$work/$n.native.gz"
-    [ "$(cat "$work/status")" = 0 ] || {{ echo "exporting $db.$name failed" >&2; exit 1; }}
-    rows=$((rows + 1))
-  fi
-  printf '%s\t%s\t%s\t%s\n' "$n" "$stage" "$db" "$name" >> "$work/tables"
-done < "$work/list"
-rm -f "$work/names" "$work/list" "$work/status"
+k=0
+for node in $NODES; do
+  at "$node"
+  d="$work/$k"
+  mkdir "$d"
+  ch --query "SELECT name FROM system.databases WHERE name NOT IN ($system) ORDER BY name FORMAT TSV" > "$d/names"
+  : > "$d/databases"
+  while IFS= read -r db; do
+    i=$((i + 1))
+    ch $uuids --query "SHOW CREATE DATABASE $(q "$db") FORMAT TSVRaw" > "$d/db$i.sql"
+    printf '%s\t%s\n' "$i" "$db" >> "$d/databases"
+  done < "$d/names"
+  # Created in this order on restore: the tables that hold rows (filled at
+  # once), then what reads or forwards them, materialized views last, so that
+  # rows restored into a table never pass through a view a second time. The
+  # last column: 1 when this server's rows are in the archive, r when its shard's
+  # first replica's are (a replica fetches them), 0 when it holds none.
+  ch --query "SELECT database, name,
+      multiIf(engine LIKE '%MergeTree' OR engine IN ('Log', 'TinyLog', 'StripeLog', 'Memory'), 1,
+              engine = 'MaterializedView', 3, 2) AS stage,
+      multiIf(stage != 1, '0', engine NOT LIKE 'Replicated%' OR $k % $REPLICAS = 0, '1', 'r'),
+      engine LIKE 'Replicated%'
+    FROM system.tables
+    WHERE database NOT IN ($system) AND NOT is_temporary AND name NOT LIKE '.inner%'
+      AND engine != 'Dictionary'
+    ORDER BY stage, database, name FORMAT TSV" > "$d/list"
+  : > "$d/tables"
+  while IFS="$tab" read -r db name stage held replicated; do
+    n=$((n + 1))
+    id="$(q "$db").$(q "$name")"
+    ch $uuids --query "SHOW CREATE TABLE $id FORMAT TSVRaw" > "$d/$n.sql"
+    if [ "$held" = 1 ]; then
+      # What the other replicas took in before now is in this one's rows too.
+      [ "$replicated" = 0 ] || ch --query "SYSTEM SYNC REPLICA $id"
+      # sh has no pipefail: the client's status is kept aside.
+      {{ ch --query "SELECT * FROM $id FORMAT Native"; echo $? > "$work/status"; }} | gzip -n > "$d/$n.native.gz"
+      [ "$(cat "$work/status")" = 0 ] || {{ echo "exporting $db.$name from $h failed" >&2; exit 1; }}
+      rows=$((rows + 1))
+    fi
+    printf '%s\t%s\t%s\t%s\t%s\n' "$n" "$stage" "$db" "$name" "$held" >> "$d/tables"
+  done < "$d/list"
+  rm -f "$d/names" "$d/list"
+  k=$((k + 1))
+done
+rm -f "$work/status"
 tar -cf "$OUT" -C "$work" .
-echo "ClickHouse: $n tables in $i databases, the rows of $rows"
+if [ "$servers" = 1 ]; then
+  echo "ClickHouse: $n tables in $i databases, the rows of $rows"
+else
+  echo "ClickHouse: $servers servers ($((servers / REPLICAS)) shards of $REPLICAS replicas), $n tables in $i databases, the rows of $rows"
+fi
 result "$OUT"
 "#
     )
 }
 
 /// Env: as [`clickhouse_dump`], with `IN` (the `.tar`) and `EXPECTED_SHA256`.
-/// Each database of the backup is dropped and created again, its tables from
-/// their statements in the dump's order, each table's rows streamed from the
-/// archive as they are inserted (no second copy on disk): the databases are as
-/// they were. Databases made since the backup are left alone.
+/// Refused unless the servers are as many, in as many replicas a shard, as
+/// the backup's. Each database of the backup is dropped on every server first
+/// (so that no replica made again finds an old one of its table to fetch from),
+/// then made again server by server, its tables from their statements in the
+/// dump's order, each table's rows streamed from the archive as they are
+/// inserted (no second copy on disk; `insert_deduplicate=0`, so that a block
+/// equal to one before is not taken for a retry), and at last each replica
+/// waits until it has fetched its shard's rows (`SYSTEM SYNC REPLICA`): the
+/// databases are as they were. Databases made since the backup are left alone.
+/// A backup of one server taken before there were servers in it (its files at
+/// the top) is that one server's.
 pub fn clickhouse_restore() -> String {
     format!(
         r#"{COMMON}verify "$IN"
@@ -353,9 +417,25 @@ rm -rf "$work"
 mkdir "$work"
 trap 'rm -f "$options"; rm -rf "$work"' EXIT
 tar -xf "$IN" -C "$work" --exclude='*.native.gz'
+if [ -e "$work/servers" ]; then
+  IFS="$tab" read -r had replicas < "$work/servers"
+  nested=1
+else
+  had=1
+  replicas=1
+  nested=
+fi
+if [ "$had" != "$servers" ] || [ "$replicas" != "$REPLICAS" ]; then
+  echo "refusing to restore $(basename "$IN"): it holds $((had / replicas)) ClickHouse shards of $replicas replicas, and the release runs $((servers / REPLICAS)) of $REPLICAS; restore it into a release with clickhouse.shards=$((had / replicas)) and clickhouse.replicas=$replicas" >&2
+  exit 1
+fi
+# Server k's files, and their path in the archive.
+dir() {{ if [ -n "$nested" ]; then echo "$work/$1"; else echo "$work"; fi; }}
+member() {{ if [ -n "$nested" ]; then echo "./$1/$2"; else echo "./$2"; fi; }}
 # `SYNC` frees the disk before the rows come back (an Atomic database, the
 # default since ClickHouse 20.10, would otherwise keep the dropped tables' data
-# for minutes); a server too old for the word drops at once anyway.
+# for minutes, and their UUIDs, which the statements name again); a server too
+# old for the word drops at once anyway.
 # `drop DATABASE|TABLE identifier`.
 drop() {{
   ch --query "DROP $1 IF EXISTS $2 SYNC" 2> "$work/error" && return 0
@@ -365,28 +445,51 @@ drop() {{
   }}
   ch --query "DROP $1 IF EXISTS $2"
 }}
-while IFS="$tab" read -r i db; do
-  if [ "$db" = default ]; then
-    # The server's own, every session's database when it names none: kept,
-    # emptied.
-    ch --query "SELECT name FROM system.tables WHERE database = 'default' AND NOT is_temporary FORMAT TSV" > "$work/names"
-    while IFS= read -r name; do drop TABLE "$(q default).$(q "$name")"; done < "$work/names"
-  else
-    drop DATABASE "$(q "$db")"
-    ch --query "$(cat "$work/db$i.sql")"
-  fi
-done < "$work/databases"
+k=0
+for node in $NODES; do
+  at "$node"
+  d=$(dir $k)
+  while IFS="$tab" read -r i db; do
+    if [ "$db" = default ]; then
+      # The server's own, every session's database when it names none: kept,
+      # emptied.
+      ch --query "SELECT name FROM system.tables WHERE database = 'default' AND NOT is_temporary FORMAT TSV" > "$work/names"
+      while IFS= read -r name; do drop TABLE "$(q default).$(q "$name")"; done < "$work/names"
+    else
+      drop DATABASE "$(q "$db")"
+    fi
+  done < "$d/databases"
+  k=$((k + 1))
+done
 n=0
-while IFS="$tab" read -r t stage db name; do
-  ch --query "$(cat "$work/$t.sql")"
-  if [ "$stage" = 1 ]; then
-    {{ tar -xOf "$IN" "./$t.native.gz" || echo tar > "$work/failed"; }} |
-      {{ gzip -d || echo gzip > "$work/failed"; }} |
-      ch --query "INSERT INTO $(q "$db").$(q "$name") FORMAT Native"
-    [ ! -e "$work/failed" ] || {{ echo "reading $db.$name from $(basename "$IN") failed" >&2; exit 1; }}
-  fi
-  n=$((n + 1))
-done < "$work/tables"
+k=0
+for node in $NODES; do
+  at "$node"
+  d=$(dir $k)
+  while IFS="$tab" read -r i db; do
+    [ "$db" = default ] || ch --query "$(cat "$d/db$i.sql")"
+  done < "$d/databases"
+  # A backup taken before the last column: a table of stage 1 holds rows.
+  while IFS="$tab" read -r t stage db name held; do
+    ch --query "$(cat "$d/$t.sql")"
+    if [ "${{held:-$stage}}" = 1 ]; then
+      {{ tar -xOf "$IN" "$(member $k "$t.native.gz")" || echo tar > "$work/failed"; }} |
+        {{ gzip -d || echo gzip > "$work/failed"; }} |
+        ch --insert_deduplicate=0 --query "INSERT INTO $(q "$db").$(q "$name") FORMAT Native"
+      [ ! -e "$work/failed" ] || {{ echo "reading $db.$name from $(basename "$IN") failed" >&2; exit 1; }}
+    fi
+    n=$((n + 1))
+  done < "$d/tables"
+  k=$((k + 1))
+done
+k=0
+for node in $NODES; do
+  at "$node"
+  while IFS="$tab" read -r t stage db name held; do
+    [ "$held" != r ] || ch --query "SYSTEM SYNC REPLICA $(q "$db").$(q "$name")"
+  done < "$(dir $k)/tables"
+  k=$((k + 1))
+done
 echo "restored $n ClickHouse tables from $(basename "$IN")"
 "#
     )

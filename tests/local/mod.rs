@@ -3,6 +3,7 @@
 //! servers in temporary directories, stopped when the test ends.
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+use std::fmt::Write as _;
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
@@ -503,8 +504,112 @@ fn xml_text(s: &str) -> String {
 }
 
 pub fn start_clickhouse() -> ClickHouse {
+    start_clickhouse_in(tempfile::tempdir().unwrap(), free_port(), None)
+}
+
+/// ZooKeeper (Debian's `zookeeper`, standalone, on a free port of loopback):
+/// what Debian's ClickHouse 18.16 keeps its replicated tables' state in, where
+/// the image's 24.8 has its own Keeper.
+pub struct ZooKeeper {
+    _server: Server,
+    pub port: u16,
+    _dir: tempfile::TempDir,
+}
+
+/// `/usr/share/java/zookeeper.jar`, whose manifest names the jars it needs.
+const ZOOKEEPER_JAR: &str = "/usr/share/java/zookeeper.jar";
+
+pub fn have_zookeeper() -> bool {
+    if !have(&["java"]) {
+        return false;
+    }
+    if Path::new(ZOOKEEPER_JAR).is_file() {
+        return true;
+    }
+    let msg =
+        format!("missing {ZOOKEEPER_JAR}: install the Debian package zookeeper (see .ci/run)");
+    let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
+    assert!(!ci, "{msg}");
+    eprintln!("skipped: {msg}");
+    false
+}
+
+pub fn start_zookeeper() -> ZooKeeper {
     let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let log = dir.path().join("zookeeper.log");
+    let child = Command::new(which("java").unwrap())
+        .args([
+            "-cp",
+            ZOOKEEPER_JAR,
+            "org.apache.zookeeper.server.ZooKeeperServerMain",
+        ])
+        .arg(port.to_string())
+        .arg(dir.path().join("data"))
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ZooKeeper starts");
+    let mut server = Server(child);
+    wait_for_port(port, &mut server.0, &log);
+    ZooKeeper {
+        _server: server,
+        port,
+        _dir: dir,
+    }
+}
+
+/// `shards × replicas` ClickHouse servers on loopback, as the release runs
+/// them: cluster `clickvisual` in `remote_servers` (server `k` is replica
+/// `k % replicas` of shard `k / replicas`), macros `{shard}` and `{replica}`,
+/// their replicated tables' state in `zookeeper`.
+pub fn start_clickhouse_cluster(
+    shards: u32,
+    replicas: u32,
+    zookeeper: &ZooKeeper,
+) -> Vec<ClickHouse> {
+    let ports: Vec<u16> = (0..shards * replicas).map(|_| free_port()).collect();
+    let mut shard_xml = String::new();
+    for s in 0..shards {
+        shard_xml.push_str("<shard><internal_replication>true</internal_replication>");
+        for r in 0..replicas {
+            let port = ports[(s * replicas + r) as usize];
+            let _ = write!(
+                shard_xml,
+                "<replica><host>127.0.0.1</host><port>{port}</port><user>clickvisual</user><password>{}</password></replica>",
+                xml_text(NASTY)
+            );
+        }
+        shard_xml.push_str("</shard>");
+    }
+    (0..shards * replicas)
+        .map(|k| {
+            let xml = format!(
+                "<yandex>\n<remote_servers><clickvisual>{shard_xml}</clickvisual></remote_servers>\n\
+                 <zookeeper><node><host>127.0.0.1</host><port>{}</port></node></zookeeper>\n\
+                 <macros><shard>{}</shard><replica>r{}</replica></macros>\n\
+                 <interserver_http_host>127.0.0.1</interserver_http_host>\n</yandex>\n",
+                zookeeper.port,
+                k / replicas + 1,
+                k % replicas + 1
+            );
+            start_clickhouse_in(tempfile::tempdir().unwrap(), ports[k as usize], Some(&xml))
+        })
+        .collect()
+}
+
+/// A server in `dir` listening on `port`; with `cluster`, a `config.d` file of
+/// it beside a copy of Debian's `config.xml` (ClickHouse reads `config.d` next
+/// to the configuration file it was given).
+fn start_clickhouse_in(dir: tempfile::TempDir, port: u16, cluster: Option<&str>) -> ClickHouse {
     let d = dir.path();
+    let mut config = std::path::PathBuf::from("/etc/clickhouse-server/config.xml");
+    if let Some(xml) = cluster {
+        std::fs::create_dir(d.join("config.d")).unwrap();
+        std::fs::write(d.join("config.d/cluster.xml"), xml).unwrap();
+        std::fs::copy(&config, d.join("config.xml")).unwrap();
+        config = d.join("config.xml");
+    }
     let users = d.join("users.xml");
     std::fs::write(
         &users,
@@ -516,11 +621,10 @@ pub fn start_clickhouse() -> ClickHouse {
         ),
     )
     .unwrap();
-    let port = free_port();
     let path = |name: &str| format!("{}/{name}/", d.display());
     let log = d.join("clickhouse.log");
     let child = Command::new(which("clickhouse-server").unwrap())
-        .arg("--config-file=/etc/clickhouse-server/config.xml")
+        .arg(format!("--config-file={}", config.display()))
         .arg("--")
         .arg(format!("--path={}", path("data")))
         .arg(format!("--tmp_path={}", path("tmp")))

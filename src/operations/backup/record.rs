@@ -51,6 +51,10 @@ pub struct Saved {
     pub sha256: String,
     /// The server's version (its image tag) the dump came from.
     pub version: String,
+    /// [`crate::model::BackupSpec::layout`] of the servers it came from; empty
+    /// (and absent in records before it): one server.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub layout: String,
     /// stackctl can restore it (else the file is for a restore by hand).
     pub restorable: bool,
 }
@@ -133,6 +137,7 @@ pub fn to_manifest(backup: &Backup) -> String {
                 "component": c.component,
                 "file": c.file,
                 "version": c.version,
+                "layout": c.layout,
                 "restorable": c.restorable,
             })).collect::<Vec<_>>(),
         },
@@ -162,6 +167,8 @@ pub fn from_manifest(
         component: String,
         file: String,
         version: String,
+        #[serde(default)]
+        layout: String,
         restorable: bool,
     }
     #[derive(Deserialize)]
@@ -201,6 +208,7 @@ pub fn from_manifest(
             bytes: f.bytes,
             sha256: f.sha256.clone(),
             version: c.version,
+            layout: c.layout,
             restorable: c.restorable,
         });
     }
@@ -316,6 +324,7 @@ mod tests {
                 bytes: 1234,
                 sha256: "a".repeat(64),
                 version: "8.4".into(),
+                layout: String::new(),
                 restorable: true,
             }],
             scheduled: false,
@@ -369,7 +378,8 @@ mod tests {
 
     #[test]
     fn a_written_manifest_reads_back_as_the_backup() {
-        let b = backup();
+        let mut b = backup();
+        b.components[0].layout = "2 shards of 2 replicas".into();
         let text = to_manifest(&b);
         let back = from_manifest(&text, None, ("new-logs", "cv2")).unwrap();
         assert_eq!(back.components, b.components);

@@ -111,6 +111,22 @@ pub fn choose(
                 backup.name, saved.component, saved.version, spec.version, saved.version
             )));
         }
+        if saved.layout != spec.layout {
+            let shape = |l: &str| {
+                if l.is_empty() {
+                    "one server".to_string()
+                } else {
+                    l.to_string()
+                }
+            };
+            return Err(Refused(format!(
+                "backup {} of {} was taken from {}, and the release runs {}: restore it into a release laid out as it was (each server's part goes back to its server)",
+                backup.name,
+                saved.component,
+                shape(&saved.layout),
+                shape(&spec.layout)
+            )));
+        }
         parts.push((spec.clone(), saved.clone()));
     }
     if parts.is_empty() {
@@ -492,6 +508,7 @@ mod tests {
             bytes: 1,
             sha256: "0".repeat(64),
             version: version.into(),
+            layout: String::new(),
             restorable: true,
         }
     }
@@ -524,6 +541,30 @@ mod tests {
         assert_eq!(names, ["mysql"], "Redis is kept for a restore by hand");
         let err = choose(&b, &specs, &["redis".into()]).unwrap_err().0;
         assert!(err.contains("cannot restore redis yet"), "{err}");
+    }
+
+    #[test]
+    fn a_backup_of_servers_laid_out_otherwise_is_refused() {
+        let mut clustered = saved("clickhouse", "24.8");
+        clustered.layout = "3 shards of 2 replicas".into();
+        let b = backup(vec![clustered]);
+        let err = choose(&b, &[spec("clickhouse", "24.8", true)], &[])
+            .unwrap_err()
+            .0;
+        assert!(
+            err.contains("was taken from 3 shards of 2 replicas, and the release runs one server"),
+            "{err}"
+        );
+        let mut two = spec("clickhouse", "24.8", true);
+        two.layout = "3 shards of 2 replicas".into();
+        assert_eq!(choose(&b, &[two], &[]).unwrap().len(), 1);
+        // A record from before layouts: one server.
+        let old: Saved = serde_json::from_value(serde_json::json!({
+            "component": "clickhouse", "file": "clickhouse.tar", "bytes": 1,
+            "sha256": "0", "version": "24.8", "restorable": true
+        }))
+        .unwrap();
+        assert_eq!(old.layout, "");
     }
 
     #[test]

@@ -583,6 +583,7 @@ pub(super) fn saved(pod: &Pod, chosen: &[&BackupSpec]) -> Result<Vec<Saved>> {
                 bytes: r.bytes,
                 sha256: r.sha256,
                 version: spec.version.clone(),
+                layout: spec.layout.clone(),
                 restorable: spec.restore.is_some(),
             })
         })

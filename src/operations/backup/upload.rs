@@ -353,6 +353,7 @@ mod tests {
                 bytes: 5,
                 sha256: "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824".into(),
                 version: "8.4".into(),
+                layout: String::new(),
                 restorable: true,
             }],
             scheduled: true,

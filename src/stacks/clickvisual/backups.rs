@@ -52,18 +52,20 @@ pub fn backups(ctx: &Ctx<'_>) -> Vec<BackupSpec> {
     if let Some(r) = &ctx.conn.redis {
         out.extend(kit::redis::backup(ctx, &v.redis, r));
     }
-    // One server only: with shards, each holds part of the rows, and with
-    // replicas a restore would have to drop and create `ON CLUSTER`.
-    let single = v.clickhouse.shards <= 1 && v.clickhouse.replicas <= 1;
-    if let Some(c) = ctx
-        .conn
-        .clickhouse
-        .as_ref()
-        .filter(|c| c.internal && single)
-    {
+    if let Some(c) = ctx.conn.clickhouse.as_ref().filter(|c| c.internal) {
+        // Every server: with shards each holds part of the rows, and each
+        // holds its own tables' statements.
+        let nodes = if clickhouse::clustered(&v.clickhouse) {
+            clickhouse::servers(ctx)
+        } else {
+            vec![format!("{}:{}", c.host, c.port)]
+        };
         let env = vec![
-            ("HOST".to_string(), c.host.clone()),
-            ("PORT".to_string(), c.port.to_string()),
+            ("NODES".to_string(), nodes.join(" ")),
+            (
+                "REPLICAS".to_string(),
+                v.clickhouse.replicas.max(1).to_string(),
+            ),
             ("CLICKHOUSE_USER".to_string(), c.username.clone()),
         ];
         let credentials = vec![CredentialFile {
@@ -85,8 +87,17 @@ pub fn backups(ctx: &Ctx<'_>) -> Vec<BackupSpec> {
             }),
             default: false,
             experimental: Some(
-                "its dump and restore ran against Debian's ClickHouse 18.16, not the image's 24.8",
+                "its dump and restore ran against Debian's ClickHouse 18.16 (with Debian's ZooKeeper 3.8 for shards of replicas), not the image's 24.8 and its Keeper",
             ),
+            layout: if clickhouse::clustered(&v.clickhouse) {
+                format!(
+                    "{} shards of {} replicas",
+                    v.clickhouse.shards.max(1),
+                    v.clickhouse.replicas.max(1)
+                )
+            } else {
+                String::new()
+            },
             ..ctx.backup_base(clickhouse::COMPONENT, &v.clickhouse.image)
         });
     }
@@ -115,7 +126,7 @@ mod tests {
     }
 
     #[test]
-    fn clickhouse_is_backed_up_only_when_asked_and_only_a_single_server() {
+    fn clickhouse_is_backed_up_only_when_asked_from_every_server() {
         let release = release();
         let mut v = values();
         let b = backups(&Ctx::for_jobs(&release, &v));
@@ -129,15 +140,28 @@ mod tests {
             c.image
         );
         let env: std::collections::BTreeMap<_, _> = c.dump.env.iter().cloned().collect();
-        assert_eq!(env["HOST"], "cv-clickhouse.logs.svc");
-        assert_eq!(env["PORT"], "9000");
+        assert_eq!(env["NODES"], "cv-clickhouse.logs.svc:9000", "its Service");
+        assert_eq!(env["REPLICAS"], "1");
         assert_eq!(env["CLICKHOUSE_USER"], "clickvisual");
         assert_eq!(c.dump.credentials[0].secret, "cv-clickhouse-credentials");
         assert_eq!(c.dump.credentials[0].key, "clickhouse-password");
         assert!(c.restore.is_some());
+        // Shards of replicas: each server by its own name, in the order of
+        // `remote_servers` (pod `i` is replica `i % replicas` of shard
+        // `i / replicas`), which the scripts read the shards from.
+        v.clickhouse.shards = 2;
         v.clickhouse.replicas = 2;
         let b = backups(&Ctx::for_jobs(&release, &v));
-        assert!(b.iter().all(|b| b.component != "clickhouse"), "{b:?}");
+        let c = b.iter().find(|b| b.component == "clickhouse").unwrap();
+        let env: std::collections::BTreeMap<_, _> = c.dump.env.iter().cloned().collect();
+        let nodes: Vec<&str> = env["NODES"].split(' ').collect();
+        assert_eq!(nodes.len(), 4);
+        assert_eq!(
+            nodes[3],
+            "cv-clickhouse-3.cv-clickhouse-headless.logs.svc:9000"
+        );
+        assert_eq!(env["REPLICAS"], "2");
+        assert_eq!(c.restore.as_ref().unwrap().env, c.dump.env);
     }
 
     #[test]

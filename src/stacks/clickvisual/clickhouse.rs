@@ -81,6 +81,19 @@ pub(super) fn clustered(v: &super::values::ClickHouse) -> bool {
     .clustered()
 }
 
+/// Every server by its pod's name, `host:port` of the native protocol, in the
+/// order of `remote_servers`: what a backup reads each shard from.
+pub(super) fn servers(ctx: &Ctx<'_>) -> Vec<String> {
+    let v = &ctx.values.clickhouse;
+    let topo = Topology {
+        shards: v.shards,
+        replicas: v.replicas,
+    };
+    (0..topo.pods())
+        .map(|i| format!("{}:{NATIVE_PORT}", w::pod_host(ctx.release, COMPONENT, i)))
+        .collect()
+}
+
 pub fn render(ctx: &Ctx<'_>) -> Option<Rendered> {
     let v = &ctx.values.clickhouse;
     let conn = ctx.conn.clickhouse.as_ref()?;
