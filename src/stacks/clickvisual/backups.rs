@@ -90,10 +90,13 @@ pub fn backups(ctx: &Ctx<'_>) -> Vec<BackupSpec> {
                 "its dump and restore ran against Debian's ClickHouse 18.16 (with Debian's ZooKeeper 3.8 for shards of replicas), not the image's 24.8 and its Keeper",
             ),
             layout: if clickhouse::clustered(&v.clickhouse) {
+                let count = |n: u32, what: &str| {
+                    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
+                };
                 format!(
-                    "{} shards of {} replicas",
-                    v.clickhouse.shards.max(1),
-                    v.clickhouse.replicas.max(1)
+                    "{} of {}",
+                    count(v.clickhouse.shards.max(1), "shard"),
+                    count(v.clickhouse.replicas.max(1), "replica")
                 )
             } else {
                 String::new()
@@ -162,6 +165,15 @@ mod tests {
         );
         assert_eq!(env["REPLICAS"], "2");
         assert_eq!(c.restore.as_ref().unwrap().env, c.dump.env);
+        assert_eq!(c.layout, "2 shards of 2 replicas");
+        v.clickhouse.shards = 1;
+        let b = backups(&Ctx::for_jobs(&release, &v));
+        let c = b.iter().find(|b| b.component == "clickhouse").unwrap();
+        assert_eq!(c.layout, "1 shard of 2 replicas");
+        v.clickhouse.replicas = 1;
+        let b = backups(&Ctx::for_jobs(&release, &v));
+        let c = b.iter().find(|b| b.component == "clickhouse").unwrap();
+        assert_eq!(c.layout, "", "one server");
     }
 
     #[test]
