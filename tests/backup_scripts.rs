@@ -891,6 +891,7 @@ fn clickhouse_dump_and_restore_bring_the_databases_back() {
         "CREATE TABLE logger.app (ts DateTime, msg String) ENGINE = MergeTree ORDER BY ts",
         "CREATE TABLE logger.per_second (ts DateTime, n UInt64) ENGINE = SummingMergeTree ORDER BY ts",
         "CREATE MATERIALIZED VIEW logger.app_view TO logger.per_second AS SELECT ts, count() AS n FROM logger.app GROUP BY ts",
+        "CREATE MATERIALIZED VIEW logger.per_msg ENGINE = SummingMergeTree ORDER BY msg AS SELECT msg, count() AS n FROM logger.app GROUP BY msg",
         "CREATE TABLE logger.app_stream (msg String) ENGINE = Kafka SETTINGS kafka_broker_list = '127.0.0.1:1', kafka_topic_list = 'app', kafka_group_name = 'g', kafka_format = 'JSONEachRow'",
         "CREATE TABLE metrics.samples (name String, value Float64) ENGINE = Log",
         "CREATE TABLE metrics.bulk (n UInt64) ENGINE = MergeTree ORDER BY n",
@@ -906,6 +907,7 @@ fn clickhouse_dump_and_restore_bring_the_databases_back() {
         [
             "SELECT * FROM logger.app ORDER BY msg",
             "SELECT toUInt32(ts), sum(n) FROM logger.per_second GROUP BY ts ORDER BY ts",
+            "SELECT msg, sum(n) FROM logger.per_msg GROUP BY msg ORDER BY msg",
             "SELECT * FROM metrics.samples ORDER BY name",
             "SELECT * FROM default.notes",
             "SELECT count(), sum(n) FROM metrics.bulk",
@@ -915,6 +917,8 @@ fn clickhouse_dump_and_restore_bring_the_databases_back() {
         .join("--\n")
     };
     let before = state(&ch);
+    let before_views_rows =
+        ch.sql("SELECT msg, sum(n) FROM logger.per_msg GROUP BY msg ORDER BY msg");
     assert!(before.contains("a\\ttab"), "{before}");
     assert!(
         before.contains("1700000000\t2"),
@@ -945,7 +949,7 @@ fn clickhouse_dump_and_restore_bring_the_databases_back() {
     );
     let line = result(&dumped, &out);
     assert!(
-        stdout(&dumped).contains("ClickHouse: 7 tables in 3 databases, the rows of 5"),
+        stdout(&dumped).contains("ClickHouse: 8 tables in 3 databases, the rows of 6"),
         "{}",
         stdout(&dumped)
     );
@@ -993,7 +997,7 @@ fn clickhouse_dump_and_restore_bring_the_databases_back() {
     );
     assert!(restored.status.success(), "{}", stderr(&restored));
     assert!(
-        stdout(&restored).contains("restored 7 ClickHouse tables"),
+        stdout(&restored).contains("restored 8 ClickHouse tables"),
         "{}",
         stdout(&restored)
     );
@@ -1034,11 +1038,23 @@ fn clickhouse_dump_and_restore_bring_the_databases_back() {
         ),
     );
     assert!(restored.status.success(), "{}", stderr(&restored));
-    assert_eq!(state(&ch), before, "the old layout, as it was");
+    // Such a backup never held a view's own rows: the view comes back empty.
+    let views_rows = ch.sql("SELECT msg, sum(n) FROM logger.per_msg GROUP BY msg ORDER BY msg");
+    assert!(views_rows.is_empty(), "{views_rows}");
+    let per_msg = before_views_rows.as_str();
+    assert_eq!(
+        state(&ch),
+        before.replacen(per_msg, "", 1),
+        "the old layout, as it was"
+    );
     // The view is back and fills its table once per row.
     ch.sql("INSERT INTO logger.app VALUES (1700000005, 'after')");
     assert_eq!(
         ch.sql("SELECT sum(n) FROM logger.per_second WHERE ts = 1700000005"),
+        "1\n"
+    );
+    assert_eq!(
+        ch.sql("SELECT sum(n) FROM logger.per_msg WHERE msg = 'after'"),
         "1\n"
     );
 
@@ -1136,6 +1152,7 @@ fn clickhouse_shards_of_replicas_come_back_on_every_server() {
             "CREATE TABLE logs.app (ts DateTime, msg String) ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/logs/app', '{replica}') ORDER BY ts",
             "CREATE TABLE logs.per_second (ts DateTime, n UInt64) ENGINE = ReplicatedSummingMergeTree('/clickhouse/tables/{shard}/logs/per_second', '{replica}') ORDER BY ts",
             "CREATE MATERIALIZED VIEW logs.app_view TO logs.per_second AS SELECT ts, count() AS n FROM logs.app GROUP BY ts",
+            "CREATE MATERIALIZED VIEW logs.per_msg ENGINE = ReplicatedSummingMergeTree('/clickhouse/tables/{shard}/logs/per_msg', '{replica}') ORDER BY msg AS SELECT msg, count() AS n FROM logs.app GROUP BY msg",
             "CREATE TABLE logs.app_all AS logs.app ENGINE = Distributed(clickvisual, logs, app, rand())",
             "CREATE TABLE logs.server (k UInt8) ENGINE = MergeTree ORDER BY k",
         ] {
@@ -1157,6 +1174,7 @@ fn clickhouse_shards_of_replicas_come_back_on_every_server() {
                 [
                     "SELECT toUInt32(ts), msg FROM logs.app ORDER BY msg",
                     "SELECT toUInt32(ts), sum(n) FROM logs.per_second GROUP BY ts ORDER BY ts",
+                    "SELECT msg, sum(n) FROM logs.per_msg GROUP BY msg ORDER BY msg",
                     "SELECT * FROM logs.server ORDER BY k",
                     "SELECT count() FROM logs.app_all",
                     "SELECT name, engine FROM system.tables WHERE database = 'logs' ORDER BY name",
@@ -1200,23 +1218,24 @@ fn clickhouse_shards_of_replicas_come_back_on_every_server() {
     for ch in &servers {
         ch.sql("SYSTEM SYNC REPLICA logs.app");
         ch.sql("SYSTEM SYNC REPLICA logs.per_second");
+        ch.sql("SYSTEM SYNC REPLICA logs.`.inner.per_msg`");
     }
     let before = state(&servers);
     assert!(before[1].contains("\tb\n"), "replicated: {}", before[1]);
     assert!(before[2].contains("\tc\n") && !before[2].contains("\ta\n"));
     assert!(before[3].starts_with("1700000001\tc\n"), "{}", before[3]);
-    // 5 tables and 2 databases (`default` too) a server; rows: three tables on
-    // each shard's first replica, `logs.server` on the others.
+    // 6 tables and 2 databases (`default` too) a server; rows: four tables
+    // (a view's own) on each shard's first replica, `logs.server` on the others.
     assert!(
         stdout(&dumped).contains(
-            "ClickHouse: 4 servers (2 shards of 2 replicas), 20 tables in 8 databases, the rows of 8"
+            "ClickHouse: 4 servers (2 shards of 2 replicas), 24 tables in 8 databases, the rows of 10"
         ),
         "{}",
         stdout(&dumped)
     );
     let listing = Command::new("tar").arg("-tf").arg(&out).output().unwrap();
     let listing = String::from_utf8_lossy(&listing.stdout);
-    assert_eq!(listing.matches(".native.gz").count(), 8, "{listing}");
+    assert_eq!(listing.matches(".native.gz").count(), 10, "{listing}");
 
     // After the backup, on every server: rows added to both shards, a plain
     // table changed, a replica's view dropped.
@@ -1257,7 +1276,7 @@ fn clickhouse_shards_of_replicas_come_back_on_every_server() {
     let restored = restore(nodes(&servers), "2");
     assert!(restored.status.success(), "{}", stderr(&restored));
     assert!(
-        stdout(&restored).contains("restored 20 ClickHouse tables"),
+        stdout(&restored).contains("restored 24 ClickHouse tables"),
         "{}",
         stdout(&restored)
     );
@@ -1266,8 +1285,13 @@ fn clickhouse_shards_of_replicas_come_back_on_every_server() {
     // The view is back on each replica, filling its shard's table once a row.
     servers[1].sql("INSERT INTO logs.app VALUES (1700000005, 'after')");
     servers[0].sql("SYSTEM SYNC REPLICA logs.per_second");
+    servers[0].sql("SYSTEM SYNC REPLICA logs.`.inner.per_msg`");
     assert_eq!(
         servers[0].sql("SELECT sum(n) FROM logs.per_second WHERE ts = 1700000005"),
+        "1\n"
+    );
+    assert_eq!(
+        servers[0].sql("SELECT sum(n) FROM logs.per_msg WHERE msg = 'after'"),
         "1\n"
     );
 }
