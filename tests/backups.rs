@@ -500,6 +500,129 @@ async fn backups_are_taken_listed_and_deleted_and_outlive_the_release() {
     env.done().await;
 }
 
+/// ClickHouse as shards of replicas: its backup Job reads every server (by its
+/// pod's name, in the order of `remote_servers`), the record keeps how they
+/// were laid out, and a restore into a release of one server is refused before
+/// anything stops (each server's part must go back to its server).
+#[tokio::test]
+async fn clickhouse_shards_are_backed_up_as_laid_out_and_restored_only_so() {
+    let env = Env::new("ch-shards").await;
+    env.ok(&[
+        "install",
+        "cv",
+        "--profile",
+        "minimal",
+        "--skip-tests",
+        "--set",
+        "clickhouse.shards=2",
+        "--set",
+        "clickhouse.replicas=2",
+    ])
+    .await;
+    let ch_line = format!(r#"{{"file":"clickhouse.tar","bytes":4096,"sha256":"{SHA}"}}"#);
+    let rule = format!(
+        "{{pods: 'cv-backup-*', fault: message, messages: {{backup-clickhouse: '{ch_line}', backup-done: listed}}}}"
+    );
+    env.faults(&[("result", rule.as_str())]).await;
+    let jobs = Api::<Job>::namespaced(env.client.clone(), &env.ns);
+    let watch = {
+        let jobs = jobs.clone();
+        tokio::spawn(async move {
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(120);
+            loop {
+                let list = jobs.list(&ListParams::default()).await.unwrap();
+                if let Some(j) = list.items.into_iter().find(|j| {
+                    j.metadata
+                        .name
+                        .as_deref()
+                        .unwrap_or("")
+                        .starts_with("cv-backup-")
+                }) {
+                    return j;
+                }
+                assert!(tokio::time::Instant::now() < deadline, "no backup Job");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        })
+    };
+    env.ok(&["backup", "create", "cv", "--component", "clickhouse"])
+        .await;
+    let job = serde_json::to_value(watch.await.unwrap()).unwrap();
+    let steps = job["spec"]["template"]["spec"]["initContainers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .chain(
+            job["spec"]["template"]["spec"]["containers"]
+                .as_array()
+                .into_iter()
+                .flatten(),
+        );
+    let step = steps
+        .into_iter()
+        .find(|c| c["name"] == "backup-clickhouse")
+        .expect("a step for ClickHouse");
+    let var = |name: &str| {
+        step["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == name)
+            .and_then(|e| e["value"].as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let ns = &env.ns;
+    assert_eq!(
+        var("NODES"),
+        (0..4)
+            .map(|i| format!("cv-clickhouse-{i}.cv-clickhouse-headless.{ns}.svc:9000"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    assert_eq!(var("REPLICAS"), "2");
+    let backups = listed(&env).await;
+    let b = backups.last().unwrap();
+    assert_eq!(
+        b["components"][0]["layout"], "2 shards of 2 replicas",
+        "{b}"
+    );
+    let name = b["name"].as_str().unwrap().to_string();
+
+    env.ok(&["install", "cv2", "--profile", "minimal", "--skip-tests"])
+        .await;
+    let refused = env
+        .run(&[
+            "backup",
+            "restore",
+            &name,
+            "--release",
+            "cv2",
+            "--from",
+            "cv",
+            "--yes",
+        ])
+        .await;
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    let err = stderr(&refused);
+    assert!(
+        err.contains(&format!(
+            "backup {name} of clickhouse was taken from 2 shards of 2 replicas, and the release runs one server"
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("stopping"), "{err}");
+    let app = Api::<Deployment>::namespaced(env.client.clone(), &env.ns)
+        .get("cv2-clickvisual")
+        .await
+        .unwrap();
+    assert_eq!(app.spec.unwrap().replicas, Some(1), "never scaled");
+    let none = env.ok(&["backup", "list", "cv2", "-o", "json"]).await;
+    let none: Value = serde_json::from_slice(&none.stdout).unwrap();
+    assert_eq!(none["backups"], serde_json::json!([]), "no safety backup");
+    env.done().await;
+}
+
 /// Jobs carrying a release's scheduled-backup label, not being deleted.
 async fn scheduled_jobs(env: &Env) -> Vec<Job> {
     Api::<Job>::namespaced(env.client.clone(), &env.ns)
