@@ -14,13 +14,13 @@ use kube::api::{DeleteParams, ListParams, PostParams};
 
 use super::pause;
 use super::record::{self, Backup, BackupStatus, Saved};
-use super::run::{INTERRUPTED, Taken, stop_job, take, wait_for_job};
+use super::run::{Deployed, INTERRUPTED, Taken, deployed, stop_job, take, wait_for_job};
 use super::scheduled;
 use crate::cluster::Session;
 use crate::model::{BackupSpec, Manifest, Phase, ProbeSpec, Release};
 use crate::operations::failure::{Refused, Stopped};
 use crate::operations::progress::Reporter;
-use crate::operations::{guard, recorded_stack, stored_objects, target};
+use crate::operations::{guard, stored_objects};
 use crate::probe::{ProbeReport, RunOptions, run_probes};
 use crate::release::Store;
 use crate::stacks::backup_jobs as job;
@@ -139,19 +139,21 @@ pub fn choose(
 }
 
 pub async fn plan(session: &Session, opts: &RestoreOptions) -> Result<RestorePlan> {
-    let t = target::find(
-        &session.client,
-        opts.release.as_deref(),
-        opts.namespace.as_deref(),
+    let Deployed {
+        t,
+        store,
+        current,
+        stack,
+        release,
+        values,
+    } = deployed(
+        session,
+        (opts.release.as_deref(), opts.namespace.as_deref()),
+        "restore into",
     )
     .await?;
-    let store = Store::new(session.client.clone(), &t.namespace);
     let pending = scheduled::find(&session.client, &store, &t.name).await?;
     scheduled::refuse_if_running(&pending, "restore")?;
-    let Some(current) = store.last_deployed(&t.name).await? else {
-        return Err(Refused(format!("release {} has no deployed revision", t.name)).into());
-    };
-    let (stack, release, values) = recorded_stack(&current)?;
     let volume = stack.backup_settings(&values)?;
     // `--from [NAMESPACE/]RELEASE`.
     let (source_ns, source) = match opts.from.as_deref().map(|f| f.split_once('/')) {

@@ -82,6 +82,46 @@ async fn free_name(client: &kube::Client, release: &crate::model::Release) -> Re
     }
 }
 
+/// The release a backup command acts on, at its last deployed revision: what
+/// its stack backs up, and how, follows the values that revision was deployed
+/// with.
+pub(super) struct Deployed {
+    pub t: target::Target,
+    pub store: Store,
+    pub current: crate::release::Record,
+    pub stack: &'static dyn crate::stacks::Stack,
+    pub release: crate::model::Release,
+    pub values: crate::stacks::ResolvedValues,
+}
+
+/// The release `name` in `namespace` (either found as `target::find` does);
+/// refused when no revision of it was deployed, saying what that keeps from
+/// happening (`to`: "back up").
+pub(super) async fn deployed(
+    session: &Session,
+    (name, namespace): (Option<&str>, Option<&str>),
+    to: &str,
+) -> Result<Deployed> {
+    let t = target::find(&session.client, name, namespace).await?;
+    let store = Store::new(session.client.clone(), &t.namespace);
+    let Some(current) = store.last_deployed(&t.name).await? else {
+        return Err(Refused(format!(
+            "release {} has no deployed revision to {to}",
+            t.name
+        ))
+        .into());
+    };
+    let (stack, release, values) = recorded_stack(&current)?;
+    Ok(Deployed {
+        t,
+        store,
+        current,
+        stack,
+        release,
+        values,
+    })
+}
+
 /// Takes a backup under the release lock: the volume (made on first use), the Job,
 /// its results, the record. A failed backup is recorded as failed, with why.
 pub async fn create(
@@ -89,21 +129,19 @@ pub async fn create(
     reporter: &Reporter,
     opts: &CreateOptions,
 ) -> Result<Backup> {
-    let t = target::find(
-        &session.client,
-        opts.release.as_deref(),
-        opts.namespace.as_deref(),
+    let Deployed {
+        t,
+        store,
+        current,
+        stack,
+        release,
+        values,
+    } = deployed(
+        session,
+        (opts.release.as_deref(), opts.namespace.as_deref()),
+        "back up",
     )
     .await?;
-    let store = Store::new(session.client.clone(), &t.namespace);
-    let Some(current) = store.last_deployed(&t.name).await? else {
-        return Err(Refused(format!(
-            "release {} has no deployed revision to back up",
-            t.name
-        ))
-        .into());
-    };
-    let (stack, release, values) = recorded_stack(&current)?;
     let specs = stack.backups(&values, &release)?;
     let chosen = select(&specs, &opts.components)?;
     if chosen.is_empty() {

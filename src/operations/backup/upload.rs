@@ -18,12 +18,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::download::{MANIFEST, hex, running};
 use super::record::{self, Backup};
-use super::run::{all, await_gone, ensure_volume};
+use super::run::{Deployed, all, await_gone, deployed, ensure_volume};
 use crate::cluster::Session;
 use crate::operations::failure::Refused;
+use crate::operations::guard;
 use crate::operations::progress::Reporter;
-use crate::operations::{guard, recorded_stack, target};
-use crate::release::Store;
 use crate::stacks::backup_jobs as job;
 
 pub struct UploadOptions {
@@ -118,17 +117,19 @@ pub async fn upload(
     reporter: &Reporter,
     opts: &UploadOptions,
 ) -> Result<Backup> {
-    let t = target::find(
-        &session.client,
-        opts.release.as_deref(),
-        opts.namespace.as_deref(),
+    let Deployed {
+        t,
+        store,
+        stack,
+        release,
+        values,
+        ..
+    } = deployed(
+        session,
+        (opts.release.as_deref(), opts.namespace.as_deref()),
+        "upload into",
     )
     .await?;
-    let store = Store::new(session.client.clone(), &t.namespace);
-    let Some(current) = store.last_deployed(&t.name).await? else {
-        return Err(Refused(format!("release {} has no deployed revision", t.name)).into());
-    };
-    let (stack, release, values) = recorded_stack(&current)?;
     let mut backup = read_dir(&opts.dir, (&t.namespace, &t.name)).await?;
     if backup.stack != stack.name() {
         return Err(Refused(format!(
