@@ -93,6 +93,14 @@ const ROOM: &str = r#"room() {
   fi
   echo "$free"
 }
+# `fits NEED FREE PLACE WHY MORE`: refused, naming what to give more room,
+# unless NEED bytes fit in FREE.
+fits() {
+  [ "$1" -le "$2" ] || {
+    echo "not enough space $3: about $1 bytes needed ($4), $2 free; give $5" >&2
+    exit 1
+  }
+}
 "#;
 
 /// MySQL's client options on a file only this script can read: the password never
@@ -334,10 +342,8 @@ for node in $NODES; do
 done
 free=$(room "$work")
 echo "ClickHouse: about $estimate bytes on disk to back up; $free bytes free here"
-if [ "$((estimate * 2))" -gt "$free" ]; then
-  echo "not enough space for ClickHouse's backup: about $((estimate * 2)) bytes needed (twice the $estimate its tables take on disk), $free free; give the backup more room (backup.persistence.size)" >&2
-  exit 1
-fi
+fits "$((estimate * 2))" "$free" "for ClickHouse's backup" "twice the $estimate its tables take on disk" \
+  "the backup more room (backup.persistence.size)"
 at "${{NODES%% *}}"
 uuids=
 if [ "$servers" -gt 1 ]; then
@@ -589,11 +595,8 @@ pub fn volume_dump() -> String {
 estimate=$(du -sk "$DATA" | awk '{{ print $1 * 1024 }}')
 free=$(room "$(dirname "$OUT")")
 echo "$WHAT: about $estimate bytes on its volume to back up; $free bytes free here"
-need=$((estimate + estimate / 10))
-if [ "$need" -gt "$free" ]; then
-  echo "not enough space for the backup of $WHAT: about $need bytes needed ($estimate on its volume, and a tenth), $free free; give the backup more room (backup.persistence.size)" >&2
-  exit 1
-fi
+fits "$((estimate + estimate / 10))" "$free" "for the backup of $WHAT" "$estimate on its volume, and a tenth" \
+  "the backup more room (backup.persistence.size)"
 {PACK}result "$OUT"
 "#
     )
@@ -712,14 +715,10 @@ repository=$(df -Pk "$DATA" | awk 'NR == 2 {{ print $4 * 1024 }}')
 free=$(room "$(dirname "$OUT")")
 echo "$WHAT: about $estimate bytes of primary shards to snapshot; $repository bytes free in the repository, $free where the backup goes"
 need=$((estimate + estimate / 10))
-if [ "$need" -gt "$repository" ]; then
-  echo "not enough space in $WHAT's snapshot repository: about $need bytes needed ($estimate of primary shards, and a tenth), $repository free; give it more room (elasticsearch.snapshots.persistence.size)" >&2
-  exit 1
-fi
-if [ "$need" -gt "$free" ]; then
-  echo "not enough space for the backup of $WHAT: about $need bytes needed ($estimate of primary shards, and a tenth), $free free; give the backup more room (backup.persistence.size)" >&2
-  exit 1
-fi
+fits "$need" "$repository" "in $WHAT's snapshot repository" "$estimate of primary shards, and a tenth" \
+  "it more room (elasticsearch.snapshots.persistence.size)"
+fits "$need" "$free" "for the backup of $WHAT" "$estimate of primary shards, and a tenth" \
+  "the backup more room (backup.persistence.size)"
 trap 'register 2> /dev/null || true; drop_snapshot' EXIT
 response=$(api PUT "/_snapshot/$REPOSITORY/$SNAPSHOT?wait_for_completion=true" -d '{{"indices":"*","include_global_state":true}}')
 case "$response" in
