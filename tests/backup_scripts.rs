@@ -898,6 +898,9 @@ fn clickhouse_dump_and_restore_bring_the_databases_back() {
         "INSERT INTO metrics.bulk SELECT sipHash64(number) FROM system.numbers LIMIT 200000",
         "CREATE TABLE default.notes (n UInt8) ENGINE = TinyLog",
         "INSERT INTO default.notes VALUES (7)",
+        "CREATE DATABASE `we'ird\\\\db`",
+        "CREATE TABLE `we'ird\\\\db`.`a b` (n UInt8) ENGINE = TinyLog",
+        "INSERT INTO `we'ird\\\\db`.`a b` VALUES (3)",
         "INSERT INTO logger.app VALUES (1700000000, 'a\\ttab'), (1700000000, 'b \\' quote'), (1700000001, 'c')",
         "INSERT INTO metrics.samples VALUES ('up', 1), ('load', 0.5)",
     ] {
@@ -911,7 +914,8 @@ fn clickhouse_dump_and_restore_bring_the_databases_back() {
             "SELECT * FROM metrics.samples ORDER BY name",
             "SELECT * FROM default.notes",
             "SELECT count(), sum(n) FROM metrics.bulk",
-            "SELECT database, name, engine FROM system.tables WHERE database IN ('default', 'logger', 'metrics') ORDER BY database, name",
+            "SELECT * FROM `we'ird\\\\db`.`a b`",
+            "SELECT database, name, engine FROM system.tables WHERE database IN ('default', 'logger', 'metrics', 'we\\'ird\\\\db') ORDER BY database, name",
         ]
         .map(|q| ch.sql(q))
         .join("--\n")
@@ -949,7 +953,7 @@ fn clickhouse_dump_and_restore_bring_the_databases_back() {
     );
     let line = result(&dumped, &out);
     assert!(
-        stdout(&dumped).contains("ClickHouse: 8 tables in 3 databases, the rows of 6"),
+        stdout(&dumped).contains("ClickHouse: 9 tables in 4 databases, the rows of 7"),
         "{}",
         stdout(&dumped)
     );
@@ -997,7 +1001,7 @@ fn clickhouse_dump_and_restore_bring_the_databases_back() {
     );
     assert!(restored.status.success(), "{}", stderr(&restored));
     assert!(
-        stdout(&restored).contains("restored 8 ClickHouse tables"),
+        stdout(&restored).contains("restored 9 ClickHouse tables"),
         "{}",
         stdout(&restored)
     );
@@ -1109,6 +1113,27 @@ fn clickhouse_dump_and_restore_bring_the_databases_back() {
         "{}",
         stderr(&cramped)
     );
+    // A name the lists cannot hold: refused, naming it.
+    ch.sql("CREATE TABLE metrics.`tab\there` (n UInt8) ENGINE = TinyLog");
+    let odd = run_with(
+        &scripts::clickhouse_dump(),
+        env(
+            &pw,
+            &[(
+                "OUT",
+                dir.path().join("odd/clickhouse.tar").display().to_string(),
+            )],
+        ),
+    );
+    assert!(!odd.status.success());
+    assert!(
+        stderr(&odd).contains(
+            "cannot name metrics.tab\\there on 127.0.0.1: a tab or a line break in a name"
+        ),
+        "{}",
+        stderr(&odd)
+    );
+    ch.sql("DROP TABLE metrics.`tab\there`");
     let bad = password_file(small.path(), "wrong");
     let failed = run_with(
         &scripts::clickhouse_dump(),
@@ -1155,11 +1180,19 @@ fn clickhouse_shards_of_replicas_come_back_on_every_server() {
             "CREATE MATERIALIZED VIEW logs.per_msg ENGINE = ReplicatedSummingMergeTree('/clickhouse/tables/{shard}/logs/per_msg', '{replica}') ORDER BY msg AS SELECT msg, count() AS n FROM logs.app GROUP BY msg",
             "CREATE TABLE logs.app_all AS logs.app ENGINE = Distributed(clickvisual, logs, app, rand())",
             "CREATE TABLE logs.server (k UInt8) ENGINE = MergeTree ORDER BY k",
+            // One Keeper path for every server: the same rows everywhere.
+            "CREATE TABLE logs.everywhere (n UInt8) ENGINE = ReplicatedMergeTree('/clickhouse/tables/all/logs/everywhere', '{shard}-{replica}') ORDER BY n",
         ] {
             ch.sql(q);
         }
         ch.sql(&format!("INSERT INTO logs.server VALUES ({k})"));
     }
+    servers[2].sql("INSERT INTO logs.everywhere VALUES (1), (2)");
+    // On shard 1's second replica alone: its rows are that server's to give.
+    servers[1].sql(
+        "CREATE TABLE logs.only_here (n UInt8) ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/logs/only_here', '{replica}') ORDER BY n",
+    );
+    servers[1].sql("INSERT INTO logs.only_here VALUES (5)");
     // Shard 1 through its first replica; shard 2 through its second, while
     // its first fetches nothing: it has the rows only once the backup makes
     // it fetch them, after fetching starts again just before.
@@ -1176,6 +1209,7 @@ fn clickhouse_shards_of_replicas_come_back_on_every_server() {
                     "SELECT toUInt32(ts), sum(n) FROM logs.per_second GROUP BY ts ORDER BY ts",
                     "SELECT msg, sum(n) FROM logs.per_msg GROUP BY msg ORDER BY msg",
                     "SELECT * FROM logs.server ORDER BY k",
+                    "SELECT * FROM logs.everywhere ORDER BY n",
                     "SELECT count() FROM logs.app_all",
                     "SELECT name, engine FROM system.tables WHERE database = 'logs' ORDER BY name",
                 ]
@@ -1219,23 +1253,30 @@ fn clickhouse_shards_of_replicas_come_back_on_every_server() {
         ch.sql("SYSTEM SYNC REPLICA logs.app");
         ch.sql("SYSTEM SYNC REPLICA logs.per_second");
         ch.sql("SYSTEM SYNC REPLICA logs.`.inner.per_msg`");
+        ch.sql("SYSTEM SYNC REPLICA logs.everywhere");
     }
     let before = state(&servers);
+    assert!(
+        before.iter().all(|s| s.contains("--\n1\n2\n--")),
+        "{before:?}"
+    );
     assert!(before[1].contains("\tb\n"), "replicated: {}", before[1]);
     assert!(before[2].contains("\tc\n") && !before[2].contains("\ta\n"));
     assert!(before[3].starts_with("1700000001\tc\n"), "{}", before[3]);
-    // 6 tables and 2 databases (`default` too) a server; rows: four tables
-    // (a view's own) on each shard's first replica, `logs.server` on the others.
+    // 7 tables and 2 databases (`default` too) a server, and `only_here`;
+    // rows: `logs.server` of each, four tables (a view's own) of each shard
+    // from its first replica, `everywhere` once, `only_here` from the one
+    // server that has it.
     assert!(
         stdout(&dumped).contains(
-            "ClickHouse: 4 servers (2 shards of 2 replicas), 24 tables in 8 databases, the rows of 10"
+            "ClickHouse: 4 servers (2 shards of 2 replicas), 29 tables in 8 databases, the rows of 12"
         ),
         "{}",
         stdout(&dumped)
     );
     let listing = Command::new("tar").arg("-tf").arg(&out).output().unwrap();
     let listing = String::from_utf8_lossy(&listing.stdout);
-    assert_eq!(listing.matches(".native.gz").count(), 10, "{listing}");
+    assert_eq!(listing.matches(".native.gz").count(), 12, "{listing}");
 
     // After the backup, on every server: rows added to both shards, a plain
     // table changed, a replica's view dropped.
@@ -1245,6 +1286,7 @@ fn clickhouse_shards_of_replicas_come_back_on_every_server() {
         ch.sql("INSERT INTO logs.server VALUES (9)");
     }
     servers[3].sql("DROP TABLE logs.app_view");
+    servers[1].sql("INSERT INTO logs.only_here VALUES (6)");
     let changed = state(&servers);
     assert_ne!(changed, before);
 
@@ -1276,12 +1318,13 @@ fn clickhouse_shards_of_replicas_come_back_on_every_server() {
     let restored = restore(nodes(&servers), "2");
     assert!(restored.status.success(), "{}", stderr(&restored));
     assert!(
-        stdout(&restored).contains("restored 24 ClickHouse tables"),
+        stdout(&restored).contains("restored 29 ClickHouse tables"),
         "{}",
         stdout(&restored)
     );
     // No waiting here: the restore returns once every replica has its rows.
     assert_eq!(state(&servers), before, "every server as it was");
+    assert_eq!(servers[1].sql("SELECT * FROM logs.only_here"), "5\n");
     // The view is back on each replica, filling its shard's table once a row.
     servers[1].sql("INSERT INTO logs.app VALUES (1700000005, 'after')");
     servers[0].sql("SYSTEM SYNC REPLICA logs.per_second");

@@ -291,6 +291,18 @@ lit() { printf "'%s'" "$(printf '%s' "$1" | sed -e 's/\\/\\\\/g' -e "s/'/\\\\'/g
 tab=$(printf '\t')
 system="'system','INFORMATION_SCHEMA','information_schema'"
 servers=$(set -- $NODES; echo $#)
+# `sync_replica db.table`: waits, however long a whole shard takes to fetch
+# (the client gives up after `receive_timeout`, 300 s by default), until the
+# replica has fetched what its queue holds: `LIGHTWEIGHT` waits for fetches
+# only, not merges; a server too old for the word waits for the whole queue.
+sync_replica() {
+  ch --receive_timeout=86400 --query "SYSTEM SYNC REPLICA $1 LIGHTWEIGHT" 2> "$work/error" && return 0
+  grep -q 'Syntax error' "$work/error" || {
+    cat "$work/error" >&2
+    exit 1
+  }
+  ch --receive_timeout=86400 --query "SYSTEM SYNC REPLICA $1"
+}
 "#;
 
 /// Env: `NODES`, `REPLICAS` (see [`CLICKHOUSE_OPTIONS`]), `CLICKHOUSE_USER`,
@@ -299,10 +311,12 @@ servers=$(set -- $NODES; echo $#)
 /// CREATE` statement, and the rows of those that store them (the MergeTree and
 /// Log families, Memory) as gzipped `Native` (each table as it was when its
 /// `SELECT` began: consistent per table and server, not across them). A
-/// replicated table's rows once per shard, from its first replica once it has
-/// fetched what the others took in (`SYSTEM SYNC REPLICA`; the others fetch
-/// them back after a restore); any other table's from each server, which
-/// holds its own. A materialized view without `TO` has its rows (in its own
+/// replicated table's rows once per Keeper path (`system.replicas`), from the
+/// first server holding a replica of it, once that one has fetched what the
+/// others took in (`SYSTEM SYNC REPLICA`; the others fetch them back after a
+/// restore); any other table's from each server, which holds its own. Refused:
+/// a name with a tab or a line break (the lists are raw lines), and a
+/// statement whose credentials the server hides (`'[HIDDEN]'`). A materialized view without `TO` has its rows (in its own
 /// table, `.inner.<view>`, or `.inner_id.<its UUID>` in an Atomic database:
 /// `StorageMaterializedView::generateInnerTableName`) read through it, and
 /// written back through it once it is made again. A dictionary (engine
@@ -326,17 +340,35 @@ pub fn clickhouse_dump() -> String {
 rm -rf "$work"
 mkdir "$work"
 trap 'rm -f "$options"; rm -rf "$work"' EXIT
-# Which tables' rows server `k` gives: all on a shard's first replica, else
-# those no other replica holds.
-reads() {{
-  if [ "$(($1 % REPLICAS))" = 0 ]; then echo 1; else echo "engine NOT LIKE 'Replicated%'"; fi
+# A replicated table's rows are read once, on the first server (in NODES'
+# order) holding a replica of its Keeper path; the others fetch them back. The
+# path, not the shard, says which replicas hold the same rows: a table may be
+# missing on a shard's first replica, or replicated across shards.
+: > "$work/owners"
+k=0
+for node in $NODES; do
+  at "$node"
+  ch --query "SELECT DISTINCT zookeeper_path FROM system.replicas WHERE database NOT IN ($system) FORMAT TSVRaw" > "$work/paths"
+  while IFS= read -r path; do
+    cut -f 2- "$work/owners" | grep -qxF -- "$path" || printf '%s\t%s\n' "$k" "$path" >> "$work/owners"
+  done < "$work/paths"
+  k=$((k + 1))
+done
+# The Keeper paths whose rows server `$1` gives, as a list of SQL strings.
+owned() {{
+  list="''"
+  while IFS="$tab" read -r o path; do
+    if [ "$o" = "$1" ]; then list="$list, $(lit "$path")"; fi
+  done < "$work/owners"
+  echo "$list"
 }}
 estimate=0
 k=0
 for node in $NODES; do
   at "$node"
   bytes=$(ch --query "SELECT sum(bytes_on_disk) FROM system.parts WHERE active AND database NOT IN ($system)
-    AND (database, table) IN (SELECT database, name FROM system.tables WHERE $(reads $k))")
+    AND ((database, table) IN (SELECT database, name FROM system.tables WHERE engine NOT LIKE 'Replicated%')
+      OR (database, table) IN (SELECT database, table FROM system.replicas WHERE zookeeper_path IN ($(owned $k))))")
   estimate=$((estimate + bytes))
   k=$((k + 1))
 done
@@ -353,7 +385,8 @@ fi
 # A materialized view without `TO` keeps its rows in a table of its own,
 # `.inner.<view>`, or `.inner_id.<the view's UUID>` in an Atomic database.
 inner_id="''"
-if [ "$(ch --query "SELECT count() FROM system.columns WHERE database = 'system' AND table = 'tables' AND name = 'uuid'")" = 1 ]; then
+has_uuid=$(ch --query "SELECT count() FROM system.columns WHERE database = 'system' AND table = 'tables' AND name = 'uuid'")
+if [ "$has_uuid" = 1 ]; then
   inner_id="if((database, concat('.inner_id.', toString(uuid))) IN (SELECT database, name FROM system.tables), concat('.inner_id.', toString(uuid)), '')"
 fi
 printf '%s\t%s\n' "$servers" "$REPLICAS" > "$work/servers"
@@ -365,7 +398,16 @@ for node in $NODES; do
   at "$node"
   d="$work/$k"
   mkdir "$d"
-  ch --query "SELECT name FROM system.databases WHERE name NOT IN ($system) ORDER BY name FORMAT TSV" > "$d/names"
+  # Names are read raw, a line each: one with a tab or a line break in it
+  # cannot be, and is refused.
+  odd=$(ch --query "SELECT concat(database, '.', name) FROM system.tables WHERE database NOT IN ($system)
+    AND (position(database, '\t') OR position(database, '\n') OR position(name, '\t') OR position(name, '\n')) LIMIT 1 FORMAT TSV")
+  if [ -n "$odd" ]; then
+    printf '%s\n' "ClickHouse's backup cannot name $odd on $h: a tab or a line break in a name" >&2
+    exit 1
+  fi
+  owned=$(owned $k)
+  ch --query "SELECT name FROM system.databases WHERE name NOT IN ($system) ORDER BY name FORMAT TSVRaw" > "$d/names"
   : > "$d/databases"
   while IFS= read -r db; do
     i=$((i + 1))
@@ -376,34 +418,48 @@ for node in $NODES; do
   # once), then what reads or forwards them, materialized views last, so that
   # rows restored into a table never pass through a view a second time; a
   # view's own rows go into it once it is made. The fourth column: 1 when this
-  # server's rows are in the archive, r when its shard's first replica's are (a
-  # replica fetches them), 0 when it holds none; the sixth: a view's own table.
+  # server's rows are in the archive, r when another's are (a replica fetches
+  # them), 0 when it holds none; the sixth: a view's own table.
   ch --query "SELECT database, name,
       multiIf(engine LIKE '%MergeTree' OR engine IN ('Log', 'TinyLog', 'StripeLog', 'Memory'), 1,
               engine = 'MaterializedView', 3, 2) AS stage,
-      multiIf(stage != 1, '0', engine NOT LIKE 'Replicated%' OR $k % $REPLICAS = 0, '1', 'r'),
+      multiIf(stage != 1, '0', engine NOT LIKE 'Replicated%', '1',
+              (database, name) IN (SELECT database, table FROM system.replicas WHERE zookeeper_path IN ($owned)), '1', 'r'),
       engine LIKE 'Replicated%',
       multiIf(engine != 'MaterializedView', '',
               (database, concat('.inner.', name)) IN (SELECT database, name FROM system.tables), concat('.inner.', name),
               $inner_id)
     FROM system.tables
     WHERE database NOT IN ($system) AND NOT is_temporary AND name NOT LIKE '.inner%'
-    ORDER BY stage, database, name FORMAT TSV" > "$d/list"
+    ORDER BY stage, database, name FORMAT TSVRaw" > "$d/list"
   : > "$d/tables"
   while IFS="$tab" read -r db name stage held replicated inner; do
     n=$((n + 1))
     id="$(q "$db").$(q "$name")"
     ch $uuids --query "SHOW CREATE TABLE $id FORMAT TSVRaw" > "$d/$n.sql"
+    # The image's ClickHouse shows credentials in a statement (a dictionary's
+    # source, a MySQL table's) only where the server allows it
+    # (`display_secrets_in_show_and_select`; `SHOW CREATE` formats through
+    # `src/Interpreters/formatWithPossiblyHidingSecrets.h`); made again, it
+    # would not work.
+    if grep -qF "'[HIDDEN]'" "$d/$n.sql"; then
+      printf '%s\n' "ClickHouse hides the credentials in the statement of $db.$name on $h ('[HIDDEN]'): a restore could not make it again; back it up by hand, or allow display_secrets_in_show_and_select" >&2
+      exit 1
+    fi
     if [ -n "$inner" ]; then
       replicated=$(ch --query "SELECT engine LIKE 'Replicated%' FROM system.tables WHERE database = $(lit "$db") AND name = $(lit "$inner")")
-      if [ "$replicated" = 0 ] || [ "$((k % REPLICAS))" = 0 ]; then held=1; else held=r; fi
+      held=1
+      if [ "$replicated" = 1 ]; then
+        mine=$(ch --query "SELECT count() FROM system.replicas WHERE database = $(lit "$db") AND table = $(lit "$inner") AND zookeeper_path IN ($owned)")
+        [ "$mine" = 1 ] || held=r
+      fi
     fi
     if [ "$held" = 1 ]; then
       # What the other replicas took in before now is in this one's rows too.
-      [ "$replicated" = 0 ] || ch --query "SYSTEM SYNC REPLICA $(q "$db").$(q "${{inner:-$name}}")"
+      [ "$replicated" = 0 ] || sync_replica "$(q "$db").$(q "${{inner:-$name}}")"
       # sh has no pipefail: the client's status is kept aside.
       {{ ch --query "SELECT * FROM $id FORMAT Native"; echo $? > "$work/status"; }} | gzip -n > "$d/$n.native.gz"
-      [ "$(cat "$work/status")" = 0 ] || {{ echo "exporting $db.$name from $h failed" >&2; exit 1; }}
+      [ "$(cat "$work/status")" = 0 ] || {{ printf '%s\n' "exporting $db.$name from $h failed" >&2; exit 1; }}
       rows=$((rows + 1))
     fi
     printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "$stage" "$db" "$name" "$held" "$inner" >> "$d/tables"
@@ -411,6 +467,7 @@ for node in $NODES; do
   rm -f "$d/names" "$d/list"
   k=$((k + 1))
 done
+rm -f "$work/owners" "$work/paths" "$work/error"
 rm -f "$work/status"
 tar -cf "$OUT" -C "$work" .
 if [ "$servers" = 1 ]; then
@@ -479,7 +536,7 @@ for node in $NODES; do
     if [ "$db" = default ]; then
       # The server's own, every session's database when it names none: kept,
       # emptied.
-      ch --query "SELECT name FROM system.tables WHERE database = 'default' AND NOT is_temporary FORMAT TSV" > "$work/names"
+      ch --query "SELECT name FROM system.tables WHERE database = 'default' AND NOT is_temporary FORMAT TSVRaw" > "$work/names"
       while IFS= read -r name; do drop TABLE "$(q default).$(q "$name")"; done < "$work/names"
     else
       drop DATABASE "$(q "$db")"
@@ -502,7 +559,7 @@ for node in $NODES; do
       {{ tar -xOf "$IN" "$(member $k "$t.native.gz")" || echo tar > "$work/failed"; }} |
         {{ gzip -d || echo gzip > "$work/failed"; }} |
         ch --insert_deduplicate=0 --query "INSERT INTO $(q "$db").$(q "$name") FORMAT Native"
-      [ ! -e "$work/failed" ] || {{ echo "reading $db.$name from $(basename "$IN") failed" >&2; exit 1; }}
+      [ ! -e "$work/failed" ] || {{ printf '%s\n' "reading $db.$name from $(basename "$IN") failed" >&2; exit 1; }}
     fi
     n=$((n + 1))
   done < "$d/tables"
@@ -512,7 +569,7 @@ k=0
 for node in $NODES; do
   at "$node"
   while IFS="$tab" read -r t stage db name held inner; do
-    [ "$held" != r ] || ch --query "SYSTEM SYNC REPLICA $(q "$db").$(q "${{inner:-$name}}")"
+    [ "$held" != r ] || sync_replica "$(q "$db").$(q "${{inner:-$name}}")"
   done < "$(dir $k)/tables"
   k=$((k + 1))
 done
