@@ -552,17 +552,30 @@ for node in $NODES; do
   while IFS="$tab" read -r i db; do
     [ "$db" = default ] || ch --query "$(cat "$d/db$i.sql")"
   done < "$d/databases"
-  # A backup taken before the last column: a table of stage 1 holds rows.
-  while IFS="$tab" read -r t stage db name held inner; do
-    ch --query "$(cat "$d/$t.sql")"
-    if [ "${{held:-$stage}}" = 1 ]; then
+  # What reads another table or view (stages 2 and 3) may come before it by
+  # name: refused for now, it is made in a later pass, until a pass makes none.
+  cp "$d/tables" "$work/pending"
+  while [ -s "$work/pending" ]; do
+    : > "$work/later"
+    made=
+    while IFS="$tab" read -r t stage db name held inner; do
+      if ! ch --query "$(cat "$d/$t.sql")" 2> "$work/error"; then
+        [ "$stage" != 1 ] || {{ cat "$work/error" >&2; exit 1; }}
+        printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "$stage" "$db" "$name" "$held" "$inner" >> "$work/later"
+        continue
+      fi
+      made=1
+      n=$((n + 1))
+      # A backup taken before the fifth column: a table of stage 1 holds rows.
+      [ "${{held:-$stage}}" = 1 ] || continue
       {{ tar -xOf "$IN" "$(member $k "$t.native.gz")" || echo tar > "$work/failed"; }} |
         {{ gzip -d || echo gzip > "$work/failed"; }} |
         ch --insert_deduplicate=0 --query "INSERT INTO $(q "$db").$(q "$name") FORMAT Native"
       [ ! -e "$work/failed" ] || {{ printf '%s\n' "reading $db.$name from $(basename "$IN") failed" >&2; exit 1; }}
-    fi
-    n=$((n + 1))
-  done < "$d/tables"
+    done < "$work/pending"
+    [ -n "$made" ] || [ ! -s "$work/later" ] || {{ cat "$work/error" >&2; exit 1; }}
+    mv "$work/later" "$work/pending"
+  done
   k=$((k + 1))
 done
 k=0
