@@ -273,8 +273,8 @@ echo "restored $total keys from $(basename "$IN")"
 }
 
 /// ClickHouse's client options in a file only this script reads (the password
-/// never in an argument), XML-escaped. Every query goes through `ch`, to the
-/// server `at` chose last. `NODES`: the servers, `host:port` each, in the
+/// never in an argument), XML-escaped. Every query goes through `ch` (an
+/// INSERT's rows through `ch_in`), to the server `at` chose last. `NODES`: the servers, `host:port` each, in the
 /// StatefulSet's order; `REPLICAS`: how many of them hold each shard (server `k`
 /// is replica `k % REPLICAS` of shard `k / REPLICAS`, as `remote_servers` lists
 /// them). One server: `NODES` is its Service.
@@ -284,7 +284,10 @@ pw=$(cat "$CLICKHOUSE_PASSWORD_FILE")
 printf '<config>\n<user>%s</user>\n<password>%s</password>\n</config>\n' \
   "$(xesc "$CLICKHOUSE_USER")" "$(xesc "$pw")" > "$options"
 at() { h=${1%:*}; p=${1##*:}; }
-ch() { clickhouse-client --config-file="$options" --host="$h" --port="$p" "$@"; }
+# Stdin is the rows of an INSERT (`ch_in`) and nothing else's: the loops that
+# query read their lists from it.
+ch_in() { clickhouse-client --config-file="$options" --host="$h" --port="$p" "$@"; }
+ch() { ch_in "$@" < /dev/null; }
 # An identifier, backquoted; a string, quoted.
 q() { printf '`%s`' "$(printf '%s' "$1" | sed -e 's/\\/\\\\/g' -e 's/`/\\`/g')"; }
 lit() { printf "'%s'" "$(printf '%s' "$1" | sed -e 's/\\/\\\\/g' -e "s/'/\\\\'/g")"; }
@@ -570,7 +573,7 @@ for node in $NODES; do
       [ "${{held:-$stage}}" = 1 ] || continue
       {{ tar -xOf "$IN" "$(member $k "$t.native.gz")" || echo tar > "$work/failed"; }} |
         {{ gzip -d || echo gzip > "$work/failed"; }} |
-        ch --insert_deduplicate=0 --query "INSERT INTO $(q "$db").$(q "$name") FORMAT Native"
+        ch_in --insert_deduplicate=0 --query "INSERT INTO $(q "$db").$(q "$name") FORMAT Native"
       [ ! -e "$work/failed" ] || {{ printf '%s\n' "reading $db.$name from $(basename "$IN") failed" >&2; exit 1; }}
     done < "$work/pending"
     [ -n "$made" ] || [ ! -s "$work/later" ] || {{ cat "$work/error" >&2; exit 1; }}
