@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::pin::pin;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use futures::StreamExt;
@@ -201,7 +202,9 @@ async fn watch_claims(client: Client, recorder: Recorder, nodes: &HashSet<String
     while let Some(event) = stream.next().await {
         match event {
             Ok(Event::Apply(pvc) | Event::InitApply(pvc)) => {
-                provision(&client, &recorder, &pvc, nodes, &mut held).await;
+                if provision(&client, &recorder, &pvc, nodes, &mut held).await == Outcome::Retry {
+                    tokio::spawn(retry(client.clone(), recorder.clone(), pvc, nodes.clone()));
+                }
             }
             Ok(Event::Delete(pvc)) => {
                 held.remove(pvc.metadata.uid.as_deref().unwrap_or_default());
@@ -212,30 +215,70 @@ async fn watch_claims(client: Client, recorder: Recorder, nodes: &HashSet<String
     }
 }
 
+/// Whether a claim is dealt with (provisioned, or not ours to provision), or
+/// must be tried again: the API server failed a call.
+#[derive(Debug, PartialEq, Eq)]
+enum Outcome {
+    Done,
+    Retry,
+}
+
+/// A claim whose provisioning failed on an API error, tried again with backoff
+/// for about a minute, as an external provisioner's rate-limited work queue
+/// requeues it: a failure during an API server restart brings no new watch
+/// event (the claim did not change), so without this the claim would stay
+/// Pending for good.
+async fn retry(
+    client: Client,
+    recorder: Recorder,
+    pvc: PersistentVolumeClaim,
+    nodes: HashSet<String>,
+) {
+    let (Some(namespace), Some(name)) = (pvc.metadata.namespace, pvc.metadata.name) else {
+        return;
+    };
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), &namespace);
+    let mut held = HashSet::new();
+    let mut delay = Duration::from_millis(500);
+    for _ in 0..16 {
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(5));
+        let current = match claims.get_opt(&name).await {
+            Ok(Some(current)) => current,
+            Ok(None) => return,
+            Err(_) => continue,
+        };
+        if provision(&client, &recorder, &current, &nodes, &mut held).await == Outcome::Done {
+            return;
+        }
+    }
+    warn!(namespace, name, "gave up provisioning after API errors");
+}
+
 async fn provision(
     client: &Client,
     recorder: &Recorder,
     pvc: &PersistentVolumeClaim,
     nodes: &HashSet<String>,
     held: &mut HashSet<String>,
-) {
+) -> Outcome {
     let bound = pvc
         .spec
         .as_ref()
         .and_then(|s| s.volume_name.as_deref())
         .is_some_and(|v| !v.is_empty());
     if bound || pvc.metadata.deletion_timestamp.is_some() {
-        return;
+        return Outcome::Done;
     }
     let (Some(namespace), Some(name)) = (
         pvc.metadata.namespace.as_deref(),
         pvc.metadata.name.as_deref(),
     ) else {
-        return;
+        return Outcome::Done;
     };
     // Without a class (and no default class) a PVC stays Pending, as on a real cluster.
     let Some(class_name) = class_name(pvc) else {
-        return;
+        return Outcome::Done;
     };
     let classes: Api<StorageClass> = Api::all(client.clone());
     let class = match classes.get_opt(&class_name).await {
@@ -245,21 +288,21 @@ async fn provision(
                 namespace,
                 name, class_name, "not our storage class (or missing); leaving the claim alone"
             );
-            return;
+            return Outcome::Done;
         }
         Err(e) => {
             warn!(
                 namespace,
                 name, "cannot read storage class {class_name}: {e}"
             );
-            return;
+            return Outcome::Retry;
         }
     };
     let annotations = pvc.metadata.annotations.clone().unwrap_or_default();
     let node = annotations.get(SELECTED_NODE).map(String::as_str);
     let wait_for_consumer = class.volume_binding_mode.as_deref() == Some("WaitForFirstConsumer");
     if wait_for_consumer && !node.is_some_and(|n| nodes.contains(n)) {
-        return; // the scheduler annotates the claim once a consuming pod is placed
+        return Outcome::Done; // the scheduler annotates the claim once a consuming pod is placed
     }
     let uid = pvc.metadata.uid.clone().unwrap_or_default();
     if let Some(rule) = faults::load(client, namespace).await.for_pvc(name) {
@@ -271,14 +314,14 @@ async fn provision(
                 "fault pvc-never-bound: not provisioning"
             );
         }
-        return;
+        return Outcome::Done;
     }
     let Some(pv) = volume_for(pvc, &class, node.filter(|_| wait_for_consumer)) else {
         warn!(
             namespace,
             name, "claim requests no storage; cannot provision"
         );
-        return;
+        return Outcome::Done;
     };
     let pv_name = pv_name(pvc);
     let volumes: Api<PersistentVolume> = Api::all(client.clone());
@@ -301,8 +344,12 @@ async fn provision(
                 .await;
         }
         Err(e) if status_code(&e) == Some(409) => {} // provisioned on an earlier event
-        Err(e) => warn!(namespace, name, "cannot create volume {pv_name}: {e}"),
+        Err(e) => {
+            warn!(namespace, name, "cannot create volume {pv_name}: {e}");
+            return Outcome::Retry;
+        }
     }
+    Outcome::Done
 }
 
 /// Reclaim: a Released volume of ours with policy Delete goes away, like a CSI
