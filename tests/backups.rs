@@ -525,29 +525,11 @@ async fn clickhouse_shards_are_backed_up_as_laid_out_and_restored_only_so() {
     );
     env.faults(&[("result", rule.as_str())]).await;
     let jobs = Api::<Job>::namespaced(env.client.clone(), &env.ns);
-    let watch = {
-        let jobs = jobs.clone();
-        tokio::spawn(async move {
-            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(120);
-            loop {
-                let list = jobs.list(&ListParams::default()).await.unwrap();
-                if let Some(j) = list.items.into_iter().find(|j| {
-                    j.metadata
-                        .name
-                        .as_deref()
-                        .unwrap_or("")
-                        .starts_with("cv-backup-")
-                }) {
-                    return j;
-                }
-                assert!(tokio::time::Instant::now() < deadline, "no backup Job");
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            }
-        })
-    };
-    env.ok(&["backup", "create", "cv", "--component", "clickhouse"])
-        .await;
-    let job = serde_json::to_value(watch.await.unwrap()).unwrap();
+    let (_, (job, _)) = tokio::join!(
+        env.ok(&["backup", "create", "cv", "--component", "clickhouse"]),
+        first_named(&jobs, "cv-backup-", std::time::Duration::from_secs(120))
+    );
+    let job = serde_json::to_value(job).unwrap();
     let steps = job["spec"]["template"]["spec"]["initContainers"]
         .as_array()
         .into_iter()
@@ -1248,6 +1230,32 @@ async fn a_copy_no_node_can_mount_is_refused_before_anything_stops() {
     common::drop_namespace(&env.client, &env.ns).await;
 }
 
+/// The first object named `prefix…` in `api`'s namespace, listed every 100 ms
+/// for at most `within` (a failed test when none comes), with everything the
+/// same list held: what else existed at that moment.
+async fn first_named<K>(api: &Api<K>, prefix: &str, within: std::time::Duration) -> (K, Vec<K>)
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let all = api.list(&ListParams::default()).await.unwrap().items;
+        if let Some(found) = all.iter().find(|o| {
+            o.meta()
+                .name
+                .as_deref()
+                .is_some_and(|n| n.starts_with(prefix))
+        }) {
+            return (found.clone(), all);
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "nothing named {prefix}… appeared"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 /// What was there when the first pod named `prefix…` appeared, while `args` ran:
 /// the command's output, that pod, and Grafana's StatefulSet's replicas and
 /// whether its pod 0 existed then.
@@ -1266,27 +1274,12 @@ async fn observed_while(
     let pods = Api::<Pod>::namespaced(env.client.clone(), &env.ns);
     let sets = Api::<StatefulSet>::namespaced(env.client.clone(), &env.ns);
     let watch = async {
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(180);
-        loop {
-            let all = pods.list(&ListParams::default()).await.unwrap().items;
-            if let Some(pod) = all.iter().find(|p| {
-                p.metadata
-                    .name
-                    .as_deref()
-                    .is_some_and(|n| n.starts_with(prefix))
-            }) {
-                let grafana = sets.get("ops-grafana").await.unwrap();
-                let running = all
-                    .iter()
-                    .any(|p| p.metadata.name.as_deref() == Some("ops-grafana-0"));
-                return (pod.clone(), grafana.spec.unwrap().replicas, running);
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "no pod {prefix}… appeared"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
+        let (pod, all) = first_named(&pods, prefix, std::time::Duration::from_secs(180)).await;
+        let grafana = sets.get("ops-grafana").await.unwrap();
+        let running = all
+            .iter()
+            .any(|p| p.metadata.name.as_deref() == Some("ops-grafana-0"));
+        (pod, grafana.spec.unwrap().replicas, running)
     };
     let (out, (pod, replicas, running)) = tokio::join!(env.run(args), watch);
     (out, pod, replicas, running)
@@ -1315,24 +1308,8 @@ async fn interrupted(
         .spawn()
         .unwrap();
     let pods = Api::<Pod>::namespaced(env.client.clone(), &env.ns);
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(120);
-    let pod = loop {
-        let found = pods
-            .list(&ListParams::default())
-            .await
-            .unwrap()
-            .items
-            .into_iter()
-            .find_map(|p| p.metadata.name.filter(|n| n.starts_with(prefix)));
-        if let Some(p) = found {
-            break p;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no pod {prefix}… ran"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    };
+    let (pod, _) = first_named(&pods, prefix, std::time::Duration::from_secs(120)).await;
+    let pod = pod.metadata.name.unwrap_or_default();
     std::process::Command::new("kill")
         .args(["-INT", &child.id().unwrap().to_string()])
         .status()
@@ -1543,25 +1520,9 @@ async fn grafana_is_stopped_for_the_copy_of_its_volume_and_restored_into_it() {
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     let watch = async {
         let pods = Api::<k8s_openapi::api::core::v1::Pod>::namespaced(env.client.clone(), &env.ns);
-        for _ in 0..1800 {
-            let copying = pods
-                .list(&ListParams::default())
-                .await
-                .unwrap()
-                .items
-                .into_iter()
-                .any(|p| {
-                    p.metadata
-                        .name
-                        .is_some_and(|n| n.starts_with("ops-backup-"))
-                });
-            if copying {
-                let cron = cronjobs(&env).get("ops-backup").await.unwrap();
-                return cron.data["spec"]["suspend"].as_bool();
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-        None
+        first_named(&pods, "ops-backup-", std::time::Duration::from_secs(180)).await;
+        let cron = cronjobs(&env).get("ops-backup").await.unwrap();
+        cron.data["spec"]["suspend"].as_bool()
     };
     let (out, suspended) = tokio::join!(
         env.run(&["backup", "create", "ops", "--component", "prometheus"]),
